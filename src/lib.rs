@@ -1,0 +1,11 @@
+//! lbops: a GitOps reconciliation daemon for external load balancers and
+//! the permissions over them.
+//!
+//! The flow runs one way — `source` → `spec` → identity → authz → plan →
+//! provider → report — with a pure core (`spec`, and later `authz` and
+//! `plan`) and I/O at the edges (`source`).
+#![forbid(unsafe_code)]
+
+pub mod actions;
+pub mod source;
+pub mod spec;

@@ -1,0 +1,144 @@
+//! The `lbops` command line.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use lbops::spec::{self, Diagnostic, Kind};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// GitOps for load balancers and the permissions over them.
+#[derive(Parser)]
+#[command(name = "lbops", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a repository of lbops YAML and report every problem with file:line:column.
+    ///
+    /// Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage or I/O error.
+    Validate {
+        /// The repository's root directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// How to print problems: `text` for people, `json` for CI and editors.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        /// Check certificate expiry as of this date (YYYY-MM-DD or RFC 3339) instead of now.
+        #[arg(long, value_name = "DATE")]
+        at: Option<String>,
+    },
+    /// Print the JSON Schema of one kind, or of every kind together.
+    Schema {
+        /// LoadBalancer, Pool, Certificate, AddressPool, Role, User, Group or ServiceAccount.
+        kind: Option<String>,
+    },
+    /// Print the action catalogue as the Markdown table in the README.
+    Actions,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+/// Exit status for input that does not validate.
+const EXIT_INVALID: u8 = 1;
+/// Exit status for a usage or I/O error (clap uses it for usage errors too).
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lbops: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Validate { dir, output, at } => {
+            let now = match at {
+                Some(text) => text
+                    .parse::<spec::units::Timestamp>()
+                    .map_err(anyhow::Error::msg)
+                    .context("--at")?
+                    .unix(),
+                None => unix_now(),
+            };
+            let files = lbops::source::read_tree(&dir)?;
+            let result = spec::load(&files, &spec::Options::at(now));
+            let (diagnostics, code) = match &result {
+                Ok(validated) => (&validated.warnings, ExitCode::SUCCESS),
+                Err(invalid) => (&invalid.diagnostics, ExitCode::from(EXIT_INVALID)),
+            };
+            match output {
+                Output::Json => {
+                    serde_json::to_writer_pretty(&mut stdout, diagnostics)?;
+                    writeln!(stdout)?;
+                }
+                Output::Text => {
+                    for d in diagnostics.iter() {
+                        writeln!(stdout, "{d}")?;
+                    }
+                    writeln!(stdout, "{}", summary(&dir, &result))?;
+                }
+            }
+            Ok(code)
+        }
+        Command::Schema { kind } => {
+            let schema = match kind {
+                None => spec::kinds::combined_json_schema(),
+                Some(name) => {
+                    let kind = Kind::parse(&name).with_context(|| {
+                        format!(
+                            "unknown kind `{name}`; choose one of {}",
+                            Kind::names().join(", ")
+                        )
+                    })?;
+                    spec::kinds::json_schema(kind)
+                }
+            };
+            serde_json::to_writer_pretty(&mut stdout, &schema)?;
+            writeln!(stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Actions => {
+            write!(stdout, "{}", lbops::actions::markdown_table())?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn summary(dir: &std::path::Path, result: &Result<spec::Validated, spec::Invalid>) -> String {
+    let count =
+        |ds: &[Diagnostic], errors: bool| ds.iter().filter(|d| d.is_error() == errors).count();
+    match result {
+        Ok(v) => format!(
+            "{}: valid, {} resources, {} warning(s)",
+            dir.display(),
+            v.catalog.len(),
+            v.warnings.len()
+        ),
+        Err(e) => format!(
+            "{}: invalid, {} error(s), {} warning(s)",
+            dir.display(),
+            count(&e.diagnostics, true),
+            count(&e.diagnostics, false)
+        ),
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,103 @@
+//! The access kinds: `Role`, `User`, `Group`, `ServiceAccount`.
+
+use crate::spec::units::{Name, Timestamp};
+use crate::spec::yaml::Spanned;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    #[serde(default)]
+    pub description: Option<String>,
+    pub rules: Vec<Rule>,
+}
+
+/// Allows `actions` on the resources matching `resources` (and `when`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Action names or patterns from the action catalogue: `pool.weights.update`, `pool.*`, `*`.
+    pub actions: Vec<Spanned<String>>,
+    /// Resource patterns `kind/name`, `*` in a name matching any run: `pool/*`, `loadbalancer/web-*`.
+    pub resources: Vec<Spanned<String>>,
+    pub when: Option<Condition>,
+}
+
+/// Extra conditions on the resource, checked on its labels before AND
+/// after the change, so that relabelling cannot move a resource into scope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    /// Commit author emails that are this person.
+    pub emails: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub signing_keys: Vec<Spanned<SigningKey>>,
+    #[serde(default)]
+    pub roles: Vec<Spanned<Name>>,
+    #[serde(default)]
+    pub groups: Vec<Spanned<Name>>,
+    /// A deprovisioned user keeps the record (for the audit trail) but no permissions.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// A public key that signs commits: exactly one of `ssh` or `openpgp`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKey {
+    /// An OpenSSH public key line: `ssh-ed25519 AAAA… comment`.
+    pub ssh: Option<Spanned<String>>,
+    /// An ASCII-armored OpenPGP public key block.
+    pub openpgp: Option<Spanned<String>>,
+    /// Signatures made after this time are not accepted.
+    pub expires: Option<Timestamp>,
+    /// A revoked key identifies nobody.
+    #[serde(default)]
+    pub revoked: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    #[serde(default)]
+    pub description: Option<String>,
+    pub roles: Vec<Spanned<Name>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccountSpec {
+    /// The User answerable for this account.
+    pub owner: Spanned<Name>,
+    #[serde(default)]
+    pub roles: Vec<Spanned<Name>>,
+    /// Commit emails this account signs as (e.g. a forge's web-commit bot).
+    #[serde(default)]
+    pub emails: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub signing_keys: Vec<Spanned<SigningKey>>,
+    #[serde(default)]
+    pub tokens: Vec<Token>,
+}
+
+/// An API token, stored only as a hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Token {
+    pub name: Spanned<Name>,
+    /// `sha256:<64 hex>` or an argon2 PHC string; never the token itself.
+    pub hash: Spanned<String>,
+    pub expires: Spanned<Timestamp>,
+    /// Actions (or patterns) this token may use; a subset of the account's roles.
+    #[serde(default)]
+    pub scopes: Vec<Spanned<String>>,
+}

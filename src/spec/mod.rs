@@ -1,0 +1,245 @@
+//! The repository format: from `(path, text)` pairs to a typed, validated
+//! [`Catalog`].
+//!
+//! Pure: this module reads nothing but the texts it is given, so the same
+//! code validates a working directory (`lbops validate`) and a tree read
+//! from git objects (the daemon). "Now" is a parameter too, for certificate
+//! expiry.
+
+pub mod alloc;
+pub mod cidr;
+mod decode;
+mod diagnostic;
+pub mod kinds;
+pub mod material;
+pub mod units;
+mod validate;
+pub mod yaml;
+
+#[cfg(test)]
+mod tests;
+
+pub use diagnostic::{Code, Diagnostic, Severity};
+pub use kinds::{Kind, Origin, Resource, ResourceId};
+
+use kinds::access::{GroupSpec, RoleSpec, ServiceAccountSpec, UserSpec};
+use kinds::addresspool::AddressPoolSpec;
+use kinds::certificate::CertificateSpec;
+use kinds::loadbalancer::LoadBalancerSpec;
+use kinds::pool::PoolSpec;
+use kinds::AnySpec;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use units::Name;
+
+/// One file of a repository: its path as the user should see it, and its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceFile {
+    pub path: String,
+    pub text: String,
+}
+
+impl SourceFile {
+    #[must_use]
+    pub fn new(path: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// Whether lbops reads this file as resources (others are only scanned for secrets).
+    #[must_use]
+    pub fn is_yaml(&self) -> bool {
+        self.path.ends_with(".yaml") || self.path.ends_with(".yml")
+    }
+}
+
+/// How many days before a certificate expires `validate` starts warning.
+pub const DEFAULT_EXPIRY_WARNING_DAYS: i64 = 14;
+
+/// What validation depends on besides the files.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// The time certificates are checked against, in Unix seconds.
+    pub now: i64,
+    pub expiry_warning_days: i64,
+}
+
+impl Options {
+    #[must_use]
+    pub fn at(now: i64) -> Self {
+        Self {
+            now,
+            expiry_warning_days: DEFAULT_EXPIRY_WARNING_DAYS,
+        }
+    }
+}
+
+/// Every resource of a repository, by kind and name, references resolved
+/// and checked.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Catalog {
+    pub load_balancers: BTreeMap<Name, Resource<LoadBalancerSpec>>,
+    pub pools: BTreeMap<Name, Resource<PoolSpec>>,
+    /// Each certificate's `chain` holds the PEM text, read from `chain_file` when given so.
+    pub certificates: BTreeMap<Name, Resource<CertificateSpec>>,
+    pub address_pools: BTreeMap<Name, Resource<AddressPoolSpec>>,
+    pub roles: BTreeMap<Name, Resource<RoleSpec>>,
+    pub users: BTreeMap<Name, Resource<UserSpec>>,
+    pub groups: BTreeMap<Name, Resource<GroupSpec>>,
+    pub service_accounts: BTreeMap<Name, Resource<ServiceAccountSpec>>,
+    /// The addresses each balancer holds, as [`alloc::allocate`] gave them
+    /// starting from no previous allocation; the daemon re-runs it with its
+    /// persisted one.
+    pub allocation: alloc::Allocation,
+}
+
+impl Catalog {
+    /// The number of resources of all kinds.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.load_balancers.len()
+            + self.pools.len()
+            + self.certificates.len()
+            + self.address_pools.len()
+            + self.roles.len()
+            + self.users.len()
+            + self.groups.len()
+            + self.service_accounts.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Where a resource is defined, if it exists.
+    #[must_use]
+    pub fn origin(&self, kind: Kind, name: &str) -> Option<&Origin> {
+        match kind {
+            Kind::LoadBalancer => self.load_balancers.get(name).map(|r| &r.origin),
+            Kind::Pool => self.pools.get(name).map(|r| &r.origin),
+            Kind::Certificate => self.certificates.get(name).map(|r| &r.origin),
+            Kind::AddressPool => self.address_pools.get(name).map(|r| &r.origin),
+            Kind::Role => self.roles.get(name).map(|r| &r.origin),
+            Kind::User => self.users.get(name).map(|r| &r.origin),
+            Kind::Group => self.groups.get(name).map(|r| &r.origin),
+            Kind::ServiceAccount => self.service_accounts.get(name).map(|r| &r.origin),
+        }
+    }
+
+    fn insert(&mut self, name: Name, labels: kinds::Labels, spec: AnySpec, origin: Origin) {
+        fn put<S>(
+            map: &mut BTreeMap<Name, Resource<S>>,
+            name: Name,
+            labels: kinds::Labels,
+            spec: S,
+            origin: Origin,
+        ) {
+            map.insert(
+                name.clone(),
+                Resource {
+                    name,
+                    labels,
+                    spec,
+                    origin,
+                },
+            );
+        }
+        match spec {
+            AnySpec::LoadBalancer(s) => put(&mut self.load_balancers, name, labels, s, origin),
+            AnySpec::Pool(s) => put(&mut self.pools, name, labels, s, origin),
+            AnySpec::Certificate(s) => put(&mut self.certificates, name, labels, s, origin),
+            AnySpec::AddressPool(s) => put(&mut self.address_pools, name, labels, s, origin),
+            AnySpec::Role(s) => put(&mut self.roles, name, labels, s, origin),
+            AnySpec::User(s) => put(&mut self.users, name, labels, s, origin),
+            AnySpec::Group(s) => put(&mut self.groups, name, labels, s, origin),
+            AnySpec::ServiceAccount(s) => put(&mut self.service_accounts, name, labels, s, origin),
+        }
+    }
+}
+
+/// A repository that validated: its catalog, and warnings that do not
+/// block it (a certificate about to expire).
+#[derive(Clone, Debug)]
+pub struct Validated {
+    pub catalog: Catalog,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// A repository that did not validate: every problem found, errors and
+/// warnings, sorted by file and position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses and validates a repository given as `(path, text)` pairs.
+///
+/// All problems are reported at once, sorted by file and position; none
+/// echoes anything that looks like a secret.
+pub fn load(files: &[SourceFile], options: &Options) -> Result<Validated, Invalid> {
+    let mut diagnostics = Vec::new();
+    let mut catalog = Catalog::default();
+
+    for file in files {
+        diagnostics.extend(validate::secrets(file));
+        if !file.is_yaml() {
+            continue;
+        }
+        let documents = match yaml::parse_documents(&file.text) {
+            Ok(documents) => documents,
+            Err(e) => {
+                diagnostics.push(
+                    Diagnostic::error(&file.path, e.pos, Code::YamlSyntax, e.message)
+                        .hint("fix the YAML syntax here; nothing in this file was read"),
+                );
+                continue;
+            }
+        };
+        let path: Arc<str> = Arc::from(file.path.as_str());
+        for doc in &documents {
+            let decoded = match decode::document(&file.path, doc) {
+                Ok(decoded) => decoded,
+                Err(errors) => {
+                    diagnostics.extend(errors);
+                    continue;
+                }
+            };
+            let origin = Origin {
+                file: path.clone(),
+                pos: doc.root.pos,
+            };
+            if let Some(first) = catalog.origin(decoded.kind, decoded.name.as_str()) {
+                diagnostics.push(
+                    Diagnostic::error(
+                        &file.path,
+                        doc.root.get("name").map_or(doc.root.pos, |n| n.pos),
+                        Code::DuplicateResource,
+                        format!(
+                            "{}/{} is defined twice: here and at {first}",
+                            decoded.kind.id_prefix(),
+                            decoded.name
+                        ),
+                    )
+                    .about(decoded.kind, decoded.name.as_str())
+                    .hint("rename one of them, or delete the copy"),
+                );
+                continue;
+            }
+            catalog.insert(decoded.name, decoded.labels, decoded.spec, origin);
+        }
+    }
+
+    diagnostics.extend(validate::catalog(&mut catalog, files, options));
+    diagnostic::sort(&mut diagnostics);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        Err(Invalid { diagnostics })
+    } else {
+        Ok(Validated {
+            catalog,
+            warnings: diagnostics,
+        })
+    }
+}

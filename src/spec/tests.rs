@@ -1,0 +1,137 @@
+//! Loading whole repositories from `(path, text)` pairs: no disk involved,
+//! which is how the daemon feeds trees read from git objects.
+
+use super::*;
+
+/// 2026-11-25, a fixed "now" so expiry checks do not depend on the clock.
+const NOW: i64 = 1_795_564_800;
+
+fn load_texts(files: &[(&str, &str)]) -> Result<Validated, Invalid> {
+    let files: Vec<SourceFile> = files.iter().map(|(p, t)| SourceFile::new(*p, *t)).collect();
+    load(&files, &Options::at(NOW))
+}
+
+fn errors(result: Result<Validated, Invalid>) -> Vec<String> {
+    result
+        .expect_err("should be invalid")
+        .diagnostics
+        .iter()
+        .map(|d| {
+            format!(
+                "{}:{}:{} {} {}",
+                d.file, d.line, d.column, d.code, d.message
+            )
+        })
+        .collect()
+}
+
+const POOL: &str =
+    "kind: Pool\nname: web\nlabels: {team: web}\nspec:\n  targets:\n    - address: 10.0.0.1:80\n";
+const LB: &str = "\
+kind: LoadBalancer
+name: front
+spec:
+  addresses: [192.0.2.10]
+  listeners:
+    - name: http
+      protocol: http
+      port: 80
+      routes:
+        - name: all
+          priority: 1
+          action: {forward: {pools: [{pool: web}]}}
+";
+
+#[test]
+fn a_small_repository_loads_into_a_catalog() {
+    let validated = load_texts(&[
+        ("lb.yaml", LB),
+        ("pool.yml", POOL),
+        ("README.md", "# notes"),
+    ])
+    .unwrap();
+    let catalog = &validated.catalog;
+    assert_eq!(catalog.len(), 2);
+    assert_eq!(catalog.pools["web"].labels["team"], "web");
+    assert_eq!(catalog.pools["web"].origin.to_string(), "pool.yml:1:1");
+    let assigned = catalog.allocation.get("loadbalancer/front").unwrap();
+    assert_eq!(assigned[0].address.to_string(), "192.0.2.10");
+}
+
+#[test]
+fn position_is_not_part_of_a_resource_value() {
+    let a = load_texts(&[("a.yaml", POOL)]).unwrap().catalog;
+    let moved = format!("# a comment moves everything down\n\n{POOL}");
+    let b = load_texts(&[("b.yaml", &moved)]).unwrap().catalog;
+    assert_eq!(a.pools["web"].spec, b.pools["web"].spec);
+    let changed = POOL.replace("10.0.0.1:80", "10.0.0.2:80");
+    let c = load_texts(&[("a.yaml", &changed)]).unwrap().catalog;
+    assert_ne!(a.pools["web"].spec, c.pools["web"].spec);
+}
+
+#[test]
+fn all_errors_of_all_files_are_reported_sorted() {
+    let bad_lb = LB
+        .replace("pool: web", "pool: wbe")
+        .replace("port: 80", "port: 0");
+    let bad_pool = POOL.replace("targets:", "tragets:");
+    let errs = errors(load_texts(&[("z.yaml", &bad_pool), ("a.yaml", &bad_lb)]));
+    assert_eq!(
+        errs,
+        [
+            "a.yaml:8:13 port-out-of-range port 0 is out of range",
+            "a.yaml:12:45 dangling-reference pool `wbe` does not exist",
+            "z.yaml:5:3 unknown-field unknown field `tragets`; did you mean `targets`?",
+            "z.yaml:5:3 missing-field missing field `targets`",
+        ]
+    );
+}
+
+#[test]
+fn duplicate_resources_name_both_places() {
+    let errs = errors(load_texts(&[("a.yaml", POOL), ("b.yaml", POOL)]));
+    assert_eq!(
+        errs,
+        ["b.yaml:2:7 duplicate-resource pool/web is defined twice: here and at a.yaml:1:1"]
+    );
+}
+
+#[test]
+fn chain_files_resolve_relative_to_the_yaml_file() {
+    let cert = "kind: Certificate\nname: c\nspec:\n  chain_file: ../pem/missing.pem\n  private_key: {env: TLS_KEY}\n";
+    let errs = errors(load_texts(&[("certs/c.yaml", cert)]));
+    assert_eq!(
+        errs,
+        ["certs/c.yaml:4:15 dangling-reference chain file `../pem/missing.pem` does not exist (looked for pem/missing.pem)"]
+    );
+}
+
+#[test]
+fn a_key_listed_for_two_users_is_an_error() {
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJojBZXi4yAwSnstgVB1YI0cUd0TSexakS+w9RshBaHL a@example.test";
+    let users = format!(
+        "kind: User\nname: a\nspec:\n  emails: [a@example.test]\n  signing_keys: [{{ssh: {key}}}]\n---\n\
+         kind: User\nname: b\nspec:\n  emails: [b@example.test]\n  signing_keys: [{{ssh: {key}}}]\n"
+    );
+    let errs = errors(load_texts(&[("users.yaml", &users)]));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("users.yaml:11:18 duplicate-signing-key signing key SHA256:"),
+        "{}",
+        errs[0]
+    );
+    assert!(
+        errs[0].ends_with("is also listed for user/a (line 5)"),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn unknown_kinds_get_a_suggestion() {
+    let errs = errors(load_texts(&[("x.yaml", "kind: Pol\nname: a\nspec: {}\n")]));
+    assert_eq!(
+        errs,
+        ["x.yaml:1:7 unknown-kind unknown kind `Pol`; did you mean `Pool`?"]
+    );
+}

@@ -1,0 +1,138 @@
+//! Checks that span fields and documents: references, conflicts, key
+//! material, secrets. Each pushes [`Diagnostic`]s; none stops at the first.
+
+mod access;
+mod balancers;
+
+use super::diagnostic::{Code, Diagnostic};
+use super::kinds::{Kind, Resource};
+use super::material;
+use super::units::Name;
+use super::yaml::{Pos, Spanned};
+use super::{Catalog, Options, SourceFile};
+use std::collections::BTreeMap;
+
+/// Runs every cross-document check, resolving `chain_file`s on the way.
+pub(super) fn catalog(
+    catalog: &mut Catalog,
+    files: &[SourceFile],
+    options: &Options,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    balancers::check(catalog, files, options, &mut out);
+    access::check(catalog, &mut out);
+    out
+}
+
+/// Finds private keys and tokens anywhere in a file, without echoing them.
+pub(super) fn secrets(file: &SourceFile) -> Vec<Diagnostic> {
+    material::scan(&file.text)
+        .into_iter()
+        .map(|finding| {
+            let code = if finding.kind.is_private_key() {
+                Code::PrivateKeyInRepo
+            } else {
+                Code::SecretInRepo
+            };
+            let pos = Pos::new(to_u32(finding.line), to_u32(finding.column));
+            Diagnostic::error(
+                &file.path,
+                pos,
+                code,
+                format!(
+                    "this file contains {}; secrets must never be committed",
+                    finding.kind.describe()
+                ),
+            )
+            .hint(finding.kind.hint())
+        })
+        .collect()
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Reports problems about one resource: every diagnostic names the file,
+/// the kind and the name.
+pub(super) struct Reporter<'a> {
+    file: &'a str,
+    kind: Kind,
+    name: &'a str,
+    out: &'a mut Vec<Diagnostic>,
+}
+
+impl<'a> Reporter<'a> {
+    fn new<S>(kind: Kind, resource: &'a Resource<S>, out: &'a mut Vec<Diagnostic>) -> Self {
+        Self {
+            file: &resource.origin.file,
+            kind,
+            name: resource.name.as_str(),
+            out,
+        }
+    }
+
+    fn error(&mut self, pos: Pos, code: Code, message: impl Into<String>, hint: impl Into<String>) {
+        self.out.push(
+            Diagnostic::error(self.file, pos, code, message)
+                .about(self.kind, self.name)
+                .hint(hint),
+        );
+    }
+
+    fn warning(
+        &mut self,
+        pos: Pos,
+        code: Code,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.out.push(
+            Diagnostic::warning(self.file, pos, code, message)
+                .about(self.kind, self.name)
+                .hint(hint),
+        );
+    }
+
+    /// Reports `reference` unless `target` holds a resource of that name.
+    fn reference<S>(
+        &mut self,
+        what: Kind,
+        reference: &Spanned<Name>,
+        target: &BTreeMap<Name, Resource<S>>,
+    ) {
+        if target.contains_key(reference.value.as_str()) {
+            return;
+        }
+        let known: Vec<&str> = target.keys().map(Name::as_str).collect();
+        let mut message = format!("{} `{}` does not exist", what.id_prefix(), reference.value);
+        if let Some(s) = super::yaml::de::closest(reference.value.as_str(), &known) {
+            message.push_str(&format!("; did you mean `{s}`?"));
+        }
+        let hint = format!(
+            "define a {} named `{}` (kind: {what}, name: {}) or fix the name",
+            what, reference.value, reference.value
+        );
+        self.error(reference.pos, Code::DanglingReference, message, hint);
+    }
+
+    /// Reports names that appear twice in one list.
+    fn unique_names<'n>(&mut self, what: &str, names: impl IntoIterator<Item = &'n Spanned<Name>>) {
+        let mut seen: BTreeMap<&str, Pos> = BTreeMap::new();
+        for name in names {
+            if let Some(first) = seen.get(name.value.as_str()).copied() {
+                self.error(
+                    name.pos,
+                    Code::InvalidValue,
+                    format!(
+                        "{what} `{}` is listed twice (first at line {})",
+                        name.value, first.line
+                    ),
+                    format!("give each {what} its own name"),
+                );
+            } else {
+                seen.insert(name.value.as_str(), name.pos);
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+use super::de::{from_node, DeErrorKind};
+use super::*;
+use serde::Deserialize;
+
+fn one(text: &str) -> Node {
+    let mut docs = parse_documents(text).expect("valid YAML");
+    assert_eq!(docs.len(), 1);
+    docs.remove(0).root
+}
+
+#[test]
+fn every_value_knows_its_line_and_column() {
+    let root = one("a: 1\nb:\n  - x\n  - {c: d}\n");
+    assert_eq!(root.get("a").unwrap().pos, Pos::new(1, 4));
+    let Value::Seq(items) = &root.get("b").unwrap().value else {
+        panic!("b is a list")
+    };
+    assert_eq!(items[0].pos, Pos::new(3, 5));
+    assert_eq!(items[1].get("c").unwrap().pos, Pos::new(4, 9));
+}
+
+#[test]
+fn several_documents_per_file_and_empty_ones_skipped() {
+    let docs = parse_documents("a: 1\n---\n# only a comment\n---\nb: 2\n").unwrap();
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[1].root.get("b").unwrap().pos.line, 5);
+}
+
+#[test]
+fn syntax_errors_have_positions() {
+    let err = parse_documents("a: [1, 2\nb: 3\n").unwrap_err();
+    assert!(
+        err.message.starts_with("YAML syntax error"),
+        "{}",
+        err.message
+    );
+    assert!(err.pos.line >= 1);
+}
+
+#[test]
+fn duplicate_keys_are_errors_naming_the_first() {
+    let err = parse_documents("a: 1\nb: 2\na: 3\n").unwrap_err();
+    assert_eq!(err.pos, Pos::new(3, 1));
+    assert_eq!(
+        err.message,
+        "duplicate key `a` (first at line 1); keep one of them"
+    );
+}
+
+#[test]
+fn aliases_expand_but_a_billion_laughs_is_refused() {
+    let root = one("base: &b {x: 1}\ncopy: *b\n");
+    assert_eq!(
+        root.get("copy").unwrap().get("x").unwrap().as_scalar(),
+        Some("1")
+    );
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..8 {
+        let prev = format!("*a{}", i - 1);
+        bomb.push_str(&format!("a{i}: &a{i} [{}]\n", vec![prev; 10].join(", ")));
+    }
+    let err = parse_documents(&bomb).unwrap_err();
+    assert!(err.message.contains("aliases expand"), "{}", err.message);
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Sample {
+    port: Spanned<u16>,
+    name: String,
+    #[serde(default)]
+    mode: Mode,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Mode {
+    #[default]
+    Fast,
+    Careful {
+        retries: u8,
+    },
+}
+
+#[test]
+fn spanned_values_carry_their_position() {
+    let s: Sample = from_node(&one("name: web\nport: 8080\n")).unwrap();
+    assert_eq!(s.port.value, 8080);
+    assert_eq!(s.port.pos, Pos::new(2, 7));
+}
+
+#[test]
+fn every_unknown_field_is_reported_with_a_suggestion() {
+    let errors = from_node::<Sample>(&one("nmae: web\nport: 80\nname: x\nextra: 1\n")).unwrap_err();
+    let rendered: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {e}", e.pos.unwrap()))
+        .collect();
+    assert_eq!(
+        rendered,
+        [
+            "1:1: unknown field `nmae`; did you mean `name`?",
+            "4:1: unknown field `extra`; expected one of `port`, `name`, `mode`",
+        ]
+    );
+}
+
+#[test]
+fn wrong_types_point_at_the_value() {
+    let errors = from_node::<Sample>(&one("name: web\nport: eighty\n")).unwrap_err();
+    assert_eq!(errors[0].pos, Some(Pos::new(2, 7)));
+    assert_eq!(
+        errors[0].to_string(),
+        "expected a whole number from 0 to 65535, found `eighty`"
+    );
+    let errors = from_node::<Sample>(&one("name: web\nport: 70000\n")).unwrap_err();
+    assert_eq!(
+        errors[0].to_string(),
+        "`70000` is out of range: expected a whole number from 0 to 65535"
+    );
+    let errors = from_node::<Sample>(&one("name: web\nport: \"80\"\n")).unwrap_err();
+    assert!(
+        matches!(errors[0].kind, DeErrorKind::InvalidType { .. }),
+        "a quoted number is a string"
+    );
+}
+
+#[test]
+fn missing_fields_point_at_the_mapping() {
+    let errors = from_node::<Sample>(&one("name: web\n")).unwrap_err();
+    assert_eq!(errors[0].pos, Some(Pos::new(1, 1)));
+    assert_eq!(errors[0].to_string(), "missing field `port`");
+}
+
+#[test]
+fn enums_read_as_names_or_single_key_mappings() {
+    let s: Sample = from_node(&one("name: a\nport: 1\nmode: {careful: {retries: 3}}\n")).unwrap();
+    assert_eq!(s.mode, Mode::Careful { retries: 3 });
+    let errors = from_node::<Sample>(&one("name: a\nport: 1\nmode: fsat\n")).unwrap_err();
+    assert_eq!(errors[0].pos, Some(Pos::new(3, 7)));
+    assert_eq!(
+        errors[0].to_string(),
+        "unknown value `fsat`; did you mean `fast`?"
+    );
+}
+
+#[test]
+fn values_that_look_like_secrets_are_never_echoed() {
+    let token = format!("ghp_{}", "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8");
+    let errors = from_node::<Sample>(&one(&format!("name: a\nport: {token}\n"))).unwrap_err();
+    let message = errors[0].to_string();
+    assert!(!message.contains(&token), "{message}");
+    assert!(message.contains("redacted"), "{message}");
+}
