@@ -79,11 +79,13 @@ pub struct Allocation {
 
 impl Allocation {
     /// An allocation in which no balancer holds anything.
+    #[must_use]
     pub fn new() -> Allocation {
         Allocation::default()
     }
 
     /// The addresses of `balancer`, in entry order.
+    #[must_use]
     pub fn get(&self, balancer: &str) -> Option<&[Assigned]> {
         self.balancers.get(balancer).map(Vec::as_slice)
     }
@@ -96,11 +98,13 @@ impl Allocation {
     }
 
     /// Number of balancers listed.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.balancers.len()
     }
 
     /// Whether no balancer is listed.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.balancers.is_empty()
     }
@@ -188,7 +192,11 @@ fn conflict_message(address: &IpAddr, first: &str, second: &str) -> String {
 /// Computes which addresses each balancer holds.
 ///
 /// `previous` is the last successful result; pass [`Allocation::new`] the
-/// first time. Returns every problem found, sorted, instead of a partial
+/// first time.
+///
+/// # Errors
+///
+/// Every problem found, sorted and without duplicates, instead of a partial
 /// result, so a bad change never moves anything.
 #[must_use = "the allocation (or its errors) is the whole point of the call"]
 pub fn allocate(

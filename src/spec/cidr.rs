@@ -75,8 +75,12 @@ fn single_address_hint(given: &str, normalized: &Cidr) -> String {
 }
 
 impl Cidr {
-    /// Builds a network from an address and prefix length, rejecting prefixes
-    /// longer than the family allows and addresses with host bits set.
+    /// Builds a network from an address and prefix length.
+    ///
+    /// # Errors
+    ///
+    /// [`CidrError::PrefixTooLong`] if `prefix` exceeds the family's bits,
+    /// [`CidrError::HostBitsSet`] if `network` has bits set past the prefix.
     pub fn new(network: IpAddr, prefix: u8) -> Result<Cidr, CidrError> {
         let bits = family_bits(network);
         if prefix > bits {
@@ -101,33 +105,39 @@ impl Cidr {
     }
 
     /// The network address (all host bits zero).
+    #[must_use]
     pub fn network(&self) -> IpAddr {
         self.network
     }
 
     /// The prefix length in bits.
+    #[must_use]
     pub fn prefix(&self) -> u8 {
         self.prefix
     }
 
     /// Whether this is an IPv4 network.
+    #[must_use]
     pub fn is_ipv4(&self) -> bool {
         self.network.is_ipv4()
     }
 
     /// Whether `ip` lies inside this network. Always false for an address of
     /// the other family.
+    #[must_use]
     pub fn contains(&self, ip: IpAddr) -> bool {
         ip.is_ipv4() == self.is_ipv4() && to_u128(ip) & !self.host_mask() == self.value()
     }
 
     /// Whether the two networks share any address. CIDR blocks either nest or
     /// are disjoint, so this is "one contains the other's network address".
+    #[must_use]
     pub fn overlaps(&self, other: &Cidr) -> bool {
         self.contains(other.network) || other.contains(self.network)
     }
 
     /// How many addresses [`Cidr::hosts`] yields.
+    #[must_use]
     pub fn usable_count(&self) -> u128 {
         let (first, last) = self.usable_bounds();
         // Cannot overflow: the only network with 2^128 addresses (::/0) loses
@@ -136,16 +146,19 @@ impl Cidr {
     }
 
     /// The lowest usable address.
+    #[must_use]
     pub fn first_usable(&self) -> IpAddr {
         self.ip(self.usable_bounds().0)
     }
 
     /// The highest usable address.
+    #[must_use]
     pub fn last_usable(&self) -> IpAddr {
         self.ip(self.usable_bounds().1)
     }
 
     /// Whether `ip` is one of the addresses [`Cidr::hosts`] would yield.
+    #[must_use]
     pub fn is_usable(&self, ip: IpAddr) -> bool {
         let (first, last) = self.usable_bounds();
         ip.is_ipv4() == self.is_ipv4() && (first..=last).contains(&to_u128(ip))
@@ -165,6 +178,7 @@ impl Cidr {
     }
 
     /// The lowest usable address that is not in `used`.
+    #[must_use]
     pub fn lowest_free(&self, used: &BTreeSet<IpAddr>) -> Option<IpAddr> {
         self.lowest_free_from(self.first_usable(), used)
     }
@@ -174,6 +188,7 @@ impl Cidr {
     ///
     /// Costs O(log n) plus one step per used address directly in the way, so
     /// an allocator that remembers where it stopped never rescans a network.
+    #[must_use]
     pub fn lowest_free_from(&self, from: IpAddr, used: &BTreeSet<IpAddr>) -> Option<IpAddr> {
         let (first, last) = self.usable_bounds();
         let mut candidate = match (from.is_ipv4(), self.is_ipv4()) {
@@ -313,6 +328,7 @@ fn from_u128(ipv4: bool, value: u128) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::de::{value, IntoDeserializer};
 
     fn cidr(text: &str) -> Cidr {
         text.parse().unwrap()
@@ -500,7 +516,6 @@ mod tests {
             nets.map(|n| n.to_string()),
             ["10.0.0.0/24", "10.0.0.0/25", "10.0.0.128/25", "fd00::/64"]
         );
-        use serde::de::{value, IntoDeserializer};
         let parse = |text: &str| {
             Cidr::deserialize(IntoDeserializer::<value::Error>::into_deserializer(text))
         };

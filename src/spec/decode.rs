@@ -2,7 +2,7 @@
 //! `labels`, `spec`) by hand, the spec through serde.
 
 use super::diagnostic::{Code, Diagnostic};
-use super::kinds::{AnySpec, Kind, Labels};
+use super::kinds::{AnySpec, Kind, Labels, ResourceId};
 use super::units::Name;
 use super::yaml::de::{self, DeError, DeErrorKind};
 use super::yaml::{Document, Node, Value};
@@ -19,11 +19,27 @@ pub(crate) struct Decoded {
     pub spec: AnySpec,
 }
 
+/// A document that did not decode: what is wrong, and which resource it
+/// was meant to be when its `kind` and `name` could be read.
+pub(crate) struct Failed {
+    pub id: Option<ResourceId>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl From<Vec<Diagnostic>> for Failed {
+    fn from(diagnostics: Vec<Diagnostic>) -> Self {
+        Self {
+            id: None,
+            diagnostics,
+        }
+    }
+}
+
 /// Decodes one document, or says everything that is wrong with it.
-pub(crate) fn document(file: &str, doc: &Document) -> Result<Decoded, Vec<Diagnostic>> {
+pub(crate) fn document(file: &str, doc: &Document) -> Result<Decoded, Failed> {
     let root = &doc.root;
     let Value::Map(entries) = &root.value else {
-        return Err(vec![Diagnostic::error(
+        return Err(Failed::from(vec![Diagnostic::error(
             file,
             root.pos,
             Code::BadDocument,
@@ -34,7 +50,7 @@ pub(crate) fn document(file: &str, doc: &Document) -> Result<Decoded, Vec<Diagno
         )
         .hint(
             "start the document with `kind: Pool` (or another kind), then `name:` and `spec:`",
-        )]);
+        )]));
     };
     let mut errors = Vec::new();
     for (key, _) in entries {
@@ -153,13 +169,19 @@ pub(crate) fn document(file: &str, doc: &Document) -> Result<Decoded, Vec<Diagno
             spec,
         }),
         (kind, name, ..) => {
-            if let (Some(kind), Some(name)) = (kind, name) {
+            let id = kind
+                .zip(name)
+                .map(|(kind, name)| ResourceId::new(kind, name));
+            if let Some(id) = &id {
                 for e in &mut errors {
-                    e.kind = Some(kind);
-                    e.name = Some(name.to_string());
+                    e.kind = Some(id.kind);
+                    e.name = Some(id.name.to_string());
                 }
             }
-            Err(errors)
+            Err(Failed {
+                id,
+                diagnostics: errors,
+            })
         }
     }
 }

@@ -182,14 +182,21 @@ pub struct Invalid {
 pub fn load(files: &[SourceFile], options: &Options) -> Result<Validated, Invalid> {
     let mut diagnostics = Vec::new();
     let mut catalog = Catalog::default();
+    let mut broken = std::collections::BTreeSet::new();
 
     for file in files {
         diagnostics.extend(validate::secrets(file));
         if !file.is_yaml() {
             continue;
         }
-        let documents = match yaml::parse_documents(&file.text) {
-            Ok(documents) => documents,
+        let documents = match yaml::parse(&file.text) {
+            Ok(parsed) => {
+                diagnostics.extend(parsed.errors.into_iter().map(|e| {
+                    Diagnostic::error(&file.path, e.pos, Code::YamlSyntax, e.message)
+                        .hint("a key may appear once per mapping; the first value is used until you fix it")
+                }));
+                parsed.documents
+            }
             Err(e) => {
                 diagnostics.push(
                     Diagnostic::error(&file.path, e.pos, Code::YamlSyntax, e.message)
@@ -202,8 +209,9 @@ pub fn load(files: &[SourceFile], options: &Options) -> Result<Validated, Invali
         for doc in &documents {
             let decoded = match decode::document(&file.path, doc) {
                 Ok(decoded) => decoded,
-                Err(errors) => {
-                    diagnostics.extend(errors);
+                Err(failed) => {
+                    broken.extend(failed.id);
+                    diagnostics.extend(failed.diagnostics);
                     continue;
                 }
             };
@@ -232,7 +240,7 @@ pub fn load(files: &[SourceFile], options: &Options) -> Result<Validated, Invali
         }
     }
 
-    diagnostics.extend(validate::catalog(&mut catalog, files, options));
+    diagnostics.extend(validate::catalog(&mut catalog, broken, files, options));
     diagnostic::sort(&mut diagnostics);
     if diagnostics.iter().any(Diagnostic::is_error) {
         Err(Invalid { diagnostics })

@@ -16,6 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use thiserror::Error;
 use x509_parser::certificate::X509Certificate;
+use x509_parser::error::X509Error;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 
@@ -24,8 +25,8 @@ const SECONDS_PER_DAY: i64 = 86_400;
 /// What a chain file says about one certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateInfo {
-    /// Subject distinguished name as in RFC 4514 order of the certificate,
-    /// e.g. `CN=*.example.test`.
+    /// Subject distinguished name, attributes in certificate order, e.g.
+    /// `CN=*.example.test`.
     pub subject: String,
     /// Issuer distinguished name, e.g. `O=lbops test, CN=lbops Test Root CA`.
     pub issuer: String,
@@ -177,6 +178,13 @@ fn not_a_certificate_message(block: usize, line: usize, label: &str) -> String {
 
 /// Parses a PEM chain (leaf first). Text between blocks is ignored; every
 /// block must be a certificate.
+///
+/// # Errors
+///
+/// A [`ChainError`] naming the first bad block and the line it starts on: the
+/// text is empty or holds no PEM, a block is unterminated or mismatched, a
+/// block is not a certificate (e.g. a private key), or its base64 or DER is
+/// damaged.
 #[must_use = "a chain that failed to parse must not be used"]
 pub fn parse_chain(pem: &str) -> Result<Chain, ChainError> {
     if pem.trim().is_empty() {
@@ -284,10 +292,22 @@ fn certificate(block: usize, pem: &Open<'_>) -> Result<CertificateInfo, ChainErr
     if der.is_empty() {
         return Err(bad_der("the block holds no data"));
     }
-    let (rest, cert) = X509Certificate::from_der(&der).map_err(|e| bad_der(&format!("{e}")))?;
-    if !rest.is_empty() {
-        return Err(bad_der("unexpected bytes after the certificate"));
+    match outer_der_len(&der) {
+        None => return Err(bad_der("the data does not start with a DER SEQUENCE")),
+        Some(total) if total > der.len() => {
+            return Err(bad_der(
+                "the data ends too early, the certificate is cut off",
+            ))
+        }
+        Some(total) if total < der.len() => {
+            return Err(bad_der("unexpected bytes after the certificate"))
+        }
+        Some(_) => {}
     }
+    let (_, cert) = X509Certificate::from_der(&der).map_err(|e| match X509Error::from(e) {
+        X509Error::NomError(_) | X509Error::Der(_) => bad_der("its DER structure is invalid"),
+        other => bad_der(&other.to_string()),
+    })?;
     let dns_names = match cert.subject_alternative_name() {
         Ok(Some(san)) => san
             .value
@@ -309,6 +329,27 @@ fn certificate(block: usize, pem: &Open<'_>) -> Result<CertificateInfo, ChainErr
         not_before: validity.not_before.timestamp(),
         not_after: validity.not_after.timestamp(),
     })
+}
+
+/// Total length (header + content) of the outer DER SEQUENCE, if the header
+/// is well formed.
+fn outer_der_len(der: &[u8]) -> Option<usize> {
+    if der.first() != Some(&0x30) {
+        return None;
+    }
+    let first = *der.get(1)?;
+    if first < 0x80 {
+        return Some(2 + usize::from(first));
+    }
+    let n = usize::from(first & 0x7f);
+    if n == 0 || n > 4 {
+        return None;
+    }
+    let len = der
+        .get(2..2 + n)?
+        .iter()
+        .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+    2usize.checked_add(n)?.checked_add(len)
 }
 
 /// How a chain stands at a given moment.

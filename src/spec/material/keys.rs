@@ -19,9 +19,10 @@
 //! SHA-1 over `0x99 || 2-byte length || body`) or version 6 (fingerprint:
 //! SHA-256 over `0x9B || 4-byte length || body`). Version 2/3 keys (obsolete,
 //! MD5 fingerprints) and version 5 (LibrePGP) keys are rejected. The text of
-//! the first User ID packet (tag 13), if any, becomes `comment_or_uid`. A block
-//! that holds more than one primary key is rejected so that it is always clear
-//! which key is trusted. Signatures are not verified.
+//! the first User ID packet (tag 13), if any, becomes `comment_or_uid`. Text
+//! that holds more than one primary key (in one armored block or several) is
+//! rejected so that it is always clear which key is trusted. Text before the
+//! BEGIN line and after the END line is ignored. Signatures are not verified.
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine as _;
@@ -97,8 +98,8 @@ pub enum KeyError {
     /// The algorithm at the start of an SSH line differs from the one encoded
     /// in the key data.
     #[error(
-        "the line says `{declared}` but the key data is a `{actual}` key: the line was edited or \
-         put together from two keys; copy the `.pub` file again"
+        "the line says `{declared}` but the key data holds a key of type `{actual}`: the line was \
+         edited or put together from two keys; copy the `.pub` file again"
     )]
     AlgorithmMismatch {
         /// The algorithm at the start of the line.
@@ -114,12 +115,12 @@ pub enum KeyError {
     BadBase64,
     /// The SSH key data decodes but is not a valid key of its algorithm.
     #[error(
-        "the SSH public key data is malformed ({reason}): copy the whole line from the `.pub` \
+        "the SSH public key data is malformed: {reason}; copy the whole line from the `.pub` \
          file again"
     )]
     MalformedSshKey {
         /// What is wrong with it (never the data itself).
-        reason: String,
+        reason: &'static str,
     },
     /// No `-----BEGIN PGP PUBLIC KEY BLOCK-----` line.
     #[error(
@@ -162,20 +163,22 @@ pub enum KeyError {
     },
     /// The OpenPGP packet stream is malformed.
     #[error(
-        "the OpenPGP key data is malformed ({reason}); export the key again with \
+        "the OpenPGP key data is malformed: {reason}; export the key again with \
          `gpg --export --armor <id>`"
     )]
     MalformedPacket {
         /// What is wrong.
         reason: &'static str,
     },
-    /// The block holds more than one primary key.
+    /// The text holds more than one primary key (in one armored block or in
+    /// several).
     #[error(
-        "the OpenPGP block holds {count} keys: list one key per entry (export each with \
-         `gpg --export --armor <fingerprint>`)"
+        "found {count} OpenPGP keys where one is expected: list one key per entry (export each \
+         with `gpg --export --armor <fingerprint>`)"
     )]
     MultipleKeys {
-        /// How many primary keys the block holds.
+        /// How many primary keys were found: all those in the first armored
+        /// block, plus one for each further block.
         count: usize,
     },
 }
@@ -261,6 +264,12 @@ const SSH_ALGORITHMS: [&str; 8] = [
 
 /// Parses one OpenSSH public key line, `<algorithm> <base64> [comment]`, as
 /// found in a `.pub` file or `authorized_keys` (without options).
+///
+/// # Errors
+///
+/// [`KeyError::PrivateKeyGiven`] when the text contains a private key; for a
+/// public key line, the SSH variants of [`KeyError`] (not a key line, an SSH
+/// certificate, unknown or mismatched algorithm, bad base64, malformed key).
 #[must_use = "an unparsed key must not be trusted"]
 pub fn parse_ssh_public_key(line: &str) -> Result<PublicKeyInfo, KeyError> {
     if let Some(kind) = private_key_in(line) {
@@ -300,7 +309,7 @@ pub fn parse_ssh_public_key(line: &str) -> Result<PublicKeyInfo, KeyError> {
         format!("SHA256:{}", STANDARD_NO_PAD.encode(Sha256::digest(&blob)))
     } else {
         let key = ssh_key::PublicKey::from_openssh(&format!("{algorithm} {data}"))
-            .map_err(|e| malformed_ssh(&e.to_string()))?;
+            .map_err(|_| malformed_ssh(SSH_KEY_INVALID))?;
         key.fingerprint(ssh_key::HashAlg::Sha256).to_string()
     };
     Ok(PublicKeyInfo {
@@ -315,10 +324,11 @@ fn shown_name_bare(name: &str) -> String {
     shown_name(name).trim_matches('`').to_owned()
 }
 
-fn malformed_ssh(reason: &str) -> KeyError {
-    KeyError::MalformedSshKey {
-        reason: reason.to_owned(),
-    }
+const SSH_KEY_INVALID: &str =
+    "the key data is truncated, has extra bytes, or is not a valid key of its algorithm";
+
+fn malformed_ssh(reason: &'static str) -> KeyError {
+    KeyError::MalformedSshKey { reason }
 }
 
 /// Validates the ECDSA wire format after the algorithm name.
@@ -374,6 +384,13 @@ const TAG_SECRET_SUBKEY: u8 = 7;
 const TAG_USER_ID: u8 = 13;
 
 /// Parses an ASCII-armored OpenPGP public key (`gpg --export --armor`).
+///
+/// # Errors
+///
+/// [`KeyError::PrivateKeyGiven`] for secret keys; otherwise the OpenPGP
+/// variants of [`KeyError`]: armor missing or damaged, CRC24 mismatch, a
+/// first packet that is not a public key, an unsupported key version or
+/// algorithm, malformed packets, or more than one key in the block.
 #[must_use = "an unparsed key must not be trusted"]
 pub fn parse_openpgp_public_key(armored: &str) -> Result<PublicKeyInfo, KeyError> {
     if let Some(kind) = private_key_in(armored) {
@@ -414,8 +431,11 @@ pub fn parse_openpgp_public_key(armored: &str) -> Result<PublicKeyInfo, KeyError
             _ => {}
         }
     }
-    if keys > 1 {
-        return Err(KeyError::MultipleKeys { count: keys });
+    // Further armored blocks after the first one are further keys too.
+    let blocks = armored.lines().filter(|l| l.trim() == BEGIN_PUBLIC).count();
+    let count = keys + blocks.saturating_sub(1);
+    if count > 1 {
+        return Err(KeyError::MultipleKeys { count });
     }
     Ok(PublicKeyInfo {
         format: KeyFormat::OpenPgp,
@@ -528,7 +548,7 @@ fn dearmor(text: &str) -> Result<Vec<u8>, KeyError> {
         if line.starts_with("-----") {
             return Err(garbled(n, "the block ends before any key data"));
         }
-        let header = line.split_once(": ").is_some_and(|(name, _)| {
+        let header = line.split_once(':').is_some_and(|(name, _)| {
             !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic())
         });
         if !header {
@@ -608,12 +628,16 @@ fn dearmor(text: &str) -> Result<Vec<u8>, KeyError> {
         )
     })?;
     if let Some((n, crc)) = checksum {
-        let expected = STANDARD.decode(crc).map_err(|_| {
-            garbled(
-                n,
-                "the checksum line must be `=` followed by 4 base64 characters",
-            )
-        })?;
+        let expected = STANDARD
+            .decode(crc)
+            .ok()
+            .filter(|bytes| bytes.len() == 3)
+            .ok_or_else(|| {
+                garbled(
+                    n,
+                    "the checksum line must be `=` followed by 4 base64 characters",
+                )
+            })?;
         let computed = crc24(&data).to_be_bytes();
         if expected[..] != computed[1..] {
             return Err(KeyError::ChecksumMismatch);
@@ -649,7 +673,7 @@ struct Packets<'a> {
 }
 
 const TRUNCATED: KeyError = KeyError::MalformedPacket {
-    reason: "a packet is longer than the data (the key is truncated)",
+    reason: "a packet is longer than the data, so the key is truncated",
 };
 
 impl Packets<'_> {

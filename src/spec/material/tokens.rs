@@ -79,6 +79,12 @@ pub enum TokenHashError {
 }
 
 /// Parses a token hash: `sha256:<hex>` or an Argon2 PHC string.
+///
+/// # Errors
+///
+/// [`TokenHashError::Plaintext`] when the value does not look like a hash at
+/// all, [`TokenHashError::UnsupportedAlgorithm`] for other hash types, and the
+/// remaining variants for malformed `sha256:` or Argon2 values.
 #[must_use = "a token hash that failed to parse must not be used"]
 pub fn parse_token_hash(s: &str) -> Result<TokenHash, TokenHashError> {
     let s = s.trim();
@@ -185,24 +191,32 @@ fn bad(reason: &'static str) -> TokenHashError {
 fn validate_phc(phc: &str) -> Result<(), TokenHashError> {
     // "", id, [v=..], params, salt, hash
     let segments: Vec<&str> = phc.split('$').collect();
-    let rest =
-        match segments.len() {
-            5 => &segments[2..],
-            6 => {
-                let version = segments[2]
-                    .strip_prefix("v=")
-                    .ok_or(bad("the segment after the algorithm must be `v=19`"))?;
-                match number(version, "the version `v` must be a number")? {
-                    16 | 19 => {}
-                    _ => return Err(bad("the version `v` must be 19 (or the older 16)")),
-                }
-                &segments[3..]
-            }
-            n if n < 5 => return Err(bad(
-                "segments are missing: it needs parameters, a salt and a hash, separated by `$`",
-            )),
-            _ => return Err(bad("it has too many `$`-separated segments")),
-        };
+    let versioned = segments.get(2).is_some_and(|s| s.starts_with("v="));
+    let wanted = if versioned || segments.len() == 6 {
+        6
+    } else {
+        5
+    };
+    if segments.len() < wanted {
+        return Err(bad(
+            "segments are missing: it needs parameters, a salt and a hash, separated by `$`",
+        ));
+    }
+    if segments.len() > wanted {
+        return Err(bad("it has too many `$`-separated segments"));
+    }
+    let rest = if wanted == 6 {
+        let version = segments[2]
+            .strip_prefix("v=")
+            .ok_or(bad("the segment after the algorithm must be `v=19`"))?;
+        match number(version, "the version `v` must be a number")? {
+            16 | 19 => {}
+            _ => return Err(bad("the version `v` must be 19 (or the older 16)")),
+        }
+        &segments[3..]
+    } else {
+        &segments[2..]
+    };
     let (params, salt, hash) = (rest[0], rest[1], rest[2]);
 
     let mut values = [0u64; 3];

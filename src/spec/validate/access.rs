@@ -1,8 +1,8 @@
 //! Checks on the access kinds: Role, User, Group, ServiceAccount.
 
-use super::Reporter;
+use super::{Reporter, Sink};
 use crate::actions;
-use crate::spec::diagnostic::{Code, Diagnostic};
+use crate::spec::diagnostic::Code;
 use crate::spec::kinds::access::SigningKey;
 use crate::spec::kinds::{Kind, Resource};
 use crate::spec::material::{self, KeyFormat};
@@ -10,7 +10,7 @@ use crate::spec::yaml::{Pos, Spanned};
 use crate::spec::Catalog;
 use std::collections::BTreeMap;
 
-pub(super) fn check(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
+pub(super) fn check(catalog: &Catalog, out: &mut Sink) {
     for role in catalog.roles.values() {
         let mut r = Reporter::new(Kind::Role, role, out);
         for rule in &role.spec.rules {

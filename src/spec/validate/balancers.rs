@@ -1,8 +1,8 @@
 //! Checks on the balancer kinds: LoadBalancer, Pool, Certificate, AddressPool.
 
-use super::Reporter;
+use super::{Reporter, Sink};
 use crate::spec::alloc::{self, AddressEntry, AddressPoolDef, AllocError, BalancerAddresses};
-use crate::spec::diagnostic::{Code, Diagnostic};
+use crate::spec::diagnostic::Code;
 use crate::spec::kinds::certificate::{CertificateSpec, KeyRef};
 use crate::spec::kinds::loadbalancer::{
     Action, AddressSpec, Listener, LoadBalancerSpec, Protocol, Route, TlsVersion, REDIRECT_STATUSES,
@@ -21,7 +21,7 @@ pub(super) fn check(
     catalog: &mut Catalog,
     files: &[SourceFile],
     options: &Options,
-    out: &mut Vec<Diagnostic>,
+    out: &mut Sink,
 ) {
     for lb in catalog.load_balancers.values() {
         load_balancer(lb, catalog, out);
@@ -41,7 +41,7 @@ pub(super) fn check(
     listener_addresses(catalog, out);
 }
 
-fn load_balancer(lb: &Resource<LoadBalancerSpec>, catalog: &Catalog, out: &mut Vec<Diagnostic>) {
+fn load_balancer(lb: &Resource<LoadBalancerSpec>, catalog: &Catalog, out: &mut Sink) {
     let mut r = Reporter::new(Kind::LoadBalancer, lb, out);
     if lb.spec.addresses.is_empty() {
         r.error(
@@ -297,7 +297,7 @@ fn check_action(r: &mut Reporter<'_>, action: &Spanned<Action>, catalog: &Catalo
     }
 }
 
-fn pool_spec(pool: &Resource<PoolSpec>, out: &mut Vec<Diagnostic>) {
+fn pool_spec(pool: &Resource<PoolSpec>, out: &mut Sink) {
     let mut r = Reporter::new(Kind::Pool, pool, out);
     let spec = &pool.spec;
     if !spec.targets.is_empty() && spec.targets.iter().all(|t| t.weight.value == 0) {
@@ -383,7 +383,7 @@ fn certificate(
     cert: &mut Resource<CertificateSpec>,
     files: &HashMap<&str, &str>,
     options: &Options,
-    out: &mut Vec<Diagnostic>,
+    out: &mut Sink,
 ) {
     let mut r = Reporter::new(Kind::Certificate, cert, out);
     let spec = &cert.spec;
@@ -496,7 +496,7 @@ fn key_reference(r: &mut Reporter<'_>, key: &Spanned<KeyRef>) {
     }
 }
 
-fn address_pools(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
+fn address_pools(catalog: &Catalog, out: &mut Sink) {
     let all: Vec<(&Resource<_>, &Spanned<_>)> = catalog
         .address_pools
         .values()
@@ -524,7 +524,7 @@ fn address_pools(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn allocation(catalog: &mut Catalog, out: &mut Vec<Diagnostic>) {
+fn allocation(catalog: &mut Catalog, out: &mut Sink) {
     let pools: Vec<AddressPoolDef> = catalog
         .address_pools
         .values()
@@ -593,7 +593,7 @@ fn allocation(catalog: &mut Catalog, out: &mut Vec<Diagnostic>) {
 }
 
 /// Two listeners of different balancers on one address and port.
-fn listener_addresses(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
+fn listener_addresses(catalog: &Catalog, out: &mut Sink) {
     let mut bound: BTreeMap<(IpAddr, u32), (&Name, &Listener)> = BTreeMap::new();
     for lb in catalog.load_balancers.values() {
         let id = ResourceId::new(Kind::LoadBalancer, lb.name.clone()).to_string();

@@ -5,23 +5,36 @@ mod access;
 mod balancers;
 
 use super::diagnostic::{Code, Diagnostic};
-use super::kinds::{Kind, Resource};
+use super::kinds::{Kind, Resource, ResourceId};
 use super::material;
 use super::units::Name;
 use super::yaml::{Pos, Spanned};
 use super::{Catalog, Options, SourceFile};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Runs every cross-document check, resolving `chain_file`s on the way.
+///
+/// `broken` names documents that exist but failed to decode (already
+/// reported): references to them are not reported again as dangling.
 pub(super) fn catalog(
     catalog: &mut Catalog,
+    broken: BTreeSet<ResourceId>,
     files: &[SourceFile],
     options: &Options,
 ) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
+    let mut out = Sink {
+        diagnostics: Vec::new(),
+        broken,
+    };
     balancers::check(catalog, files, options, &mut out);
     access::check(catalog, &mut out);
-    out
+    out.diagnostics
+}
+
+/// Where checks put what they find, and what they should keep quiet about.
+pub(super) struct Sink {
+    diagnostics: Vec<Diagnostic>,
+    broken: BTreeSet<ResourceId>,
 }
 
 /// Finds private keys and tokens anywhere in a file, without echoing them.
@@ -59,11 +72,11 @@ pub(super) struct Reporter<'a> {
     file: &'a str,
     kind: Kind,
     name: &'a str,
-    out: &'a mut Vec<Diagnostic>,
+    out: &'a mut Sink,
 }
 
 impl<'a> Reporter<'a> {
-    fn new<S>(kind: Kind, resource: &'a Resource<S>, out: &'a mut Vec<Diagnostic>) -> Self {
+    fn new<S>(kind: Kind, resource: &'a Resource<S>, out: &'a mut Sink) -> Self {
         Self {
             file: &resource.origin.file,
             kind,
@@ -73,7 +86,7 @@ impl<'a> Reporter<'a> {
     }
 
     fn error(&mut self, pos: Pos, code: Code, message: impl Into<String>, hint: impl Into<String>) {
-        self.out.push(
+        self.out.diagnostics.push(
             Diagnostic::error(self.file, pos, code, message)
                 .about(self.kind, self.name)
                 .hint(hint),
@@ -87,7 +100,7 @@ impl<'a> Reporter<'a> {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        self.out.push(
+        self.out.diagnostics.push(
             Diagnostic::warning(self.file, pos, code, message)
                 .about(self.kind, self.name)
                 .hint(hint),
@@ -101,7 +114,12 @@ impl<'a> Reporter<'a> {
         reference: &Spanned<Name>,
         target: &BTreeMap<Name, Resource<S>>,
     ) {
-        if target.contains_key(reference.value.as_str()) {
+        if target.contains_key(reference.value.as_str())
+            || self
+                .out
+                .broken
+                .contains(&ResourceId::new(what, reference.value.clone()))
+        {
             return;
         }
         let known: Vec<&str> = target.keys().map(Name::as_str).collect();

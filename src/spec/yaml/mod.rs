@@ -113,10 +113,19 @@ pub struct Document {
     pub root: Node,
 }
 
+/// The documents of a file, and problems that did not stop reading it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parsed {
+    pub documents: Vec<Document>,
+    /// Duplicate keys: the first value is kept, each repeat reported.
+    pub errors: Vec<SyntaxError>,
+}
+
 /// Parses every document of a YAML stream into position-carrying trees.
 ///
-/// Empty documents (only comments, or a stray `---`) are skipped.
-pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
+/// Empty documents (only comments, or a stray `---`) are skipped. A syntax
+/// error stops the file; a duplicate key does not (see [`Parsed`]).
+pub fn parse(text: &str) -> Result<Parsed, SyntaxError> {
     let mut builder = Builder::default();
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| SyntaxError {
@@ -126,7 +135,10 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
         let pos = Pos::new(to_u32(span.start.line()), to_u32(span.start.col() + 1));
         builder.on_event(event, pos)?;
     }
-    Ok(builder.documents)
+    Ok(Parsed {
+        documents: builder.documents,
+        errors: builder.duplicates,
+    })
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -135,7 +147,8 @@ fn to_u32(n: usize) -> u32 {
 
 enum Open {
     Seq(Pos, usize, Vec<Node>),
-    Map(Pos, usize, Vec<(Node, Node)>, Option<Node>),
+    /// The pending key, and whether it repeats an earlier one (its value is then dropped).
+    Map(Pos, usize, Vec<(Node, Node)>, Option<(Node, bool)>),
 }
 
 #[derive(Default)]
@@ -145,6 +158,7 @@ struct Builder {
     doc_pos: Pos,
     anchors: HashMap<usize, Node>,
     expanded: usize,
+    duplicates: Vec<SyntaxError>,
 }
 
 impl Builder {
@@ -233,18 +247,21 @@ impl Builder {
                         if let Some((first, _)) =
                             entries.iter().find(|(k, _)| k.as_scalar() == Some(key))
                         {
-                            return Err(SyntaxError {
+                            self.duplicates.push(SyntaxError {
                                 pos: node.pos,
                                 message: format!(
                                     "duplicate key `{key}` (first at line {}); keep one of them",
                                     first.pos.line
                                 ),
                             });
+                            *pending = Some((node, true));
+                            return Ok(());
                         }
                     }
-                    *pending = Some(node);
+                    *pending = Some((node, false));
                 }
-                Some(key) => entries.push((key, node)),
+                Some((_, true)) => {}
+                Some((key, false)) => entries.push((key, node)),
             },
         }
         Ok(())

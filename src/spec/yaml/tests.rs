@@ -2,6 +2,13 @@ use super::de::{from_node, DeErrorKind};
 use super::*;
 use serde::Deserialize;
 
+fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
+    parse(text).map(|p| {
+        assert_eq!(p.errors, []);
+        p.documents
+    })
+}
+
 fn one(text: &str) -> Node {
     let mut docs = parse_documents(text).expect("valid YAML");
     assert_eq!(docs.len(), 1);
@@ -38,12 +45,34 @@ fn syntax_errors_have_positions() {
 }
 
 #[test]
-fn duplicate_keys_are_errors_naming_the_first() {
-    let err = parse_documents("a: 1\nb: 2\na: 3\n").unwrap_err();
-    assert_eq!(err.pos, Pos::new(3, 1));
+fn duplicate_keys_are_errors_naming_the_first_and_reading_goes_on() {
+    let parsed = parse("a: 1\nb: {c: 2, c: {d: 3}}\na: {x: 1}\ne: 5\n").unwrap();
+    let errors: Vec<String> = parsed
+        .errors
+        .iter()
+        .map(|e| format!("{}: {}", e.pos, e.message))
+        .collect();
     assert_eq!(
-        err.message,
-        "duplicate key `a` (first at line 1); keep one of them"
+        errors,
+        [
+            "2:11: duplicate key `c` (first at line 2); keep one of them",
+            "3:1: duplicate key `a` (first at line 1); keep one of them",
+        ]
+    );
+    let root = &parsed.documents[0].root;
+    assert_eq!(
+        root.get("a").unwrap().as_scalar(),
+        Some("1"),
+        "the first value is kept"
+    );
+    assert_eq!(
+        root.get("b").unwrap().get("c").unwrap().as_scalar(),
+        Some("2")
+    );
+    assert_eq!(
+        root.get("e").unwrap().as_scalar(),
+        Some("5"),
+        "reading goes on after a repeat"
     );
 }
 

@@ -194,17 +194,14 @@ fn truncated_blocks() {
     short.push(lines[lines.len() - 1]);
     let text = format!("{}{}\n", blocks()[1], short.join("\n"));
     let second = blocks()[1].lines().count() + 1;
-    match parse_chain(&text) {
+    assert_eq!(
+        parse_chain(&text),
         Err(ChainError::BadDer {
             block: 2,
-            line,
-            reason,
-        }) => {
-            assert_eq!(line, second);
-            assert!(!reason.is_empty());
-        }
-        other => panic!("expected BadDer, got {other:?}"),
-    }
+            line: second,
+            reason: "the data ends too early, the certificate is cut off".into()
+        })
+    );
 
     // The END line is missing entirely.
     let text = lines[..lines.len() - 1].join("\n");
@@ -260,6 +257,41 @@ fn empty_block_and_trailing_der_bytes() {
             line: 1,
             reason: "unexpected bytes after the certificate".into()
         })
+    );
+}
+
+#[test]
+fn der_that_is_not_a_certificate() {
+    let wrap = |der: &[u8]| {
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            STANDARD.encode(der)
+        )
+    };
+    let reason = |der: &[u8]| match parse_chain(&wrap(der)) {
+        Err(ChainError::BadDer { reason, .. }) => reason,
+        other => panic!("expected BadDer, got {other:?}"),
+    };
+    assert_eq!(
+        reason(b"hello"),
+        "the data does not start with a DER SEQUENCE"
+    );
+    assert_eq!(
+        reason(&[0x30]),
+        "the data does not start with a DER SEQUENCE"
+    );
+    assert_eq!(
+        reason(&[0x30, 0x80, 0, 0]),
+        "the data does not start with a DER SEQUENCE"
+    );
+    assert_eq!(
+        reason(&[0x30, 0x03, 0x02, 0x01, 0x00]),
+        "its DER structure is invalid"
+    );
+    // Long-form length that claims more than is there.
+    assert_eq!(
+        reason(&[0x30, 0x82, 0x05, 0x00, 0x02]),
+        "the data ends too early, the certificate is cut off"
     );
 }
 

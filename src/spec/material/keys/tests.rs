@@ -340,11 +340,11 @@ fn ssh_malformed_key_data() {
     );
     // Ed25519 key of the wrong size (checked by the ssh-key crate).
     let short = wire(&[b"ssh-ed25519", &[7u8; 31]]);
-    assert!(!malformed(&short, "ssh-ed25519").is_empty());
+    assert_eq!(malformed(&short, "ssh-ed25519"), SSH_KEY_INVALID);
     // Ed25519 with trailing bytes.
     let mut long = ssh_blob(SSH_ED25519);
     long.push(0);
-    assert!(!malformed(&long, "ssh-ed25519").is_empty());
+    assert_eq!(malformed(&long, "ssh-ed25519"), SSH_KEY_INVALID);
 
     let ecdsa = ssh_blob(SSH_ECDSA);
     let mut fields = Vec::new();
@@ -455,7 +455,7 @@ fn openpgp_armor_variants_are_accepted() {
     let expected = parse_openpgp_public_key(PGP_ED25519).expect("fixture");
     let with_headers = PGP_ED25519.replacen(
         "BLOCK-----\n\n",
-        "BLOCK-----\nComment: Alice's signing key\nVersion: GnuPG v2\n\n",
+        "BLOCK-----\nComment: Alice's signing key\nVersion: GnuPG v2\nComment:\n\n",
         1,
     );
     let without_crc: String = PGP_ED25519
@@ -603,6 +603,8 @@ fn openpgp_armor_garbled() {
     // A checksum line that is not base64.
     let bad_crc = PGP_ED25519.replace("=dJHO\n", "=dJ*O\n");
     assert!(garbled(&bad_crc).1.contains("4 base64 characters"));
+    let padded_crc = PGP_ED25519.replace("=dJHO\n", "=dJ==\n");
+    assert!(garbled(&padded_crc).1.contains("4 base64 characters"));
 }
 
 #[test]
@@ -738,11 +740,16 @@ fn openpgp_multiple_keys_are_refused() {
         fingerprint_of(&data),
         Err(KeyError::MultipleKeys { count: 2 })
     );
-    let two_blocks = format!("{PGP_ED25519}{PGP_RSA}");
-    // Only the first armored block is read; a second block is ignored text.
+    let two_blocks = format!("{PGP_ED25519}\n{PGP_RSA}");
     assert_eq!(
-        parse_openpgp_public_key(&two_blocks).map(|k| k.fingerprint),
-        Ok(PGP_ED25519_FPR.to_owned())
+        parse_openpgp_public_key(&two_blocks),
+        Err(KeyError::MultipleKeys { count: 2 })
+    );
+    let three = format!("{two_blocks}{}", armor(&data));
+    assert_eq!(
+        parse_openpgp_public_key(&three),
+        // Blocks after the first are counted as one key each.
+        Err(KeyError::MultipleKeys { count: 3 })
     );
 }
 

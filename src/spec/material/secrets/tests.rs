@@ -83,7 +83,7 @@ fn private_key_embedded_in_a_json_string() {
         scan(&text),
         vec![SecretFinding {
             line: 1,
-            column: 50,
+            column: 45,
             kind: SecretKind::PrivateKeyBlock
         }]
     );
