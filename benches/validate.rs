@@ -45,7 +45,7 @@ const DOCS_PER_FILE: usize = 100;
 fn estate(pools: usize) -> Vec<SourceFile> {
     let mut files = Vec::new();
     let mut text = String::new();
-    let mut flush = |text: &mut String, files: &mut Vec<SourceFile>, prefix: &str| {
+    let flush = |text: &mut String, files: &mut Vec<SourceFile>, prefix: &str| {
         if !text.is_empty() {
             files.push(SourceFile::new(
                 format!("{prefix}-{:06}.yaml", files.len()),

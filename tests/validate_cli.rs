@@ -146,3 +146,481 @@ fn the_example_repository_is_valid() {
     let json = Repo::example().validate(&["--output", "json"]);
     assert_eq!((json.code, json.stdout.trim()), (0, "[]"));
 }
+
+// One test per class of mistake an operator makes. Each expected line was
+// checked by hand against the mutated file.
+
+#[test]
+fn yaml_syntax_error() {
+    let repo = Repo::example();
+    repo.write(
+        "pools/edge.yaml",
+        "kind: Pool\nname: edge\nspec:\n  targets: []\n---\nkind: Pool\nname: edge-2\nspec:\n  targets: [{address: 10.0.0.1:80}\n",
+    );
+    repo.expect_only("repo/pools/edge.yaml:10:1: error[yaml-syntax]: YAML syntax error: while parsing a flow sequence, expected ',' or ']'");
+}
+
+#[test]
+fn duplicate_yaml_key() {
+    let repo = Repo::example();
+    repo.edit(
+        "pools/db.yaml",
+        "  draining_timeout: 5m\n",
+        "  draining_timeout: 5m\n  draining_timeout: 1m\n",
+    );
+    repo.expect_only(
+        "repo/pools/db.yaml:18:3: error[yaml-syntax]: duplicate key `draining_timeout` (first at line 17); keep one of them",
+    );
+}
+
+#[test]
+fn unknown_kind() {
+    let repo = Repo::example();
+    repo.write(
+        "balancers/gateway.yaml",
+        "kind: LoadBalancr\nname: edge\nspec: {}\n",
+    );
+    repo.expect_only(
+        "repo/balancers/gateway.yaml:1:7: error[unknown-kind]: unknown kind `LoadBalancr`; did you mean `LoadBalancer`?",
+    );
+}
+
+#[test]
+fn misspelled_field_gets_a_suggestion() {
+    let repo = Repo::example();
+    repo.edit(
+        "pools/db.yaml",
+        "  draining_timeout: 5m",
+        "  draining_timeuot: 5m",
+    );
+    repo.expect_only(
+        "repo/pools/db.yaml:17:3: error[unknown-field] pool/db: unknown field `draining_timeuot`; did you mean `draining_timeout`?",
+    );
+}
+
+#[test]
+fn wrong_type() {
+    let repo = Repo::example();
+    repo.edit(
+        "access/users.yaml",
+        "  emails: [carol@example.test]",
+        "  emails: carol@example.test",
+    );
+    repo.expect_only(
+        "repo/access/users.yaml:31:11: error[wrong-type] user/carol: expected a list, found `carol@example.test`",
+    );
+}
+
+#[test]
+fn duplicate_resource_names_both_places() {
+    let repo = Repo::example();
+    repo.write(
+        "pools/copy.yaml",
+        "kind: Pool\nname: db\nspec:\n  targets: []\n",
+    );
+    repo.expect_only(
+        "repo/pools/db.yaml:3:7: error[duplicate-resource] pool/db: pool/db is defined twice: here and at repo/pools/copy.yaml:1:1",
+    );
+}
+
+#[test]
+fn dangling_route_to_pool() {
+    let repo = Repo::example();
+    repo.edit(
+        "balancers/web.yaml",
+        "                - pool: web-api",
+        "                - pool: web-apis",
+    );
+    repo.expect_only(
+        "repo/balancers/web.yaml:47:25: error[dangling-reference] loadbalancer/web: pool `web-apis` does not exist; did you mean `web-api`?",
+    );
+}
+
+#[test]
+fn dangling_listener_to_certificate() {
+    let repo = Repo::example();
+    repo.edit(
+        "balancers/web.yaml",
+        "certificates: [wildcard-example-test]",
+        "certificates: [wildcard-example]",
+    );
+    repo.expect_only(
+        "repo/balancers/web.yaml:22:24: error[dangling-reference] loadbalancer/web: certificate `wildcard-example` does not exist; did you mean `wildcard-example-test`?",
+    );
+}
+
+#[test]
+fn dangling_balancer_to_address_pool() {
+    let repo = Repo::example();
+    repo.edit(
+        "balancers/db.yaml",
+        "    - pool: loopback ",
+        "    - pool: lo ",
+    );
+    repo.expect_only(
+        "repo/balancers/db.yaml:8:13: error[dangling-reference] loadbalancer/db-edge: addresspool `lo` does not exist",
+    );
+}
+
+#[test]
+fn dangling_user_to_role_and_group() {
+    let repo = Repo::example();
+    repo.edit(
+        "access/users.yaml",
+        "  roles: [auditor]",
+        "  roles: [auditors]",
+    );
+    repo.expect_only(
+        "repo/access/users.yaml:34:11: error[dangling-reference] user/carol: role `auditors` does not exist; did you mean `auditor`?",
+    );
+    let repo = Repo::example();
+    repo.edit(
+        "access/users.yaml",
+        "  groups: [web-team]",
+        "  groups: [web]",
+    );
+    repo.expect_only("repo/access/users.yaml:26:12: error[dangling-reference] user/bob: group `web` does not exist");
+}
+
+#[test]
+fn dangling_service_account_owner() {
+    let repo = Repo::example();
+    repo.edit(
+        "access/service-accounts.yaml",
+        "  owner: alice",
+        "  owner: alicia",
+    );
+    repo.expect_only(
+        "repo/access/service-accounts.yaml:7:10: error[dangling-reference] serviceaccount/deploy-bot: user `alicia` does not exist; did you mean `alice`?",
+    );
+}
+
+#[test]
+fn forward_weights_all_zero() {
+    let repo = Repo::example();
+    repo.edit(
+        "balancers/web.yaml",
+        "                  weight: 90",
+        "                  weight: 0",
+    );
+    repo.edit(
+        "balancers/web.yaml",
+        "                  weight: 10",
+        "                  weight: 0",
+    );
+    repo.expect_only(
+        "repo/balancers/web.yaml:53:13: error[zero-weights] loadbalancer/web: every pool of this forward action has weight 0, so it would send traffic nowhere",
+    );
+}
+
+#[test]
+fn port_out_of_range() {
+    let repo = Repo::example();
+    repo.edit(
+        "balancers/web.yaml",
+        "      port: 8443",
+        "      port: 70000",
+    );
+    repo.expect_only("repo/balancers/web.yaml:20:13: error[port-out-of-range] loadbalancer/web: port 70000 is out of range");
+}
+
+#[test]
+fn two_listeners_on_one_address_and_port() {
+    let repo = Repo::example();
+    repo.edit("balancers/db.yaml", "      port: 6432", "      port: 5432");
+    repo.expect_only(
+        "repo/balancers/db.yaml:18:13: error[listener-conflict] loadbalancer/db-edge: listeners `postgres` and `postgres-tls` both use port 5432 on the same addresses",
+    );
+}
+
+#[test]
+fn two_balancers_pinning_one_address() {
+    let repo = Repo::example();
+    repo.edit(
+        "balancers/db.yaml",
+        "    - pool: loopback ",
+        "    - address: 127.0.10.1\n      pool: loopback ",
+    );
+    repo.expect_only(
+        "repo/balancers/web.yaml:8:7: error[address-conflict] loadbalancer/web: address 127.0.10.1 is claimed by both loadbalancer/db-edge and loadbalancer/web; pick another address for one of them or remove one of the claims",
+    );
+}
+
+#[test]
+fn certificate_chain_that_does_not_parse() {
+    let repo = Repo::example();
+    let pem = "certificates/wildcard-example-test.pem";
+    let text = fs::read_to_string(repo.path(pem)).unwrap();
+    let damaged: String = text
+        .lines()
+        .take(5)
+        .chain(text.lines().skip(8))
+        .collect::<Vec<_>>()
+        .join("\n");
+    repo.write(pem, &damaged);
+    let run = repo.validate(&[]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.starts_with(
+            "repo/certificates/wildcard-example-test.yaml:8:15: error[certificate-invalid] certificate/wildcard-example-test: the certificate chain does not parse: block 1 (line 1)"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn certificate_expired_and_expiring_soon() {
+    let repo = Repo::example();
+    let soon = repo.validate(&["--at", "2046-11-10"]);
+    assert_eq!(
+        soon.code, 0,
+        "a warning does not fail validation: {}",
+        soon.stdout
+    );
+    assert_eq!(
+        soon.stdout,
+        "repo/certificates/wildcard-example-test.yaml:8:15: warning[certificate-expires-soon] certificate/wildcard-example-test: the certificate chain expires in 10 day(s)\n  hint: renew the certificate and commit the new chain\nrepo: valid, 16 resources, 1 warning(s)\n"
+    );
+    let later = repo.validate(&["--at", "2047-01-01"]);
+    assert_eq!(later.code, 1);
+    assert!(later.stdout.starts_with(
+        "repo/certificates/wildcard-example-test.yaml:8:15: error[certificate-expired] certificate/wildcard-example-test: the certificate chain expired 41 day(s) ago\n"
+    ));
+}
+
+#[test]
+fn private_key_anywhere_is_rejected_and_never_echoed() {
+    let repo = Repo::example();
+    let body = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW";
+    let key = format!(
+        "-----BEGIN {}-----\n{body}\n-----END {}-----\n",
+        "OPENSSH PRIVATE KEY", "OPENSSH PRIVATE KEY"
+    );
+    repo.write("notes/deploy.txt", &format!("the deploy key:\n{key}"));
+    repo.expect_only(
+        "repo/notes/deploy.txt:2:1: error[private-key-in-repo]: this file contains an OpenSSH private key; secrets must never be committed",
+    );
+    // Inside a YAML value, where it is also not a valid certificate chain.
+    let repo = Repo::example();
+    repo.edit(
+        "certificates/wildcard-example-test.yaml",
+        "  chain_file: wildcard-example-test.pem   # leaf first, then the intermediate\n",
+        &format!(
+            "  chain: |\n{}",
+            key.lines()
+                .map(|l| format!("    {l}\n"))
+                .collect::<String>()
+        ),
+    );
+    for output in ["text", "json"] {
+        let run = repo.validate(&["--output", output]);
+        assert_eq!(run.code, 1);
+        assert!(run.stdout.contains("private-key-in-repo"), "{}", run.stdout);
+        assert!(
+            !run.stdout.contains(body) && !run.stderr.contains(body),
+            "key material leaked:\n{}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn plaintext_tokens_are_rejected_and_never_echoed() {
+    let repo = Repo::example();
+    let token = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+    repo.edit(
+        "pools/db.yaml",
+        "  team: data\n",
+        &format!("  team: data\n  ci-token: {token}\n"),
+    );
+    repo.expect_only(
+        "repo/pools/db.yaml:6:13: error[secret-in-repo]: this file contains a GitHub access token; secrets must never be committed",
+    );
+    let run = repo.validate(&["--output", "json"]);
+    assert!(!run.stdout.contains(token));
+
+    let repo = Repo::example();
+    let plain = "deploy-token-7Hq2Lx9Vb4Nc";
+    repo.edit(
+        "access/service-accounts.yaml",
+        "hash: sha256:0057f0d09cace7c71e89bd66d1166cbe24de9006a935a734cde61fcdb5956ea2",
+        &format!("hash: {plain}"),
+    );
+    let run = repo.validate(&[]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.starts_with("repo/access/service-accounts.yaml:14:13: error[bad-token-hash] serviceaccount/deploy-bot: token `ci`: this looks like a plaintext token, not a hash"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains(plain), "{}", run.stdout);
+}
+
+#[test]
+fn overlapping_address_pools() {
+    let repo = Repo::example();
+    repo.edit(
+        "addresspools/loopback.yaml",
+        "    - fd00:10::/120",
+        "    - 127.0.10.8/29",
+    );
+    repo.expect_only(
+        "repo/addresspools/loopback.yaml:10:7: error[address-pool-overlap] addresspool/loopback: 127.0.10.8/29 overlaps 127.0.10.0/28 of addresspool/loopback (repo/addresspools/loopback.yaml:9:7)",
+    );
+}
+
+#[test]
+fn role_rule_with_unknown_action() {
+    let repo = Repo::example();
+    repo.edit(
+        "access/roles.yaml",
+        "[state.read, audit.read]",
+        "[state.read, audit.raed]",
+    );
+    repo.expect_only(
+        "repo/access/roles.yaml:26:29: error[unknown-action] role/auditor: unknown action `audit.raed`; did you mean `audit.read`?",
+    );
+}
+
+#[test]
+fn signing_key_that_does_not_parse() {
+    let repo = Repo::example();
+    repo.edit("access/users.yaml", "w9RshBaHL alice", "w9RshBa alice");
+    repo.expect_only(
+        "repo/access/users.yaml:7:12: error[bad-signing-key] user/alice: signing key does not parse: the key data of the SSH public key is not valid base64: part of it is missing or damaged; copy the whole line from the `.pub` file again",
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_one_run_sorted() {
+    let repo = Repo::example();
+    repo.edit("balancers/web.yaml", "      port: 8443", "      port: 0");
+    repo.edit(
+        "access/roles.yaml",
+        "[state.read, audit.read]",
+        "[state.read, audit.raed]",
+    );
+    repo.edit(
+        "pools/db.yaml",
+        "  draining_timeout: 5m",
+        "  draining_timeuot: 5m",
+    );
+    repo.edit(
+        "access/users.yaml",
+        "  roles: [auditor]",
+        "  roles: [auditors]",
+    );
+    let run = repo.validate(&[]);
+    assert_eq!(run.code, 1);
+    let locations: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("repo/"))
+        .filter_map(|l| l.split(": ").next())
+        .collect();
+    assert_eq!(
+        locations,
+        [
+            "repo/access/roles.yaml:26:29",
+            "repo/access/users.yaml:34:11",
+            "repo/balancers/web.yaml:20:13",
+            "repo/pools/db.yaml:17:3"
+        ]
+    );
+    assert!(run
+        .stdout
+        .ends_with("repo: invalid, 4 error(s), 0 warning(s)\n"));
+}
+
+#[test]
+fn lbopsignore_is_honoured() {
+    let repo = Repo::example();
+    fs::remove_file(repo.path(".lbopsignore")).unwrap();
+    let run = repo.validate(&[]);
+    assert_eq!(
+        run.code, 1,
+        "the ignored draft is invalid once read: {}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("repo/drafts/next-balancer.yaml:"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let repo = Repo::example();
+    let run = Command::new(env!("CARGO_BIN_EXE_lbops"))
+        .args(["validate", "no/such/dir"])
+        .current_dir(repo.tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("cannot read no/such/dir"));
+    let run = repo.validate(&["--output", "xml"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("invalid value 'xml'"), "{}", run.stderr);
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in ["validate", "schema", "actions"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lbops"))
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage: lbops"),
+            "{sub}"
+        );
+    }
+}
+
+#[test]
+fn schema_describes_each_kind_and_rejects_unknown_fields() {
+    for kind in [
+        "LoadBalancer",
+        "Pool",
+        "Certificate",
+        "AddressPool",
+        "Role",
+        "User",
+        "Group",
+        "ServiceAccount",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lbops"))
+            .args(["schema", kind])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{kind}");
+        let schema: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(schema["properties"]["kind"]["const"], kind);
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(
+            schema["properties"]["spec"]["additionalProperties"], false,
+            "{kind}: unknown spec fields are errors"
+        );
+    }
+    let all = Command::new(env!("CARGO_BIN_EXE_lbops"))
+        .arg("schema")
+        .output()
+        .unwrap();
+    let all: Value = serde_json::from_slice(&all.stdout).unwrap();
+    assert_eq!(all["oneOf"].as_array().map(Vec::len), Some(8));
+    let pool = all["$defs"]["PoolSpec"].to_string();
+    assert!(
+        pool.contains("least_requests")
+            || all["$defs"]["Algorithm"]
+                .to_string()
+                .contains("least_requests")
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_lbops"))
+        .args(["schema", "Gateway"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

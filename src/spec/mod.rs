@@ -189,22 +189,21 @@ pub fn load(files: &[SourceFile], options: &Options) -> Result<Validated, Invali
         if !file.is_yaml() {
             continue;
         }
-        let documents = match yaml::parse(&file.text) {
-            Ok(parsed) => {
-                diagnostics.extend(parsed.errors.into_iter().map(|e| {
-                    Diagnostic::error(&file.path, e.pos, Code::YamlSyntax, e.message)
-                        .hint("a key may appear once per mapping; the first value is used until you fix it")
-                }));
-                parsed.documents
-            }
-            Err(e) => {
-                diagnostics.push(
-                    Diagnostic::error(&file.path, e.pos, Code::YamlSyntax, e.message)
-                        .hint("fix the YAML syntax here; nothing in this file was read"),
-                );
-                continue;
-            }
-        };
+        let parsed = yaml::parse(&file.text);
+        for e in parsed.duplicate_keys {
+            diagnostics.push(
+                Diagnostic::error(&file.path, e.pos, Code::YamlSyntax, e.message).hint(
+                    "a key may appear once per mapping; the first value is used until you fix it",
+                ),
+            );
+        }
+        if let Some(e) = parsed.fatal {
+            diagnostics.push(
+                Diagnostic::error(&file.path, e.pos, Code::YamlSyntax, e.message)
+                    .hint("fix the YAML syntax here; the rest of this file was not read"),
+            );
+        }
+        let documents = parsed.documents;
         let path: Arc<str> = Arc::from(file.path.as_str());
         for doc in &documents {
             let decoded = match decode::document(&file.path, doc) {

@@ -10,11 +10,10 @@ use crate::spec::kinds::loadbalancer::{
 use crate::spec::kinds::pool::{HealthCheck, PoolSpec, Probe, Target};
 use crate::spec::kinds::{Kind, Resource, ResourceId};
 use crate::spec::material::{self, Expiry};
-use crate::spec::units::{is_dns_name, Name};
+use crate::spec::units::is_dns_name;
 use crate::spec::yaml::{Pos, Spanned};
 use crate::spec::{Catalog, Options, SourceFile};
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
 
 pub(super) fn check(
@@ -38,7 +37,6 @@ pub(super) fn check(
     }
     address_pools(catalog, out);
     allocation(catalog, out);
-    listener_addresses(catalog, out);
 }
 
 fn load_balancer(lb: &Resource<LoadBalancerSpec>, catalog: &Catalog, out: &mut Sink) {
@@ -587,40 +585,6 @@ fn allocation(catalog: &mut Catalog, out: &mut Sink) {
                     error.to_string(),
                     "addresses are allocated once and kept; pick free addresses or add CIDRs to the AddressPool",
                 );
-            }
-        }
-    }
-}
-
-/// Two listeners of different balancers on one address and port.
-fn listener_addresses(catalog: &Catalog, out: &mut Sink) {
-    let mut bound: BTreeMap<(IpAddr, u32), (&Name, &Listener)> = BTreeMap::new();
-    for lb in catalog.load_balancers.values() {
-        let id = ResourceId::new(Kind::LoadBalancer, lb.name.clone()).to_string();
-        let addresses: Vec<IpAddr> = catalog
-            .allocation
-            .get(&id)
-            .map(|a| a.iter().map(|a| a.address).collect())
-            .unwrap_or_default();
-        for listener in &lb.spec.listeners {
-            for address in &addresses {
-                match bound.get(&(*address, listener.port.value)) {
-                    Some((other_lb, other)) if *other_lb != &lb.name => {
-                        Reporter::new(Kind::LoadBalancer, lb, out).error(
-                            listener.port.pos,
-                            Code::ListenerConflict,
-                            format!(
-                                "listener `{}` and listener `{}` of loadbalancer/{other_lb} both bind {address} port {}",
-                                listener.name, other.name, listener.port.value
-                            ),
-                            "use another port or another address for one of them",
-                        );
-                    }
-                    Some(_) => {}
-                    None => {
-                        bound.insert((*address, listener.port.value), (&lb.name, listener));
-                    }
-                }
             }
         }
     }

@@ -113,32 +113,46 @@ pub struct Document {
     pub root: Node,
 }
 
-/// The documents of a file, and problems that did not stop reading it.
+/// What a file held: the documents read, and the problems met.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parsed {
+    /// Every document completed before a fatal error, if any.
     pub documents: Vec<Document>,
     /// Duplicate keys: the first value is kept, each repeat reported.
-    pub errors: Vec<SyntaxError>,
+    pub duplicate_keys: Vec<SyntaxError>,
+    /// The error that stopped reading the file.
+    pub fatal: Option<SyntaxError>,
 }
 
 /// Parses every document of a YAML stream into position-carrying trees.
 ///
 /// Empty documents (only comments, or a stray `---`) are skipped. A syntax
-/// error stops the file; a duplicate key does not (see [`Parsed`]).
-pub fn parse(text: &str) -> Result<Parsed, SyntaxError> {
+/// error stops reading, but the documents before it are kept, so that one
+/// broken document does not hide the rest of the repository's resources.
+#[must_use]
+pub fn parse(text: &str) -> Parsed {
     let mut builder = Builder::default();
+    let mut fatal = None;
     for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|e| SyntaxError {
-            pos: Pos::new(to_u32(e.marker().line()), to_u32(e.marker().col() + 1)),
-            message: format!("YAML syntax error: {}", e.info()),
-        })?;
-        let pos = Pos::new(to_u32(span.start.line()), to_u32(span.start.col() + 1));
-        builder.on_event(event, pos)?;
+        let step = event
+            .map_err(|e| SyntaxError {
+                pos: Pos::new(to_u32(e.marker().line()), to_u32(e.marker().col() + 1)),
+                message: format!("YAML syntax error: {}", e.info()),
+            })
+            .and_then(|(event, span)| {
+                let pos = Pos::new(to_u32(span.start.line()), to_u32(span.start.col() + 1));
+                builder.on_event(event, pos)
+            });
+        if let Err(e) = step {
+            fatal = Some(e);
+            break;
+        }
     }
-    Ok(Parsed {
+    Parsed {
         documents: builder.documents,
-        errors: builder.duplicates,
-    })
+        duplicate_keys: builder.duplicates,
+        fatal,
+    }
 }
 
 fn to_u32(n: usize) -> u32 {

@@ -3,10 +3,12 @@ use super::*;
 use serde::Deserialize;
 
 fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
-    parse(text).map(|p| {
-        assert_eq!(p.errors, []);
-        p.documents
-    })
+    let parsed = parse(text);
+    assert_eq!(parsed.duplicate_keys, []);
+    match parsed.fatal {
+        Some(e) => Err(e),
+        None => Ok(parsed.documents),
+    }
 }
 
 fn one(text: &str) -> Node {
@@ -34,6 +36,13 @@ fn several_documents_per_file_and_empty_ones_skipped() {
 }
 
 #[test]
+fn documents_before_a_syntax_error_are_kept() {
+    let parsed = parse("a: 1\n---\nb: [2\n---\nc: 3\n");
+    assert_eq!(parsed.documents.len(), 1);
+    assert_eq!(parsed.fatal.map(|e| e.pos.line), Some(4));
+}
+
+#[test]
 fn syntax_errors_have_positions() {
     let err = parse_documents("a: [1, 2\nb: 3\n").unwrap_err();
     assert!(
@@ -46,9 +55,9 @@ fn syntax_errors_have_positions() {
 
 #[test]
 fn duplicate_keys_are_errors_naming_the_first_and_reading_goes_on() {
-    let parsed = parse("a: 1\nb: {c: 2, c: {d: 3}}\na: {x: 1}\ne: 5\n").unwrap();
+    let parsed = parse("a: 1\nb: {c: 2, c: {d: 3}}\na: {x: 1}\ne: 5\n");
     let errors: Vec<String> = parsed
-        .errors
+        .duplicate_keys
         .iter()
         .map(|e| format!("{}: {}", e.pos, e.message))
         .collect();
