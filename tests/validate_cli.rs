@@ -70,9 +70,14 @@ impl Repo {
     /// problem is `expected` (`file:line:column: severity[code] id: message`),
     /// the same in both outputs.
     fn expect_only(&self, expected: &str) {
-        let text = self.validate(&[]);
+        self.expect_with(&[], 1, expected);
+    }
+
+    /// [`Self::expect_only`] with extra arguments and a chosen exit status.
+    fn expect_with(&self, extra: &[&str], code: i32, expected: &str) {
+        let text = self.validate(extra);
         assert_eq!(
-            text.code, 1,
+            text.code, code,
             "stdout:\n{}\nstderr:\n{}",
             text.stdout, text.stderr
         );
@@ -94,11 +99,12 @@ impl Repo {
             text.stdout
         );
 
-        let json = self.validate(&["--output", "json"]);
-        assert_eq!(json.code, 1);
+        let json = self.validate(&[extra, &["--output", "json"]].concat());
+        assert_eq!(json.code, code);
         let problems: Vec<Value> = serde_json::from_str(&json.stdout).expect("JSON output");
         assert_eq!(problems.len(), 1, "{}", json.stdout);
         assert_eq!(render_json(&problems[0]), expected);
+        assert!(!problems[0]["hint"].as_str().unwrap_or_default().is_empty());
     }
 }
 
@@ -351,42 +357,30 @@ fn certificate_chain_that_does_not_parse() {
     let repo = Repo::example();
     let pem = "certificates/wildcard-example-test.pem";
     let text = fs::read_to_string(repo.path(pem)).unwrap();
-    let damaged: String = text
-        .lines()
-        .take(5)
-        .chain(text.lines().skip(8))
-        .collect::<Vec<_>>()
-        .join("\n");
-    repo.write(pem, &damaged);
-    let run = repo.validate(&[]);
-    assert_eq!(run.code, 1);
-    assert!(
-        run.stdout.starts_with(
-            "repo/certificates/wildcard-example-test.yaml:8:15: error[certificate-invalid] certificate/wildcard-example-test: the certificate chain does not parse: block 1 (line 1)"
-        ),
-        "{}",
-        run.stdout
+    let damaged: Vec<&str> = text.lines().take(5).chain(text.lines().skip(8)).collect();
+    repo.write(pem, &damaged.join("\n"));
+    repo.expect_only(
+        "repo/certificates/wildcard-example-test.yaml:8:15: error[certificate-invalid] certificate/wildcard-example-test: the certificate chain does not parse: block 1 (line 1) is not a valid X.509 certificate (the data ends too early, the certificate is cut off): part of it is missing or damaged; copy the whole certificate again",
     );
 }
 
 #[test]
-fn certificate_expired_and_expiring_soon() {
-    let repo = Repo::example();
-    let soon = repo.validate(&["--at", "2046-11-10"]);
-    assert_eq!(
-        soon.code, 0,
-        "a warning does not fail validation: {}",
-        soon.stdout
+fn certificate_expiring_soon_is_a_warning() {
+    // The example chain's earliest notAfter is 2046-11-20.
+    Repo::example().expect_with(
+        &["--at", "2046-11-10"],
+        0,
+        "repo/certificates/wildcard-example-test.yaml:8:15: warning[certificate-expires-soon] certificate/wildcard-example-test: the certificate chain expires in 10 day(s)",
     );
-    assert_eq!(
-        soon.stdout,
-        "repo/certificates/wildcard-example-test.yaml:8:15: warning[certificate-expires-soon] certificate/wildcard-example-test: the certificate chain expires in 10 day(s)\n  hint: renew the certificate and commit the new chain\nrepo: valid, 16 resources, 1 warning(s)\n"
+}
+
+#[test]
+fn certificate_expired() {
+    Repo::example().expect_with(
+        &["--at", "2047-01-01"],
+        1,
+        "repo/certificates/wildcard-example-test.yaml:8:15: error[certificate-expired] certificate/wildcard-example-test: the certificate chain expired 41 day(s) ago",
     );
-    let later = repo.validate(&["--at", "2047-01-01"]);
-    assert_eq!(later.code, 1);
-    assert!(later.stdout.starts_with(
-        "repo/certificates/wildcard-example-test.yaml:8:15: error[certificate-expired] certificate/wildcard-example-test: the certificate chain expired 41 day(s) ago\n"
-    ));
 }
 
 #[test]
@@ -447,13 +441,10 @@ fn plaintext_tokens_are_rejected_and_never_echoed() {
         "hash: sha256:0057f0d09cace7c71e89bd66d1166cbe24de9006a935a734cde61fcdb5956ea2",
         &format!("hash: {plain}"),
     );
-    let run = repo.validate(&[]);
-    assert_eq!(run.code, 1);
-    assert!(
-        run.stdout.starts_with("repo/access/service-accounts.yaml:14:13: error[bad-token-hash] serviceaccount/deploy-bot: token `ci`: this looks like a plaintext token, not a hash"),
-        "{}",
-        run.stdout
+    repo.expect_only(
+        "repo/access/service-accounts.yaml:14:13: error[bad-token-hash] serviceaccount/deploy-bot: token `ci`: this looks like a plaintext token, not a hash: never commit tokens. Store `sha256:<64 hex digits>` (e.g. from `printf %s \"$TOKEN\" | sha256sum`) or an Argon2 PHC string (`$argon2id$v=19$…`) instead, and rotate the token: it is in git history now. If the value already is a SHA-256 digest in hex, prefix it with `sha256:`",
     );
+    let run = repo.validate(&["--output", "json"]);
     assert!(!run.stdout.contains(plain), "{}", run.stdout);
 }
 

@@ -18,7 +18,6 @@ pub enum Severity {
 #[serde(rename_all = "kebab-case")]
 pub enum Code {
     YamlSyntax,
-    NotUtf8,
     BadDocument,
     UnknownKind,
     UnknownField,
@@ -56,7 +55,6 @@ impl Code {
     pub fn as_str(self) -> &'static str {
         match self {
             Code::YamlSyntax => "yaml-syntax",
-            Code::NotUtf8 => "not-utf8",
             Code::BadDocument => "bad-document",
             Code::UnknownKind => "unknown-kind",
             Code::UnknownField => "unknown-field",
@@ -115,6 +113,14 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub(crate) fn error(file: &str, pos: Pos, code: Code, message: impl Into<String>) -> Self {
+        let message = message.into();
+        // A last line of defence: whatever a check echoed, a message that
+        // would show a known kind of secret is replaced as a whole.
+        let message = if super::material::scan(&message).is_empty() {
+            message
+        } else {
+            "this value would show a secret, so it is not printed; see the secret-in-repo error for where it is".to_owned()
+        };
         Self {
             file: file.to_owned(),
             line: pos.line,
@@ -123,7 +129,7 @@ impl Diagnostic {
             kind: None,
             name: None,
             code,
-            message: message.into(),
+            message,
             hint: String::new(),
         }
     }
@@ -155,6 +161,22 @@ impl Diagnostic {
 
     fn sort_key(&self) -> (&str, u32, u32, Code, &str) {
         (&self.file, self.line, self.column, self.code, &self.message)
+    }
+}
+
+/// How a value the user wrote is echoed in a message: never when it looks
+/// like a secret, and cut short when long.
+pub(crate) fn shown(value: &str) -> String {
+    /// Values longer than this are cut to [`SHOWN_PREFIX`] characters.
+    const MAX_SHOWN: usize = 60;
+    const SHOWN_PREFIX: usize = 40;
+    if super::material::looks_like_secret(value) {
+        "<redacted: looks like a secret>".to_owned()
+    } else if value.chars().count() > MAX_SHOWN {
+        let head: String = value.chars().take(SHOWN_PREFIX).collect();
+        format!("{head}…")
+    } else {
+        value.to_owned()
     }
 }
 

@@ -135,3 +135,35 @@ fn unknown_kinds_get_a_suggestion() {
         ["x.yaml:1:7 unknown-kind unknown kind `Pol`; did you mean `Pool`?"]
     );
 }
+
+#[test]
+fn no_message_echoes_a_secret() {
+    let token = format!("ghp_{}", "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8");
+    let text = format!(
+        "kind: Pool\nname: {token}\nspec:\n  targets:\n    - address: {token}:80\n  slow_start: {token}\n---\nkind: {token}\nname: x\nspec: {{}}\n"
+    );
+    let invalid = load_texts(&[("p.yaml", &text)]).unwrap_err();
+    assert!(invalid
+        .diagnostics
+        .iter()
+        .any(|d| d.code == Code::SecretInRepo));
+    assert!(invalid.diagnostics.len() >= 4, "{:#?}", invalid.diagnostics);
+    for d in &invalid.diagnostics {
+        assert!(
+            !d.message.contains(&token) && !d.hint.contains(&token),
+            "{d}"
+        );
+    }
+}
+
+#[test]
+fn the_committed_editor_schema_is_current() {
+    let committed: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/lbops.json"))
+            .expect("schema/lbops.json is JSON");
+    assert_eq!(
+        committed,
+        kinds::combined_json_schema(),
+        "schema/lbops.json is out of date: run `cargo run -- schema > schema/lbops.json`"
+    );
+}

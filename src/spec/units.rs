@@ -2,6 +2,7 @@
 //! `host:port` targets. Each parses from the text a user writes and
 //! explains itself when it can't.
 
+use super::diagnostic::shown;
 use serde::Serialize;
 use std::fmt;
 use std::net::IpAddr;
@@ -74,7 +75,7 @@ impl FromStr for Name {
         if s.is_empty() || s.len() > MAX_NAME_LEN || !valid_chars || !valid_ends {
             return Err(format!(
                 "`{}` is not a valid name: use 1 to {MAX_NAME_LEN} lowercase letters, digits and `-`, not starting or ending with `-`",
-                s.chars().take(MAX_NAME_LEN + 1).collect::<String>()
+                shown(s)
             ));
         }
         Ok(Self(s.to_owned()))
@@ -102,7 +103,7 @@ impl FromStr for Dur {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = || {
-            format!("`{s}` is not a duration: write a number and a unit (ms, s, m, h), e.g. `500ms`, `5s`, `1m30s`")
+            format!("`{}` is not a duration: write a number and a unit (ms, s, m, h), e.g. `500ms`, `5s`, `1m30s`", shown(s))
         };
         let mut total = Duration::ZERO;
         let mut rest = s.trim();
@@ -166,7 +167,10 @@ impl FromStr for Timestamp {
         time::Date::parse(s, &date_format)
             .map(|d| Self(d.midnight().assume_utc().unix_timestamp()))
             .map_err(|_| {
-                format!("`{s}` is not a date: write `2027-01-31` or `2027-01-31T12:00:00Z`")
+                format!(
+                    "`{}` is not a date: write `2027-01-31` or `2027-01-31T12:00:00Z`",
+                    shown(s)
+                )
             })
     }
 }
@@ -210,7 +214,7 @@ impl FromStr for TargetAddr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = |why: &str| {
-            format!("`{s}` is not a target address: {why}; write `host:port`, e.g. `10.0.1.5:8080`, `[2001:db8::5]:8080` or `app-1.internal:8080`")
+            format!("`{}` is not a target address: {why}; write `host:port`, e.g. `10.0.1.5:8080`, `[2001:db8::5]:8080` or `app-1.internal:8080`", shown(s))
         };
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
             let (ip, port) = rest

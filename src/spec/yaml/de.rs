@@ -172,18 +172,7 @@ impl de::Error for DeError {
     }
 }
 
-/// Values are echoed back to help the user find them, but never one that
-/// looks like a secret, and never a long one.
-fn redact(value: &str) -> String {
-    if crate::spec::material::looks_like_secret(value) {
-        "<redacted: looks like a secret>".to_owned()
-    } else if value.chars().count() > 60 {
-        let head: String = value.chars().take(40).collect();
-        format!("{head}…")
-    } else {
-        value.to_owned()
-    }
-}
+use crate::spec::diagnostic::shown as redact;
 
 fn describe_unexpected(unexp: &de::Unexpected<'_>) -> String {
     match unexp {
