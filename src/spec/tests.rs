@@ -167,3 +167,137 @@ fn the_committed_editor_schema_is_current() {
         "schema/lbops.json is out of date: run `cargo run -- schema > schema/lbops.json`"
     );
 }
+
+/// Loads `files` and returns the `line:column code` of each problem.
+fn codes(files: &[(&str, &str)]) -> Vec<String> {
+    match load_texts(files) {
+        Ok(v) => v
+            .warnings
+            .iter()
+            .map(|d| format!("{}:{} {}", d.line, d.column, d.code))
+            .collect(),
+        Err(e) => e
+            .diagnostics
+            .iter()
+            .map(|d| format!("{}:{} {}", d.line, d.column, d.code))
+            .collect(),
+    }
+}
+
+#[test]
+fn listener_and_route_rules() {
+    let base = codes(&[("lb.yaml", LB), ("pool.yaml", POOL)]);
+    assert_eq!(base, Vec::<String>::new(), "the base repository is valid");
+    let https_without_tls = LB.replace("protocol: http", "protocol: https");
+    assert_eq!(
+        codes(&[("lb.yaml", &https_without_tls), ("pool.yaml", POOL)]),
+        ["7:17 invalid-listener"]
+    );
+    let tcp_with_routes = LB.replace("protocol: http", "protocol: tcp");
+    assert_eq!(
+        codes(&[("lb.yaml", &tcp_with_routes), ("pool.yaml", POOL)]),
+        ["7:17 invalid-listener", "10:17 invalid-listener"],
+        "a tcp listener has no routes and needs a forward default action"
+    );
+    let twin = LB.to_owned()
+        + "        - name: all-2\n          priority: 1\n          action: {fixed_response: {status: 200}}\n";
+    assert_eq!(
+        codes(&[("lb.yaml", &twin), ("pool.yaml", POOL)]),
+        ["14:21 invalid-route"]
+    );
+    let twin_name = twin.replace("all-2", "all").replace(
+        "priority: 1\n          action: {fixed",
+        "priority: 2\n          action: {fixed",
+    );
+    assert_eq!(
+        codes(&[("lb.yaml", &twin_name), ("pool.yaml", POOL)]),
+        ["13:17 invalid-value"]
+    );
+    let bad_path = LB.replace(
+        "          priority: 1\n",
+        "          priority: 1\n          match: {path: {prefix: api}, host: 'bad host'}\n",
+    );
+    assert_eq!(
+        codes(&[("lb.yaml", &bad_path), ("pool.yaml", POOL)]),
+        ["12:25 invalid-route", "12:46 invalid-route"]
+    );
+    let redirect = LB.replace(
+        "action: {forward: {pools: [{pool: web}]}}",
+        "action: {redirect: {status: 200, to: /x}}",
+    );
+    assert_eq!(codes(&[("lb.yaml", &redirect)]), ["12:39 invalid-value"]);
+}
+
+#[test]
+fn pool_rules() {
+    let twice = POOL.to_owned()
+        + "    - address: 10.0.0.1:80\n  backup_targets:\n    - address: 10.0.0.1:80\n";
+    assert_eq!(
+        codes(&[("p.yaml", &twice)]),
+        ["7:16 invalid-value", "9:16 invalid-value"]
+    );
+    let zero = POOL.replace("10.0.0.1:80", "10.0.0.1:80\n      weight: 0");
+    assert_eq!(codes(&[("p.yaml", &zero)]), ["7:15 zero-weights"]);
+    let slow_probe = POOL.to_owned() + "  health_check:\n    probe: {http: {path: health, expected_codes: [700]}}\n    interval: 1s\n    timeout: 2s\n    healthy_threshold: 0\n";
+    assert_eq!(
+        codes(&[("p.yaml", &slow_probe)]),
+        [
+            "8:26 invalid-health-check",
+            "8:51 invalid-health-check",
+            "10:14 invalid-health-check",
+            "11:24 invalid-health-check"
+        ]
+    );
+}
+
+#[test]
+fn certificate_and_key_reference_rules() {
+    let both = "kind: Certificate\nname: c\nspec:\n  chain: x\n  chain_file: c.pem\n  private_key: {file: keys/c.key}\n";
+    assert_eq!(
+        codes(&[("c.yaml", both)]),
+        ["4:10 invalid-value", "6:16 key-reference"]
+    );
+    let env =
+        "kind: Certificate\nname: c\nspec:\n  chain_file: c.pem\n  private_key: {env: tls-key}\n";
+    assert_eq!(
+        codes(&[("c.yaml", env), ("c.pem", "not pem")]),
+        ["4:15 certificate-invalid", "5:16 key-reference"]
+    );
+}
+
+#[test]
+fn tls_version_and_cipher_rules() {
+    let lb = LB.replace("protocol: http", "protocol: https")
+        .replace("      port: 80\n", "      port: 443\n      tls: {certificates: [c], min_version: '1.3', ciphers: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]}\n");
+    assert_eq!(
+        codes(&[("lb.yaml", &lb), ("pool.yaml", POOL)]),
+        ["9:12 invalid-value", "9:28 dangling-reference"]
+    );
+}
+
+#[test]
+fn access_rules() {
+    let role = "kind: Role\nname: r\nspec:\n  rules:\n    - actions: [pool.*]\n      resources: [pool/*, 'widget/x', 'pool']\n";
+    assert_eq!(
+        codes(&[("r.yaml", role)]),
+        ["6:27 bad-resource-pattern", "6:39 bad-resource-pattern"]
+    );
+    let users = "kind: User\nname: a\nspec:\n  emails: [a@example.test]\n  disabled: true\n---\n\
+                 kind: User\nname: b\nspec:\n  emails: [A@example.test, nobody]\n";
+    assert_eq!(
+        codes(&[("u.yaml", users)]),
+        ["10:12 duplicate-email", "10:28 invalid-value"]
+    );
+    let account = "kind: ServiceAccount\nname: s\nspec:\n  owner: a\n  tokens:\n    - name: t\n      hash: sha256:00\n      expires: 2030-01-01\n      scopes: [pool.weights.updat]\n";
+    let users = "kind: User\nname: a\nspec:\n  emails: [a@example.test]\n  disabled: true\n";
+    assert_eq!(
+        codes(&[("s.yaml", account), ("u.yaml", users)]),
+        [
+            "4:10 invalid-owner",
+            "7:13 bad-token-hash",
+            "9:16 unknown-action"
+        ]
+    );
+    let no_key = "kind: User\nname: a\nspec:\n  emails: [a@example.test]\n  signing_keys: [{revoked: true}]\n";
+    assert_eq!(codes(&[("u.yaml", no_key)]), ["5:18 bad-signing-key"]);
+}

@@ -1,16 +1,16 @@
 //! Checks on the balancer kinds: LoadBalancer, Pool, Certificate, AddressPool.
 
-use super::{Reporter, Sink};
+use super::{repeat_of, Reporter, Sink};
 use crate::spec::alloc::{self, AddressEntry, AddressPoolDef, AllocError, BalancerAddresses};
 use crate::spec::diagnostic::Code;
 use crate::spec::kinds::certificate::{CertificateSpec, KeyRef};
 use crate::spec::kinds::loadbalancer::{
     Action, AddressSpec, Listener, LoadBalancerSpec, Protocol, Route, TlsVersion, REDIRECT_STATUSES,
 };
-use crate::spec::kinds::pool::{HealthCheck, PoolSpec, Probe, Target};
+use crate::spec::kinds::pool::{HealthCheck, PoolSpec, Probe};
 use crate::spec::kinds::{Kind, Resource, ResourceId};
 use crate::spec::material::{self, Expiry};
-use crate::spec::units::is_dns_name;
+use crate::spec::units::{is_dns_name, TargetAddr};
 use crate::spec::yaml::{Pos, Spanned};
 use crate::spec::{Catalog, Options, SourceFile};
 use std::collections::{BTreeMap, HashMap};
@@ -66,7 +66,7 @@ fn load_balancer(lb: &Resource<LoadBalancerSpec>, catalog: &Catalog, out: &mut S
     let mut ports: BTreeMap<u32, &Listener> = BTreeMap::new();
     for listener in &lb.spec.listeners {
         check_listener(&mut r, listener, catalog);
-        if let Some(first) = ports.get(&listener.port.value) {
+        if let Some(first) = repeat_of(&mut ports, listener.port.value, listener) {
             r.error(
                 listener.port.pos,
                 Code::ListenerConflict,
@@ -76,8 +76,6 @@ fn load_balancer(lb: &Resource<LoadBalancerSpec>, catalog: &Catalog, out: &mut S
                 ),
                 "give each listener of a balancer its own port",
             );
-        } else {
-            ports.insert(listener.port.value, listener);
         }
     }
 }
@@ -141,7 +139,7 @@ fn check_listener(r: &mut Reporter<'_>, listener: &Listener, catalog: &Catalog) 
         r.unique_names("route", listener.routes.iter().map(|route| &route.name));
         let mut priorities: BTreeMap<u32, &Route> = BTreeMap::new();
         for route in &listener.routes {
-            if let Some(first) = priorities.get(&route.priority.value) {
+            if let Some(first) = repeat_of(&mut priorities, route.priority.value, route) {
                 r.error(
                     route.priority.pos,
                     Code::InvalidRoute,
@@ -151,8 +149,6 @@ fn check_listener(r: &mut Reporter<'_>, listener: &Listener, catalog: &Catalog) 
                     ),
                     "give each route of a listener its own priority; lower is tried first",
                 );
-            } else {
-                priorities.insert(route.priority.value, route);
             }
             check_route(r, route);
             check_action(r, &route.action, catalog);
@@ -306,29 +302,23 @@ fn pool_spec(pool: &Resource<PoolSpec>, out: &mut Sink) {
             "give at least one target a weight above 0, or remove the pool from routes",
         );
     }
-    let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
+    let mut seen: BTreeMap<&TargetAddr, Pos> = BTreeMap::new();
     for target in spec.targets.iter().chain(&spec.backup_targets) {
-        duplicate_target(&mut r, target, &mut seen);
+        let address = &target.address;
+        if let Some(first) = repeat_of(&mut seen, &address.value, address.pos) {
+            r.error(
+                address.pos,
+                Code::InvalidValue,
+                format!(
+                    "target {} is listed twice (first at line {})",
+                    address.value, first.line
+                ),
+                "list each target once; use `weight` to give it more traffic",
+            );
+        }
     }
     if let Some(hc) = &pool.spec.health_check {
         health_check(&mut r, hc);
-    }
-}
-
-fn duplicate_target(r: &mut Reporter<'_>, target: &Target, seen: &mut BTreeMap<String, Pos>) {
-    let key = target.address.value.to_string();
-    if let Some(first) = seen.get(&key) {
-        r.error(
-            target.address.pos,
-            Code::InvalidValue,
-            format!(
-                "target {key} is listed twice (first at line {})",
-                first.line
-            ),
-            "list each target once; use `weight` to give it more traffic",
-        );
-    } else {
-        seen.insert(key, target.address.pos);
     }
 }
 

@@ -138,7 +138,7 @@ impl<'a> Reporter<'a> {
     fn unique_names<'n>(&mut self, what: &str, names: impl IntoIterator<Item = &'n Spanned<Name>>) {
         let mut seen: BTreeMap<&str, Pos> = BTreeMap::new();
         for name in names {
-            if let Some(first) = seen.get(name.value.as_str()).copied() {
+            if let Some(first) = repeat_of(&mut seen, name.value.as_str(), name.pos) {
                 self.error(
                     name.pos,
                     Code::InvalidValue,
@@ -148,9 +148,19 @@ impl<'a> Reporter<'a> {
                     ),
                     format!("give each {what} its own name"),
                 );
-            } else {
-                seen.insert(name.value.as_str(), name.pos);
             }
+        }
+    }
+}
+
+/// The earlier value seen under `key`, if any; otherwise remembers `value`.
+/// Uniqueness checks report the repeat and name the first.
+fn repeat_of<K: Ord, V: Copy>(seen: &mut BTreeMap<K, V>, key: K, value: V) -> Option<V> {
+    match seen.entry(key) {
+        std::collections::btree_map::Entry::Occupied(first) => Some(*first.get()),
+        std::collections::btree_map::Entry::Vacant(slot) => {
+            slot.insert(value);
+            None
         }
     }
 }
