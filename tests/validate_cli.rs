@@ -156,6 +156,48 @@ fn the_example_repository_is_valid() {
 // One test per class of mistake an operator makes. Each expected line was
 // checked by hand against the mutated file.
 
+/// One mistake, one test: `name: file, from => to, expected` edits the
+/// example repository once and expects exactly that problem.
+macro_rules! mistake {
+    ($($name:ident: $file:literal, $from:literal => $to:literal, $expected:literal;)*) => {$(
+        #[test]
+        fn $name() {
+            let repo = Repo::example();
+            repo.edit($file, $from, $to);
+            repo.expect_only($expected);
+        }
+    )*};
+}
+
+mistake! {
+    duplicate_yaml_key: "pools/db.yaml", "  draining_timeout: 5m\n" => "  draining_timeout: 5m\n  draining_timeout: 1m\n",
+        "repo/pools/db.yaml:18:3: error[yaml-syntax]: duplicate key `draining_timeout` (first at line 17); keep one of them";
+    misspelled_field_gets_a_suggestion: "pools/db.yaml", "  draining_timeout: 5m" => "  draining_timeuot: 5m",
+        "repo/pools/db.yaml:17:3: error[unknown-field] pool/db: unknown field `draining_timeuot`; did you mean `draining_timeout`?";
+    wrong_type: "access/users.yaml", "  emails: [carol@example.test]" => "  emails: carol@example.test",
+        "repo/access/users.yaml:31:11: error[wrong-type] user/carol: expected a list, found `carol@example.test`";
+    dangling_route_to_pool: "balancers/web.yaml", "                - pool: web-api" => "                - pool: web-apis",
+        "repo/balancers/web.yaml:47:25: error[dangling-reference] loadbalancer/web: pool `web-apis` does not exist; did you mean `web-api`?";
+    dangling_listener_to_certificate: "balancers/web.yaml", "certificates: [wildcard-example-test]" => "certificates: [wildcard-example]",
+        "repo/balancers/web.yaml:22:24: error[dangling-reference] loadbalancer/web: certificate `wildcard-example` does not exist; did you mean `wildcard-example-test`?";
+    dangling_balancer_to_address_pool: "balancers/db.yaml", "    - pool: loopback " => "    - pool: lo ",
+        "repo/balancers/db.yaml:8:13: error[dangling-reference] loadbalancer/db-edge: addresspool `lo` does not exist";
+    dangling_service_account_owner: "access/service-accounts.yaml", "  owner: alice" => "  owner: alicia",
+        "repo/access/service-accounts.yaml:7:10: error[dangling-reference] serviceaccount/deploy-bot: user `alicia` does not exist; did you mean `alice`?";
+    port_out_of_range: "balancers/web.yaml", "      port: 8443" => "      port: 70000",
+        "repo/balancers/web.yaml:20:13: error[port-out-of-range] loadbalancer/web: port 70000 is out of range";
+    two_listeners_on_one_address_and_port: "balancers/db.yaml", "      port: 6432" => "      port: 5432",
+        "repo/balancers/db.yaml:18:13: error[listener-conflict] loadbalancer/db-edge: listeners `postgres` and `postgres-tls` both use port 5432 on the same addresses";
+    two_balancers_pinning_one_address: "balancers/db.yaml", "    - pool: loopback " => "    - address: 127.0.10.1\n      pool: loopback ",
+        "repo/balancers/web.yaml:8:7: error[address-conflict] loadbalancer/web: address 127.0.10.1 is claimed by both loadbalancer/db-edge and loadbalancer/web; pick another address for one of them or remove one of the claims";
+    overlapping_address_pools: "addresspools/loopback.yaml", "    - fd00:10::/120" => "    - 127.0.10.8/29",
+        "repo/addresspools/loopback.yaml:10:7: error[address-pool-overlap] addresspool/loopback: 127.0.10.8/29 overlaps 127.0.10.0/28 of addresspool/loopback (repo/addresspools/loopback.yaml:9:7)";
+    role_rule_with_unknown_action: "access/roles.yaml", "[state.read, audit.read]" => "[state.read, audit.raed]",
+        "repo/access/roles.yaml:26:29: error[unknown-action] role/auditor: unknown action `audit.raed`; did you mean `audit.read`?";
+    signing_key_that_does_not_parse: "access/users.yaml", "w9RshBaHL alice" => "w9RshBa alice",
+        "repo/access/users.yaml:7:12: error[bad-signing-key] user/alice: signing key does not parse: the key data of the SSH public key is not valid base64: part of it is missing or damaged; copy the whole line from the `.pub` file again";
+}
+
 #[test]
 fn yaml_syntax_error() {
     let repo = Repo::example();
@@ -164,19 +206,6 @@ fn yaml_syntax_error() {
         "kind: Pool\nname: edge\nspec:\n  targets: []\n---\nkind: Pool\nname: edge-2\nspec:\n  targets: [{address: 10.0.0.1:80}\n",
     );
     repo.expect_only("repo/pools/edge.yaml:10:1: error[yaml-syntax]: YAML syntax error: while parsing a flow sequence, expected ',' or ']'");
-}
-
-#[test]
-fn duplicate_yaml_key() {
-    let repo = Repo::example();
-    repo.edit(
-        "pools/db.yaml",
-        "  draining_timeout: 5m\n",
-        "  draining_timeout: 5m\n  draining_timeout: 1m\n",
-    );
-    repo.expect_only(
-        "repo/pools/db.yaml:18:3: error[yaml-syntax]: duplicate key `draining_timeout` (first at line 17); keep one of them",
-    );
 }
 
 #[test]
@@ -192,32 +221,6 @@ fn unknown_kind() {
 }
 
 #[test]
-fn misspelled_field_gets_a_suggestion() {
-    let repo = Repo::example();
-    repo.edit(
-        "pools/db.yaml",
-        "  draining_timeout: 5m",
-        "  draining_timeuot: 5m",
-    );
-    repo.expect_only(
-        "repo/pools/db.yaml:17:3: error[unknown-field] pool/db: unknown field `draining_timeuot`; did you mean `draining_timeout`?",
-    );
-}
-
-#[test]
-fn wrong_type() {
-    let repo = Repo::example();
-    repo.edit(
-        "access/users.yaml",
-        "  emails: [carol@example.test]",
-        "  emails: carol@example.test",
-    );
-    repo.expect_only(
-        "repo/access/users.yaml:31:11: error[wrong-type] user/carol: expected a list, found `carol@example.test`",
-    );
-}
-
-#[test]
 fn duplicate_resource_names_both_places() {
     let repo = Repo::example();
     repo.write(
@@ -226,45 +229,6 @@ fn duplicate_resource_names_both_places() {
     );
     repo.expect_only(
         "repo/pools/db.yaml:3:7: error[duplicate-resource] pool/db: pool/db is defined twice: here and at repo/pools/copy.yaml:1:1",
-    );
-}
-
-#[test]
-fn dangling_route_to_pool() {
-    let repo = Repo::example();
-    repo.edit(
-        "balancers/web.yaml",
-        "                - pool: web-api",
-        "                - pool: web-apis",
-    );
-    repo.expect_only(
-        "repo/balancers/web.yaml:47:25: error[dangling-reference] loadbalancer/web: pool `web-apis` does not exist; did you mean `web-api`?",
-    );
-}
-
-#[test]
-fn dangling_listener_to_certificate() {
-    let repo = Repo::example();
-    repo.edit(
-        "balancers/web.yaml",
-        "certificates: [wildcard-example-test]",
-        "certificates: [wildcard-example]",
-    );
-    repo.expect_only(
-        "repo/balancers/web.yaml:22:24: error[dangling-reference] loadbalancer/web: certificate `wildcard-example` does not exist; did you mean `wildcard-example-test`?",
-    );
-}
-
-#[test]
-fn dangling_balancer_to_address_pool() {
-    let repo = Repo::example();
-    repo.edit(
-        "balancers/db.yaml",
-        "    - pool: loopback ",
-        "    - pool: lo ",
-    );
-    repo.expect_only(
-        "repo/balancers/db.yaml:8:13: error[dangling-reference] loadbalancer/db-edge: addresspool `lo` does not exist",
     );
 }
 
@@ -289,19 +253,6 @@ fn dangling_user_to_role_and_group() {
 }
 
 #[test]
-fn dangling_service_account_owner() {
-    let repo = Repo::example();
-    repo.edit(
-        "access/service-accounts.yaml",
-        "  owner: alice",
-        "  owner: alicia",
-    );
-    repo.expect_only(
-        "repo/access/service-accounts.yaml:7:10: error[dangling-reference] serviceaccount/deploy-bot: user `alicia` does not exist; did you mean `alice`?",
-    );
-}
-
-#[test]
 fn forward_weights_all_zero() {
     let repo = Repo::example();
     repo.edit(
@@ -316,39 +267,6 @@ fn forward_weights_all_zero() {
     );
     repo.expect_only(
         "repo/balancers/web.yaml:53:13: error[zero-weights] loadbalancer/web: every pool of this forward action has weight 0, so it would send traffic nowhere",
-    );
-}
-
-#[test]
-fn port_out_of_range() {
-    let repo = Repo::example();
-    repo.edit(
-        "balancers/web.yaml",
-        "      port: 8443",
-        "      port: 70000",
-    );
-    repo.expect_only("repo/balancers/web.yaml:20:13: error[port-out-of-range] loadbalancer/web: port 70000 is out of range");
-}
-
-#[test]
-fn two_listeners_on_one_address_and_port() {
-    let repo = Repo::example();
-    repo.edit("balancers/db.yaml", "      port: 6432", "      port: 5432");
-    repo.expect_only(
-        "repo/balancers/db.yaml:18:13: error[listener-conflict] loadbalancer/db-edge: listeners `postgres` and `postgres-tls` both use port 5432 on the same addresses",
-    );
-}
-
-#[test]
-fn two_balancers_pinning_one_address() {
-    let repo = Repo::example();
-    repo.edit(
-        "balancers/db.yaml",
-        "    - pool: loopback ",
-        "    - address: 127.0.10.1\n      pool: loopback ",
-    );
-    repo.expect_only(
-        "repo/balancers/web.yaml:8:7: error[address-conflict] loadbalancer/web: address 127.0.10.1 is claimed by both loadbalancer/db-edge and loadbalancer/web; pick another address for one of them or remove one of the claims",
     );
 }
 
@@ -446,41 +364,6 @@ fn plaintext_tokens_are_rejected_and_never_echoed() {
     );
     let run = repo.validate(&["--output", "json"]);
     assert!(!run.stdout.contains(plain), "{}", run.stdout);
-}
-
-#[test]
-fn overlapping_address_pools() {
-    let repo = Repo::example();
-    repo.edit(
-        "addresspools/loopback.yaml",
-        "    - fd00:10::/120",
-        "    - 127.0.10.8/29",
-    );
-    repo.expect_only(
-        "repo/addresspools/loopback.yaml:10:7: error[address-pool-overlap] addresspool/loopback: 127.0.10.8/29 overlaps 127.0.10.0/28 of addresspool/loopback (repo/addresspools/loopback.yaml:9:7)",
-    );
-}
-
-#[test]
-fn role_rule_with_unknown_action() {
-    let repo = Repo::example();
-    repo.edit(
-        "access/roles.yaml",
-        "[state.read, audit.read]",
-        "[state.read, audit.raed]",
-    );
-    repo.expect_only(
-        "repo/access/roles.yaml:26:29: error[unknown-action] role/auditor: unknown action `audit.raed`; did you mean `audit.read`?",
-    );
-}
-
-#[test]
-fn signing_key_that_does_not_parse() {
-    let repo = Repo::example();
-    repo.edit("access/users.yaml", "w9RshBaHL alice", "w9RshBa alice");
-    repo.expect_only(
-        "repo/access/users.yaml:7:12: error[bad-signing-key] user/alice: signing key does not parse: the key data of the SSH public key is not valid base64: part of it is missing or damaged; copy the whole line from the `.pub` file again",
-    );
 }
 
 #[test]
