@@ -63,7 +63,11 @@ fn position_is_not_part_of_a_resource_value() {
     let a = load_texts(&[("a.yaml", POOL)]).unwrap().catalog;
     let moved = format!("# a comment moves everything down\n\n{POOL}");
     let b = load_texts(&[("b.yaml", &moved)]).unwrap().catalog;
-    assert_eq!(a.pools["web"].spec, b.pools["web"].spec);
+    assert_eq!(
+        a.pools["web"], b.pools["web"],
+        "same resource, other file and line"
+    );
+    assert_eq!(a, b);
     let changed = POOL.replace("10.0.0.1:80", "10.0.0.2:80");
     let c = load_texts(&[("a.yaml", &changed)]).unwrap().catalog;
     assert_ne!(a.pools["web"].spec, c.pools["web"].spec);

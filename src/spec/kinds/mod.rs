@@ -140,7 +140,7 @@ impl fmt::Display for Origin {
 pub type Labels = BTreeMap<String, String>;
 
 /// One document of some kind, with its envelope.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Resource<S> {
     pub name: Name,
     pub labels: Labels,
@@ -149,6 +149,12 @@ pub struct Resource<S> {
     /// where things are written hold the same resources.
     #[serde(skip)]
     pub origin: Origin,
+}
+
+impl<S: PartialEq> PartialEq for Resource<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.labels == other.labels && self.spec == other.spec
+    }
 }
 
 /// A parsed document of any kind.
