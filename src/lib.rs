@@ -7,5 +7,6 @@
 #![forbid(unsafe_code)]
 
 pub mod actions;
+pub mod provider;
 pub mod source;
 pub mod spec;

@@ -1,0 +1,148 @@
+//! Providers turn plan [`Step`]s into real changes and read real state back.
+//!
+//! A provider is an edge: it does I/O. The planner (`crate::plan`) is pure
+//! and only sees the values defined here: what a provider can do
+//! ([`Capabilities`]), what it runs now ([`ObservedState`]), and what to do
+//! next ([`Step`]).
+
+use crate::spec::kinds::certificate::KeyRef;
+use crate::spec::kinds::loadbalancer::LoadBalancerSpec;
+use crate::spec::kinds::pool::{Algorithm, PoolSpec, Target};
+use crate::spec::units::{Name, TargetAddr};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What a provider supports, so `validate` can refuse what it cannot do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    pub name: &'static str,
+    pub protocols: &'static [&'static str],
+    pub algorithms: &'static [&'static str],
+    pub backup_targets: bool,
+    pub slow_start: bool,
+    pub fixed_responses: bool,
+}
+
+/// A target's health as the provider sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// Not checked yet (just added).
+    Unknown,
+    Healthy,
+    Unhealthy,
+    /// Removed from the config; finishing in-flight requests.
+    Draining,
+}
+
+/// One target as it runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedTarget {
+    pub address: TargetAddr,
+    pub weight: u32,
+    pub backup: bool,
+    pub health: Health,
+}
+
+/// One pool as it runs: its configuration and its targets' health.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ObservedPool {
+    pub spec: PoolSpec,
+    pub targets: Vec<ObservedTarget>,
+}
+
+/// One certificate as it runs, known by the SHA-256 of its chain's PEM
+/// text (the private key is never read back).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedCertificate {
+    pub chain_sha256: String,
+    pub key: KeyRef,
+}
+
+/// Everything a provider runs, by resource name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObservedState {
+    /// The provider's own version of its configuration, if it keeps one.
+    pub version: u64,
+    pub load_balancers: BTreeMap<Name, LoadBalancerSpec>,
+    pub pools: BTreeMap<Name, ObservedPool>,
+    pub certificates: BTreeMap<Name, ObservedCertificate>,
+}
+
+/// One change, small enough to apply and report on its own. The planner
+/// orders steps so that traffic never goes to a target or pool that is not
+/// ready (see `crate::plan`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// Add or replace a certificate (before any listener uses it).
+    PutCertificate {
+        name: Name,
+        chain_pem: String,
+        key: KeyRef,
+    },
+    /// Create a pool with no traffic pointed at it yet.
+    CreatePool {
+        name: Name,
+        spec: PoolSpec,
+    },
+    /// Change a pool's algorithm, health check, draining or slow start.
+    UpdatePoolSettings {
+        name: Name,
+        spec: PoolSpec,
+    },
+    /// Register new targets (as primary or backup) at their weights.
+    AddTargets {
+        pool: Name,
+        targets: Vec<Target>,
+        backup: bool,
+    },
+    /// Block until these targets pass their health check, or time out.
+    WaitHealthy {
+        pool: Name,
+        targets: Vec<TargetAddr>,
+        timeout: Duration,
+    },
+    /// Set the weights of existing targets.
+    SetWeights {
+        pool: Name,
+        weights: Vec<(TargetAddr, u32)>,
+    },
+    /// Create or change a balancer's addresses, listeners and routes.
+    PutLoadBalancer {
+        name: Name,
+        spec: LoadBalancerSpec,
+    },
+    /// Stop new requests to targets, let in-flight ones finish.
+    DrainTargets {
+        pool: Name,
+        targets: Vec<TargetAddr>,
+        timeout: Duration,
+    },
+    /// Remove drained targets.
+    RemoveTargets {
+        pool: Name,
+        targets: Vec<TargetAddr>,
+    },
+    DeleteLoadBalancer {
+        name: Name,
+    },
+    DeletePool {
+        name: Name,
+    },
+    DeleteCertificate {
+        name: Name,
+    },
+}
+
+/// The algorithm's name as capabilities list it.
+#[must_use]
+pub fn algorithm_name(algorithm: &Algorithm) -> &'static str {
+    match algorithm {
+        Algorithm::RoundRobin => "round_robin",
+        Algorithm::LeastRequests => "least_requests",
+        Algorithm::WeightedRandom => "weighted_random",
+        Algorithm::ConsistentHash(_) => "consistent_hash",
+    }
+}
