@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod actions;
+pub mod dataplane;
 pub mod provider;
 pub mod source;
 pub mod spec;

@@ -1,0 +1,9 @@
+//! The embedded data plane: lbops' own load balancer.
+//!
+//! `config` is what it runs, `routing` and `pool` decide where a request
+//! goes (pure or lock-free), `proxy` moves bytes, `server` binds listeners
+//! and swaps configs without dropping connections.
+
+pub mod config;
+pub mod pool;
+pub mod routing;

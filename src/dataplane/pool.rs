@@ -1,0 +1,208 @@
+//! A pool at run time: its targets' weights, health and load, and how the
+//! next target is chosen. Target state is shared across config swaps, so a
+//! target keeps its health and in-flight count when the config changes.
+
+use crate::spec::kinds::pool::{Algorithm, PoolSpec, Target};
+use crate::spec::units::TargetAddr;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// One backend, shared by every config that lists it.
+#[derive(Debug)]
+pub struct TargetState {
+    pub address: TargetAddr,
+    weight: AtomicU32,
+    /// False once active or passive checks mark it down.
+    healthy: AtomicBool,
+    in_flight: AtomicUsize,
+    requests: AtomicU64,
+}
+
+impl TargetState {
+    fn new(target: &Target) -> Self {
+        Self {
+            address: target.address.value.clone(),
+            weight: AtomicU32::new(target.weight.value),
+            healthy: AtomicBool::new(true),
+            in_flight: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    #[must_use]
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    #[must_use]
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    pub fn set_healthy(&self, healthy: bool) {
+        self.healthy.store(healthy, Ordering::Relaxed);
+    }
+
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request as in flight until the guard drops.
+    #[must_use]
+    pub fn start_request(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+}
+
+/// A request in flight to a target; dropping it ends the request.
+#[derive(Debug)]
+pub struct InFlight(Arc<TargetState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A pool for one config version.
+#[derive(Debug)]
+pub struct PoolState {
+    pub spec: PoolSpec,
+    pub primaries: Vec<Arc<TargetState>>,
+    pub backups: Vec<Arc<TargetState>>,
+    cursor: AtomicU64,
+}
+
+impl PoolState {
+    /// Builds the pool for a new config, reusing the state of targets the
+    /// previous config already had (`known`, by address).
+    #[must_use]
+    pub fn new(spec: &PoolSpec, known: &HashMap<TargetAddr, Arc<TargetState>>) -> Self {
+        let reuse = |target: &Target| match known.get(&target.address.value) {
+            Some(state) => {
+                state.weight.store(target.weight.value, Ordering::Relaxed);
+                state.clone()
+            }
+            None => Arc::new(TargetState::new(target)),
+        };
+        Self {
+            spec: spec.clone(),
+            primaries: spec.targets.iter().map(reuse).collect(),
+            backups: spec.backup_targets.iter().map(reuse).collect(),
+            cursor: AtomicU64::new(0),
+        }
+    }
+
+    /// Every target of this pool, primaries first.
+    pub fn targets(&self) -> impl Iterator<Item = &Arc<TargetState>> {
+        self.primaries.iter().chain(&self.backups)
+    }
+
+    /// Chooses a target for a request: among healthy primaries with a
+    /// weight, else among healthy backups, by the pool's algorithm.
+    /// `key` is the consistent-hash key when the algorithm uses one.
+    #[must_use]
+    pub fn pick(&self, key: Option<&[u8]>) -> Option<Arc<TargetState>> {
+        let eligible = |set: &[Arc<TargetState>]| -> Vec<Arc<TargetState>> {
+            set.iter()
+                .filter(|t| t.is_healthy() && t.weight() > 0)
+                .cloned()
+                .collect()
+        };
+        let mut candidates = eligible(&self.primaries);
+        if candidates.is_empty() {
+            candidates = eligible(&self.backups);
+        }
+        if candidates.is_empty() {
+            return None;
+        }
+        let tick = self.cursor.fetch_add(1, Ordering::Relaxed);
+        let chosen = match (&self.spec.algorithm, key) {
+            (Algorithm::RoundRobin, _) => weighted_index(&candidates, tick),
+            (Algorithm::WeightedRandom, _) => weighted_index(&candidates, mix(tick)),
+            (Algorithm::LeastRequests, _) => least_requests(&candidates, tick),
+            (Algorithm::ConsistentHash(_), Some(key)) => rendezvous(&candidates, key),
+            (Algorithm::ConsistentHash(_), None) => weighted_index(&candidates, tick),
+        };
+        Some(candidates[chosen].clone())
+    }
+}
+
+/// The target that `n` falls on when targets take `weight` slots each.
+fn weighted_index(candidates: &[Arc<TargetState>], n: u64) -> usize {
+    let total: u64 = candidates.iter().map(|t| u64::from(t.weight())).sum();
+    let mut slot = n % total.max(1);
+    for (i, t) in candidates.iter().enumerate() {
+        let w = u64::from(t.weight());
+        if slot < w {
+            return i;
+        }
+        slot -= w;
+    }
+    0
+}
+
+/// Power of two choices: of two weighted picks, the one with fewer
+/// requests in flight per unit of weight; on a tie the first, so an idle
+/// pool still splits by weight.
+fn least_requests(candidates: &[Arc<TargetState>], tick: u64) -> usize {
+    let a = weighted_index(candidates, mix(tick));
+    let b = weighted_index(candidates, mix(tick ^ 0x9e37_79b9_7f4a_7c15));
+    let load = |i: usize| {
+        candidates[i].in_flight() as u64 * 1_000_000 / u64::from(candidates[i].weight()).max(1)
+    };
+    if load(b) < load(a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// Weighted rendezvous hashing: the same key picks the same target while
+/// it is eligible, and only keys of a removed target move.
+fn rendezvous(candidates: &[Arc<TargetState>], key: &[u8]) -> usize {
+    let score = |t: &TargetState| {
+        let mut hasher = FIXED_HASHER.build_hasher();
+        hasher.write(key);
+        hasher.write(t.address.to_string().as_bytes());
+        // Map the hash to (0, 1], then -w / ln(u) (larger is better).
+        let u = ((hasher.finish() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+        f64::from(t.weight()) / -u.ln().min(-f64::MIN_POSITIVE)
+    };
+    let mut best = 0;
+    let mut best_score = f64::MIN;
+    for (i, t) in candidates.iter().enumerate() {
+        let s = score(t);
+        if s > best_score {
+            best = i;
+            best_score = s;
+        }
+    }
+    best
+}
+
+/// A hasher with fixed keys, so that consistent hashing is consistent
+/// across restarts and data-plane replicas.
+const FIXED_HASHER: std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher> =
+    std::hash::BuildHasherDefault::new();
+
+/// SplitMix64: spreads a counter into pseudo-random bits.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,126 @@
+use super::*;
+use crate::spec::yaml::{self, de};
+
+fn spec(text: &str) -> PoolSpec {
+    let parsed = yaml::parse(text);
+    de::from_node(&parsed.documents[0].root).expect("a valid pool spec")
+}
+
+fn counts(
+    pool: &PoolState,
+    n: usize,
+    key: impl Fn(usize) -> Option<Vec<u8>>,
+) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for i in 0..n {
+        let target = pool.pick(key(i).as_deref()).expect("a target");
+        *counts.entry(target.address.to_string()).or_default() += 1;
+    }
+    counts
+}
+
+const TWO: &str = "targets:\n  - {address: 10.0.0.1:80, weight: 3}\n  - {address: 10.0.0.2:80, weight: 1}\nbackup_targets:\n  - {address: 10.0.0.9:80}\n";
+
+#[test]
+fn round_robin_follows_weights_exactly() {
+    let pool = PoolState::new(&spec(TWO), &HashMap::new());
+    let c = counts(&pool, 4000, |_| None);
+    assert_eq!((c["10.0.0.1:80"], c["10.0.0.2:80"]), (3000, 1000));
+    assert!(
+        !c.contains_key("10.0.0.9:80"),
+        "backups take no traffic while a primary is up"
+    );
+}
+
+#[test]
+fn weighted_random_and_least_requests_follow_weights_within_tolerance() {
+    for algorithm in ["weighted_random", "least_requests"] {
+        let pool = PoolState::new(
+            &spec(&format!("algorithm: {algorithm}\n{TWO}")),
+            &HashMap::new(),
+        );
+        let c = counts(&pool, 20_000, |_| None);
+        let share = c["10.0.0.1:80"] as f64 / 20_000.0;
+        assert!((0.70..=0.80).contains(&share), "{algorithm}: {share}");
+    }
+}
+
+#[test]
+fn least_requests_avoids_busy_targets() {
+    let pool = PoolState::new(&spec("algorithm: least_requests\ntargets:\n  - {address: 10.0.0.1:80}\n  - {address: 10.0.0.2:80}\n"), &HashMap::new());
+    let busy: Vec<InFlight> = (0..50).map(|_| pool.primaries[0].start_request()).collect();
+    let c = counts(&pool, 1000, |_| None);
+    assert!(c.get("10.0.0.1:80").copied().unwrap_or(0) < 300, "{c:?}");
+    drop(busy);
+    assert_eq!(pool.primaries[0].in_flight(), 0);
+}
+
+#[test]
+fn consistent_hash_keeps_keys_on_their_target_and_moves_only_a_removed_ones() {
+    let three = "algorithm: {consistent_hash: source_ip}\ntargets:\n  - {address: 10.0.0.1:80}\n  - {address: 10.0.0.2:80}\n  - {address: 10.0.0.3:80}\n";
+    let pool = PoolState::new(&spec(three), &HashMap::new());
+    let before: Vec<String> = (0..600)
+        .map(|i| {
+            pool.pick(Some(format!("client-{i}").as_bytes()))
+                .unwrap()
+                .address
+                .to_string()
+        })
+        .collect();
+    let again: Vec<String> = (0..600)
+        .map(|i| {
+            pool.pick(Some(format!("client-{i}").as_bytes()))
+                .unwrap()
+                .address
+                .to_string()
+        })
+        .collect();
+    assert_eq!(before, again, "same key, same target");
+    let spread = before.iter().filter(|a| *a == "10.0.0.3:80").count();
+    assert!(
+        (120..=280).contains(&spread),
+        "keys spread over targets: {spread}"
+    );
+    pool.primaries[2].set_healthy(false);
+    for (i, was) in before.iter().enumerate() {
+        let now = pool
+            .pick(Some(format!("client-{i}").as_bytes()))
+            .unwrap()
+            .address
+            .to_string();
+        if was != "10.0.0.3:80" {
+            assert_eq!(&now, was, "only keys of the failed target move");
+        } else {
+            assert_ne!(now, "10.0.0.3:80");
+        }
+    }
+}
+
+#[test]
+fn backups_serve_only_when_every_primary_is_down() {
+    let pool = PoolState::new(&spec(TWO), &HashMap::new());
+    pool.primaries[0].set_healthy(false);
+    assert_eq!(pool.pick(None).unwrap().address.to_string(), "10.0.0.2:80");
+    pool.primaries[1].set_healthy(false);
+    assert_eq!(pool.pick(None).unwrap().address.to_string(), "10.0.0.9:80");
+    pool.backups[0].set_healthy(false);
+    assert!(pool.pick(None).is_none());
+}
+
+#[test]
+fn a_new_config_keeps_the_state_of_known_targets() {
+    let old = PoolState::new(&spec(TWO), &HashMap::new());
+    old.primaries[1].set_healthy(false);
+    let known: HashMap<TargetAddr, Arc<TargetState>> = old
+        .targets()
+        .map(|t| (t.address.clone(), t.clone()))
+        .collect();
+    let new = PoolState::new(&spec(&TWO.replace("weight: 3", "weight: 5")), &known);
+    assert!(Arc::ptr_eq(&new.primaries[0], &old.primaries[0]));
+    assert_eq!(
+        new.primaries[0].weight(),
+        5,
+        "weights follow the new config"
+    );
+    assert!(!new.primaries[1].is_healthy(), "health survives the swap");
+}
