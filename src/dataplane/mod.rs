@@ -6,4 +6,9 @@
 
 pub mod config;
 pub mod pool;
+mod proxy;
 pub mod routing;
+mod runtime;
+mod server;
+
+pub use server::{ApplyError, Dataplane};

@@ -31,6 +31,12 @@ impl Router {
         }
     }
 
+    /// The action used when no route matches (the only one for TCP).
+    #[must_use]
+    pub fn default_action(&self) -> Option<&Action> {
+        self.default_action.as_ref()
+    }
+
     /// The action of the first matching route, else the default action.
     #[must_use]
     pub fn route(&self, request: &RequestHead<'_>) -> Option<&Action> {

@@ -1,0 +1,360 @@
+//! Serving one HTTP request: route it, then forward, redirect or answer.
+
+use super::pool::InFlight;
+use super::routing::RequestHead;
+use super::runtime::{ServedListener, Snapshot};
+use crate::spec::kinds::loadbalancer::{Action, FixedResponse, Forward, Redirect};
+use crate::spec::kinds::pool::{Algorithm, HashKey};
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+pub type Upstream = Client<HttpConnector, Incoming>;
+
+/// What a request needs besides itself.
+pub struct RequestContext<'a> {
+    pub snapshot: &'a Snapshot,
+    pub listener: &'a ServedListener,
+    pub client_addr: SocketAddr,
+    pub upstream: &'a Upstream,
+    pub tls: bool,
+    pub request_ids: &'a RequestIds,
+}
+
+/// Request ids: unique per process run, cheap to make.
+#[derive(Debug)]
+pub struct RequestIds {
+    seed: u64,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            next: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> String {
+        format!(
+            "{:016x}-{:08x}",
+            self.seed,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}
+
+/// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Handles one request end to end; never fails (errors become responses).
+pub async fn serve(ctx: RequestContext<'_>, request: Request<Incoming>) -> Response<ProxyBody> {
+    let host = request_host(&request);
+    let action = {
+        let headers = request.headers();
+        let lookup = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let head = RequestHead {
+            method: request.method().as_str(),
+            host: &host,
+            path: request.uri().path(),
+            header: &lookup,
+        };
+        ctx.listener.router.route(&head).cloned()
+    };
+    match action {
+        None => text(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "no route matches this request\n",
+        ),
+        Some(Action::FixedResponse(fixed)) => fixed_response(&fixed),
+        Some(Action::Redirect(redirect)) => redirect_response(&redirect, &host, request.uri()),
+        Some(Action::Forward(forward)) => forward_request(&ctx, &forward, &host, request).await,
+    }
+}
+
+/// The host a request is for, without a port: `Host`, else the URI's.
+fn request_host<B>(request: &Request<B>) -> String {
+    let raw = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().host())
+        .unwrap_or_default();
+    strip_port(raw).to_ascii_lowercase()
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+fn text(status: StatusCode, content_type: &str, body: &str) -> Response<ProxyBody> {
+    let mut response = Response::new(full(Bytes::copy_from_slice(body.as_bytes())));
+    *response.status_mut() = status;
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+fn full(bytes: Bytes) -> ProxyBody {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+fn fixed_response(fixed: &FixedResponse) -> Response<ProxyBody> {
+    let status = StatusCode::from_u16(fixed.status.value).unwrap_or(StatusCode::OK);
+    text(status, &fixed.content_type, &fixed.body)
+}
+
+fn redirect_response(redirect: &Redirect, host: &str, uri: &Uri) -> Response<ProxyBody> {
+    let location = redirect
+        .to
+        .value
+        .replace("{host}", host)
+        .replace("{path}", uri.path())
+        .replace("{query}", uri.query().unwrap_or_default());
+    let status = StatusCode::from_u16(redirect.status.value).unwrap_or(StatusCode::FOUND);
+    let mut response = text(status, "text/plain; charset=utf-8", "");
+    match HeaderValue::from_str(&location) {
+        Ok(value) => {
+            response.headers_mut().insert(header::LOCATION, value);
+            response
+        }
+        Err(_) => text(
+            StatusCode::BAD_REQUEST,
+            "text/plain; charset=utf-8",
+            "cannot redirect this request\n",
+        ),
+    }
+}
+
+async fn forward_request(
+    ctx: &RequestContext<'_>,
+    forward: &Forward,
+    host: &str,
+    mut request: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let Some(pool) = choose_pool(ctx.snapshot, ctx.listener, forward) else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain; charset=utf-8",
+            "no pool can take this request\n",
+        );
+    };
+    let key = hash_key(&pool.spec.algorithm, &request, ctx.client_addr);
+    let Some(target) = pool.pick(key.as_deref()) else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain; charset=utf-8",
+            "no healthy target\n",
+        );
+    };
+    let guard = target.start_request();
+    let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let Ok(uri) = format!("http://{}{path_and_query}", target.address).parse::<Uri>() else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "text/plain; charset=utf-8",
+            "bad request target\n",
+        );
+    };
+    *request.uri_mut() = uri;
+    *request.version_mut() = hyper::Version::HTTP_11;
+    let request_id = prepare_upstream_headers(ctx, host, request.headers_mut());
+    match ctx.upstream.request(request).await {
+        Ok(response) => {
+            let (mut parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                parts.headers.entry("x-request-id").or_insert(value);
+            }
+            Response::from_parts(
+                parts,
+                Tracked {
+                    inner: body,
+                    _guard: guard,
+                }
+                .boxed(),
+            )
+        }
+        Err(_) => text(
+            StatusCode::BAD_GATEWAY,
+            "text/plain; charset=utf-8",
+            "the upstream target did not answer\n",
+        ),
+    }
+}
+
+/// A 503 with a short reason.
+#[must_use]
+pub fn unavailable(reason: &str) -> Response<ProxyBody> {
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "text/plain; charset=utf-8",
+        reason,
+    )
+}
+
+/// Picks a pool of a forward action by weight, taking turns through the
+/// listener's counter so that a 3:1 split is exactly 3:1.
+pub fn choose_pool(
+    snapshot: &Snapshot,
+    listener: &ServedListener,
+    forward: &Forward,
+) -> Option<Arc<super::pool::PoolState>> {
+    let total: u64 = forward
+        .pools
+        .iter()
+        .map(|p| u64::from(p.weight.value))
+        .sum();
+    let mut slot = listener.next_turn() % total.max(1);
+    let chosen = forward.pools.iter().find(|p| {
+        let w = u64::from(p.weight.value);
+        if slot < w {
+            true
+        } else {
+            slot -= w;
+            false
+        }
+    })?;
+    snapshot.pools.get(chosen.pool.value.as_str()).cloned()
+}
+
+fn hash_key<B>(algorithm: &Algorithm, request: &Request<B>, client: SocketAddr) -> Option<Vec<u8>> {
+    match algorithm {
+        Algorithm::ConsistentHash(HashKey::Header(name)) => request
+            .headers()
+            .get(name.as_str())
+            .map(|v| v.as_bytes().to_vec()),
+        Algorithm::ConsistentHash(HashKey::SourceIp) => Some(client.ip().to_string().into_bytes()),
+        _ => None,
+    }
+}
+
+/// Strips hop-by-hop headers, adds `X-Forwarded-*` and a request id
+/// (kept when the client sent one); returns the id.
+fn prepare_upstream_headers(
+    ctx: &RequestContext<'_>,
+    host: &str,
+    headers: &mut HeaderMap,
+) -> String {
+    strip_hop_by_hop(headers);
+    let client_ip = ctx.client_addr.ip().to_string();
+    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(previous) => format!("{previous}, {client_ip}"),
+        None => client_ip,
+    };
+    let proto = if ctx.tls { "https" } else { "http" };
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    };
+    set("x-forwarded-for", &forwarded_for);
+    set("x-forwarded-proto", proto);
+    set("x-forwarded-host", host);
+    match headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        Some(id) => id.to_owned(),
+        None => {
+            let id = ctx.request_ids.next();
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                headers.insert(HeaderName::from_static("x-request-id"), value);
+            }
+            id
+        }
+    }
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// A response body that keeps its request counted as in flight until the
+/// last byte is sent (least-requests and draining rely on it).
+struct Tracked {
+    inner: Incoming,
+    _guard: InFlight,
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_stripped_from_hosts() {
+        assert_eq!(strip_port("www.example.test:8443"), "www.example.test");
+        assert_eq!(strip_port("www.example.test"), "www.example.test");
+        assert_eq!(strip_port("[::1]:8080"), "::1");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_named_in_connection_are_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "connection",
+            HeaderValue::from_static("close, x-secret-hop"),
+        );
+        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-kept"]);
+    }
+}

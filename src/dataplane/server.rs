@@ -1,0 +1,255 @@
+//! Listening sockets and config swaps.
+//!
+//! A new config is compiled into a [`Snapshot`] and swapped in whole:
+//! sockets it adds are bound first (so a bind failure rejects the config
+//! and changes nothing), then the snapshot is published, then sockets it
+//! drops stop accepting. Connections already open keep being served and
+//! read the current snapshot on every request, so route changes apply at
+//! once and nothing in flight is cut.
+
+use super::config::DataplaneConfig;
+use super::proxy::{self, RequestContext, RequestIds, Upstream};
+use super::runtime::{ServedListener, Snapshot};
+use crate::spec::kinds::loadbalancer::{Action, Protocol};
+use arc_swap::ArcSwap;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Mutex};
+use tokio::task::JoinHandle;
+
+/// How long connecting to a target may take before the request fails.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client has to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an idle upstream connection is kept for reuse.
+pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// The most bytes of request line and headers a client may send.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Why a config was not applied; the running one stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A running data plane.
+pub struct Dataplane {
+    shared: Arc<Shared>,
+    sockets: Mutex<HashMap<SocketAddr, BoundSocket>>,
+}
+
+struct Shared {
+    snapshot: ArcSwap<Snapshot>,
+    upstream: Upstream,
+    request_ids: RequestIds,
+}
+
+struct BoundSocket {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Dataplane {
+    /// Starts with no config: nothing bound until [`Self::apply`].
+    #[must_use]
+    pub fn new() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        connector.set_nodelay(true);
+        let upstream = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT)
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Self {
+            shared: Arc::new(Shared {
+                snapshot: ArcSwap::from_pointee(Snapshot::default()),
+                upstream,
+                request_ids: RequestIds::new(seed),
+            }),
+            sockets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The snapshot being served now.
+    #[must_use]
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.shared.snapshot.load_full()
+    }
+
+    /// Swaps `config` in without dropping connections or requests.
+    pub async fn apply(&self, config: DataplaneConfig) -> Result<(), ApplyError> {
+        let mut sockets = self.sockets.lock().await;
+        let snapshot = Snapshot::compile(config, &self.shared.snapshot.load());
+        let mut opened = Vec::new();
+        for address in snapshot.listeners.keys() {
+            if sockets.contains_key(address) {
+                continue;
+            }
+            match TcpListener::bind(address).await {
+                Ok(listener) => opened.push((*address, listener)),
+                Err(source) => {
+                    return Err(ApplyError::Bind {
+                        address: *address,
+                        source,
+                    })
+                }
+            }
+        }
+        self.shared.snapshot.store(Arc::new(snapshot));
+        for (address, listener) in opened {
+            let (stop, stopped) = watch::channel(false);
+            let task = tokio::spawn(accept_loop(self.shared.clone(), listener, address, stopped));
+            sockets.insert(address, BoundSocket { stop, task });
+        }
+        let current = self.shared.snapshot.load();
+        let gone: Vec<SocketAddr> = sockets
+            .keys()
+            .filter(|a| !current.listeners.contains_key(a))
+            .copied()
+            .collect();
+        for address in gone {
+            if let Some(socket) = sockets.remove(&address) {
+                let _ = socket.stop.send(true);
+                let _ = socket.task.await;
+            }
+        }
+        Ok(())
+    }
+
+    /// The addresses being listened on.
+    pub async fn bound(&self) -> Vec<SocketAddr> {
+        let mut bound: Vec<SocketAddr> = self.sockets.lock().await.keys().copied().collect();
+        bound.sort();
+        bound
+    }
+
+    /// Stops accepting on every socket.
+    pub async fn shutdown(&self) {
+        let mut sockets = self.sockets.lock().await;
+        for (_, socket) in sockets.drain() {
+            let _ = socket.stop.send(true);
+            let _ = socket.task.await;
+        }
+    }
+}
+
+impl Default for Dataplane {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    local: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            accepted = listener.accept() => {
+                let Ok((stream, client)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_connection(shared.clone(), stream, local, client));
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    local: SocketAddr,
+    client: SocketAddr,
+) {
+    let Some(listener) = shared.snapshot.load().listeners.get(&local).cloned() else {
+        return;
+    };
+    match listener.protocol() {
+        Protocol::Http => serve_http(shared, TokioIo::new(stream), local, client, false).await,
+        Protocol::Tcp => forward_tcp(&shared, &listener, stream, client).await,
+        // TLS termination arrives with the certificate store.
+        Protocol::Https | Protocol::Tls => {}
+    }
+}
+
+async fn serve_http<I>(shared: Arc<Shared>, io: I, local: SocketAddr, client: SocketAddr, tls: bool)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let shared = shared.clone();
+        async move {
+            let snapshot = shared.snapshot.load_full();
+            let response = match snapshot.listeners.get(&local) {
+                Some(listener) => {
+                    let ctx = RequestContext {
+                        snapshot: &snapshot,
+                        listener,
+                        client_addr: client,
+                        upstream: &shared.upstream,
+                        tls,
+                        request_ids: &shared.request_ids,
+                    };
+                    proxy::serve(ctx, request).await
+                }
+                None => proxy::unavailable("this listener was removed\n"),
+            };
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES);
+    let _ = builder.serve_connection(io, service).await;
+}
+
+/// L4: picks a target of the listener's forward action and copies bytes
+/// both ways until either side closes.
+async fn forward_tcp(
+    shared: &Shared,
+    listener: &ServedListener,
+    mut stream: TcpStream,
+    client: SocketAddr,
+) {
+    let Some(Action::Forward(forward)) = listener.router.default_action() else {
+        return;
+    };
+    let snapshot = shared.snapshot.load_full();
+    let Some(pool) = proxy::choose_pool(&snapshot, listener, forward) else {
+        return;
+    };
+    let key = client.ip().to_string();
+    let Some(target) = pool.pick(Some(key.as_bytes())) else {
+        return;
+    };
+    let _guard = target.start_request();
+    let address = target.address.to_string();
+    let connected =
+        tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address.as_str())).await;
+    if let Ok(Ok(mut upstream)) = connected {
+        let _ = upstream.set_nodelay(true);
+        let _ = tokio::io::copy_bidirectional(&mut stream, &mut upstream).await;
+    }
+}

@@ -1,0 +1,356 @@
+//! The embedded data plane on real loopback sockets, driven by a real HTTP
+//! client, in front of real HTTP backends.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use lbops::dataplane::config::DataplaneConfig;
+use lbops::dataplane::Dataplane;
+use lbops::spec::{load, Options, SourceFile};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// An HTTP backend that answers `name path` and echoes forwarding headers.
+struct Backend {
+    address: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Backend {
+    async fn start(name: &'static str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<Incoming>| async move {
+                        let header = |n: &str| {
+                            request
+                                .headers()
+                                .get(n)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-")
+                                .to_owned()
+                        };
+                        let body = format!(
+                            "{name} {} xff={} proto={} host={} rid={} conn={}",
+                            request.uri().path(),
+                            header("x-forwarded-for"),
+                            header("x-forwarded-proto"),
+                            header("x-forwarded-host"),
+                            header("x-request-id"),
+                            header("x-hop"),
+                        );
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                            body,
+                        ))))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { address, task }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A TCP backend that answers every connection with its name.
+async fn tcp_backend(name: &'static str) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 64];
+            let n = stream.read(&mut buf).await.unwrap_or(0);
+            let _ = stream
+                .write_all(format!("{name}:{}", String::from_utf8_lossy(&buf[..n])).as_bytes())
+                .await;
+        }
+    });
+    (address, task)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Loads a repository given as YAML text and makes its data-plane config.
+fn config(yaml: &str, version: u64) -> DataplaneConfig {
+    let catalog = load(
+        &[SourceFile::new("repo.yaml", yaml)],
+        &Options::at(1_800_000_000),
+    )
+    .unwrap_or_else(|e| panic!("invalid test repository: {:#?}", e.diagnostics))
+    .catalog;
+    DataplaneConfig::from_catalog(&catalog, version)
+}
+
+type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+
+fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+async fn get(
+    client: &HttpClient,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (u16, HashMap<String, String>, String) {
+    let mut request = Request::get(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = client
+        .request(request.body(Empty::new()).unwrap())
+        .await
+        .expect("response");
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+        .collect();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn routes_repo(port: u16, stable: SocketAddr, canary: SocketAddr, api: SocketAddr) -> String {
+    format!(
+        "kind: Pool\nname: stable\nspec:\n  targets: [{{address: '{stable}'}}]\n---\n\
+         kind: Pool\nname: canary\nspec:\n  targets: [{{address: '{canary}'}}]\n---\n\
+         kind: Pool\nname: api\nspec:\n  targets: [{{address: '{api}'}}]\n---\n\
+         kind: LoadBalancer\nname: web\nspec:\n  addresses: [127.0.0.1]\n  listeners:\n\
+         \x20   - name: http\n      protocol: http\n      port: {port}\n      routes:\n\
+         \x20       - name: maintenance\n          priority: 1\n          match: {{path: {{prefix: /checkout}}}}\n\
+         \x20         action: {{fixed_response: {{status: 503, body: \"down for maintenance\\n\"}}}}\n\
+         \x20       - name: old\n          priority: 2\n          match: {{path: {{exact: /old}}}}\n\
+         \x20         action: {{redirect: {{status: 301, to: \"https://{{host}}/new?{{query}}\"}}}}\n\
+         \x20       - name: api-writes\n          priority: 3\n          match: {{host: api.example.test, methods: [POST]}}\n\
+         \x20         action: {{fixed_response: {{status: 405, body: nope}}}}\n\
+         \x20       - name: api\n          priority: 4\n          match: {{host: '*.example.test', headers: [{{name: x-api}}]}}\n\
+         \x20         action: {{forward: {{pools: [{{pool: api}}]}}}}\n\
+         \x20       - name: www\n          priority: 5\n          match: {{host: '*.example.test'}}\n\
+         \x20         action: {{forward: {{pools: [{{pool: stable, weight: 3}}, {{pool: canary, weight: 1}}]}}}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_match_and_actions_act() {
+    let (stable, canary, api) = (
+        Backend::start("stable").await,
+        Backend::start("canary").await,
+        Backend::start("api").await,
+    );
+    let port = free_port();
+    let dataplane = Dataplane::new();
+    dataplane
+        .apply(config(
+            &routes_repo(port, stable.address, canary.address, api.address),
+            1,
+        ))
+        .await
+        .expect("applies");
+    let client = client();
+    let base = format!("http://127.0.0.1:{port}");
+
+    let (status, _, body) = get(
+        &client,
+        &format!("{base}/checkout/cart"),
+        &[("host", "www.example.test")],
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (503, "down for maintenance\n"));
+
+    let (status, headers, _) = get(
+        &client,
+        &format!("{base}/old?a=1"),
+        &[("host", "www.example.test:8080")],
+    )
+    .await;
+    assert_eq!(status, 301);
+    assert_eq!(headers["location"], "https://www.example.test/new?a=1");
+
+    let (_, _, body) = get(
+        &client,
+        &format!("{base}/v1/x"),
+        &[("host", "api.example.test"), ("x-api", "1")],
+    )
+    .await;
+    assert!(body.starts_with("api /v1/x "), "{body}");
+    assert!(
+        body.contains("xff=127.0.0.1 proto=http host=api.example.test rid="),
+        "{body}"
+    );
+    assert!(!body.contains("rid=-"), "a request id is added: {body}");
+
+    let (_, _, body) = get(
+        &client,
+        &format!("{base}/"),
+        &[
+            ("host", "a.example.test"),
+            ("x-request-id", "abc"),
+            ("x-forwarded-for", "10.9.9.9"),
+        ],
+    )
+    .await;
+    assert!(body.contains("xff=10.9.9.9, 127.0.0.1"), "{body}");
+    assert!(
+        body.contains("rid=abc"),
+        "a client's request id is kept: {body}"
+    );
+
+    let (status, _, _) = get(&client, &format!("{base}/"), &[("host", "other.test")]).await;
+    assert_eq!(status, 404, "no route and no default action");
+
+    let mut split = HashMap::new();
+    for _ in 0..400 {
+        let (_, _, body) = get(
+            &client,
+            &format!("{base}/"),
+            &[("host", "www.example.test")],
+        )
+        .await;
+        *split
+            .entry(body.split(' ').next().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        (split["stable"], split["canary"]),
+        (300, 100),
+        "a 3:1 forward split"
+    );
+    dataplane.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_listeners_forward_bytes() {
+    let (backend, task) = tcp_backend("db").await;
+    let port = free_port();
+    let repo = format!(
+        "kind: Pool\nname: db\nspec:\n  targets: [{{address: '{backend}'}}]\n---\n\
+         kind: LoadBalancer\nname: db\nspec:\n  addresses: [127.0.0.1]\n  listeners:\n\
+         \x20   - {{name: pg, protocol: tcp, port: {port}, default_action: {{forward: {{pools: [{{pool: db}}]}}}}}}\n"
+    );
+    let dataplane = Dataplane::new();
+    dataplane.apply(config(&repo, 1)).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.write_all(b"hello").await.unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    assert_eq!(reply, "db:hello");
+    dataplane.shutdown().await;
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_swaps_under_load_fail_no_request() {
+    let (stable, canary, api) = (
+        Backend::start("stable").await,
+        Backend::start("canary").await,
+        Backend::start("api").await,
+    );
+    let port = free_port();
+    let repo = routes_repo(port, stable.address, canary.address, api.address);
+    let dataplane = Arc::new(Dataplane::new());
+    dataplane.apply(config(&repo, 1)).await.unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut loops = Vec::new();
+    for _ in 0..4 {
+        let stop = stop.clone();
+        let url = format!("http://127.0.0.1:{port}/");
+        loops.push(tokio::spawn(async move {
+            let client = client();
+            let (mut ok, mut failed) = (0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    get(&client, &url, &[("host", "www.example.test")]),
+                )
+                .await
+                {
+                    Ok((200, _, _)) => ok += 1,
+                    _ => failed += 1,
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    for version in 2..=60u64 {
+        // Alternate weights and a route so every swap changes something.
+        let weight = version % 5;
+        let changed = repo.replace("weight: 1}]", &format!("weight: {weight}}}]"));
+        dataplane
+            .apply(config(&changed, version))
+            .await
+            .expect("swap");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, 0);
+    for l in loops {
+        let (o, f) = l.await.unwrap();
+        ok += o;
+        failed += f;
+    }
+    assert!(ok > 100, "the loop ran: {ok}");
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} requests failed during 59 swaps",
+        ok + failed
+    );
+    dataplane.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_that_cannot_bind_changes_nothing() {
+    let backend = Backend::start("stable").await;
+    let port = free_port();
+    let repo = |p: u16| {
+        format!(
+            "kind: Pool\nname: p\nspec:\n  targets: [{{address: '{}'}}]\n---\n\
+             kind: LoadBalancer\nname: web\nspec:\n  addresses: [127.0.0.1]\n  listeners:\n\
+             \x20   - {{name: http, protocol: http, port: {p}, default_action: {{forward: {{pools: [{{pool: p}}]}}}}}}\n",
+            backend.address
+        )
+    };
+    let dataplane = Dataplane::new();
+    dataplane.apply(config(&repo(port), 1)).await.unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().port();
+    let err = dataplane.apply(config(&repo(busy), 2)).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot listen on 127.0.0.1:{busy}")),
+        "{err}"
+    );
+    assert_eq!(dataplane.snapshot().config.version, 1);
+    let (status, _, _) = get(&client(), &format!("http://127.0.0.1:{port}/"), &[]).await;
+    assert_eq!(status, 200, "the old config still serves");
+    dataplane.shutdown().await;
+}
