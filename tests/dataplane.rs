@@ -354,3 +354,55 @@ async fn a_config_that_cannot_bind_changes_nothing() {
     assert_eq!(status, 200, "the old config still serves");
     dataplane.shutdown().await;
 }
+
+/// `lbops dataplane --config FILE` as its own process; killed on drop.
+struct DataplaneProcess(std::process::Child);
+
+impl Drop for DataplaneProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standalone_process_serves_its_config_file_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    let backend = Backend::start("solo").await;
+    let port = free_port();
+    let repo = format!(
+        "kind: Pool\nname: p\nspec:\n  targets: [{{address: '{}'}}]\n---\n\
+         kind: LoadBalancer\nname: web\nspec:\n  addresses: [127.0.0.1]\n  listeners:\n\
+         \x20   - {{name: http, protocol: http, port: {port}, default_action: {{forward: {{pools: [{{pool: p}}]}}}}}}\n",
+        backend.address
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dataplane.json");
+    std::fs::write(&file, config(&repo, 3).to_json()).unwrap();
+    let mut process = DataplaneProcess(
+        std::process::Command::new(env!("CARGO_BIN_EXE_lbops"))
+            .args(["dataplane", "--config"])
+            .arg(&file)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = std::io::BufReader::new(process.0.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert_eq!(
+        line.trim(),
+        format!("lbops dataplane: listening on 127.0.0.1:{port}")
+    );
+    let (status, _, body) = get(&client(), &format!("http://127.0.0.1:{port}/hello"), &[]).await;
+    assert_eq!(status, 200);
+    assert!(body.starts_with("solo /hello"), "{body}");
+    let pid = process.0.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let exit = process.0.wait().unwrap();
+    assert!(exit.success(), "a clean exit on SIGTERM: {exit:?}");
+}
