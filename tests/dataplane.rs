@@ -19,21 +19,29 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// An HTTP backend that answers `name path` and echoes forwarding headers.
+/// An HTTP backend that answers `name path` and echoes forwarding headers;
+/// `/healthz` answers 200. Killing it closes every connection it has.
 struct Backend {
     address: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
 impl Backend {
     async fn start(name: &'static str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_at(name, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    async fn start_at(name: &'static str, address: SocketAddr) -> Self {
+        let listener = TcpListener::bind(address).await.unwrap();
         let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                let mut stopped = stopped.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<Incoming>| async move {
                         let header = |n: &str| {
@@ -57,19 +65,32 @@ impl Backend {
                             body,
                         ))))
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = stopped.changed() => {}
+                    }
                 });
             }
         });
-        Self { address, task }
+        Self {
+            address,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops listening and drops every open connection.
+    fn kill(&self) {
+        self.task.abort();
+        let _ = self.stop.send(true);
     }
 }
 
 impl Drop for Backend {
     fn drop(&mut self) {
-        self.task.abort();
+        self.kill();
     }
 }
 
@@ -405,4 +426,136 @@ async fn the_standalone_process_serves_its_config_file_and_stops_on_sigterm() {
         .success());
     let exit = process.0.wait().unwrap();
     assert!(exit.success(), "a clean exit on SIGTERM: {exit:?}");
+}
+
+/// The next health event that `wanted` accepts, within two seconds.
+async fn next_event(
+    events: &mut tokio::sync::broadcast::Receiver<lbops::dataplane::health::HealthEvent>,
+    wanted: impl Fn(&lbops::dataplane::health::HealthEvent) -> bool,
+) -> lbops::dataplane::health::HealthEvent {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("a health event in time")
+            .unwrap();
+        if wanted(&event) {
+            return event;
+        }
+    }
+}
+
+/// Sends `n` requests and counts answers by backend name.
+async fn spread(client: &HttpClient, url: &str, n: usize) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for _ in 0..n {
+        let (status, _, body) = get(client, url, &[]).await;
+        let key = if status == 200 {
+            body.split(' ').next().unwrap_or_default().to_owned()
+        } else {
+            status.to_string()
+        };
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn pool_repo(port: u16, pool_spec: &str) -> String {
+    format!(
+        "kind: Pool\nname: p\nspec:\n{pool_spec}---\n\
+         kind: LoadBalancer\nname: web\nspec:\n  addresses: [127.0.0.1]\n  listeners:\n\
+         \x20   - {{name: http, protocol: http, port: {port}, default_action: {{forward: {{pools: [{{pool: p}}]}}}}}}\n"
+    )
+}
+
+const FAST_CHECKS: &str = "  health_check:\n    probe: {http: {path: /healthz}}\n    interval: 100ms\n    timeout: 80ms\n    healthy_threshold: 1\n    unhealthy_threshold: 2\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_target_is_ejected_and_readmitted_when_back() {
+    let a = Backend::start("a").await;
+    let b = Backend::start("b").await;
+    let port = free_port();
+    let pool = format!(
+        "  targets: [{{address: '{}'}}, {{address: '{}'}}]\n{FAST_CHECKS}",
+        a.address, b.address
+    );
+    let dataplane = Dataplane::new();
+    let mut events = dataplane.health_events();
+    dataplane
+        .apply(config(&pool_repo(port, &pool), 1))
+        .await
+        .unwrap();
+    let client = client();
+    let url = format!("http://127.0.0.1:{port}/");
+    let both = spread(&client, &url, 20).await;
+    assert_eq!((both["a"], both["b"]), (10, 10));
+
+    let a_address = a.address;
+    a.kill();
+    drop(a);
+    // Ejected within interval x unhealthy_threshold (200 ms), plus slack;
+    // the first events are both targets' first verdicts (healthy).
+    let down = next_event(&mut events, |e| !e.healthy).await;
+    assert_eq!(down.target.to_string(), a_address.to_string());
+    let only_b = spread(&client, &url, 20).await;
+    assert_eq!(only_b.get("b"), Some(&20), "{only_b:?}");
+
+    let _a = Backend::start_at("a", a_address).await;
+    let up = next_event(&mut events, |e| e.healthy).await;
+    assert_eq!(up.target.to_string(), a_address.to_string());
+    let again = spread(&client, &url, 20).await;
+    assert_eq!((again["a"], again["b"]), (10, 10), "readmitted");
+    dataplane.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_take_over_only_when_every_primary_is_down() {
+    let primary = Backend::start("primary").await;
+    let backup = Backend::start("backup").await;
+    let port = free_port();
+    let pool = format!(
+        "  targets: [{{address: '{}'}}]\n  backup_targets: [{{address: '{}'}}]\n{FAST_CHECKS}",
+        primary.address, backup.address
+    );
+    let dataplane = Dataplane::new();
+    let mut events = dataplane.health_events();
+    dataplane
+        .apply(config(&pool_repo(port, &pool), 1))
+        .await
+        .unwrap();
+    let client = client();
+    let url = format!("http://127.0.0.1:{port}/");
+    assert_eq!(spread(&client, &url, 10).await.get("primary"), Some(&10));
+    primary.kill();
+    next_event(&mut events, |e| !e.healthy).await;
+    assert_eq!(spread(&client, &url, 10).await.get("backup"), Some(&10));
+    dataplane.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_requests_eject_a_target_passively() {
+    let good = Backend::start("good").await;
+    let port = free_port();
+    // A target nobody listens on: connects fail, without any active check.
+    let dead = free_port();
+    let pool = format!(
+        "  targets: [{{address: '{}'}}, {{address: '127.0.0.1:{dead}'}}]\n",
+        good.address
+    );
+    let dataplane = Dataplane::new();
+    dataplane
+        .apply(config(&pool_repo(port, &pool), 1))
+        .await
+        .unwrap();
+    let client = client();
+    let url = format!("http://127.0.0.1:{port}/");
+    let first = spread(&client, &url, 20).await;
+    assert_eq!(
+        first.get("502"),
+        Some(&5),
+        "{first:?}: five failures eject the dead target"
+    );
+    let after = spread(&client, &url, 20).await;
+    assert_eq!(after.get("good"), Some(&20), "{after:?}");
+    dataplane.shutdown().await;
 }

@@ -5,6 +5,7 @@
 //! and swaps configs without dropping connections.
 
 pub mod config;
+pub mod health;
 pub mod pool;
 mod proxy;
 pub mod routing;

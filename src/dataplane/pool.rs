@@ -6,16 +6,39 @@ use crate::spec::kinds::pool::{Algorithm, PoolSpec, Target};
 use crate::spec::units::TargetAddr;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How many failed requests in a row eject a target (passive health).
+pub const PASSIVE_EJECT_AFTER: u32 = 5;
+/// How long a passively ejected target sits out before it is tried again.
+pub const PASSIVE_EJECT_FOR: Duration = Duration::from_secs(10);
+
+const UNKNOWN: u8 = 0;
+const HEALTHY: u8 = 1;
+const UNHEALTHY: u8 = 2;
+
+/// Milliseconds since this process first asked: a monotonic clock that
+/// fits in an atomic.
+#[must_use]
+pub fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
+}
 
 /// One backend, shared by every config that lists it.
 #[derive(Debug)]
 pub struct TargetState {
     pub address: TargetAddr,
     weight: AtomicU32,
-    /// False once active or passive checks mark it down.
-    healthy: AtomicBool,
+    /// The active health checks' verdict: unknown until the first one.
+    health: AtomicU8,
+    /// When it last became eligible (added, or healthy again), for slow start.
+    ready_since_ms: AtomicU64,
+    /// Failed requests in a row, and until when the target is ejected.
+    failures: AtomicU32,
+    ejected_until_ms: AtomicU64,
     in_flight: AtomicUsize,
     requests: AtomicU64,
 }
@@ -25,7 +48,10 @@ impl TargetState {
         Self {
             address: target.address.value.clone(),
             weight: AtomicU32::new(target.weight.value),
-            healthy: AtomicBool::new(true),
+            health: AtomicU8::new(UNKNOWN),
+            ready_since_ms: AtomicU64::new(now_ms()),
+            failures: AtomicU32::new(0),
+            ejected_until_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
         }
@@ -36,13 +62,64 @@ impl TargetState {
         self.weight.load(Ordering::Relaxed)
     }
 
+    /// The weight requests see now: during slow start it ramps from a
+    /// small share up to the configured weight over `window`.
     #[must_use]
-    pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
+    pub fn effective_weight(&self, slow_start: Option<Duration>, now_ms: u64) -> u32 {
+        let weight = self.weight();
+        let Some(window) = slow_start.filter(|w| !w.is_zero()) else {
+            return weight;
+        };
+        let elapsed = now_ms.saturating_sub(self.ready_since_ms.load(Ordering::Relaxed));
+        let window = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        if elapsed >= window || weight == 0 {
+            return weight;
+        }
+        let ramped = u64::from(weight) * elapsed.max(1) / window;
+        u32::try_from(ramped).unwrap_or(weight).max(1)
     }
 
-    pub fn set_healthy(&self, healthy: bool) {
-        self.healthy.store(healthy, Ordering::Relaxed);
+    /// Eligible for traffic: not marked unhealthy by active checks (unknown
+    /// counts as up, so a fresh data plane serves at once) and not ejected.
+    #[must_use]
+    pub fn is_healthy(&self) -> bool {
+        self.health.load(Ordering::Relaxed) != UNHEALTHY
+            && self.ejected_until_ms.load(Ordering::Relaxed) <= now_ms()
+    }
+
+    /// The active checks' verdict, as reported in state.
+    #[must_use]
+    pub fn health(&self) -> crate::provider::Health {
+        match self.health.load(Ordering::Relaxed) {
+            HEALTHY if self.is_healthy() => crate::provider::Health::Healthy,
+            UNKNOWN if self.is_healthy() => crate::provider::Health::Unknown,
+            _ => crate::provider::Health::Unhealthy,
+        }
+    }
+
+    /// Records an active check verdict; returns true when it changed.
+    pub fn set_healthy(&self, healthy: bool) -> bool {
+        let new = if healthy { HEALTHY } else { UNHEALTHY };
+        let old = self.health.swap(new, Ordering::Relaxed);
+        if healthy && old == UNHEALTHY {
+            self.ready_since_ms.store(now_ms(), Ordering::Relaxed);
+        }
+        old != new
+    }
+
+    /// Records how a proxied request went: a connect error or a 5xx
+    /// counts against the target, and enough in a row eject it for a while.
+    pub fn record_outcome(&self, ok: bool) {
+        if ok {
+            self.failures.store(0, Ordering::Relaxed);
+            return;
+        }
+        if self.failures.fetch_add(1, Ordering::Relaxed) + 1 >= PASSIVE_EJECT_AFTER {
+            self.failures.store(0, Ordering::Relaxed);
+            let until = now_ms() + u64::try_from(PASSIVE_EJECT_FOR.as_millis()).unwrap_or(u64::MAX);
+            self.ejected_until_ms.store(until, Ordering::Relaxed);
+            self.ready_since_ms.store(until, Ordering::Relaxed);
+        }
     }
 
     #[must_use]
@@ -113,10 +190,13 @@ impl PoolState {
     /// `key` is the consistent-hash key when the algorithm uses one.
     #[must_use]
     pub fn pick(&self, key: Option<&[u8]>) -> Option<Arc<TargetState>> {
-        let eligible = |set: &[Arc<TargetState>]| -> Vec<Arc<TargetState>> {
+        let now = now_ms();
+        let slow_start = self.spec.slow_start.map(|d| d.0);
+        let eligible = |set: &[Arc<TargetState>]| -> Vec<(Arc<TargetState>, u32)> {
             set.iter()
-                .filter(|t| t.is_healthy() && t.weight() > 0)
-                .cloned()
+                .filter(|t| t.is_healthy())
+                .map(|t| (t.clone(), t.effective_weight(slow_start, now)))
+                .filter(|(_, w)| *w > 0)
                 .collect()
         };
         let mut candidates = eligible(&self.primaries);
@@ -134,16 +214,19 @@ impl PoolState {
             (Algorithm::ConsistentHash(_), Some(key)) => rendezvous(&candidates, key),
             (Algorithm::ConsistentHash(_), None) => weighted_index(&candidates, tick),
         };
-        Some(candidates[chosen].clone())
+        Some(candidates[chosen].0.clone())
     }
 }
 
+/// An eligible target and the weight it has right now.
+type Candidate = (Arc<TargetState>, u32);
+
 /// The target that `n` falls on when targets take `weight` slots each.
-fn weighted_index(candidates: &[Arc<TargetState>], n: u64) -> usize {
-    let total: u64 = candidates.iter().map(|t| u64::from(t.weight())).sum();
+fn weighted_index(candidates: &[Candidate], n: u64) -> usize {
+    let total: u64 = candidates.iter().map(|(_, w)| u64::from(*w)).sum();
     let mut slot = n % total.max(1);
-    for (i, t) in candidates.iter().enumerate() {
-        let w = u64::from(t.weight());
+    for (i, (_, w)) in candidates.iter().enumerate() {
+        let w = u64::from(*w);
         if slot < w {
             return i;
         }
@@ -155,11 +238,12 @@ fn weighted_index(candidates: &[Arc<TargetState>], n: u64) -> usize {
 /// Power of two choices: of two weighted picks, the one with fewer
 /// requests in flight per unit of weight; on a tie the first, so an idle
 /// pool still splits by weight.
-fn least_requests(candidates: &[Arc<TargetState>], tick: u64) -> usize {
+fn least_requests(candidates: &[Candidate], tick: u64) -> usize {
     let a = weighted_index(candidates, mix(tick));
     let b = weighted_index(candidates, mix(tick ^ 0x9e37_79b9_7f4a_7c15));
     let load = |i: usize| {
-        candidates[i].in_flight() as u64 * 1_000_000 / u64::from(candidates[i].weight()).max(1)
+        let (target, weight) = &candidates[i];
+        target.in_flight() as u64 * 1_000_000 / u64::from(*weight).max(1)
     };
     if load(b) < load(a) {
         b
@@ -170,14 +254,14 @@ fn least_requests(candidates: &[Arc<TargetState>], tick: u64) -> usize {
 
 /// Weighted rendezvous hashing: the same key picks the same target while
 /// it is eligible, and only keys of a removed target move.
-fn rendezvous(candidates: &[Arc<TargetState>], key: &[u8]) -> usize {
-    let score = |t: &TargetState| {
+fn rendezvous(candidates: &[Candidate], key: &[u8]) -> usize {
+    let score = |(t, weight): &Candidate| {
         let mut hasher = FIXED_HASHER.build_hasher();
         hasher.write(key);
         hasher.write(t.address.to_string().as_bytes());
         // Map the hash to (0, 1], then -w / ln(u) (larger is better).
         let u = ((hasher.finish() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-        f64::from(t.weight()) / -u.ln().min(-f64::MIN_POSITIVE)
+        f64::from(*weight) / -u.ln().min(-f64::MIN_POSITIVE)
     };
     let mut best = 0;
     let mut best_score = f64::MIN;

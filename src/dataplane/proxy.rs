@@ -187,6 +187,7 @@ async fn forward_request(
     let request_id = prepare_upstream_headers(ctx, host, request.headers_mut());
     match ctx.upstream.request(request).await {
         Ok(response) => {
+            target.record_outcome(!response.status().is_server_error());
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
             if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -201,11 +202,14 @@ async fn forward_request(
                 .boxed(),
             )
         }
-        Err(_) => text(
-            StatusCode::BAD_GATEWAY,
-            "text/plain; charset=utf-8",
-            "the upstream target did not answer\n",
-        ),
+        Err(_) => {
+            target.record_outcome(false);
+            text(
+                StatusCode::BAD_GATEWAY,
+                "text/plain; charset=utf-8",
+                "the upstream target did not answer\n",
+            )
+        }
     }
 }
 

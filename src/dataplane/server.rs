@@ -8,6 +8,7 @@
 //! once and nothing in flight is cut.
 
 use super::config::DataplaneConfig;
+use super::health::{HealthCheckers, HealthEvent};
 use super::proxy::{self, RequestContext, RequestIds, Upstream};
 use super::runtime::{ServedListener, Snapshot};
 use crate::spec::kinds::loadbalancer::{Action, Protocol};
@@ -23,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{broadcast, watch, Mutex};
 use tokio::task::JoinHandle;
 
 /// How long connecting to a target may take before the request fails.
@@ -32,6 +33,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an idle upstream connection is kept for reuse.
 pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Health events kept for a slow listener before the oldest are dropped.
+pub const HEALTH_EVENT_BACKLOG: usize = 1024;
 /// The most bytes of request line and headers a client may send.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
@@ -50,6 +53,8 @@ pub enum ApplyError {
 pub struct Dataplane {
     shared: Arc<Shared>,
     sockets: Mutex<HashMap<SocketAddr, BoundSocket>>,
+    health: HealthCheckers,
+    health_events: broadcast::Sender<HealthEvent>,
 }
 
 struct Shared {
@@ -84,7 +89,15 @@ impl Dataplane {
                 request_ids: RequestIds::new(seed),
             }),
             sockets: Mutex::new(HashMap::new()),
+            health: HealthCheckers::default(),
+            health_events: broadcast::channel(HEALTH_EVENT_BACKLOG).0,
         }
+    }
+
+    /// Health changes as the active checks see them.
+    #[must_use]
+    pub fn health_events(&self) -> broadcast::Receiver<HealthEvent> {
+        self.health_events.subscribe()
     }
 
     /// The snapshot being served now.
@@ -113,6 +126,8 @@ impl Dataplane {
             }
         }
         self.shared.snapshot.store(Arc::new(snapshot));
+        self.health
+            .sync(&self.shared.snapshot.load(), &self.health_events);
         for (address, listener) in opened {
             let (stop, stopped) = watch::channel(false);
             let task = tokio::spawn(accept_loop(self.shared.clone(), listener, address, stopped));
@@ -142,6 +157,7 @@ impl Dataplane {
 
     /// Stops accepting on every socket.
     pub async fn shutdown(&self) {
+        self.health.stop();
         let mut sockets = self.sockets.lock().await;
         for (_, socket) in sockets.drain() {
             let _ = socket.stop.send(true);
