@@ -44,6 +44,10 @@ impl Backend {
                 let mut stopped = stopped.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<Incoming>| async move {
+                        if let Some(ms) = request.uri().path().strip_prefix("/slow/") {
+                            let ms = ms.parse().unwrap_or(0);
+                            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                        }
                         let header = |n: &str| {
                             request
                                 .headers()
@@ -557,5 +561,84 @@ async fn failing_requests_eject_a_target_passively() {
     );
     let after = spread(&client, &url, 20).await;
     assert_eq!(after.get("good"), Some(&20), "{after:?}");
+    dataplane.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_lets_in_flight_requests_finish_while_new_ones_go_elsewhere() {
+    let old = Backend::start("old").await;
+    let new = Backend::start("new").await;
+    let port = free_port();
+    let repo = |target: SocketAddr, drain: &str| {
+        pool_repo(
+            port,
+            &format!("  targets: [{{address: '{target}'}}]\n  draining_timeout: {drain}\n"),
+        )
+    };
+    let dataplane = Arc::new(Dataplane::new());
+    dataplane
+        .apply(config(&repo(old.address, "5s"), 1))
+        .await
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let slow = tokio::spawn({
+        let url = url.clone();
+        async move { get(&client(), &format!("{url}/slow/600"), &[]).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    dataplane
+        .apply(config(&repo(new.address, "5s"), 2))
+        .await
+        .unwrap();
+    let draining = dataplane.draining();
+    assert_eq!(draining.len(), 1, "the removed target drains");
+    assert_eq!(
+        draining[0].target.address.to_string(),
+        old.address.to_string()
+    );
+    let (_, _, body) = get(&client(), &format!("{url}/"), &[]).await;
+    assert!(
+        body.starts_with("new /"),
+        "new requests go to the new target: {body}"
+    );
+    let (status, _, body) = slow.await.unwrap();
+    assert_eq!(status, 200, "the in-flight request finished");
+    assert!(body.starts_with("old /slow/600"), "{body}");
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    assert!(dataplane.draining().is_empty(), "done draining");
+    dataplane.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_the_draining_timeout_are_cut() {
+    let old = Backend::start("old").await;
+    let new = Backend::start("new").await;
+    let port = free_port();
+    let repo = |target: SocketAddr| {
+        pool_repo(
+            port,
+            &format!("  targets: [{{address: '{target}'}}]\n  draining_timeout: 200ms\n"),
+        )
+    };
+    let dataplane = Arc::new(Dataplane::new());
+    dataplane
+        .apply(config(&repo(old.address), 1))
+        .await
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/slow/5000");
+    let started = std::time::Instant::now();
+    let slow = tokio::spawn(async move { get(&client(), &url, &[]).await });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    dataplane
+        .apply(config(&repo(new.address), 2))
+        .await
+        .unwrap();
+    let (status, _, body) = slow.await.unwrap();
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("draining timeout"), "{body}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "cut at the timeout, not at the end"
+    );
     dataplane.shutdown().await;
 }

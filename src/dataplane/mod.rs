@@ -12,4 +12,4 @@ pub mod routing;
 mod runtime;
 mod server;
 
-pub use server::{ApplyError, Dataplane};
+pub use server::{ApplyError, Dataplane, DrainingTarget};

@@ -5,10 +5,13 @@
 use crate::spec::kinds::pool::{Algorithm, PoolSpec, Target};
 use crate::spec::units::TargetAddr;
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// How many failed requests in a row eject a target (passive health).
 pub const PASSIVE_EJECT_AFTER: u32 = 5;
@@ -41,7 +44,12 @@ pub struct TargetState {
     ejected_until_ms: AtomicU64,
     in_flight: AtomicUsize,
     requests: AtomicU64,
+    /// Set once the target was removed and its draining timeout passed.
+    drained: watch::Sender<bool>,
 }
+
+/// Resolves when a target's draining timeout has passed.
+pub type Drained = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
 
 impl TargetState {
     fn new(target: &Target) -> Self {
@@ -54,7 +62,24 @@ impl TargetState {
             ejected_until_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
+            drained: watch::channel(false).0,
         }
+    }
+
+    /// A future that resolves when requests to this target must stop.
+    #[must_use]
+    pub fn drained(&self) -> Drained {
+        let mut rx = self.drained.subscribe();
+        Box::pin(async move {
+            if rx.wait_for(|drained| *drained).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+    }
+
+    /// Cuts every request still in flight to this (removed) target.
+    pub fn cut_in_flight(&self) {
+        self.drained.send_replace(true);
     }
 
     #[must_use]

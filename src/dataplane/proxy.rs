@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+/// Errors a response body can end with: the upstream's, or a drain cut.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+pub type ProxyBody = BoxBody<Bytes, BodyError>;
 pub type Upstream = Client<HttpConnector, Incoming>;
 
 /// What a request needs besides itself.
@@ -185,7 +187,14 @@ async fn forward_request(
     *request.uri_mut() = uri;
     *request.version_mut() = hyper::Version::HTTP_11;
     let request_id = prepare_upstream_headers(ctx, host, request.headers_mut());
-    match ctx.upstream.request(request).await {
+    let mut drained = target.drained();
+    let answer = tokio::select! {
+        answer = ctx.upstream.request(request) => answer,
+        () = drained.as_mut() => {
+            return text(StatusCode::BAD_GATEWAY, "text/plain; charset=utf-8", "the target was removed and its draining timeout passed\n");
+        }
+    };
+    match answer {
         Ok(response) => {
             target.record_outcome(!response.status().is_server_error());
             let (mut parts, body) = response.into_parts();
@@ -197,6 +206,7 @@ async fn forward_request(
                 parts,
                 Tracked {
                     inner: body,
+                    drained,
                     _guard: guard,
                 }
                 .boxed(),
@@ -310,21 +320,35 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// A response body that keeps its request counted as in flight until the
-/// last byte is sent (least-requests and draining rely on it).
+/// last byte is sent (least-requests and draining rely on it), and that is
+/// cut when its target's draining timeout passes.
 struct Tracked {
     inner: Incoming,
+    drained: super::pool::Drained,
     _guard: InFlight,
 }
 
+/// Why a response stopped early.
+#[derive(Debug, thiserror::Error)]
+#[error("the target was removed and its draining timeout passed")]
+struct DrainTimeout;
+
 impl Body for Tracked {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => match this.drained.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(DrainTimeout)))),
+                Poll::Pending => Poll::Pending,
+            },
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+        }
     }
 
     fn is_end_stream(&self) -> bool {

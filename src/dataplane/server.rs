@@ -9,9 +9,11 @@
 
 use super::config::DataplaneConfig;
 use super::health::{HealthCheckers, HealthEvent};
+use super::pool::TargetState;
 use super::proxy::{self, RequestContext, RequestIds, Upstream};
 use super::runtime::{ServedListener, Snapshot};
 use crate::spec::kinds::loadbalancer::{Action, Protocol};
+use crate::spec::units::Name;
 use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -55,6 +57,14 @@ pub struct Dataplane {
     sockets: Mutex<HashMap<SocketAddr, BoundSocket>>,
     health: HealthCheckers,
     health_events: broadcast::Sender<HealthEvent>,
+    draining: Arc<std::sync::Mutex<Vec<DrainingTarget>>>,
+}
+
+/// A target removed from its pool that still has requests in flight.
+#[derive(Clone, Debug)]
+pub struct DrainingTarget {
+    pub pool: Name,
+    pub target: Arc<TargetState>,
 }
 
 struct Shared {
@@ -91,7 +101,14 @@ impl Dataplane {
             sockets: Mutex::new(HashMap::new()),
             health: HealthCheckers::default(),
             health_events: broadcast::channel(HEALTH_EVENT_BACKLOG).0,
+            draining: Arc::default(),
         }
+    }
+
+    /// Removed targets still finishing requests.
+    #[must_use]
+    pub fn draining(&self) -> Vec<DrainingTarget> {
+        self.draining.lock().map(|d| d.clone()).unwrap_or_default()
     }
 
     /// Health changes as the active checks see them.
@@ -125,15 +142,17 @@ impl Dataplane {
                 }
             }
         }
-        self.shared.snapshot.store(Arc::new(snapshot));
-        self.health
-            .sync(&self.shared.snapshot.load(), &self.health_events);
+        let previous = self.shared.snapshot.swap(Arc::new(snapshot));
+        let current = self.shared.snapshot.load_full();
+        self.health.sync(&current, &self.health_events);
+        for (pool, target, timeout) in removed_targets(&previous, &current) {
+            tokio::spawn(drain(self.draining.clone(), pool, target, timeout));
+        }
         for (address, listener) in opened {
             let (stop, stopped) = watch::channel(false);
             let task = tokio::spawn(accept_loop(self.shared.clone(), listener, address, stopped));
             sockets.insert(address, BoundSocket { stop, task });
         }
-        let current = self.shared.snapshot.load();
         let gone: Vec<SocketAddr> = sockets
             .keys()
             .filter(|a| !current.listeners.contains_key(a))
@@ -169,6 +188,57 @@ impl Dataplane {
 impl Default for Dataplane {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Targets `previous` had that `current` no longer lists in the same pool,
+/// with the draining timeout of the pool they left.
+fn removed_targets(
+    previous: &Snapshot,
+    current: &Snapshot,
+) -> Vec<(Name, Arc<TargetState>, Duration)> {
+    let mut removed = Vec::new();
+    for (name, old) in &previous.pools {
+        let kept = current.pools.get(name);
+        for target in old.targets() {
+            let still_listed = kept.is_some_and(|p| p.targets().any(|t| Arc::ptr_eq(t, target)));
+            if !still_listed {
+                removed.push((name.clone(), target.clone(), old.spec.draining_timeout.0));
+            }
+        }
+    }
+    removed
+}
+
+/// How often a draining target's in-flight count is looked at.
+const DRAIN_POLL: Duration = Duration::from_millis(50);
+
+/// Waits for a removed target's requests to finish, and cuts those still
+/// running when its draining timeout passes.
+async fn drain(
+    draining: Arc<std::sync::Mutex<Vec<DrainingTarget>>>,
+    pool: Name,
+    target: Arc<TargetState>,
+    timeout: Duration,
+) {
+    if target.in_flight() == 0 {
+        return;
+    }
+    if let Ok(mut list) = draining.lock() {
+        list.push(DrainingTarget {
+            pool: pool.clone(),
+            target: target.clone(),
+        });
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    while target.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+    if target.in_flight() > 0 {
+        target.cut_in_flight();
+    }
+    if let Ok(mut list) = draining.lock() {
+        list.retain(|d| !(d.pool == pool && Arc::ptr_eq(&d.target, &target)));
     }
 }
 

@@ -124,3 +124,25 @@ fn a_new_config_keeps_the_state_of_known_targets() {
     );
     assert!(!new.primaries[1].is_healthy(), "health survives the swap");
 }
+
+#[test]
+fn slow_start_ramps_the_weight_over_the_window() {
+    let pool = PoolState::new(
+        &spec("slow_start: 10s\ntargets:\n  - {address: 10.0.0.1:80, weight: 100}\n"),
+        &HashMap::new(),
+    );
+    let target = &pool.primaries[0];
+    let start = now_ms();
+    let window = Some(std::time::Duration::from_secs(10));
+    assert!(
+        target.effective_weight(window, start) <= 1,
+        "starts near zero"
+    );
+    assert_eq!(target.effective_weight(window, start + 5_000), 50);
+    assert_eq!(target.effective_weight(window, start + 10_000), 100);
+    assert_eq!(
+        target.effective_weight(None, start),
+        100,
+        "no slow start, full weight"
+    );
+}
