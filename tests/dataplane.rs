@@ -604,7 +604,10 @@ async fn draining_lets_in_flight_requests_finish_while_new_ones_go_elsewhere() {
     let (status, _, body) = slow.await.unwrap();
     assert_eq!(status, 200, "the in-flight request finished");
     assert!(body.starts_with("old /slow/600"), "{body}");
-    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !dataplane.draining().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert!(dataplane.draining().is_empty(), "done draining");
     dataplane.shutdown().await;
 }

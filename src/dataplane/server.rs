@@ -146,6 +146,17 @@ impl Dataplane {
         let current = self.shared.snapshot.load_full();
         self.health.sync(&current, &self.health_events);
         for (pool, target, timeout) in removed_targets(&previous, &current) {
+            if target.in_flight() == 0 {
+                continue;
+            }
+            // Listed before this returns, so state read right after an
+            // apply already shows the draining target.
+            if let Ok(mut list) = self.draining.lock() {
+                list.push(DrainingTarget {
+                    pool: pool.clone(),
+                    target: target.clone(),
+                });
+            }
             tokio::spawn(drain(self.draining.clone(), pool, target, timeout));
         }
         for (address, listener) in opened {
@@ -221,15 +232,6 @@ async fn drain(
     target: Arc<TargetState>,
     timeout: Duration,
 ) {
-    if target.in_flight() == 0 {
-        return;
-    }
-    if let Ok(mut list) = draining.lock() {
-        list.push(DrainingTarget {
-            pool: pool.clone(),
-            target: target.clone(),
-        });
-    }
     let deadline = tokio::time::Instant::now() + timeout;
     while target.in_flight() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(DRAIN_POLL).await;
