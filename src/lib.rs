@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod dataplane;
+pub mod plan;
 pub mod provider;
 pub mod source;
 pub mod spec;

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Side-by-side HTTP benchmark: a real backend (nginx, two ports) behind
+# lbops' embedded data plane, HAProxy and nginx with equivalent configs
+# (HTTP keep-alive to clients and upstreams, two targets, round robin), all
+# on 127.0.0.1, each driven by the same wrk run. Then 100 config changes
+# through lbops while wrk runs, counting non-2xx answers and socket errors.
+#
+#   bash bench/dataplane.sh            # DURATION=10 CONNECTIONS=64 THREADS=2 by default
+#
+# Installs wrk, haproxy and nginx from Debian when missing. Everything it
+# starts is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+BACKEND_PORTS=(18081 18082)
+LBOPS_PORT=18090
+HAPROXY_PORT=18091
+NGINX_PORT=18092
+
+need=()
+for tool in wrk haproxy nginx; do command -v "$tool" >/dev/null || need+=("$tool"); done
+if ((${#need[@]})); then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}"
+fi
+
+cargo build --release --quiet
+LBOPS=target/release/lbops
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The backend: nginx answering "ok" on two ports.
+cat >"$work/backend.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/backend.pid;
+error_log $work/backend-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000;
+  server { listen 127.0.0.1:${BACKEND_PORTS[0]}; location / { return 200 "ok\n"; } }
+  server { listen 127.0.0.1:${BACKEND_PORTS[1]}; location / { return 200 "ok\n"; } }
+}
+CONF
+nginx -c "$work/backend.conf" -p "$work" & pids+=($!)
+
+# lbops: a repository with one pool of both ports behind one HTTP listener.
+mkdir -p "$work/repo"
+cat >"$work/repo/bench.yaml" <<YAML
+kind: Pool
+name: backend
+spec:
+  algorithm: round_robin
+  targets:
+    - address: 127.0.0.1:${BACKEND_PORTS[0]}
+    - address: 127.0.0.1:${BACKEND_PORTS[1]}
+---
+kind: LoadBalancer
+name: bench
+spec:
+  addresses: [127.0.0.1]
+  listeners:
+    - name: http
+      protocol: http
+      port: ${LBOPS_PORT}
+      default_action: {forward: {pools: [{pool: backend}]}}
+YAML
+$LBOPS dataplane --repo "$work/repo" 2>"$work/lbops.log" & pids+=($!)
+
+cat >"$work/haproxy.cfg" <<CONF
+global
+  nbthread 2
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+  http-reuse always
+frontend bench
+  bind 127.0.0.1:${HAPROXY_PORT}
+  default_backend backend
+backend backend
+  balance roundrobin
+  server a 127.0.0.1:${BACKEND_PORTS[0]}
+  server b 127.0.0.1:${BACKEND_PORTS[1]}
+CONF
+haproxy -f "$work/haproxy.cfg" -db & pids+=($!)
+
+cat >"$work/nginx-lb.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $work/nginx-lb.pid;
+error_log $work/nginx-lb-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000;
+  upstream backend {
+    server 127.0.0.1:${BACKEND_PORTS[0]};
+    server 127.0.0.1:${BACKEND_PORTS[1]};
+    keepalive 128;
+  }
+  server {
+    listen 127.0.0.1:${NGINX_PORT};
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+CONF
+nginx -c "$work/nginx-lb.conf" -p "$work" & pids+=($!)
+
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+for port in "${BACKEND_PORTS[@]}" $LBOPS_PORT $HAPROXY_PORT $NGINX_PORT; do wait_port "$port"; done
+
+# One wrk run: prints "req/s p50 p99 errors non2xx".
+run_wrk() {
+  local out
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$1/")
+  local rps p50 p99 errors non2xx
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  errors=$(awk '/Socket errors/ {gsub(",", ""); print $4+$6+$8+$10}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+  echo "$rps ${p50:-?} ${p99:-?} ${errors:-0} ${non2xx:-0}"
+}
+
+declare -A result
+for target in "direct:${BACKEND_PORTS[0]}" "lbops:$LBOPS_PORT" "haproxy:$HAPROXY_PORT" "nginx:$NGINX_PORT"; do
+  name=${target%%:*}; port=${target##*:}
+  result[$name]=$(run_wrk "$port")
+done
+
+printf '\nHTTP/1.1 keep-alive, %s connections, %s threads, %ss each, on %s cores\n\n' "$CONNECTIONS" "$THREADS" "$DURATION" "$(nproc)"
+printf '| %-8s | %10s | %8s | %8s | %7s |\n' target "req/s" p50 p99 errors
+printf '|---|---:|---:|---:|---:|\n'
+for name in direct lbops haproxy nginx; do
+  read -r rps p50 p99 errors non2xx <<<"${result[$name]}"
+  printf '| %-8s | %10s | %8s | %8s | %7s |\n' "$name" "$rps" "$p50" "$p99" "$((errors + non2xx))"
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+read -r lbops_rps _ <<<"${result[lbops]}"
+read -r haproxy_rps _ <<<"${result[haproxy]}"
+read -r nginx_rps _ <<<"${result[nginx]}"
+printf '\nreq/s ratio lbops/haproxy: %s, lbops/nginx: %s\n' "$(ratio "$lbops_rps" "$haproxy_rps")" "$(ratio "$lbops_rps" "$nginx_rps")"
