@@ -11,5 +11,6 @@ mod proxy;
 pub mod routing;
 mod runtime;
 mod server;
+mod workers;
 
 pub use server::{ApplyError, Dataplane, DrainingTarget};

@@ -34,6 +34,8 @@ pub fn now_ms() -> u64 {
 #[derive(Debug)]
 pub struct TargetState {
     pub address: TargetAddr,
+    /// `address` as a URI authority, made once rather than per request.
+    pub authority: hyper::http::uri::Authority,
     weight: AtomicU32,
     /// The active health checks' verdict: unknown until the first one.
     health: AtomicU8,
@@ -53,8 +55,15 @@ pub type Drained = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
 
 impl TargetState {
     fn new(target: &Target) -> Self {
+        let authority = target
+            .address
+            .value
+            .to_string()
+            .parse()
+            .unwrap_or_else(|_| hyper::http::uri::Authority::from_static("invalid.target"));
         Self {
             address: target.address.value.clone(),
+            authority,
             weight: AtomicU32::new(target.weight.value),
             health: AtomicU8::new(UNKNOWN),
             ready_since_ms: AtomicU64::new(now_ms()),

@@ -82,7 +82,7 @@ pub async fn serve(ctx: RequestContext<'_>, request: Request<Incoming>) -> Respo
             path: request.uri().path(),
             header: &lookup,
         };
-        ctx.listener.router.route(&head).cloned()
+        ctx.listener.router.route(&head)
     };
     match action {
         None => text(
@@ -90,9 +90,9 @@ pub async fn serve(ctx: RequestContext<'_>, request: Request<Incoming>) -> Respo
             "text/plain; charset=utf-8",
             "no route matches this request\n",
         ),
-        Some(Action::FixedResponse(fixed)) => fixed_response(&fixed),
-        Some(Action::Redirect(redirect)) => redirect_response(&redirect, &host, request.uri()),
-        Some(Action::Forward(forward)) => forward_request(&ctx, &forward, &host, request).await,
+        Some(Action::FixedResponse(fixed)) => fixed_response(fixed),
+        Some(Action::Redirect(redirect)) => redirect_response(redirect, &host, request.uri()),
+        Some(Action::Forward(forward)) => forward_request(&ctx, forward, &host, request).await,
     }
 }
 
@@ -176,8 +176,17 @@ async fn forward_request(
         );
     };
     let guard = target.start_request();
-    let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
-    let Ok(uri) = format!("http://{}{path_and_query}", target.address).parse::<Uri>() else {
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(target.authority.clone())
+        .path_and_query(path_and_query)
+        .build();
+    let Ok(uri) = uri else {
         return text(
             StatusCode::BAD_REQUEST,
             "text/plain; charset=utf-8",

@@ -12,6 +12,7 @@ use super::health::{HealthCheckers, HealthEvent};
 use super::pool::TargetState;
 use super::proxy::{self, RequestContext, RequestIds, Upstream};
 use super::runtime::{ServedListener, Snapshot};
+use super::workers::{reuseport_listener, Workers};
 use crate::spec::kinds::loadbalancer::{Action, Protocol};
 use crate::spec::units::Name;
 use arc_swap::ArcSwap;
@@ -54,6 +55,7 @@ pub enum ApplyError {
 /// A running data plane.
 pub struct Dataplane {
     shared: Arc<Shared>,
+    workers: Workers,
     sockets: Mutex<HashMap<SocketAddr, BoundSocket>>,
     health: HealthCheckers,
     health_events: broadcast::Sender<HealthEvent>,
@@ -69,40 +71,53 @@ pub struct DrainingTarget {
 
 struct Shared {
     snapshot: ArcSwap<Snapshot>,
-    upstream: Upstream,
+    /// One upstream connection pool per worker, so connections stay on
+    /// the thread that uses them.
+    upstreams: Vec<Upstream>,
     request_ids: RequestIds,
 }
 
+/// One address, listened on by every worker.
 struct BoundSocket {
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Dataplane {
-    /// Starts with no config: nothing bound until [`Self::apply`].
+    /// Starts with no config (nothing bound until [`Self::apply`]) and one
+    /// worker thread per core.
+    ///
+    /// # Panics
+    /// When the operating system refuses to start threads.
     #[must_use]
     pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.set_nodelay(true);
-        let upstream = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Self::with_workers(cores).expect("cannot start the data plane's worker threads")
+    }
+
+    /// Starts with `workers` serving threads.
+    pub fn with_workers(workers: usize) -> io::Result<Self> {
+        let workers = Workers::start(workers)?;
+        let upstreams = workers
+            .handles()
+            .iter()
+            .map(|_| upstream_client())
+            .collect();
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        Self {
+        Ok(Self {
             shared: Arc::new(Shared {
                 snapshot: ArcSwap::from_pointee(Snapshot::default()),
-                upstream,
+                upstreams,
                 request_ids: RequestIds::new(seed),
             }),
+            workers,
             sockets: Mutex::new(HashMap::new()),
             health: HealthCheckers::default(),
             health_events: broadcast::channel(HEALTH_EVENT_BACKLOG).0,
             draining: Arc::default(),
-        }
+        })
     }
 
     /// Removed targets still finishing requests.
@@ -132,15 +147,17 @@ impl Dataplane {
             if sockets.contains_key(address) {
                 continue;
             }
-            match TcpListener::bind(address).await {
-                Ok(listener) => opened.push((*address, listener)),
-                Err(source) => {
-                    return Err(ApplyError::Bind {
-                        address: *address,
-                        source,
-                    })
-                }
-            }
+            let per_worker = self
+                .workers
+                .handles()
+                .iter()
+                .map(|_| reuseport_listener(*address))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|source| ApplyError::Bind {
+                    address: *address,
+                    source,
+                })?;
+            opened.push((*address, per_worker));
         }
         let previous = self.shared.snapshot.swap(Arc::new(snapshot));
         let current = self.shared.snapshot.load_full();
@@ -159,10 +176,25 @@ impl Dataplane {
             }
             tokio::spawn(drain(self.draining.clone(), pool, target, timeout));
         }
-        for (address, listener) in opened {
+        for (address, listeners) in opened {
             let (stop, stopped) = watch::channel(false);
-            let task = tokio::spawn(accept_loop(self.shared.clone(), listener, address, stopped));
-            sockets.insert(address, BoundSocket { stop, task });
+            let tasks = self
+                .workers
+                .handles()
+                .iter()
+                .zip(listeners)
+                .enumerate()
+                .map(|(worker, (handle, listener))| {
+                    handle.spawn(accept_loop(
+                        self.shared.clone(),
+                        listener,
+                        address,
+                        worker,
+                        stopped.clone(),
+                    ))
+                })
+                .collect();
+            sockets.insert(address, BoundSocket { stop, tasks });
         }
         let gone: Vec<SocketAddr> = sockets
             .keys()
@@ -171,8 +203,7 @@ impl Dataplane {
             .collect();
         for address in gone {
             if let Some(socket) = sockets.remove(&address) {
-                let _ = socket.stop.send(true);
-                let _ = socket.task.await;
+                socket.stop_accepting().await;
             }
         }
         Ok(())
@@ -190,8 +221,7 @@ impl Dataplane {
         self.health.stop();
         let mut sockets = self.sockets.lock().await;
         for (_, socket) in sockets.drain() {
-            let _ = socket.stop.send(true);
-            let _ = socket.task.await;
+            socket.stop_accepting().await;
         }
     }
 }
@@ -244,19 +274,44 @@ async fn drain(
     }
 }
 
+impl BoundSocket {
+    async fn stop_accepting(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+fn upstream_client() -> Upstream {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .build(connector)
+}
+
+/// Accepts on one worker's socket until told to stop; each connection is
+/// served on this worker.
 async fn accept_loop(
     shared: Arc<Shared>,
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     local: SocketAddr,
+    worker: usize,
     mut stop: watch::Receiver<bool>,
 ) {
+    let Ok(listener) = TcpListener::from_std(listener) else {
+        return;
+    };
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             accepted = listener.accept() => {
                 let Ok((stream, client)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(shared.clone(), stream, local, client));
+                tokio::spawn(serve_connection(shared.clone(), stream, local, client, worker));
             }
         }
     }
@@ -267,20 +322,29 @@ async fn serve_connection(
     stream: TcpStream,
     local: SocketAddr,
     client: SocketAddr,
+    worker: usize,
 ) {
     let Some(listener) = shared.snapshot.load().listeners.get(&local).cloned() else {
         return;
     };
     match listener.protocol() {
-        Protocol::Http => serve_http(shared, TokioIo::new(stream), local, client, false).await,
+        Protocol::Http => {
+            serve_http(shared, TokioIo::new(stream), local, client, worker, false).await
+        }
         Protocol::Tcp => forward_tcp(&shared, &listener, stream, client).await,
         // TLS termination arrives with the certificate store.
         Protocol::Https | Protocol::Tls => {}
     }
 }
 
-async fn serve_http<I>(shared: Arc<Shared>, io: I, local: SocketAddr, client: SocketAddr, tls: bool)
-where
+async fn serve_http<I>(
+    shared: Arc<Shared>,
+    io: I,
+    local: SocketAddr,
+    client: SocketAddr,
+    worker: usize,
+    tls: bool,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service = service_fn(move |request| {
@@ -293,7 +357,7 @@ where
                         snapshot: &snapshot,
                         listener,
                         client_addr: client,
-                        upstream: &shared.upstream,
+                        upstream: &shared.upstreams[worker],
                         tls,
                         request_ids: &shared.request_ids,
                     };

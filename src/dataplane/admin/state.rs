@@ -1,0 +1,153 @@
+//! `GET /v1/state`: what really runs, read from the snapshot being served
+//! and the sockets bound, never from what was last asked for.
+
+use crate::dataplane::pool::TargetState;
+use crate::dataplane::runtime::Snapshot;
+use crate::dataplane::DrainingTarget;
+use crate::provider::{Health, ObservedCertificate, ObservedPool, ObservedState, ObservedTarget};
+use crate::spec::units::{Name, TargetAddr};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The data plane as it runs: the provider's view of it, plus what only a
+/// running process knows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunningState {
+    pub observed: ObservedState,
+    /// The sockets listening now, sorted.
+    pub listeners: Vec<SocketAddr>,
+    /// Every target of every pool, pools by name, primaries first, then
+    /// the removed targets still draining.
+    pub targets: Vec<TargetLoad>,
+}
+
+/// One target's health and load.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TargetLoad {
+    pub pool: Name,
+    pub address: TargetAddr,
+    pub backup: bool,
+    /// Removed from its pool, finishing the requests it had.
+    pub draining: bool,
+    /// Takes new requests: not marked down by health checks or ejected.
+    pub healthy: bool,
+    pub in_flight: usize,
+    /// Requests (or TCP connections) sent to it since it joined the pool.
+    pub requests: u64,
+}
+
+impl TargetLoad {
+    fn new(pool: &Name, target: &TargetState, backup: bool, draining: bool) -> Self {
+        Self {
+            pool: pool.clone(),
+            address: target.address.clone(),
+            backup,
+            draining,
+            healthy: target.is_healthy(),
+            in_flight: target.in_flight(),
+            requests: target.requests(),
+        }
+    }
+}
+
+impl RunningState {
+    /// Reads `snapshot`; `listeners` are the bound sockets and `draining`
+    /// the removed targets still finishing requests
+    /// ([`Dataplane::bound`](crate::dataplane::Dataplane::bound),
+    /// [`Dataplane::draining`](crate::dataplane::Dataplane::draining)).
+    #[must_use]
+    pub fn of(
+        snapshot: &Snapshot,
+        listeners: Vec<SocketAddr>,
+        draining: &[DrainingTarget],
+    ) -> Self {
+        let served = served_targets(snapshot)
+            .map(|(pool, target, backup)| TargetLoad::new(pool, target, backup, false));
+        let drained = draining
+            .iter()
+            .map(|d| TargetLoad::new(&d.pool, &d.target, false, true));
+        Self {
+            observed: observe(snapshot, draining),
+            listeners,
+            targets: served.chain(drained).collect(),
+        }
+    }
+}
+
+/// What a provider reports for the embedded data plane: the running
+/// config with its targets' current weights and health, and the removed
+/// targets still draining in the pools that remain.
+#[must_use]
+pub fn observe(snapshot: &Snapshot, draining: &[DrainingTarget]) -> ObservedState {
+    let config = &snapshot.config;
+    let mut pools: BTreeMap<Name, ObservedPool> = config
+        .pools
+        .iter()
+        .map(|(name, spec)| {
+            let pool = ObservedPool {
+                spec: spec.clone(),
+                targets: Vec::new(),
+            };
+            (name.clone(), pool)
+        })
+        .collect();
+    let served = served_targets(snapshot).map(|(pool, t, backup)| (pool, t, backup, t.health()));
+    let drained = draining
+        .iter()
+        .map(|d| (&d.pool, &d.target, false, Health::Draining));
+    for (name, target, backup, health) in served.chain(drained) {
+        if let Some(pool) = pools.get_mut(name) {
+            pool.targets.push(ObservedTarget {
+                address: target.address.clone(),
+                weight: target.weight(),
+                backup,
+                health,
+            });
+        }
+    }
+    ObservedState {
+        version: config.version,
+        load_balancers: config
+            .load_balancers
+            .iter()
+            .map(|(name, lb)| (name.clone(), lb.spec.clone()))
+            .collect(),
+        pools,
+        certificates: config
+            .certificates
+            .iter()
+            .map(|(name, cert)| {
+                let observed = ObservedCertificate {
+                    chain_sha256: hex(&Sha256::digest(cert.chain_pem.as_bytes())),
+                    key: cert.key.clone(),
+                };
+                (name.clone(), observed)
+            })
+            .collect(),
+    }
+}
+
+/// Every served target with its pool and whether it is a backup: pools in
+/// name order, primaries first, as configured.
+fn served_targets(snapshot: &Snapshot) -> impl Iterator<Item = (&Name, &Arc<TargetState>, bool)> {
+    snapshot.config.pools.keys().flat_map(move |name| {
+        snapshot.pools.get(name).into_iter().flat_map(move |pool| {
+            let primaries = pool.primaries.iter().map(move |t| (name, t, false));
+            let backups = pool.backups.iter().map(move |t| (name, t, true));
+            primaries.chain(backups)
+        })
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
