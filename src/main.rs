@@ -1,9 +1,9 @@
 //! The `lbops` command line.
 
+mod cli;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use lbops::dataplane::config::DataplaneConfig;
-use lbops::dataplane::Dataplane;
 use lbops::spec::{self, Diagnostic, Kind};
 use std::io::Write;
 use std::path::PathBuf;
@@ -41,22 +41,7 @@ enum Command {
     /// Print the action catalogue as the Markdown table in the README.
     Actions,
     /// Run the embedded data plane and serve a config until stopped (SIGINT/SIGTERM).
-    Dataplane {
-        /// A data-plane config file (JSON, the shape `lbops dataplane --print-config` shows).
-        #[arg(
-            long,
-            value_name = "FILE",
-            required_unless_present = "repo",
-            conflicts_with = "repo"
-        )]
-        config: Option<PathBuf>,
-        /// Or a repository directory: validated, then served.
-        #[arg(long, value_name = "DIR")]
-        repo: Option<PathBuf>,
-        /// Print the config as JSON and exit instead of serving it.
-        #[arg(long)]
-        print_config: bool,
-    },
+    Dataplane(cli::dataplane::DataplaneArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -134,63 +119,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             write!(stdout, "{}", lbops::actions::markdown_table())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Dataplane {
-            config,
-            repo,
-            print_config,
-        } => {
-            let config = match (config, repo) {
-                (Some(path), _) => {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("cannot read {}", path.display()))?;
-                    DataplaneConfig::parse(&text)
-                        .with_context(|| format!("{} is not a data-plane config", path.display()))?
-                }
-                (None, Some(dir)) => {
-                    let files = lbops::source::read_tree(&dir)?;
-                    match spec::load(&files, &spec::Options::at(unix_now())) {
-                        Ok(validated) => DataplaneConfig::from_catalog(&validated.catalog, 1),
-                        Err(invalid) => {
-                            for d in &invalid.diagnostics {
-                                eprintln!("{d}");
-                            }
-                            return Ok(ExitCode::from(EXIT_INVALID));
-                        }
-                    }
-                }
-                (None, None) => anyhow::bail!("give --config FILE or --repo DIR"),
-            };
-            if print_config {
-                writeln!(stdout, "{}", config.to_json())?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            run_dataplane(config)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Dataplane(args) => cli::dataplane::run(args, unix_now()),
     }
-}
-
-/// Serves `config` until SIGINT or SIGTERM, then stops accepting.
-fn run_dataplane(config: DataplaneConfig) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let dataplane = Dataplane::new();
-        dataplane.apply(config).await?;
-        for address in dataplane.bound().await {
-            eprintln!("lbops dataplane: listening on {address}");
-        }
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
-        }
-        eprintln!("lbops dataplane: stopping");
-        dataplane.shutdown().await;
-        Ok(())
-    })
 }
 
 fn summary(dir: &std::path::Path, result: &Result<spec::Validated, spec::Invalid>) -> String {

@@ -645,3 +645,102 @@ async fn requests_past_the_draining_timeout_are_cut() {
     );
     dataplane.shutdown().await;
 }
+
+/// Sends an authenticated admin request and returns the status.
+async fn admin_request(port: u16, method: &str, path: &str, token: &str, body: String) -> u16 {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let request = Request::builder()
+        .method(method)
+        .uri(format!("http://127.0.0.1:{port}{path}"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    client
+        .request(request)
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// Reads the process's stderr lines until one starts with `prefix`.
+fn wait_for_line(stderr: &mut impl std::io::BufRead, prefix: &str) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the process ended before printing {prefix:?}"
+        );
+        if line.starts_with(prefix) {
+            return line.trim().to_owned();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_process_serves_the_last_config_it_accepted() {
+    use sha2::Digest;
+    let backend = Backend::start("kept").await;
+    let (port, admin_port) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let token = "test-admin-token-not-secret";
+    let hash: String = sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::write(dir.path().join("admin.sha256"), hash).unwrap();
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lbops"))
+            .args([
+                "dataplane",
+                "--admin-listen",
+                &format!("127.0.0.1:{admin_port}"),
+                "--state-dir",
+            ])
+            .arg(dir.path().join("state"))
+            .arg("--admin-token-sha256-file")
+            .arg(dir.path().join("admin.sha256"))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = DataplaneProcess(start());
+    let mut stderr = std::io::BufReader::new(first.0.stderr.take().unwrap());
+    wait_for_line(&mut stderr, "lbops dataplane: admin API on");
+    let repo = pool_repo(
+        port,
+        &format!("  targets: [{{address: '{}'}}]\n", backend.address),
+    );
+    let status = admin_request(
+        admin_port,
+        "PUT",
+        "/v1/config",
+        token,
+        config(&repo, 4).to_json(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        get(&client(), &format!("http://127.0.0.1:{port}/"), &[])
+            .await
+            .0,
+        200
+    );
+    drop(first);
+
+    let mut second = DataplaneProcess(start());
+    let mut stderr = std::io::BufReader::new(second.0.stderr.take().unwrap());
+    let line = wait_for_line(&mut stderr, "lbops dataplane: serving config version");
+    assert!(
+        line.starts_with("lbops dataplane: serving config version 4 from"),
+        "{line}"
+    );
+    let (status, _, body) = get(&client(), &format!("http://127.0.0.1:{port}/x"), &[]).await;
+    assert_eq!(status, 200);
+    assert!(body.starts_with("kept /x"), "{body}");
+    assert_eq!(
+        admin_request(admin_port, "GET", "/v1/state", "wrong-token", String::new()).await,
+        401
+    );
+}

@@ -4,6 +4,7 @@
 //! goes (pure or lock-free), `proxy` moves bytes, `server` binds listeners
 //! and swaps configs without dropping connections.
 
+pub mod admin;
 pub mod config;
 pub mod health;
 pub mod pool;

@@ -1,0 +1,3 @@
+//! Subcommands of the `lbops` binary that are more than a few lines.
+
+pub mod dataplane;
