@@ -15,7 +15,9 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
-BACKEND_PORTS=(18081 18082)
+BACKEND_PORTS=(18081 18082 18083)
+ADMIN_PORT=18099
+TOKEN=bench-admin-token-not-secret
 LBOPS_PORT=18090
 HAPROXY_PORT=18091
 NGINX_PORT=18092
@@ -50,6 +52,7 @@ http {
   keepalive_requests 100000;
   server { listen 127.0.0.1:${BACKEND_PORTS[0]}; location / { return 200 "ok\n"; } }
   server { listen 127.0.0.1:${BACKEND_PORTS[1]}; location / { return 200 "ok\n"; } }
+  server { listen 127.0.0.1:${BACKEND_PORTS[2]}; location / { return 200 "ok\n"; } }
 }
 CONF
 nginx -c "$work/backend.conf" -p "$work" & pids+=($!)
@@ -75,7 +78,9 @@ spec:
       port: ${LBOPS_PORT}
       default_action: {forward: {pools: [{pool: backend}]}}
 YAML
-$LBOPS dataplane --repo "$work/repo" 2>"$work/lbops.log" & pids+=($!)
+printf %s "$TOKEN" | sha256sum | cut -d' ' -f1 >"$work/admin.sha256"
+$LBOPS dataplane --repo "$work/repo" --state-dir "$work/state" \
+  --admin-listen 127.0.0.1:$ADMIN_PORT --admin-token-sha256-file "$work/admin.sha256" 2>"$work/lbops.log" & pids+=($!)
 
 cat >"$work/haproxy.cfg" <<CONF
 global
@@ -124,7 +129,7 @@ CONF
 nginx -c "$work/nginx-lb.conf" -p "$work" & pids+=($!)
 
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
-for port in "${BACKEND_PORTS[@]}" $LBOPS_PORT $HAPROXY_PORT $NGINX_PORT; do wait_port "$port"; done
+for port in "${BACKEND_PORTS[@]}" $LBOPS_PORT $HAPROXY_PORT $NGINX_PORT $ADMIN_PORT; do wait_port "$port"; done
 
 # One wrk run: prints "req/s p50 p99 errors non2xx".
 run_wrk() {
@@ -157,3 +162,37 @@ read -r lbops_rps _ <<<"${result[lbops]}"
 read -r haproxy_rps _ <<<"${result[haproxy]}"
 read -r nginx_rps _ <<<"${result[nginx]}"
 printf '\nreq/s ratio lbops/haproxy: %s, lbops/nginx: %s\n' "$(ratio "$lbops_rps" "$haproxy_rps")" "$(ratio "$lbops_rps" "$nginx_rps")"
+
+# Updates under load: 100 config changes through the admin API while wrk
+# runs: weights shift, a third target is added, then removed (drained).
+$LBOPS dataplane --repo "$work/repo" --print-config >"$work/base.json"
+make_config() { # version weight_a third_target(0|1)
+  python3 - "$work/base.json" "$1" "$2" "$3" "${BACKEND_PORTS[2]}" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+version, weight, third, port = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
+config["version"] = version
+targets = config["pools"]["backend"]["targets"]
+targets[0]["weight"] = weight
+if third:
+    targets.append({"address": f"127.0.0.1:{port}", "weight": 1})
+print(json.dumps(config))
+PY
+}
+for v in $(seq 2 101); do make_config "$v" $((v % 4 + 1)) $((v / 10 % 2)) >"$work/config-$v.json"; done
+wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$LBOPS_PORT/" >"$work/under-load.txt" &
+wrk_pid=$!
+sleep 0.5
+rejected=0
+for v in $(seq 2 101); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer $TOKEN" \
+    --data-binary @"$work/config-$v.json" "http://127.0.0.1:$ADMIN_PORT/v1/config")
+  [ "$code" = 200 ] || rejected=$((rejected + 1))
+  sleep "$(awk -v d="$DURATION" 'BEGIN { printf "%.3f", (d - 1) / 100 }')"
+done
+wait "$wrk_pid"
+requests=$(awk '/requests in/ {print $1}' "$work/under-load.txt")
+errors=$(awk '/Socket errors/ {gsub(",", ""); print $4+$6+$8+$10}' "$work/under-load.txt")
+non2xx=$(awk '/Non-2xx/ {print $5}' "$work/under-load.txt")
+printf '\nupdates under load: 100 config changes (%s refused), %s requests, %s non-2xx, %s socket errors\n' \
+  "$rejected" "$requests" "${non2xx:-0}" "${errors:-0}"

@@ -92,6 +92,9 @@ async fn serve(
     initial: Option<DataplaneConfig>,
     token: Option<[u8; 32]>,
 ) -> anyhow::Result<()> {
+    // Listen for SIGTERM before anything is announced: a supervisor may
+    // send it as soon as it sees the first line.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let dataplane = Arc::new(Dataplane::new());
     match initial {
         Some(config) => dataplane.apply(config).await?,
@@ -122,7 +125,6 @@ async fn serve(
             None
         }
     };
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}

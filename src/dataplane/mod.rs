@@ -12,6 +12,8 @@ mod proxy;
 pub mod routing;
 mod runtime;
 mod server;
+mod tls;
 mod workers;
 
 pub use server::{ApplyError, Dataplane, DrainingTarget};
+pub use tls::TlsError;

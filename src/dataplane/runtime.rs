@@ -5,6 +5,7 @@
 use super::config::DataplaneConfig;
 use super::pool::{PoolState, TargetState};
 use super::routing::Router;
+use super::tls::TlsConfigs;
 use crate::spec::kinds::loadbalancer::{Listener, Protocol};
 use crate::spec::units::{Name, TargetAddr};
 use std::collections::HashMap;
@@ -39,6 +40,9 @@ pub struct Snapshot {
     pub config: DataplaneConfig,
     pub listeners: HashMap<SocketAddr, Arc<ServedListener>>,
     pub pools: HashMap<Name, Arc<PoolState>>,
+    /// The rustls configs of its `https` and `tls` listeners, set by
+    /// `Dataplane::apply` (loading keys can fail; compiling cannot).
+    pub tls: TlsConfigs,
 }
 
 impl Snapshot {
@@ -84,6 +88,7 @@ impl Snapshot {
             config,
             listeners,
             pools,
+            tls: TlsConfigs::default(),
         }
     }
 }

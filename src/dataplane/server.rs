@@ -12,6 +12,7 @@ use super::health::{HealthCheckers, HealthEvent};
 use super::pool::TargetState;
 use super::proxy::{self, RequestContext, RequestIds, Upstream};
 use super::runtime::{ServedListener, Snapshot};
+use super::tls::{self, TlsConfigs, TlsError};
 use super::workers::{reuseport_listener, Workers};
 use crate::spec::kinds::loadbalancer::{Action, Protocol};
 use crate::spec::units::Name;
@@ -50,6 +51,9 @@ pub enum ApplyError {
         #[source]
         source: io::Error,
     },
+    /// A certificate or key of a TLS listener cannot be loaded.
+    #[error("cannot terminate TLS: {0}")]
+    Tls(TlsError),
 }
 
 /// A running data plane.
@@ -141,7 +145,9 @@ impl Dataplane {
     /// Swaps `config` in without dropping connections or requests.
     pub async fn apply(&self, config: DataplaneConfig) -> Result<(), ApplyError> {
         let mut sockets = self.sockets.lock().await;
-        let snapshot = Snapshot::compile(config, &self.shared.snapshot.load());
+        let tls = TlsConfigs::build(&config).map_err(ApplyError::Tls)?;
+        let mut snapshot = Snapshot::compile(config, &self.shared.snapshot.load());
+        snapshot.tls = tls;
         let mut opened = Vec::new();
         for address in snapshot.listeners.keys() {
             if sockets.contains_key(address) {
@@ -324,16 +330,29 @@ async fn serve_connection(
     client: SocketAddr,
     worker: usize,
 ) {
-    let Some(listener) = shared.snapshot.load().listeners.get(&local).cloned() else {
-        return;
+    let (listener, tls_config) = {
+        let snapshot = shared.snapshot.load();
+        let Some(listener) = snapshot.listeners.get(&local).cloned() else {
+            return;
+        };
+        let tls_config = snapshot.tls.for_listener(&listener);
+        (listener, tls_config)
     };
     match listener.protocol() {
         Protocol::Http => {
             serve_http(shared, TokioIo::new(stream), local, client, worker, false).await
         }
         Protocol::Tcp => forward_tcp(&shared, &listener, stream, client).await,
-        // TLS termination arrives with the certificate store.
-        Protocol::Https | Protocol::Tls => {}
+        Protocol::Https => {
+            if let Some(stream) = tls::accept(tls_config, stream).await {
+                serve_http(shared, TokioIo::new(stream), local, client, worker, true).await;
+            }
+        }
+        Protocol::Tls => {
+            if let Some(stream) = tls::accept(tls_config, stream).await {
+                forward_tcp(&shared, &listener, stream, client).await;
+            }
+        }
     }
 }
 
@@ -379,12 +398,14 @@ async fn serve_http<I>(
 
 /// L4: picks a target of the listener's forward action and copies bytes
 /// both ways until either side closes.
-async fn forward_tcp(
+async fn forward_tcp<S>(
     shared: &Shared,
     listener: &ServedListener,
-    mut stream: TcpStream,
+    mut stream: S,
     client: SocketAddr,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let Some(Action::Forward(forward)) = listener.router.default_action() else {
         return;
     };
