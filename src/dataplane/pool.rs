@@ -242,11 +242,15 @@ impl PoolState {
         }
         let tick = self.cursor.fetch_add(1, Ordering::Relaxed);
         let chosen = match (&self.spec.algorithm, key) {
-            (Algorithm::RoundRobin, _) => weighted_index(&candidates, tick),
+            (Algorithm::RoundRobin, _) => {
+                weighted_index(&candidates, interleave(tick, total_weight(&candidates)))
+            }
             (Algorithm::WeightedRandom, _) => weighted_index(&candidates, mix(tick)),
             (Algorithm::LeastRequests, _) => least_requests(&candidates, tick),
             (Algorithm::ConsistentHash(_), Some(key)) => rendezvous(&candidates, key),
-            (Algorithm::ConsistentHash(_), None) => weighted_index(&candidates, tick),
+            (Algorithm::ConsistentHash(_), None) => {
+                weighted_index(&candidates, interleave(tick, total_weight(&candidates)))
+            }
         };
         Some(candidates[chosen].0.clone())
     }
@@ -257,8 +261,7 @@ type Candidate = (Arc<TargetState>, u32);
 
 /// The target that `n` falls on when targets take `weight` slots each.
 fn weighted_index(candidates: &[Candidate], n: u64) -> usize {
-    let total: u64 = candidates.iter().map(|(_, w)| u64::from(*w)).sum();
-    let mut slot = n % total.max(1);
+    let mut slot = n % total_weight(candidates).max(1);
     for (i, (_, w)) in candidates.iter().enumerate() {
         let w = u64::from(*w);
         if slot < w {
@@ -267,6 +270,23 @@ fn weighted_index(candidates: &[Candidate], n: u64) -> usize {
         slot -= w;
     }
     0
+}
+
+fn total_weight(candidates: &[Candidate]) -> u64 {
+    candidates.iter().map(|(_, w)| u64::from(*w)).sum()
+}
+
+/// Steps through the `total` weight slots in an order that visits each
+/// slot once per `total` turns but spreads them out, so weights 90:10
+/// give one request in ten to the light target rather than ten in a row
+/// after ninety. Multiplying by a prime that does not divide `total`
+/// permutes `0..total`.
+#[must_use]
+pub fn interleave(turn: u64, total: u64) -> u64 {
+    const STEPS: [u64; 4] = [7_919, 104_729, 1_299_709, 15_485_863];
+    let total = total.max(1);
+    let step = STEPS.iter().copied().find(|p| total % p != 0).unwrap_or(1);
+    (turn % total).wrapping_mul(step % total) % total
 }
 
 /// Power of two choices: of two weighted picks, the one with fewer

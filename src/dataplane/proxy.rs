@@ -254,7 +254,7 @@ pub fn choose_pool(
         .iter()
         .map(|p| u64::from(p.weight.value))
         .sum();
-    let mut slot = listener.next_turn() % total.max(1);
+    let mut slot = super::pool::interleave(listener.next_turn(), total);
     let chosen = forward.pools.iter().find(|p| {
         let w = u64::from(p.weight.value);
         if slot < w {

@@ -5,6 +5,8 @@
 //! ([`Capabilities`]), what it runs now ([`ObservedState`]), and what to do
 //! next ([`Step`]).
 
+pub mod embedded;
+
 use crate::spec::kinds::certificate::KeyRef;
 use crate::spec::kinds::loadbalancer::LoadBalancerSpec;
 use crate::spec::kinds::pool::{Algorithm, PoolSpec, Target};
@@ -145,4 +147,41 @@ pub fn algorithm_name(algorithm: &Algorithm) -> &'static str {
         Algorithm::WeightedRandom => "weighted_random",
         Algorithm::ConsistentHash(_) => "consistent_hash",
     }
+}
+
+/// How one step went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum StepOutcome {
+    Applied,
+    /// Not tried, because an earlier step failed (nothing after a failure
+    /// is applied, so traffic never reaches what is not ready).
+    Skipped,
+    Failed {
+        reason: String,
+    },
+}
+
+/// Why a provider could not be read or written at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("cannot reach {endpoint}: {reason}")]
+    Unreachable { endpoint: String, reason: String },
+    #[error("{endpoint} refused the request ({status}): {body}")]
+    Refused {
+        endpoint: String,
+        status: u16,
+        body: String,
+    },
+    #[error("{endpoint} answered with something that is not its state: {reason}")]
+    BadAnswer { endpoint: String, reason: String },
+}
+
+/// A place balancers run. `apply` goes step by step and stops at the first
+/// failure; the outcome of every step is returned, in order.
+#[allow(async_fn_in_trait)]
+pub trait Provider {
+    fn capabilities(&self) -> Capabilities;
+    async fn observe(&self) -> Result<ObservedState, ProviderError>;
+    async fn apply(&self, steps: &[Step]) -> Vec<StepOutcome>;
 }

@@ -7,9 +7,7 @@ use crate::dataplane::DrainingTarget;
 use crate::provider::{Health, ObservedCertificate, ObservedPool, ObservedState, ObservedTarget};
 use crate::spec::units::{Name, TargetAddr};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -122,7 +120,7 @@ pub fn observe(snapshot: &Snapshot, draining: &[DrainingTarget]) -> ObservedStat
             .iter()
             .map(|(name, cert)| {
                 let observed = ObservedCertificate {
-                    chain_sha256: hex(&Sha256::digest(cert.chain_pem.as_bytes())),
+                    chain_sha256: crate::plan::sha256_hex(&cert.chain_pem),
                     key: cert.key.clone(),
                 };
                 (name.clone(), observed)
@@ -141,13 +139,4 @@ fn served_targets(snapshot: &Snapshot) -> impl Iterator<Item = (&Name, &Arc<Targ
             primaries.chain(backups)
         })
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }

@@ -146,3 +146,26 @@ fn slow_start_ramps_the_weight_over_the_window() {
         "no slow start, full weight"
     );
 }
+
+#[test]
+fn interleaving_keeps_exact_shares_but_spreads_them_out() {
+    let light: Vec<u64> = (0..100).filter(|t| interleave(*t, 100) >= 90).collect();
+    assert_eq!(
+        light.len(),
+        10,
+        "exactly ten of a hundred turns land on the last ten slots"
+    );
+    assert!(
+        light.windows(2).all(|w| w[1] - w[0] > 1),
+        "never two light turns in a row: {light:?}"
+    );
+    for total in [1, 2, 7, 125, 7_919] {
+        let mut seen: Vec<u64> = (0..total).map(|t| interleave(t, total)).collect();
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            (0..total).collect::<Vec<_>>(),
+            "a permutation for total {total}"
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! The embedded provider against a real data plane and its admin API:
+//! plans applied step by step, then observed back, converge.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use lbops::dataplane::admin::{token_sha256, AdminConfig, AdminServer};
+use lbops::dataplane::Dataplane;
+use lbops::plan::plan;
+use lbops::provider::embedded::EmbeddedProvider;
+use lbops::provider::{Provider, StepOutcome};
+use lbops::spec::{load, Catalog, Options, SourceFile};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+const TOKEN: &str = "provider-test-token-not-secret";
+
+/// An HTTP backend answering its name (and 200 on /healthz).
+async fn backend(name: &'static str) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = service_fn(move |_: Request<Incoming>| async move {
+                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(name))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (address, task)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn catalog(yaml: &str) -> Catalog {
+    load(
+        &[SourceFile::new("repo.yaml", yaml)],
+        &Options::at(1_800_000_000),
+    )
+    .unwrap_or_else(|e| panic!("invalid test repository: {:#?}", e.diagnostics))
+    .catalog
+}
+
+fn repo(port: u16, stable: &[SocketAddr], canary: Option<(SocketAddr, u32)>) -> String {
+    let targets: Vec<String> = stable
+        .iter()
+        .map(|a| format!("{{address: '{a}'}}"))
+        .collect();
+    let checks = "  health_check:\n    probe: {http: {path: /healthz}}\n    interval: 100ms\n    timeout: 80ms\n    healthy_threshold: 1\n";
+    let mut yaml = format!(
+        "kind: Pool\nname: stable\nspec:\n  targets: [{}]\n{checks}---\n",
+        targets.join(", ")
+    );
+    let mut pools = "{pool: stable, weight: 100}".to_owned();
+    if let Some((address, weight)) = canary {
+        yaml.push_str(&format!(
+            "kind: Pool\nname: canary\nspec:\n  targets: [{{address: '{address}'}}]\n{checks}---\n"
+        ));
+        pools.push_str(&format!(", {{pool: canary, weight: {weight}}}"));
+    }
+    yaml.push_str(&format!(
+        "kind: LoadBalancer\nname: web\nspec:\n  addresses: [127.0.0.1]\n  listeners:\n\
+         \x20   - {{name: http, protocol: http, port: {port}, default_action: {{forward: {{pools: [{pools}]}}}}}}\n"
+    ));
+    yaml
+}
+
+async fn split(port: u16, n: usize) -> HashMap<String, usize> {
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let mut counts = HashMap::new();
+    for _ in 0..n {
+        let response = client
+            .get(format!("http://127.0.0.1:{port}/").parse().unwrap())
+            .await
+            .unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        *counts
+            .entry(String::from_utf8_lossy(&body).into_owned())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Plans `desired` against what the provider observes, applies it, and
+/// checks that every step applied and that a second plan is empty.
+async fn converge(provider: &EmbeddedProvider, desired: &Catalog) -> usize {
+    let observed = provider.observe().await.expect("observe");
+    let steps = plan(desired, &observed).steps;
+    let outcomes = provider.apply(&steps).await;
+    assert!(
+        outcomes.iter().all(|o| *o == StepOutcome::Applied),
+        "{:#?}",
+        steps.iter().zip(&outcomes).collect::<Vec<_>>()
+    );
+    let after = provider.observe().await.expect("observe");
+    let again = plan(desired, &after);
+    assert!(again.is_empty(), "plan after apply is not empty:\n{again}");
+    steps.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_applied_through_the_admin_api_converge() {
+    let (a, _a) = backend("a").await;
+    let (b, _b) = backend("b").await;
+    let (canary, _c) = backend("canary").await;
+    let port = free_port();
+    let state = tempfile::tempdir().unwrap();
+    let dataplane = Arc::new(Dataplane::new());
+    let admin = AdminServer::start(
+        dataplane.clone(),
+        AdminConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            token_sha256: token_sha256(TOKEN),
+            state_dir: state.path().to_path_buf(),
+        },
+    )
+    .await
+    .unwrap();
+    let provider = EmbeddedProvider::new(format!("http://{}", admin.local_addr()), TOKEN);
+
+    // From nothing to a balancer with one pool.
+    let steps = converge(&provider, &catalog(&repo(port, &[a], None))).await;
+    assert!(
+        steps >= 4,
+        "create pool, add targets, wait, put balancer: {steps}"
+    );
+    assert_eq!(split(port, 10).await.get("a"), Some(&10));
+
+    // A second target, then a canary at 25%.
+    converge(&provider, &catalog(&repo(port, &[a, b], None))).await;
+    let both = split(port, 20).await;
+    assert_eq!((both["a"], both["b"]), (10, 10));
+    converge(
+        &provider,
+        &catalog(&repo(port, &[a, b], Some((canary, 25)))),
+    )
+    .await;
+    let with_canary = split(port, 100).await;
+    assert_eq!(
+        with_canary["canary"], 20,
+        "25 of 125 weight: {with_canary:?}"
+    );
+
+    // Remove a target (drained) and the canary pool.
+    converge(&provider, &catalog(&repo(port, &[b], None))).await;
+    assert_eq!(split(port, 10).await.get("b"), Some(&10));
+
+    // A wrong token is refused and nothing is applied.
+    let intruder = EmbeddedProvider::new(format!("http://{}", admin.local_addr()), "wrong");
+    let error = intruder.observe().await.unwrap_err().to_string();
+    assert!(error.contains("(401)"), "{error}");
+    admin.shutdown().await;
+    dataplane.shutdown().await;
+}
