@@ -285,7 +285,11 @@ fn total_weight(candidates: &[Candidate]) -> u64 {
 pub fn interleave(turn: u64, total: u64) -> u64 {
     const STEPS: [u64; 4] = [7_919, 104_729, 1_299_709, 15_485_863];
     let total = total.max(1);
-    let step = STEPS.iter().copied().find(|p| total % p != 0).unwrap_or(1);
+    let step = STEPS
+        .iter()
+        .copied()
+        .find(|p| !total.is_multiple_of(*p))
+        .unwrap_or(1);
     (turn % total).wrapping_mul(step % total) % total
 }
 
