@@ -42,10 +42,12 @@ enum Command {
     Actions,
     /// Run the embedded data plane and serve a config until stopped (SIGINT/SIGTERM).
     Dataplane(cli::dataplane::DataplaneArgs),
+    /// Show the ordered steps that would bring a data plane in line with a repository.
+    Plan(cli::plan::PlanArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Output {
+pub(crate) enum Output {
     Text,
     Json,
 }
@@ -120,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Dataplane(args) => cli::dataplane::run(args, unix_now()),
+        Command::Plan(args) => cli::plan::run(args, unix_now()),
     }
 }
 

@@ -171,3 +171,61 @@ async fn plans_applied_through_the_admin_api_converge() {
     admin.shutdown().await;
     dataplane.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lbops_plan_prints_the_steps_for_a_repository() {
+    let (a, _a) = backend("a").await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("repo")).unwrap();
+    std::fs::write(dir.path().join("repo/web.yaml"), repo(port, &[a], None)).unwrap();
+    let dataplane = Arc::new(Dataplane::new());
+    let admin = AdminServer::start(
+        dataplane.clone(),
+        AdminConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            token_sha256: token_sha256(TOKEN),
+            state_dir: dir.path().join("state"),
+        },
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}", admin.local_addr());
+    let run = |output: &'static str| {
+        let url = url.clone();
+        let repo = dir.path().join("repo");
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_lbops"))
+                .args(["plan", "--dataplane", &url, "--output", output, "--repo"])
+                .arg(repo)
+                .env("LBOPS_DATAPLANE_TOKEN", TOKEN)
+                .output()
+                .unwrap()
+        })
+    };
+    let text = run("text").await.unwrap();
+    assert!(
+        text.status.success(),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.starts_with("1. pool/stable: create"), "{text}");
+    assert!(text.contains("loadbalancer/web"), "{text}");
+    let json = run("json").await.unwrap();
+    let steps: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let kinds: Vec<&str> = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"create_pool"));
+    assert_eq!(kinds.last(), Some(&"put_load_balancer"));
+    assert!(
+        dataplane.snapshot().config.load_balancers.is_empty(),
+        "planning changes nothing"
+    );
+    admin.shutdown().await;
+    dataplane.shutdown().await;
+}

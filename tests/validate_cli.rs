@@ -441,7 +441,7 @@ fn usage_and_io_errors_exit_2() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["validate", "schema", "actions"] {
+    for sub in ["validate", "schema", "actions", "dataplane", "plan"] {
         let out = Command::new(env!("CARGO_BIN_EXE_lbops"))
             .args([sub, "--help"])
             .output()

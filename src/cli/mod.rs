@@ -1,3 +1,4 @@
 //! Subcommands of the `lbops` binary that are more than a few lines.
 
 pub mod dataplane;
+pub mod plan;
