@@ -21,6 +21,9 @@ TOKEN=bench-admin-token-not-secret
 LBOPS_PORT=18090
 HAPROXY_PORT=18091
 NGINX_PORT=18092
+LBOPS_TLS_PORT=18190
+HAPROXY_TLS_PORT=18191
+NGINX_TLS_PORT=18192
 
 need=()
 for tool in wrk haproxy nginx; do command -v "$tool" >/dev/null || need+=("$tool"); done
@@ -57,8 +60,16 @@ http {
 CONF
 nginx -c "$work/backend.conf" -p "$work" & pids+=($!)
 
-# lbops: a repository with one pool of both ports behind one HTTP listener.
+# One certificate for all three (ECDSA P-256, as most sites use).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj /CN=bench.test -addext subjectAltName=DNS:bench.test \
+  -keyout "$work/bench.key" -out "$work/bench.pem" 2>/dev/null
+cat "$work/bench.pem" "$work/bench.key" >"$work/haproxy.pem"
+
+# lbops: a repository with one pool of both ports behind one HTTP listener
+# and one HTTPS listener.
 mkdir -p "$work/repo"
+cp "$work/bench.pem" "$work/repo/bench.pem"
 cat >"$work/repo/bench.yaml" <<YAML
 kind: Pool
 name: backend
@@ -77,6 +88,17 @@ spec:
       protocol: http
       port: ${LBOPS_PORT}
       default_action: {forward: {pools: [{pool: backend}]}}
+    - name: https
+      protocol: https
+      port: ${LBOPS_TLS_PORT}
+      tls: {certificates: [bench]}
+      default_action: {forward: {pools: [{pool: backend}]}}
+---
+kind: Certificate
+name: bench
+spec:
+  chain_file: bench.pem
+  private_key: {file: $work/bench.key}
 YAML
 printf %s "$TOKEN" | sha256sum | cut -d' ' -f1 >"$work/admin.sha256"
 $LBOPS dataplane --repo "$work/repo" --state-dir "$work/state" \
@@ -94,6 +116,9 @@ defaults
   http-reuse always
 frontend bench
   bind 127.0.0.1:${HAPROXY_PORT}
+  default_backend backend
+frontend bench_tls
+  bind 127.0.0.1:${HAPROXY_TLS_PORT} ssl crt $work/haproxy.pem alpn http/1.1
   default_backend backend
 backend backend
   balance roundrobin
@@ -124,17 +149,28 @@ http {
       proxy_set_header Connection "";
     }
   }
+  server {
+    listen 127.0.0.1:${NGINX_TLS_PORT} ssl;
+    ssl_certificate $work/bench.pem;
+    ssl_certificate_key $work/bench.key;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
 }
 CONF
 nginx -c "$work/nginx-lb.conf" -p "$work" & pids+=($!)
 
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
-for port in "${BACKEND_PORTS[@]}" $LBOPS_PORT $HAPROXY_PORT $NGINX_PORT $ADMIN_PORT; do wait_port "$port"; done
+for port in "${BACKEND_PORTS[@]}" $LBOPS_PORT $HAPROXY_PORT $NGINX_PORT $ADMIN_PORT \
+  $LBOPS_TLS_PORT $HAPROXY_TLS_PORT $NGINX_TLS_PORT; do wait_port "$port"; done
 
 # One wrk run: prints "req/s p50 p99 errors non2xx".
-run_wrk() {
+run_wrk() { # port [scheme]
   local out
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$1/")
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${2:-http}://127.0.0.1:$1/")
   local rps p50 p99 errors non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
@@ -149,19 +185,28 @@ for target in "direct:${BACKEND_PORTS[0]}" "lbops:$LBOPS_PORT" "haproxy:$HAPROXY
   name=${target%%:*}; port=${target##*:}
   result[$name]=$(run_wrk "$port")
 done
-
-printf '\nHTTP/1.1 keep-alive, %s connections, %s threads, %ss each, on %s cores\n\n' "$CONNECTIONS" "$THREADS" "$DURATION" "$(nproc)"
-printf '| %-8s | %10s | %8s | %8s | %7s |\n' target "req/s" p50 p99 errors
-printf '|---|---:|---:|---:|---:|\n'
-for name in direct lbops haproxy nginx; do
-  read -r rps p50 p99 errors non2xx <<<"${result[$name]}"
-  printf '| %-8s | %10s | %8s | %8s | %7s |\n' "$name" "$rps" "$p50" "$p99" "$((errors + non2xx))"
+for target in "lbops:$LBOPS_TLS_PORT" "haproxy:$HAPROXY_TLS_PORT" "nginx:$NGINX_TLS_PORT"; do
+  name=${target%%:*}; port=${target##*:}
+  result[$name-tls]=$(run_wrk "$port" https)
 done
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-read -r lbops_rps _ <<<"${result[lbops]}"
-read -r haproxy_rps _ <<<"${result[haproxy]}"
-read -r nginx_rps _ <<<"${result[nginx]}"
-printf '\nreq/s ratio lbops/haproxy: %s, lbops/nginx: %s\n' "$(ratio "$lbops_rps" "$haproxy_rps")" "$(ratio "$lbops_rps" "$nginx_rps")"
+table() { # title lbops haproxy nginx [more rows...]
+  printf '\n%s, %s connections, %s threads, %ss each, on %s cores\n\n' "$1" "$CONNECTIONS" "$THREADS" "$DURATION" "$(nproc)"
+  local lbops=$2 haproxy=$3 nginx=$4
+  shift 4
+  printf '| %-12s | %10s | %8s | %8s | %7s |\n' target "req/s" p50 p99 errors
+  printf '|---|---:|---:|---:|---:|\n'
+  for name in "$@" "$lbops" "$haproxy" "$nginx"; do
+    read -r rps p50 p99 errors non2xx <<<"${result[$name]}"
+    printf '| %-12s | %10s | %8s | %8s | %7s |\n' "$name" "$rps" "$p50" "$p99" "$((errors + non2xx))"
+  done
+  local l h n
+  read -r l _ <<<"${result[$lbops]}"; read -r h _ <<<"${result[$haproxy]}"; read -r n _ <<<"${result[$nginx]}"
+  printf '\nreq/s ratio lbops/haproxy: %s, lbops/nginx: %s\n' "$(ratio "$l" "$h")" "$(ratio "$l" "$n")"
+}
+table "HTTP/1.1 keep-alive" lbops haproxy nginx direct
+table "HTTPS termination (ECDSA P-256, keep-alive)" lbops-tls haproxy-tls nginx-tls
 
 # Updates under load: 100 config changes through the admin API while wrk
 # runs: weights shift, a third target is added, then removed (drained).
