@@ -1,102 +1,22 @@
 //! The embedded data plane on real loopback sockets, driven by a real HTTP
 //! client, in front of real HTTP backends.
 
+mod common;
+
 use bytes::Bytes;
+use common::{config, free_port, Backend, ChildProcess, Reply};
 use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
+use hyper::Request;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use lbops::dataplane::config::DataplaneConfig;
+use hyper_util::rt::TokioExecutor;
 use lbops::dataplane::Dataplane;
-use lbops::spec::{load, Options, SourceFile};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-
-/// An HTTP backend that answers `name path` and echoes forwarding headers;
-/// `/healthz` answers 200. Killing it closes every connection it has.
-struct Backend {
-    address: SocketAddr,
-    stop: tokio::sync::watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl Backend {
-    async fn start(name: &'static str) -> Self {
-        Self::start_at(name, "127.0.0.1:0".parse().unwrap()).await
-    }
-
-    async fn start_at(name: &'static str, address: SocketAddr) -> Self {
-        let listener = TcpListener::bind(address).await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let mut stopped = stopped.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request: Request<Incoming>| async move {
-                        if let Some(ms) = request.uri().path().strip_prefix("/slow/") {
-                            let ms = ms.parse().unwrap_or(0);
-                            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-                        }
-                        let header = |n: &str| {
-                            request
-                                .headers()
-                                .get(n)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("-")
-                                .to_owned()
-                        };
-                        let body = format!(
-                            "{name} {} xff={} proto={} host={} rid={} conn={}",
-                            request.uri().path(),
-                            header("x-forwarded-for"),
-                            header("x-forwarded-proto"),
-                            header("x-forwarded-host"),
-                            header("x-request-id"),
-                            header("x-hop"),
-                        );
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
-                            body,
-                        ))))
-                    });
-                    let connection = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service);
-                    tokio::select! {
-                        _ = connection => {}
-                        _ = stopped.changed() => {}
-                    }
-                });
-            }
-        });
-        Self {
-            address,
-            stop,
-            task,
-        }
-    }
-
-    /// Stops listening and drops every open connection.
-    fn kill(&self) {
-        self.task.abort();
-        let _ = self.stop.send(true);
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// A TCP backend that answers every connection with its name.
 async fn tcp_backend(name: &'static str) -> (SocketAddr, JoinHandle<()>) {
@@ -112,25 +32,6 @@ async fn tcp_backend(name: &'static str) -> (SocketAddr, JoinHandle<()>) {
         }
     });
     (address, task)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Loads a repository given as YAML text and makes its data-plane config.
-fn config(yaml: &str, version: u64) -> DataplaneConfig {
-    let catalog = load(
-        &[SourceFile::new("repo.yaml", yaml)],
-        &Options::at(1_800_000_000),
-    )
-    .unwrap_or_else(|e| panic!("invalid test repository: {:#?}", e.diagnostics))
-    .catalog;
-    DataplaneConfig::from_catalog(&catalog, version)
 }
 
 type HttpClient = Client<HttpConnector, Empty<Bytes>>;
@@ -226,7 +127,7 @@ async fn routes_match_and_actions_act() {
     .await;
     assert!(body.starts_with("api /v1/x "), "{body}");
     assert!(
-        body.contains("xff=127.0.0.1 proto=http host=api.example.test rid="),
+        body.contains("proto=http host=api.example.test xff=127.0.0.1 rid="),
         "{body}"
     );
     assert!(!body.contains("rid=-"), "a request id is added: {body}");
@@ -241,7 +142,7 @@ async fn routes_match_and_actions_act() {
         ],
     )
     .await;
-    assert!(body.contains("xff=10.9.9.9, 127.0.0.1"), "{body}");
+    assert!(body.contains("xff=10.9.9.9, 127.0.0.1 "), "{body}");
     assert!(
         body.contains("rid=abc"),
         "a client's request id is kept: {body}"
@@ -380,16 +281,6 @@ async fn a_config_that_cannot_bind_changes_nothing() {
     dataplane.shutdown().await;
 }
 
-/// `lbops dataplane --config FILE` as its own process; killed on drop.
-struct DataplaneProcess(std::process::Child);
-
-impl Drop for DataplaneProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standalone_process_serves_its_config_file_and_stops_on_sigterm() {
     use std::io::BufRead;
@@ -404,7 +295,7 @@ async fn the_standalone_process_serves_its_config_file_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dataplane.json");
     std::fs::write(&file, config(&repo, 3).to_json()).unwrap();
-    let mut process = DataplaneProcess(
+    let mut process = ChildProcess(
         std::process::Command::new(env!("CARGO_BIN_EXE_lbops"))
             .args(["dataplane", "--config"])
             .arg(&file)
@@ -504,7 +395,7 @@ async fn a_dead_target_is_ejected_and_readmitted_when_back() {
     let only_b = spread(&client, &url, 20).await;
     assert_eq!(only_b.get("b"), Some(&20), "{only_b:?}");
 
-    let _a = Backend::start_at("a", a_address).await;
+    let _a = Backend::start_at("a", Reply::Echo, a_address).await;
     let up = next_event(&mut events, |e| e.healthy).await;
     assert_eq!(up.target.to_string(), a_address.to_string());
     let again = spread(&client, &url, 20).await;
@@ -705,7 +596,7 @@ async fn a_restarted_process_serves_the_last_config_it_accepted() {
             .spawn()
             .unwrap()
     };
-    let mut first = DataplaneProcess(start());
+    let mut first = ChildProcess(start());
     let mut stderr = std::io::BufReader::new(first.0.stderr.take().unwrap());
     wait_for_line(&mut stderr, "lbops dataplane: admin API on");
     let repo = pool_repo(
@@ -729,7 +620,7 @@ async fn a_restarted_process_serves_the_last_config_it_accepted() {
     );
     drop(first);
 
-    let mut second = DataplaneProcess(start());
+    let mut second = ChildProcess(start());
     let mut stderr = std::io::BufReader::new(second.0.stderr.take().unwrap());
     let line = wait_for_line(&mut stderr, "lbops dataplane: serving config version");
     assert!(

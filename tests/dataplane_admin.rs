@@ -2,14 +2,16 @@
 //! HTTP client: authentication, versioned config pushes, what runs, events,
 //! metrics, and a restart that serves the last accepted config.
 
+mod common;
+
 use bytes::Bytes;
+use common::{free_port, Backend};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use lbops::dataplane::admin::{self, token_sha256, AdminConfig, AdminServer, Event, CONFIG_FILE};
 use lbops::dataplane::config::DataplaneConfig;
 use lbops::dataplane::Dataplane;
@@ -20,53 +22,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 const TOKEN: &str = "admin-token-for-tests-7f3a";
-
-/// An HTTP backend that answers `name path`; stopped on drop.
-struct Backend {
-    address: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl Backend {
-    async fn start(name: &'static str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let service = service_fn(move |request: Request<Incoming>| async move {
-                        let body = format!("{name} {}", request.uri().path());
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
-                            body,
-                        ))))
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Self { address, task }
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One HTTP listener on `port` forwarding to `backend` with `weight`.
 fn web_config(version: u64, port: u16, backend: SocketAddr, weight: u32) -> DataplaneConfig {
@@ -190,7 +147,7 @@ async fn get_through(port: u16, path: &str) -> (u16, String) {
 async fn every_endpoint_needs_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let admin = Harness::start(dir.path()).await;
-    let backend = Backend::start("web").await;
+    let backend = Backend::named("web").await;
     let config = web_config(1, free_port(), backend.address, 1).to_json();
     let endpoints = [
         (Method::PUT, "/v1/config"),
@@ -257,7 +214,7 @@ async fn every_endpoint_needs_the_token() {
 async fn a_pushed_config_serves_traffic_and_versions_only_move_forward() {
     let dir = tempfile::tempdir().unwrap();
     let admin = Harness::start(dir.path()).await;
-    let (web, other) = (Backend::start("web").await, Backend::start("other").await);
+    let (web, other) = (Backend::named("web").await, Backend::named("other").await);
     let port = free_port();
     let v1 = web_config(1, port, web.address, 1);
 
@@ -355,7 +312,7 @@ async fn a_pushed_config_serves_traffic_and_versions_only_move_forward() {
 async fn a_config_that_cannot_be_saved_is_not_applied() {
     let dir = tempfile::tempdir().unwrap();
     let admin = Harness::start(dir.path()).await;
-    let backend = Backend::start("web").await;
+    let backend = Backend::named("web").await;
     let (port, new_port) = (free_port(), free_port());
     let v1 = web_config(1, port, backend.address, 1);
     assert_eq!(admin.put(&v1).await.0, 200);
@@ -386,7 +343,7 @@ async fn a_config_that_cannot_be_saved_is_not_applied() {
 async fn concurrent_pushes_of_one_version_accept_exactly_one() {
     let dir = tempfile::tempdir().unwrap();
     let admin = Arc::new(Harness::start(dir.path()).await);
-    let backend = Backend::start("web").await;
+    let backend = Backend::named("web").await;
     let port = free_port();
     let mut pushes = Vec::new();
     for weight in 1..=8 {
@@ -417,7 +374,7 @@ async fn concurrent_pushes_of_one_version_accept_exactly_one() {
 async fn state_and_metrics_show_what_really_runs() {
     let dir = tempfile::tempdir().unwrap();
     let admin = Harness::start(dir.path()).await;
-    let backend = Backend::start("web").await;
+    let backend = Backend::named("web").await;
     let port = free_port();
     let (status, _) = admin.put(&web_config(3, port, backend.address, 4)).await;
     assert_eq!(status, 200);
@@ -505,7 +462,7 @@ async fn next_event(body: &mut Incoming, buffer: &mut Vec<u8>) -> Option<Value> 
 async fn the_event_stream_tells_configs_and_health_as_they_happen() {
     let dir = tempfile::tempdir().unwrap();
     let admin = Harness::start(dir.path()).await;
-    let backend = Backend::start("web").await;
+    let backend = Backend::named("web").await;
     let response = admin
         .send(
             Method::GET,
@@ -629,7 +586,7 @@ async fn oversized_configs_are_refused_unread() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_data_plane_serves_its_last_config_without_a_controller() {
     let dir = tempfile::tempdir().unwrap();
-    let backend = Backend::start("web").await;
+    let backend = Backend::named("web").await;
     let port = free_port();
     let last = web_config(2, port, backend.address, 3);
     {

@@ -1,63 +1,25 @@
 //! The embedded provider against a real data plane and its admin API:
 //! plans applied step by step, then observed back, converge.
 
+mod common;
+
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
+use common::{catalog, free_port, Backend};
+use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use lbops::dataplane::admin::{token_sha256, AdminConfig, AdminServer};
 use lbops::dataplane::Dataplane;
 use lbops::plan::plan;
 use lbops::provider::embedded::EmbeddedProvider;
 use lbops::provider::{Provider, StepOutcome};
-use lbops::spec::{load, Catalog, Options, SourceFile};
+use lbops::spec::Catalog;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 const TOKEN: &str = "provider-test-token-not-secret";
-
-/// An HTTP backend answering its name (and 200 on /healthz).
-async fn backend(name: &'static str) -> (SocketAddr, JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let service = service_fn(move |_: Request<Incoming>| async move {
-                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(name))))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (address, task)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn catalog(yaml: &str) -> Catalog {
-    load(
-        &[SourceFile::new("repo.yaml", yaml)],
-        &Options::at(1_800_000_000),
-    )
-    .unwrap_or_else(|e| panic!("invalid test repository: {:#?}", e.diagnostics))
-    .catalog
-}
 
 fn repo(port: u16, stable: &[SocketAddr], canary: Option<(SocketAddr, u32)>) -> String {
     let targets: Vec<String> = stable
@@ -93,9 +55,9 @@ async fn split(port: u16, n: usize) -> HashMap<String, usize> {
             .await
             .unwrap();
         let body = response.into_body().collect().await.unwrap().to_bytes();
-        *counts
-            .entry(String::from_utf8_lossy(&body).into_owned())
-            .or_insert(0) += 1;
+        let body = String::from_utf8_lossy(&body);
+        let name = body.split(' ').next().unwrap_or_default().to_owned();
+        *counts.entry(name).or_insert(0) += 1;
     }
     counts
 }
@@ -119,9 +81,12 @@ async fn converge(provider: &EmbeddedProvider, desired: &Catalog) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_applied_through_the_admin_api_converge() {
-    let (a, _a) = backend("a").await;
-    let (b, _b) = backend("b").await;
-    let (canary, _c) = backend("canary").await;
+    let backends = (
+        Backend::named("a").await,
+        Backend::named("b").await,
+        Backend::named("canary").await,
+    );
+    let (a, b, canary) = (backends.0.address, backends.1.address, backends.2.address);
     let port = free_port();
     let state = tempfile::tempdir().unwrap();
     let dataplane = Arc::new(Dataplane::new());
@@ -143,7 +108,8 @@ async fn plans_applied_through_the_admin_api_converge() {
         steps >= 4,
         "create pool, add targets, wait, put balancer: {steps}"
     );
-    assert_eq!(split(port, 10).await.get("a"), Some(&10));
+    let only_a = split(port, 10).await;
+    assert_eq!(only_a.get("a"), Some(&10), "{only_a:?}");
 
     // A second target, then a canary at 25%.
     converge(&provider, &catalog(&repo(port, &[a, b], None))).await;
@@ -174,11 +140,15 @@ async fn plans_applied_through_the_admin_api_converge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lbops_plan_prints_the_steps_for_a_repository() {
-    let (a, _a) = backend("a").await;
+    let a = Backend::named("a").await;
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("repo")).unwrap();
-    std::fs::write(dir.path().join("repo/web.yaml"), repo(port, &[a], None)).unwrap();
+    std::fs::write(
+        dir.path().join("repo/web.yaml"),
+        repo(port, &[a.address], None),
+    )
+    .unwrap();
     let dataplane = Arc::new(Dataplane::new());
     let admin = AdminServer::start(
         dataplane.clone(),

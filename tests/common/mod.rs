@@ -1,0 +1,145 @@
+//! What the integration tests share: real backends on loopback, free
+//! ports, configs from YAML, and child processes that are always killed.
+#![allow(dead_code)] // each test crate uses its own part of this
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use lbops::dataplane::config::DataplaneConfig;
+use lbops::spec::{load, Catalog, Options, SourceFile};
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A "now" after the test certificates' start, for `spec::load`.
+pub const NOW: i64 = 1_800_000_000;
+
+/// How a backend answers.
+#[derive(Clone, Copy)]
+pub enum Reply {
+    /// `name path`
+    Name,
+    /// `name path proto=… host=… xff=… rid=…`, from the forwarding headers.
+    Echo,
+}
+
+/// An HTTP/1.1 backend on 127.0.0.1. `/slow/<ms>` answers after that
+/// long. Killing (or dropping) it closes every connection it has.
+pub struct Backend {
+    pub address: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Backend {
+    pub async fn start(name: &'static str) -> Self {
+        Self::start_at(name, Reply::Echo, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    pub async fn named(name: &'static str) -> Self {
+        Self::start_at(name, Reply::Name, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    pub async fn start_at(name: &'static str, reply: Reply, address: SocketAddr) -> Self {
+        let listener = TcpListener::bind(address).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut stopped = stopped.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<Incoming>| async move {
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                            answer(name, reply, &request).await,
+                        ))))
+                    });
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = stopped.changed() => {}
+                    }
+                });
+            }
+        });
+        Self {
+            address,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops listening and drops every open connection.
+    pub fn kill(&self) {
+        self.task.abort();
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn answer(name: &str, reply: Reply, request: &Request<Incoming>) -> String {
+    let path = request.uri().path();
+    if let Some(ms) = path.strip_prefix("/slow/") {
+        tokio::time::sleep(std::time::Duration::from_millis(ms.parse().unwrap_or(0))).await;
+    }
+    let header = |n: &str| {
+        request
+            .headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned()
+    };
+    match reply {
+        Reply::Name => format!("{name} {path}"),
+        Reply::Echo => format!(
+            "{name} {path} proto={} host={} xff={} rid={}",
+            header("x-forwarded-proto"),
+            header("x-forwarded-host"),
+            header("x-forwarded-for"),
+            header("x-request-id"),
+        ),
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Loads a repository given as one YAML text.
+pub fn catalog(yaml: &str) -> Catalog {
+    load(&[SourceFile::new("repo.yaml", yaml)], &Options::at(NOW))
+        .unwrap_or_else(|e| panic!("invalid test repository: {:#?}", e.diagnostics))
+        .catalog
+}
+
+/// The data-plane config of a repository given as one YAML text.
+pub fn config(yaml: &str, version: u64) -> DataplaneConfig {
+    DataplaneConfig::from_catalog(&catalog(yaml), version)
+}
+
+/// A child process that is killed when the test ends, however it ends.
+pub struct ChildProcess(pub std::process::Child);
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
