@@ -31,7 +31,6 @@ pub use state::{observe, RunningState, TargetLoad};
 pub use store::{restore, RestoreError, CONFIG_FILE};
 
 use super::config::DataplaneConfig;
-use super::server::{HEADER_READ_TIMEOUT, MAX_HEADER_BYTES};
 use super::Dataplane;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -40,8 +39,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use std::convert::Infallible;
 use std::fmt;
@@ -210,12 +208,7 @@ async fn serve_connection(
         let admin = admin.clone();
         async move { Ok::<_, Infallible>(handle(&admin, peer, request).await) }
     });
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEADER_BYTES);
+    let builder = super::server::http_server();
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     tokio::select! {

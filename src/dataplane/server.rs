@@ -387,13 +387,19 @@ async fn serve_http<I>(
             Ok::<_, std::convert::Infallible>(response)
         }
     });
+    let _ = http_server().serve_connection(io, service).await;
+}
+
+/// The HTTP/1.1 + HTTP/2 server settings every lbops listener uses: a
+/// header-read timeout and a cap on header bytes.
+pub(crate) fn http_server() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEADER_BYTES);
-    let _ = builder.serve_connection(io, service).await;
+    builder
 }
 
 /// L4: picks a target of the listener's forward action and copies bytes
