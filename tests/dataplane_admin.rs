@@ -435,6 +435,10 @@ async fn state_and_metrics_show_what_really_runs() {
         format!("lbops_dataplane_target_healthy{labels} 1"),
         format!("lbops_dataplane_target_requests_total{labels} 3"),
         format!("lbops_dataplane_target_in_flight{labels} 0"),
+        "lbops_dataplane_requests_total{class=\"2xx\"} 3".to_owned(),
+        "lbops_dataplane_request_duration_seconds_count 3".to_owned(),
+        "lbops_dataplane_request_duration_seconds_bucket{le=\"+Inf\"} 3".to_owned(),
+        "lbops_dataplane_upstream_errors_total 0".to_owned(),
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
     }

@@ -268,7 +268,10 @@ async fn route(
             admin.dataplane.health_events(),
             admin.stop.clone(),
         )),
-        (&Method::GET, "/metrics") => Ok(metrics::response(&running_state(admin).await)),
+        (&Method::GET, "/metrics") => Ok(metrics::response(
+            &running_state(admin).await,
+            admin.dataplane.stats(),
+        )),
         (_, "/v1/config") => Err(AdminError::MethodNotAllowed { allow: "GET, PUT" }),
         (_, "/v1/state" | "/v1/events" | "/metrics") => {
             Err(AdminError::MethodNotAllowed { allow: "GET" })

@@ -12,6 +12,7 @@ mod proxy;
 pub mod routing;
 mod runtime;
 mod server;
+pub mod stats;
 mod tls;
 mod workers;
 

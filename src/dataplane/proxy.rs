@@ -31,6 +31,7 @@ pub struct RequestContext<'a> {
     pub upstream: &'a Upstream,
     pub tls: bool,
     pub request_ids: &'a RequestIds,
+    pub stats: &'a super::stats::RequestStats,
 }
 
 /// Request ids: unique per process run, cheap to make.
@@ -223,6 +224,7 @@ async fn forward_request(
         }
         Err(_) => {
             target.record_outcome(false);
+            ctx.stats.upstream_error();
             text(
                 StatusCode::BAD_GATEWAY,
                 "text/plain; charset=utf-8",

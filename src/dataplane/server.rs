@@ -12,6 +12,7 @@ use super::health::{HealthCheckers, HealthEvent};
 use super::pool::TargetState;
 use super::proxy::{self, RequestContext, RequestIds, Upstream};
 use super::runtime::{ServedListener, Snapshot};
+use super::stats::RequestStats;
 use super::tls::{self, TlsConfigs, TlsError};
 use super::workers::{reuseport_listener, Workers};
 use crate::spec::kinds::loadbalancer::{Action, Protocol};
@@ -79,6 +80,7 @@ struct Shared {
     /// the thread that uses them.
     upstreams: Vec<Upstream>,
     request_ids: RequestIds,
+    stats: RequestStats,
 }
 
 /// One address, listened on by every worker.
@@ -115,6 +117,7 @@ impl Dataplane {
                 snapshot: ArcSwap::from_pointee(Snapshot::default()),
                 upstreams,
                 request_ids: RequestIds::new(seed),
+                stats: RequestStats::default(),
             }),
             workers,
             sockets: Mutex::new(HashMap::new()),
@@ -134,6 +137,12 @@ impl Dataplane {
     #[must_use]
     pub fn health_events(&self) -> broadcast::Receiver<HealthEvent> {
         self.health_events.subscribe()
+    }
+
+    /// Request counters and latencies since start.
+    #[must_use]
+    pub fn stats(&self) -> &RequestStats {
+        &self.shared.stats
     }
 
     /// The snapshot being served now.
@@ -369,6 +378,7 @@ async fn serve_http<I>(
     let service = service_fn(move |request| {
         let shared = shared.clone();
         async move {
+            let started = std::time::Instant::now();
             let snapshot = shared.snapshot.load_full();
             let response = match snapshot.listeners.get(&local) {
                 Some(listener) => {
@@ -379,11 +389,15 @@ async fn serve_http<I>(
                         upstream: &shared.upstreams[worker],
                         tls,
                         request_ids: &shared.request_ids,
+                        stats: &shared.stats,
                     };
                     proxy::serve(ctx, request).await
                 }
                 None => proxy::unavailable("this listener was removed\n"),
             };
+            shared
+                .stats
+                .record(response.status().as_u16(), started.elapsed());
             Ok::<_, std::convert::Infallible>(response)
         }
     });

@@ -1,17 +1,19 @@
 //! `GET /metrics`: the running state in the Prometheus text format
 //! (version 0.0.4).
 //!
-//! Request latency is not here: it needs timing hooks in the proxy.
 
 use super::{full, Body, RunningState};
+use crate::dataplane::stats::RequestStats;
 use hyper::{Response, StatusCode};
 use std::fmt::Write as _;
 
 /// The content type Prometheus expects for the text format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub(super) fn response(state: &RunningState) -> Response<Body> {
-    full(StatusCode::OK, CONTENT_TYPE, render(state))
+pub(super) fn response(state: &RunningState, stats: &RequestStats) -> Response<Body> {
+    let mut text = render(state);
+    stats.render(&mut text);
+    full(StatusCode::OK, CONTENT_TYPE, text)
 }
 
 /// The exposition text for `state`.
