@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{config, free_port, Backend, ChildProcess, Reply};
+use common::{config, free_port, wait_for_line, Backend, ChildProcess, Reply};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::Request;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -283,7 +283,6 @@ async fn a_config_that_cannot_bind_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standalone_process_serves_its_config_file_and_stops_on_sigterm() {
-    use std::io::BufRead;
     let backend = Backend::start("solo").await;
     let port = free_port();
     let repo = format!(
@@ -295,19 +294,10 @@ async fn the_standalone_process_serves_its_config_file_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dataplane.json");
     std::fs::write(&file, config(&repo, 3).to_json()).unwrap();
-    let mut process = ChildProcess(
-        std::process::Command::new(env!("CARGO_BIN_EXE_lbops"))
-            .args(["dataplane", "--config"])
-            .arg(&file)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stderr = std::io::BufReader::new(process.0.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
+    let (mut process, mut stderr) =
+        ChildProcess::lbops(|c| c.args(["dataplane", "--config"]).arg(&file));
     assert_eq!(
-        line.trim(),
+        wait_for_line(&mut stderr, "lbops dataplane:"),
         format!("lbops dataplane: listening on 127.0.0.1:{port}")
     );
     let (status, _, body) = get(&client(), &format!("http://127.0.0.1:{port}/hello"), &[]).await;
@@ -554,36 +544,20 @@ async fn admin_request(port: u16, method: &str, path: &str, token: &str, body: S
         .unwrap_or(0)
 }
 
-/// Reads the process's stderr lines until one starts with `prefix`.
-fn wait_for_line(stderr: &mut impl std::io::BufRead, prefix: &str) -> String {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the process ended before printing {prefix:?}"
-        );
-        if line.starts_with(prefix) {
-            return line.trim().to_owned();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_process_serves_the_last_config_it_accepted() {
-    use sha2::Digest;
     let backend = Backend::start("kept").await;
     let (port, admin_port) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
     let token = "test-admin-token-not-secret";
-    let hash: String = sha2::Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    std::fs::write(dir.path().join("admin.sha256"), hash).unwrap();
+    std::fs::write(
+        dir.path().join("admin.sha256"),
+        lbops::plan::sha256_hex(token),
+    )
+    .unwrap();
     let start = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lbops"))
-            .args([
+        ChildProcess::lbops(|c| {
+            c.args([
                 "dataplane",
                 "--admin-listen",
                 &format!("127.0.0.1:{admin_port}"),
@@ -592,12 +566,9 @@ async fn a_restarted_process_serves_the_last_config_it_accepted() {
             .arg(dir.path().join("state"))
             .arg("--admin-token-sha256-file")
             .arg(dir.path().join("admin.sha256"))
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
+        })
     };
-    let mut first = ChildProcess(start());
-    let mut stderr = std::io::BufReader::new(first.0.stderr.take().unwrap());
+    let (first, mut stderr) = start();
     wait_for_line(&mut stderr, "lbops dataplane: admin API on");
     let repo = pool_repo(
         port,
@@ -620,8 +591,7 @@ async fn a_restarted_process_serves_the_last_config_it_accepted() {
     );
     drop(first);
 
-    let mut second = ChildProcess(start());
-    let mut stderr = std::io::BufReader::new(second.0.stderr.take().unwrap());
+    let (_second, mut stderr) = start();
     let line = wait_for_line(&mut stderr, "lbops dataplane: serving config version");
     assert!(
         line.starts_with("lbops dataplane: serving config version 4 from"),

@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{free_port, Backend, ChildProcess};
+use common::{free_port, wait_for_line, Backend, ChildProcess};
 use http_body_util::{BodyExt, Empty};
 use hyper::{Request, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -341,20 +341,44 @@ fn two_site_pki() -> Pki {
     pki
 }
 
+/// A backend behind an `https` listener with the given TLS policy, served
+/// by a data plane at config version 1 with the two-site PKI. Keep
+/// `backend` bound (as `_backend` if unused): dropping it stops the backend.
+struct HttpsSite {
+    backend: Backend,
+    pki: Pki,
+    port: u16,
+    dataplane: Dataplane,
+}
+
+impl HttpsSite {
+    async fn start(tls: &str) -> Self {
+        let backend = Backend::start("site").await;
+        let pki = two_site_pki();
+        let port = free_port();
+        let dataplane = Dataplane::new();
+        let repo = web_repo(backend.address, &https_listener(port, tls));
+        dataplane.apply(pki.config(&repo, 1)).await.unwrap();
+        Self {
+            backend,
+            pki,
+            port,
+            dataplane,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Tests
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_requests_reach_the_backend_marked_https() {
-    let backend = Backend::start("site").await;
-    let pki = two_site_pki();
-    let port = free_port();
-    let dataplane = Dataplane::new();
-    let repo = web_repo(
-        backend.address,
-        &https_listener(port, "{certificates: [alpha]}"),
-    );
-    dataplane.apply(pki.config(&repo, 1)).await.unwrap();
+    let HttpsSite {
+        backend: _backend,
+        pki,
+        port,
+        dataplane,
+    } = HttpsSite::start("{certificates: [alpha]}").await;
 
     let stream = handshake(&pki, port, "alpha.example.test", Offer::default())
         .await
@@ -384,15 +408,12 @@ async fn https_requests_reach_the_backend_marked_https() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sni_picks_the_certificate_and_falls_back_to_the_first() {
-    let backend = Backend::start("site").await;
-    let pki = two_site_pki();
-    let port = free_port();
-    let dataplane = Dataplane::new();
-    let repo = web_repo(
-        backend.address,
-        &https_listener(port, "{certificates: [alpha, beta]}"),
-    );
-    dataplane.apply(pki.config(&repo, 1)).await.unwrap();
+    let HttpsSite {
+        backend: _backend,
+        pki,
+        port,
+        dataplane,
+    } = HttpsSite::start("{certificates: [alpha, beta]}").await;
     let alpha = &pki.leaves["alpha"];
     let beta = &pki.leaves["beta"];
 
@@ -448,15 +469,12 @@ async fn sni_picks_the_certificate_and_falls_back_to_the_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alpn_h2_is_negotiated_and_served_over_http2() {
-    let backend = Backend::start("site").await;
-    let pki = two_site_pki();
-    let port = free_port();
-    let dataplane = Dataplane::new();
-    let repo = web_repo(
-        backend.address,
-        &https_listener(port, "{certificates: [alpha, beta]}"),
-    );
-    dataplane.apply(pki.config(&repo, 1)).await.unwrap();
+    let HttpsSite {
+        backend: _backend,
+        pki,
+        port,
+        dataplane,
+    } = HttpsSite::start("{certificates: [alpha, beta]}").await;
 
     let offer = Offer {
         alpn: vec![b"h2", b"http/1.1"],
@@ -548,19 +566,16 @@ async fn min_version_1_3_refuses_tls_1_2_clients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cipher_list_restricts_the_suites() {
-    let backend = Backend::start("site").await;
-    let pki = two_site_pki();
-    let port = free_port();
-    let repo = web_repo(
-        backend.address,
-        &https_listener(
-            port,
-            "{certificates: [alpha], ciphers: [TLS13_AES_256_GCM_SHA384, \
+    let HttpsSite {
+        backend: _backend,
+        pki,
+        port,
+        dataplane,
+    } = HttpsSite::start(
+        "{certificates: [alpha], ciphers: [TLS13_AES_256_GCM_SHA384, \
              TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256]}",
-        ),
-    );
-    let dataplane = Dataplane::new();
-    dataplane.apply(pki.config(&repo, 1)).await.unwrap();
+    )
+    .await;
     let offer = |versions: &'static [&'static SupportedProtocolVersion], suite| Offer {
         versions,
         suites: vec![suite],
@@ -660,15 +675,12 @@ async fn tls_listeners_terminate_and_forward_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_that_cannot_be_loaded_rejects_the_config() {
-    let backend = Backend::start("site").await;
-    let mut pki = two_site_pki();
-    let port = free_port();
-    let repo = web_repo(
-        backend.address,
-        &https_listener(port, "{certificates: [alpha, beta]}"),
-    );
-    let dataplane = Dataplane::new();
-    dataplane.apply(pki.config(&repo, 1)).await.unwrap();
+    let HttpsSite {
+        backend,
+        mut pki,
+        port,
+        dataplane,
+    } = HttpsSite::start("{certificates: [alpha, beta]}").await;
 
     // Version 2 moves the listener, and beta's key is gone.
     let missing = pki.dir.path().join("no-such.key");
@@ -726,15 +738,12 @@ async fn a_key_that_cannot_be_loaded_rejects_the_config() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_certificate_applies_to_new_connections_and_open_ones_keep_going() {
-    let backend = Backend::start("site").await;
-    let mut pki = two_site_pki();
-    let port = free_port();
-    let repo = web_repo(
-        backend.address,
-        &https_listener(port, "{certificates: [alpha]}"),
-    );
-    let dataplane = Dataplane::new();
-    dataplane.apply(pki.config(&repo, 1)).await.unwrap();
+    let HttpsSite {
+        backend,
+        mut pki,
+        port,
+        dataplane,
+    } = HttpsSite::start("{certificates: [alpha]}").await;
     let old = pki.leaves["alpha"].der.clone();
     let open = handshake(&pki, port, "alpha.example.test", Offer::default())
         .await
@@ -747,6 +756,10 @@ async fn a_new_certificate_applies_to_new_connections_and_open_ones_keep_going()
 
     // Renewed: a new key and certificate for the same name.
     pki.leaf("alpha", &["alpha.example.test"]);
+    let repo = web_repo(
+        backend.address,
+        &https_listener(port, "{certificates: [alpha]}"),
+    );
     dataplane.apply(pki.config(&repo, 2)).await.unwrap();
     let renewed = handshake(&pki, port, "alpha.example.test", Offer::default()).await;
     assert_eq!(renewed.seen.as_ref(), Some(&pki.leaves["alpha"].der));
@@ -773,7 +786,6 @@ async fn a_new_certificate_applies_to_new_connections_and_open_ones_keep_going()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standalone_process_reads_a_key_from_its_environment() {
     use lbops::spec::kinds::certificate::KeyRef;
-    use std::io::BufRead;
     let backend = Backend::start("solo").await;
     let pki = two_site_pki();
     let port = free_port();
@@ -785,20 +797,13 @@ async fn the_standalone_process_reads_a_key_from_its_environment() {
     config.certificates.get_mut("alpha").unwrap().key = KeyRef::Env("LBOPS_TEST_ALPHA_KEY".into());
     let file = pki.dir.path().join("dataplane.json");
     std::fs::write(&file, config.to_json()).unwrap();
-    let mut process = ChildProcess(
-        std::process::Command::new(env!("CARGO_BIN_EXE_lbops"))
-            .args(["dataplane", "--config"])
+    let (process, mut stderr) = ChildProcess::lbops(|c| {
+        c.args(["dataplane", "--config"])
             .arg(&file)
             .env("LBOPS_TEST_ALPHA_KEY", &pki.leaves["alpha"].key_pem)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stderr = std::io::BufReader::new(process.0.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
+    });
     assert_eq!(
-        line.trim(),
+        wait_for_line(&mut stderr, "lbops dataplane:"),
         format!("lbops dataplane: listening on 127.0.0.1:{port}")
     );
     let stream = handshake(&pki, port, "alpha.example.test", Offer::default())

@@ -137,6 +137,35 @@ pub fn config(yaml: &str, version: u64) -> DataplaneConfig {
 /// A child process that is killed when the test ends, however it ends.
 pub struct ChildProcess(pub std::process::Child);
 
+impl ChildProcess {
+    /// Starts the `lbops` binary with the arguments and environment that
+    /// `configure` sets, and hands back its stderr to read lines from.
+    pub fn lbops(
+        configure: impl FnOnce(&mut std::process::Command) -> &mut std::process::Command,
+    ) -> (Self, std::io::BufReader<std::process::ChildStderr>) {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lbops"));
+        configure(&mut command).stderr(std::process::Stdio::piped());
+        let mut process = Self(command.spawn().expect("lbops starts"));
+        let stderr = process.0.stderr.take().expect("stderr is piped");
+        (process, std::io::BufReader::new(stderr))
+    }
+}
+
+/// Reads a process's stderr lines until one starts with `prefix`.
+pub fn wait_for_line(stderr: &mut impl std::io::BufRead, prefix: &str) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the process ended before printing {prefix:?}"
+        );
+        if line.starts_with(prefix) {
+            return line.trim().to_owned();
+        }
+    }
+}
+
 impl Drop for ChildProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
