@@ -50,10 +50,18 @@ pub fn run(args: PlanArgs, now: i64) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    let provider = EmbeddedProvider::new(&args.dataplane, token);
+    let unsupported = lbops::provider::unsupported(&desired, &provider.capabilities());
+    if !unsupported.is_empty() {
+        for d in &unsupported {
+            eprintln!("{d}");
+        }
+        return Ok(ExitCode::from(1));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let observed = runtime.block_on(EmbeddedProvider::new(&args.dataplane, token).observe())?;
+    let observed = runtime.block_on(provider.observe())?;
     let plan = plan(&desired, &observed);
     let mut stdout = std::io::stdout().lock();
     match args.output {

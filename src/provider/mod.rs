@@ -8,9 +8,12 @@
 pub mod embedded;
 
 use crate::spec::kinds::certificate::KeyRef;
+use crate::spec::kinds::loadbalancer::Action;
 use crate::spec::kinds::loadbalancer::LoadBalancerSpec;
 use crate::spec::kinds::pool::{Algorithm, PoolSpec, Target};
+use crate::spec::kinds::Kind;
 use crate::spec::units::{Name, TargetAddr};
+use crate::spec::{Catalog, Code, Diagnostic};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -138,6 +141,109 @@ pub enum Step {
     },
 }
 
+/// What `catalog` asks of a provider that `capabilities` says it cannot
+/// do, one diagnostic at the place it is asked; empty when it can do all.
+#[must_use]
+pub fn unsupported(catalog: &Catalog, capabilities: &Capabilities) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let provider = capabilities.name;
+    let mut refuse = |file: &str, pos, kind, name: &Name, what: String| {
+        out.push(
+            Diagnostic::error(
+                file,
+                pos,
+                Code::UnsupportedByProvider,
+                format!("the {provider} provider cannot {what}"),
+            )
+            .about(kind, name.as_str())
+            .hint(format!(
+                "change this, or run the balancer on a provider that can ({provider} supports: {})",
+                capabilities.summary()
+            )),
+        );
+    };
+    for lb in catalog.load_balancers.values() {
+        let file = &lb.origin.file;
+        for listener in &lb.spec.listeners {
+            let protocol = listener.protocol.value.as_str();
+            if !capabilities.protocols.contains(&protocol) {
+                refuse(
+                    file,
+                    listener.protocol.pos,
+                    Kind::LoadBalancer,
+                    &lb.name,
+                    format!("serve `{protocol}` listeners"),
+                );
+            }
+            let actions = listener
+                .routes
+                .iter()
+                .map(|r| &r.action)
+                .chain(&listener.default_action);
+            for action in actions {
+                if matches!(action.value, Action::FixedResponse(_)) && !capabilities.fixed_responses
+                {
+                    refuse(
+                        file,
+                        action.pos,
+                        Kind::LoadBalancer,
+                        &lb.name,
+                        "answer with fixed responses".into(),
+                    );
+                }
+            }
+        }
+    }
+    for pool in catalog.pools.values() {
+        let (file, spec) = (&pool.origin.file, &pool.spec);
+        let algorithm = algorithm_name(&spec.algorithm);
+        if !capabilities.algorithms.contains(&algorithm) {
+            refuse(
+                file,
+                pool.origin.pos,
+                Kind::Pool,
+                &pool.name,
+                format!("balance with `{algorithm}`"),
+            );
+        }
+        if let (Some(backup), false) = (spec.backup_targets.first(), capabilities.backup_targets) {
+            refuse(
+                file,
+                backup.address.pos,
+                Kind::Pool,
+                &pool.name,
+                "keep backup targets".into(),
+            );
+        }
+        if spec.slow_start.is_some() && !capabilities.slow_start {
+            refuse(
+                file,
+                pool.origin.pos,
+                Kind::Pool,
+                &pool.name,
+                "ramp targets up with slow start".into(),
+            );
+        }
+    }
+    out
+}
+
+impl Capabilities {
+    fn summary(&self) -> String {
+        let mut parts = vec![self.protocols.join("/"), self.algorithms.join("/")];
+        for (has, feature) in [
+            (self.backup_targets, "backup targets"),
+            (self.slow_start, "slow start"),
+            (self.fixed_responses, "fixed responses"),
+        ] {
+            if has {
+                parts.push(feature.to_owned());
+            }
+        }
+        parts.join(", ")
+    }
+}
+
 /// The algorithm's name as capabilities list it.
 #[must_use]
 pub fn algorithm_name(algorithm: &Algorithm) -> &'static str {
@@ -185,3 +291,6 @@ pub trait Provider {
     async fn observe(&self) -> Result<ObservedState, ProviderError>;
     async fn apply(&self, steps: &[Step]) -> Vec<StepOutcome>;
 }
+
+#[cfg(test)]
+mod tests;

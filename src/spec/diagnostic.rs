@@ -48,6 +48,7 @@ pub enum Code {
     BadTokenHash,
     DuplicateEmail,
     InvalidOwner,
+    UnsupportedByProvider,
 }
 
 impl Code {
@@ -85,6 +86,7 @@ impl Code {
             Code::BadTokenHash => "bad-token-hash",
             Code::DuplicateEmail => "duplicate-email",
             Code::InvalidOwner => "invalid-owner",
+            Code::UnsupportedByProvider => "unsupported-by-provider",
         }
     }
 }

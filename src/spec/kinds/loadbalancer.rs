@@ -112,6 +112,17 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// The name written in `protocol:`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+        }
+    }
+
     /// Whether this listener terminates TLS and so needs a `tls` policy.
     #[must_use]
     pub fn terminates_tls(self) -> bool {

@@ -69,15 +69,6 @@ impl Kind {
         }
     }
 
-    /// Whether this kind is part of the access policy rather than the balancers.
-    #[must_use]
-    pub fn is_access(self) -> bool {
-        matches!(
-            self,
-            Kind::Role | Kind::User | Kind::Group | Kind::ServiceAccount
-        )
-    }
-
     #[must_use]
     pub fn names() -> Vec<&'static str> {
         Self::ALL.iter().map(|k| k.as_str()).collect()

@@ -5,7 +5,7 @@ use crate::spec::alloc::{self, AddressEntry, AddressPoolDef, AllocError, Balance
 use crate::spec::diagnostic::Code;
 use crate::spec::kinds::certificate::{CertificateSpec, KeyRef};
 use crate::spec::kinds::loadbalancer::{
-    Action, AddressSpec, Listener, LoadBalancerSpec, Protocol, Route, TlsVersion, REDIRECT_STATUSES,
+    Action, AddressSpec, Listener, LoadBalancerSpec, Route, TlsVersion, REDIRECT_STATUSES,
 };
 use crate::spec::kinds::pool::{HealthCheck, PoolSpec, Probe};
 use crate::spec::kinds::{Kind, Resource, ResourceId};
@@ -97,7 +97,7 @@ fn check_listener(r: &mut Reporter<'_>, listener: &Listener, catalog: &Catalog) 
             Code::InvalidListener,
             format!(
                 "a `{}` listener terminates TLS and needs a `tls` policy",
-                protocol_name(protocol)
+                protocol.as_str()
             ),
             "add `tls: {certificates: [NAME]}`, or use protocol `http`/`tcp`",
         ),
@@ -106,7 +106,7 @@ fn check_listener(r: &mut Reporter<'_>, listener: &Listener, catalog: &Catalog) 
             Code::InvalidListener,
             format!(
                 "a `{}` listener does not terminate TLS, so `tls` has no effect",
-                protocol_name(protocol)
+                protocol.as_str()
             ),
             "remove `tls`, or use protocol `https`/`tls`",
         ),
@@ -163,7 +163,7 @@ fn check_listener(r: &mut Reporter<'_>, listener: &Listener, catalog: &Catalog) 
                 Code::InvalidListener,
                 format!(
                     "a `{}` listener forwards connections and has no routes",
-                    protocol_name(protocol)
+                    protocol.as_str()
                 ),
                 "remove `routes` and use `default_action: {forward: {pools: [...]}}`",
             );
@@ -174,27 +174,18 @@ fn check_listener(r: &mut Reporter<'_>, listener: &Listener, catalog: &Catalog) 
                 Code::InvalidListener,
                 format!(
                     "a `{}` listener needs `default_action: forward`",
-                    protocol_name(protocol)
+                    protocol.as_str()
                 ),
                 "add `default_action: {forward: {pools: [{pool: NAME}]}}`",
             ),
             Some(action) if !matches!(action.value, Action::Forward(_)) => r.error(
                 action.pos,
                 Code::InvalidListener,
-                format!("a `{}` listener can only forward", protocol_name(protocol)),
+                format!("a `{}` listener can only forward", protocol.as_str()),
                 "use `forward`; redirects and fixed responses need an HTTP listener",
             ),
             Some(action) => check_action(r, action, catalog),
         }
-    }
-}
-
-fn protocol_name(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Http => "http",
-        Protocol::Https => "https",
-        Protocol::Tcp => "tcp",
-        Protocol::Tls => "tls",
     }
 }
 
