@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{free_port, Backend};
+use common::{config, free_port, Backend};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
@@ -15,7 +15,6 @@ use hyper_util::rt::TokioExecutor;
 use lbops::dataplane::admin::{self, token_sha256, AdminConfig, AdminServer, Event, CONFIG_FILE};
 use lbops::dataplane::config::DataplaneConfig;
 use lbops::dataplane::Dataplane;
-use lbops::spec::{load, Options, SourceFile};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -32,13 +31,7 @@ fn web_config(version: u64, port: u16, backend: SocketAddr, weight: u32) -> Data
          kind: LoadBalancer\nname: front\nspec:\n  addresses: [127.0.0.1]\n  listeners:\n\
          \x20   - {{name: http, protocol: http, port: {port}, default_action: {{forward: {{pools: [{{pool: web}}]}}}}}}\n"
     );
-    let catalog = load(
-        &[SourceFile::new("repo.yaml", &yaml)],
-        &Options::at(1_800_000_000),
-    )
-    .unwrap_or_else(|e| panic!("invalid test repository: {:#?}", e.diagnostics))
-    .catalog;
-    DataplaneConfig::from_catalog(&catalog, version)
+    config(&yaml, version)
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -487,13 +480,7 @@ async fn the_event_stream_tells_configs_and_health_as_they_happen() {
          \x20 health_check: {{probe: tcp, interval: 100ms, timeout: 80ms, healthy_threshold: 1, unhealthy_threshold: 2}}\n",
         backend.address
     );
-    let catalog = load(
-        &[SourceFile::new("repo.yaml", &yaml)],
-        &Options::at(1_800_000_000),
-    )
-    .unwrap_or_else(|e| panic!("{:#?}", e.diagnostics))
-    .catalog;
-    let config = DataplaneConfig::from_catalog(&catalog, 4);
+    let config = config(&yaml, 4);
     assert_eq!(admin.put(&config).await.0, 200);
     assert_eq!(admin.put(&config).await.0, 200, "a no-op sends no event");
 
