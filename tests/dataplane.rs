@@ -605,3 +605,48 @@ async fn a_restarted_process_serves_the_last_config_it_accepted() {
         401
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
+    let backend = Backend::start("idle").await;
+    let port = free_port();
+    let repo = format!(
+        "kind: Pool\nname: p\nspec:\n  targets: [{{address: '{}'}}]\n---\n\
+         kind: LoadBalancer\nname: web\nspec:\n  addresses: [127.0.0.1]\n  listeners:\n\
+         \x20   - {{name: http, protocol: http, port: {port}, idle_timeout: 300ms, \
+         default_action: {{forward: {{pools: [{{pool: p}}]}}}}}}\n",
+        backend.address
+    );
+    let dataplane = Dataplane::new();
+    dataplane.apply(config(&repo, 1)).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "a first answer"
+    );
+    let started = std::time::Instant::now();
+    let closed =
+        tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0))),
+        "the idle connection is closed: {closed:?}"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(250),
+        "not before the idle timeout: {waited:?}"
+    );
+    assert!(
+        waited < std::time::Duration::from_secs(3),
+        "soon after it: {waited:?}"
+    );
+    dataplane.shutdown().await;
+}

@@ -208,7 +208,7 @@ async fn serve_connection(
         let admin = admin.clone();
         async move { Ok::<_, Infallible>(handle(&admin, peer, request).await) }
     });
-    let builder = super::server::http_server();
+    let builder = super::server::http_server(super::server::HEADER_READ_TIMEOUT);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     tokio::select! {

@@ -347,14 +347,36 @@ async fn serve_connection(
         let tls_config = snapshot.tls.for_listener(&listener);
         (listener, tls_config)
     };
+    let idle = listener
+        .listener
+        .idle_timeout
+        .map_or(HEADER_READ_TIMEOUT, |d| d.0);
     match listener.protocol() {
         Protocol::Http => {
-            serve_http(shared, TokioIo::new(stream), local, client, worker, false).await
+            serve_http(
+                shared,
+                TokioIo::new(stream),
+                local,
+                client,
+                worker,
+                false,
+                idle,
+            )
+            .await
         }
         Protocol::Tcp => forward_tcp(&shared, &listener, stream, client).await,
         Protocol::Https => {
             if let Some(stream) = tls::accept(tls_config, stream).await {
-                serve_http(shared, TokioIo::new(stream), local, client, worker, true).await;
+                serve_http(
+                    shared,
+                    TokioIo::new(stream),
+                    local,
+                    client,
+                    worker,
+                    true,
+                    idle,
+                )
+                .await;
             }
         }
         Protocol::Tls => {
@@ -372,6 +394,7 @@ async fn serve_http<I>(
     client: SocketAddr,
     worker: usize,
     tls: bool,
+    idle: Duration,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -401,17 +424,18 @@ async fn serve_http<I>(
             Ok::<_, std::convert::Infallible>(response)
         }
     });
-    let _ = http_server().serve_connection(io, service).await;
+    let _ = http_server(idle).serve_connection(io, service).await;
 }
 
-/// The HTTP/1.1 + HTTP/2 server settings every lbops listener uses: a
-/// header-read timeout and a cap on header bytes.
-pub(crate) fn http_server() -> auto::Builder<TokioExecutor> {
+/// The HTTP/1.1 + HTTP/2 server settings every lbops listener uses: how
+/// long a client may take to send a request head (which is also how long
+/// a kept-alive connection may sit idle) and a cap on header bytes.
+pub(crate) fn http_server(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_read_timeout)
         .max_buf_size(MAX_HEADER_BYTES);
     builder
 }

@@ -203,6 +203,17 @@ fn listener_and_route_rules() {
         ["7:17 invalid-listener", "10:17 invalid-listener"],
         "a tcp listener has no routes and needs a forward default action"
     );
+    let tcp_idle =
+        tcp_with_routes.replace("      routes:", "      idle_timeout: 5s\n      routes:");
+    assert_eq!(
+        codes(&[("lb.yaml", &tcp_idle), ("pool.yaml", POOL)]),
+        [
+            "7:17 invalid-listener",
+            "7:17 invalid-listener",
+            "11:17 invalid-listener"
+        ],
+        "idle_timeout is refused on tcp listeners"
+    );
     let twin = LB.to_owned()
         + "        - name: all-2\n          priority: 1\n          action: {fixed_response: {status: 200}}\n";
     assert_eq!(

@@ -152,7 +152,8 @@ pub struct Listener {
     /// only action, and required, for `tcp` and `tls` listeners, where it
     /// must be `forward`.
     pub default_action: Option<Spanned<Action>>,
-    /// How long an idle client connection is kept open.
+    /// How long an idle client connection is kept open (HTTP and HTTPS
+    /// listeners; default 30s).
     pub idle_timeout: Option<Dur>,
 }
 

@@ -186,6 +186,17 @@ fn check_listener(r: &mut Reporter<'_>, listener: &Listener, catalog: &Catalog) 
             ),
             Some(action) => check_action(r, action, catalog),
         }
+        if listener.idle_timeout.is_some() {
+            r.error(
+                listener.protocol.pos,
+                Code::InvalidListener,
+                format!(
+                    "`idle_timeout` applies to HTTP listeners, not to `{}` ones",
+                    protocol.as_str()
+                ),
+                "remove `idle_timeout`; TCP connections stay open until either side closes them",
+            );
+        }
     }
 }
 
