@@ -7,7 +7,9 @@
 #![forbid(unsafe_code)]
 
 pub mod actions;
+pub mod authz;
 pub mod dataplane;
+pub mod identity;
 pub mod plan;
 pub mod provider;
 pub mod source;
