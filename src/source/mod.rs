@@ -1,8 +1,13 @@
-//! Where repository trees come from. For now a directory on disk; the git
-//! reader joins it later. Both hand `spec` plain `(path, text)` pairs.
+//! Where repository trees come from: a directory on disk (`validate`) or
+//! the commits of a git repository (the daemon, `authorize`). Both hand
+//! `spec` plain `(path, text)` pairs.
 
+pub mod credentials;
 pub mod dir;
+pub mod git;
 mod ignore;
 
+pub use credentials::{Credentials, Secret, SecretError, SecretRef};
 pub use dir::{read_tree, ReadError};
+pub use git::{CommitId, CommitInfo, GitError, GitSource};
 pub use ignore::IgnoreRules;

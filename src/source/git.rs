@@ -1,0 +1,368 @@
+//! Reads a git repository without checking anything out: the commits of
+//! a range, each commit's signature and signed bytes, and each commit's
+//! tree as `(path, text)` pairs for `spec::load`.
+
+use super::credentials::{Credentials, SecretError};
+use super::dir::MAX_FILE_BYTES;
+use super::ignore::{IgnoreRules, IGNORE_FILE};
+use crate::spec::SourceFile;
+use git2::{ErrorCode, ObjectType, Oid, Repository, Sort, TreeWalkMode, TreeWalkResult};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A commit id: 40 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CommitId(Oid);
+
+impl CommitId {
+    /// Parses a full hex commit id.
+    pub fn parse(hex: &str) -> Result<Self, GitError> {
+        if hex.len() != 40 {
+            return Err(GitError::BadCommitId(hex.to_owned()));
+        }
+        Oid::from_str(hex)
+            .map(CommitId)
+            .map_err(|_| GitError::BadCommitId(hex.to_owned()))
+    }
+
+    /// The first 12 digits, for people.
+    #[must_use]
+    pub fn short(&self) -> String {
+        self.0.to_string()[..12].to_owned()
+    }
+}
+
+impl fmt::Display for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CommitId({})", self.short())
+    }
+}
+
+impl serde::Serialize for CommitId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// What a commit says about itself, and what it signed.
+#[derive(Clone, Debug)]
+pub struct CommitInfo {
+    pub id: CommitId,
+    /// All parents, first parent first.
+    pub parents: Vec<CommitId>,
+    pub author_email: String,
+    pub committer_email: String,
+    /// The first line of the message.
+    pub summary: String,
+    /// The `gpgsig` header's text; `None` when unsigned.
+    pub signature: Option<Vec<u8>>,
+    /// The commit object without the signature: exactly what was signed.
+    pub signed_data: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error(
+        "{path} is not a git repository ({message}); give the path of a clone, or a remote URL"
+    )]
+    NotARepository { path: PathBuf, message: String },
+    #[error(
+        "`{rev}` names no commit in the repository ({message}); give a branch, tag or commit id"
+    )]
+    UnknownRevision { rev: String, message: String },
+    #[error("`{0}` is not a full commit id (40 hex digits)")]
+    BadCommitId(String),
+    #[error("branch `{branch}` does not exist in {location}; check the branch name in the config")]
+    NoSuchBranch { branch: String, location: String },
+    #[error("cannot fetch {url}: {message}")]
+    Fetch { url: String, message: String },
+    #[error("cannot read the repository credentials: {0}")]
+    Credentials(#[from] SecretError),
+    #[error("git: {0}")]
+    Git(String),
+}
+
+impl From<git2::Error> for GitError {
+    fn from(e: git2::Error) -> Self {
+        GitError::Git(e.message().to_owned())
+    }
+}
+
+/// Where the watched branch lives.
+enum Origin {
+    /// A repository on this machine, read in place.
+    Local,
+    /// A remote fetched into a bare mirror that lbops owns.
+    Remote {
+        url: String,
+        credentials: Option<Credentials>,
+    },
+}
+
+/// One repository and the branch lbops watches in it.
+pub struct GitSource {
+    repo: Repository,
+    branch: String,
+    origin: Origin,
+}
+
+impl GitSource {
+    /// Opens a repository on this machine and watches `branch` in it.
+    pub fn open(path: &Path, branch: &str) -> Result<Self, GitError> {
+        let repo = Repository::open(path).map_err(|e| GitError::NotARepository {
+            path: path.to_path_buf(),
+            message: e.message().to_owned(),
+        })?;
+        Ok(Self {
+            repo,
+            branch: branch.to_owned(),
+            origin: Origin::Local,
+        })
+    }
+
+    /// Opens (or creates) a bare mirror of `url` in `mirror_dir`, for
+    /// [`GitSource::fetch`] to keep up to date. Nothing is fetched yet.
+    pub fn remote(
+        url: &str,
+        mirror_dir: &Path,
+        branch: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<Self, GitError> {
+        let repo = match Repository::open_bare(mirror_dir) {
+            Ok(repo) => repo,
+            Err(_) => Repository::init_bare(mirror_dir).map_err(|e| GitError::NotARepository {
+                path: mirror_dir.to_path_buf(),
+                message: e.message().to_owned(),
+            })?,
+        };
+        Ok(Self {
+            repo,
+            branch: branch.to_owned(),
+            origin: Origin::Remote {
+                url: url.to_owned(),
+                credentials,
+            },
+        })
+    }
+
+    /// Brings the watched branch up to date with the remote; nothing to do
+    /// for a local repository, whose branch moves on its own.
+    pub fn fetch(&self) -> Result<(), GitError> {
+        let Origin::Remote { url, credentials } = &self.origin else {
+            return Ok(());
+        };
+        let fetch_error = |e: git2::Error| GitError::Fetch {
+            url: redact_url(url),
+            message: e.message().to_owned(),
+        };
+        let mut secret_error = None;
+        let mut attempts = 0;
+        let mut callbacks = git2::RemoteCallbacks::new();
+        callbacks.credentials(|_url, username_from_url, _allowed| {
+            // libgit2 calls again after a refusal; give up rather than loop.
+            attempts += 1;
+            if attempts > 1 {
+                return Err(git2::Error::from_str(
+                    "the remote refused the credentials; check the token or key and its access to this repository",
+                ));
+            }
+            let result = match credentials {
+                None => Err(git2::Error::from_str(
+                    "the remote asks for credentials and the config gives none",
+                )),
+                Some(Credentials::Token { username, token }) => match token.read() {
+                    Ok(secret) => git2::Cred::userpass_plaintext(username, secret.expose()),
+                    Err(e) => {
+                        secret_error = Some(e);
+                        Err(git2::Error::from_str("unreadable token"))
+                    }
+                },
+                Some(Credentials::SshKey {
+                    username,
+                    private_key,
+                    passphrase,
+                }) => {
+                    let passphrase = match passphrase.as_ref().map(|p| p.read()).transpose() {
+                        Ok(p) => p,
+                        Err(e) => {
+                            secret_error = Some(e);
+                            return Err(git2::Error::from_str("unreadable passphrase"));
+                        }
+                    };
+                    git2::Cred::ssh_key(
+                        username_from_url.unwrap_or(username),
+                        None,
+                        private_key,
+                        passphrase.as_ref().map(|p| p.expose()),
+                    )
+                }
+            };
+            result
+        });
+        let mut options = git2::FetchOptions::new();
+        options.remote_callbacks(callbacks);
+        let refspec = format!("+refs/heads/{0}:refs/heads/{0}", self.branch);
+        let mut remote = self.repo.remote_anonymous(url).map_err(fetch_error)?;
+        let fetched = remote.fetch(&[&refspec], Some(&mut options), None);
+        drop(options);
+        if let Some(e) = secret_error {
+            return Err(GitError::Credentials(e));
+        }
+        fetched.map_err(fetch_error)
+    }
+
+    /// The commit the watched branch points at now.
+    pub fn head(&self) -> Result<CommitId, GitError> {
+        let reference = self
+            .repo
+            .find_branch(&self.branch, git2::BranchType::Local)
+            .map_err(|_| GitError::NoSuchBranch {
+                branch: self.branch.clone(),
+                location: self.describe(),
+            })?;
+        let commit = reference.get().peel_to_commit()?;
+        Ok(CommitId(commit.id()))
+    }
+
+    /// Resolves a branch, tag, `HEAD~2` or commit id to a commit.
+    pub fn resolve(&self, rev: &str) -> Result<CommitId, GitError> {
+        let unknown = |e: git2::Error| GitError::UnknownRevision {
+            rev: rev.to_owned(),
+            message: e.message().to_owned(),
+        };
+        let object = self.repo.revparse_single(rev).map_err(unknown)?;
+        let commit = object.peel_to_commit().map_err(unknown)?;
+        Ok(CommitId(commit.id()))
+    }
+
+    /// Whether `ancestor` is `commit` or one of its ancestors.
+    pub fn is_ancestor(&self, ancestor: CommitId, commit: CommitId) -> Result<bool, GitError> {
+        Ok(ancestor == commit || self.repo.graph_descendant_of(commit.0, ancestor.0)?)
+    }
+
+    /// The best common ancestor of two commits; `None` for unrelated histories.
+    pub fn merge_base(&self, a: CommitId, b: CommitId) -> Result<Option<CommitId>, GitError> {
+        match self.repo.merge_base(a.0, b.0) {
+            Ok(oid) => Ok(Some(CommitId(oid))),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every commit reachable from `head` and not from `since` (all of
+    /// them when `since` is `None`): merges and the commits of their
+    /// second parents too, parents before children.
+    pub fn commits_between(
+        &self,
+        since: Option<CommitId>,
+        head: CommitId,
+    ) -> Result<Vec<CommitInfo>, GitError> {
+        let mut walk = self.repo.revwalk()?;
+        walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
+        walk.push(head.0)?;
+        if let Some(since) = since {
+            walk.hide(since.0)?;
+        }
+        walk.map(|oid| self.commit(CommitId(oid?))).collect()
+    }
+
+    /// One commit's metadata, signature and signed bytes.
+    pub fn commit(&self, id: CommitId) -> Result<CommitInfo, GitError> {
+        let commit = self.repo.find_commit(id.0)?;
+        let (signature, signed_data) = match self.repo.extract_signature(&id.0, None) {
+            Ok((signature, signed)) => (Some(signature.to_vec()), signed.to_vec()),
+            Err(e) if e.code() == ErrorCode::NotFound => {
+                let odb = self.repo.odb()?;
+                let object = odb.read(id.0)?;
+                (None, object.data().to_vec())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let email = |s: git2::Signature<'_>| String::from_utf8_lossy(s.email_bytes()).into_owned();
+        Ok(CommitInfo {
+            id,
+            parents: commit.parent_ids().map(CommitId).collect(),
+            author_email: email(commit.author()),
+            committer_email: email(commit.committer()),
+            summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
+                .into_owned(),
+            signature,
+            signed_data,
+        })
+    }
+
+    /// A commit's tree as `(path, text)` pairs, sorted by path, with what
+    /// `.lbopsignore` (of that same tree) names left out. Symlinks and
+    /// submodules are skipped: a tree is read as data, never followed
+    /// outside the repository.
+    pub fn files_at(&self, id: CommitId) -> Result<Vec<SourceFile>, GitError> {
+        let tree = self.repo.find_commit(id.0)?.tree()?;
+        let rules = match tree.get_name(IGNORE_FILE) {
+            Some(entry) => {
+                let blob = self.repo.find_blob(entry.id())?;
+                IgnoreRules::parse(&String::from_utf8_lossy(blob.content()))
+            }
+            None => IgnoreRules::default(),
+        };
+        let mut files = Vec::new();
+        let mut failure = None;
+        tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+            let Some(name) = entry.name() else {
+                return TreeWalkResult::Skip;
+            };
+            let path = format!("{dir}{name}");
+            match entry.kind() {
+                Some(ObjectType::Tree) if rules.is_ignored(&path, true) => TreeWalkResult::Skip,
+                Some(ObjectType::Blob)
+                    if entry.filemode() != 0o120000 && !rules.is_ignored(&path, false) =>
+                {
+                    match self.repo.find_blob(entry.id()) {
+                        Ok(blob) if blob.size() as u64 <= MAX_FILE_BYTES => {
+                            let text = String::from_utf8_lossy(blob.content()).into_owned();
+                            files.push(SourceFile::new(path, text));
+                            TreeWalkResult::Ok
+                        }
+                        Ok(_) => TreeWalkResult::Ok,
+                        Err(e) => {
+                            failure = Some(e);
+                            TreeWalkResult::Abort
+                        }
+                    }
+                }
+                _ => TreeWalkResult::Ok,
+            }
+        })?;
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    fn describe(&self) -> String {
+        match &self.origin {
+            Origin::Local => self.repo.path().display().to_string(),
+            Origin::Remote { url, .. } => redact_url(url),
+        }
+    }
+}
+
+/// A URL as it may be shown: any `user:password@` part removed.
+fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) if !userinfo.contains('/') => format!("{scheme}://{host}"),
+            _ => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,249 @@
+//! Real repositories made with the `git` CLI in temp dirs.
+
+use super::*;
+use std::process::Command;
+
+/// A scratch repository with a fixed identity and no global config.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new() -> Self {
+        let repo = Repo {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(["-c", "user.name=Test", "-c", "user.email=test@example.test"])
+            .args([
+                "-c",
+                "commit.gpgsign=false",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(self.path())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    fn commit(&self, file: &str, text: &str, message: &str) -> CommitId {
+        let path = self.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        CommitId::parse(&self.git(&["rev-parse", "HEAD"])).unwrap()
+    }
+
+    fn source(&self) -> GitSource {
+        GitSource::open(self.path(), "main").unwrap()
+    }
+}
+
+fn ids(commits: &[CommitInfo]) -> Vec<CommitId> {
+    commits.iter().map(|c| c.id).collect()
+}
+
+#[test]
+fn lists_the_commits_after_the_trusted_one_oldest_first() {
+    let repo = Repo::new();
+    let a = repo.commit("a.yaml", "a", "first");
+    let b = repo.commit("b.yaml", "b", "second");
+    let c = repo.commit("c.yaml", "c", "third");
+    let source = repo.source();
+    assert_eq!(source.head().unwrap(), c);
+    assert_eq!(ids(&source.commits_between(Some(a), c).unwrap()), [b, c]);
+    assert_eq!(ids(&source.commits_between(None, c).unwrap()), [a, b, c]);
+    assert!(source.commits_between(Some(c), c).unwrap().is_empty());
+    let third = source.commit(c).unwrap();
+    assert_eq!(third.summary, "third");
+    assert_eq!(third.parents, [b]);
+    assert_eq!(third.author_email, "test@example.test");
+}
+
+#[test]
+fn merges_bring_their_second_parents_commits_in_topological_order() {
+    let repo = Repo::new();
+    let base = repo.commit("a.yaml", "a", "base");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    let f1 = repo.commit("f.yaml", "1", "feature one");
+    let f2 = repo.commit("f.yaml", "2", "feature two");
+    repo.git(&["checkout", "-q", "main"]);
+    let m1 = repo.commit("m.yaml", "1", "main one");
+    repo.git(&["merge", "-q", "--no-ff", "-m", "merge feature", "feature"]);
+    let merge = CommitId::parse(&repo.git(&["rev-parse", "HEAD"])).unwrap();
+
+    let commits = repo.source().commits_between(Some(base), merge).unwrap();
+    let order = ids(&commits);
+    assert_eq!(order.len(), 4);
+    assert_eq!(*order.last().unwrap(), merge);
+    let at = |id| order.iter().position(|c| *c == id).unwrap();
+    assert!(at(f1) < at(f2));
+    assert!(at(m1) < at(merge) && at(f2) < at(merge));
+    assert_eq!(commits.last().unwrap().parents, [m1, f2]);
+}
+
+#[test]
+fn reads_a_past_tree_without_checking_it_out() {
+    let repo = Repo::new();
+    repo.commit(".lbopsignore", "drafts/\n", "ignore drafts");
+    repo.commit("drafts/next.yaml", "draft", "a draft");
+    let old = repo.commit("pools/web.yaml", "kind: Pool v1", "web v1");
+    std::os::unix::fs::symlink("/etc/passwd", repo.path().join("link.yaml")).unwrap();
+    repo.commit("pools/web.yaml", "kind: Pool v2", "web v2");
+
+    let source = repo.source();
+    let files = source.files_at(old).unwrap();
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, [".lbopsignore", "pools/web.yaml"]);
+    assert_eq!(files[1].text, "kind: Pool v1");
+    let now = source.files_at(source.head().unwrap()).unwrap();
+    assert!(
+        now.iter().all(|f| f.path != "link.yaml"),
+        "symlinks are never followed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("pools/web.yaml")).unwrap(),
+        "kind: Pool v2"
+    );
+}
+
+#[test]
+fn a_rewritten_history_is_seen_as_such() {
+    let repo = Repo::new();
+    let a = repo.commit("a.yaml", "a", "first");
+    let trusted = repo.commit("b.yaml", "b", "trusted");
+    repo.git(&["reset", "-q", "--hard", &a.to_string()]);
+    let rewritten = repo.commit("b.yaml", "other", "rewritten");
+    let source = repo.source();
+    assert!(source.is_ancestor(a, rewritten).unwrap());
+    assert!(!source.is_ancestor(trusted, rewritten).unwrap());
+    assert_eq!(source.merge_base(trusted, rewritten).unwrap(), Some(a));
+}
+
+#[test]
+fn unsigned_commits_have_no_signature_and_sign_nothing_else() {
+    let repo = Repo::new();
+    let a = repo.commit("a.yaml", "a", "first");
+    let info = repo.source().commit(a).unwrap();
+    assert!(info.signature.is_none());
+    let raw = repo.git(&["cat-file", "commit", &a.to_string()]);
+    assert_eq!(String::from_utf8(info.signed_data).unwrap().trim(), raw);
+}
+
+#[test]
+fn a_signed_commit_gives_its_signature_and_exactly_the_signed_bytes() {
+    let repo = Repo::new();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("signing-key");
+    let key = key.to_str().unwrap();
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "t", "-f", key])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(repo.path().join("a.yaml"), "a").unwrap();
+    repo.git(&["add", "-A"]);
+    repo.git(&[
+        "-c",
+        "gpg.format=ssh",
+        "-c",
+        &format!("user.signingkey={key}"),
+        "commit",
+        "-q",
+        "-S",
+        "-m",
+        "signed",
+    ]);
+    let id = repo.source().head().unwrap();
+    let info = repo.source().commit(id).unwrap();
+    let signature = String::from_utf8(info.signature.unwrap()).unwrap();
+    assert!(
+        signature.starts_with("-----BEGIN SSH SIGNATURE-----"),
+        "{signature}"
+    );
+    let signed = String::from_utf8(info.signed_data).unwrap();
+    assert!(
+        !signed.contains("gpgsig") && signed.contains("\n\nsigned\n"),
+        "{signed}"
+    );
+}
+
+#[test]
+fn fetches_a_remote_into_a_mirror_and_follows_it() {
+    let upstream = Repo::new();
+    let first = upstream.commit("a.yaml", "a", "first");
+    let mirror = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", upstream.path().display());
+    let source = GitSource::remote(&url, &mirror.path().join("mirror.git"), "main", None).unwrap();
+    assert!(matches!(source.head(), Err(GitError::NoSuchBranch { .. })));
+    source.fetch().unwrap();
+    assert_eq!(source.head().unwrap(), first);
+    let second = upstream.commit("a.yaml", "b", "second");
+    source.fetch().unwrap();
+    assert_eq!(source.head().unwrap(), second);
+    assert_eq!(source.files_at(second).unwrap()[0].text, "b");
+    // A force push upstream is followed too: the mirror is lbops' own copy.
+    upstream.git(&["reset", "-q", "--hard", &first.to_string()]);
+    let third = upstream.commit("a.yaml", "c", "rewritten");
+    source.fetch().unwrap();
+    assert_eq!(source.head().unwrap(), third);
+}
+
+#[test]
+fn errors_say_what_to_give_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = GitSource::open(dir.path(), "main")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("not a git repository"), "{err}");
+    let repo = Repo::new();
+    repo.commit("a.yaml", "a", "first");
+    let err = repo
+        .source()
+        .resolve("no-such-branch")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no-such-branch") && err.contains("branch, tag or commit id"),
+        "{err}"
+    );
+    let err = GitSource::open(repo.path(), "prod")
+        .unwrap()
+        .head()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("prod") && err.contains("check the branch name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn credentials_never_show_in_urls() {
+    assert_eq!(
+        redact_url("https://x-access-token:ghp_secret@github.com/o/r.git"),
+        "https://github.com/o/r.git"
+    );
+    assert_eq!(redact_url("ssh://git@host/o/r.git"), "ssh://host/o/r.git");
+    assert_eq!(redact_url("/srv/repo"), "/srv/repo");
+}
