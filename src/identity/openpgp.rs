@@ -65,16 +65,19 @@ pub(super) fn hex_upper(bytes: &[u8]) -> String {
 }
 
 /// Parses an armored detached signature and checks what needs no key:
-/// one binary or text document signature, a strong hash, a named issuer.
+/// a binary document signature, a strong hash, a named issuer.
 pub(super) fn parse(armored: &[u8]) -> Result<ParsedSignature, Refusal> {
     let text = std::str::from_utf8(armored)
         .map_err(|_| Refusal::Unreadable("the OpenPGP signature is not ASCII armor"))?;
     let (detached, _headers) = DetachedSignature::from_string(text)
         .map_err(|_| Refusal::Unreadable("the OpenPGP signature block does not decode"))?;
     let sig = detached.signature;
-    if !matches!(sig.typ(), Some(SignatureType::Binary | SignatureType::Text)) {
+    // git has gpg sign the commit object in binary mode. A text-mode
+    // signature would also verify over the same object with its line ends
+    // rewritten, so it is refused rather than normalised.
+    if sig.typ() != Some(SignatureType::Binary) {
         return Err(Refusal::Unreadable(
-            "the OpenPGP signature is not a document signature",
+            "the OpenPGP signature is not a binary document signature, which is what git makes",
         ));
     }
     match sig.hash_alg() {
