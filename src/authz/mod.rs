@@ -10,10 +10,18 @@
 //! missing and who holds it.
 
 mod change;
+mod decision;
 mod diff;
+mod grants;
+mod judge;
+mod rules;
 
 #[cfg(test)]
 mod fixture;
+#[cfg(test)]
+mod tests;
 
 pub use change::Change;
+pub use decision::{Denied, Grant, HeldBy, Holders, Miss, NearMiss, Permit, Via, Why};
 pub use diff::changes;
+pub use judge::{authorize, Authorizer};
