@@ -1,2 +1,27 @@
 //! What changed between the trusted catalog and a candidate, and whether
 //! a principal may make each change (pure).
+//!
+//! [`changes`] turns two catalogs into [`Change`]s, each naming the most
+//! specific action of the [catalogue](crate::actions) it needs; every field
+//! of every spec is classified, so a new field does not compile until it
+//! is. [`authorize`] (or an [`Authorizer`] for many changes) judges one
+//! change against the *trusted* policy, deny by default: a [`Permit`]
+//! names the rule that allowed it, a [`Denied`] says which rule was
+//! missing and who holds it.
+
+mod change;
+mod decision;
+mod diff;
+mod grants;
+mod judge;
+mod rules;
+
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod tests;
+
+pub use change::Change;
+pub use decision::{Denied, Grant, HeldBy, Holders, Miss, NearMiss, Permit, Via, Why};
+pub use diff::changes;
+pub use judge::{authorize, Authorizer};

@@ -1,0 +1,95 @@
+//! [`Change`]: one action on one resource, as `changes` finds it and
+//! `authorize` judges it.
+
+use crate::actions::{self, Action};
+use crate::spec::kinds::{Labels, ResourceId};
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// One thing a candidate does that needs permission: an action of the
+/// catalogue on a resource (or on the repository).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Change {
+    #[serde(serialize_with = "action_name")]
+    pub action: &'static Action,
+    /// None for repo-wide actions (repo.force_push).
+    pub resource: Option<ResourceId>,
+    /// The resource's labels before the change; None when it is created (or repo-wide).
+    pub labels_before: Option<Labels>,
+    /// After; None when it is deleted.
+    pub labels_after: Option<Labels>,
+    /// One line a human reads: "weight of 10.0.0.1:8080 100 → 50", "route `api` added".
+    pub detail: String,
+}
+
+impl Change {
+    /// A repository-wide change, such as `repo.force_push` for a rewritten
+    /// history.
+    ///
+    /// # Panics
+    ///
+    /// When `action_name` is not in the catalogue, or names an action about
+    /// a kind of resource: both are bugs in the caller, not user input.
+    #[must_use]
+    pub fn repo(action_name: &str) -> Change {
+        let action = actions::find(action_name)
+            .unwrap_or_else(|| panic!("`{action_name}` is not in the action catalogue"));
+        assert!(
+            action.kind.is_none(),
+            "`{action_name}` is about a {}, not the repository",
+            action.kind.map_or("", |k| k.as_str())
+        );
+        Change {
+            action,
+            resource: None,
+            labels_before: None,
+            labels_after: None,
+            detail: action.description.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.resource {
+            Some(id) => write!(f, "{} on {id}: {}", self.action.name, self.detail),
+            None => write!(f, "{}: {}", self.action.name, self.detail),
+        }
+    }
+}
+
+/// Serializes an action as its name, the way roles and logs spell it.
+pub(super) fn action_name<S: Serializer>(
+    action: &&'static Action,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(action.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repo_change_names_its_action_and_no_resource() {
+        let change = Change::repo("repo.force_push");
+        assert_eq!(change.action.name, "repo.force_push");
+        assert_eq!(change.resource, None);
+        assert_eq!(
+            serde_json::to_value(&change).unwrap()["action"],
+            "repo.force_push"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "not in the action catalogue")]
+    fn a_repo_change_outside_the_catalogue_is_a_bug() {
+        let _ = Change::repo("repo.delete");
+    }
+
+    #[test]
+    #[should_panic(expected = "not the repository")]
+    fn a_repo_change_for_a_kind_is_a_bug() {
+        let _ = Change::repo("pool.create");
+    }
+}

@@ -1,0 +1,187 @@
+//! [`authorize`] and [`Authorizer`]: a change judged against the trusted
+//! policy, deny by default.
+
+use super::decision::{Denied, Grant, HeldBy, Holders, Miss, NearMiss, Permit, Why};
+use super::grants::{holders_of, resolve, Held};
+use super::rules::{judge, Verdict};
+use super::Change;
+use crate::identity::Principal;
+use crate::spec::Catalog;
+use std::collections::HashMap;
+
+/// At most this many near misses, roles and holder names in a denial.
+const MAX_NEAR: usize = 3;
+const MAX_ROLES: usize = 3;
+const MAX_NAMES: usize = 3;
+
+/// Whether `principal` may make `change` under `policy`, which must be
+/// the *trusted* policy, never the candidate's.
+///
+/// A User holds its own roles and its groups'; a ServiceAccount its own,
+/// while its owner is an active User; a disabled User or an unknown name
+/// holds nothing. A rule allows the change when one of its action
+/// patterns and one of its resource patterns match (only `*` matches
+/// the repository), and its `when.labels` match the resource's labels both
+/// before and after the change. `BootstrapAdmin` is allowed everything.
+pub fn authorize(
+    policy: &Catalog,
+    principal: &Principal,
+    change: &Change,
+) -> Result<Permit, Denied> {
+    if let Principal::BootstrapAdmin { .. } = principal {
+        return Ok(bootstrap(principal, change));
+    }
+    let held = resolve(policy, principal);
+    decide(policy, principal, held.as_ref(), change, &|role| {
+        holders_of(policy, role)
+    })
+}
+
+/// The policy indexed once — each principal's roles, each role's holders —
+/// for judging many changes; same answers as [`authorize`].
+pub struct Authorizer<'a> {
+    policy: &'a Catalog,
+    principals: HashMap<Principal, Result<Vec<Held<'a>>, Why>>,
+    holders: HashMap<&'a str, Vec<String>>,
+}
+
+impl<'a> Authorizer<'a> {
+    #[must_use]
+    pub fn new(policy: &'a Catalog) -> Self {
+        let users = policy
+            .users
+            .keys()
+            .map(|name| Principal::User(name.clone()));
+        let accounts = policy
+            .service_accounts
+            .keys()
+            .map(|name| Principal::ServiceAccount(name.clone()));
+        let principals = users
+            .chain(accounts)
+            .map(|p| {
+                let held = resolve(policy, &p);
+                (p, held)
+            })
+            .collect();
+        let holders = policy
+            .roles
+            .keys()
+            .map(|role| (role.as_str(), holders_of(policy, role.as_str())))
+            .collect();
+        Self {
+            policy,
+            principals,
+            holders,
+        }
+    }
+
+    /// See [`authorize`].
+    pub fn authorize(&self, principal: &Principal, change: &Change) -> Result<Permit, Denied> {
+        if let Principal::BootstrapAdmin { .. } = principal {
+            return Ok(bootstrap(principal, change));
+        }
+        let not_in_policy = Err(Why::NotInPolicy);
+        let held = self.principals.get(principal).unwrap_or(&not_in_policy);
+        let holders = |role: &str| self.holders.get(role).cloned().unwrap_or_default();
+        decide(self.policy, principal, held.as_ref(), change, &holders)
+    }
+}
+
+fn bootstrap(principal: &Principal, change: &Change) -> Permit {
+    Permit::new(
+        principal,
+        change.action,
+        change.resource.as_ref(),
+        Grant::Bootstrap,
+    )
+}
+
+/// The first rule of the principal's roles (in the order it holds them)
+/// that allows the change, or a denial naming the near misses and the
+/// roles that would allow it.
+fn decide(
+    policy: &Catalog,
+    principal: &Principal,
+    held: Result<&Vec<Held<'_>>, &Why>,
+    change: &Change,
+    holders: &dyn Fn(&str) -> Vec<String>,
+) -> Result<Permit, Denied> {
+    let denied = |why: Why| Denied {
+        principal: principal.clone(),
+        action: change.action,
+        resource: change.resource.clone(),
+        why: Box::new(why),
+        held_by: held_by(policy, change, holders),
+    };
+    let held = held.map_err(|why| denied(why.clone()))?;
+    let mut near = Vec::new();
+    for Held { role, via } in held {
+        for (index, rule) in role.spec.rules.iter().enumerate() {
+            let miss = match judge(rule, change) {
+                Verdict::Allows => {
+                    let grant = Grant::Rule {
+                        role: role.name.clone(),
+                        rule: index,
+                        via: via.clone(),
+                    };
+                    let resource = change.resource.as_ref();
+                    return Ok(Permit::new(principal, change.action, resource, grant));
+                }
+                Verdict::OtherAction => continue,
+                Verdict::OtherResource => Miss::Resource,
+                Verdict::OtherLabels { .. } => Miss::Labels {
+                    before: change.labels_before.clone(),
+                    after: change.labels_after.clone(),
+                },
+            };
+            if near.len() < MAX_NEAR {
+                near.push(NearMiss {
+                    role: role.name.clone(),
+                    via: via.clone(),
+                    rule: index,
+                    resources: rule.resources.iter().map(|r| r.value.clone()).collect(),
+                    labels: rule
+                        .when
+                        .as_ref()
+                        .map(|w| w.labels.clone())
+                        .unwrap_or_default(),
+                    miss,
+                });
+            }
+        }
+    }
+    let roles = held
+        .iter()
+        .map(|h| (h.role.name.clone(), h.via.clone()))
+        .collect();
+    Err(denied(Why::NotCovered { roles, near }))
+}
+
+/// The roles of the policy that would allow exactly this change, and
+/// some of their holders.
+fn held_by(policy: &Catalog, change: &Change, holders: &dyn Fn(&str) -> Vec<String>) -> HeldBy {
+    let mut allowing = policy.roles.values().filter(|role| {
+        role.spec
+            .rules
+            .iter()
+            .any(|rule| judge(rule, change) == Verdict::Allows)
+    });
+    let roles: Vec<Holders> = allowing
+        .by_ref()
+        .take(MAX_ROLES)
+        .map(|role| {
+            let mut names = holders(role.name.as_str());
+            let more = names.len().saturating_sub(MAX_NAMES);
+            names.truncate(MAX_NAMES);
+            Holders {
+                role: role.name.clone(),
+                names,
+                more,
+            }
+        })
+        .collect();
+    HeldBy {
+        roles,
+        more: allowing.count(),
+    }
+}

@@ -1,0 +1,148 @@
+//! Whether one rule of a role covers one change: its action, its
+//! resource, and its label condition on both sides of the change.
+
+use super::Change;
+use crate::actions;
+use crate::spec::kinds::access::Rule;
+use crate::spec::kinds::{Labels, ResourceId};
+
+/// What a rule makes of a change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Verdict {
+    Allows,
+    /// No action pattern of the rule names the change's action.
+    OtherAction,
+    /// The action is named, but no resource pattern matches.
+    OtherResource,
+    /// Action and resource match; the labels fail on the side(s) marked.
+    OtherLabels {
+        before: bool,
+        after: bool,
+    },
+}
+
+pub(super) fn judge(rule: &Rule, change: &Change) -> Verdict {
+    let Rule {
+        actions,
+        resources,
+        when,
+    } = rule;
+    if !actions
+        .iter()
+        .any(|p| actions::pattern_matches(&p.value, change.action.name))
+    {
+        return Verdict::OtherAction;
+    }
+    if !resources
+        .iter()
+        .any(|p| resource_matches(&p.value, change.resource.as_ref()))
+    {
+        return Verdict::OtherResource;
+    }
+    let wanted = match when {
+        Some(condition) if !condition.labels.is_empty() => &condition.labels,
+        _ => return Verdict::Allows,
+    };
+    let fails = |side: Option<&Labels>| side.is_some_and(|have| !labels_match(wanted, have));
+    let (before, after) = (
+        fails(change.labels_before.as_ref()),
+        fails(change.labels_after.as_ref()),
+    );
+    if change.labels_before.is_none() && change.labels_after.is_none() {
+        // Repo-wide: there are no labels to satisfy the condition.
+        return Verdict::OtherLabels {
+            before: true,
+            after: true,
+        };
+    }
+    if before || after {
+        Verdict::OtherLabels { before, after }
+    } else {
+        Verdict::Allows
+    }
+}
+
+/// `*` matches everything, repository included; `kind/name` matches
+/// resources of that kind (`*` for any) whose name the glob matches.
+pub(super) fn resource_matches(pattern: &str, resource: Option<&ResourceId>) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let (Some(id), Some((kind, name))) = (resource, pattern.split_once('/')) else {
+        return false;
+    };
+    (kind == "*" || kind == id.kind.id_prefix()) && glob(name, id.name.as_str())
+}
+
+/// Every wanted label is present with the wanted value.
+pub(super) fn labels_match(wanted: &Labels, have: &Labels) -> bool {
+    wanted.iter().all(|(k, v)| have.get(k) == Some(v))
+}
+
+/// `*` matches any run of characters (none included); all else literally.
+pub(super) fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&b| b == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::kinds::Kind;
+
+    fn pool(name: &str) -> ResourceId {
+        ResourceId::new(Kind::Pool, name.parse().unwrap())
+    }
+
+    #[test]
+    fn globs() {
+        for (pattern, text, expected) in [
+            ("*", "", true),
+            ("web-*", "web-api", true),
+            ("web-*", "web-", true),
+            ("web-*", "db", false),
+            ("*-api", "web-api", true),
+            ("*-api", "web-apis", false),
+            ("w*b*i", "web-api", true),
+            ("web", "web", true),
+            ("web", "web2", false),
+            ("a*a*a", "aaaa", true),
+            ("a*a*a", "aa", false),
+        ] {
+            assert_eq!(glob(pattern, text), expected, "{pattern} ~ {text}");
+        }
+    }
+
+    #[test]
+    fn resource_patterns() {
+        let web = pool("web-api");
+        assert!(resource_matches("*", Some(&web)));
+        assert!(resource_matches("*", None), "`*` covers the repository");
+        assert!(resource_matches("pool/*", Some(&web)));
+        assert!(resource_matches("*/web-*", Some(&web)));
+        assert!(!resource_matches("loadbalancer/*", Some(&web)));
+        assert!(!resource_matches("pool/db", Some(&web)));
+        assert!(
+            !resource_matches("*/*", None),
+            "only `*` covers the repository"
+        );
+        assert!(!resource_matches("pool/*", None));
+    }
+}
