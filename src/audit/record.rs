@@ -81,7 +81,7 @@ impl fmt::Display for Head {
 
 /// A `SEQ:HASH` that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an audit head; give SEQ:HASH, e.g. 42:<64 lowercase hex digits>, as `lbops audit verify` prints it")]
+#[error("`{0}` is not an audit head; give SEQ:HASH, e.g. 42:<64 lowercase hex digits> — the seq and hash `lbops audit verify` prints, joined by `:`")]
 pub struct HeadParseError(String);
 
 impl FromStr for Head {

@@ -24,8 +24,9 @@ enum AuditCommand {
     Verify {
         /// The audit log.
         file: PathBuf,
-        /// The head the writer persisted (as a previous verify printed it,
-        /// SEQ:HASH); catches records deleted from the end.
+        /// The head the writer persisted, SEQ:HASH (the seq and hash a
+        /// previous verify printed, joined by `:`); catches records deleted
+        /// from the end.
         #[arg(long, value_name = "SEQ:HASH")]
         head: Option<Head>,
     },
