@@ -44,6 +44,8 @@ enum Command {
     Dataplane(cli::dataplane::DataplaneArgs),
     /// Show the ordered steps that would bring a data plane in line with a repository.
     Plan(cli::plan::PlanArgs),
+    /// Check or search the tamper-evident audit log.
+    Audit(cli::audit::AuditArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -123,6 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Dataplane(args) => cli::dataplane::run(args, unix_now()),
         Command::Plan(args) => cli::plan::run(args, unix_now()),
+        Command::Audit(args) => cli::audit::run(args),
     }
 }
 

@@ -1,4 +1,5 @@
 //! Subcommands of the `lbops` binary that are more than a few lines.
 
+pub mod audit;
 pub mod dataplane;
 pub mod plan;

@@ -1,0 +1,33 @@
+//! The tamper-evident audit log: every decision, apply, drift, denial,
+//! revert, trust change and API call is one JSON line, tied to an identity,
+//! in an append-only file where each record carries the SHA-256 hash of the
+//! one before.
+//!
+//! * [`Event`] is what happened; [`Record`] is an event sealed into the chain
+//!   (format: [`record`]).
+//! * [`AuditLog`] appends: verify on open, one write + `fdatasync` per
+//!   record. Apply a change only after [`AuditLog::append`] returned `Ok`:
+//!   no audit write, no change.
+//! * [`verify`] checks a whole log and names the first bad line.
+//! * [`secrets`] refuses events that would put a secret in the log.
+//! * [`Filter`] picks records for `lbops audit show`.
+//!
+//! What the chain proves: a log that verifies was not edited, cut or
+//! reordered *unless it was rewritten from the edit onwards* — the hash is
+//! not keyed, so whoever can write the file can recompute it. Compare the
+//! head with one kept elsewhere (the daemon's state, a commit status,
+//! [`verify`]'s `expected_head`) to catch that and a deleted tail.
+
+mod event;
+mod filter;
+mod log;
+pub mod record;
+pub mod secrets;
+mod verify;
+
+pub use event::{Event, EventKind, DAEMON_ACTOR};
+pub use filter::{read_records, Filter};
+pub use log::{AuditError, AuditLog, Opened, Repaired};
+pub use record::{Head, HeadParseError, Record, GENESIS};
+pub use secrets::SecretInEvent;
+pub use verify::{verify, Problem, VerifyError, VerifySummary};

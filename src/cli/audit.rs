@@ -1,0 +1,168 @@
+//! `lbops audit`: check and search the tamper-evident audit log.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use lbops::audit::{self, Filter, Head, Record, VerifyError};
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    command: AuditCommand,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check that no record was edited, inserted, reordered or deleted.
+    ///
+    /// Prints `FILE: N records, chain intact, head SEQ HASH`, or
+    /// `FILE:LINE: what is wrong` for the first bad line.
+    /// Exit status: 0 intact, 1 tampered or damaged, 2 usage or I/O error.
+    Verify {
+        /// The audit log.
+        file: PathBuf,
+        /// The head the writer persisted, SEQ:HASH (the seq and hash a
+        /// previous verify printed, joined by `:`); catches records deleted
+        /// from the end.
+        #[arg(long, value_name = "SEQ:HASH")]
+        head: Option<Head>,
+    },
+    /// Print the records that match every filter given, oldest first.
+    ///
+    /// Exit status: 0 shown, 1 shown but the chain is broken (the first bad
+    /// line is named on stderr), 2 usage or I/O error.
+    Show {
+        /// The audit log.
+        file: PathBuf,
+        /// Only records about a commit whose id starts with this.
+        #[arg(long, value_name = "SHA-PREFIX")]
+        commit: Option<String>,
+        /// Only records of this actor, exactly: user/alice, serviceaccount/deploy-bot, lbops, …
+        #[arg(long, value_name = "ACTOR")]
+        identity: Option<String>,
+        /// Only records that touch this resource, e.g. pool/web.
+        #[arg(long, value_name = "ID")]
+        resource: Option<String>,
+        /// `text` for people (one record per line), `json` for tools.
+        #[arg(long, value_enum, default_value_t = crate::Output::Text)]
+        output: crate::Output,
+    },
+}
+
+pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        AuditCommand::Verify { file, head } => verify(&file, head.as_ref()),
+        AuditCommand::Show {
+            file,
+            commit,
+            identity,
+            resource,
+            output,
+        } => show(
+            &file,
+            &Filter {
+                commit,
+                identity,
+                resource,
+            },
+            output,
+        ),
+    }
+}
+
+fn verify(file: &Path, head: Option<&Head>) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    match check(file, head)? {
+        Ok(summary) => {
+            writeln!(
+                stdout,
+                "{}: {} records, chain intact, head {} {}",
+                file.display(),
+                summary.records,
+                summary.head.seq,
+                summary.head.hash
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            writeln!(stdout, "{}:{}: {}", file.display(), e.line, e.problem)?;
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Verifies `file`; the outer error is an I/O error, the inner a broken chain.
+fn check(
+    file: &Path,
+    head: Option<&Head>,
+) -> anyhow::Result<Result<audit::VerifySummary, VerifyError>> {
+    let reader = BufReader::new(open(file)?);
+    match audit::verify(reader, head) {
+        Err(e) if e.problem.is_io() => Err(anyhow::anyhow!(
+            "{}:{}: {}",
+            file.display(),
+            e.line,
+            e.problem
+        )),
+        result => Ok(result),
+    }
+}
+
+fn open(file: &Path) -> anyhow::Result<File> {
+    File::open(file).with_context(|| format!("cannot open the audit log {}", file.display()))
+}
+
+fn show(file: &Path, filter: &Filter, output: crate::Output) -> anyhow::Result<ExitCode> {
+    let broken = check(file, None)?.err();
+    let mut matched = Vec::new();
+    for record in audit::read_records(BufReader::new(open(file)?)) {
+        let record = record.with_context(|| format!("cannot read {}", file.display()))?;
+        if filter.matches(&record.event) {
+            matched.push(record);
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    match output {
+        crate::Output::Text => {
+            for record in &matched {
+                writeln!(stdout, "{}", text_line(record))?;
+            }
+        }
+        crate::Output::Json => {
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&matched)?)?;
+        }
+    }
+    match broken {
+        None => Ok(ExitCode::SUCCESS),
+        Some(e) => {
+            eprintln!(
+                "{}:{}: {}; records from this line on cannot be trusted",
+                file.display(),
+                e.line,
+                e.problem
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `time  #seq  kind  actor  commit  resources  outcome`, with `-` for none.
+fn text_line(record: &Record) -> String {
+    let event = &record.event;
+    let commit = event
+        .commit
+        .as_deref()
+        .map_or("-", |c| c.get(..12).unwrap_or(c));
+    let resources = if event.resources.is_empty() {
+        "-".to_owned()
+    } else {
+        event.resources.join(",")
+    };
+    format!(
+        "{}  #{}  {}  {}  {}  {}  {}",
+        record.time, record.seq, event.kind, event.actor, commit, resources, event.outcome
+    )
+}
