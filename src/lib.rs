@@ -11,6 +11,7 @@ pub mod audit;
 pub mod authz;
 pub mod dataplane;
 pub mod identity;
+pub mod judge;
 pub mod plan;
 pub mod provider;
 pub mod source;

@@ -44,6 +44,12 @@ enum Command {
     Dataplane(cli::dataplane::DataplaneArgs),
     /// Show the ordered steps that would bring a data plane in line with a repository.
     Plan(cli::plan::PlanArgs),
+    /// Judge the commits between a trusted revision and another: who signed
+    /// each (verified), and which of its changes the trusted policy allows.
+    ///
+    /// Exit status: 0 when every change is allowed, 1 when any is refused
+    /// (or the head does not validate), 2 on a usage or I/O error.
+    Authorize(cli::authorize::AuthorizeArgs),
     /// Check or search the tamper-evident audit log.
     Audit(cli::audit::AuditArgs),
 }
@@ -55,7 +61,7 @@ pub(crate) enum Output {
 }
 
 /// Exit status for input that does not validate.
-const EXIT_INVALID: u8 = 1;
+pub(crate) const EXIT_INVALID: u8 = 1;
 /// Exit status for a usage or I/O error (clap uses it for usage errors too).
 const EXIT_USAGE: u8 = 2;
 
@@ -74,14 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Validate { dir, output, at } => {
-            let now = match at {
-                Some(text) => text
-                    .parse::<spec::units::Timestamp>()
-                    .map_err(anyhow::Error::msg)
-                    .context("--at")?
-                    .unix(),
-                None => unix_now(),
-            };
+            let now = parse_at(at.as_deref())?.unwrap_or_else(unix_now);
             let files = lbops::source::read_tree(&dir)?;
             let result = spec::load(&files, &spec::Options::at(now));
             let (diagnostics, code) = match &result {
@@ -125,8 +124,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Dataplane(args) => cli::dataplane::run(args, unix_now()),
         Command::Plan(args) => cli::plan::run(args, unix_now()),
+        Command::Authorize(args) => cli::authorize::run(args, unix_now()),
         Command::Audit(args) => cli::audit::run(args),
     }
+}
+
+/// Reads an `--at DATE` option as Unix seconds.
+pub(crate) fn parse_at(at: Option<&str>) -> anyhow::Result<Option<i64>> {
+    at.map(|text| {
+        text.parse::<spec::units::Timestamp>()
+            .map(spec::units::Timestamp::unix)
+            .map_err(anyhow::Error::msg)
+            .context("--at")
+    })
+    .transpose()
 }
 
 fn summary(dir: &std::path::Path, result: &Result<spec::Validated, spec::Invalid>) -> String {

@@ -1,5 +1,6 @@
 //! Subcommands of the `lbops` binary that are more than a few lines.
 
 pub mod audit;
+pub mod authorize;
 pub mod dataplane;
 pub mod plan;

@@ -60,6 +60,8 @@ pub struct CommitInfo {
     pub committer_email: String,
     /// The first line of the message.
     pub summary: String,
+    /// The committer's date, in Unix seconds (chosen by whoever committed).
+    pub time: i64,
     /// The `gpgsig` header's text; `None` when unsigned.
     pub signature: Option<Vec<u8>>,
     /// The commit object without the signature: exactly what was signed.
@@ -284,14 +286,16 @@ impl GitSource {
             }
             Err(e) => return Err(e.into()),
         };
-        let email = |s: git2::Signature<'_>| String::from_utf8_lossy(s.email_bytes()).into_owned();
+        let email = |s: &git2::Signature<'_>| String::from_utf8_lossy(s.email_bytes()).into_owned();
+        let (author, committer) = (commit.author(), commit.committer());
         Ok(CommitInfo {
             id,
             parents: commit.parent_ids().map(CommitId).collect(),
-            author_email: email(commit.author()),
-            committer_email: email(commit.committer()),
+            author_email: email(&author),
+            committer_email: email(&committer),
             summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
                 .into_owned(),
+            time: committer.when().seconds(),
             signature,
             signed_data,
         })

@@ -170,7 +170,7 @@ pub struct Validated {
 
 /// A repository that did not validate: every problem found, errors and
 /// warnings, sorted by file and position.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Invalid {
     pub diagnostics: Vec<Diagnostic>,
 }

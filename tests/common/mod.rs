@@ -2,6 +2,8 @@
 //! ports, configs from YAML, and child processes that are always killed.
 #![allow(dead_code)] // each test crate uses its own part of this
 
+pub mod git;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;

@@ -1,0 +1,72 @@
+//! `lbops authorize`: what a pull-request pipeline runs to show, before
+//! merge, who each commit is proven to be from and which changes the
+//! trusted policy allows.
+
+use anyhow::Context;
+use clap::Args;
+use lbops::identity::Keyring;
+use lbops::judge::{self, TrustAnchor};
+use lbops::source::GitSource;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct AuthorizeArgs {
+    /// The git repository.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    repo: PathBuf,
+    /// The trusted revision (what is applied now, e.g. `origin/main`): its
+    /// policy judges every commit after it.
+    #[arg(long, value_name = "REV", required_unless_present = "bootstrap_key")]
+    from: Option<String>,
+    /// The revision to judge (a pull request's head).
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    to: String,
+    /// With no trusted revision yet: a file holding an admin public key
+    /// (an SSH line or an armored OpenPGP block) whose signed commits may
+    /// write the first policy. Repeat for several admins.
+    #[arg(long, value_name = "FILE", conflicts_with = "from")]
+    bootstrap_key: Vec<PathBuf>,
+    /// `text` for people, `json` for tools.
+    #[arg(long, value_enum, default_value_t = crate::Output::Text)]
+    output: crate::Output,
+    /// Judge as of this date (YYYY-MM-DD or RFC 3339) instead of now: key
+    /// expiry, and certificate expiry of the head.
+    #[arg(long, value_name = "DATE")]
+    at: Option<String>,
+}
+
+pub fn run(args: AuthorizeArgs, now: i64) -> anyhow::Result<ExitCode> {
+    let now = crate::parse_at(args.at.as_deref())?.unwrap_or(now);
+    let source = GitSource::open(&args.repo, "HEAD")?;
+    let anchor = match &args.from {
+        Some(rev) => TrustAnchor::Commit(source.resolve(rev).context("--from")?),
+        None => {
+            let keys = args
+                .bootstrap_key
+                .iter()
+                .map(|path| {
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read {}", path.display()))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            TrustAnchor::AdminKeys(Keyring::bootstrap(&keys).context("--bootstrap-key")?)
+        }
+    };
+    let head = source.resolve(&args.to).context("--to")?;
+    let judged = judge::judge_range(&source, &anchor, head, now)?;
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        crate::Output::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &judged.decision)?;
+            writeln!(stdout)?;
+        }
+        crate::Output::Text => write!(stdout, "{}", judged.decision)?,
+    }
+    Ok(if judged.decision.accepted() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::EXIT_INVALID)
+    })
+}

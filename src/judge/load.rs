@@ -1,0 +1,125 @@
+//! The imperative shell of the decision: reads the range and every state
+//! it needs from git, identifies each commit, then hands values to
+//! [`super::decide`].
+
+use super::{decide, Candidate, CandidateCommit, Decision};
+use crate::identity::{CommitEvidence, Keyring};
+use crate::source::{CommitId, CommitInfo, GitError, GitSource};
+use crate::spec::{self, Catalog, Invalid};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
+/// Where trust starts.
+pub enum TrustAnchor {
+    /// A commit already applied, or pinned in the daemon config: its tree
+    /// is the trusted state and its access kinds are the policy.
+    Commit(CommitId),
+    /// Nothing trusted yet: only commits signed with these admin keys may
+    /// write the first policy. Nobody becomes trusted by pushing first.
+    AdminKeys(Keyring),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(
+        "the trusted commit {commit} does not validate ({first}); trust a commit that `lbops validate` accepts"
+    )]
+    TrustedInvalid { commit: String, first: String },
+}
+
+/// What a decision was made from, for the caller to keep (the daemon
+/// applies `head` and then trusts it).
+pub struct Judged {
+    pub decision: Decision,
+    /// The validated state of the head, when it validated.
+    pub head: Option<Catalog>,
+}
+
+/// Reads and judges every commit from the trust anchor to `head`.
+///
+/// The head is validated as of `now`. Older states are validated as of
+/// their own commit date: a certificate that expired since does not make
+/// the history unreadable, while the head that would be applied must be
+/// valid today.
+pub fn judge_range(
+    source: &GitSource,
+    anchor: &TrustAnchor,
+    head: CommitId,
+    now: i64,
+) -> Result<Judged, LoadError> {
+    let load_state = |info: &CommitInfo| -> Result<Result<Catalog, Invalid>, GitError> {
+        let at = if info.id == head { now } else { info.time };
+        let files = source.files_at(info.id)?;
+        Ok(spec::load(&files, &spec::Options::at(at)).map(|v| v.catalog))
+    };
+
+    let (trusted, since, rewritten) = match anchor {
+        TrustAnchor::AdminKeys(_) => (Catalog::default(), None, false),
+        TrustAnchor::Commit(id) => {
+            let info = source.commit(*id)?;
+            let trusted = load_state(&info)?.map_err(|invalid| LoadError::TrustedInvalid {
+                commit: id.short(),
+                first: invalid
+                    .diagnostics
+                    .first()
+                    .map_or_else(String::new, ToString::to_string),
+            })?;
+            if source.is_ancestor(*id, head)? {
+                (trusted, Some(*id), false)
+            } else {
+                (trusted, source.merge_base(*id, head)?, true)
+            }
+        }
+    };
+    let own_keyring;
+    let keyring = match anchor {
+        TrustAnchor::AdminKeys(keys) => keys,
+        TrustAnchor::Commit(_) => {
+            own_keyring = Keyring::from_policy(&trusted);
+            &own_keyring
+        }
+    };
+
+    let infos = source.commits_between(since, head)?;
+    let mut states = HashMap::new();
+    for info in &infos {
+        states.insert(info.id, load_state(info)?);
+    }
+    let parents = infos.iter().flat_map(|i| i.parents.iter().copied());
+    for id in parents.chain(std::iter::once(head)) {
+        if let Entry::Vacant(slot) = states.entry(id) {
+            slot.insert(load_state(&source.commit(id)?)?);
+        }
+    }
+    let commits = infos
+        .into_iter()
+        .map(|info| {
+            let evidence = CommitEvidence {
+                id: info.id.to_string(),
+                author_email: info.author_email.clone(),
+                committer_email: info.committer_email.clone(),
+                signature: info.signature.clone(),
+                signed_data: info.signed_data.clone(),
+            };
+            let identity = keyring.identify(&evidence, now);
+            CandidateCommit { info, identity }
+        })
+        .collect();
+    let head_state = states.get(&head).and_then(|s| s.as_ref().ok()).cloned();
+    let candidate = Candidate {
+        head,
+        commits,
+        states,
+        rewritten,
+    };
+    let policy = match anchor {
+        TrustAnchor::AdminKeys(_) => Catalog::default(),
+        TrustAnchor::Commit(_) => trusted.clone(),
+    };
+    Ok(Judged {
+        decision: decide(&trusted, &policy, &candidate),
+        head: head_state,
+    })
+}

@@ -1,0 +1,356 @@
+//! The all-or-nothing decision over a pushed range of commits (pure).
+//!
+//! Every change a commit makes is attributed to that commit and judged
+//! for its verified author against the TRUSTED policy — never against the
+//! policy the range writes, so a grant takes effect only once the granting
+//! commit has been applied. On top of the per-commit changes, each net
+//! change (trusted → head, what would really be applied) is judged once
+//! more for the commits responsible for it with the trusted and the head
+//! labels, so that stale labels on an old branch point cannot smuggle a
+//! change out of scope; a net change no commit owns (a merge that picked
+//! an old value, the undoing of a rewritten history) is charged to the
+//! merges that chose it, or else to the head commit. One denial refuses
+//! the whole candidate.
+
+mod load;
+mod report;
+#[cfg(test)]
+mod tests;
+
+pub use load::{judge_range, Judged, LoadError, TrustAnchor};
+
+use crate::authz::{self, Authorizer, Change, Denied, Permit};
+use crate::identity::{NoIdentity, Verified};
+use crate::source::{CommitId, CommitInfo};
+use crate::spec::{Catalog, Invalid};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+
+/// A commit of the range, with who (if anyone) it is proven to be from.
+#[derive(Clone, Debug)]
+pub struct CandidateCommit {
+    pub info: CommitInfo,
+    pub identity: Result<Verified, NoIdentity>,
+}
+
+/// Everything the decision looks at, read from git beforehand.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub head: CommitId,
+    /// The commits to judge, parents before children.
+    pub commits: Vec<CandidateCommit>,
+    /// The validated state of every commit of the range and of each of
+    /// their parents, or why it does not validate.
+    pub states: HashMap<CommitId, Result<Catalog, Invalid>>,
+    /// The trusted commit is not an ancestor of the head.
+    pub rewritten: bool,
+}
+
+/// Why a change is (not) allowed.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    Allowed {
+        permit: Permit,
+    },
+    Denied {
+        denied: Denied,
+    },
+    /// The commit has no verified author, so it may change nothing.
+    Unverified {
+        reason: NoIdentity,
+    },
+}
+
+impl Verdict {
+    #[must_use]
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Verdict::Allowed { .. })
+    }
+}
+
+/// One change charged to one commit.
+#[derive(Clone, Debug, Serialize)]
+pub struct JudgedChange {
+    pub change: Change,
+    pub verdict: Verdict,
+    /// Why this commit answers for a change it did not write itself (a
+    /// merge's choice, history rewritten); `None` for its own changes.
+    pub charged_because: Option<&'static str>,
+}
+
+/// A commit and the changes charged to it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CommitVerdict {
+    pub id: CommitId,
+    pub summary: String,
+    pub author_email: String,
+    pub identity: Result<Verified, NoIdentity>,
+    /// Validation errors when this commit's tree does not validate; its
+    /// changes are then charged to it together with the next valid commit.
+    pub invalid: Option<Invalid>,
+    pub changes: Vec<JudgedChange>,
+}
+
+/// The answer for a candidate head.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every change is allowed: apply the head.
+    Accepted,
+    /// At least one change is denied: apply nothing.
+    Refused { denials: usize },
+    /// The head does not validate: apply nothing.
+    Invalid { invalid: Invalid },
+    /// The branch was moved back to a commit that is already part of the
+    /// trusted history. Its old signature proves nobody wants it now, so
+    /// nothing is applied: push a new (revert) commit instead.
+    Rewound,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Decision {
+    pub head: CommitId,
+    pub rewritten: bool,
+    pub outcome: Outcome,
+    pub commits: Vec<CommitVerdict>,
+}
+
+impl Decision {
+    #[must_use]
+    pub fn accepted(&self) -> bool {
+        matches!(self.outcome, Outcome::Accepted)
+    }
+
+    /// The first denied change, with its commit: what a status names.
+    #[must_use]
+    pub fn first_denial(&self) -> Option<(&CommitVerdict, &JudgedChange)> {
+        self.commits.iter().find_map(|commit| {
+            commit
+                .changes
+                .iter()
+                .find(|c| !c.verdict.is_allowed())
+                .map(|c| (commit, c))
+        })
+    }
+}
+
+/// Identifies a change for attribution: the same action on the same resource.
+type ChangeKey = (&'static str, Option<crate::spec::kinds::ResourceId>);
+
+fn key(change: &Change) -> ChangeKey {
+    (change.action.name, change.resource.clone())
+}
+
+/// Decides a candidate: `trusted` is the state of the trusted commit (an
+/// empty catalog before any), `policy` what judges (the same catalog, or
+/// empty under bootstrap admin keys, which identities carry themselves).
+#[must_use]
+pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Decision {
+    let head_state = candidate.states.get(&candidate.head);
+    let Some(Ok(head)) = head_state else {
+        let invalid = match head_state {
+            Some(Err(invalid)) => invalid.clone(),
+            _ => Invalid {
+                diagnostics: Vec::new(),
+            },
+        };
+        return Decision {
+            head: candidate.head,
+            rewritten: candidate.rewritten,
+            outcome: Outcome::Invalid { invalid },
+            commits: Vec::new(),
+        };
+    };
+    if candidate.rewritten
+        && candidate
+            .commits
+            .iter()
+            .all(|c| c.info.id != candidate.head)
+    {
+        return Decision {
+            head: candidate.head,
+            rewritten: true,
+            outcome: Outcome::Rewound,
+            commits: Vec::new(),
+        };
+    }
+    let authorizer = Authorizer::new(policy);
+    let in_range: HashMap<CommitId, usize> = candidate
+        .commits
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.info.id, i))
+        .collect();
+    let state = |id: &CommitId| candidate.states.get(id).and_then(|s| s.as_ref().ok());
+
+    // The valid state a commit's parent stands for, and the invalid commits
+    // of the range skipped on the way, which share the next valid change.
+    let base = |parent: CommitId| -> (&Catalog, Vec<usize>) {
+        let mut skipped = Vec::new();
+        let mut at = parent;
+        loop {
+            if let Some(catalog) = state(&at) {
+                return (catalog, skipped);
+            }
+            match in_range.get(&at) {
+                Some(&i) => {
+                    skipped.push(i);
+                    match candidate.commits[i].info.parents.first() {
+                        Some(p) => at = *p,
+                        None => return (&EMPTY, skipped),
+                    }
+                }
+                // An invalid state outside the range was never applied;
+                // compare with what is trusted instead.
+                None => return (trusted, skipped),
+            }
+        }
+    };
+
+    // Each commit's own changes, keyed for attribution; `chosen` holds the
+    // keys a merge differs on from at least one parent.
+    let mut own: Vec<Vec<Change>> = vec![Vec::new(); candidate.commits.len()];
+    let mut chosen: Vec<BTreeSet<ChangeKey>> = vec![BTreeSet::new(); candidate.commits.len()];
+    let mut co_authors: Vec<Vec<usize>> = vec![Vec::new(); candidate.commits.len()];
+    for (i, commit) in candidate.commits.iter().enumerate() {
+        let Some(after) = state(&commit.info.id) else {
+            continue;
+        };
+        let per_parent: Vec<Vec<Change>> = if commit.info.parents.is_empty() {
+            vec![authz::changes(&EMPTY, after)]
+        } else {
+            commit
+                .info
+                .parents
+                .iter()
+                .map(|p| {
+                    let (before, skipped) = base(*p);
+                    co_authors[i].extend(skipped);
+                    authz::changes(before, after)
+                })
+                .collect()
+        };
+        let mut first = per_parent[0].clone();
+        if per_parent.len() > 1 {
+            let in_all = |k: &ChangeKey| {
+                per_parent[1..]
+                    .iter()
+                    .all(|changes| changes.iter().any(|c| key(c) == *k))
+            };
+            chosen[i] = per_parent.iter().flatten().map(key).collect();
+            first.retain(|c| in_all(&key(c)));
+        }
+        co_authors[i].sort_unstable();
+        co_authors[i].dedup();
+        own[i] = first;
+    }
+
+    let net: Vec<Change> = authz::changes(trusted, head);
+    let net_by_key: HashMap<ChangeKey, &Change> = net.iter().map(|c| (key(c), c)).collect();
+    let judge = |who: usize, change: &Change| -> Verdict {
+        match &candidate.commits[who].identity {
+            Err(reason) => Verdict::Unverified {
+                reason: reason.clone(),
+            },
+            Ok(verified) => match authorizer.authorize(&verified.principal, change) {
+                Ok(permit) => Verdict::Allowed { permit },
+                Err(denied) => Verdict::Denied { denied },
+            },
+        }
+    };
+
+    let mut charged: Vec<Vec<JudgedChange>> = vec![Vec::new(); candidate.commits.len()];
+    let mut owned: BTreeSet<ChangeKey> = BTreeSet::new();
+    for (i, changes) in own.iter().enumerate() {
+        for change in changes {
+            owned.insert(key(change));
+            // Judged with the commit's own labels, then with the trusted
+            // and head labels of the net change it feeds.
+            let net_change = net_by_key.get(&key(change)).copied();
+            for who in std::iter::once(i).chain(co_authors[i].iter().copied()) {
+                let mut verdict = judge(who, change);
+                if let (true, Some(net_change)) = (verdict.is_allowed(), net_change) {
+                    verdict = judge(who, net_change);
+                }
+                let charged_because =
+                    (who != i).then_some("its tree did not validate, so its changes are judged with the next valid commit");
+                charged[who].push(JudgedChange {
+                    change: change.clone(),
+                    verdict,
+                    charged_because,
+                });
+            }
+        }
+    }
+    let head_index = in_range.get(&candidate.head).copied();
+    for change in net.iter().filter(|c| !owned.contains(&key(c))) {
+        let choosers: Vec<usize> = (0..candidate.commits.len())
+            .filter(|&i| chosen[i].contains(&key(change)))
+            .collect();
+        let (who, because): (Vec<usize>, &'static str) = if !choosers.is_empty() {
+            (choosers, "this merge chose the value that would be applied")
+        } else if candidate.rewritten {
+            (
+                head_index.into_iter().collect(),
+                "history was rewritten: the head answers for undoing trusted commits",
+            )
+        } else {
+            (
+                head_index.into_iter().collect(),
+                "no commit of the range wrote it; the head answers for it",
+            )
+        };
+        for i in who {
+            charged[i].push(JudgedChange {
+                change: change.clone(),
+                verdict: judge(i, change),
+                charged_because: Some(because),
+            });
+        }
+    }
+    if candidate.rewritten {
+        if let Some(i) = head_index {
+            let change = Change::repo("repo.force_push");
+            charged[i].push(JudgedChange {
+                verdict: judge(i, &change),
+                change,
+                charged_because: Some("the trusted commit is not an ancestor of this head"),
+            });
+        }
+    }
+
+    let commits: Vec<CommitVerdict> = candidate
+        .commits
+        .iter()
+        .zip(charged)
+        .map(|(commit, changes)| CommitVerdict {
+            id: commit.info.id,
+            summary: commit.info.summary.clone(),
+            author_email: commit.info.author_email.clone(),
+            identity: commit.identity.clone(),
+            invalid: candidate
+                .states
+                .get(&commit.info.id)
+                .and_then(|s| s.as_ref().err().cloned()),
+            changes,
+        })
+        .collect();
+    let denials = commits
+        .iter()
+        .flat_map(|c| &c.changes)
+        .filter(|c| !c.verdict.is_allowed())
+        .count();
+    Decision {
+        head: candidate.head,
+        rewritten: candidate.rewritten,
+        outcome: if denials == 0 {
+            Outcome::Accepted
+        } else {
+            Outcome::Refused { denials }
+        },
+        commits,
+    }
+}
+
+static EMPTY: std::sync::LazyLock<Catalog> = std::sync::LazyLock::new(Catalog::default);

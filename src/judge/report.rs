@@ -1,0 +1,120 @@
+//! A decision as people read it: per commit, who it is proven to be from
+//! and each change with allowed or denied and why.
+
+use super::{CommitVerdict, Decision, Outcome, Verdict};
+use std::fmt;
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.rewritten {
+            writeln!(
+                f,
+                "history rewritten: the trusted commit is not an ancestor of {}",
+                self.head.short()
+            )?;
+        }
+        for commit in &self.commits {
+            write!(f, "{commit}")?;
+        }
+        match &self.outcome {
+            Outcome::Accepted => {
+                let changes: usize = self.commits.iter().map(|c| c.changes.len()).sum();
+                writeln!(
+                    f,
+                    "accepted: {} commit(s), {changes} change(s), all allowed",
+                    self.commits.len()
+                )
+            }
+            Outcome::Refused { denials } => {
+                write!(f, "refused: {denials} change(s) denied, nothing will be applied")?;
+                if let Some((commit, change)) = self.first_denial() {
+                    let who = match &commit.identity {
+                        Ok(verified) => verified.principal.to_string(),
+                        Err(_) => format!("unverified ({})", commit.author_email),
+                    };
+                    let resource = change
+                        .change
+                        .resource
+                        .as_ref()
+                        .map_or_else(|| "the repository".to_owned(), ToString::to_string);
+                    write!(
+                        f,
+                        "; first: commit {} by {who}: {} on {resource}",
+                        commit.id.short(),
+                        change.change.action.name
+                    )?;
+                }
+                writeln!(f)
+            }
+            Outcome::Invalid { invalid } => {
+                for d in &invalid.diagnostics {
+                    writeln!(f, "{d}")?;
+                }
+                writeln!(
+                    f,
+                    "invalid: {} does not validate, nothing will be applied; fix the errors above",
+                    self.head.short()
+                )
+            }
+            Outcome::Rewound => writeln!(
+                f,
+                "refused: the branch was moved back to {}, a commit already in the trusted history; \
+                 lbops does not re-apply an old state on an old signature: push a new commit \
+                 (e.g. `git revert`) instead",
+                self.head.short()
+            ),
+        }
+    }
+}
+
+impl fmt::Display for CommitVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "commit {}  {}", self.id.short(), self.summary)?;
+        match &self.identity {
+            Ok(verified) => writeln!(
+                f,
+                "  identity  {} ({:?} key {})",
+                verified.principal, verified.key_format, verified.fingerprint
+            )?,
+            Err(reason) => writeln!(f, "  identity  none for {}: {reason}", self.author_email)?,
+        }
+        if let Some(invalid) = &self.invalid {
+            writeln!(
+                f,
+                "  invalid   {} problem(s); its changes are judged with the next valid commit",
+                invalid.diagnostics.len()
+            )?;
+        }
+        if self.changes.is_empty() {
+            writeln!(f, "  (no changes to balancers or access)")?;
+        }
+        for judged in &self.changes {
+            let change = &judged.change;
+            let resource = change
+                .resource
+                .as_ref()
+                .map_or_else(|| "repository".to_owned(), ToString::to_string);
+            let (word, why) = match &judged.verdict {
+                Verdict::Allowed { permit } => ("allowed", permit.to_string()),
+                Verdict::Denied { denied } => ("DENIED ", denied.to_string()),
+                Verdict::Unverified { reason } => (
+                    "DENIED ",
+                    format!(
+                        "the commit has no verified author ({})",
+                        reason.reason_code()
+                    ),
+                ),
+            };
+            writeln!(
+                f,
+                "  {word}   {} {resource}: {}",
+                change.action.name, change.detail
+            )?;
+            writeln!(f, "            {why}")?;
+            if let Some(because) = judged.charged_because {
+                writeln!(f, "            charged to this commit because {because}")?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,336 @@
+//! `decide` over hand-made histories: identities are given, states are
+//! catalogs from inline YAML, so every attribution rule is shown without
+//! git. The end-to-end twins with real signed commits live in
+//! `tests/authorize.rs`.
+
+use super::*;
+use crate::identity::{NoIdentity, Principal, Verified};
+use crate::spec::material::KeyFormat;
+use crate::spec::units::Name;
+use crate::spec::{load, Options, SourceFile};
+
+const NOW: i64 = 1_800_000_000;
+
+const POLICY: &str = "
+kind: Role
+name: sre-admin
+spec:
+  rules: [{actions: ['*'], resources: ['*']}]
+---
+kind: Role
+name: web-oncall
+spec:
+  rules:
+    - actions: [pool.weights.update, pool.targets.update]
+      resources: ['pool/*']
+      when: {labels: {team: web}}
+---
+kind: Group
+name: web-team
+spec: {roles: [web-oncall]}
+---
+kind: User
+name: alice
+spec: {emails: [alice@example.test], roles: [sre-admin]}
+---
+kind: User
+name: bob
+spec: {emails: [bob@example.test], groups: [web-team]}
+";
+
+fn pool(name: &str, team: &str, weight: u32) -> String {
+    format!(
+        "---\nkind: Pool\nname: {name}\nlabels: {{team: {team}}}\nspec:\n  targets:\n    - {{address: 127.0.0.1:9001, weight: {weight}}}\n    - {{address: 127.0.0.1:9002}}\n"
+    )
+}
+
+/// A state: the policy plus the given pools, with extra YAML appended.
+fn state(pools: &[(&str, &str, u32)], extra: &str) -> Result<Catalog, Invalid> {
+    let mut text = POLICY.to_owned();
+    for (name, team, weight) in pools {
+        text.push_str(&pool(name, team, *weight));
+    }
+    text.push_str(extra);
+    load(&[SourceFile::new("all.yaml", text)], &Options::at(NOW)).map(|v| v.catalog)
+}
+
+fn valid(pools: &[(&str, &str, u32)], extra: &str) -> Catalog {
+    state(pools, extra).expect("test state validates")
+}
+
+fn id(n: u8) -> CommitId {
+    CommitId::parse(&format!("{n:02x}").repeat(20)).unwrap()
+}
+
+fn user(name: &str) -> Result<Verified, NoIdentity> {
+    Ok(Verified {
+        principal: Principal::User(name.parse::<Name>().unwrap()),
+        key_format: KeyFormat::Ssh,
+        fingerprint: format!("SHA256:{name}"),
+    })
+}
+
+/// Builds a candidate from `(id, parents, author, state)` rows, oldest first.
+struct History {
+    trusted: (CommitId, Catalog),
+    commits: Vec<CandidateCommit>,
+    states: HashMap<CommitId, Result<Catalog, Invalid>>,
+}
+
+impl History {
+    fn from(trusted: Catalog) -> Self {
+        let mut states = HashMap::new();
+        states.insert(id(0), Ok(trusted.clone()));
+        History {
+            trusted: (id(0), trusted),
+            commits: Vec::new(),
+            states,
+        }
+    }
+
+    fn outside(mut self, n: u8, state: Catalog) -> Self {
+        self.states.insert(id(n), Ok(state));
+        self
+    }
+
+    fn commit(
+        mut self,
+        n: u8,
+        parents: &[u8],
+        identity: Result<Verified, NoIdentity>,
+        state: Result<Catalog, Invalid>,
+    ) -> Self {
+        self.states.insert(id(n), state);
+        self.commits.push(CandidateCommit {
+            info: CommitInfo {
+                id: id(n),
+                parents: parents.iter().map(|p| id(*p)).collect(),
+                author_email: "someone@example.test".into(),
+                committer_email: "someone@example.test".into(),
+                summary: format!("commit {n}"),
+                time: NOW,
+                signature: None,
+                signed_data: Vec::new(),
+            },
+            identity,
+        });
+        self
+    }
+
+    fn decide(self, rewritten: bool) -> Decision {
+        let head = self.commits.last().map_or(self.trusted.0, |c| c.info.id);
+        let candidate = Candidate {
+            head,
+            commits: self.commits,
+            states: self.states,
+            rewritten,
+        };
+        decide(&self.trusted.1, &self.trusted.1, &candidate)
+    }
+}
+
+fn denied_in(decision: &Decision) -> Vec<(CommitId, &'static str, String)> {
+    decision
+        .commits
+        .iter()
+        .flat_map(|c| {
+            c.changes
+                .iter()
+                .filter(|j| !j.verdict.is_allowed())
+                .map(|j| {
+                    let resource = j.change.resource.as_ref().map(ToString::to_string);
+                    (c.id, j.change.action.name, resource.unwrap_or_default())
+                })
+        })
+        .collect()
+}
+
+#[test]
+fn an_on_call_weight_shift_in_scope_is_accepted() {
+    let trusted = valid(&[("web", "web", 1), ("db", "data", 1)], "");
+    let decision = History::from(trusted)
+        .commit(
+            1,
+            &[0],
+            user("bob"),
+            state(&[("web", "web", 5), ("db", "data", 1)], ""),
+        )
+        .decide(false);
+    assert!(decision.accepted(), "{decision}");
+    let change = &decision.commits[0].changes[0];
+    assert_eq!(change.change.action.name, "pool.weights.update");
+    assert!(change.charged_because.is_none());
+}
+
+#[test]
+fn the_same_shift_out_of_scope_refuses_everything_and_names_the_commit() {
+    let trusted = valid(&[("web", "web", 1), ("db", "data", 1)], "");
+    let decision = History::from(trusted)
+        .commit(
+            1,
+            &[0],
+            user("bob"),
+            state(&[("web", "web", 5), ("db", "data", 1)], ""),
+        )
+        .commit(
+            2,
+            &[1],
+            user("bob"),
+            state(&[("web", "web", 5), ("db", "data", 9)], ""),
+        )
+        .decide(false);
+    assert!(matches!(decision.outcome, Outcome::Refused { denials: 1 }));
+    assert_eq!(
+        denied_in(&decision),
+        [(id(2), "pool.weights.update", "pool/db".to_owned())]
+    );
+    let text = decision.to_string();
+    assert!(
+        text.contains("refused") && text.contains(&id(2).short()),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unverified_commit_may_change_nothing_but_may_touch_other_files() {
+    let trusted = valid(&[("web", "web", 1)], "");
+    let unsigned = || Err(NoIdentity::Unsigned { commit: "c".into() });
+    let harmless = History::from(trusted.clone())
+        .commit(1, &[0], unsigned(), Ok(trusted.clone()))
+        .decide(false);
+    assert!(harmless.accepted(), "{harmless}");
+    let decision = History::from(trusted)
+        .commit(1, &[0], unsigned(), state(&[("web", "web", 2)], ""))
+        .decide(false);
+    assert!(!decision.accepted());
+    assert!(matches!(
+        decision.commits[0].changes[0].verdict,
+        Verdict::Unverified { .. }
+    ));
+}
+
+#[test]
+fn a_grant_in_the_same_push_cannot_be_used_before_it_is_applied() {
+    let trusted = valid(&[("db", "data", 1)], "");
+    let granted = POLICY.replace(
+        "groups: [web-team]",
+        "groups: [web-team], roles: [sre-admin]",
+    );
+    let granted_state = |weight| {
+        let text = format!("{granted}{}", pool("db", "data", weight));
+        load(&[SourceFile::new("all.yaml", text)], &Options::at(NOW)).map(|v| v.catalog)
+    };
+    let decision = History::from(trusted)
+        .commit(1, &[0], user("alice"), granted_state(1))
+        .commit(2, &[1], user("bob"), granted_state(7))
+        .decide(false);
+    assert_eq!(
+        denied_in(&decision),
+        [(id(2), "pool.weights.update", "pool/db".to_owned())],
+        "{decision}"
+    );
+    assert!(decision.commits[0].changes[0].verdict.is_allowed());
+}
+
+#[test]
+fn a_merge_answers_for_an_old_value_it_brings_back() {
+    // Trusted commit 0 set web's weight to 5 (its parent 9 had 1). A branch
+    // from 9 changes nothing about web; bob's merge takes the old weight 1.
+    let before = valid(&[("web", "web", 1), ("db", "data", 1)], "");
+    let trusted = valid(&[("web", "web", 5), ("db", "data", 1)], "");
+    let decision = History::from(trusted)
+        .outside(9, before.clone())
+        .commit(1, &[9], user("alice"), Ok(before.clone()))
+        .commit(2, &[0, 1], user("carol-less"), Ok(before))
+        .decide(false);
+    let charged = &decision.commits[1].changes;
+    assert_eq!(charged.len(), 1, "{decision}");
+    assert_eq!(charged[0].change.action.name, "pool.weights.update");
+    assert!(charged[0].charged_because.unwrap().contains("merge"));
+}
+
+#[test]
+fn stale_labels_on_an_old_branch_point_do_not_put_a_pool_in_scope() {
+    // The pool was team=web at 9; the trusted commit 0 moved it to team=data.
+    // Bob edits weights on a branch from 9 (in scope there); alice merges.
+    let old = valid(&[("shop", "web", 1)], "");
+    let trusted = valid(&[("shop", "data", 1)], "");
+    let decision = History::from(trusted)
+        .outside(9, old)
+        .commit(1, &[9], user("bob"), state(&[("shop", "web", 4)], ""))
+        .commit(2, &[0, 1], user("alice"), state(&[("shop", "data", 4)], ""))
+        .decide(false);
+    assert_eq!(
+        denied_in(&decision),
+        [(id(1), "pool.weights.update", "pool/shop".to_owned())],
+        "{decision}"
+    );
+}
+
+#[test]
+fn rewritten_history_needs_force_push_from_the_head_author() {
+    let trusted = valid(&[("web", "web", 5)], "");
+    let base = valid(&[("web", "web", 1)], "");
+    let rewrite = |who: &str| {
+        History::from(trusted.clone())
+            .outside(9, base.clone())
+            .commit(1, &[9], user(who), state(&[("web", "web", 2)], ""))
+            .decide(true)
+    };
+    let by_admin = rewrite("alice");
+    assert!(by_admin.accepted(), "{by_admin}");
+    let by_oncall = rewrite("bob");
+    assert_eq!(
+        denied_in(&by_oncall),
+        [(id(1), "repo.force_push", String::new())],
+        "{by_oncall}"
+    );
+}
+
+#[test]
+fn moving_the_branch_back_is_refused() {
+    let trusted = valid(&[("web", "web", 5)], "");
+    let mut history = History::from(trusted).outside(9, valid(&[("web", "web", 1)], ""));
+    history.trusted.0 = id(0);
+    let candidate = Candidate {
+        head: id(9),
+        commits: Vec::new(),
+        states: history.states,
+        rewritten: true,
+    };
+    let decision = decide(&history.trusted.1, &history.trusted.1, &candidate);
+    assert!(matches!(decision.outcome, Outcome::Rewound));
+    assert!(decision.to_string().contains("git revert"));
+}
+
+#[test]
+fn a_broken_commit_shares_the_blame_for_the_fix_that_follows() {
+    let trusted = valid(&[("web", "web", 1)], "");
+    let broken = state(&[("web", "web", 3)], "---\nkind: Pool\nname: web\n");
+    assert!(broken.is_err());
+    let unsigned = Err(NoIdentity::Unsigned { commit: "c".into() });
+    let decision = History::from(trusted)
+        .commit(1, &[0], unsigned, broken)
+        .commit(2, &[1], user("bob"), state(&[("web", "web", 3)], ""))
+        .decide(false);
+    assert!(decision.commits[0].invalid.is_some());
+    assert_eq!(
+        denied_in(&decision),
+        [(id(1), "pool.weights.update", "pool/web".to_owned())],
+        "{decision}"
+    );
+}
+
+#[test]
+fn an_invalid_head_applies_nothing() {
+    let trusted = valid(&[("web", "web", 1)], "");
+    let decision = History::from(trusted)
+        .commit(
+            1,
+            &[0],
+            user("alice"),
+            state(&[("web", "web", 0)], "---\nkind: Nope\n"),
+        )
+        .decide(false);
+    assert!(matches!(decision.outcome, Outcome::Invalid { .. }));
+}

@@ -1,0 +1,551 @@
+//! `lbops authorize` on real repositories: keys made by `ssh-keygen` and
+//! `gpg`, commits made and signed by `git`, the decision read from the
+//! command's output and exit status as a pipeline would.
+
+mod common;
+
+use common::git::{Author, GitRepo, GpgKey, Signing, SshKey};
+use std::process::Command;
+
+/// The people of these tests. alice and dave are SRE admins (alice signs
+/// with SSH, dave with OpenPGP); bob is on the web on-call rotation;
+/// mallory is nobody the policy knows.
+struct Team {
+    alice: SshKey,
+    bob: SshKey,
+    dave: GpgKey,
+    mallory: SshKey,
+}
+
+impl Team {
+    fn new() -> Self {
+        Team {
+            alice: SshKey::new("alice@example.test"),
+            bob: SshKey::new("bob@example.test"),
+            dave: GpgKey::new("Dave <dave@example.test>"),
+            mallory: SshKey::new("mallory@example.test"),
+        }
+    }
+
+    fn alice(&self) -> Author<'_> {
+        Author {
+            name: "Alice",
+            email: "alice@example.test",
+            signing: Signing::Ssh(&self.alice),
+        }
+    }
+
+    fn bob(&self) -> Author<'_> {
+        Author {
+            name: "Bob",
+            email: "bob@example.test",
+            signing: Signing::Ssh(&self.bob),
+        }
+    }
+
+    fn dave(&self) -> Author<'_> {
+        Author {
+            name: "Dave",
+            email: "dave@example.test",
+            signing: Signing::Gpg(&self.dave),
+        }
+    }
+
+    fn mallory(&self) -> Author<'_> {
+        Author {
+            name: "Mallory",
+            email: "mallory@example.test",
+            signing: Signing::Ssh(&self.mallory),
+        }
+    }
+
+    /// The access rules, with `bob_extra` appended to bob's spec.
+    fn access(&self, bob_extra: &str) -> String {
+        let indent = |text: &str| text.trim().replace('\n', "\n        ");
+        format!(
+            "kind: Role
+name: sre-admin
+spec:
+  rules: [{{actions: ['*'], resources: ['*']}}]
+---
+kind: Role
+name: web-oncall
+spec:
+  rules:
+    - actions: [pool.weights.update, pool.targets.update]
+      resources: ['pool/*']
+      when: {{labels: {{team: web}}}}
+---
+kind: Group
+name: web-team
+spec: {{roles: [web-oncall]}}
+---
+kind: User
+name: alice
+spec:
+  emails: [alice@example.test]
+  roles: [sre-admin]
+  signing_keys: [{{ssh: '{alice}'}}]
+---
+kind: User
+name: dave
+spec:
+  emails: [dave@example.test]
+  roles: [sre-admin]
+  signing_keys:
+    - openpgp: |
+        {dave}
+---
+kind: User
+name: bob
+spec:
+  emails: [bob@example.test]
+  groups: [web-team]
+  signing_keys: [{{ssh: '{bob}'}}]{bob_extra}
+",
+            alice = self.alice.public,
+            bob = self.bob.public,
+            dave = indent(&self.dave.public),
+        )
+    }
+}
+
+fn pools(web_weight: u32, db_weight: u32, db_team: &str) -> String {
+    format!(
+        "kind: Pool
+name: web
+labels: {{team: web}}
+spec:
+  targets: [{{address: 127.0.0.1:9001, weight: {web_weight}}}, {{address: 127.0.0.1:9002}}]
+---
+kind: Pool
+name: db
+labels: {{team: {db_team}}}
+spec:
+  targets: [{{address: 127.0.0.1:9101, weight: {db_weight}}}, {{address: 127.0.0.1:9102}}]
+"
+    )
+}
+
+fn balancer(name: &str, address: &str) -> String {
+    format!(
+        "kind: LoadBalancer
+name: {name}
+labels: {{team: web}}
+spec:
+  addresses: [{address}]
+  listeners:
+    - {{name: http, protocol: http, port: 8080, default_action: {{forward: {{pools: [{{pool: web}}]}}}}}}
+"
+    )
+}
+
+/// A repository whose first commit (by alice) is the trusted state.
+struct Estate {
+    team: Team,
+    repo: GitRepo,
+    trusted: String,
+}
+
+impl Estate {
+    fn new() -> Self {
+        let team = Team::new();
+        let repo = GitRepo::new();
+        repo.write("access.yaml", &team.access(""));
+        repo.write("pools.yaml", &pools(1, 1, "data"));
+        repo.write("balancers/edge.yaml", &balancer("edge", "127.0.0.1"));
+        let trusted = repo.commit(&team.alice(), "initial estate");
+        Estate {
+            team,
+            repo,
+            trusted,
+        }
+    }
+
+    fn authorize(&self, from: &str) -> Verdict {
+        self.run(&["--from", from])
+    }
+
+    fn run(&self, extra: &[&str]) -> Verdict {
+        let out = Command::new(env!("CARGO_BIN_EXE_lbops"))
+            .arg("authorize")
+            .arg("--repo")
+            .arg(self.repo.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        Verdict {
+            code: out.status.code().unwrap(),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Verdict {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Verdict {
+    #[track_caller]
+    fn allowed(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "expected allowed:\n{}{}",
+            self.stdout, self.stderr
+        );
+        assert!(self.stdout.contains("accepted"), "{}", self.stdout);
+        self
+    }
+
+    #[track_caller]
+    fn refused(&self) -> &Self {
+        assert_eq!(
+            self.code, 1,
+            "expected refused:\n{}{}",
+            self.stdout, self.stderr
+        );
+        assert!(self.stdout.contains("refused"), "{}", self.stdout);
+        self
+    }
+
+    #[track_caller]
+    fn says(&self, text: &str) -> &Self {
+        assert!(
+            self.stdout.contains(text),
+            "expected `{text}` in:\n{}",
+            self.stdout
+        );
+        self
+    }
+}
+
+#[test]
+fn allowed_an_on_call_engineer_shifts_web_weights_ssh_signed() {
+    let e = Estate::new();
+    e.repo.write("pools.yaml", &pools(5, 1, "data"));
+    e.repo.commit(&e.team.bob(), "canary: web to 5");
+    e.authorize(&e.trusted)
+        .allowed()
+        .says("identity  user/bob (Ssh key SHA256:")
+        .says("allowed   pool.weights.update pool/web");
+}
+
+#[test]
+fn allowed_an_admin_adds_a_balancer_openpgp_signed() {
+    let e = Estate::new();
+    e.repo
+        .write("balancers/api.yaml", &balancer("api", "127.0.0.2"));
+    e.repo.commit(&e.team.dave(), "add the api balancer");
+    e.authorize(&e.trusted)
+        .allowed()
+        .says(&format!(
+            "identity  user/dave (OpenPgp key {}",
+            e.team.dave.fingerprint
+        ))
+        .says("allowed   loadbalancer.create loadbalancer/api");
+}
+
+#[test]
+fn denied_an_unsigned_commit() {
+    let e = Estate::new();
+    e.repo.write("pools.yaml", &pools(5, 1, "data"));
+    let unsigned = Author {
+        signing: Signing::Unsigned,
+        ..e.team.bob()
+    };
+    e.repo.commit(&unsigned, "unsigned canary");
+    e.authorize(&e.trusted)
+        .refused()
+        .says("identity  none for bob@example.test")
+        .says("DENIED    pool.weights.update pool/web");
+}
+
+#[test]
+fn denied_a_commit_signed_with_a_key_listed_for_someone_else() {
+    let e = Estate::new();
+    e.repo.write("pools.yaml", &pools(5, 1, "data"));
+    // bob's email, alice's key: whoever holds alice's key is not bob.
+    let author = Author {
+        signing: Signing::Ssh(&e.team.alice),
+        ..e.team.bob()
+    };
+    e.repo.commit(&author, "canary");
+    e.authorize(&e.trusted)
+        .refused()
+        .says("identity  none for bob@example.test");
+}
+
+#[test]
+fn denied_an_author_email_forged_to_an_admins_with_the_attackers_own_key() {
+    let e = Estate::new();
+    e.repo.write("pools.yaml", &pools(1, 9, "data"));
+    let forged = Author {
+        signing: Signing::Ssh(&e.team.bob),
+        ..e.team.alice()
+    };
+    e.repo.commit(&forged, "looks like alice");
+    e.authorize(&e.trusted)
+        .refused()
+        .says("identity  none for alice@example.test")
+        .says("DENIED    pool.weights.update pool/db");
+    // And with a key nobody lists.
+    let e = Estate::new();
+    e.repo.write("pools.yaml", &pools(1, 9, "data"));
+    let forged = Author {
+        signing: Signing::Ssh(&e.team.mallory),
+        ..e.team.alice()
+    };
+    e.repo.commit(&forged, "looks like alice");
+    e.authorize(&e.trusted)
+        .refused()
+        .says("identity  none for alice@example.test");
+}
+
+#[test]
+fn denied_an_on_call_change_outside_the_label_scope() {
+    let e = Estate::new();
+    e.repo.write("pools.yaml", &pools(1, 5, "data"));
+    e.repo.commit(&e.team.bob(), "db weights");
+    e.authorize(&e.trusted)
+        .refused()
+        .says("identity  user/bob")
+        .says("DENIED    pool.weights.update pool/db")
+        .says("sre-admin");
+}
+
+#[test]
+fn denied_relabelling_a_pool_into_ones_own_scope() {
+    let e = Estate::new();
+    e.repo.write("pools.yaml", &pools(1, 5, "web"));
+    e.repo.commit(&e.team.bob(), "db is web now");
+    e.authorize(&e.trusted)
+        .refused()
+        .says("DENIED    pool.labels.update pool/db")
+        .says("DENIED    pool.weights.update pool/db");
+}
+
+#[test]
+fn denied_granting_oneself_a_role_in_one_commit() {
+    let e = Estate::new();
+    e.repo
+        .write("access.yaml", &e.team.access("\n  roles: [sre-admin]"));
+    e.repo.commit(&e.team.bob(), "make me admin");
+    e.authorize(&e.trusted)
+        .refused()
+        .says("DENIED    access.users.update user/bob");
+}
+
+#[test]
+fn denied_granting_oneself_a_role_and_using_it_in_the_next_commit() {
+    let e = Estate::new();
+    e.repo
+        .write("access.yaml", &e.team.access("\n  roles: [sre-admin]"));
+    let grant = e.repo.commit(&e.team.bob(), "make me admin");
+    e.repo.write("pools.yaml", &pools(1, 7, "data"));
+    let usage = e.repo.commit(&e.team.bob(), "use it");
+    let verdict = e.authorize(&e.trusted);
+    verdict
+        .refused()
+        .says("DENIED    access.users.update user/bob")
+        .says("DENIED    pool.weights.update pool/db");
+    let usage_section = verdict
+        .stdout
+        .split(&format!("commit {}", &usage[..12]))
+        .nth(1)
+        .unwrap();
+    assert!(usage_section.contains("DENIED    pool.weights.update pool/db"));
+    assert!(verdict
+        .stdout
+        .contains(&format!("first: commit {}", &grant[..12])));
+}
+
+#[test]
+fn denied_an_admin_grant_cannot_be_used_in_the_same_push() {
+    let e = Estate::new();
+    e.repo
+        .write("access.yaml", &e.team.access("\n  roles: [sre-admin]"));
+    e.repo.commit(&e.team.alice(), "bob joins the SREs");
+    e.repo.write("pools.yaml", &pools(1, 7, "data"));
+    let usage = e.repo.commit(&e.team.bob(), "use it at once");
+    e.authorize(&e.trusted)
+        .refused()
+        .says("allowed   access.users.update user/bob")
+        .says(&format!("first: commit {} by user/bob", &usage[..12]));
+    // Once the grant is trusted (applied), the same change is allowed.
+    let granted = e.repo.git(&["rev-parse", "HEAD~1"], &[]);
+    e.authorize(&granted).allowed();
+}
+
+#[test]
+fn denied_deleting_a_balancer_without_loadbalancer_delete() {
+    let e = Estate::new();
+    e.repo.remove("balancers/edge.yaml");
+    e.repo.commit(&e.team.bob(), "drop edge");
+    e.authorize(&e.trusted)
+        .refused()
+        .says("DENIED    loadbalancer.delete loadbalancer/edge");
+}
+
+#[test]
+fn denied_editing_a_role() {
+    let e = Estate::new();
+    let widened = e.team.access("").replace(
+        "resources: ['pool/*']\n      when: {labels: {team: web}}",
+        "resources: ['pool/*']",
+    );
+    e.repo.write("access.yaml", &widened);
+    e.repo.commit(&e.team.bob(), "widen on-call");
+    e.authorize(&e.trusted)
+        .refused()
+        .says("DENIED    access.roles.update role/web-oncall");
+}
+
+#[test]
+fn denied_a_revoked_users_next_commit() {
+    let e = Estate::new();
+    // bob's allowed change is fine before the revocation...
+    e.repo.write("pools.yaml", &pools(5, 1, "data"));
+    e.repo.commit(&e.team.bob(), "canary");
+    e.authorize(&e.trusted).allowed();
+    // ...alice removes bob, and once that is applied his commits identify nobody.
+    let access = e.team.access("");
+    let without_bob = access.split("---\nkind: User\nname: bob").next().unwrap();
+    e.repo.write("access.yaml", without_bob);
+    let revocation = e.repo.commit(&e.team.alice(), "bob left");
+    e.repo.write("pools.yaml", &pools(6, 1, "data"));
+    e.repo.commit(&e.team.bob(), "one more canary");
+    e.authorize(&revocation)
+        .refused()
+        .says("identity  none for bob@example.test")
+        .says("DENIED    pool.weights.update pool/web");
+}
+
+#[test]
+fn denied_rewritten_history_without_force_push() {
+    let e = Estate::new();
+    e.repo.write("pools.yaml", &pools(5, 1, "data"));
+    let trusted = e.repo.commit(&e.team.bob(), "canary");
+    e.repo.git(&["reset", "-q", "--hard", &e.trusted], &[]);
+    e.repo.write("pools.yaml", &pools(3, 1, "data"));
+    e.repo.commit(&e.team.bob(), "canary, rewritten");
+    e.authorize(&trusted)
+        .refused()
+        .says("history rewritten")
+        .says("DENIED    repo.force_push repository");
+}
+
+#[test]
+fn allowed_a_force_push_signed_by_a_holder_of_repo_force_push() {
+    let e = Estate::new();
+    e.repo.write("pools.yaml", &pools(5, 1, "data"));
+    let trusted = e.repo.commit(&e.team.bob(), "canary");
+    e.repo.git(&["reset", "-q", "--hard", &e.trusted], &[]);
+    e.repo.write("pools.yaml", &pools(3, 1, "data"));
+    e.repo.commit(&e.team.alice(), "rewrite the canary");
+    e.authorize(&trusted)
+        .allowed()
+        .says("allowed   repo.force_push repository");
+}
+
+#[test]
+fn a_mixed_push_applies_nothing_and_names_the_bad_commit() {
+    let e = Estate::new();
+    e.repo.write("pools.yaml", &pools(5, 1, "data"));
+    e.repo.commit(&e.team.bob(), "fine");
+    e.repo.write("pools.yaml", &pools(5, 5, "data"));
+    let bad = e.repo.commit(&e.team.bob(), "not fine");
+    e.authorize(&e.trusted)
+        .refused()
+        .says("allowed   pool.weights.update pool/web")
+        .says(&format!(
+            "first: commit {} by user/bob: pool.weights.update on pool/db",
+            &bad[..12]
+        ));
+}
+
+#[test]
+fn bootstrap_with_admin_keys_accepts_the_admins_first_policy_and_refuses_a_stranger() {
+    let team = Team::new();
+    let keys = tempfile::tempdir().unwrap();
+    let alice_key = keys.path().join("alice.pub");
+    std::fs::write(&alice_key, &team.alice.public).unwrap();
+    let dave_key = keys.path().join("dave.asc");
+    std::fs::write(&dave_key, &team.dave.public).unwrap();
+    let keys = [
+        "--bootstrap-key",
+        alice_key.to_str().unwrap(),
+        "--bootstrap-key",
+        dave_key.to_str().unwrap(),
+    ];
+
+    let repo = GitRepo::new();
+    repo.write("access.yaml", &team.access(""));
+    repo.write("pools.yaml", &pools(1, 1, "data"));
+    repo.commit(&team.alice(), "first policy");
+    repo.write("balancers/edge.yaml", &balancer("edge", "127.0.0.1"));
+    repo.commit(&team.dave(), "first balancer");
+    let estate = Estate {
+        team,
+        repo,
+        trusted: String::new(),
+    };
+    estate
+        .run(&keys)
+        .allowed()
+        .says("identity  bootstrap admin SHA256:");
+
+    // A stranger who pushes first gets nothing, however complete the policy.
+    let team = Team::new();
+    let repo = GitRepo::new();
+    repo.write("access.yaml", &team.access(""));
+    repo.commit(&team.mallory(), "I am first");
+    let stranger = Estate {
+        team,
+        repo,
+        trusted: String::new(),
+    };
+    stranger
+        .run(&keys)
+        .refused()
+        .says("identity  none for mallory@example.test");
+}
+
+#[test]
+fn bootstrap_with_a_pinned_commit_trusts_its_policy_as_is() {
+    let team = Team::new();
+    let repo = GitRepo::new();
+    repo.write("access.yaml", &team.access(""));
+    repo.write("pools.yaml", &pools(1, 1, "data"));
+    // Pinned by the operator, so even an unsigned commit can be the root of trust.
+    let unsigned = Author {
+        signing: Signing::Unsigned,
+        ..team.alice()
+    };
+    let pinned = repo.commit(&unsigned, "imported estate");
+    repo.write("pools.yaml", &pools(4, 1, "data"));
+    repo.commit(&team.bob(), "canary");
+    let e = Estate {
+        team,
+        repo,
+        trusted: pinned.clone(),
+    };
+    e.authorize(&pinned).allowed();
+}
+
+#[test]
+fn json_output_carries_the_same_decision_for_tools() {
+    let e = Estate::new();
+    e.repo.write("pools.yaml", &pools(1, 5, "data"));
+    e.repo.commit(&e.team.bob(), "db weights");
+    let verdict = e.run(&["--from", &e.trusted, "--output", "json"]);
+    assert_eq!(verdict.code, 1);
+    let json: serde_json::Value = serde_json::from_str(&verdict.stdout).unwrap();
+    assert_eq!(json["outcome"]["outcome"], "refused");
+    let change = &json["commits"][0]["changes"][0];
+    assert_eq!(change["change"]["action"], "pool.weights.update");
+    assert_eq!(change["verdict"]["verdict"], "denied");
+}
