@@ -14,5 +14,6 @@ pub mod identity;
 pub mod judge;
 pub mod plan;
 pub mod provider;
+pub mod report;
 pub mod source;
 pub mod spec;

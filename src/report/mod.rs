@@ -1,0 +1,185 @@
+//! Reporting outcomes back onto commits: commit statuses through a
+//! [`StatusSink`]. The default sink writes git notes; forge backends
+//! implement the same trait.
+
+use crate::source::CommitId;
+use serde::Serialize;
+use std::fmt;
+
+/// The longest description a status may carry (GitHub's limit; the
+/// others allow more, so one rule fits all).
+pub const MAX_DESCRIPTION: usize = 140;
+
+/// Which step of lbops' flow a status is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Context {
+    Validate,
+    Authorize,
+    Apply,
+    Drift,
+    /// For heads of other refs (pull requests, branches): judged and
+    /// planned, never applied.
+    Plan,
+}
+
+impl Context {
+    pub const ALL: [Context; 5] = [
+        Context::Validate,
+        Context::Authorize,
+        Context::Apply,
+        Context::Drift,
+        Context::Plan,
+    ];
+
+    /// `validate`, `authorize`, …: the part after `lbops/`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Context::Validate => "validate",
+            Context::Authorize => "authorize",
+            Context::Apply => "apply",
+            Context::Drift => "drift",
+            Context::Plan => "plan",
+        }
+    }
+}
+
+/// Where a status stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Pending,
+    Success,
+    /// The commit is at fault (invalid, denied, drifted).
+    Failure,
+    /// lbops or a provider is at fault (could not apply, could not read).
+    Error,
+}
+
+impl State {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Success => "success",
+            State::Failure => "failure",
+            State::Error => "error",
+        }
+    }
+}
+
+/// One status of one commit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub context: Context,
+    pub state: State,
+    /// At most [`MAX_DESCRIPTION`] characters, naming the reason.
+    pub description: String,
+    /// The daemon's page for this commit.
+    pub target_url: Option<String>,
+}
+
+impl Status {
+    /// A status; the description is cut to [`MAX_DESCRIPTION`] characters
+    /// (ending in `…` when cut) so every backend accepts it.
+    #[must_use]
+    pub fn new(context: Context, state: State, description: &str) -> Self {
+        Status {
+            context,
+            state,
+            description: clip(description),
+            target_url: None,
+        }
+    }
+
+    #[must_use]
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.target_url = Some(url.into());
+        self
+    }
+}
+
+fn clip(text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= MAX_DESCRIPTION {
+        return one_line;
+    }
+    let mut clipped: String = one_line.chars().take(MAX_DESCRIPTION - 1).collect();
+    clipped.push('…');
+    clipped
+}
+
+/// The full context name a sink shows: `lbops/validate`, or with an
+/// instance prefix so two daemons on one repository do not overwrite each
+/// other, `lbops/staging/validate`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContextName {
+    instance: Option<String>,
+}
+
+impl ContextName {
+    #[must_use]
+    pub fn new(instance: Option<String>) -> Self {
+        ContextName { instance }
+    }
+
+    #[must_use]
+    pub fn of(&self, context: Context) -> String {
+        match &self.instance {
+            Some(instance) => format!("lbops/{instance}/{}", context.as_str()),
+            None => format!("lbops/{}", context.as_str()),
+        }
+    }
+}
+
+/// Why a status could not be posted.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Worth trying again later (network, rate limit, a 5xx).
+    #[error("{sink}: {message} (will retry)")]
+    Transient { sink: &'static str, message: String },
+    /// Will not get better by retrying (bad credentials, unknown repository).
+    #[error("{sink}: {message}")]
+    Permanent { sink: &'static str, message: String },
+}
+
+/// Somewhere commit statuses go.
+#[allow(async_fn_in_trait)] // used with concrete types, never `dyn`
+pub trait StatusSink {
+    /// A short name for logs: `git-notes`, `github`, …
+    fn name(&self) -> &'static str;
+    /// Sets one status of one commit, replacing an earlier status of the
+    /// same context. Posting the same status twice is harmless.
+    async fn post(&self, commit: CommitId, status: &Status) -> Result<(), ReportError>;
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.state.as_str(), self.description)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_fit_every_forge() {
+        let long = "x".repeat(500);
+        let status = Status::new(Context::Authorize, State::Failure, &long);
+        assert_eq!(status.description.chars().count(), MAX_DESCRIPTION);
+        assert!(status.description.ends_with('…'));
+        let multi = Status::new(Context::Validate, State::Success, "16 resources\n  valid");
+        assert_eq!(multi.description, "16 resources valid");
+    }
+
+    #[test]
+    fn an_instance_prefix_keeps_two_daemons_apart() {
+        assert_eq!(ContextName::default().of(Context::Drift), "lbops/drift");
+        assert_eq!(
+            ContextName::new(Some("staging".into())).of(Context::Apply),
+            "lbops/staging/apply"
+        );
+    }
+}
