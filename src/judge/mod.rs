@@ -1,7 +1,8 @@
 //! The all-or-nothing decision over a pushed range of commits (pure).
 //!
-//! Every change a commit makes is attributed to that commit and judged
-//! for its verified author against the TRUSTED policy — never against the
+//! Every change a commit makes (and the range does not undo again) is
+//! attributed to that commit and judged for its verified author against
+//! the TRUSTED policy — never against the
 //! policy the range writes, so a grant takes effect only once the granting
 //! commit has been applied. On top of the per-commit changes, each net
 //! change (trusted → head, what would really be applied) is judged once
@@ -264,13 +265,18 @@ pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Dec
     let mut owned: BTreeSet<ChangeKey> = BTreeSet::new();
     for (i, changes) in own.iter().enumerate() {
         for change in changes {
+            // A change undone later in the range is never applied, so it
+            // needs no permission; judging it anyway would leave a denied
+            // commit blocking the branch even after an admin reverted it.
+            let Some(net_change) = net_by_key.get(&key(change)).copied() else {
+                continue;
+            };
             owned.insert(key(change));
             // Judged with the commit's own labels, then with the trusted
             // and head labels of the net change it feeds.
-            let net_change = net_by_key.get(&key(change)).copied();
             for who in std::iter::once(i).chain(co_authors[i].iter().copied()) {
                 let mut verdict = judge(who, change);
-                if let (true, Some(net_change)) = (verdict.is_allowed(), net_change) {
+                if verdict.is_allowed() {
                     verdict = judge(who, net_change);
                 }
                 let charged_because =

@@ -334,3 +334,23 @@ fn an_invalid_head_applies_nothing() {
         .decide(false);
     assert!(matches!(decision.outcome, Outcome::Invalid { .. }));
 }
+
+#[test]
+fn a_denied_change_reverted_in_the_same_range_blocks_nothing() {
+    let trusted = valid(&[("db", "data", 1)], "");
+    let decision = History::from(trusted)
+        .commit(1, &[0], user("bob"), state(&[("db", "data", 5)], ""))
+        .commit(2, &[1], user("alice"), state(&[("db", "data", 1)], ""))
+        .decide(false);
+    assert!(decision.accepted(), "{decision}");
+    // A partial revert still leaves bob's edit in what would be applied.
+    let trusted = valid(&[("db", "data", 1)], "");
+    let partial = History::from(trusted)
+        .commit(1, &[0], user("bob"), state(&[("db", "data", 5)], ""))
+        .commit(2, &[1], user("alice"), state(&[("db", "data", 3)], ""))
+        .decide(false);
+    assert_eq!(
+        denied_in(&partial),
+        [(id(1), "pool.weights.update", "pool/db".to_owned())]
+    );
+}
