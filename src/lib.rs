@@ -9,7 +9,9 @@
 pub mod actions;
 pub mod audit;
 pub mod authz;
+pub mod daemon;
 pub mod dataplane;
+pub mod fsutil;
 pub mod identity;
 pub mod judge;
 pub mod plan;

@@ -597,6 +597,8 @@ async fn a_restarted_process_serves_the_last_config_it_accepted() {
         line.starts_with("lbops dataplane: serving config version 4 from"),
         "{line}"
     );
+    // The admin API comes up after the restored config is served.
+    wait_for_line(&mut stderr, "lbops dataplane: admin API on");
     let (status, _, body) = get(&client(), &format!("http://127.0.0.1:{port}/x"), &[]).await;
     assert_eq!(status, 200);
     assert!(body.starts_with("kept /x"), "{body}");

@@ -55,7 +55,7 @@ pub fn run(args: AuthorizeArgs, now: i64) -> anyhow::Result<ExitCode> {
         }
     };
     let head = source.resolve(&args.to).context("--to")?;
-    let judged = judge::judge_range(&source, &anchor, head, now)?;
+    let judged = judge::judge_range(&source, &anchor, head, now, judge::Verification::Required)?;
     let mut stdout = std::io::stdout().lock();
     match args.output {
         crate::Output::Json => {

@@ -177,6 +177,16 @@ pub enum NoIdentity {
         fingerprint: String,
         holders: Vec<Principal>,
     },
+
+    #[error(
+        "signature checks are off in the daemon config, and no User or ServiceAccount of the \
+         trusted policy has the author email `{author_email}` of commit {commit}: commit with an \
+         email the policy lists"
+    )]
+    UnknownAuthor {
+        commit: String,
+        author_email: String,
+    },
 }
 
 fn list(holders: &[Principal]) -> String {
@@ -193,6 +203,7 @@ impl NoIdentity {
     pub fn reason_code(&self) -> &'static str {
         match self {
             NoIdentity::Unsigned { .. } => "unsigned",
+            NoIdentity::UnknownAuthor { .. } => "unknown_author",
             NoIdentity::UnreadableSignature { .. } => "unreadable_signature",
             NoIdentity::WrongNamespace { .. } => "wrong_namespace",
             NoIdentity::WeakAlgorithm { .. } => "weak_algorithm",

@@ -59,3 +59,32 @@ fn key_format_name<S: Serializer>(format: &KeyFormat, s: S) -> Result<S::Ok, S::
         KeyFormat::OpenPgp => "openpgp",
     })
 }
+
+/// Who a commit claims to be from, taken at its word: only when the
+/// daemon config turns signature checks off (a demo), never otherwise.
+/// The first User, then ServiceAccount, listing the author email wins.
+pub fn claimed(
+    policy: &crate::spec::Catalog,
+    commit: &CommitEvidence,
+) -> Result<Principal, NoIdentity> {
+    let email = commit.author_email.to_ascii_lowercase();
+    let lists = |emails: &[crate::spec::yaml::Spanned<String>]| {
+        emails.iter().any(|e| e.value.to_ascii_lowercase() == email)
+    };
+    policy
+        .users
+        .values()
+        .find(|u| lists(&u.spec.emails))
+        .map(|u| Principal::User(u.name.clone()))
+        .or_else(|| {
+            policy
+                .service_accounts
+                .values()
+                .find(|a| lists(&a.spec.emails))
+                .map(|a| Principal::ServiceAccount(a.name.clone()))
+        })
+        .ok_or_else(|| NoIdentity::UnknownAuthor {
+            commit: commit.id.clone(),
+            author_email: commit.author_email.clone(),
+        })
+}

@@ -681,3 +681,27 @@ fn testdata_holds_no_private_key() {
         assert!(!private, "{} holds a private key", path.display());
     }
 }
+
+#[test]
+fn with_checks_off_the_author_email_is_taken_at_its_word_and_nothing_else() {
+    let policy = catalog(&[
+        user("alice", "Alice@Example.test", &[ssh(ALICE, "")], ""),
+        account("bot", "alice", "bot@example.test", &[]),
+    ]);
+    let mut commit = commit!("unsigned");
+    commit.signature = None;
+    commit.author_email = "alice@example.test".into();
+    assert_eq!(
+        claimed(&policy, &commit),
+        Ok(Principal::User("alice".parse().unwrap()))
+    );
+    commit.author_email = "bot@example.test".into();
+    assert_eq!(
+        claimed(&policy, &commit),
+        Ok(Principal::ServiceAccount("bot".parse().unwrap()))
+    );
+    commit.author_email = "stranger@example.test".into();
+    let refused = claimed(&policy, &commit).unwrap_err();
+    assert_eq!(refused.reason_code(), "unknown_author");
+    assert!(refused.to_string().contains("checks are off"));
+}

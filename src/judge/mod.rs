@@ -18,20 +18,41 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-pub use load::{judge_range, Judged, LoadError, TrustAnchor};
+pub use load::{judge_range, Judged, LoadError, TrustAnchor, Verification};
 
 use crate::authz::{self, Authorizer, Change, Denied, Permit};
-use crate::identity::{NoIdentity, Verified};
+use crate::identity::{NoIdentity, Principal, Verified};
 use crate::source::{CommitId, CommitInfo};
 use crate::spec::{Catalog, Invalid};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
+/// Who a commit is from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Identity {
+    /// Its signature verified with a key the trusted policy lists.
+    Signed(Verified),
+    /// Signature checks are off in the daemon config: the author email
+    /// was taken at its word.
+    Claimed { principal: Principal },
+}
+
+impl Identity {
+    #[must_use]
+    pub fn principal(&self) -> &Principal {
+        match self {
+            Identity::Signed(verified) => &verified.principal,
+            Identity::Claimed { principal } => principal,
+        }
+    }
+}
+
 /// A commit of the range, with who (if anyone) it is proven to be from.
 #[derive(Clone, Debug)]
 pub struct CandidateCommit {
     pub info: CommitInfo,
-    pub identity: Result<Verified, NoIdentity>,
+    pub identity: Result<Identity, NoIdentity>,
 }
 
 /// Everything the decision looks at, read from git beforehand.
@@ -86,7 +107,7 @@ pub struct CommitVerdict {
     pub id: CommitId,
     pub summary: String,
     pub author_email: String,
-    pub identity: Result<Verified, NoIdentity>,
+    pub identity: Result<Identity, NoIdentity>,
     /// Validation errors when this commit's tree does not validate; its
     /// changes are then charged to it together with the next valid commit.
     pub invalid: Option<Invalid>,
@@ -254,7 +275,7 @@ pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Dec
             Err(reason) => Verdict::Unverified {
                 reason: reason.clone(),
             },
-            Ok(verified) => match authorizer.authorize(&verified.principal, change) {
+            Ok(identity) => match authorizer.authorize(identity.principal(), change) {
                 Ok(permit) => Verdict::Allowed { permit },
                 Err(denied) => Verdict::Denied { denied },
             },

@@ -1,7 +1,7 @@
 //! A decision as people read it: per commit, who it is proven to be from
 //! and each change with allowed or denied and why.
 
-use super::{CommitVerdict, Decision, Outcome, Verdict};
+use super::{CommitVerdict, Decision, Identity, Outcome, Verdict};
 use std::fmt;
 
 impl fmt::Display for Decision {
@@ -29,7 +29,7 @@ impl fmt::Display for Decision {
                 write!(f, "refused: {denials} change(s) denied, nothing will be applied")?;
                 if let Some((commit, change)) = self.first_denial() {
                     let who = match &commit.identity {
-                        Ok(verified) => verified.principal.to_string(),
+                        Ok(identity) => identity.principal().to_string(),
                         Err(_) => format!("unverified ({})", commit.author_email),
                     };
                     let resource = change
@@ -71,10 +71,14 @@ impl fmt::Display for CommitVerdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "commit {}  {}", self.id.short(), self.summary)?;
         match &self.identity {
-            Ok(verified) => writeln!(
+            Ok(Identity::Signed(verified)) => writeln!(
                 f,
                 "  identity  {} ({:?} key {})",
                 verified.principal, verified.key_format, verified.fingerprint
+            )?,
+            Ok(Identity::Claimed { principal }) => writeln!(
+                f,
+                "  identity  {principal} (NOT VERIFIED: signature checks are off in the daemon config)"
             )?,
             Err(reason) => writeln!(f, "  identity  none for {}: {reason}", self.author_email)?,
         }

@@ -62,12 +62,12 @@ fn id(n: u8) -> CommitId {
     CommitId::parse(&format!("{n:02x}").repeat(20)).unwrap()
 }
 
-fn user(name: &str) -> Result<Verified, NoIdentity> {
-    Ok(Verified {
+fn user(name: &str) -> Result<Identity, NoIdentity> {
+    Ok(Identity::Signed(Verified {
         principal: Principal::User(name.parse::<Name>().unwrap()),
         key_format: KeyFormat::Ssh,
         fingerprint: format!("SHA256:{name}"),
-    })
+    }))
 }
 
 /// Builds a candidate from `(id, parents, author, state)` rows, oldest first.
@@ -97,7 +97,7 @@ impl History {
         mut self,
         n: u8,
         parents: &[u8],
-        identity: Result<Verified, NoIdentity>,
+        identity: Result<Identity, NoIdentity>,
         state: Result<Catalog, Invalid>,
     ) -> Self {
         self.states.insert(id(n), state);

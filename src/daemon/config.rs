@@ -1,0 +1,562 @@
+//! The daemon config, `lbops.yaml`: typed, read with the same YAML reader
+//! as the repository, so every mistake is reported at file:line:column
+//! and unknown fields are errors.
+
+use crate::source::{Credentials, SecretRef};
+use crate::spec::units::Dur;
+use crate::spec::yaml::{self, de};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    pub repository: RepositoryConfig,
+    #[serde(default)]
+    pub trigger: TriggerConfig,
+    pub trust: TrustConfig,
+    #[serde(default)]
+    pub provider: ProviderConfig,
+    #[serde(default)]
+    pub drift: DriftConfig,
+    #[serde(default)]
+    pub statuses: StatusConfig,
+    /// Where lbops keeps its state, audit log and data-plane config.
+    pub state_dir: PathBuf,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryConfig {
+    /// A repository on this machine, read in place.
+    pub path: Option<PathBuf>,
+    /// Or a remote to mirror (https or ssh).
+    pub url: Option<String>,
+    #[serde(default = "main_branch")]
+    pub branch: String,
+    pub credentials: Option<CredentialsConfig>,
+}
+
+fn main_branch() -> String {
+    "main".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsConfig {
+    /// The user name for a token (`x-access-token` for GitHub, `oauth2` for GitLab).
+    pub username: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    pub ssh_key: Option<PathBuf>,
+    pub ssh_passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerConfig {
+    /// How often to look for a new head anyway; `0s` turns polling off.
+    #[serde(default = "default_poll")]
+    pub poll: Dur,
+    /// Watch a local repository's refs with inotify.
+    #[serde(default = "yes")]
+    pub watch: bool,
+    pub webhook: Option<WebhookConfig>,
+}
+
+impl Default for TriggerConfig {
+    fn default() -> Self {
+        TriggerConfig {
+            poll: default_poll(),
+            watch: true,
+            webhook: None,
+        }
+    }
+}
+
+fn default_poll() -> Dur {
+    Dur(Duration::from_secs(30))
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub listen: SocketAddr,
+    pub secret_file: Option<PathBuf>,
+    pub secret_env: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustConfig {
+    /// Admin public keys (SSH lines or armored OpenPGP blocks) whose signed
+    /// commits may write the first policy.
+    #[serde(default)]
+    pub admin_keys: Vec<String>,
+    /// Files holding such keys.
+    #[serde(default)]
+    pub admin_key_files: Vec<PathBuf>,
+    /// Or a commit whose policy is trusted as is.
+    pub pinned_commit: Option<String>,
+    /// `false` trusts author emails without signatures: for demos only,
+    /// and warned about loudly at every start.
+    #[serde(default = "yes")]
+    pub verify_signatures: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    #[serde(default)]
+    pub embedded: EmbeddedConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedConfig {
+    /// Where the in-process data plane's admin API listens (loopback).
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: SocketAddr,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        EmbeddedConfig {
+            admin_listen: default_admin_listen(),
+        }
+    }
+}
+
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// What to do when a balancer no longer runs what git says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftMode {
+    /// Status, alert and audit record; leave it.
+    Report,
+    /// The same, then put back what git says.
+    Revert,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftConfig {
+    /// A cron expression with seconds (`sec min hour day month weekday`).
+    #[serde(default = "default_schedule")]
+    pub schedule: String,
+    /// The mode for kinds not named in `kinds`.
+    #[serde(default = "report")]
+    pub mode: DriftMode,
+    /// Per kind: `Pool: revert`, `LoadBalancer: report`, …
+    #[serde(default)]
+    pub kinds: BTreeMap<String, DriftMode>,
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        DriftConfig {
+            schedule: default_schedule(),
+            mode: DriftMode::Report,
+            kinds: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_schedule() -> String {
+    "0 * * * * *".to_owned()
+}
+
+fn report() -> DriftMode {
+    DriftMode::Report
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusConfig {
+    /// Set this when two daemons watch one repository: `lbops/NAME/apply`.
+    pub instance: Option<String>,
+    #[serde(default)]
+    pub git_notes: GitNotesConfig,
+    /// Where the daemon's page is reachable, for status links.
+    pub page_url: Option<String>,
+}
+
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitNotesConfig {
+    #[serde(default = "notes_ref", rename = "ref")]
+    pub notes_ref: String,
+    /// Push the notes to the remote (when the repository is one).
+    #[serde(default = "yes")]
+    pub push: bool,
+}
+
+impl Default for GitNotesConfig {
+    fn default() -> Self {
+        GitNotesConfig {
+            notes_ref: notes_ref(),
+            push: true,
+        }
+    }
+}
+
+fn notes_ref() -> String {
+    "refs/notes/lbops".to_owned()
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human lines on a terminal, JSON otherwise.
+    #[default]
+    Auto,
+    Text,
+    Json,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// One problem with the config, at its place in the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct ConfigProblem {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+/// Every problem found, in file order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors {
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl DaemonConfig {
+    /// Reads and checks a config file; relative paths in it are taken
+    /// from the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+            problems: vec![ConfigProblem {
+                file: file.clone(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read the config: {e}"),
+            }],
+        })?;
+        let mut config = Self::parse(&file, &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    /// Parses config text; `file` names it in messages.
+    pub fn parse(file: &str, text: &str) -> Result<Self, ConfigErrors> {
+        let problem = |pos: yaml::Pos, message: String| ConfigProblem {
+            file: file.to_owned(),
+            line: pos.line,
+            column: pos.column,
+            message,
+        };
+        let parsed = yaml::parse(text);
+        if let Some(e) = parsed
+            .fatal
+            .or_else(|| parsed.duplicate_keys.into_iter().next())
+        {
+            return Err(ConfigErrors {
+                problems: vec![problem(e.pos, e.message)],
+            });
+        }
+        let [document] = parsed.documents.as_slice() else {
+            return Err(ConfigErrors {
+                problems: vec![problem(
+                    yaml::Pos::new(1, 1),
+                    "expected one YAML document (repository, trust, state_dir, …)".into(),
+                )],
+            });
+        };
+        let config: DaemonConfig =
+            de::from_node(&document.root).map_err(|errors| ConfigErrors {
+                problems: errors
+                    .iter()
+                    .map(|e| problem(e.pos.unwrap_or_default(), e.to_string()))
+                    .collect(),
+            })?;
+        let root = &document.root;
+        let at = |path: &[&str]| {
+            path.iter()
+                .try_fold(root, |node, key| node.get(key))
+                .map_or(root.pos, |node| node.pos)
+        };
+        let problems: Vec<ConfigProblem> = config
+            .check()
+            .into_iter()
+            .map(|(path, message)| problem(at(&path), message))
+            .collect();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors { problems })
+        }
+    }
+
+    /// Rules across fields, each with the field path it is about.
+    fn check(&self) -> Vec<(Vec<&'static str>, String)> {
+        let mut problems = Vec::new();
+        let repo = &self.repository;
+        match (&repo.path, &repo.url) {
+            (Some(_), Some(_)) | (None, None) => problems.push((
+                vec!["repository"],
+                "give exactly one of `path` (a repository on this machine) or `url` (a remote to mirror)".to_owned(),
+            )),
+            (Some(_), None) if repo.credentials.is_some() => problems.push((
+                vec!["repository", "credentials"],
+                "credentials are for a remote `url`; a local `path` is read directly".to_owned(),
+            )),
+            _ => {}
+        }
+        if let Some(c) = &repo.credentials {
+            let ways = [
+                c.token_file.is_some(),
+                c.token_env.is_some(),
+                c.ssh_key.is_some(),
+            ];
+            if ways.iter().filter(|w| **w).count() != 1 {
+                problems.push((
+                    vec!["repository", "credentials"],
+                    "give exactly one of `token_file`, `token_env` or `ssh_key`".to_owned(),
+                ));
+            }
+        }
+        let trust = &self.trust;
+        let keys = !trust.admin_keys.is_empty() || !trust.admin_key_files.is_empty();
+        if keys == trust.pinned_commit.is_some() {
+            problems.push((
+                vec!["trust"],
+                "give either `admin_keys`/`admin_key_files` (whose signed commits may write the first policy) or `pinned_commit` (trusted as is), not both or neither".to_owned(),
+            ));
+        }
+        if let Some(commit) = &trust.pinned_commit {
+            if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+                problems.push((
+                    vec!["trust", "pinned_commit"],
+                    "pin a full commit id (40 hex digits), e.g. from `git rev-parse HEAD`"
+                        .to_owned(),
+                ));
+            }
+        }
+        if let Some(hook) = &self.trigger.webhook {
+            if hook.secret_file.is_some() == hook.secret_env.is_some() {
+                problems.push((
+                    vec!["trigger", "webhook"],
+                    "give exactly one of `secret_file` or `secret_env`: a webhook without a secret would let anyone trigger".to_owned(),
+                ));
+            }
+        }
+        if let Err(e) = cron::Schedule::from_str(&self.drift.schedule) {
+            // The parser's message repeats the input over several lines; its last line says why.
+            let e = e.to_string();
+            let e = e.lines().last().unwrap_or_default();
+            problems.push((
+                vec!["drift", "schedule"],
+                format!("`{}` is not a cron expression ({e}); write six fields with seconds first, e.g. `0 */5 * * * *` for every five minutes", self.drift.schedule),
+            ));
+        }
+        for kind in self.drift.kinds.keys() {
+            if crate::spec::kinds::Kind::parse(kind).is_none() {
+                problems.push((
+                    vec!["drift", "kinds"],
+                    format!("`{kind}` is not a kind; use LoadBalancer, Pool or Certificate"),
+                ));
+            }
+        }
+        if let Some(instance) = &self.statuses.instance {
+            if instance.parse::<crate::spec::units::Name>().is_err() {
+                problems.push((
+                    vec!["statuses", "instance"],
+                    "an instance name is lowercase letters, digits and `-`, e.g. `staging`"
+                        .to_owned(),
+                ));
+            }
+        }
+        problems
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.state_dir);
+        if let Some(p) = &mut self.repository.path {
+            fix(p);
+        }
+        if let Some(c) = &mut self.repository.credentials {
+            for p in [
+                &mut c.token_file,
+                &mut c.ssh_key,
+                &mut c.ssh_passphrase_file,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                fix(p);
+            }
+        }
+        for p in &mut self.trust.admin_key_files {
+            fix(p);
+        }
+        if let Some(p) = self
+            .trigger
+            .webhook
+            .as_mut()
+            .and_then(|h| h.secret_file.as_mut())
+        {
+            fix(p);
+        }
+    }
+
+    /// The repository credentials, as the source module takes them.
+    #[must_use]
+    pub fn credentials(&self) -> Option<Credentials> {
+        let c = self.repository.credentials.as_ref()?;
+        if let Some(key) = &c.ssh_key {
+            return Some(Credentials::SshKey {
+                username: c.username.clone().unwrap_or_else(|| "git".to_owned()),
+                private_key: key.clone(),
+                passphrase: c.ssh_passphrase_file.clone().map(SecretRef::File),
+            });
+        }
+        let token = match (&c.token_file, &c.token_env) {
+            (Some(file), _) => SecretRef::File(file.clone()),
+            (None, Some(env)) => SecretRef::Env(env.clone()),
+            (None, None) => return None,
+        };
+        Some(Credentials::Token {
+            username: c
+                .username
+                .clone()
+                .unwrap_or_else(|| "x-access-token".to_owned()),
+            token,
+        })
+    }
+
+    /// The drift mode for one kind.
+    #[must_use]
+    pub fn drift_mode(&self, kind: crate::spec::kinds::Kind) -> DriftMode {
+        self.drift
+            .kinds
+            .iter()
+            .find(|(name, _)| crate::spec::kinds::Kind::parse(name) == Some(kind))
+            .map_or(self.drift.mode, |(_, mode)| *mode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "
+repository:
+  path: ./gitops
+  branch: main
+trigger:
+  poll: 10s
+  webhook: {listen: 127.0.0.1:8713, secret_env: LBOPS_WEBHOOK_SECRET}
+trust:
+  admin_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJojBZXi4yAwSnstgVB1YI0cUd0TSexakS+w9RshBaHL alice']
+drift:
+  schedule: '*/30 * * * * *'
+  kinds: {Pool: revert}
+statuses: {instance: staging}
+state_dir: state
+";
+
+    #[test]
+    fn a_good_config_reads_with_defaults_and_paths_from_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lbops.yaml");
+        std::fs::write(&path, GOOD).unwrap();
+        let config = DaemonConfig::load(&path).unwrap();
+        assert_eq!(config.repository.path, Some(dir.path().join("./gitops")));
+        assert_eq!(config.state_dir, dir.path().join("state"));
+        assert_eq!(config.trigger.poll.0, Duration::from_secs(10));
+        assert!(config.trigger.watch && config.trust.verify_signatures);
+        assert_eq!(config.statuses.git_notes.notes_ref, "refs/notes/lbops");
+        assert_eq!(
+            config.drift_mode(crate::spec::kinds::Kind::Pool),
+            DriftMode::Revert
+        );
+        assert_eq!(
+            config.drift_mode(crate::spec::kinds::Kind::LoadBalancer),
+            DriftMode::Report
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_reported_at_their_line() {
+        let text = GOOD.replace("  branch: main", "  branch: main\n  brnch: x");
+        let errors = DaemonConfig::parse("lbops.yaml", &text).unwrap_err();
+        let first = &errors.problems[0];
+        assert_eq!((first.line, first.column), (5, 3), "{errors}");
+        assert!(first.message.contains("brnch"), "{errors}");
+
+        let text = GOOD.replace("'*/30 * * * * *'", "every minute");
+        let errors = DaemonConfig::parse("lbops.yaml", &text).unwrap_err();
+        assert!(errors.to_string().starts_with("lbops.yaml:11:"), "{errors}");
+        assert!(errors.to_string().contains("seconds first"), "{errors}");
+    }
+
+    #[test]
+    fn rules_across_fields_say_what_to_give() {
+        let both = GOOD.replace(
+            "  path: ./gitops",
+            "  path: ./gitops\n  url: https://example.test/r.git",
+        );
+        let errors = DaemonConfig::parse("c.yaml", &both)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errors.contains("c.yaml:3:") && errors.contains("exactly one of `path`"),
+            "{errors}"
+        );
+
+        let pinned = GOOD.replace("trust:\n", "trust:\n  pinned_commit: abc\n");
+        let errors = DaemonConfig::parse("c.yaml", &pinned)
+            .unwrap_err()
+            .to_string();
+        assert!(errors.contains("not both or neither"), "{errors}");
+        assert!(errors.contains("40 hex digits"), "{errors}");
+
+        let no_secret = GOOD.replace(", secret_env: LBOPS_WEBHOOK_SECRET", "");
+        let errors = DaemonConfig::parse("c.yaml", &no_secret)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errors.contains("c.yaml:7:") && errors.contains("anyone"),
+            "{errors}"
+        );
+    }
+}

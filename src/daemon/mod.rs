@@ -1,0 +1,7 @@
+//! The daemon: watches a repository, judges each new head, applies what
+//! is allowed to the balancers, keeps them in line with git, and reports
+//! back onto the commits.
+
+pub mod config;
+
+pub use config::{DaemonConfig, DriftMode};
