@@ -12,10 +12,15 @@ mod event;
 mod payload;
 mod rejection;
 mod verify;
+mod webhook;
 
 pub use event::Event;
 pub use rejection::{BadRequest, Rejection, Unauthorized};
 pub use verify::verify;
+pub use webhook::{
+    serve, BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT, MAX_BODY_BYTES, MAX_HEADER_BYTES, PATH,
+    SEND_TIMEOUT, SHUTDOWN_GRACE,
+};
 
 use std::fmt;
 
