@@ -366,3 +366,77 @@ async fn a_push_the_daemon_cannot_take_is_a_503() {
     assert_eq!(answer.status, 503, "{}", answer.body);
     endpoint.stop().await;
 }
+
+/// Everything the endpoint logs, as the daemon's log would hold it.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl io::Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+// One thread, so that the endpoint's tasks log to this test's subscriber.
+#[tokio::test(flavor = "current_thread")]
+async fn refusals_are_logged_with_peer_and_reason_but_no_secret_or_signature() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let endpoint = Endpoint::start().await;
+    let body = push_body("refs/heads/main");
+    let wrong = format!("sha256={}", sign("someone-elses-secret", &body));
+    let right = format!("sha256={}", sign(SECRET, &body));
+    let answer = post(
+        endpoint.addr,
+        &[("X-GitHub-Event", "push"), ("X-Hub-Signature-256", &wrong)],
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 401);
+    // A GitLab token that is almost the secret.
+    let almost = &SECRET[..SECRET.len() - 1];
+    let answer = post(
+        endpoint.addr,
+        &[("X-Gitlab-Event", "Push Hook"), ("X-Gitlab-Token", almost)],
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 401);
+    let answer = post(
+        endpoint.addr,
+        &[("X-GitHub-Event", "push"), ("X-Hub-Signature-256", &right)],
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 202);
+    endpoint.stop().await;
+
+    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(log.matches("webhook request refused").count(), 2, "{log}");
+    assert!(log.contains("127.0.0.1:"), "{log}");
+    assert!(log.contains("X-Hub-Signature-256 does not match"), "{log}");
+    assert!(
+        log.contains("X-Gitlab-Token is not the webhook secret"),
+        "{log}"
+    );
+    assert!(log.contains("webhook push accepted"), "{log}");
+    for value in [SECRET, almost, &wrong[7..], &right[7..]] {
+        assert!(!log.contains(value), "the log holds {value}: {log}");
+    }
+}
