@@ -85,3 +85,46 @@ pub(super) fn json(status: StatusCode, value: &serde_json::Value) -> Response<Fu
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trigger::{BadRequest, Unauthorized};
+
+    #[test]
+    fn every_failure_has_its_status_and_the_headers_http_asks_for() {
+        let cases = [
+            (HookError::NotFound, 404),
+            (HookError::MethodNotAllowed, 405),
+            (HookError::TooLarge, 413),
+            (HookError::BodyTimeout, 408),
+            (HookError::BodyRead("connection reset".into()), 400),
+            (Rejection::from(Unauthorized::UnknownSender).into(), 401),
+            (
+                Rejection::from(BadRequest::NotJson("eof".into())).into(),
+                400,
+            ),
+            (HookError::Busy, 503),
+            (HookError::Stopping, 503),
+        ];
+        for (error, status) in cases {
+            // Printed so that a person reviews the wording.
+            println!("{status}: {error}");
+            let response = error.response();
+            assert_eq!(response.status().as_u16(), status, "{error}");
+            assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        }
+        assert_eq!(
+            HookError::MethodNotAllowed.response().headers()[header::ALLOW],
+            "POST"
+        );
+        assert!(HookError::Busy
+            .response()
+            .headers()
+            .contains_key(header::RETRY_AFTER));
+        assert_eq!(
+            HookError::TooLarge.response().headers()[header::CONNECTION],
+            "close"
+        );
+    }
+}
