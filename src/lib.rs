@@ -19,3 +19,4 @@ pub mod provider;
 pub mod report;
 pub mod source;
 pub mod spec;
+pub mod trigger;

@@ -1,0 +1,442 @@
+//! The webhook endpoint on a real loopback socket, driven by hand-written
+//! HTTP/1.1 requests as a forge sends them: verified pushes reach the
+//! daemon's channel exactly once, anything unproven is refused with `401`
+//! and reaches nothing, and the endpoint stops when told.
+
+use hmac::{Hmac, Mac};
+use lbops::source::SecretRef;
+use lbops::trigger::{self, Forge, Trigger, TriggerSource, MAX_BODY_BYTES, PATH};
+use sha2::Sha256;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+const SECRET: &str = "webhook-secret-for-tests-91c2";
+const SHA: &str = "6dcb09b5b57875f334f61aebed695e2e4193db5e";
+
+/// The endpoint on 127.0.0.1 with a port of its own, and the daemon's end
+/// of the trigger channel.
+struct Endpoint {
+    addr: SocketAddr,
+    triggers: mpsc::Receiver<Trigger>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Endpoint {
+    async fn start() -> Self {
+        // The secret comes the way the daemon reads it: from a file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("webhook-secret");
+        std::fs::write(&path, format!("{SECRET}\n")).unwrap();
+        let secret = SecretRef::File(path).read().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (sender, triggers) = mpsc::channel(8);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(trigger::serve(listener, secret, sender, stopped));
+        Self {
+            addr,
+            triggers,
+            stop: Some(stop),
+            task,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the endpoint, waits for it to return, and hands back every
+    /// trigger it ever sent (its sender is gone once it returns).
+    async fn stop(mut self) -> Vec<Trigger> {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("the endpoint stops when told")
+            .unwrap()
+            .unwrap();
+        let mut sent = Vec::new();
+        while let Some(trigger) = self.triggers.recv().await {
+            sent.push(trigger);
+        }
+        sent
+    }
+}
+
+/// A response: its status code, its head and its body.
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+/// Sends `head` (request line and headers, without the blank line) and
+/// `body`, then reads the response until the server closes.
+async fn exchange(addr: SocketAddr, head: &str, body: &[u8]) -> Answer {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("the endpoint answers")
+        .unwrap();
+    parse(&raw)
+}
+
+fn parse(raw: &[u8]) -> Answer {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a whole response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    Answer {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+/// POSTs `body` to the hook path with `headers`, as a forge does.
+async fn post(addr: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+    let mut head = format!(
+        "POST {PATH} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("\r\n{name}: {value}"));
+    }
+    exchange(addr, &head, body).await
+}
+
+/// Hex HMAC-SHA256 of `body` under `secret`.
+fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn push_body(git_ref: &str) -> Vec<u8> {
+    format!(
+        r#"{{"ref":"{git_ref}","before":"0000000000000000000000000000000000000000","after":"{SHA}","repository":{{"full_name":"acme/lb"}}}}"#
+    )
+    .into_bytes()
+}
+
+fn trigger(forge: Forge) -> Trigger {
+    Trigger {
+        source: TriggerSource::Webhook(forge),
+        git_ref: Some("refs/heads/main".into()),
+        after: Some(SHA.into()),
+    }
+}
+
+#[tokio::test]
+async fn a_signed_github_push_is_accepted_and_triggers_once() {
+    let endpoint = Endpoint::start().await;
+    let body = push_body("refs/heads/main");
+    let signature = format!("sha256={}", sign(SECRET, &body));
+    let answer = post(
+        endpoint.addr,
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+            ("X-Hub-Signature-256", &signature),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert!(answer.body.contains(SHA), "{}", answer.body);
+    assert_eq!(endpoint.stop().await, vec![trigger(Forge::GitHub)]);
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_refused_with_401_and_triggers_nothing() {
+    let mut endpoint = Endpoint::start().await;
+    let body = push_body("refs/heads/main");
+    let wrong_secret = format!("sha256={}", sign("someone-elses-secret", &body));
+    let tampered = format!("sha256={}", sign(SECRET, &push_body("refs/heads/evil")));
+    let malformed = "sha256=not-hex".to_owned();
+    for signature in [&wrong_secret, &tampered, &malformed] {
+        let answer = post(
+            endpoint.addr,
+            &[
+                ("X-GitHub-Event", "push"),
+                ("X-Hub-Signature-256", signature),
+            ],
+            &body,
+        )
+        .await;
+        assert_eq!(answer.status, 401, "{}", answer.body);
+        assert!(
+            answer.body.contains("X-Hub-Signature-256"),
+            "{}",
+            answer.body
+        );
+        assert!(!answer.body.contains(signature.as_str()), "{}", answer.body);
+    }
+    // No proof at all, and no forge at all.
+    let answer = post(endpoint.addr, &[("X-GitHub-Event", "push")], &body).await;
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    let answer = post(endpoint.addr, &[], &body).await;
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    // A wrong GitLab token.
+    let answer = post(
+        endpoint.addr,
+        &[("X-Gitlab-Event", "Push Hook"), ("X-Gitlab-Token", "guess")],
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 401, "{}", answer.body);
+
+    assert!(matches!(
+        endpoint.triggers.try_recv(),
+        Err(mpsc::error::TryRecvError::Empty)
+    ));
+    assert_eq!(endpoint.stop().await, vec![]);
+}
+
+#[tokio::test]
+async fn a_gitlab_push_with_the_right_token_is_accepted() {
+    let endpoint = Endpoint::start().await;
+    let body = format!(
+        r#"{{"object_kind":"push","ref":"refs/heads/main","after":"{SHA}","checkout_sha":"{SHA}"}}"#
+    );
+    let answer = post(
+        endpoint.addr,
+        &[("X-Gitlab-Event", "Push Hook"), ("X-Gitlab-Token", SECRET)],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(endpoint.stop().await, vec![trigger(Forge::GitLab)]);
+}
+
+#[tokio::test]
+async fn a_signed_forgejo_push_is_accepted() {
+    let endpoint = Endpoint::start().await;
+    let body = push_body("refs/heads/main");
+    let signature = sign(SECRET, &body);
+    let answer = post(
+        endpoint.addr,
+        &[
+            ("X-Forgejo-Event", "push"),
+            ("X-Forgejo-Signature", &signature),
+            ("X-Gitea-Event", "push"),
+            ("X-Gitea-Signature", &signature),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(endpoint.stop().await, vec![trigger(Forge::Gitea)]);
+}
+
+#[tokio::test]
+async fn a_ping_and_other_events_are_answered_200_without_a_trigger() {
+    let endpoint = Endpoint::start().await;
+    let ping = br#"{"zen":"Design for failure.","hook_id":1}"#;
+    let signature = format!("sha256={}", sign(SECRET, ping));
+    let answer = post(
+        endpoint.addr,
+        &[
+            ("X-GitHub-Event", "ping"),
+            ("X-Hub-Signature-256", &signature),
+        ],
+        ping,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let issue = br#"{"action":"opened"}"#;
+    let signature = format!("sha256={}", sign(SECRET, issue));
+    let answer = post(
+        endpoint.addr,
+        &[
+            ("X-GitHub-Event", "issues"),
+            ("X-Hub-Signature-256", &signature),
+        ],
+        issue,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(endpoint.stop().await, vec![]);
+}
+
+#[tokio::test]
+async fn a_signed_body_that_is_not_a_push_payload_is_a_400() {
+    let endpoint = Endpoint::start().await;
+    let body = b"payload=%7B%7D";
+    let signature = format!("sha256={}", sign(SECRET, body));
+    let answer = post(
+        endpoint.addr,
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-Hub-Signature-256", &signature),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(answer.body.contains("application/json"), "{}", answer.body);
+    assert_eq!(endpoint.stop().await, vec![]);
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_a_413() {
+    let endpoint = Endpoint::start().await;
+    // Declared too large: refused before any of it is read.
+    let head = format!(
+        "POST {PATH} HTTP/1.1\r\nX-GitHub-Event: push\r\nContent-Length: {}",
+        MAX_BODY_BYTES + 1
+    );
+    let answer = exchange(endpoint.addr, &head, b"").await;
+    assert_eq!(answer.status, 413, "{}", answer.body);
+
+    // Not declared (chunked): refused once the limit is crossed.
+    let head =
+        format!("POST {PATH} HTTP/1.1\r\nX-GitHub-Event: push\r\nTransfer-Encoding: chunked");
+    let mut body = format!("{:x}\r\n", MAX_BODY_BYTES + 1).into_bytes();
+    body.extend(std::iter::repeat_n(b' ', MAX_BODY_BYTES + 1));
+    body.extend(b"\r\n0\r\n\r\n");
+    let answer = exchange(endpoint.addr, &head, &body).await;
+    assert_eq!(answer.status, 413, "{}", answer.body);
+    assert_eq!(endpoint.stop().await, vec![]);
+}
+
+#[tokio::test]
+async fn other_paths_and_methods_are_refused() {
+    let endpoint = Endpoint::start().await;
+    let body = push_body("refs/heads/main");
+    let signature = format!("sha256={}", sign(SECRET, &body));
+    let head = format!(
+        "POST /hooks/other HTTP/1.1\r\nX-GitHub-Event: push\r\nX-Hub-Signature-256: {signature}\r\nContent-Length: {}",
+        body.len()
+    );
+    let answer = exchange(endpoint.addr, &head, &body).await;
+    assert_eq!(answer.status, 404, "{}", answer.body);
+    let answer = exchange(endpoint.addr, &format!("GET {PATH} HTTP/1.1"), b"").await;
+    assert_eq!(answer.status, 405, "{}", answer.body);
+    assert!(
+        answer.head.to_ascii_lowercase().contains("\r\nallow: post"),
+        "{}",
+        answer.head
+    );
+    assert_eq!(endpoint.stop().await, vec![]);
+}
+
+#[tokio::test]
+async fn the_endpoint_stops_when_told_and_frees_its_port() {
+    let endpoint = Endpoint::start().await;
+    let addr = endpoint.addr;
+    // An idle keep-alive connection must not hold the shutdown up.
+    let _idle = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(endpoint.stop().await, vec![]);
+    assert!(TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn a_push_the_daemon_cannot_take_is_a_503() {
+    let mut endpoint = Endpoint::start().await;
+    // The daemon has gone away.
+    endpoint.triggers.close();
+    let body = push_body("refs/heads/main");
+    let signature = format!("sha256={}", sign(SECRET, &body));
+    let answer = post(
+        endpoint.addr,
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-Hub-Signature-256", &signature),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    endpoint.stop().await;
+}
+
+/// Everything the endpoint logs, as the daemon's log would hold it.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl io::Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+// One thread, so that the endpoint's tasks log to this test's subscriber.
+#[tokio::test(flavor = "current_thread")]
+async fn refusals_are_logged_with_peer_and_reason_but_no_secret_or_signature() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let endpoint = Endpoint::start().await;
+    let body = push_body("refs/heads/main");
+    let wrong = format!("sha256={}", sign("someone-elses-secret", &body));
+    let right = format!("sha256={}", sign(SECRET, &body));
+    let answer = post(
+        endpoint.addr,
+        &[("X-GitHub-Event", "push"), ("X-Hub-Signature-256", &wrong)],
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 401);
+    // A GitLab token that is almost the secret.
+    let almost = &SECRET[..SECRET.len() - 1];
+    let answer = post(
+        endpoint.addr,
+        &[("X-Gitlab-Event", "Push Hook"), ("X-Gitlab-Token", almost)],
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 401);
+    let answer = post(
+        endpoint.addr,
+        &[("X-GitHub-Event", "push"), ("X-Hub-Signature-256", &right)],
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 202);
+    endpoint.stop().await;
+
+    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(log.matches("webhook request refused").count(), 2, "{log}");
+    assert!(log.contains("127.0.0.1:"), "{log}");
+    assert!(log.contains("X-Hub-Signature-256 does not match"), "{log}");
+    assert!(
+        log.contains("X-Gitlab-Token is not the webhook secret"),
+        "{log}"
+    );
+    assert!(log.contains("webhook push accepted"), "{log}");
+    for value in [SECRET, almost, &wrong[7..], &right[7..]] {
+        assert!(!log.contains(value), "the log holds {value}: {log}");
+    }
+}
