@@ -83,7 +83,7 @@ impl NotesConfig {
 }
 
 /// Commit statuses as git notes.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct GitNotes {
     config: Arc<NotesConfig>,
     /// One post at a time per sink: read, change and write of a note, and
@@ -117,7 +117,9 @@ impl GitNotes {
     }
 
     /// Every status the note of `commit` holds — of every instance — in
-    /// the order the note shows them; empty when it has no note.
+    /// the order the note shows them; empty when it has no note. Reads
+    /// the repository on the calling thread: from async code, call it
+    /// inside `spawn_blocking`.
     pub fn read(&self, commit: CommitId) -> Result<Vec<NoteEntry>, ReportError> {
         let repo = store::open(&self.config.repository)?;
         let store = Store {
@@ -175,6 +177,8 @@ fn signature(author: &Author) -> Result<Signature<'static>, NotesError> {
     })
 }
 
+/// `CommitId` keeps its `Oid` to itself; its `Display` is the full hex,
+/// which always parses back.
 fn oid(commit: CommitId) -> Oid {
     Oid::from_str(&commit.to_string()).unwrap_or_else(|_| Oid::zero())
 }

@@ -86,3 +86,70 @@ impl From<NotesError> for ReportError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SecretRef;
+
+    /// Every message, printed so a person can review the wording
+    /// (`cargo test -- --nocapture`), and how each is retried.
+    #[test]
+    fn every_error_says_what_to_do_and_how_it_is_retried() {
+        let path = PathBuf::from("/srv/lbops/mirror.git");
+        let (notes_ref, url) = (
+            "refs/notes/lbops".to_owned(),
+            "https://git.example/o/r.git".to_owned(),
+        );
+        let errors = [
+            NotesError::NotARepository {
+                path: path.clone(),
+                message: "could not find repository".into(),
+            },
+            NotesError::UnknownCommit {
+                commit: "a".repeat(40),
+                path: path.clone(),
+            },
+            NotesError::BadNotesRef("refs/heads/main".into()),
+            NotesError::BadAuthor {
+                name: "lbops".into(),
+                email: "<x>".into(),
+                message: "contains angle brackets".into(),
+            },
+            NotesError::Locked {
+                notes_ref: notes_ref.clone(),
+                message: "failed to lock file".into(),
+            },
+            NotesError::Git {
+                action: "write the note",
+                path,
+                message: "No space left on device".into(),
+            },
+            NotesError::Push {
+                notes_ref: notes_ref.clone(),
+                url: url.clone(),
+                message: "failed to connect".into(),
+            },
+            NotesError::Fetch {
+                notes_ref: notes_ref.clone(),
+                url: url.clone(),
+                message: "failed to connect".into(),
+            },
+            NotesError::Rejected {
+                notes_ref,
+                url,
+                message: "pre-receive hook declined".into(),
+            },
+            NotesError::Credentials(SecretError::Empty(SecretRef::Env("LBOPS_TOKEN".into()))),
+            NotesError::Worker("task panicked".into()),
+        ];
+        let permanent = errors.iter().filter(|e| !e.is_transient()).count();
+        assert_eq!(permanent, 4);
+        for error in errors {
+            let transient = error.is_transient();
+            let report = ReportError::from(error);
+            println!("{report}");
+            assert_eq!(matches!(report, ReportError::Transient { .. }), transient);
+        }
+    }
+}

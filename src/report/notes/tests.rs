@@ -465,7 +465,7 @@ async fn a_locked_notes_ref_is_worth_retrying() {
     let status = Status::new(Context::Plan, State::Success, "3 changes");
     let err = notes.post(commit, &status).await.unwrap_err();
     assert!(matches!(err, ReportError::Transient { .. }), "{err}");
-    assert!(err.to_string().contains("lock"), "{err}");
+    assert!(err.to_string().contains("remove its .lock file"), "{err}");
     std::fs::remove_file(&lock).unwrap();
     notes.post(commit, &status).await.unwrap();
 }
