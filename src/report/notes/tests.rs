@@ -469,3 +469,69 @@ async fn a_locked_notes_ref_is_worth_retrying() {
     std::fs::remove_file(&lock).unwrap();
     notes.post(commit, &status).await.unwrap();
 }
+
+#[tokio::test]
+async fn notes_written_while_the_remote_was_away_merge_with_notes_it_got_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    let ids = repo_with_commits(&work, 2);
+    let remote = dir.path().join("remote.git");
+    let notes = pushing_sink(&work, &remote);
+    let valid = Status::new(Context::Validate, State::Success, "valid");
+    assert!(notes.post(ids[0], &valid).await.is_err(), "no remote yet");
+
+    // The remote appears with notes of its own, unrelated to ours.
+    git(
+        dir.path(),
+        &["init", "-q", "--bare", remote.to_str().unwrap()],
+    );
+    git(&work, &["push", "-q", remote.to_str().unwrap(), "main"]);
+    let other = dir.path().join("other");
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            remote.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    git(
+        &other,
+        &[
+            "notes",
+            "--ref=lbops",
+            "add",
+            "-m",
+            "lbops/prod/drift: success",
+            &ids[0].to_string(),
+        ],
+    );
+    git(
+        &other,
+        &[
+            "notes",
+            "--ref=lbops",
+            "add",
+            "-m",
+            "reviewed",
+            &ids[1].to_string(),
+        ],
+    );
+    git(&other, &["push", "-q", "origin", "refs/notes/lbops"]);
+
+    let applied = Status::new(Context::Apply, State::Success, "applied");
+    notes.post(ids[1], &applied).await.unwrap();
+    let show = |commit: CommitId| {
+        git(
+            &remote,
+            &["notes", "--ref=lbops", "show", &commit.to_string()],
+        )
+    };
+    assert_eq!(
+        show(ids[0]),
+        "lbops/validate: success — valid\nlbops/prod/drift: success"
+    );
+    assert_eq!(show(ids[1]), "lbops/apply: success — applied\nreviewed");
+    assert_eq!(notes.read(ids[1]).unwrap().len(), 1);
+}
