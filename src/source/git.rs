@@ -2,6 +2,7 @@
 //! a range, each commit's signature and signed bytes, and each commit's
 //! tree as `(path, text)` pairs for `spec::load`.
 
+use super::auth::{credential_callbacks, redact_url};
 use super::credentials::{Credentials, SecretError};
 use super::dir::MAX_FILE_BYTES;
 use super::ignore::{IgnoreRules, IGNORE_FILE};
@@ -164,49 +165,7 @@ impl GitSource {
             message: e.message().to_owned(),
         };
         let mut secret_error = None;
-        let mut attempts = 0;
-        let mut callbacks = git2::RemoteCallbacks::new();
-        callbacks.credentials(|_url, username_from_url, _allowed| {
-            // libgit2 calls again after a refusal; give up rather than loop.
-            attempts += 1;
-            if attempts > 1 {
-                return Err(git2::Error::from_str(
-                    "the remote refused the credentials; check the token or key and its access to this repository",
-                ));
-            }
-            let result = match credentials {
-                None => Err(git2::Error::from_str(
-                    "the remote asks for credentials and the config gives none",
-                )),
-                Some(Credentials::Token { username, token }) => match token.read() {
-                    Ok(secret) => git2::Cred::userpass_plaintext(username, secret.expose()),
-                    Err(e) => {
-                        secret_error = Some(e);
-                        Err(git2::Error::from_str("unreadable token"))
-                    }
-                },
-                Some(Credentials::SshKey {
-                    username,
-                    private_key,
-                    passphrase,
-                }) => {
-                    let passphrase = match passphrase.as_ref().map(|p| p.read()).transpose() {
-                        Ok(p) => p,
-                        Err(e) => {
-                            secret_error = Some(e);
-                            return Err(git2::Error::from_str("unreadable passphrase"));
-                        }
-                    };
-                    git2::Cred::ssh_key(
-                        username_from_url.unwrap_or(username),
-                        None,
-                        private_key,
-                        passphrase.as_ref().map(|p| p.expose()),
-                    )
-                }
-            };
-            result
-        });
+        let callbacks = credential_callbacks(credentials.as_ref(), &mut secret_error);
         let mut options = git2::FetchOptions::new();
         options.remote_callbacks(callbacks);
         let refspec = format!("+refs/heads/{0}:refs/heads/{0}", self.branch);
@@ -354,17 +313,6 @@ impl GitSource {
             Origin::Local => self.repo.path().display().to_string(),
             Origin::Remote { url, .. } => redact_url(url),
         }
-    }
-}
-
-/// A URL as it may be shown: any `user:password@` part removed.
-fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((userinfo, host)) if !userinfo.contains('/') => format!("{scheme}://{host}"),
-            _ => url.to_owned(),
-        },
-        None => url.to_owned(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! the commits of a git repository (the daemon, `authorize`). Both hand
 //! `spec` plain `(path, text)` pairs.
 
+pub(crate) mod auth;
 pub mod credentials;
 pub mod dir;
 pub mod git;
