@@ -142,7 +142,7 @@ fn default_admin_listen() -> SocketAddr {
 }
 
 /// What to do when a balancer no longer runs what git says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DriftMode {
     /// Status, alert and audit record; leave it.
@@ -193,7 +193,6 @@ pub struct StatusConfig {
     /// Where the daemon's page is reachable, for status links.
     pub page_url: Option<String>,
 }
-
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,5 +3,6 @@
 //! back onto the commits.
 
 pub mod config;
+pub mod drift;
 
 pub use config::{DaemonConfig, DriftMode};

@@ -216,3 +216,9 @@ fn duration(d: Duration) -> String {
         text
     }
 }
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        line(f, self)
+    }
+}

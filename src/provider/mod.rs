@@ -141,6 +141,30 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// The resource this step changes.
+    #[must_use]
+    pub fn resource(&self) -> crate::spec::kinds::ResourceId {
+        use crate::spec::kinds::ResourceId;
+        match self {
+            Step::PutCertificate { name, .. } | Step::DeleteCertificate { name } => {
+                ResourceId::new(Kind::Certificate, name.clone())
+            }
+            Step::CreatePool { name, .. }
+            | Step::UpdatePoolSettings { name, .. }
+            | Step::DeletePool { name } => ResourceId::new(Kind::Pool, name.clone()),
+            Step::AddTargets { pool, .. }
+            | Step::WaitHealthy { pool, .. }
+            | Step::SetWeights { pool, .. }
+            | Step::DrainTargets { pool, .. }
+            | Step::RemoveTargets { pool, .. } => ResourceId::new(Kind::Pool, pool.clone()),
+            Step::PutLoadBalancer { name, .. } | Step::DeleteLoadBalancer { name } => {
+                ResourceId::new(Kind::LoadBalancer, name.clone())
+            }
+        }
+    }
+}
+
 /// What `catalog` asks of a provider that `capabilities` says it cannot
 /// do, one diagnostic at the place it is asked; empty when it can do all.
 #[must_use]
