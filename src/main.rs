@@ -50,6 +50,9 @@ enum Command {
     /// Exit status: 0 when every change is allowed, 1 when any is refused
     /// (or the head does not validate), 2 on a usage or I/O error.
     Authorize(cli::authorize::AuthorizeArgs),
+    /// Run the daemon: watch the repository, judge each new commit, apply
+    /// what is allowed, keep the balancers in line, report on the commits.
+    Run(cli::run::RunArgs),
     /// Check or search the tamper-evident audit log.
     Audit(cli::audit::AuditArgs),
 }
@@ -125,6 +128,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dataplane(args) => cli::dataplane::run(args, unix_now()),
         Command::Plan(args) => cli::plan::run(args, unix_now()),
         Command::Authorize(args) => cli::authorize::run(args, unix_now()),
+        Command::Run(args) => cli::run::run(args),
         Command::Audit(args) => cli::audit::run(args),
     }
 }

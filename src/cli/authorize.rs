@@ -51,7 +51,9 @@ pub fn run(args: AuthorizeArgs, now: i64) -> anyhow::Result<ExitCode> {
                         .with_context(|| format!("cannot read {}", path.display()))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            TrustAnchor::AdminKeys(Keyring::bootstrap(&keys).context("--bootstrap-key")?)
+            TrustAnchor::AdminKeys(std::sync::Arc::new(
+                Keyring::bootstrap(&keys).context("--bootstrap-key")?,
+            ))
         }
     };
     let head = source.resolve(&args.to).context("--to")?;

@@ -4,3 +4,4 @@ pub mod audit;
 pub mod authorize;
 pub mod dataplane;
 pub mod plan;
+pub mod run;

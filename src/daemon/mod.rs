@@ -4,5 +4,9 @@
 
 pub mod config;
 pub mod drift;
+pub mod reconcile;
+pub mod run;
+pub mod state;
 
 pub use config::{DaemonConfig, DriftMode};
+pub use run::run;

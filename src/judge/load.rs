@@ -16,7 +16,7 @@ pub enum TrustAnchor {
     Commit(CommitId),
     /// Nothing trusted yet: only commits signed with these admin keys may
     /// write the first policy. Nobody becomes trusted by pushing first.
-    AdminKeys(Keyring),
+    AdminKeys(std::sync::Arc<Keyring>),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,475 @@
+//! One reconcile: from the watched branch's head to the balancers, in the
+//! kube-rs style — `reconcile` does the work and says what to do next;
+//! `error_policy` beside it says when to try again after a failure.
+//!
+//! Per new head: source → spec → identity → authz (the judge) → plan →
+//! provider apply → observe → report. Nothing of a refused or invalid
+//! candidate is applied, and every decision and apply is in the audit log
+//! before it takes effect.
+
+use super::drift;
+use super::state::{DaemonState, JudgedHead, StateError, StateStore};
+use super::DaemonConfig;
+use crate::audit::{AuditError, AuditLog, Event, EventKind, DAEMON_ACTOR};
+use crate::identity::Keyring;
+use crate::judge::{self, Decision, Identity, Outcome, TrustAnchor, Verification};
+use crate::plan::plan;
+use crate::provider::embedded::EmbeddedProvider;
+use crate::provider::{Provider, ProviderError, StepOutcome};
+use crate::report::notes::GitNotes;
+use crate::report::{Context, State, Status, StatusSink};
+use crate::source::{CommitId, GitError, GitSource};
+use crate::spec::{self, Catalog};
+use std::time::Duration;
+
+/// What to do after a reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing until the next trigger.
+    Idle,
+    /// Look again after this long (targets still becoming healthy).
+    RequeueAfter(Duration),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Judge(#[from] judge::LoadError),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error("step {index} of the plan failed: {reason}")]
+    Step { index: usize, reason: String },
+    #[error("the balancers did not converge after {0} plans; see the audit log")]
+    NotConverged(usize),
+    /// No audit write, no change.
+    #[error("cannot write the audit log, so nothing is applied: {0}")]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("the trusted commit {commit} does not validate any more: {first}")]
+    TrustedInvalid { commit: String, first: String },
+}
+
+/// How long to wait before trying again after `attempt` failures in a row:
+/// exponential from one second, capped at five minutes, with up to 25%
+/// jitter so that daemons restarted together do not retry together.
+#[must_use]
+pub fn error_policy(attempt: u32, jitter_seed: u64) -> Duration {
+    const BASE_MS: u64 = 1_000;
+    const CAP_MS: u64 = 300_000;
+    let exponential = BASE_MS.saturating_mul(1u64 << attempt.min(20)).min(CAP_MS);
+    let jitter = (jitter_seed % 1_000) * exponential / 4_000;
+    Duration::from_millis(exponential - jitter)
+}
+
+/// Everything a reconcile touches.
+pub struct Reconciler {
+    pub(super) config: DaemonConfig,
+    pub(super) source: GitSource,
+    pub(super) provider: EmbeddedProvider,
+    pub(super) notes: GitNotes,
+    pub(super) audit: AuditLog,
+    pub(super) store: StateStore,
+    pub(super) state: DaemonState,
+    pub(super) bootstrap: Option<std::sync::Arc<Keyring>>,
+    /// The catalog of the trusted commit, as applied.
+    pub(super) applied: Option<Catalog>,
+    /// The drift last reported, so the same drift is not reported every tick.
+    pub(super) last_drift: Option<String>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl Reconciler {
+    fn verification(&self) -> Verification {
+        if self.config.trust.verify_signatures {
+            Verification::Required
+        } else {
+            Verification::Off
+        }
+    }
+
+    fn status(
+        &self,
+        context: Context,
+        state: State,
+        description: &str,
+        commit: CommitId,
+    ) -> Status {
+        let status = Status::new(context, state, description);
+        match &self.config.statuses.page_url {
+            Some(url) => status.with_url(format!("{}/commits/{commit}", url.trim_end_matches('/'))),
+            None => status,
+        }
+    }
+
+    async fn post(&self, commit: CommitId, context: Context, state: State, description: &str) {
+        let status = self.status(context, state, description, commit);
+        if let Err(e) = self.notes.post(commit, &status).await {
+            tracing::warn!(commit = %commit.short(), context = context.as_str(), error = %e, "cannot post a status");
+        }
+    }
+
+    fn record(&mut self, event: Event) -> Result<(), ReconcileError> {
+        let head = self.audit.append(&event, time::OffsetDateTime::now_utc())?;
+        self.state.audit_head = Some(head.to_string());
+        Ok(())
+    }
+
+    /// The catalog at a commit, validated as of now.
+    fn catalog_at(&self, commit: CommitId) -> Result<Catalog, ReconcileError> {
+        let files = self.source.files_at(commit)?;
+        spec::load(&files, &spec::Options::at(now()))
+            .map(|v| v.catalog)
+            .map_err(|invalid| ReconcileError::TrustedInvalid {
+                commit: commit.short(),
+                first: invalid
+                    .diagnostics
+                    .first()
+                    .map_or_else(String::new, ToString::to_string),
+            })
+    }
+
+    /// Brings the balancers back to the trusted commit after a start, and
+    /// remembers its catalog for drift.
+    pub async fn resume(&mut self) -> Result<(), ReconcileError> {
+        let Some(trusted) = self.state.trusted.as_deref() else {
+            return Ok(());
+        };
+        let commit = CommitId::parse(trusted)?;
+        let catalog = self.catalog_at(commit)?;
+        let steps = self.converge(&catalog, commit).await?;
+        if steps > 0 {
+            tracing::info!(commit = %commit.short(), steps, "resumed the trusted commit");
+        }
+        self.applied = Some(catalog);
+        Ok(())
+    }
+
+    /// One pass: judge a new head and apply it if it is allowed.
+    pub async fn reconcile(&mut self) -> Result<Next, ReconcileError> {
+        self.source.fetch()?;
+        let head = self.source.head()?;
+        let head_hex = head.to_string();
+        let refused_before = self
+            .state
+            .judged(&head_hex)
+            .is_some_and(|j| j.outcome != "applied");
+        if self.state.trusted.as_deref() == Some(head_hex.as_str()) || refused_before {
+            if self.applied.is_none() {
+                self.resume().await?;
+            }
+            return Ok(Next::Idle);
+        }
+        let anchor = match (
+            &self.state.trusted,
+            &self.config.trust.pinned_commit,
+            &self.bootstrap,
+        ) {
+            (Some(trusted), _, _) => TrustAnchor::Commit(CommitId::parse(trusted)?),
+            (None, Some(pinned), _) => TrustAnchor::Commit(CommitId::parse(pinned)?),
+            (None, None, Some(keyring)) => TrustAnchor::AdminKeys(keyring.clone()),
+            (None, None, None) => unreachable!("the config check requires one trust anchor"),
+        };
+        self.post(head, Context::Validate, State::Pending, "judging")
+            .await;
+        let judged = judge::judge_range(&self.source, &anchor, head, now(), self.verification())?;
+        let decision = judged.decision;
+        self.report_decision(head, &decision).await?;
+        let Some(catalog) = judged.head.filter(|_| decision.accepted()) else {
+            let outcome = match decision.outcome {
+                Outcome::Invalid { .. } => "invalid",
+                Outcome::Rewound => "rewound",
+                _ => "refused",
+            };
+            self.remember(head, outcome, &short_reason(&decision));
+            self.post(
+                head,
+                Context::Apply,
+                State::Failure,
+                "nothing applied: the balancers keep the trusted state",
+            )
+            .await;
+            self.store.save(&self.state)?;
+            if self.applied.is_none() {
+                self.resume().await?;
+            }
+            return Ok(Next::Idle);
+        };
+
+        self.post(head, Context::Apply, State::Pending, "applying")
+            .await;
+        match self.converge(&catalog, head).await {
+            Ok(steps) => {
+                self.state.trusted = Some(head_hex);
+                self.remember(head, "applied", &format!("{steps} step(s) applied"));
+                self.applied = Some(catalog);
+                self.last_drift = None;
+                self.record(
+                    Event::new(EventKind::Apply, DAEMON_ACTOR, "applied")
+                        .with_commit(head.to_string()),
+                )?;
+                self.store.save(&self.state)?;
+                self.post(
+                    head,
+                    Context::Apply,
+                    State::Success,
+                    &format!("applied: {steps} step(s), balancers in line with this commit"),
+                )
+                .await;
+                tracing::info!(commit = %head.short(), steps, "applied");
+                Ok(Next::Idle)
+            }
+            Err(e) => {
+                self.post(head, Context::Apply, State::Error, &e.to_string())
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    fn remember(&mut self, head: CommitId, outcome: &str, summary: &str) {
+        self.state.remember(JudgedHead {
+            commit: head.to_string(),
+            outcome: outcome.to_owned(),
+            summary: summary.to_owned(),
+            at: now(),
+        });
+    }
+
+    /// Statuses and the audit record of a decision.
+    async fn report_decision(
+        &mut self,
+        head: CommitId,
+        decision: &Decision,
+    ) -> Result<(), ReconcileError> {
+        let actor = head_actor(decision);
+        let resources: Vec<String> = decision
+            .commits
+            .iter()
+            .flat_map(|c| &c.changes)
+            .filter_map(|j| j.change.resource.as_ref().map(ToString::to_string))
+            .collect();
+        let outcome = match &decision.outcome {
+            Outcome::Accepted => "accepted",
+            Outcome::Refused { .. } => "refused",
+            Outcome::Invalid { .. } => "invalid",
+            Outcome::Rewound => "rewound",
+        };
+        let kind = if decision.accepted() {
+            EventKind::Decision
+        } else {
+            EventKind::Denial
+        };
+        self.record(
+            Event::new(kind, actor, outcome)
+                .with_commit(head.to_string())
+                .with_resources(resources)
+                .with_detail(serde_json::json!({ "reason": short_reason(decision) })),
+        )?;
+        match &decision.outcome {
+            Outcome::Invalid { invalid } => {
+                let first = invalid
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.is_error())
+                    .map_or_else(|| "does not validate".to_owned(), ToString::to_string);
+                self.post(head, Context::Validate, State::Failure, &first)
+                    .await;
+            }
+            _ => {
+                let changes: usize = decision.commits.iter().map(|c| c.changes.len()).sum();
+                self.post(
+                    head,
+                    Context::Validate,
+                    State::Success,
+                    &format!("valid; {changes} change(s)"),
+                )
+                .await;
+                let state = if decision.accepted() {
+                    State::Success
+                } else {
+                    State::Failure
+                };
+                self.post(head, Context::Authorize, state, &short_reason(decision))
+                    .await;
+            }
+        }
+        tracing::info!(commit = %head.short(), outcome, "judged");
+        Ok(())
+    }
+
+    /// Plans and applies until the provider runs `desired`; returns how
+    /// many steps it took. Each plan is in the audit log before it runs.
+    async fn converge(
+        &mut self,
+        desired: &Catalog,
+        commit: CommitId,
+    ) -> Result<usize, ReconcileError> {
+        const ROUNDS: usize = 3;
+        let mut total = 0;
+        for _ in 0..ROUNDS {
+            let observed = self.provider.observe().await?;
+            let steps = plan(desired, &observed).steps;
+            if steps.is_empty() {
+                return Ok(total);
+            }
+            let lines: Vec<String> = steps.iter().map(ToString::to_string).collect();
+            let resources: Vec<String> = steps.iter().map(|s| s.resource().to_string()).collect();
+            self.record(
+                Event::new(EventKind::Apply, DAEMON_ACTOR, "applying")
+                    .with_commit(commit.to_string())
+                    .with_resources(resources)
+                    .with_detail(serde_json::json!({ "steps": lines })),
+            )?;
+            self.store.save(&self.state)?;
+            let outcomes = self.provider.apply(&steps).await;
+            if let Some((index, StepOutcome::Failed { reason })) = outcomes
+                .iter()
+                .enumerate()
+                .find(|(_, o)| matches!(o, StepOutcome::Failed { .. }))
+            {
+                return Err(ReconcileError::Step {
+                    index: index + 1,
+                    reason: reason.clone(),
+                });
+            }
+            total += steps.len();
+        }
+        Err(ReconcileError::NotConverged(ROUNDS))
+    }
+
+    /// Compares what runs with the applied commit; reports drift once per
+    /// distinct drift, and reverts it where the config says `revert`.
+    pub async fn check_drift(&mut self) -> Result<(), ReconcileError> {
+        let (Some(applied), Some(trusted)) = (&self.applied, self.state.trusted.clone()) else {
+            return Ok(());
+        };
+        let commit = CommitId::parse(&trusted)?;
+        let observed = self.provider.observe().await?;
+        let config = &self.config;
+        let (drifted, revert) = drift::detect(applied, &observed, |kind| config.drift_mode(kind));
+        if drifted.is_empty() {
+            if self.last_drift.take().is_some() {
+                self.post(
+                    commit,
+                    Context::Drift,
+                    State::Success,
+                    "no drift: the balancers run this commit",
+                )
+                .await;
+            }
+            return Ok(());
+        }
+        let summary = drift::summary(&drifted);
+        if self.last_drift.as_deref() != Some(summary.as_str()) {
+            tracing::warn!(commit = %commit.short(), drift = %summary, "drift");
+            self.record(
+                Event::new(EventKind::Drift, DAEMON_ACTOR, "drift")
+                    .with_commit(trusted.clone())
+                    .with_resources(drifted.iter().map(|d| d.resource.to_string()))
+                    .with_detail(serde_json::json!({ "fields": drifted })),
+            )?;
+            self.store.save(&self.state)?;
+            self.post(
+                commit,
+                Context::Drift,
+                State::Failure,
+                &format!("drift: {summary}"),
+            )
+            .await;
+            self.last_drift = Some(summary);
+        }
+        if !revert.is_empty() {
+            self.record(
+                Event::new(EventKind::Revert, DAEMON_ACTOR, "reverting")
+                    .with_commit(trusted)
+                    .with_resources(revert.iter().map(|s| s.resource().to_string()))
+                    .with_detail(serde_json::json!({ "steps": revert.iter().map(ToString::to_string).collect::<Vec<_>>() })),
+            )?;
+            self.store.save(&self.state)?;
+            let outcomes = self.provider.apply(&revert).await;
+            if let Some(StepOutcome::Failed { reason }) = outcomes
+                .iter()
+                .find(|o| matches!(o, StepOutcome::Failed { .. }))
+            {
+                return Err(ReconcileError::Step {
+                    index: 0,
+                    reason: reason.clone(),
+                });
+            }
+            tracing::info!(commit = %commit.short(), steps = revert.len(), "drift reverted");
+        }
+        Ok(())
+    }
+}
+
+/// Who the head commit is from, as the audit log names actors.
+fn head_actor(decision: &Decision) -> String {
+    match decision.commits.iter().find(|c| c.id == decision.head) {
+        Some(commit) => match &commit.identity {
+            Ok(Identity::Signed(v)) => v.principal.to_string(),
+            Ok(Identity::Claimed { principal }) => format!("{principal} (unverified)"),
+            Err(_) => format!("unverified {}", commit.author_email),
+        },
+        None => DAEMON_ACTOR.to_owned(),
+    }
+}
+
+/// The decision in one line for a status: why it was refused, or who did
+/// what when it was accepted.
+fn short_reason(decision: &Decision) -> String {
+    match &decision.outcome {
+        Outcome::Accepted => {
+            let changes: usize = decision.commits.iter().map(|c| c.changes.len()).sum();
+            format!("{changes} change(s) allowed by the trusted policy")
+        }
+        Outcome::Rewound => {
+            "the branch moved back to an old commit; push a revert instead".to_owned()
+        }
+        Outcome::Invalid { .. } => "does not validate".to_owned(),
+        Outcome::Refused { .. } => match decision.first_denial() {
+            Some((commit, change)) => {
+                let who = match &commit.identity {
+                    Ok(identity) => identity.principal().to_string(),
+                    Err(reason) => format!(
+                        "unverified {} ({})",
+                        commit.author_email,
+                        reason.reason_code()
+                    ),
+                };
+                let resource = change
+                    .change
+                    .resource
+                    .as_ref()
+                    .map_or_else(|| "the repository".to_owned(), ToString::to_string);
+                format!(
+                    "denied: {who} may not {} on {resource} (commit {})",
+                    change.change.action.name,
+                    &commit.id.short()[..7]
+                )
+            }
+            None => "refused".to_owned(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered_down_only() {
+        assert_eq!(error_policy(0, 0), Duration::from_secs(1));
+        assert_eq!(error_policy(3, 0), Duration::from_secs(8));
+        assert_eq!(error_policy(30, 0), Duration::from_secs(300));
+        let jittered = error_policy(3, 999);
+        assert!(jittered < Duration::from_secs(8) && jittered >= Duration::from_secs(6));
+    }
+}

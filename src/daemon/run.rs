@@ -1,0 +1,351 @@
+//! The imperative shell around [`Reconciler`]: builds every part from the
+//! config, runs the embedded data plane in-process, and turns triggers
+//! (poll, filesystem watch, webhook), data-plane events and the drift
+//! schedule into reconciles and drift checks — one at a time, with
+//! triggers that arrive meanwhile coalesced.
+
+use super::reconcile::{error_policy, Next, Reconciler};
+use super::state::StateStore;
+use super::DaemonConfig;
+use crate::audit::{AuditLog, Event, EventKind, DAEMON_ACTOR};
+use crate::dataplane::admin::{self, token_sha256, AdminConfig, AdminServer};
+use crate::dataplane::Dataplane;
+use crate::identity::Keyring;
+use crate::provider::embedded::EmbeddedProvider;
+use crate::report::notes::{GitNotes, NotesConfig, PushTarget};
+use crate::report::ContextName;
+use crate::source::{GitSource, SecretRef};
+use crate::trigger::{Trigger, TriggerSource};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+
+/// The file, in the state directory, holding the in-process data plane's
+/// admin token (mode 0600), for operators on this machine.
+pub const ADMIN_TOKEN_FILE: &str = "dataplane-admin-token";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot prepare the state directory {}: {source}", path.display())]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Git(#[from] crate::source::GitError),
+    #[error("trust.admin_keys: {0}")]
+    AdminKeys(String),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    State(#[from] super::state::StateError),
+    #[error("the in-process data plane: {0}")]
+    Dataplane(String),
+    #[error("statuses: {0}")]
+    Notes(String),
+    #[error("trigger: {0}")]
+    Trigger(String),
+}
+
+/// Runs the daemon until `shutdown` completes.
+pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), StartError> {
+    let state_dir = config.state_dir.clone();
+    let state_error = |source| StartError::StateDir {
+        path: state_dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&state_dir).map_err(state_error)?;
+    restrict(&state_dir, 0o700).map_err(state_error)?;
+
+    let (source, notes_repo) = match (&config.repository.path, &config.repository.url) {
+        (Some(path), _) => (
+            GitSource::open(path, &config.repository.branch)?,
+            path.clone(),
+        ),
+        (None, Some(url)) => {
+            let mirror = state_dir.join("mirror.git");
+            let source = GitSource::remote(
+                url,
+                &mirror,
+                &config.repository.branch,
+                config.credentials(),
+            )?;
+            (source, mirror)
+        }
+        (None, None) => unreachable!("the config check requires a path or a url"),
+    };
+    let bootstrap = bootstrap_keys(&config)?;
+    let opened = AuditLog::open(&state_dir.join("audit.jsonl"))?;
+    if let Some(repaired) = &opened.repaired {
+        tracing::warn!(%repaired, "audit log repaired after a crash");
+    }
+    let mut audit = opened.log;
+    let store = StateStore::in_dir(&state_dir);
+    let mut state = store.load()?;
+    if !config.trust.verify_signatures {
+        tracing::warn!(
+            "SIGNATURE CHECKS ARE OFF (trust.verify_signatures: false): commits are judged by the \
+             author email they claim, so anyone who can push can act as anyone. Use this for a \
+             demo only, never for balancers that matter."
+        );
+        let event = Event::new(EventKind::Trust, DAEMON_ACTOR, "signature checks off");
+        state.audit_head = Some(
+            audit
+                .append(&event, time::OffsetDateTime::now_utc())?
+                .to_string(),
+        );
+    }
+
+    // The embedded data plane, in this process, behind its admin API.
+    let dataplane_dir = state_dir.join("dataplane");
+    let token = admin_token(&state_dir).map_err(state_error)?;
+    let dataplane = Arc::new(Dataplane::new());
+    if let Some(version) = admin::restore(&dataplane, &dataplane_dir)
+        .await
+        .map_err(|e| StartError::Dataplane(e.to_string()))?
+    {
+        tracing::info!(version, "data plane serves its last config again");
+    }
+    let admin = AdminServer::start(
+        dataplane.clone(),
+        AdminConfig {
+            listen: config.provider.embedded.admin_listen,
+            token_sha256: token_sha256(&token),
+            state_dir: dataplane_dir,
+        },
+    )
+    .await
+    .map_err(|e| StartError::Dataplane(format!("cannot start the admin API: {e}")))?;
+    tracing::info!(admin = %admin.local_addr(), token_file = %state_dir.join(ADMIN_TOKEN_FILE).display(), "data plane admin API");
+    let provider = EmbeddedProvider::new(format!("http://{}", admin.local_addr()), token);
+
+    let mut notes_config = NotesConfig::new(
+        notes_repo,
+        ContextName::new(config.statuses.instance.clone()),
+    );
+    notes_config.notes_ref = config.statuses.git_notes.notes_ref.clone();
+    if let (Some(url), true) = (&config.repository.url, config.statuses.git_notes.push) {
+        notes_config.push = Some(PushTarget {
+            url: url.clone(),
+            credentials: config.credentials(),
+        });
+    }
+    let notes = GitNotes::new(notes_config).map_err(|e| StartError::Notes(e.to_string()))?;
+
+    let (triggers, mut triggered) = mpsc::channel::<Trigger>(64);
+    let _watcher = match (&config.repository.path, config.trigger.watch) {
+        (Some(path), true) => Some(watch(path, triggers.clone())?),
+        _ => None,
+    };
+    let (stop_hook, hook_stopped) = tokio::sync::oneshot::channel::<()>();
+    let webhook = match &config.trigger.webhook {
+        Some(hook) => {
+            let secret = match (&hook.secret_file, &hook.secret_env) {
+                (Some(file), _) => SecretRef::File(file.clone()),
+                (None, Some(env)) => SecretRef::Env(env.clone()),
+                (None, None) => unreachable!("the config check requires a webhook secret"),
+            }
+            .read()
+            .map_err(|e| StartError::Trigger(e.to_string()))?;
+            let listener = tokio::net::TcpListener::bind(hook.listen)
+                .await
+                .map_err(|e| {
+                    StartError::Trigger(format!("cannot listen on {}: {e}", hook.listen))
+                })?;
+            Some(tokio::spawn(crate::trigger::serve(
+                listener,
+                secret,
+                triggers.clone(),
+                async move {
+                    let _ = hook_stopped.await;
+                },
+            )))
+        }
+        None => None,
+    };
+    let mut events = admin.events().subscribe();
+    let schedule = cron::Schedule::from_str(&config.drift.schedule)
+        .map_err(|e| StartError::Trigger(format!("drift.schedule: {e}")))?;
+    let poll = config.trigger.poll.0;
+
+    let mut reconciler = Reconciler {
+        config,
+        source,
+        provider,
+        notes,
+        audit,
+        store,
+        state,
+        bootstrap,
+        applied: None,
+        last_drift: None,
+    };
+
+    tokio::pin!(shutdown);
+    let mut attempt: u32 = 0;
+    let mut reconcile_at = Some(Instant::now());
+    let mut next_poll = (!poll.is_zero()).then(|| Instant::now() + poll);
+    let mut next_drift = next_fire(&schedule);
+    let mut ready = false;
+    loop {
+        let far = Instant::now() + Duration::from_secs(3600);
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(trigger) = triggered.recv() => {
+                tracing::debug!(?trigger.source, "triggered");
+                while triggered.try_recv().is_ok() {}
+                reconcile_at = Some(Instant::now());
+            }
+            () = tokio::time::sleep_until(next_poll.unwrap_or(far)), if next_poll.is_some() => {
+                next_poll = Some(Instant::now() + poll);
+                reconcile_at.get_or_insert_with(Instant::now);
+            }
+            () = tokio::time::sleep_until(reconcile_at.unwrap_or(far)), if reconcile_at.is_some() => {
+                reconcile_at = None;
+                match reconciler.reconcile().await {
+                    Ok(next) => {
+                        attempt = 0;
+                        if let Next::RequeueAfter(delay) = next {
+                            reconcile_at = Some(Instant::now() + delay);
+                        }
+                        if !ready {
+                            ready = true;
+                            tracing::info!("ready");
+                        }
+                        if let Err(e) = reconciler.check_drift().await {
+                            tracing::warn!(error = %e, "drift check failed");
+                        }
+                    }
+                    Err(e) => {
+                        let delay = error_policy(attempt, jitter_seed());
+                        attempt = attempt.saturating_add(1);
+                        tracing::warn!(error = %e, retry_in = ?delay, "reconcile failed");
+                        reconcile_at = Some(Instant::now() + delay);
+                    }
+                }
+            }
+            event = events.recv() => {
+                if matches!(event, Err(broadcast::error::RecvError::Closed)) {
+                    break;
+                }
+                if matches!(event, Ok(admin::Event::Config { .. }) | Err(_)) {
+                    if let Err(e) = reconciler.check_drift().await {
+                        tracing::warn!(error = %e, "drift check failed");
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(next_drift), if reconcile_at.is_none() => {
+                next_drift = next_fire(&schedule);
+                if let Err(e) = reconciler.check_drift().await {
+                    tracing::warn!(error = %e, "drift check failed");
+                }
+            }
+        }
+    }
+    tracing::info!("stopping");
+    let _ = stop_hook.send(());
+    if let Some(task) = webhook {
+        let _ = task.await;
+    }
+    admin.shutdown().await;
+    dataplane.shutdown().await;
+    Ok(())
+}
+
+fn next_fire(schedule: &cron::Schedule) -> Instant {
+    let wait = schedule
+        .upcoming(chrono::Utc)
+        .next()
+        .and_then(|at| (at - chrono::Utc::now()).to_std().ok())
+        .unwrap_or(Duration::from_secs(3600));
+    Instant::now() + wait
+}
+
+fn jitter_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()))
+}
+
+fn bootstrap_keys(config: &DaemonConfig) -> Result<Option<Arc<Keyring>>, StartError> {
+    let mut keys = config.trust.admin_keys.clone();
+    for file in &config.trust.admin_key_files {
+        keys.push(
+            std::fs::read_to_string(file).map_err(|e| {
+                StartError::AdminKeys(format!("cannot read {}: {e}", file.display()))
+            })?,
+        );
+    }
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    Keyring::bootstrap(&keys)
+        .map(|k| Some(Arc::new(k)))
+        .map_err(|e| StartError::AdminKeys(e.to_string()))
+}
+
+/// The data plane's admin token: made once (32 random bytes, hex) and
+/// kept in the state directory, readable by this user only.
+fn admin_token(state_dir: &Path) -> std::io::Result<String> {
+    let path = state_dir.join(ADMIN_TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| std::io::Error::other("no randomness from the operating system"))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    crate::fsutil::write_atomically(&path, token.as_bytes())?;
+    Ok(token)
+}
+
+fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// Watches a local repository's refs: a commit, a merge or a reset moves
+/// a file under `.git/refs` (or `packed-refs`), which triggers a reconcile.
+fn watch(
+    repo: &Path,
+    triggers: mpsc::Sender<Trigger>,
+) -> Result<notify::RecommendedWatcher, StartError> {
+    use notify::Watcher as _;
+    let git_dir = if repo.join(".git").is_dir() {
+        repo.join(".git")
+    } else {
+        repo.to_path_buf()
+    };
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let relevant = event.is_ok_and(|e| {
+            e.paths.iter().any(|p| {
+                let text = p.to_string_lossy();
+                !text.contains("/refs/notes/") && !text.ends_with(".lock")
+            })
+        });
+        if relevant {
+            let _ = triggers.try_send(Trigger {
+                source: TriggerSource::Watch,
+                git_ref: None,
+                after: None,
+            });
+        }
+    })
+    .map_err(|e| StartError::Trigger(format!("cannot watch {}: {e}", repo.display())))?;
+    for (path, mode) in [
+        (git_dir.join("refs"), notify::RecursiveMode::Recursive),
+        (git_dir.clone(), notify::RecursiveMode::NonRecursive),
+    ] {
+        watcher
+            .watch(&path, mode)
+            .map_err(|e| StartError::Trigger(format!("cannot watch {}: {e}", path.display())))?;
+    }
+    Ok(watcher)
+}

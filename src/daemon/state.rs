@@ -1,0 +1,153 @@
+//! What the daemon remembers across restarts: the trusted commit, the
+//! audit log's head, and what it decided for recent heads. One JSON file
+//! in the state directory, replaced atomically (write, fsync, rename), so
+//! a `kill -9` at any point leaves the old state or the new one.
+
+use crate::fsutil::write_atomically;
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// How many judged heads are remembered (for the page and to avoid
+/// judging and alerting on the same refused head again).
+pub const REMEMBERED_HEADS: usize = 200;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonState {
+    /// The commit the balancers run and whose policy judges the next ones.
+    pub trusted: Option<String>,
+    /// The audit log's head after the last record (`SEQ:HASH`), to catch a
+    /// log whose tail was cut off.
+    pub audit_head: Option<String>,
+    /// Newest last.
+    #[serde(default)]
+    pub judged: Vec<JudgedHead>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JudgedHead {
+    pub commit: String,
+    /// `applied`, `refused`, `invalid`, `rewound`.
+    pub outcome: String,
+    pub summary: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+impl DaemonState {
+    /// What was decided for a head, if it was judged.
+    #[must_use]
+    pub fn judged(&self, commit: &str) -> Option<&JudgedHead> {
+        self.judged.iter().rev().find(|j| j.commit == commit)
+    }
+
+    pub fn remember(&mut self, head: JudgedHead) {
+        self.judged.retain(|j| j.commit != head.commit);
+        self.judged.push(head);
+        let excess = self.judged.len().saturating_sub(REMEMBERED_HEADS);
+        self.judged.drain(..excess);
+    }
+}
+
+/// The state file.
+pub struct StateStore {
+    path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read the daemon state {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("the daemon state {} is damaged ({reason}); restore it from a backup, or move it away to start over from the configured trust", path.display())]
+    Damaged { path: PathBuf, reason: String },
+    #[error("cannot write the daemon state {}: {source}; check the state directory's space and permissions", path.display())]
+    Write { path: PathBuf, source: io::Error },
+}
+
+impl StateStore {
+    pub const FILE: &'static str = "daemon-state.json";
+
+    #[must_use]
+    pub fn in_dir(state_dir: &Path) -> Self {
+        StateStore {
+            path: state_dir.join(Self::FILE),
+        }
+    }
+
+    /// The saved state, or the empty state when there is none yet.
+    pub fn load(&self) -> Result<DaemonState, StateError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| StateError::Damaged {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(DaemonState::default()),
+            Err(source) => Err(StateError::Read {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    pub fn save(&self, state: &DaemonState) -> Result<(), StateError> {
+        let text = serde_json::to_string_pretty(state).unwrap_or_default();
+        write_atomically(&self.path, text.as_bytes()).map_err(|source| StateError::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_a_missing_file_is_a_fresh_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::in_dir(dir.path());
+        assert_eq!(store.load().unwrap(), DaemonState::default());
+        let mut state = DaemonState {
+            trusted: Some("a".repeat(40)),
+            ..DaemonState::default()
+        };
+        state.remember(JudgedHead {
+            commit: "b".repeat(40),
+            outcome: "refused".into(),
+            summary: "user/bob may not …".into(),
+            at: 1,
+        });
+        store.save(&state).unwrap();
+        assert_eq!(store.load().unwrap(), state);
+        assert_eq!(state.judged(&"b".repeat(40)).unwrap().outcome, "refused");
+    }
+
+    #[test]
+    fn only_the_newest_heads_are_remembered() {
+        let mut state = DaemonState::default();
+        for i in 0..REMEMBERED_HEADS + 5 {
+            state.remember(JudgedHead {
+                commit: format!("{i:040}"),
+                outcome: "applied".into(),
+                summary: String::new(),
+                at: 0,
+            });
+        }
+        assert_eq!(state.judged.len(), REMEMBERED_HEADS);
+        assert!(state.judged(&format!("{:040}", 0)).is_none());
+    }
+
+    #[test]
+    fn a_damaged_state_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(StateStore::FILE), "{not json").unwrap();
+        let err = StateStore::in_dir(dir.path())
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("damaged") && err.contains("move it away"),
+            "{err}"
+        );
+    }
+}
