@@ -127,12 +127,19 @@ pub struct EmbeddedConfig {
     /// Where the in-process data plane's admin API listens (loopback).
     #[serde(default = "default_admin_listen")]
     pub admin_listen: SocketAddr,
+    /// Or drive a separate `lbops dataplane` process at this admin URL
+    /// (it keeps serving while the daemon restarts).
+    pub url: Option<String>,
+    /// That data plane's admin token (required with `url`).
+    pub token_file: Option<PathBuf>,
 }
 
 impl Default for EmbeddedConfig {
     fn default() -> Self {
         EmbeddedConfig {
             admin_listen: default_admin_listen(),
+            url: None,
+            token_file: None,
         }
     }
 }
@@ -364,6 +371,14 @@ impl DaemonConfig {
                         .to_owned(),
                 ));
             }
+        }
+        let embedded = &self.provider.embedded;
+        if embedded.url.is_some() != embedded.token_file.is_some() {
+            problems.push((
+                vec!["provider", "embedded"],
+                "a separate data plane needs both `url` and `token_file` (its admin token)"
+                    .to_owned(),
+            ));
         }
         if let Some(hook) = &self.trigger.webhook {
             if hook.secret_file.is_some() == hook.secret_env.is_some() {

@@ -52,14 +52,15 @@ pub fn detect(
     (drifted, revert)
 }
 
-/// The drift in a few words for a status: "pool/web (set weights …), …".
+/// The drift in a few words for a status: "pool/web: set weights of …; …"
+/// (each plan line already names its resource).
 #[must_use]
 pub fn summary(drifted: &[Drifted]) -> String {
     drifted
         .iter()
-        .map(|d| format!("{}: {}", d.resource, d.fields.join("; ")))
+        .flat_map(|d| d.fields.iter().map(String::as_str))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join("; ")
 }
 
 #[cfg(test)]

@@ -76,8 +76,9 @@ pub struct Reconciler {
     pub(super) bootstrap: Option<std::sync::Arc<Keyring>>,
     /// The catalog of the trusted commit, as applied.
     pub(super) applied: Option<Catalog>,
-    /// The drift last reported, so the same drift is not reported every tick.
-    pub(super) last_drift: Option<String>,
+    /// The drift last reported (and whether lbops reverted it), so the
+    /// same drift is not reported every tick.
+    pub(super) last_drift: Option<(String, bool)>,
 }
 
 fn now() -> i64 {
@@ -275,12 +276,23 @@ impl Reconciler {
         )?;
         match &decision.outcome {
             Outcome::Invalid { invalid } => {
-                let first = invalid
+                // A syntax error is the root cause of what follows from it
+                // (a pool that no longer parses is a dangling reference).
+                let errors: Vec<_> = invalid
                     .diagnostics
                     .iter()
-                    .find(|d| d.is_error())
+                    .filter(|d| d.is_error())
+                    .collect();
+                let first = errors
+                    .iter()
+                    .find(|d| d.code == crate::spec::Code::YamlSyntax)
+                    .or(errors.first())
                     .map_or_else(|| "does not validate".to_owned(), ToString::to_string);
-                self.post(head, Context::Validate, State::Failure, &first)
+                let text = match errors.len() {
+                    0 | 1 => first,
+                    n => format!("{n} problems, first {first}"),
+                };
+                self.post(head, Context::Validate, State::Failure, &text)
                     .await;
             }
             _ => {
@@ -356,19 +368,22 @@ impl Reconciler {
         let config = &self.config;
         let (drifted, revert) = drift::detect(applied, &observed, |kind| config.drift_mode(kind));
         if drifted.is_empty() {
-            if self.last_drift.take().is_some() {
+            // A drift lbops reverted stays on the commit as a failure: it
+            // happened, and someone should find out who changed the balancer.
+            if let Some((_, false)) = self.last_drift.take() {
                 self.post(
                     commit,
                     Context::Drift,
                     State::Success,
-                    "no drift: the balancers run this commit",
+                    "no drift: the balancers run this commit again",
                 )
                 .await;
             }
             return Ok(());
         }
         let summary = drift::summary(&drifted);
-        if self.last_drift.as_deref() != Some(summary.as_str()) {
+        let reverting = !revert.is_empty();
+        if self.last_drift.as_ref().map(|(s, _)| s) != Some(&summary) {
             tracing::warn!(commit = %commit.short(), drift = %summary, "drift");
             self.record(
                 Event::new(EventKind::Drift, DAEMON_ACTOR, "drift")
@@ -377,14 +392,15 @@ impl Reconciler {
                     .with_detail(serde_json::json!({ "fields": drifted })),
             )?;
             self.store.save(&self.state)?;
+            let action = if reverting { "reverted" } else { "left as is" };
             self.post(
                 commit,
                 Context::Drift,
                 State::Failure,
-                &format!("drift: {summary}"),
+                &format!("drift ({action}): {summary}"),
             )
             .await;
-            self.last_drift = Some(summary);
+            self.last_drift = Some((summary, reverting));
         }
         if !revert.is_empty() {
             self.record(

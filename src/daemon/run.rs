@@ -100,28 +100,22 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         );
     }
 
-    // The embedded data plane, in this process, behind its admin API.
-    let dataplane_dir = state_dir.join("dataplane");
-    let token = admin_token(&state_dir).map_err(state_error)?;
-    let dataplane = Arc::new(Dataplane::new());
-    if let Some(version) = admin::restore(&dataplane, &dataplane_dir)
-        .await
-        .map_err(|e| StartError::Dataplane(e.to_string()))?
-    {
-        tracing::info!(version, "data plane serves its last config again");
-    }
-    let admin = AdminServer::start(
-        dataplane.clone(),
-        AdminConfig {
-            listen: config.provider.embedded.admin_listen,
-            token_sha256: token_sha256(&token),
-            state_dir: dataplane_dir,
-        },
-    )
-    .await
-    .map_err(|e| StartError::Dataplane(format!("cannot start the admin API: {e}")))?;
-    tracing::info!(admin = %admin.local_addr(), token_file = %state_dir.join(ADMIN_TOKEN_FILE).display(), "data plane admin API");
-    let provider = EmbeddedProvider::new(format!("http://{}", admin.local_addr()), token);
+    let (provider, in_process) = match (
+        &config.provider.embedded.url,
+        &config.provider.embedded.token_file,
+    ) {
+        (Some(url), Some(token_file)) => {
+            let token = SecretRef::File(token_file.clone())
+                .read()
+                .map_err(|e| StartError::Dataplane(e.to_string()))?;
+            tracing::info!(%url, "driving a separate data plane");
+            (EmbeddedProvider::new(url.clone(), token.expose()), None)
+        }
+        _ => {
+            let (provider, dataplane, admin) = start_dataplane(&config, &state_dir).await?;
+            (provider, Some((dataplane, admin)))
+        }
+    };
 
     let mut notes_config = NotesConfig::new(
         notes_repo,
@@ -167,7 +161,12 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         }
         None => None,
     };
-    let mut events = admin.events().subscribe();
+    // Only an in-process data plane tells of hand changes at once; a
+    // separate one is checked on the drift schedule.
+    let mut events = match &in_process {
+        Some((_, admin)) => admin.events().subscribe(),
+        None => broadcast::channel(1).1,
+    };
     let schedule = cron::Schedule::from_str(&config.drift.schedule)
         .map_err(|e| StartError::Trigger(format!("drift.schedule: {e}")))?;
     let poll = config.trigger.poll.0;
@@ -228,7 +227,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                     }
                 }
             }
-            event = events.recv() => {
+            event = events.recv(), if in_process.is_some() => {
                 if matches!(event, Err(broadcast::error::RecvError::Closed)) {
                     break;
                 }
@@ -251,9 +250,48 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     if let Some(task) = webhook {
         let _ = task.await;
     }
-    admin.shutdown().await;
-    dataplane.shutdown().await;
+    if let Some((dataplane, admin)) = in_process {
+        admin.shutdown().await;
+        dataplane.shutdown().await;
+    }
     Ok(())
+}
+
+/// The embedded data plane, in this process, behind its admin API on
+/// loopback, with a token kept in the state directory.
+async fn start_dataplane(
+    config: &DaemonConfig,
+    state_dir: &Path,
+) -> Result<(EmbeddedProvider, Arc<Dataplane>, AdminServer), StartError> {
+    let dataplane_dir = state_dir.join("dataplane");
+    let token = admin_token(state_dir).map_err(|source| StartError::StateDir {
+        path: state_dir.to_path_buf(),
+        source,
+    })?;
+    let dataplane = Arc::new(Dataplane::new());
+    if let Some(version) = admin::restore(&dataplane, &dataplane_dir)
+        .await
+        .map_err(|e| StartError::Dataplane(e.to_string()))?
+    {
+        tracing::info!(version, "data plane serves its last config again");
+    }
+    let admin = AdminServer::start(
+        dataplane.clone(),
+        AdminConfig {
+            listen: config.provider.embedded.admin_listen,
+            token_sha256: token_sha256(&token),
+            state_dir: dataplane_dir,
+        },
+    )
+    .await
+    .map_err(|e| StartError::Dataplane(format!("cannot start the admin API: {e}")))?;
+    tracing::info!(
+        admin = %admin.local_addr(),
+        token_file = %state_dir.join(ADMIN_TOKEN_FILE).display(),
+        "data plane admin API"
+    );
+    let provider = EmbeddedProvider::new(format!("http://{}", admin.local_addr()), token);
+    Ok((provider, dataplane, admin))
 }
 
 fn next_fire(schedule: &cron::Schedule) -> Instant {

@@ -1,0 +1,541 @@
+//! The daemon end to end: a real git repository with commits signed by
+//! ssh-keygen keys, `lbops run` as a real process with its data plane
+//! in-process, real backends and a real HTTP client sending traffic
+//! through the balancer, statuses read back with `git notes`.
+
+mod common;
+
+use common::git::{Author, GitRepo, Signing, SshKey};
+use common::{free_port, Backend, ChildProcess, Reply};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const POLICY: &str = "kind: Role
+name: sre-admin
+spec:
+  rules: [{actions: ['*'], resources: ['*']}]
+---
+kind: Role
+name: web-oncall
+spec:
+  rules:
+    - actions: [pool.weights.update, pool.targets.update]
+      resources: ['pool/*']
+      when: {labels: {team: web}}
+---
+kind: Group
+name: web-team
+spec: {roles: [web-oncall]}
+";
+
+struct Team {
+    alice: SshKey,
+    bob: SshKey,
+}
+
+impl Team {
+    fn alice(&self) -> Author<'_> {
+        Author {
+            name: "Alice",
+            email: "alice@example.test",
+            signing: Signing::Ssh(&self.alice),
+        }
+    }
+
+    fn bob(&self) -> Author<'_> {
+        Author {
+            name: "Bob",
+            email: "bob@example.test",
+            signing: Signing::Ssh(&self.bob),
+        }
+    }
+
+    fn access(&self) -> String {
+        format!(
+            "{POLICY}---
+kind: User
+name: alice
+spec: {{emails: [alice@example.test], roles: [sre-admin], signing_keys: [{{ssh: '{}'}}]}}
+---
+kind: User
+name: bob
+spec: {{emails: [bob@example.test], groups: [web-team], signing_keys: [{{ssh: '{}'}}]}}
+",
+            self.alice.public, self.bob.public
+        )
+    }
+}
+
+/// The pools: `web` splits between the stable and the canary backend by
+/// weight; `db` belongs to another team.
+fn pools(stable: &Backend, canary: &Backend, canary_weight: u32, db_weight: u32) -> String {
+    format!(
+        "kind: Pool
+name: web
+labels: {{team: web}}
+spec:
+  targets:
+    - {{address: '{}', weight: {}}}
+    - {{address: '{}', weight: {canary_weight}}}
+---
+kind: Pool
+name: db
+labels: {{team: data}}
+spec:
+  targets: [{{address: '{}', weight: {db_weight}}}]
+",
+        stable.address,
+        100 - canary_weight,
+        canary.address,
+        stable.address,
+    )
+}
+
+fn balancer(port: u16) -> String {
+    format!(
+        "kind: LoadBalancer
+name: edge
+spec:
+  addresses: [127.0.0.1]
+  listeners:
+    - {{name: http, protocol: http, port: {port}, default_action: {{forward: {{pools: [{{pool: web}}]}}}}}}
+"
+    )
+}
+
+/// A running `lbops run`; its log lines are collected (never left to
+/// fill a pipe) and it is killed when dropped.
+struct Daemon {
+    process: Option<ChildProcess>,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    fn start(config: &Path) -> Self {
+        let (process, stderr) = ChildProcess::lbops(|c| c.arg("run").arg("--config").arg(config));
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Daemon {
+            process: Some(process),
+            logs,
+        }
+    }
+
+    /// Waits for the daemon's first reconcile to finish.
+    async fn ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.logs().contains("\"message\":\"ready\"") {
+            assert!(Instant::now() < deadline, "not ready:\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    fn kill(&mut self) {
+        self.process.take();
+    }
+}
+
+/// The estate: backends, a signed repository, a daemon config.
+struct Estate {
+    team: Team,
+    repo: GitRepo,
+    stable: Backend,
+    canary: Backend,
+    port: u16,
+    admin_port: u16,
+    dir: tempfile::TempDir,
+    first: String,
+}
+
+impl Estate {
+    async fn new() -> Self {
+        let team = Team {
+            alice: SshKey::new("alice@example.test"),
+            bob: SshKey::new("bob@example.test"),
+        };
+        let stable = Backend::start_at("stable", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
+        let canary = Backend::start_at("canary", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
+        let (port, admin_port) = (free_port(), free_port());
+        let repo = GitRepo::new();
+        repo.write("access.yaml", &team.access());
+        repo.write("pools.yaml", &pools(&stable, &canary, 10, 1));
+        repo.write("balancers.yaml", &balancer(port));
+        let first = repo.commit(&team.alice(), "the estate");
+        let dir = tempfile::tempdir().unwrap();
+        let estate = Estate {
+            team,
+            repo,
+            stable,
+            canary,
+            port,
+            admin_port,
+            dir,
+            first,
+        };
+        let provider = format!("{{embedded: {{admin_listen: '127.0.0.1:{admin_port}'}}}}");
+        std::fs::write(estate.config_path(), estate.config(&provider)).unwrap();
+        estate
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("lbops.yaml")
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn config(&self, provider: &str) -> String {
+        format!(
+            "repository: {{path: '{}', branch: main}}
+trigger: {{poll: 1s, watch: true}}
+trust: {{pinned_commit: {}}}
+provider: {provider}
+drift: {{schedule: '0 0 * * * *', kinds: {{Pool: revert}}}}
+statuses: {{page_url: 'http://127.0.0.1:8712'}}
+state_dir: '{}'
+",
+            self.repo.path().display(),
+            self.first,
+            self.state_dir().display()
+        )
+    }
+
+    /// The lbops note of a commit, once it has one.
+    fn note(&self, commit: &str) -> Option<String> {
+        let out = Command::new("git")
+            .args(["notes", "--ref=lbops", "show", commit])
+            .current_dir(self.repo.path())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Waits until the commit's note has a line starting with `line`.
+    async fn wait_for_status(&self, commit: &str, line: &str, daemon: &Daemon) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(note) = self.note(commit) {
+                if note.lines().any(|l| l.starts_with(line)) {
+                    return note;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no `{line}` on {commit}: note {:?}\nlogs:\n{}",
+                self.note(commit),
+                daemon.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// How many of `n` requests through the balancer the canary answered.
+    async fn canary_share(&self, n: usize) -> f64 {
+        let client = reqwest_free_client();
+        let mut canary = 0;
+        for _ in 0..n {
+            let body = get(&client, self.port).await;
+            if body.starts_with("canary") {
+                canary += 1;
+            } else {
+                assert!(body.starts_with("stable"), "{body}");
+            }
+        }
+        canary as f64 / n as f64
+    }
+
+    fn audit(&self) -> String {
+        std::fs::read_to_string(self.state_dir().join("audit.jsonl")).unwrap_or_default()
+    }
+}
+
+type Client = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Empty<bytes::Bytes>,
+>;
+
+fn reqwest_free_client() -> Client {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(hyper_util::client::legacy::connect::HttpConnector::new())
+}
+
+async fn get(client: &Client, port: u16) -> String {
+    use http_body_util::BodyExt;
+    let response = client
+        .get(format!("http://127.0.0.1:{port}/").parse().unwrap())
+        .await
+        .expect("the balancer answers");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_are_judged_applied_or_refused_and_reported_on_the_commits() {
+    let e = Estate::new().await;
+    let daemon = Daemon::start(&e.config_path());
+
+    // The pinned commit is trusted as is and served.
+    e.wait_for_status(&e.first, "lbops/apply: success", &daemon)
+        .await;
+    let share = e.canary_share(300).await;
+    assert!((0.03..0.2).contains(&share), "canary at 10%: {share}");
+
+    // bob shifts the canary from 10 to 50, signed: applied.
+    e.repo
+        .write("pools.yaml", &pools(&e.stable, &e.canary, 50, 1));
+    let shift = e.repo.commit(&e.team.bob(), "canary to 50");
+    let note = e
+        .wait_for_status(&shift, "lbops/apply: success", &daemon)
+        .await;
+    assert!(note.contains("lbops/validate: success"), "{note}");
+    assert!(note.contains("lbops/authorize: success"), "{note}");
+    assert!(
+        note.contains(&format!("details: http://127.0.0.1:8712/commits/{shift}")),
+        "{note}"
+    );
+    let share = e.canary_share(300).await;
+    assert!((0.38..0.62).contains(&share), "canary at 50%: {share}");
+
+    // alice breaks the YAML: validate fails at file:line, nothing applied.
+    e.repo.write(
+        "pools.yaml",
+        "kind: Pool\nname: web\nspec:\n  targets: [}\n",
+    );
+    let broken = e.repo.commit(&e.team.alice(), "oops");
+    let note = e
+        .wait_for_status(&broken, "lbops/validate: failure", &daemon)
+        .await;
+    assert!(note.contains("pools.yaml:4:"), "{note}");
+    assert!(
+        note.contains("lbops/apply: failure — nothing applied"),
+        "{note}"
+    );
+    let share = e.canary_share(100).await;
+    assert!((0.3..0.7).contains(&share), "still 50%: {share}");
+
+    // Her fix (canary back to 10) is judged with the broken commit: applied.
+    e.repo
+        .write("pools.yaml", &pools(&e.stable, &e.canary, 10, 1));
+    let fixed = e
+        .repo
+        .commit(&e.team.alice(), "fix the YAML, canary back to 10");
+    e.wait_for_status(&fixed, "lbops/apply: success", &daemon)
+        .await;
+
+    // bob changes the db team's pool: refused, named, audited; traffic unchanged.
+    e.repo
+        .write("pools.yaml", &pools(&e.stable, &e.canary, 90, 5));
+    let denied = e.repo.commit(&e.team.bob(), "db weight and a big canary");
+    let note = e
+        .wait_for_status(&denied, "lbops/authorize: failure", &daemon)
+        .await;
+    assert!(
+        note.contains("user/bob may not pool.weights.update on pool/db"),
+        "{note}"
+    );
+    assert!(
+        note.contains("lbops/apply: failure — nothing applied"),
+        "{note}"
+    );
+    let share = e.canary_share(300).await;
+    assert!(
+        (0.03..0.2).contains(&share),
+        "the trusted 10% still serves: {share}"
+    );
+    let audit = e.audit();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\"kind\":\"denial\"") && l.contains(&denied)),
+        "{audit}"
+    );
+    let verify = Command::new(env!("CARGO_BIN_EXE_lbops"))
+        .args(["audit", "verify"])
+        .arg(e.state_dir().join("audit.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_change_is_reported_as_drift_and_reverted() {
+    let e = Estate::new().await;
+    let daemon = Daemon::start(&e.config_path());
+    e.wait_for_status(&e.first, "lbops/apply: success", &daemon)
+        .await;
+
+    // Someone shifts the canary to 90 through the data plane's admin API.
+    let token = std::fs::read_to_string(e.state_dir().join("dataplane-admin-token")).unwrap();
+    let admin = format!("http://127.0.0.1:{}", e.admin_port);
+    let mut config = lbops::dataplane::config::DataplaneConfig::parse(
+        &admin_call("GET", &format!("{admin}/v1/config"), &token, None)
+            .await
+            .1,
+    )
+    .unwrap();
+    config.version += 1;
+    for target in &mut config.pools.get_mut("web").unwrap().targets {
+        target.weight.value = if target.address.value.to_string() == e.canary.address.to_string() {
+            90
+        } else {
+            10
+        };
+    }
+    let changed_at = Instant::now();
+    let (status, _) = admin_call(
+        "PUT",
+        &format!("{admin}/v1/config"),
+        &token,
+        Some(config.to_json()),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let note = e
+        .wait_for_status(&e.first, "lbops/drift: failure — drift (reverted)", &daemon)
+        .await;
+    let reported_after = changed_at.elapsed();
+    assert!(note.contains("pool/web"), "{note}");
+    assert!(
+        reported_after < Duration::from_secs(5),
+        "drift reported after {reported_after:?}"
+    );
+    // Pools are in `revert` mode: git's 10% is back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let share = e.canary_share(200).await;
+        if (0.03..0.2).contains(&share) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not reverted: canary at {share}\n{}",
+            daemon.logs()
+        );
+    }
+    assert!(e.audit().contains("\"kind\":\"drift\"") && e.audit().contains("\"kind\":\"revert\""));
+    assert!(
+        !daemon.logs().contains(token.trim()),
+        "the admin token is never logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_a_restarted_daemon_converges_while_the_data_plane_serves_throughout() {
+    let e = Estate::new().await;
+    // The data plane as its own process, so it outlives the daemon.
+    let token = "kill-nine-test-admin-token";
+    let token_file = e.dir.path().join("admin-token");
+    std::fs::write(&token_file, token).unwrap();
+    let hash_file = e.dir.path().join("admin-token.sha256");
+    std::fs::write(&hash_file, lbops::plan::sha256_hex(token)).unwrap();
+    let (_dataplane, mut stderr) = ChildProcess::lbops(|c| {
+        c.args([
+            "dataplane",
+            "--admin-listen",
+            &format!("127.0.0.1:{}", e.admin_port),
+        ])
+        .arg("--state-dir")
+        .arg(e.dir.path().join("dataplane"))
+        .arg("--admin-token-sha256-file")
+        .arg(&hash_file)
+    });
+    common::wait_for_line(&mut stderr, "lbops dataplane: admin API on");
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    let provider = format!(
+        "{{embedded: {{url: 'http://127.0.0.1:{}', token_file: '{}'}}}}",
+        e.admin_port,
+        token_file.display()
+    );
+    std::fs::write(e.config_path(), e.config(&provider)).unwrap();
+
+    let mut daemon = Daemon::start(&e.config_path());
+    e.wait_for_status(&e.first, "lbops/apply: success", &daemon)
+        .await;
+
+    // A steady request loop across everything that follows.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let port = e.port;
+    let looping = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let client = reqwest_free_client();
+            let (mut ok, mut failed) = (0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match client
+                    .get(format!("http://127.0.0.1:{port}/").parse().unwrap())
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => ok += 1,
+                    _ => failed += 1,
+                }
+            }
+            (ok, failed)
+        })
+    };
+
+    e.repo
+        .write("pools.yaml", &pools(&e.stable, &e.canary, 50, 1));
+    let shift = e.repo.commit(&e.team.bob(), "canary to 50");
+    // Killed right away: before, during or after the apply.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    daemon.kill();
+
+    let daemon = Daemon::start(&e.config_path());
+    daemon.ready().await;
+    e.wait_for_status(&shift, "lbops/apply: success", &daemon)
+        .await;
+    let share = e.canary_share(300).await;
+    assert!((0.38..0.62).contains(&share), "canary at 50%: {share}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = looping.await.unwrap();
+    assert!(ok > 100, "the loop ran: {ok}");
+    assert_eq!(failed, 0, "no failed request across the restart ({ok} ok)");
+    let verify = Command::new(env!("CARGO_BIN_EXE_lbops"))
+        .args(["audit", "verify"])
+        .arg(e.state_dir().join("audit.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+async fn admin_call(method: &str, url: &str, token: &str, body: Option<String>) -> (u16, String) {
+    use http_body_util::{BodyExt, Full};
+    let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("authorization", format!("Bearer {}", token.trim()))
+        .body(Full::new(bytes::Bytes::from(body.unwrap_or_default())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
