@@ -13,6 +13,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+const WEBHOOK_SECRET: &str = "daemon-test-webhook-secret";
+
 const POLICY: &str = "kind: Role
 name: sre-admin
 spec:
@@ -155,6 +157,7 @@ struct Estate {
     canary: Backend,
     port: u16,
     admin_port: u16,
+    webhook_port: u16,
     dir: tempfile::TempDir,
     first: String,
 }
@@ -167,7 +170,7 @@ impl Estate {
         };
         let stable = Backend::start_at("stable", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
         let canary = Backend::start_at("canary", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
-        let (port, admin_port) = (free_port(), free_port());
+        let (port, admin_port, webhook_port) = (free_port(), free_port(), free_port());
         let repo = GitRepo::new();
         repo.write("access.yaml", &team.access());
         repo.write("pools.yaml", &pools(&stable, &canary, 10, 1));
@@ -181,9 +184,11 @@ impl Estate {
             canary,
             port,
             admin_port,
+            webhook_port,
             dir,
             first,
         };
+        std::fs::write(estate.dir.path().join("webhook-secret"), WEBHOOK_SECRET).unwrap();
         let provider = format!("{{embedded: {{admin_listen: '127.0.0.1:{admin_port}'}}}}");
         std::fs::write(estate.config_path(), estate.config(&provider)).unwrap();
         estate
@@ -200,7 +205,7 @@ impl Estate {
     fn config(&self, provider: &str) -> String {
         format!(
             "repository: {{path: '{}', branch: main}}
-trigger: {{poll: 1s, watch: true}}
+trigger: {{poll: 1s, watch: true, webhook: {{listen: '127.0.0.1:{}', secret_file: webhook-secret}}}}
 trust: {{pinned_commit: {}}}
 provider: {provider}
 drift: {{schedule: '0 0 * * * *', kinds: {{Pool: revert}}}}
@@ -208,6 +213,7 @@ statuses: {{page_url: 'http://127.0.0.1:8712'}}
 state_dir: '{}'
 ",
             self.repo.path().display(),
+            self.webhook_port,
             self.first,
             self.state_dir().display()
         )
@@ -311,6 +317,23 @@ async fn commits_are_judged_applied_or_refused_and_reported_on_the_commits() {
     );
     let share = e.canary_share(300).await;
     assert!((0.38..0.62).contains(&share), "canary at 50%: {share}");
+
+    // A commit on another branch (a pull request): judged and planned, never applied.
+    e.repo.git(&["checkout", "-q", "-b", "feature"], &[]);
+    e.repo
+        .write("pools.yaml", &pools(&e.stable, &e.canary, 80, 1));
+    let proposal = e.repo.commit(&e.team.bob(), "propose canary 80");
+    e.repo.git(&["checkout", "-q", "main"], &[]);
+    let note = e
+        .wait_for_status(&proposal, "lbops/plan: success", &daemon)
+        .await;
+    assert!(
+        note.contains("would apply 1 step(s): pool/web: set weights"),
+        "{note}"
+    );
+    assert!(!note.contains("lbops/apply"), "{note}");
+    let share = e.canary_share(100).await;
+    assert!((0.3..0.7).contains(&share), "still 50%: {share}");
 
     // alice breaks the YAML: validate fails at file:line, nothing applied.
     e.repo.write(

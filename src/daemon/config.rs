@@ -41,6 +41,14 @@ pub struct RepositoryConfig {
     #[serde(default = "main_branch")]
     pub branch: String,
     pub credentials: Option<CredentialsConfig>,
+    /// Other refs whose heads are judged and planned, never applied, with
+    /// an `lbops/plan` status (e.g. pull-request branches).
+    #[serde(default = "all_branches")]
+    pub plan_refs: Vec<String>,
+}
+
+fn all_branches() -> Vec<String> {
+    vec!["refs/heads/*".to_owned()]
 }
 
 fn main_branch() -> String {

@@ -76,6 +76,8 @@ pub struct Reconciler {
     pub(super) bootstrap: Option<std::sync::Arc<Keyring>>,
     /// The catalog of the trusted commit, as applied.
     pub(super) applied: Option<Catalog>,
+    /// Heads of other refs already planned against the trusted commit.
+    pub(super) planned: std::collections::HashSet<(CommitId, String)>,
     /// The drift last reported (and whether lbops reverted it), so the
     /// same drift is not reported every tick.
     pub(super) last_drift: Option<(String, bool)>,
@@ -233,6 +235,41 @@ impl Reconciler {
                 Err(e)
             }
         }
+    }
+
+    /// Judges and plans the heads of other configured refs (pull-request
+    /// branches) against the trusted commit and what runs; posts
+    /// `lbops/plan`; never applies anything.
+    pub async fn plan_other_refs(&mut self) -> Result<(), ReconcileError> {
+        let Some(trusted) = self.state.trusted.clone() else {
+            return Ok(());
+        };
+        let anchor = TrustAnchor::Commit(CommitId::parse(&trusted)?);
+        for (name, head) in self.source.other_heads(&self.config.repository.plan_refs)? {
+            if head.to_string() == trusted || !self.planned.insert((head, trusted.clone())) {
+                continue;
+            }
+            let judged =
+                judge::judge_range(&self.source, &anchor, head, now(), self.verification())?;
+            let (state, text) = match (&judged.decision.outcome, &judged.head) {
+                (Outcome::Accepted, Some(catalog)) => {
+                    let observed = self.provider.observe().await?;
+                    let steps = plan(catalog, &observed).steps;
+                    let text = match steps.first() {
+                        None => "would change nothing on the balancers".to_owned(),
+                        Some(first) => format!("would apply {} step(s): {first}", steps.len()),
+                    };
+                    (State::Success, text)
+                }
+                _ => (
+                    State::Failure,
+                    format!("would be refused: {}", short_reason(&judged.decision)),
+                ),
+            };
+            tracing::info!(git_ref = %name, commit = %head.short(), %text, "planned");
+            self.post(head, Context::Plan, state, &text).await;
+        }
+        Ok(())
     }
 
     fn remember(&mut self, head: CommitId, outcome: &str, summary: &str) {

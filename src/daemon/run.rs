@@ -181,6 +181,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         state,
         bootstrap,
         applied: None,
+        planned: std::collections::HashSet::new(),
         last_drift: None,
     };
 
@@ -217,6 +218,9 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                         }
                         if let Err(e) = reconciler.check_drift().await {
                             tracing::warn!(error = %e, "drift check failed");
+                        }
+                        if let Err(e) = reconciler.plan_other_refs().await {
+                            tracing::warn!(error = %e, "planning other refs failed");
                         }
                     }
                     Err(e) => {

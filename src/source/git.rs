@@ -191,6 +191,29 @@ impl GitSource {
         Ok(CommitId(commit.id()))
     }
 
+    /// The branches matching `patterns` (globs such as `refs/heads/*`),
+    /// except the watched one, with the commits they point at, by name.
+    pub fn other_heads(&self, patterns: &[String]) -> Result<Vec<(String, CommitId)>, GitError> {
+        let watched = format!("refs/heads/{}", self.branch);
+        let mut heads = Vec::new();
+        for pattern in patterns {
+            for reference in self.repo.references_glob(pattern)? {
+                let reference = reference?;
+                let Some(name) = reference.name() else {
+                    continue;
+                };
+                if name == watched || heads.iter().any(|(n, _)| n == name) {
+                    continue;
+                }
+                if let Ok(commit) = reference.peel_to_commit() {
+                    heads.push((name.to_owned(), CommitId(commit.id())));
+                }
+            }
+        }
+        heads.sort();
+        Ok(heads)
+    }
+
     /// Resolves a branch, tag, `HEAD~2` or commit id to a commit.
     pub fn resolve(&self, rev: &str) -> Result<CommitId, GitError> {
         let unknown = |e: git2::Error| GitError::UnknownRevision {
