@@ -68,6 +68,7 @@ pub fn run(args: DataplaneArgs, now: i64) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let token = admin_token(&args)?;
+    crate::cli::run::init_logs(lbops::daemon::config::LogFormat::Auto);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

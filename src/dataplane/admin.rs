@@ -117,9 +117,10 @@ impl AdminServer {
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
         if !local_addr.ip().is_loopback() {
-            eprintln!(
-                "lbops dataplane admin: listening on {local_addr}, which is not loopback: \
-                 the API speaks plain HTTP, so put it on a private network"
+            tracing::warn!(
+                %local_addr,
+                "the admin API listens on an address that is not loopback: it speaks plain \
+                 HTTP, so put it on a private network"
             );
         }
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
@@ -232,7 +233,7 @@ async fn handle(admin: &Admin, peer: SocketAddr, request: Request<Incoming>) -> 
     match route(admin, peer, &method, &path, request).await {
         Ok(response) => response,
         Err(error) => {
-            eprintln!("{}", log_line(&error, &method, &path, peer));
+            tracing::warn!("{}", log_line(&error, &method, &path, peer));
             error.response()
         }
     }
@@ -346,7 +347,7 @@ async fn put_config(
             let still_runs = admin.dataplane.apply(previous).await.is_err();
             return Err(AdminError::Persist { source, still_runs });
         }
-        eprintln!("lbops dataplane admin: applied config version {version} from {peer}");
+        tracing::info!(version, %peer, "data plane config applied");
         // Nobody listening is fine.
         let _ = admin.events.send(Event::Config { version });
     } else {
