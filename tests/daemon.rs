@@ -562,3 +562,52 @@ async fn admin_call(method: &str, url: &str, token: &str, body: Option<String>) 
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
 }
+
+#[test]
+fn check_config_names_every_problem_at_its_line_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lbops.yaml");
+    std::fs::write(
+        &path,
+        "repository: {path: /srv/gitops}\ntrust: {pinned_commit: nope}\nstate_dir: state\nlog: {formatt: json}\n",
+    )
+    .unwrap();
+    let run = |path: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_lbops"))
+            .args(["run", "--check-config", "--config"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let out = run(&path);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("lbops.yaml:4:7: unknown field `formatt`"),
+        "{stderr}"
+    );
+    std::fs::write(
+        &path,
+        "repository: {path: /srv/gitops}\ntrust: {pinned_commit: nope}\nstate_dir: state\n",
+    )
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&run(&path).stderr).into_owned();
+    assert!(
+        stderr.contains("lbops.yaml:2:24:") && stderr.contains("40 hex digits"),
+        "{stderr}"
+    );
+    std::fs::write(
+        &path,
+        format!(
+            "repository: {{path: /srv/gitops}}\ntrust: {{pinned_commit: {}}}\nstate_dir: state\n",
+            "a".repeat(40)
+        ),
+    )
+    .unwrap();
+    let out = run(&path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -125,11 +125,28 @@ impl Reconciler {
         Ok(())
     }
 
-    /// The catalog at a commit, validated as of now.
+    /// Gives balancers the pool addresses they held before, where they
+    /// still claim from those pools.
+    fn keep_addresses(&self, catalog: &mut Catalog) {
+        if let Err(errors) = spec::reallocate(catalog, &self.state.allocation) {
+            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            tracing::warn!(
+                ?errors,
+                "cannot keep the previous addresses; allocating afresh"
+            );
+        }
+    }
+
+    /// The catalog at a commit, validated as of now, with the addresses
+    /// balancers held before.
     fn catalog_at(&self, commit: CommitId) -> Result<Catalog, ReconcileError> {
         let files = self.source.files_at(commit)?;
         spec::load(&files, &spec::Options::at(now()))
-            .map(|v| v.catalog)
+            .map(|v| {
+                let mut catalog = v.catalog;
+                self.keep_addresses(&mut catalog);
+                catalog
+            })
             .map_err(|invalid| ReconcileError::TrustedInvalid {
                 commit: commit.short(),
                 first: invalid
@@ -148,6 +165,7 @@ impl Reconciler {
         let commit = CommitId::parse(trusted)?;
         let catalog = self.catalog_at(commit)?;
         let steps = self.converge(&catalog, commit).await?;
+        self.state.allocation = catalog.allocation.clone();
         if steps > 0 {
             tracing::info!(commit = %commit.short(), steps, "resumed the trusted commit");
         }
@@ -185,7 +203,7 @@ impl Reconciler {
         let judged = judge::judge_range(&self.source, &anchor, head, now(), self.verification())?;
         let decision = judged.decision;
         self.report_decision(head, &decision).await?;
-        let Some(catalog) = judged.head.filter(|_| decision.accepted()) else {
+        let Some(mut catalog) = judged.head.filter(|_| decision.accepted()) else {
             let outcome = match decision.outcome {
                 Outcome::Invalid { .. } => "invalid",
                 Outcome::Rewound => "rewound",
@@ -208,9 +226,11 @@ impl Reconciler {
 
         self.post(head, Context::Apply, State::Pending, "applying")
             .await;
+        self.keep_addresses(&mut catalog);
         match self.converge(&catalog, head).await {
             Ok(steps) => {
                 self.state.trusted = Some(head_hex);
+                self.state.allocation = catalog.allocation.clone();
                 self.remember(head, "applied", &format!("{steps} step(s) applied"));
                 self.applied = Some(catalog);
                 self.last_drift = None;
@@ -253,8 +273,10 @@ impl Reconciler {
                 judge::judge_range(&self.source, &anchor, head, now(), self.verification())?;
             let (state, text) = match (&judged.decision.outcome, &judged.head) {
                 (Outcome::Accepted, Some(catalog)) => {
+                    let mut catalog = catalog.clone();
+                    self.keep_addresses(&mut catalog);
                     let observed = self.provider.observe().await?;
-                    let steps = plan(catalog, &observed).steps;
+                    let steps = plan(&catalog, &observed).steps;
                     let text = match steps.first() {
                         None => "would change nothing on the balancers".to_owned(),
                         Some(first) => format!("would apply {} step(s): {first}", steps.len()),

@@ -22,6 +22,10 @@ pub struct DaemonState {
     /// Newest last.
     #[serde(default)]
     pub judged: Vec<JudgedHead>,
+    /// The addresses balancers hold from AddressPools, kept across commits
+    /// and restarts.
+    #[serde(default)]
+    pub allocation: crate::spec::alloc::Allocation,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

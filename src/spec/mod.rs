@@ -175,6 +175,19 @@ pub struct Invalid {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Allocates `catalog`'s pool addresses again, keeping every address
+/// `previous` gave a balancer that still claims from that pool, so that
+/// allocations stay stable across commits and restarts (`load` allocates
+/// from nothing). On an error the catalog keeps its own allocation.
+pub fn reallocate(
+    catalog: &mut Catalog,
+    previous: &alloc::Allocation,
+) -> Result<(), Vec<alloc::AllocError>> {
+    let (pools, balancers) = validate::balancers::address_claims(catalog);
+    catalog.allocation = alloc::allocate(&pools, &balancers, previous)?;
+    Ok(())
+}
+
 /// Parses and validates a repository given as `(path, text)` pairs.
 ///
 /// All problems are reported at once, sorted by file and position; none

@@ -316,3 +316,44 @@ fn access_rules() {
     let no_key = "kind: User\nname: a\nspec:\n  emails: [a@example.test]\n  signing_keys: [{revoked: true}]\n";
     assert_eq!(codes(&[("u.yaml", no_key)]), ["5:18 bad-signing-key"]);
 }
+
+#[test]
+fn reallocating_keeps_the_addresses_a_balancer_already_holds() {
+    let lb = |name: &str| {
+        format!(
+            "---\nkind: LoadBalancer\nname: {name}\nspec:\n  addresses: [{{pool: edge}}]\n  listeners:\n\
+             \x20   - {{name: http, protocol: http, port: 8080, default_action: {{fixed_response: {{status: 200}}}}}}\n"
+        )
+    };
+    let pool = "kind: AddressPool\nname: edge\nspec:\n  cidrs: [10.9.0.0/29]\n";
+    let first = crate::spec::load(
+        &[SourceFile::new("a.yaml", format!("{pool}{}", lb("web")))],
+        &Options::at(NOW),
+    )
+    .unwrap()
+    .catalog;
+    let held = first.allocation.get("loadbalancer/web").unwrap().to_vec();
+    // `api` sorts first, so on its own it would take web's address.
+    let mut second = crate::spec::load(
+        &[SourceFile::new(
+            "a.yaml",
+            format!("{pool}{}{}", lb("web"), lb("api")),
+        )],
+        &Options::at(NOW),
+    )
+    .unwrap()
+    .catalog;
+    assert_eq!(
+        second.allocation.get("loadbalancer/api").unwrap(),
+        held.as_slice()
+    );
+    crate::spec::reallocate(&mut second, &first.allocation).unwrap();
+    assert_eq!(
+        second.allocation.get("loadbalancer/web").unwrap(),
+        held.as_slice()
+    );
+    assert_ne!(
+        second.allocation.get("loadbalancer/api").unwrap(),
+        held.as_slice()
+    );
+}

@@ -514,7 +514,10 @@ fn address_pools(catalog: &Catalog, out: &mut Sink) {
     }
 }
 
-fn allocation(catalog: &mut Catalog, out: &mut Sink) {
+/// What address allocation works from: the AddressPools and each
+/// balancer's address entries (claims of pools that do not exist are left
+/// to the reference check).
+pub(crate) fn address_claims(catalog: &Catalog) -> (Vec<AddressPoolDef>, Vec<BalancerAddresses>) {
     let pools: Vec<AddressPoolDef> = catalog
         .address_pools
         .values()
@@ -548,6 +551,11 @@ fn allocation(catalog: &mut Catalog, out: &mut Sink) {
                 .collect(),
         })
         .collect();
+    (pools, balancers)
+}
+
+fn allocation(catalog: &mut Catalog, out: &mut Sink) {
+    let (pools, balancers) = address_claims(catalog);
     match alloc::allocate(&pools, &balancers, &alloc::Allocation::default()) {
         Ok(allocation) => catalog.allocation = allocation,
         Err(errors) => {

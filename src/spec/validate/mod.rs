@@ -2,7 +2,7 @@
 //! material, secrets. Each pushes [`Diagnostic`]s; none stops at the first.
 
 mod access;
-mod balancers;
+pub(crate) mod balancers;
 
 use super::diagnostic::{Code, Diagnostic};
 use super::kinds::{Kind, Resource, ResourceId};
