@@ -611,3 +611,11 @@ fn check_config_names_every_problem_at_its_line_and_exits_1() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_example_daemon_config_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/lbops.yaml");
+    if let Err(errors) = lbops::daemon::DaemonConfig::load(&path) {
+        panic!("{errors}");
+    }
+}
