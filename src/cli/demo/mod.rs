@@ -195,7 +195,7 @@ example on {WEB_ADDRESS} (logs follow). In another terminal, try:
   {www}/checkout
 
   # shift the canary to 50% with a commit signed as alice (the repository's git config signs it)
-  cd {repo} && sed -i 's/weight: 90/weight: 50/; s/weight: 10$/weight: 50/' balancers/web.yaml && git commit -am 'canary to 50'
+  (cd {repo} && sed -i 's/weight: 90/weight: 50/; s/weight: 10$/weight: 50/' balancers/web.yaml && git commit -am 'canary to 50')
 
   # the statuses lbops writes on each commit (validate, authorize, apply, drift)
   git -C {repo} log --notes=lbops -3
