@@ -55,6 +55,11 @@ enum Command {
     Run(cli::run::RunArgs),
     /// Check or search the tamper-evident audit log.
     Audit(cli::audit::AuditArgs),
+    /// Try lbops on this machine: the example repository as a fresh git
+    /// repository signed with a demo key, backends for its pools, and the
+    /// daemon serving it; prints what to try (curl, a signed commit, the
+    /// statuses). Ctrl-C stops it.
+    Demo(cli::demo::DemoArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -130,6 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Authorize(args) => cli::authorize::run(args, unix_now()),
         Command::Run(args) => cli::run::run(args),
         Command::Audit(args) => cli::audit::run(args),
+        Command::Demo(args) => cli::demo::run(args),
     }
 }
 

@@ -3,5 +3,6 @@
 pub mod audit;
 pub mod authorize;
 pub mod dataplane;
+pub mod demo;
 pub mod plan;
 pub mod run;
