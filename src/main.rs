@@ -85,7 +85,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut stdout = std::io::stdout().lock();
+    // Locked per write, not for the whole command: the daemon and the demo
+    // print from other threads too.
+    let mut stdout = std::io::stdout();
     match cli.command {
         Command::Validate { dir, output, at } => {
             let now = parse_at(at.as_deref())?.unwrap_or_else(unix_now);

@@ -366,11 +366,13 @@ fn watch(
         repo.to_path_buf()
     };
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Only writes move refs; reads (lbops' own, too) must not trigger.
         let relevant = event.is_ok_and(|e| {
-            e.paths.iter().any(|p| {
-                let text = p.to_string_lossy();
-                !text.contains("/refs/notes/") && !text.ends_with(".lock")
-            })
+            !matches!(e.kind, notify::EventKind::Access(_))
+                && e.paths.iter().any(|p| {
+                    let text = p.to_string_lossy();
+                    !text.contains("/refs/notes/") && !text.ends_with(".lock")
+                })
         });
         if relevant {
             let _ = triggers.try_send(Trigger {

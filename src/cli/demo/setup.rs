@@ -271,7 +271,7 @@ pub fn write_config(layout: &Layout, first: &str) -> anyhow::Result<()> {
     let text = format!(
         "# Written by `lbops demo`.
 repository: {{path: {repo}, branch: main}}
-trigger: {{poll: 1s, watch: false}}
+trigger: {{poll: 1s, watch: true}}
 trust: {{pinned_commit: {first}}}
 drift: {{kinds: {{Pool: revert}}}}
 state_dir: {state}
