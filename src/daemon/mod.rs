@@ -4,6 +4,8 @@
 
 pub mod config;
 pub mod drift;
+pub mod journal;
+pub mod metrics;
 pub mod reconcile;
 pub mod run;
 pub mod state;

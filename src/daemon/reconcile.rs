@@ -8,6 +8,8 @@
 //! before it takes effect.
 
 use super::drift;
+use super::journal::{ApplyResult, Journal, StatusRecord};
+use super::metrics::Metrics;
 use super::state::{DaemonState, JudgedHead, StateError, StateStore};
 use super::DaemonConfig;
 use crate::audit::{AuditError, AuditLog, Event, EventKind, DAEMON_ACTOR};
@@ -76,6 +78,9 @@ pub struct Reconciler {
     pub(super) bootstrap: Option<std::sync::Arc<Keyring>>,
     /// The catalog of the trusted commit, as applied.
     pub(super) applied: Option<Catalog>,
+    /// What the daemon's pages show.
+    pub(super) journal: std::sync::Arc<Journal>,
+    pub(super) metrics: std::sync::Arc<Metrics>,
     /// Heads of other refs already planned against the trusted commit.
     pub(super) planned: std::collections::HashSet<(CommitId, String)>,
     /// The drift last reported (and whether lbops reverted it), so the
@@ -114,9 +119,23 @@ impl Reconciler {
 
     async fn post(&self, commit: CommitId, context: Context, state: State, description: &str) {
         let status = self.status(context, state, description, commit);
+        let mut sink_error = None;
         if let Err(e) = self.notes.post(commit, &status).await {
             tracing::warn!(commit = %commit.short(), context = context.as_str(), error = %e, "cannot post a status");
+            sink_error = Some(e.to_string());
         }
+        let record = StatusRecord {
+            state,
+            description: status.description.clone(),
+            sink_error,
+        };
+        self.journal.status(
+            &commit.to_string(),
+            &self.config.repository.branch,
+            now(),
+            context,
+            record,
+        );
     }
 
     fn record(&mut self, event: Event) -> Result<(), ReconcileError> {
@@ -227,8 +246,21 @@ impl Reconciler {
         self.post(head, Context::Apply, State::Pending, "applying")
             .await;
         self.keep_addresses(&mut catalog);
-        match self.converge(&catalog, head).await {
+        let started = std::time::Instant::now();
+        let result = self.converge(&catalog, head).await;
+        let apply = ApplyResult {
+            ok: result.is_ok(),
+            message: match &result {
+                Ok(steps) => format!("{steps} step(s) applied"),
+                Err(e) => e.to_string(),
+            },
+        };
+        let branch = self.config.repository.branch.clone();
+        self.journal
+            .update(&head_hex, &branch, now(), |r| r.apply = Some(apply));
+        match result {
             Ok(steps) => {
+                self.metrics.applied(started.elapsed(), now());
                 self.state.trusted = Some(head_hex);
                 self.state.allocation = catalog.allocation.clone();
                 self.remember(head, "applied", &format!("{steps} step(s) applied"));
@@ -281,6 +313,9 @@ impl Reconciler {
                         None => "would change nothing on the balancers".to_owned(),
                         Some(first) => format!("would apply {} step(s): {first}", steps.len()),
                     };
+                    let lines: Vec<String> = steps.iter().map(ToString::to_string).collect();
+                    self.journal
+                        .update(&head.to_string(), &name, now(), |r| r.plan = lines);
                     (State::Success, text)
                 }
                 _ => (
@@ -289,6 +324,11 @@ impl Reconciler {
                 ),
             };
             tracing::info!(git_ref = %name, commit = %head.short(), %text, "planned");
+            let decision = judged.decision.clone();
+            self.journal.update(&head.to_string(), &name, now(), |r| {
+                r.git_ref = name.clone();
+                r.decision = Some(decision);
+            });
             self.post(head, Context::Plan, state, &text).await;
         }
         Ok(())
@@ -322,6 +362,11 @@ impl Reconciler {
             Outcome::Invalid { .. } => "invalid",
             Outcome::Rewound => "rewound",
         };
+        self.metrics.decided(outcome);
+        let branch = self.config.repository.branch.clone();
+        self.journal.update(&head.to_string(), &branch, now(), |r| {
+            r.decision = Some(decision.clone());
+        });
         let kind = if decision.accepted() {
             EventKind::Decision
         } else {
@@ -392,6 +437,11 @@ impl Reconciler {
                 return Ok(total);
             }
             let lines: Vec<String> = steps.iter().map(ToString::to_string).collect();
+            let branch = self.config.repository.branch.clone();
+            self.journal
+                .update(&commit.to_string(), &branch, now(), |r| {
+                    r.plan.extend(lines.iter().cloned());
+                });
             let resources: Vec<String> = steps.iter().map(|s| s.resource().to_string()).collect();
             self.record(
                 Event::new(EventKind::Apply, DAEMON_ACTOR, "applying")
@@ -459,6 +509,11 @@ impl Reconciler {
                 &format!("drift ({action}): {summary}"),
             )
             .await;
+            self.metrics.drifted();
+            let branch = self.config.repository.branch.clone();
+            let shown = summary.clone();
+            self.journal
+                .update(&trusted, &branch, now(), |r| r.drift = Some(shown));
             self.last_drift = Some((summary, reverting));
         }
         if !revert.is_empty() {

@@ -171,6 +171,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         .map_err(|e| StartError::Trigger(format!("drift.schedule: {e}")))?;
     let poll = config.trigger.poll.0;
 
+    let journal = Arc::new(super::journal::Journal::default());
+    let metrics = Arc::new(super::metrics::Metrics::default());
     let mut reconciler = Reconciler {
         config,
         source,
@@ -181,6 +183,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         state,
         bootstrap,
         applied: None,
+        journal: journal.clone(),
+        metrics: metrics.clone(),
         planned: std::collections::HashSet::new(),
         last_drift: None,
     };
@@ -206,7 +210,9 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             }
             () = tokio::time::sleep_until(reconcile_at.unwrap_or(far)), if reconcile_at.is_some() => {
                 reconcile_at = None;
-                match reconciler.reconcile().await {
+                let result = reconciler.reconcile().await;
+                metrics.reconciled(result.is_ok());
+                match result {
                     Ok(next) => {
                         attempt = 0;
                         if let Next::RequeueAfter(delay) = next {

@@ -1,0 +1,190 @@
+//! What the daemon's pages show: the recent commits it judged, with the
+//! decision, the plan and its result, the statuses, and drift. In memory
+//! (the audit log is the durable record); shared with the HTTP page.
+
+use crate::judge::Decision;
+use crate::report::{Context, State};
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::RwLock;
+
+/// How many commits the pages remember.
+pub const REMEMBERED: usize = 100;
+
+/// How applying a commit went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApplyResult {
+    pub ok: bool,
+    pub message: String,
+}
+
+/// One status as the daemon last set it, and whether the sink took it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatusRecord {
+    pub state: State,
+    pub description: String,
+    /// Set when a status sink refused or failed (e.g. a forge's 401).
+    pub sink_error: Option<String>,
+}
+
+/// Everything known about one judged commit.
+#[derive(Clone, Debug, Serialize)]
+pub struct CommitRecord {
+    pub commit: String,
+    /// The ref it was judged for: the watched branch, or another (planned) ref.
+    pub git_ref: String,
+    /// Unix seconds of the latest change to this record.
+    pub at: i64,
+    pub decision: Option<Decision>,
+    /// The plan's steps, as applied (watched branch) or as it would apply.
+    pub plan: Vec<String>,
+    pub apply: Option<ApplyResult>,
+    pub statuses: BTreeMap<Context, StatusRecord>,
+    pub drift: Option<String>,
+}
+
+impl CommitRecord {
+    fn new(commit: &str, git_ref: &str, at: i64) -> Self {
+        CommitRecord {
+            commit: commit.to_owned(),
+            git_ref: git_ref.to_owned(),
+            at,
+            decision: None,
+            plan: Vec::new(),
+            apply: None,
+            statuses: BTreeMap::new(),
+            drift: None,
+        }
+    }
+
+    /// The head commit's first line and author, when the decision has them.
+    #[must_use]
+    pub fn headline(&self) -> Option<(&str, &str)> {
+        let decision = self.decision.as_ref()?;
+        let commit = decision
+            .commits
+            .iter()
+            .find(|c| c.id.to_string() == self.commit)?;
+        Some((commit.summary.as_str(), commit.author_email.as_str()))
+    }
+}
+
+/// The recent commits, newest last.
+#[derive(Debug, Default)]
+pub struct Journal {
+    records: RwLock<VecDeque<CommitRecord>>,
+}
+
+impl Journal {
+    /// Changes (or starts) the record of `commit`.
+    pub fn update(
+        &self,
+        commit: &str,
+        git_ref: &str,
+        at: i64,
+        change: impl FnOnce(&mut CommitRecord),
+    ) {
+        let mut records = self
+            .records
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let index = match records.iter().position(|r| r.commit == commit) {
+            Some(index) => index,
+            None => {
+                records.push_back(CommitRecord::new(commit, git_ref, at));
+                if records.len() > REMEMBERED {
+                    records.pop_front();
+                }
+                records.len() - 1
+            }
+        };
+        let record = &mut records[index];
+        record.at = at;
+        change(record);
+    }
+
+    pub fn status(
+        &self,
+        commit: &str,
+        git_ref: &str,
+        at: i64,
+        context: Context,
+        status: StatusRecord,
+    ) {
+        self.update(commit, git_ref, at, |r| {
+            r.statuses.insert(context, status);
+        });
+    }
+
+    /// The newest `n` records, newest first.
+    #[must_use]
+    pub fn recent(&self, n: usize) -> Vec<CommitRecord> {
+        let records = self
+            .records
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        records.iter().rev().take(n).cloned().collect()
+    }
+
+    /// The record of a commit, by full id or a unique prefix of at least 7.
+    #[must_use]
+    pub fn get(&self, commit: &str) -> Option<CommitRecord> {
+        let records = self
+            .records
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if commit.len() < 7 {
+            return None;
+        }
+        let mut matching = records.iter().filter(|r| r.commit.starts_with(commit));
+        let found = matching.next()?;
+        matching.next().is_none().then(|| found.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(description: &str) -> StatusRecord {
+        StatusRecord {
+            state: State::Success,
+            description: description.to_owned(),
+            sink_error: None,
+        }
+    }
+
+    #[test]
+    fn records_are_found_by_prefix_and_the_oldest_are_forgotten() {
+        let journal = Journal::default();
+        for i in 0..REMEMBERED + 3 {
+            let commit = format!("{i:040x}");
+            journal.status(&commit, "main", i as i64, Context::Apply, ok("applied"));
+        }
+        assert_eq!(journal.recent(1000).len(), REMEMBERED);
+        assert!(journal.get(&format!("{:040x}", 0)).is_none());
+        let newest = format!("{:040x}", REMEMBERED + 2);
+        assert_eq!(journal.recent(1)[0].commit, newest);
+        assert_eq!(
+            journal.get(&newest).unwrap().statuses[&Context::Apply].description,
+            "applied"
+        );
+        assert!(
+            journal.get("0000").is_none(),
+            "too short a prefix finds nothing"
+        );
+    }
+
+    #[test]
+    fn updates_keep_one_record_per_commit() {
+        let journal = Journal::default();
+        let commit = "a".repeat(40);
+        journal.status(&commit, "main", 1, Context::Validate, ok("valid"));
+        journal.update(&commit, "main", 2, |r| r.drift = Some("pool/web".into()));
+        let records = journal.recent(10);
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].at, 2);
+        assert_eq!(records[0].drift.as_deref(), Some("pool/web"));
+        assert!(records[0].statuses.contains_key(&Context::Validate));
+    }
+}
