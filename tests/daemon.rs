@@ -149,6 +149,13 @@ impl Daemon {
     }
 }
 
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.process.take();
+        common::keep_log("daemon", &self.logs());
+    }
+}
+
 /// The estate: backends, a signed repository, a daemon config.
 struct Estate {
     team: Team,

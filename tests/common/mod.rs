@@ -136,6 +136,16 @@ pub fn config(yaml: &str, version: u64) -> DataplaneConfig {
     DataplaneConfig::from_catalog(&catalog(yaml), version)
 }
 
+/// Keeps a process's log under the build's temp dir, for the suite-wide
+/// check that no test secret ever reaches a log (`scripts/check-test-logs`).
+pub fn keep_log(name: &str, text: &str) {
+    static KEPT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-logs");
+    let _ = std::fs::create_dir_all(&dir);
+    let n = KEPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let _ = std::fs::write(dir.join(format!("{name}-{}-{n}.log", std::process::id())), text);
+}
+
 /// A child process that is killed when the test ends, however it ends.
 pub struct ChildProcess(pub std::process::Child);
 
