@@ -25,6 +25,10 @@ pub struct DaemonConfig {
     pub drift: DriftConfig,
     #[serde(default)]
     pub statuses: StatusConfig,
+    /// Where denials, apply failures, drift, rewritten history and invalid
+    /// commits are announced.
+    #[serde(default)]
+    pub alerts: crate::report::alerts::AlertsConfig,
     /// Where lbops keeps its state, audit log and data-plane config.
     pub state_dir: PathBuf,
     #[serde(default)]

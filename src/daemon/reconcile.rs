@@ -10,6 +10,7 @@
 use super::drift;
 use super::journal::{ApplyResult, Journal, StatusRecord};
 use super::metrics::Metrics;
+use crate::report::alerts::{Alert, Alerter};
 use super::state::{DaemonState, JudgedHead, StateError, StateStore};
 use super::DaemonConfig;
 use crate::audit::{AuditError, AuditLog, Event, EventKind, DAEMON_ACTOR};
@@ -78,6 +79,7 @@ pub struct Reconciler {
     pub(super) bootstrap: Option<std::sync::Arc<Keyring>>,
     /// The catalog of the trusted commit, as applied.
     pub(super) applied: Option<Catalog>,
+    pub(super) alerter: std::sync::Arc<Alerter>,
     /// What the daemon's pages show.
     pub(super) journal: std::sync::Arc<Journal>,
     pub(super) metrics: std::sync::Arc<Metrics>,
@@ -136,6 +138,22 @@ impl Reconciler {
             context,
             record,
         );
+    }
+
+    /// Announces an alert without holding up the reconcile (sinks retry
+    /// for up to a minute); duplicates are dropped by the alerter.
+    fn alert(&self, alert: Alert) {
+        let alert = match (&self.config.statuses.page_url, &alert.commit) {
+            (Some(url), Some(commit)) => {
+                let url = format!("{}/commits/{commit}", url.trim_end_matches('/'));
+                alert.with_url(url)
+            }
+            _ => alert,
+        };
+        let alerter = self.alerter.clone();
+        tokio::spawn(async move {
+            alerter.send(&alert).await;
+        });
     }
 
     fn record(&mut self, event: Event) -> Result<(), ReconcileError> {
@@ -284,6 +302,7 @@ impl Reconciler {
             Err(e) => {
                 self.post(head, Context::Apply, State::Error, &e.to_string())
                     .await;
+                self.alert(Alert::apply_failure(head, &e.to_string()));
                 Err(e)
             }
         }
@@ -398,6 +417,7 @@ impl Reconciler {
                 };
                 self.post(head, Context::Validate, State::Failure, &text)
                     .await;
+                self.alert(Alert::bad_config(Some(&head.to_string()), &text));
             }
             _ => {
                 let changes: usize = decision.commits.iter().map(|c| c.changes.len()).sum();
@@ -416,6 +436,20 @@ impl Reconciler {
                 self.post(head, Context::Authorize, state, &short_reason(decision))
                     .await;
             }
+        }
+        if decision.rewritten || matches!(decision.outcome, Outcome::Rewound) {
+            let was = self.state.trusted.clone().unwrap_or_default();
+            let branch = self.config.repository.branch.clone();
+            self.alert(Alert::rewritten_history(&branch, was, head));
+        } else if matches!(decision.outcome, Outcome::Refused { .. }) {
+            let who = match decision.first_denial() {
+                Some((commit, _)) => match &commit.identity {
+                    Ok(identity) => identity.principal().to_string(),
+                    Err(_) => format!("unverified {}", commit.author_email),
+                },
+                None => "someone".to_owned(),
+            };
+            self.alert(Alert::denial(head, &who, &short_reason(decision)));
         }
         tracing::info!(commit = %head.short(), outcome, "judged");
         Ok(())
@@ -510,6 +544,7 @@ impl Reconciler {
             )
             .await;
             self.metrics.drifted();
+            self.alert(Alert::drift(&trusted, &summary));
             let branch = self.config.repository.branch.clone();
             let shown = summary.clone();
             self.journal

@@ -49,6 +49,8 @@ pub enum StartError {
     Notes(String),
     #[error("trigger: {0}")]
     Trigger(String),
+    #[error("{0}")]
+    Alerts(String),
 }
 
 /// Runs the daemon until `shutdown` completes.
@@ -171,6 +173,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         .map_err(|e| StartError::Trigger(format!("drift.schedule: {e}")))?;
     let poll = config.trigger.poll.0;
 
+    let alerter = crate::report::alerts::Alerter::from_config(&config.alerts)
+        .map_err(|e| StartError::Alerts(e.to_string()))?;
     let journal = Arc::new(super::journal::Journal::default());
     let metrics = Arc::new(super::metrics::Metrics::default());
     let mut reconciler = Reconciler {
@@ -183,6 +187,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         state,
         bootstrap,
         applied: None,
+        alerter: Arc::new(alerter),
         journal: journal.clone(),
         metrics: metrics.clone(),
         planned: std::collections::HashSet::new(),
