@@ -2,6 +2,7 @@
 //! [`StatusSink`]. The default sink writes git notes; forge backends
 //! implement the same trait.
 
+pub mod forge;
 pub mod notes;
 use crate::source::CommitId;
 use serde::Serialize;
