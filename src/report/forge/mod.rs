@@ -107,3 +107,6 @@ impl StatusSink for ForgeSink {
     }
 }
 
+
+#[cfg(test)]
+mod tests;
