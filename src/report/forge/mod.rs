@@ -107,6 +107,5 @@ impl StatusSink for ForgeSink {
     }
 }
 
-
 #[cfg(test)]
 mod tests;
