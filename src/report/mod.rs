@@ -3,6 +3,7 @@
 //! implement the same trait.
 
 pub mod alerts;
+pub mod forge;
 pub mod notes;
 use crate::source::CommitId;
 use serde::Serialize;

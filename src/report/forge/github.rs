@@ -1,0 +1,67 @@
+//! GitHub commit statuses:
+//! <https://docs.github.com/en/rest/commits/statuses#create-a-commit-status>
+//! `POST {api}/repos/{owner}/{repo}/statuses/{sha}`.
+
+use super::http::{never, ApiRequest, Auth, Core};
+use super::last::Posted;
+use crate::report::{ContextName, ReportError, State, Status, StatusSink};
+use crate::source::CommitId;
+use serde_json::json;
+use std::sync::Arc;
+
+pub(super) const SCOPE: &str = "a fine-grained token needs \"Commit statuses: write\" on the repository, a classic token the repo:status scope (repo for a private repository)";
+
+const HEADERS: &[(&str, &str)] = &[
+    ("accept", "application/vnd.github+json"),
+    ("x-github-api-version", "2022-11-28"),
+];
+
+/// Commit statuses on GitHub or GitHub Enterprise Server.
+#[derive(Clone, Debug)]
+pub struct GitHub {
+    core: Arc<Core>,
+    /// `{api}/repos/{owner}/{repo}/statuses`
+    statuses: String,
+    names: ContextName,
+}
+
+impl GitHub {
+    pub(super) fn new(core: Core, api: &str, repository: &[String], names: ContextName) -> Self {
+        GitHub {
+            core: Arc::new(core),
+            statuses: format!("{api}/repos/{}/statuses", repository.join("/")),
+            names,
+        }
+    }
+}
+
+/// GitHub has all four of lbops' states, under the same names.
+fn state(state: State) -> &'static str {
+    state.as_str()
+}
+
+impl StatusSink for GitHub {
+    fn name(&self) -> &'static str {
+        self.core.sink()
+    }
+
+    async fn post(&self, commit: CommitId, status: &Status) -> Result<(), ReportError> {
+        let posted = Posted::of(commit, &self.names, status);
+        let mut body = json!({
+            "state": state(status.state),
+            "context": posted.context,
+            "description": posted.description,
+        });
+        if let Some(url) = &posted.url {
+            body["target_url"] = json!(url);
+        }
+        let request = ApiRequest {
+            url: format!("{}/{commit}", self.statuses),
+            auth: Auth::Bearer,
+            headers: HEADERS,
+            body,
+            already_set: never,
+        };
+        self.core.post(posted, request).await
+    }
+}

@@ -1,0 +1,212 @@
+//! How long to wait before trying a post again: exponential backoff with
+//! jitter for failures, and what the forge asks for when it rate-limits.
+
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How hard one post tries before it gives up with
+/// [`ReportError::Transient`](crate::report::ReportError::Transient).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Requests per post, the first included.
+    pub max_attempts: u32,
+    /// The wait after the first failure; doubled after each further one.
+    pub first_backoff: Duration,
+    /// No single backoff is longer than this.
+    pub max_backoff: Duration,
+    /// The most one post spends waiting in all. A rate limit that lifts
+    /// later than this is reported at once rather than slept through.
+    pub max_wait: Duration,
+    /// One request, connecting included.
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            first_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_wait: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt `attempt` (1-based): the exponential
+    /// step, scaled by a random factor in [0.5, 1) so that several daemons
+    /// failing together do not retry together.
+    #[must_use]
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let step = self
+            .first_backoff
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+            .min(self.max_backoff);
+        step.mul_f64(0.5 + 0.5 * unit_random())
+    }
+}
+
+/// A number in [0, 1), different on each call; good enough for jitter.
+fn unit_random() -> f64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Whether a response is a rate limit, and if the forge says how long
+/// it lasts, for how long.
+///
+/// 429 always is. 403 is only with `Retry-After` or a remaining-quota
+/// header of 0 (GitHub's primary and secondary limits): GitHub sends
+/// `X-RateLimit-Reset` on every response, so a reset header alone on a
+/// 403 is a permission problem, not a limit.
+#[must_use]
+pub fn rate_limit(status: StatusCode, headers: &HeaderMap) -> Option<Option<Duration>> {
+    let limited = status == StatusCode::TOO_MANY_REQUESTS
+        || (status == StatusCode::FORBIDDEN
+            && (headers.contains_key("retry-after")
+                || header(headers, "x-ratelimit-remaining").as_deref() == Some("0")
+                || header(headers, "ratelimit-remaining").as_deref() == Some("0")));
+    limited.then(|| requested_wait(headers, now_unix()))
+}
+
+/// The wait a forge asks for: `Retry-After` (seconds or an HTTP date),
+/// else `X-RateLimit-Reset` (GitHub, Gitea: Unix seconds), else
+/// `RateLimit-Reset` (GitLab: Unix seconds; the IETF draft: seconds from
+/// now — told apart by size).
+fn requested_wait(headers: &HeaderMap, now: u64) -> Option<Duration> {
+    if let Some(value) = header(headers, "retry-after") {
+        if let Ok(seconds) = value.parse::<u64>() {
+            return Some(Duration::from_secs(seconds));
+        }
+        if let Ok(date) = chrono::DateTime::parse_from_rfc2822(&value) {
+            let at = u64::try_from(date.timestamp()).unwrap_or(0);
+            return Some(Duration::from_secs(at.saturating_sub(now)));
+        }
+    }
+    let until = |at: u64| Duration::from_secs(at.saturating_sub(now) + 1);
+    if let Some(at) = header(headers, "x-ratelimit-reset").and_then(|v| v.parse().ok()) {
+        return Some(until(at));
+    }
+    let reset: u64 = header(headers, "ratelimit-reset")?.parse().ok()?;
+    Some(match reset > 1_000_000_000 {
+        true => until(reset),
+        false => Duration::from_secs(reset),
+    })
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    Some(headers.get(name)?.to_str().ok()?.trim().to_owned())
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    HeaderName::from_static(k),
+                    HeaderValue::from_str(v).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        let policy = RetryPolicy {
+            first_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(350),
+            ..RetryPolicy::default()
+        };
+        for (attempt, step) in [(1, 100), (2, 200), (3, 350), (30, 350)] {
+            let wait = policy.backoff(attempt);
+            let step = Duration::from_millis(step);
+            assert!(wait >= step / 2 && wait < step, "{attempt}: {wait:?}");
+        }
+    }
+
+    #[test]
+    fn what_counts_as_a_rate_limit() {
+        let now = now_unix();
+        let limit = |code: u16, pairs: &[(&'static str, &str)]| {
+            rate_limit(StatusCode::from_u16(code).unwrap(), &headers(pairs))
+        };
+        assert_eq!(limit(429, &[]), Some(None));
+        assert_eq!(
+            limit(429, &[("retry-after", "1")]),
+            Some(Some(Duration::from_secs(1)))
+        );
+        assert_eq!(
+            limit(403, &[("retry-after", "7")]),
+            Some(Some(Duration::from_secs(7)))
+        );
+        // GitHub's primary limit: remaining 0, reset as a Unix time.
+        let reset = (now + 4).to_string();
+        let wait = limit(
+            403,
+            &[
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", &reset),
+            ],
+        );
+        assert!(matches!(wait, Some(Some(d)) if d.as_secs() >= 4 && d.as_secs() <= 5));
+        // A plain permission error carries the reset header too.
+        let reset = reset.as_str();
+        assert_eq!(
+            limit(
+                403,
+                &[
+                    ("x-ratelimit-remaining", "4999"),
+                    ("x-ratelimit-reset", reset)
+                ]
+            ),
+            None
+        );
+        assert_eq!(limit(401, &[("retry-after", "1")]), None);
+        assert_eq!(limit(503, &[]), None);
+    }
+
+    #[test]
+    fn reset_headers_in_each_form() {
+        let now = 1_700_000_000;
+        let wait = |pairs: &[(&'static str, &str)]| requested_wait(&headers(pairs), now);
+        assert_eq!(
+            wait(&[("retry-after", "Tue, 14 Nov 2023 22:13:30 GMT")]),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            wait(&[("ratelimit-reset", "1700000009")]),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            wait(&[("ratelimit-reset", "30")]),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(wait(&[("retry-after", "soon")]), None);
+        assert_eq!(
+            wait(&[("x-ratelimit-reset", "1600000000")]),
+            Some(Duration::from_secs(1))
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! The forge sinks against stand-in forges that enforce each API's
+//! published request shape.
+
+mod dedup;
+mod refusals;
+mod retries;
+mod shapes;
+mod standin;
+mod states;
+
+use super::{build_with, ForgeConfig, ForgeKind, ForgeSink, RetryPolicy};
+use crate::report::ContextName;
+use crate::source::CommitId;
+use standin::{Shape, StandIn};
+use std::time::Duration;
+
+pub const KINDS: [ForgeKind; 4] = [
+    ForgeKind::GitHub,
+    ForgeKind::GitLab,
+    ForgeKind::Gitea,
+    ForgeKind::Bitbucket,
+];
+
+/// Short waits, so retry tests take milliseconds.
+pub fn quick() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        first_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(40),
+        max_wait: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(5),
+    }
+}
+
+pub fn commit() -> CommitId {
+    CommitId::parse("0123456789abcdef0123456789abcdef01234567").unwrap()
+}
+
+/// A sink of `kind` posting to its own stand-in.
+pub struct Forge {
+    pub server: StandIn,
+    pub sink: ForgeSink,
+    _token_dir: tempfile::TempDir,
+}
+
+impl Forge {
+    pub async fn start(kind: ForgeKind) -> Self {
+        Self::with(kind, ContextName::default(), quick()).await
+    }
+
+    pub async fn with(kind: ForgeKind, names: ContextName, retry: RetryPolicy) -> Self {
+        let shape: Shape = match kind {
+            ForgeKind::GitHub => shapes::github,
+            ForgeKind::GitLab => shapes::gitlab,
+            ForgeKind::Gitea => shapes::gitea,
+            ForgeKind::Bitbucket => shapes::bitbucket,
+        };
+        let server = StandIn::start(shape).await;
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, format!("{}\n", shapes::TOKEN)).unwrap();
+        let sink = build_with(&config(kind, &server.base, token_file), names, retry).unwrap();
+        Forge {
+            server,
+            sink,
+            _token_dir: dir,
+        }
+    }
+}
+
+pub fn config(kind: ForgeKind, base: &str, token_file: std::path::PathBuf) -> ForgeConfig {
+    let (api_url, repository) = match kind {
+        ForgeKind::GitLab => (format!("{base}/api/v4"), shapes::GITLAB_PROJECT),
+        _ => (base.to_owned(), shapes::OWNER_REPO),
+    };
+    ForgeConfig {
+        kind,
+        api_url: Some(api_url),
+        repository: repository.to_owned(),
+        token_file: Some(token_file),
+        token_env: None,
+    }
+}
