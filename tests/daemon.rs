@@ -626,3 +626,131 @@ fn the_example_daemon_config_is_valid() {
         panic!("{errors}");
     }
 }
+
+/// A local server that answers every request with `status` and keeps
+/// what it was sent (path, headers, body).
+struct Recorder {
+    address: std::net::SocketAddr,
+    seen: Arc<Mutex<Vec<(String, String, String)>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Recorder {
+    async fn start(status: u16) -> Self {
+        use hyper::service::service_fn;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let service =
+                        service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                            let log = log.clone();
+                            async move {
+                                use http_body_util::BodyExt;
+                                let path = request.uri().path().to_owned();
+                                let headers = format!("{:?}", request.headers());
+                                let body = request.into_body().collect().await.unwrap().to_bytes();
+                                log.lock().unwrap().push((
+                                    path,
+                                    headers,
+                                    String::from_utf8_lossy(&body).into_owned(),
+                                ));
+                                let mut response = hyper::Response::new(http_body_util::Full::new(
+                                    bytes::Bytes::from_static(b"{\"message\":\"Bad credentials\"}"),
+                                ));
+                                *response.status_mut() =
+                                    hyper::StatusCode::from_u16(status).unwrap();
+                                Ok::<_, std::convert::Infallible>(response)
+                            }
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Recorder {
+            address,
+            seen,
+            _task: task,
+        }
+    }
+
+    fn seen(&self) -> Vec<(String, String, String)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forge_refusing_the_token_is_an_error_and_an_alert_not_a_crash() {
+    let e = Estate::new().await;
+    let forge = Recorder::start(401).await;
+    let alerts = Recorder::start(200).await;
+    std::fs::write(
+        e.dir.path().join("forge-token"),
+        "forge-test-token-not-secret",
+    )
+    .unwrap();
+    std::fs::write(e.dir.path().join("alert-secret"), "alert-test-secret").unwrap();
+    let provider = format!(
+        "{{embedded: {{admin_listen: '127.0.0.1:{}'}}}}",
+        e.admin_port
+    );
+    let config = e.config(&provider).replace(
+        "statuses: {page_url: 'http://127.0.0.1:8712'}",
+        &format!(
+            "statuses:\n  page_url: 'http://127.0.0.1:8712'\n  forges: [{{kind: github, api_url: 'http://{}', repository: acme/balancers, token_file: forge-token}}]\n\
+             alerts:\n  webhooks: [{{url: 'http://{}/alerts', secret_file: alert-secret}}]",
+            forge.address, alerts.address
+        ),
+    );
+    std::fs::write(e.config_path(), config).unwrap();
+    let daemon = Daemon::start(&e.config_path());
+    e.wait_for_status(&e.first, "lbops/apply: success", &daemon)
+        .await;
+
+    // The forge saw GitHub-shaped posts, refused them; one alert says so.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while alerts.seen().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no alert; forge saw {:?}\n{}",
+            forge.seen(),
+            daemon.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let posted = forge.seen();
+    assert!(
+        posted[0].0 == format!("/repos/acme/balancers/statuses/{}", e.first),
+        "{posted:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = alerts.seen();
+    assert_eq!(
+        sent.len(),
+        1,
+        "one alert for the refused token, not one per status: {sent:?}"
+    );
+    assert!(
+        sent[0].2.contains("bad_config") && sent[0].2.contains("401"),
+        "{:?}",
+        sent[0]
+    );
+    assert!(
+        sent[0].1.contains("x-lbops-signature-256"),
+        "{:?}",
+        sent[0].1
+    );
+    // Still running, and git notes still work.
+    assert!(e.note(&e.first).unwrap().contains("lbops/apply: success"));
+    let logs = daemon.logs();
+    assert!(!logs.contains("forge-test-token-not-secret") && !logs.contains("alert-test-secret"));
+}

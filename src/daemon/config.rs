@@ -211,6 +211,9 @@ pub struct StatusConfig {
     pub git_notes: GitNotesConfig,
     /// Where the daemon's page is reachable, for status links.
     pub page_url: Option<String>,
+    /// Forges that get the same statuses as commit checks.
+    #[serde(default)]
+    pub forges: Vec<crate::report::forge::ForgeConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -453,6 +456,24 @@ impl DaemonConfig {
         }
         for p in &mut self.trust.admin_key_files {
             fix(p);
+        }
+        if let Some(p) = &mut self.provider.embedded.token_file {
+            fix(p);
+        }
+        for hook in &mut self.alerts.webhooks {
+            if let Some(p) = &mut hook.secret_file {
+                fix(p);
+            }
+        }
+        for slack in &mut self.alerts.slack {
+            if let Some(p) = &mut slack.url_file {
+                fix(p);
+            }
+        }
+        for forge in &mut self.statuses.forges {
+            if let Some(p) = &mut forge.token_file {
+                fix(p);
+            }
         }
         if let Some(p) = self
             .trigger

@@ -10,7 +10,6 @@
 use super::drift;
 use super::journal::{ApplyResult, Journal, StatusRecord};
 use super::metrics::Metrics;
-use crate::report::alerts::{Alert, Alerter};
 use super::state::{DaemonState, JudgedHead, StateError, StateStore};
 use super::DaemonConfig;
 use crate::audit::{AuditError, AuditLog, Event, EventKind, DAEMON_ACTOR};
@@ -19,7 +18,10 @@ use crate::judge::{self, Decision, Identity, Outcome, TrustAnchor, Verification}
 use crate::plan::plan;
 use crate::provider::embedded::EmbeddedProvider;
 use crate::provider::{Provider, ProviderError, StepOutcome};
+use crate::report::alerts::{Alert, Alerter};
+use crate::report::forge::ForgeSink;
 use crate::report::notes::GitNotes;
+use crate::report::ReportError;
 use crate::report::{Context, State, Status, StatusSink};
 use crate::source::{CommitId, GitError, GitSource};
 use crate::spec::{self, Catalog};
@@ -80,6 +82,9 @@ pub struct Reconciler {
     /// The catalog of the trusted commit, as applied.
     pub(super) applied: Option<Catalog>,
     pub(super) alerter: std::sync::Arc<Alerter>,
+    /// Forges that get the statuses too (posted in the background: a
+    /// forge may retry for minutes).
+    pub(super) forges: Vec<ForgeSink>,
     /// What the daemon's pages show.
     pub(super) journal: std::sync::Arc<Journal>,
     pub(super) metrics: std::sync::Arc<Metrics>,
@@ -138,6 +143,34 @@ impl Reconciler {
             context,
             record,
         );
+        for forge in &self.forges {
+            self.post_to_forge(forge.clone(), commit, status.clone());
+        }
+    }
+
+    /// Posts to a forge in the background (it may retry for minutes); a
+    /// failure shows on the daemon's page as an error beside the status,
+    /// and one that retrying cannot fix (a 401) is also alerted.
+    fn post_to_forge(&self, forge: ForgeSink, commit: CommitId, status: Status) {
+        let journal = self.journal.clone();
+        let alerter = self.alerter.clone();
+        let branch = self.config.repository.branch.clone();
+        tokio::spawn(async move {
+            let Err(e) = forge.post(commit, &status).await else {
+                return;
+            };
+            tracing::warn!(commit = %commit.short(), sink = forge.name(), error = %e, "cannot post a status");
+            let record = StatusRecord {
+                state: status.state,
+                description: status.description.clone(),
+                sink_error: Some(e.to_string()),
+            };
+            journal.status(&commit.to_string(), &branch, now(), status.context, record);
+            if let ReportError::Permanent { .. } = e {
+                let alert = Alert::bad_config(Some(&commit.to_string()), &e.to_string());
+                alerter.send(&alert).await;
+            }
+        });
     }
 
     /// Announces an alert without holding up the reconcile (sinks retry

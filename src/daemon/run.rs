@@ -131,6 +131,15 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         });
     }
     let notes = GitNotes::new(notes_config).map_err(|e| StartError::Notes(e.to_string()))?;
+    let forges = config
+        .statuses
+        .forges
+        .iter()
+        .map(|forge| {
+            crate::report::forge::build(forge, ContextName::new(config.statuses.instance.clone()))
+                .map_err(|e| StartError::Notes(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
 
     let (triggers, mut triggered) = mpsc::channel::<Trigger>(64);
     let _watcher = match (&config.repository.path, config.trigger.watch) {
@@ -188,6 +197,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         bootstrap,
         applied: None,
         alerter: Arc::new(alerter),
+        forges,
         journal: journal.clone(),
         metrics: metrics.clone(),
         planned: std::collections::HashSet::new(),

@@ -143,7 +143,10 @@ pub fn keep_log(name: &str, text: &str) {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-logs");
     let _ = std::fs::create_dir_all(&dir);
     let n = KEPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let _ = std::fs::write(dir.join(format!("{name}-{}-{n}.log", std::process::id())), text);
+    let _ = std::fs::write(
+        dir.join(format!("{name}-{}-{n}.log", std::process::id())),
+        text,
+    );
 }
 
 /// A child process that is killed when the test ends, however it ends.
