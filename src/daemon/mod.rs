@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod drift;
+pub mod notify;
 pub mod reconcile;
 pub mod run;
 pub mod state;
