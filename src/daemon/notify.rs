@@ -7,6 +7,7 @@
 
 use std::io;
 use std::os::unix::net::UnixDatagram;
+use std::sync::Mutex;
 
 /// The environment variable systemd sets for `Type=notify` services.
 pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
@@ -23,17 +24,24 @@ pub fn notify(state: &str) {
     }
 }
 
-/// Reports the trusted commit as the unit's status line.
+/// Reports the trusted commit as the unit's status line, only when it
+/// changed: the daemon calls this after every reconcile, and each message
+/// costs systemd a property change on the bus.
 pub fn status(trusted: Option<&str>) {
+    static LAST: Mutex<Option<String>> = Mutex::new(None);
     if std::env::var_os(NOTIFY_SOCKET).is_none() {
         return;
     }
-    match trusted {
-        Some(commit) => notify(&format!(
-            "STATUS=trusted {}",
-            commit.get(..12).unwrap_or(commit)
-        )),
-        None => notify("STATUS=no trusted commit yet"),
+    let line = match trusted {
+        Some(commit) => format!("STATUS=trusted {}", commit.get(..12).unwrap_or(commit)),
+        None => "STATUS=no trusted commit yet".to_owned(),
+    };
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if last.as_deref() != Some(line.as_str()) {
+        notify(&line);
+        *last = Some(line);
     }
 }
 
