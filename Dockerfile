@@ -8,7 +8,8 @@
 # Build on the same Debian release as the final image, so the binary links
 # against the glibc and OpenSSL it will find there.
 FROM rust:1.95-slim-bookworm AS build
-# libgit2's HTTPS goes through OpenSSL (libssh2 and zlib are vendored).
+# libgit2's HTTPS goes through OpenSSL (libssh2 is vendored; zlib is in
+# every Debian image).
 # Versions are not pinned on purpose: bookworm only takes security fixes.
 # hadolint ignore=DL3008
 RUN apt-get update \
