@@ -6,6 +6,7 @@ pub mod config;
 pub mod drift;
 pub mod journal;
 pub mod metrics;
+pub mod notify;
 pub mod reconcile;
 pub mod run;
 pub mod state;

@@ -236,7 +236,9 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                         if !ready {
                             ready = true;
                             tracing::info!("ready");
+                            super::notify::notify("READY=1");
                         }
+                        super::notify::status(reconciler.state.trusted.as_deref());
                         if let Err(e) = reconciler.check_drift().await {
                             tracing::warn!(error = %e, "drift check failed");
                         }
@@ -271,6 +273,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         }
     }
     tracing::info!("stopping");
+    super::notify::notify("STOPPING=1");
     let _ = stop_hook.send(());
     if let Some(task) = webhook {
         let _ = task.await;
