@@ -74,7 +74,7 @@ th,td{border:1px solid #d8dce3;padding:.35em .55em;text-align:left;vertical-alig
 th{background:#eceef2;font-weight:600}
 ul.statuses{list-style:none;margin:0;padding:0}
 ul.statuses li{margin:.1em 0}
-.badge{display:inline-block;border-radius:.3em;padding:0 .45em;font-size:.85em;font-weight:600;color:#fff;background:#6b7280;margin-right:.3em}
+.badge{display:inline-block;border-radius:.3em;padding:0 .45em;font-size:.85em;font-weight:600;color:#fff;background:#6b7280;margin-right:.3em;white-space:nowrap}
 .success,.allowed,.accepted{background:#2e7d32}
 .failure,.denied,.refused,.invalid,.rewound{background:#c62828}
 .error{background:#b45309}

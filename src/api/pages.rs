@@ -95,7 +95,10 @@ pub fn commit(record: &CommitRecord) -> String {
     }
 
     body.push_str("<h2>Plan</h2>\n");
-    if record.plan.is_empty() {
+    let refused = record.decision.as_ref().is_some_and(|d| !d.accepted());
+    if record.plan.is_empty() && refused {
+        body.push_str("<p class=\"muted\">None: nothing of a refused commit is applied.</p>\n");
+    } else if record.plan.is_empty() {
         body.push_str("<p class=\"muted\">No steps.</p>\n");
     } else {
         body.push_str("<ol class=\"plan\">\n");
