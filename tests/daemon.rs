@@ -217,6 +217,7 @@ trust: {{pinned_commit: {}}}
 provider: {provider}
 drift: {{schedule: '0 0 * * * *', kinds: {{Pool: revert}}}}
 statuses: {{page_url: 'http://127.0.0.1:8712'}}
+api: {{listen: '127.0.0.1:0'}}
 state_dir: '{}'
 ",
             self.repo.path().display(),

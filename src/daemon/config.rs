@@ -25,6 +25,9 @@ pub struct DaemonConfig {
     pub drift: DriftConfig,
     #[serde(default)]
     pub statuses: StatusConfig,
+    /// The daemon's own pages, probes and `/metrics`.
+    #[serde(default)]
+    pub api: ApiConfig,
     /// Where denials, apply failures, drift, rewritten history and invalid
     /// commits are announced.
     #[serde(default)]
@@ -218,6 +221,28 @@ pub struct StatusConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Where the pages (`/`, `/commits/{sha}`), `/healthz`, `/readyz` and
+    /// `/metrics` are served. Read-only, but they show who changed what:
+    /// loopback unless a proxy in front decides who may look.
+    #[serde(default = "default_api_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: default_api_listen(),
+        }
+    }
+}
+
+fn default_api_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8712))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GitNotesConfig {
     #[serde(default = "notes_ref", rename = "ref")]
     pub notes_ref: String,
@@ -402,6 +427,15 @@ impl DaemonConfig {
                     "give exactly one of `secret_file` or `secret_env`: a webhook without a secret would let anyone trigger".to_owned(),
                 ));
             }
+            if hook.listen == self.api.listen && hook.listen.port() != 0 {
+                problems.push((
+                    vec!["api", "listen"],
+                    format!(
+                        "{} is the webhook's address too; give the pages their own",
+                        hook.listen
+                    ),
+                ));
+            }
         }
         if let Err(e) = cron::Schedule::from_str(&self.drift.schedule) {
             // The parser's message repeats the input over several lines; its last line says why.
@@ -552,6 +586,7 @@ state_dir: state
         assert_eq!(config.trigger.poll.0, Duration::from_secs(10));
         assert!(config.trigger.watch && config.trust.verify_signatures);
         assert_eq!(config.statuses.git_notes.notes_ref, "refs/notes/lbops");
+        assert_eq!(config.api.listen, "127.0.0.1:8712".parse().unwrap());
         assert_eq!(
             config.drift_mode(crate::spec::kinds::Kind::Pool),
             DriftMode::Revert
@@ -569,6 +604,16 @@ state_dir: state
         let first = &errors.problems[0];
         assert_eq!((first.line, first.column), (5, 3), "{errors}");
         assert!(first.message.contains("brnch"), "{errors}");
+
+        let text = format!("{GOOD}api: {{listen: '[::1]:9000', lisen: x}}\n");
+        let errors = DaemonConfig::parse("lbops.yaml", &text).unwrap_err();
+        assert!(errors.to_string().contains("lisen"), "{errors}");
+        let text = format!("{GOOD}api: {{listen: '127.0.0.1:8713'}}\n");
+        let errors = DaemonConfig::parse("lbops.yaml", &text).unwrap_err();
+        assert!(
+            errors.to_string().contains("the webhook's address too"),
+            "{errors}"
+        );
 
         let text = GOOD.replace("'*/30 * * * * *'", "every minute");
         let errors = DaemonConfig::parse("lbops.yaml", &text).unwrap_err();

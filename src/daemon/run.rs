@@ -49,6 +49,11 @@ pub enum StartError {
     Notes(String),
     #[error("trigger: {0}")]
     Trigger(String),
+    #[error("api: cannot listen on {listen}: {error}")]
+    Api {
+        listen: std::net::SocketAddr,
+        error: std::io::Error,
+    },
     #[error("{0}")]
     Alerts(String),
 }
@@ -172,6 +177,12 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         }
         None => None,
     };
+    let api_listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .map_err(|error| StartError::Api {
+            listen: config.api.listen,
+            error,
+        })?;
     // Only an in-process data plane tells of hand changes at once; a
     // separate one is checked on the drift schedule.
     let mut events = match &in_process {
@@ -186,6 +197,22 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         .map_err(|e| StartError::Alerts(e.to_string()))?;
     let journal = Arc::new(super::journal::Journal::default());
     let metrics = Arc::new(super::metrics::Metrics::default());
+    let pages_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Ok(address) = api_listener.local_addr() {
+        tracing::info!(pages = %format!("http://{address}/"), "pages, probes and /metrics");
+    }
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = tokio::spawn(crate::api::serve(
+        api_listener,
+        crate::api::ApiState {
+            journal: journal.clone(),
+            metrics: metrics.clone(),
+            ready: pages_ready.clone(),
+        },
+        async move {
+            let _ = api_stopped.await;
+        },
+    ));
     let mut reconciler = Reconciler {
         config,
         source,
@@ -235,6 +262,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                         }
                         if !ready {
                             ready = true;
+                            pages_ready.store(true, std::sync::atomic::Ordering::Relaxed);
                             tracing::info!("ready");
                             super::notify::notify("READY=1");
                         }
@@ -275,6 +303,12 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     tracing::info!("stopping");
     super::notify::notify("STOPPING=1");
     let _ = stop_hook.send(());
+    let _ = stop_api.send(());
+    match tokio::time::timeout(Duration::from_secs(5), api).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the pages stopped with an error"),
+        Err(_) => tracing::warn!("the pages did not stop within 5s"),
+        Ok(_) => {}
+    }
     if let Some(task) = webhook {
         let _ = task.await;
     }

@@ -1,0 +1,41 @@
+//! The daemon's own HTTP pages and API (read-only): `GET /` lists the
+//! recent commits with their statuses, decisions and drift;
+//! `GET /commits/{sha}` is the page each status links to (who, what
+//! changed, allowed or denied and why, the plan and its result);
+//! `GET /healthz`, `GET /readyz` and `GET /metrics` (Prometheus text).
+
+mod html;
+pub mod pages;
+mod routes;
+
+pub use routes::{router, CONTENT_SECURITY_POLICY, METRICS_CONTENT_TYPE};
+
+use crate::daemon::journal::Journal;
+use crate::daemon::metrics::Metrics;
+use std::future::Future;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// What the pages read: the daemon's journal and counters, and whether
+/// its first reconcile has finished (`/readyz`).
+#[derive(Clone, Debug, Default)]
+pub struct ApiState {
+    pub journal: Arc<Journal>,
+    pub metrics: Arc<Metrics>,
+    pub ready: Arc<AtomicBool>,
+}
+
+/// Serves the pages on `listener` until `shutdown` completes (open
+/// connections are then let finish).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests;

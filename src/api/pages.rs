@@ -1,0 +1,603 @@
+//! The daemon's pages, as pure functions of the journal's records: the
+//! index of recent commits and the page of one commit (the page each
+//! status links to). The wording is `lbops authorize`'s.
+
+use super::html::{badge, esc, href_segment, page, utc};
+use crate::daemon::journal::{ApplyResult, CommitRecord, StatusRecord};
+use crate::judge::{CommitVerdict, Decision, Identity, Outcome, Verdict};
+use crate::report::Context;
+use crate::spec::material::KeyFormat;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// The index: recent commits (newest first, as given) with their
+/// statuses, decisions and drift.
+#[must_use]
+pub fn index(records: &[CommitRecord]) -> String {
+    let mut body = String::from("<h1>Recent commits</h1>\n");
+    if records.is_empty() {
+        body.push_str("<p class=\"muted\">No commit judged yet.</p>\n");
+        return page("lbops", &body);
+    }
+    body.push_str(
+        "<table class=\"commits\">\n<thead><tr><th>Commit</th><th>Ref</th><th>Change</th>\
+         <th>Decision</th><th>Statuses</th><th>Drift</th><th>Updated</th></tr></thead>\n<tbody>\n",
+    );
+    for record in records {
+        let change = match record.headline() {
+            Some((summary, author)) => format!(
+                "{}<br><span class=\"who\">{}</span>",
+                esc(summary),
+                esc(author)
+            ),
+            None => "<span class=\"muted\">—</span>".to_owned(),
+        };
+        let _ = writeln!(
+            body,
+            "<tr id=\"c-{sha}\"><td><a href=\"/commits/{sha}\"><code>{short}</code></a></td>\
+             <td><code>{git_ref}</code></td><td>{change}</td><td>{decision}</td>\
+             <td>{statuses}</td><td>{drift}</td><td class=\"muted\">{at}</td></tr>",
+            sha = href_segment(&record.commit),
+            short = esc(short(&record.commit)),
+            git_ref = esc(&record.git_ref),
+            decision = outcome_badge(record.decision.as_ref()),
+            statuses = statuses(&record.statuses),
+            drift = drift(record.drift.as_deref()),
+            at = esc(&utc(record.at)),
+        );
+    }
+    body.push_str("</tbody>\n</table>\n");
+    page("lbops", &body)
+}
+
+/// One commit: who, what changed, allowed or denied per change and why,
+/// the plan and its result, the statuses and drift.
+#[must_use]
+pub fn commit(record: &CommitRecord) -> String {
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<h1>Commit <code>{}</code>",
+        esc(short(&record.commit))
+    );
+    if let Some((summary, _)) = record.headline() {
+        let _ = write!(body, " {}", esc(summary));
+    }
+    body.push_str("</h1>\n<dl>\n");
+    let _ = writeln!(
+        body,
+        "<dt>Commit</dt><dd><code>{}</code></dd>",
+        esc(&record.commit)
+    );
+    let _ = writeln!(
+        body,
+        "<dt>Ref</dt><dd><code>{}</code></dd>",
+        esc(&record.git_ref)
+    );
+    let _ = writeln!(body, "<dt>Updated</dt><dd>{}</dd>", esc(&utc(record.at)));
+    let _ = writeln!(
+        body,
+        "<dt>Decision</dt><dd>{} {}</dd>",
+        outcome_badge(record.decision.as_ref()),
+        record
+            .decision
+            .as_ref()
+            .map_or_else(String::new, |d| esc(&outcome_sentence(d)).to_string())
+    );
+    body.push_str("</dl>\n");
+
+    match &record.decision {
+        Some(decision) => decision_section(&mut body, decision),
+        None => body.push_str(
+            "<h2>Decision</h2>\n<p class=\"muted\">This commit was not judged here \
+             (for example, it was trusted as is by the daemon config).</p>\n",
+        ),
+    }
+
+    body.push_str("<h2>Plan</h2>\n");
+    let refused = record.decision.as_ref().is_some_and(|d| !d.accepted());
+    if record.plan.is_empty() && refused {
+        body.push_str("<p class=\"muted\">None: nothing of a refused commit is applied.</p>\n");
+    } else if record.plan.is_empty() {
+        body.push_str("<p class=\"muted\">No steps.</p>\n");
+    } else {
+        body.push_str("<ol class=\"plan\">\n");
+        for step in &record.plan {
+            let _ = writeln!(body, "<li><code>{}</code></li>", esc(step));
+        }
+        body.push_str("</ol>\n");
+    }
+    body.push_str("<h2>Result</h2>\n");
+    body.push_str(&apply(record.apply.as_ref()));
+
+    body.push_str("<h2>Statuses</h2>\n");
+    if record.statuses.is_empty() {
+        body.push_str("<p class=\"muted\">None yet.</p>\n");
+    } else {
+        body.push_str(&statuses(&record.statuses));
+    }
+    body.push_str("<h2>Drift</h2>\n");
+    let _ = writeln!(body, "<p>{}</p>", drift(record.drift.as_deref()));
+
+    if let Some(decision) = &record.decision {
+        let _ = writeln!(
+            body,
+            "<details><summary>As <code>lbops authorize</code> prints it</summary>\
+             <pre>{}</pre></details>",
+            esc(&decision.to_string())
+        );
+    }
+    page(&format!("lbops: commit {}", short(&record.commit)), &body)
+}
+
+/// The page for a commit the daemon does not remember.
+#[must_use]
+pub fn not_found(commit: &str) -> String {
+    page(
+        "lbops: unknown commit",
+        &format!(
+            "<h1>Unknown commit</h1>\n<p>The daemon remembers no commit <code>{}</code> \
+             (it keeps the last {} it judged, in memory; the audit log has the rest).</p>\n\
+             <p><a href=\"/\">All recent commits</a></p>\n",
+            esc(commit),
+            crate::daemon::journal::REMEMBERED
+        ),
+    )
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+/// The outcome, as a colored badge.
+fn outcome_badge(decision: Option<&Decision>) -> String {
+    match decision.map(|d| &d.outcome) {
+        None => badge("unjudged", "no decision"),
+        Some(Outcome::Accepted) => badge("accepted", "accepted"),
+        Some(Outcome::Refused { denials }) => {
+            badge("refused", &format!("refused: {denials} denied"))
+        }
+        Some(Outcome::Invalid { .. }) => badge("invalid", "invalid"),
+        Some(Outcome::Rewound) => badge("rewound", "rewound"),
+    }
+}
+
+/// The outcome as `lbops authorize` says it: the last line of its report.
+fn outcome_sentence(decision: &Decision) -> String {
+    decision
+        .to_string()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn decision_section(body: &mut String, decision: &Decision) {
+    body.push_str("<h2>Who and what</h2>\n");
+    if decision.rewritten {
+        let _ = writeln!(
+            body,
+            "<p>{} History rewritten: the trusted commit is not an ancestor of <code>{}</code>.</p>",
+            badge("failure", "rewritten"),
+            esc(&decision.head.short())
+        );
+    }
+    if let Outcome::Invalid { invalid } = &decision.outcome {
+        body.push_str("<ul class=\"diagnostics\">\n");
+        for d in &invalid.diagnostics {
+            let _ = writeln!(body, "<li><pre>{}</pre></li>", esc(&d.to_string()));
+        }
+        body.push_str("</ul>\n");
+    }
+    if decision.commits.is_empty() {
+        body.push_str("<p class=\"muted\">No commits were judged.</p>\n");
+    }
+    for commit in &decision.commits {
+        commit_section(body, commit);
+    }
+}
+
+fn commit_section(body: &mut String, commit: &CommitVerdict) {
+    let _ = writeln!(
+        body,
+        "<section class=\"commit\">\n<h3><code>{}</code> {}</h3>",
+        esc(&commit.id.short()),
+        esc(&commit.summary)
+    );
+    let who = match &commit.identity {
+        Ok(Identity::Signed(verified)) => format!(
+            "<strong>{}</strong> — signature verified with the {} key <code>{}</code>; author {}",
+            esc(&verified.principal.to_string()),
+            match verified.key_format {
+                KeyFormat::Ssh => "SSH",
+                KeyFormat::OpenPgp => "OpenPGP",
+            },
+            esc(&verified.fingerprint),
+            esc(&commit.author_email)
+        ),
+        Ok(Identity::Claimed { principal }) => format!(
+            "<strong>{}</strong> — {} signature checks are off in the daemon config; author {}",
+            esc(&principal.to_string()),
+            badge("failure", "NOT VERIFIED"),
+            esc(&commit.author_email)
+        ),
+        Err(reason) => format!(
+            "{} none for {}: {}",
+            badge("failure", "no verified author"),
+            esc(&commit.author_email),
+            esc(&reason.to_string())
+        ),
+    };
+    let _ = writeln!(body, "<p class=\"identity\">Who: {who}</p>");
+    if let Some(invalid) = &commit.invalid {
+        let _ = writeln!(
+            body,
+            "<p>{} {} problem(s); its changes are judged with the next valid commit.</p>",
+            badge("invalid", "invalid"),
+            invalid.diagnostics.len()
+        );
+        body.push_str("<ul class=\"diagnostics\">\n");
+        for d in &invalid.diagnostics {
+            let _ = writeln!(body, "<li><pre>{}</pre></li>", esc(&d.to_string()));
+        }
+        body.push_str("</ul>\n");
+    }
+    if commit.changes.is_empty() {
+        body.push_str("<p class=\"muted\">(no changes to balancers or access)</p>\n</section>\n");
+        return;
+    }
+    body.push_str(
+        "<table class=\"changes\">\n<thead><tr><th>Verdict</th><th>Action</th><th>Resource</th>\
+         <th>Change</th><th>Why</th></tr></thead>\n<tbody>\n",
+    );
+    for judged in &commit.changes {
+        let change = &judged.change;
+        let resource = change
+            .resource
+            .as_ref()
+            .map_or_else(|| "repository".to_owned(), ToString::to_string);
+        let (verdict, why) = match &judged.verdict {
+            Verdict::Allowed { permit } => (badge("allowed", "allowed"), permit.to_string()),
+            Verdict::Denied { denied } => (badge("denied", "DENIED"), denied.to_string()),
+            Verdict::Unverified { reason } => (
+                badge("denied", "DENIED"),
+                format!(
+                    "the commit has no verified author ({})",
+                    reason.reason_code()
+                ),
+            ),
+        };
+        let mut why = esc(&why).to_string();
+        if let Some(because) = judged.charged_because {
+            let _ = write!(
+                why,
+                "<br><span class=\"muted\">charged to this commit because {}</span>",
+                esc(because)
+            );
+        }
+        let _ = writeln!(
+            body,
+            "<tr><td>{verdict}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{why}</td></tr>",
+            esc(change.action.name),
+            esc(&resource),
+            esc(&change.detail),
+        );
+    }
+    body.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+/// Each status as a badge (`validate: success`) with its description;
+/// a status the sink refused (a forge's 401) adds an `error` badge.
+fn statuses(statuses: &BTreeMap<Context, StatusRecord>) -> String {
+    if statuses.is_empty() {
+        return "<span class=\"muted\">—</span>".to_owned();
+    }
+    let mut out = String::from("<ul class=\"statuses\">");
+    for (context, status) in statuses {
+        let state = status.state.as_str();
+        let _ = write!(
+            out,
+            "<li>{} {}",
+            badge(state, &format!("{}: {state}", context.as_str())),
+            esc(&status.description)
+        );
+        if let Some(error) = &status.sink_error {
+            let _ = write!(
+                out,
+                " {} <span class=\"sink-error\">not delivered: {}</span>",
+                badge("error", "error"),
+                esc(error)
+            );
+        }
+        out.push_str("</li>");
+    }
+    out.push_str("</ul>");
+    out
+}
+
+fn drift(drift: Option<&str>) -> String {
+    match drift {
+        Some(drift) => format!("{} {}", badge("failure", "drift"), esc(drift)),
+        None => "<span class=\"muted\">none</span>".to_owned(),
+    }
+}
+
+fn apply(result: Option<&ApplyResult>) -> String {
+    match result {
+        None => "<p class=\"muted\">Not applied.</p>\n".to_owned(),
+        Some(ApplyResult { ok: true, message }) => {
+            format!("<p>{} {}</p>\n", badge("success", "applied"), esc(message))
+        }
+        Some(ApplyResult { ok: false, message }) => {
+            format!(
+                "<p>{} {}</p>\n",
+                badge("error", "apply failed"),
+                esc(message)
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{NoIdentity, Principal, Verified};
+    use crate::judge::{decide, Candidate, CandidateCommit};
+    use crate::report::State;
+    use crate::source::{CommitId, CommitInfo};
+    use crate::spec::units::Name;
+    use crate::spec::{load, Catalog, Options, SourceFile};
+    use std::collections::HashMap;
+
+    const POLICY: &str = "
+kind: Role
+name: web-oncall
+spec:
+  rules:
+    - actions: [pool.weights.update, pool.targets.update]
+      resources: ['pool/*']
+      when: {labels: {team: web}}
+---
+kind: Group
+name: web-team
+spec: {roles: [web-oncall]}
+---
+kind: User
+name: bob
+spec: {emails: [bob@example.test], groups: [web-team]}
+";
+
+    fn state(web: u32, db: u32) -> Catalog {
+        let text = format!(
+            "{POLICY}---\nkind: Pool\nname: web\nlabels: {{team: web}}\nspec:\n  targets: [{{address: 127.0.0.1:9001, weight: {web}}}]\n\
+             ---\nkind: Pool\nname: db\nlabels: {{team: data}}\nspec:\n  targets: [{{address: 127.0.0.1:9002, weight: {db}}}]\n"
+        );
+        load(
+            &[SourceFile::new("all.yaml", text)],
+            &Options::at(1_800_000_000),
+        )
+        .expect("the test state validates")
+        .catalog
+    }
+
+    fn id(n: u8) -> CommitId {
+        CommitId::parse(&format!("{n:02x}").repeat(20)).unwrap()
+    }
+
+    /// One commit by `identity` on top of a trusted state, changing the
+    /// weights to `web` and `db`.
+    fn decision(
+        summary: &str,
+        email: &str,
+        identity: Result<Identity, NoIdentity>,
+        web: u32,
+        db: u32,
+    ) -> Decision {
+        let trusted = state(1, 1);
+        let mut states = HashMap::new();
+        states.insert(id(0), Ok(trusted.clone()));
+        states.insert(id(1), Ok(state(web, db)));
+        let candidate = Candidate {
+            head: id(1),
+            commits: vec![CandidateCommit {
+                info: CommitInfo {
+                    id: id(1),
+                    parents: vec![id(0)],
+                    author_email: email.into(),
+                    committer_email: email.into(),
+                    summary: summary.into(),
+                    time: 1_800_000_000,
+                    signature: None,
+                    signed_data: Vec::new(),
+                },
+                identity,
+            }],
+            states,
+            rewritten: false,
+        };
+        decide(&trusted, &trusted, &candidate)
+    }
+
+    fn bob() -> Result<Identity, NoIdentity> {
+        Ok(Identity::Signed(Verified {
+            principal: Principal::User("bob".parse::<Name>().unwrap()),
+            key_format: KeyFormat::Ssh,
+            fingerprint: "SHA256:bobkey".into(),
+        }))
+    }
+
+    fn record(decision: Decision) -> CommitRecord {
+        let mut statuses = BTreeMap::new();
+        let refused = !decision.accepted();
+        statuses.insert(
+            Context::Authorize,
+            StatusRecord {
+                state: if refused {
+                    State::Failure
+                } else {
+                    State::Success
+                },
+                description: if refused {
+                    "user/bob may not pool.weights.update on pool/db".into()
+                } else {
+                    "all changes allowed".into()
+                },
+                sink_error: None,
+            },
+        );
+        CommitRecord {
+            commit: decision.head.to_string(),
+            git_ref: "main".into(),
+            at: 1_800_000_000,
+            decision: Some(decision),
+            plan: vec!["pool/web: set weights".into()],
+            apply: None,
+            statuses,
+            drift: None,
+        }
+    }
+
+    #[test]
+    fn a_denied_commit_page_says_who_what_and_why() {
+        let denied = record(decision(
+            "db weight and a big canary",
+            "bob@example.test",
+            bob(),
+            2,
+            5,
+        ));
+        let html = commit(&denied);
+        // Who.
+        assert!(html.contains("<strong>user/bob</strong>"), "{html}");
+        assert!(html.contains("SHA256:bobkey"), "{html}");
+        // What.
+        assert!(
+            html.contains("<code>pool.weights.update</code></td><td><code>pool/db</code>"),
+            "{html}"
+        );
+        // Allowed and denied, each with why.
+        assert!(html.contains(">DENIED</span>"), "{html}");
+        assert!(html.contains(">allowed</span>"), "{html}");
+        assert!(
+            html.contains("user/bob may not pool.weights.update on pool/db: "),
+            "{html}"
+        );
+        assert!(
+            html.contains("user/bob may pool.weights.update on pool/web: rule 1 of role web-oncall (via group web-team)"),
+            "{html}"
+        );
+        assert!(
+            html.contains("refused: 1 change(s) denied, nothing will be applied"),
+            "{html}"
+        );
+        assert!(html.contains("pool/web: set weights"), "{html}");
+    }
+
+    #[test]
+    fn an_unverified_author_is_named_with_the_reason() {
+        let unsigned = NoIdentity::Unsigned {
+            commit: id(1).short(),
+        };
+        let reason = unsigned.to_string();
+        let html = commit(&record(decision(
+            "unsigned",
+            "mallory@example.test",
+            Err(unsigned),
+            2,
+            1,
+        )));
+        assert!(html.contains("none for mallory@example.test"), "{html}");
+        assert!(html.contains(&esc(&reason).to_string()), "{html}");
+        assert!(
+            html.contains("the commit has no verified author (unsigned)"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn everything_from_a_commit_renders_inert() {
+        let evil = "<script>alert(1)</script>";
+        let mut record = record(decision(
+            &format!("canary {evil}"),
+            "\"><img src=x onerror=alert(1)>@example.test",
+            Err(NoIdentity::Unsigned {
+                commit: evil.into(),
+            }),
+            2,
+            1,
+        ));
+        record.git_ref = format!("refs/heads/{evil}");
+        record.plan = vec![evil.into()];
+        record.drift = Some(evil.into());
+        record.apply = Some(ApplyResult {
+            ok: false,
+            message: evil.into(),
+        });
+        record.statuses.insert(
+            Context::Apply,
+            StatusRecord {
+                state: State::Error,
+                description: evil.into(),
+                sink_error: Some(format!("HTTP 401 {evil}")),
+            },
+        );
+        for html in [index(std::slice::from_ref(&record)), commit(&record)] {
+            assert!(!html.contains("<script"), "{html}");
+            assert!(!html.contains("<img"), "{html}");
+            assert!(
+                html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+                "{html}"
+            );
+        }
+        let html = not_found(evil);
+        assert!(!html.contains("<script"), "{html}");
+    }
+
+    #[test]
+    fn the_index_lists_commits_newest_first_with_statuses_and_sink_errors() {
+        let allowed = record(decision("canary to 50", "bob@example.test", bob(), 2, 1));
+        let mut denied = record(decision("db weight", "bob@example.test", bob(), 2, 5));
+        denied.commit = "ab".repeat(20);
+        denied
+            .statuses
+            .get_mut(&Context::Authorize)
+            .unwrap()
+            .sink_error = Some("the forge answered 401 Unauthorized".into());
+        let html = index(&[denied.clone(), allowed.clone()]);
+        let first = html.find(&denied.commit).unwrap();
+        let second = html.find(&allowed.commit).unwrap();
+        assert!(first < second, "newest first");
+        assert!(
+            html.contains(&format!("<a href=\"/commits/{}\">", allowed.commit)),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<span class=\"badge success\">authorize: success</span> all changes allowed"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<span class=\"badge failure\">authorize: failure</span> user/bob may not"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"badge error\">error</span> <span class=\"sink-error\">not delivered: the forge answered 401 Unauthorized</span>"),
+            "{html}"
+        );
+        assert!(html.contains(">accepted</span>"), "{html}");
+        assert!(html.contains(">refused: 1 denied</span>"), "{html}");
+        assert!(html.contains("canary to 50<br><span class=\"who\">bob@example.test</span>"));
+        assert!(index(&[]).contains("No commit judged yet"));
+    }
+
+    #[test]
+    fn pages_load_nothing_from_elsewhere_and_run_no_script() {
+        let html = commit(&record(decision("x", "bob@example.test", bob(), 2, 1)));
+        for banned in ["<script", "src=", "<link", "http://", "https://", "@import"] {
+            assert!(!html.contains(banned), "{banned} in {html}");
+        }
+    }
+}

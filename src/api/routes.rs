@@ -1,0 +1,88 @@
+//! The routes: two HTML pages, the probes and `/metrics`. Read-only:
+//! every route is a GET, and nothing here changes the daemon.
+
+use super::{pages, ApiState};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::atomic::Ordering;
+
+/// The content type of the Prometheus text exposition format.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Pages: inline style only, no scripts, nothing from elsewhere.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'";
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/commits/{sha}", get(commit))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+async fn index(State(state): State<ApiState>) -> Html<String> {
+    Html(pages::index(
+        &state.journal.recent(crate::daemon::journal::REMEMBERED),
+    ))
+}
+
+async fn commit(State(state): State<ApiState>, Path(sha): Path<String>) -> Response {
+    match state.journal.get(&sha) {
+        Some(record) => Html(pages::commit(&record)).into_response(),
+        None => (StatusCode::NOT_FOUND, Html(pages::not_found(&sha))).into_response(),
+    }
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<ApiState>) -> Response {
+    if state.ready.load(Ordering::Relaxed) {
+        "ready\n".into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the first reconcile has not finished\n",
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(state): State<ApiState>) -> Response {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    (
+        [(
+            HeaderName::from_static("content-type"),
+            HeaderValue::from_static(METRICS_CONTENT_TYPE),
+        )],
+        state.metrics.render(now),
+    )
+        .into_response()
+}
