@@ -712,6 +712,11 @@ async fn a_forge_refusing_the_token_is_an_error_and_an_alert_not_a_crash() {
             forge.address, alerts.address
         ),
     );
+    let page_port = free_port();
+    let config = config.replace(
+        "api: {listen: '127.0.0.1:0'}",
+        &format!("api: {{listen: '127.0.0.1:{page_port}'}}"),
+    );
     std::fs::write(e.config_path(), config).unwrap();
     let daemon = Daemon::start(&e.config_path());
     e.wait_for_status(&e.first, "lbops/apply: success", &daemon)
@@ -750,8 +755,17 @@ async fn a_forge_refusing_the_token_is_an_error_and_an_alert_not_a_crash() {
         "{:?}",
         sent[0].1
     );
-    // Still running, and git notes still work.
+    // Still running, git notes still work, and the page shows the refusal.
     assert!(e.note(&e.first).unwrap().contains("lbops/apply: success"));
+    let (status, page) = admin_call(
+        "GET",
+        &format!("http://127.0.0.1:{page_port}/commits/{}", e.first),
+        "",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("error") && page.contains("401"), "{page}");
     let logs = daemon.logs();
     assert!(!logs.contains("forge-test-token-not-secret") && !logs.contains("alert-test-secret"));
 }
