@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::estate::{access, balancer, note, pools, wait_for_status, Daemon};
 use common::git::{Author, GitRepo, Signing, SshKey};
 use common::{free_port, Backend, ChildProcess, Reply};
 use std::io::BufRead;
@@ -14,24 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const WEBHOOK_SECRET: &str = "daemon-test-webhook-secret";
-
-const POLICY: &str = "kind: Role
-name: sre-admin
-spec:
-  rules: [{actions: ['*'], resources: ['*']}]
----
-kind: Role
-name: web-oncall
-spec:
-  rules:
-    - actions: [pool.weights.update, pool.targets.update]
-      resources: ['pool/*']
-      when: {labels: {team: web}}
----
-kind: Group
-name: web-team
-spec: {roles: [web-oncall]}
-";
 
 struct Team {
     alice: SshKey,
@@ -56,103 +39,7 @@ impl Team {
     }
 
     fn access(&self) -> String {
-        format!(
-            "{POLICY}---
-kind: User
-name: alice
-spec: {{emails: [alice@example.test], roles: [sre-admin], signing_keys: [{{ssh: '{}'}}]}}
----
-kind: User
-name: bob
-spec: {{emails: [bob@example.test], groups: [web-team], signing_keys: [{{ssh: '{}'}}]}}
-",
-            self.alice.public, self.bob.public
-        )
-    }
-}
-
-/// The pools: `web` splits between the stable and the canary backend by
-/// weight; `db` belongs to another team.
-fn pools(stable: &Backend, canary: &Backend, canary_weight: u32, db_weight: u32) -> String {
-    format!(
-        "kind: Pool
-name: web
-labels: {{team: web}}
-spec:
-  targets:
-    - {{address: '{}', weight: {}}}
-    - {{address: '{}', weight: {canary_weight}}}
----
-kind: Pool
-name: db
-labels: {{team: data}}
-spec:
-  targets: [{{address: '{}', weight: {db_weight}}}]
-",
-        stable.address,
-        100 - canary_weight,
-        canary.address,
-        stable.address,
-    )
-}
-
-fn balancer(port: u16) -> String {
-    format!(
-        "kind: LoadBalancer
-name: edge
-spec:
-  addresses: [127.0.0.1]
-  listeners:
-    - {{name: http, protocol: http, port: {port}, default_action: {{forward: {{pools: [{{pool: web}}]}}}}}}
-"
-    )
-}
-
-/// A running `lbops run`; its log lines are collected (never left to
-/// fill a pipe) and it is killed when dropped.
-struct Daemon {
-    process: Option<ChildProcess>,
-    logs: Arc<Mutex<Vec<String>>>,
-}
-
-impl Daemon {
-    fn start(config: &Path) -> Self {
-        let (process, stderr) = ChildProcess::lbops(|c| c.arg("run").arg("--config").arg(config));
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Daemon {
-            process: Some(process),
-            logs,
-        }
-    }
-
-    /// Waits for the daemon's first reconcile to finish.
-    async fn ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.logs().contains("\"message\":\"ready\"") {
-            assert!(Instant::now() < deadline, "not ready:\n{}", self.logs());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn logs(&self) -> String {
-        self.logs.lock().unwrap().join("\n")
-    }
-
-    fn kill(&mut self) {
-        self.process.take();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.process.take();
-        common::keep_log("daemon", &self.logs());
+        access(&self.alice, &self.bob)
     }
 }
 
@@ -227,36 +114,12 @@ state_dir: '{}'
         )
     }
 
-    /// The lbops note of a commit, once it has one.
     fn note(&self, commit: &str) -> Option<String> {
-        let out = Command::new("git")
-            .args(["notes", "--ref=lbops", "show", commit])
-            .current_dir(self.repo.path())
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .output()
-            .unwrap();
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        note(&self.repo, commit)
     }
 
-    /// Waits until the commit's note has a line starting with `line`.
     async fn wait_for_status(&self, commit: &str, line: &str, daemon: &Daemon) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(note) = self.note(commit) {
-                if note.lines().any(|l| l.starts_with(line)) {
-                    return note;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no `{line}` on {commit}: note {:?}\nlogs:\n{}",
-                self.note(commit),
-                daemon.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_status(&self.repo, commit, line, daemon).await
     }
 
     /// How many of `n` requests through the balancer the canary answered.

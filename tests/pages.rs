@@ -8,138 +8,16 @@
 
 mod common;
 
+use common::estate::{access, balancer, pools, wait_for_status, Daemon};
 use common::git::{Author, GitRepo, Signing, SshKey};
-use common::{free_port, Backend, ChildProcess, Reply};
+use common::{free_port, Backend, Reply};
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-const POLICY: &str = "kind: Role
-name: sre-admin
-spec:
-  rules: [{actions: ['*'], resources: ['*']}]
----
-kind: Role
-name: web-oncall
-spec:
-  rules:
-    - actions: [pool.weights.update, pool.targets.update]
-      resources: ['pool/*']
-      when: {labels: {team: web}}
----
-kind: Group
-name: web-team
-spec: {roles: [web-oncall]}
-";
-
-fn access(alice: &SshKey, bob: &SshKey) -> String {
-    format!(
-        "{POLICY}---
-kind: User
-name: alice
-spec: {{emails: [alice@example.test], roles: [sre-admin], signing_keys: [{{ssh: '{}'}}]}}
----
-kind: User
-name: bob
-spec: {{emails: [bob@example.test], groups: [web-team], signing_keys: [{{ssh: '{}'}}]}}
-",
-        alice.public, bob.public
-    )
-}
-
-/// `web` splits between two backends by weight; `db` belongs to another team.
-fn pools(stable: &Backend, canary: &Backend, canary_weight: u32, db_weight: u32) -> String {
-    format!(
-        "kind: Pool
-name: web
-labels: {{team: web}}
-spec:
-  targets:
-    - {{address: '{}', weight: {}}}
-    - {{address: '{}', weight: {canary_weight}}}
----
-kind: Pool
-name: db
-labels: {{team: data}}
-spec:
-  targets: [{{address: '{}', weight: {db_weight}}}]
-",
-        stable.address,
-        100 - canary_weight,
-        canary.address,
-        stable.address,
-    )
-}
-
-fn balancer(port: u16) -> String {
-    format!(
-        "kind: LoadBalancer
-name: edge
-spec:
-  addresses: [127.0.0.1]
-  listeners:
-    - {{name: http, protocol: http, port: {port}, default_action: {{forward: {{pools: [{{pool: web}}]}}}}}}
-"
-    )
-}
-
-/// A running `lbops run`, its log collected, killed when dropped.
-struct Daemon {
-    _process: ChildProcess,
-    logs: Arc<Mutex<Vec<String>>>,
-}
-
-impl Daemon {
-    fn start(config: &Path) -> Self {
-        let (process, stderr) = ChildProcess::lbops(|c| c.arg("run").arg("--config").arg(config));
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Daemon {
-            _process: process,
-            logs,
-        }
-    }
-
-    fn logs(&self) -> String {
-        self.logs.lock().unwrap().join("\n")
-    }
-}
-
-/// The lbops note of a commit, once it has one.
-fn note(repo: &GitRepo, commit: &str) -> Option<String> {
-    let out = Command::new("git")
-        .args(["notes", "--ref=lbops", "show", commit])
-        .current_dir(repo.path())
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .unwrap();
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-async fn wait_for_status(repo: &GitRepo, commit: &str, line: &str, daemon: &Daemon) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !note(repo, commit).is_some_and(|n| n.lines().any(|l| l.starts_with(line))) {
-        assert!(
-            Instant::now() < deadline,
-            "no `{line}` on {commit}: note {:?}\nlogs:\n{}",
-            note(repo, commit),
-            daemon.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// GET over plain HTTP: status, content type, body.
 async fn get(url: &str) -> (u16, String, String) {

@@ -1,0 +1,166 @@
+//! What the daemon's end-to-end tests share: the team's policy, the
+//! pools and balancer they change, a running `lbops run` whose log is
+//! collected (and kept for the suite's secret check), and the statuses
+//! read back from git notes.
+
+use super::git::{GitRepo, SshKey};
+use super::{Backend, ChildProcess};
+use std::io::BufRead;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// alice is an SRE admin; bob is on the web on-call rotation, allowed to
+/// shift weights and swap targets of `team: web` pools only.
+pub fn access(alice: &SshKey, bob: &SshKey) -> String {
+    format!(
+        "kind: Role
+name: sre-admin
+spec:
+  rules: [{{actions: ['*'], resources: ['*']}}]
+---
+kind: Role
+name: web-oncall
+spec:
+  rules:
+    - actions: [pool.weights.update, pool.targets.update]
+      resources: ['pool/*']
+      when: {{labels: {{team: web}}}}
+---
+kind: Group
+name: web-team
+spec: {{roles: [web-oncall]}}
+---
+kind: User
+name: alice
+spec: {{emails: [alice@example.test], roles: [sre-admin], signing_keys: [{{ssh: '{}'}}]}}
+---
+kind: User
+name: bob
+spec: {{emails: [bob@example.test], groups: [web-team], signing_keys: [{{ssh: '{}'}}]}}
+",
+        alice.public, bob.public
+    )
+}
+
+/// `web` splits between the stable and the canary backend by weight;
+/// `db` belongs to another team.
+pub fn pools(stable: &Backend, canary: &Backend, canary_weight: u32, db_weight: u32) -> String {
+    format!(
+        "kind: Pool
+name: web
+labels: {{team: web}}
+spec:
+  targets:
+    - {{address: '{}', weight: {}}}
+    - {{address: '{}', weight: {canary_weight}}}
+---
+kind: Pool
+name: db
+labels: {{team: data}}
+spec:
+  targets: [{{address: '{}', weight: {db_weight}}}]
+",
+        stable.address,
+        100 - canary_weight,
+        canary.address,
+        stable.address,
+    )
+}
+
+/// A balancer on 127.0.0.1:`port` sending everything to `web`.
+pub fn balancer(port: u16) -> String {
+    format!(
+        "kind: LoadBalancer
+name: edge
+spec:
+  addresses: [127.0.0.1]
+  listeners:
+    - {{name: http, protocol: http, port: {port}, default_action: {{forward: {{pools: [{{pool: web}}]}}}}}}
+"
+    )
+}
+
+/// A running `lbops run`; its log lines are collected (never left to
+/// fill a pipe), kept for `scripts/check-test-logs`, and it is killed
+/// when dropped.
+pub struct Daemon {
+    process: Option<ChildProcess>,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    pub fn start(config: &Path) -> Self {
+        let (process, stderr) = ChildProcess::lbops(|c| c.arg("run").arg("--config").arg(config));
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Daemon {
+            process: Some(process),
+            logs,
+        }
+    }
+
+    /// Waits for the daemon's first reconcile to finish.
+    pub async fn ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.logs().contains("\"message\":\"ready\"") {
+            assert!(Instant::now() < deadline, "not ready:\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        self.process.take();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.process.take();
+        super::keep_log("daemon", &self.logs());
+    }
+}
+
+/// The lbops note of a commit, once it has one.
+pub fn note(repo: &GitRepo, commit: &str) -> Option<String> {
+    let out = Command::new("git")
+        .args(["notes", "--ref=lbops", "show", commit])
+        .current_dir(repo.path())
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Waits (up to 30 s) until the commit's note has a line starting with
+/// `line`, and returns the note.
+pub async fn wait_for_status(repo: &GitRepo, commit: &str, line: &str, daemon: &Daemon) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(note) = note(repo, commit) {
+            if note.lines().any(|l| l.starts_with(line)) {
+                return note;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no `{line}` on {commit}: note {:?}\nlogs:\n{}",
+            note(repo, commit),
+            daemon.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
