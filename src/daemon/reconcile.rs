@@ -207,11 +207,15 @@ impl Reconciler {
         }
     }
 
-    /// The catalog at a commit, validated as of now, with the addresses
-    /// balancers held before.
+    /// The catalog of the trusted commit, with the addresses balancers
+    /// held before. It is validated as of its own date, as the judge does:
+    /// a certificate that expired since must not stop a restarted daemon
+    /// from serving what it already served (the expiry warning is the
+    /// validate step's job, on new commits).
     fn catalog_at(&self, commit: CommitId) -> Result<Catalog, ReconcileError> {
         let files = self.source.files_at(commit)?;
-        spec::load(&files, &spec::Options::at(now()))
+        let written = self.source.commit(commit)?.time;
+        spec::load(&files, &spec::Options::at(written))
             .map(|v| {
                 let mut catalog = v.catalog;
                 self.keep_addresses(&mut catalog);
