@@ -454,6 +454,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
             apply: None,
             statuses,
             drift: None,
+            written: None,
         }
     }
 

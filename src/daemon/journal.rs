@@ -41,6 +41,9 @@ pub struct CommitRecord {
     pub apply: Option<ApplyResult>,
     pub statuses: BTreeMap<Context, StatusRecord>,
     pub drift: Option<String>,
+    /// The commit's first line and author email, as git has them (the
+    /// decision lists only the commits it judged, so not a pinned head).
+    pub written: Option<(String, String)>,
 }
 
 impl CommitRecord {
@@ -54,18 +57,25 @@ impl CommitRecord {
             apply: None,
             statuses: BTreeMap::new(),
             drift: None,
+            written: None,
         }
     }
 
     /// The head commit's first line and author, when the decision has them.
     #[must_use]
     pub fn headline(&self) -> Option<(&str, &str)> {
-        let decision = self.decision.as_ref()?;
-        let commit = decision
-            .commits
-            .iter()
-            .find(|c| c.id.to_string() == self.commit)?;
-        Some((commit.summary.as_str(), commit.author_email.as_str()))
+        let judged = self.decision.as_ref().and_then(|decision| {
+            decision
+                .commits
+                .iter()
+                .find(|c| c.id.to_string() == self.commit)
+                .map(|c| (c.summary.as_str(), c.author_email.as_str()))
+        });
+        judged.or_else(|| {
+            self.written
+                .as_ref()
+                .map(|(summary, author)| (summary.as_str(), author.as_str()))
+        })
     }
 }
 
@@ -186,5 +196,19 @@ mod tests {
         assert_eq!(records[0].at, 2);
         assert_eq!(records[0].drift.as_deref(), Some("pool/web"));
         assert!(records[0].statuses.contains_key(&Context::Validate));
+    }
+
+    #[test]
+    fn a_head_the_decision_did_not_list_still_has_its_headline() {
+        let journal = Journal::default();
+        let commit = "b".repeat(40);
+        journal.update(&commit, "main", 1, |r| {
+            r.written = Some(("the estate".into(), "alice@example.test".into()));
+        });
+        let record = journal.get(&commit).unwrap();
+        assert_eq!(
+            record.headline(),
+            Some(("the estate", "alice@example.test"))
+        );
     }
 }

@@ -420,8 +420,14 @@ impl Reconciler {
         };
         self.metrics.decided(outcome);
         let branch = self.config.repository.branch.clone();
+        let written = self
+            .source
+            .commit(head)
+            .ok()
+            .map(|info| (info.summary, info.author_email));
         self.journal.update(&head.to_string(), &branch, now(), |r| {
             r.decision = Some(decision.clone());
+            r.written = written;
         });
         let kind = if decision.accepted() {
             EventKind::Decision
