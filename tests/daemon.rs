@@ -269,6 +269,57 @@ async fn commits_are_judged_applied_or_refused_and_reported_on_the_commits() {
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
+
+    // A push webhook with a bad signature is refused and judges nothing; a
+    // signed one is accepted (and finds the refused head already judged).
+    let body = format!("{{\"ref\":\"refs/heads/main\",\"after\":\"{denied}\"}}");
+    let records = e.audit().lines().count();
+    assert_eq!(webhook(e.webhook_port, &body, "sha256=00").await, 401);
+    assert_eq!(
+        webhook(e.webhook_port, &body, &github_signature(&body)).await,
+        202
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(e.audit().lines().count(), records, "nothing judged again");
+    let logs = daemon.logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("webhook request refused") && l.contains("\"status\":401")),
+        "the refusal is logged:\n{logs}"
+    );
+    assert!(
+        !logs.contains(WEBHOOK_SECRET),
+        "the webhook secret is never logged"
+    );
+}
+
+fn github_signature(body: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let digest: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={digest}")
+}
+
+async fn webhook(port: u16, body: &str, signature: &str) -> u16 {
+    use http_body_util::Full;
+    let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let request = hyper::Request::builder()
+        .method("POST")
+        .uri(format!("http://127.0.0.1:{port}/hooks/git"))
+        .header("x-github-event", "push")
+        .header("x-hub-signature-256", signature)
+        .header("content-type", "application/json")
+        .body(Full::new(bytes::Bytes::from(body.to_owned())))
+        .unwrap();
+    client.request(request).await.unwrap().status().as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
