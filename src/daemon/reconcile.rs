@@ -325,7 +325,10 @@ impl Reconciler {
                     Event::new(EventKind::Apply, DAEMON_ACTOR, "applied")
                         .with_commit(head.to_string()),
                 )?;
-                self.store.save(&self.state)?;
+                // The status goes out before the state that says the commit
+                // is done: a crash in between makes the next start judge
+                // the commit again (its plan is empty by then) and post the
+                // status, where the other order would lose it for good.
                 self.post(
                     head,
                     Context::Apply,
@@ -333,6 +336,7 @@ impl Reconciler {
                     &format!("applied: {steps} step(s), balancers in line with this commit"),
                 )
                 .await;
+                self.store.save(&self.state)?;
                 tracing::info!(commit = %head.short(), steps, "applied");
                 Ok(Next::Idle)
             }

@@ -36,6 +36,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     backup_targets: true,
     slow_start: true,
     fixed_responses: true,
+    needs_addresses: true,
 };
 
 /// A data plane's admin API, and the token to use it.

@@ -5,6 +5,7 @@
 //! ([`Capabilities`]), what it runs now ([`ObservedState`]), and what to do
 //! next ([`Step`]).
 
+pub mod aws;
 pub mod embedded;
 
 use crate::spec::kinds::certificate::KeyRef;
@@ -27,6 +28,9 @@ pub struct Capabilities {
     pub backup_targets: bool,
     pub slow_start: bool,
     pub fixed_responses: bool,
+    /// Whether a balancer must list its addresses (the embedded data plane
+    /// binds them; a cloud balancer may get its own).
+    pub needs_addresses: bool,
 }
 
 /// A target's health as the provider sees it.
@@ -171,6 +175,20 @@ impl Step {
 pub fn unsupported(catalog: &Catalog, capabilities: &Capabilities) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let provider = capabilities.name;
+    for lb in catalog.load_balancers.values() {
+        if lb.spec.addresses.is_empty() && capabilities.needs_addresses {
+            out.push(
+                Diagnostic::error(
+                    &lb.origin.file,
+                    lb.origin.pos,
+                    Code::MissingField,
+                    format!("a LoadBalancer on the {provider} provider needs at least one address"),
+                )
+                .about(Kind::LoadBalancer, lb.name.as_str())
+                .hint("add `addresses:` with an IP (`- 127.0.0.1`) or an AddressPool (`- {pool: public}`)"),
+            );
+        }
+    }
     let mut refuse = |file: &str, pos, kind, name: &Name, what: String| {
         out.push(
             Diagnostic::error(

@@ -9,6 +9,7 @@ const L4_ONLY: Capabilities = Capabilities {
     backup_targets: false,
     slow_start: false,
     fixed_responses: false,
+    needs_addresses: true,
 };
 
 fn example() -> Catalog {

@@ -4,6 +4,7 @@
 
 pub mod estate;
 pub mod git;
+pub mod moto;
 
 use bytes::Bytes;
 use http_body_util::Full;

@@ -6,7 +6,6 @@ use super::http::{never, ApiRequest, Auth, Core};
 use super::last::Posted;
 use crate::report::{ContextName, ReportError, State, Status, StatusSink};
 use crate::source::CommitId;
-use serde_json::json;
 use std::sync::Arc;
 
 pub(super) const SCOPE: &str = "a fine-grained token needs \"Commit statuses: write\" on the repository, a classic token the repo:status scope (repo for a private repository)";
@@ -47,14 +46,7 @@ impl StatusSink for GitHub {
 
     async fn post(&self, commit: CommitId, status: &Status) -> Result<(), ReportError> {
         let posted = Posted::of(commit, &self.names, status);
-        let mut body = json!({
-            "state": state(status.state),
-            "context": posted.context,
-            "description": posted.description,
-        });
-        if let Some(url) = &posted.url {
-            body["target_url"] = json!(url);
-        }
+        let body = posted.status_body(state(status.state), "context");
         let request = ApiRequest {
             url: format!("{}/{commit}", self.statuses),
             auth: Auth::Bearer,

@@ -8,7 +8,6 @@ use super::last::Posted;
 use crate::report::{ContextName, ReportError, State, Status, StatusSink};
 use crate::source::CommitId;
 use reqwest::StatusCode;
-use serde_json::json;
 use std::sync::Arc;
 
 pub(super) const SCOPE: &str =
@@ -60,14 +59,7 @@ impl StatusSink for GitLab {
 
     async fn post(&self, commit: CommitId, status: &Status) -> Result<(), ReportError> {
         let posted = Posted::of(commit, &self.names, status);
-        let mut body = json!({
-            "state": state(status.state),
-            "name": posted.context,
-            "description": posted.description,
-        });
-        if let Some(url) = &posted.url {
-            body["target_url"] = json!(url);
-        }
+        let body = posted.status_body(state(status.state), "name");
         let request = ApiRequest {
             url: format!("{}/{commit}", self.statuses),
             auth: Auth::PrivateToken,

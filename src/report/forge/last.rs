@@ -22,6 +22,22 @@ pub struct Posted {
 }
 
 impl Posted {
+    /// The JSON body GitHub, Gitea and GitLab share: `state`, the context
+    /// under `context_field` (`context`, or GitLab's `name`),
+    /// `description`, and `target_url` when there is one.
+    #[must_use]
+    pub fn status_body(&self, state: &str, context_field: &str) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "state": state,
+            context_field: self.context,
+            "description": self.description,
+        });
+        if let Some(url) = &self.url {
+            body["target_url"] = serde_json::json!(url);
+        }
+        body
+    }
+
     /// `status` of `commit` as a forge shows it: the full context name
     /// and the description cut to fit.
     #[must_use]

@@ -41,14 +41,8 @@ pub(super) fn check(
 
 fn load_balancer(lb: &Resource<LoadBalancerSpec>, catalog: &Catalog, out: &mut Sink) {
     let mut r = Reporter::new(Kind::LoadBalancer, lb, out);
-    if lb.spec.addresses.is_empty() {
-        r.error(
-            lb.origin.pos,
-            Code::MissingField,
-            "a LoadBalancer needs at least one address",
-            "add `addresses:` with an IP (`- 127.0.0.1`) or an AddressPool (`- {pool: public}`)",
-        );
-    }
+    // Whether a balancer needs addresses is the provider's to say (an ALB
+    // gets its own from AWS): see `provider::unsupported`.
     for address in &lb.spec.addresses {
         if let AddressSpec::FromPool { pool, .. } = &address.value {
             r.reference(Kind::AddressPool, pool, &catalog.address_pools);

@@ -1,0 +1,622 @@
+//! What ELBv2 cannot do (pure): every such ask of a balancer placed on AWS,
+//! and of the pools it forwards to, as an `unsupported-by-provider` error
+//! at its `file:line:column`, so `lbops validate` refuses it before
+//! anything is applied.
+//!
+//! A balancer is an ALB when its listeners are http/https and an NLB when
+//! they are tcp/tls. Besides what ELBv2 itself refuses, this refuses the
+//! few spellings the mapping (`super::map`) could not read back as written
+//! (a redirect's default port, a literal `*` in a path or header), so that
+//! a plan against AWS is empty once applied. Certificates have no limits
+//! here: ACM imports any chain `validate` accepts.
+
+use crate::spec::kinds::loadbalancer::{
+    Action, AddressSpec, FixedResponse, Forward, Listener, LoadBalancerSpec, PathMatch, Protocol,
+    Redirect, Route, RouteMatch,
+};
+use crate::spec::kinds::pool::{Algorithm, HealthCheck, PoolSpec, Probe};
+use crate::spec::kinds::{Kind, Resource};
+use crate::spec::units::{is_dns_name, Name, TargetHost};
+use crate::spec::yaml::{Pos, Spanned};
+use crate::spec::{Catalog, Code, Diagnostic};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+/// Condition values one rule may hold (a prefix path counts twice).
+const MAX_CONDITION_VALUES: usize = 5;
+/// Target groups one forward action may split between.
+const MAX_FORWARD_GROUPS: usize = 5;
+/// The weights a forward action's target groups may have.
+const FORWARD_WEIGHTS: RangeInclusive<u32> = 0..=999;
+/// The priorities a listener rule may have.
+const RULE_PRIORITIES: RangeInclusive<u32> = 1..=50_000;
+/// The statuses a redirect action may answer with.
+const REDIRECT_STATUSES: [u16; 2] = [301, 302];
+/// The most bytes a fixed response's body may have.
+const MAX_FIXED_BODY: usize = 1024;
+/// The content types a fixed response may have.
+const FIXED_CONTENT_TYPES: [&str; 5] = [
+    "text/plain",
+    "text/css",
+    "text/html",
+    "application/javascript",
+    "application/json",
+];
+/// lbops' default content type, which ELBv2 is sent as `text/plain`.
+const DEFAULT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+/// Health-check interval and timeout, in whole seconds.
+const HEALTH_INTERVAL: RangeInclusive<u64> = 5..=300;
+const HEALTH_TIMEOUT: RangeInclusive<u64> = 2..=120;
+/// Consecutive checks that make a target healthy or unhealthy.
+const HEALTH_THRESHOLD: RangeInclusive<u32> = 2..=10;
+/// The status codes an HTTP health check may expect.
+const HEALTH_CODES: RangeInclusive<u16> = 200..=499;
+/// Deregistration delay (lbops' draining timeout), in whole seconds.
+const DEREGISTRATION_DELAY: RangeInclusive<u64> = 0..=3600;
+/// Slow start, in whole seconds (ALB only).
+const SLOW_START: RangeInclusive<u64> = 30..=900;
+
+/// The placeholders a redirect target may hold.
+const HOST: &str = "{host}";
+const PATH: &str = "{path}";
+const QUERY: &str = "{query}";
+/// The form of redirect target ELBv2 can express, as messages show it.
+const REDIRECT_FORM: &str = "SCHEME://HOST[:PORT]PATH[?{query}]";
+
+/// What ELBv2 cannot do among the balancers named in `on_aws`, and the pools and certificates they use.
+#[must_use]
+pub fn check(catalog: &Catalog, on_aws: &BTreeSet<Name>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    // Each pool an AWS balancer forwards to, and the balancers that do.
+    let mut users: BTreeMap<&Name, BTreeMap<&Name, Family>> = BTreeMap::new();
+    for lb in catalog.load_balancers.values() {
+        if !on_aws.contains(&lb.name) {
+            continue;
+        }
+        let family = load_balancer(lb, &mut out);
+        for pool in forwarded_pools(&lb.spec) {
+            users.entry(pool).or_default().insert(&lb.name, family);
+        }
+    }
+    for (name, balancers) in &users {
+        if let Some(pool) = catalog.pools.get(*name) {
+            pool_limits(pool, balancers, &mut out);
+        }
+    }
+    out
+}
+
+/// A redirect target in the one form ELBv2 can express; `host` and `path`
+/// keep lbops' placeholders (`{host}`, `{path}`) verbatim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RedirectParts {
+    pub scheme: String,
+    pub host: String,
+    pub port: Option<u16>,
+    pub path: String,
+    pub keep_query: bool,
+}
+
+/// Reads `SCHEME://HOST[:PORT]PATH[?{query}]`: scheme `http` or `https`,
+/// a host name or `{host}`, a port without leading zeros, and a path that
+/// is `{path}` or starts with `/` (and may end in `{path}`); `None` for
+/// anything else.
+pub(crate) fn parse_redirect(to: &str) -> Option<RedirectParts> {
+    let (scheme, rest) = to.split_once("://")?;
+    if !matches!(scheme, "http" | "https") {
+        return None;
+    }
+    let (rest, keep_query) = match rest.split_once('?') {
+        None => (rest, false),
+        Some((rest, QUERY)) => (rest, true),
+        Some(_) => return None,
+    };
+    let host_len = if rest.starts_with(HOST) {
+        HOST.len()
+    } else {
+        rest.find([':', '/', '{']).unwrap_or(rest.len())
+    };
+    let (host, rest) = rest.split_at(host_len);
+    if host != HOST && !(host.len() <= 128 && is_dns_name(host)) {
+        return None;
+    }
+    let (port, path) = match rest.strip_prefix(':') {
+        None => (None, rest),
+        Some(rest) => {
+            let (digits, path) = rest.split_at(rest.bytes().take_while(u8::is_ascii_digit).count());
+            if digits.starts_with('0') {
+                return None;
+            }
+            (Some(digits.parse::<u16>().ok()?), path)
+        }
+    };
+    let literal = path.strip_suffix(PATH).unwrap_or(path);
+    let plain = |c: char| c.is_ascii_graphic() && !"{}?#".contains(c);
+    if path != PATH && !(path.starts_with('/') && literal.chars().all(plain)) {
+        return None;
+    }
+    Some(RedirectParts {
+        scheme: scheme.to_owned(),
+        host: host.to_owned(),
+        port,
+        path: path.to_owned(),
+        keep_query,
+    })
+}
+
+/// The two kinds of ELBv2 balancer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    /// Application Load Balancer: http/https listeners.
+    Alb,
+    /// Network Load Balancer: tcp/tls listeners.
+    Nlb,
+}
+
+impl Family {
+    fn of(protocol: Protocol) -> Self {
+        if protocol.is_http() {
+            Self::Alb
+        } else {
+            Self::Nlb
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Alb => "ALB (http/https)",
+            Self::Nlb => "NLB (tcp/tls)",
+        }
+    }
+
+    /// What most of a balancer's listeners are; the first listener's on a tie.
+    fn of_balancer(spec: &LoadBalancerSpec) -> Self {
+        let listeners = &spec.listeners;
+        let alb = listeners
+            .iter()
+            .filter(|l| l.protocol.value.is_http())
+            .count();
+        match alb.cmp(&(listeners.len() - alb)) {
+            Ordering::Greater => Self::Alb,
+            Ordering::Less => Self::Nlb,
+            Ordering::Equal => listeners
+                .first()
+                .map_or(Self::Alb, |l| Self::of(l.protocol.value)),
+        }
+    }
+}
+
+/// Diagnostics about one resource.
+struct Report<'a> {
+    file: &'a str,
+    kind: Kind,
+    name: &'a str,
+    out: &'a mut Vec<Diagnostic>,
+}
+
+impl<'a> Report<'a> {
+    fn new<S>(kind: Kind, resource: &'a Resource<S>, out: &'a mut Vec<Diagnostic>) -> Self {
+        Self {
+            file: &resource.origin.file,
+            kind,
+            name: resource.name.as_str(),
+            out,
+        }
+    }
+
+    fn refuse(&mut self, pos: Pos, message: impl Into<String>, hint: impl Into<String>) {
+        self.out.push(
+            Diagnostic::error(self.file, pos, Code::UnsupportedByProvider, message)
+                .about(self.kind, self.name)
+                .hint(hint),
+        );
+    }
+}
+
+/// The pools a balancer forwards to, in its routes and default actions.
+fn forwarded_pools(spec: &LoadBalancerSpec) -> impl Iterator<Item = &Name> {
+    spec.listeners
+        .iter()
+        .flat_map(actions)
+        .filter_map(|action| match &action.value {
+            Action::Forward(forward) => Some(forward),
+            _ => None,
+        })
+        .flat_map(|forward| forward.pools.iter().map(|p| &p.pool.value))
+}
+
+fn actions(listener: &Listener) -> impl Iterator<Item = &Spanned<Action>> {
+    listener
+        .routes
+        .iter()
+        .map(|route| &route.action)
+        .chain(&listener.default_action)
+}
+
+/// Checks one balancer and says which kind of ELBv2 balancer it becomes.
+fn load_balancer(lb: &Resource<LoadBalancerSpec>, out: &mut Vec<Diagnostic>) -> Family {
+    let mut r = Report::new(Kind::LoadBalancer, lb, out);
+    let family = Family::of_balancer(&lb.spec);
+    let listeners = &lb.spec.listeners;
+    if let Some(odd) = listeners
+        .iter()
+        .find(|l| Family::of(l.protocol.value) != family)
+    {
+        let (kind, name, protocol) = (family.label(), &odd.name.value, odd.protocol.value.as_str());
+        r.refuse(
+            odd.protocol.pos,
+            format!("an ELBv2 balancer is an ALB (http/https listeners) or an NLB (tcp/tls listeners), not both; this one is mostly an {kind}, but listener `{name}` is `{protocol}`"),
+            "split it into two LoadBalancers: one with the http/https listeners, one with the tcp/tls ones",
+        );
+    }
+    if let (Family::Alb, Some(address)) = (family, lb.spec.addresses.first()) {
+        let asked = match &address.value {
+            AddressSpec::Static(ip) => format!("address {ip}"),
+            AddressSpec::FromPool { pool, .. } => format!("an address from `{}`", pool.value),
+        };
+        r.refuse(
+            address.pos,
+            format!("an ELBv2 ALB's addresses are AWS's own, so this http/https balancer cannot hold {asked}"),
+            "remove `addresses` (AWS gives the ALB its addresses and a DNS name), or serve these listeners as tcp/tls on an NLB, which takes Elastic IPs",
+        );
+    }
+    for listener in listeners {
+        listener_limits(&mut r, listener);
+    }
+    family
+}
+
+fn listener_limits(r: &mut Report<'_>, listener: &Listener) {
+    let (pos, name) = (listener.name.pos, &listener.name.value);
+    if let Some(idle) = listener.idle_timeout.map(|d| shown(d.0)) {
+        r.refuse(
+            pos,
+            format!("ELBv2 sets the idle timeout per balancer, not per listener; listener `{name}` asks for {idle}"),
+            "remove `idle_timeout` (ELBv2 closes idle connections after 60s)",
+        );
+    }
+    if listener.default_action.is_none() {
+        r.refuse(
+            pos,
+            format!("ELBv2 needs a default action on every listener; listener `{name}` has none"),
+            "add `default_action:`, e.g. `{fixed_response: {status: 404}}`, which is what lbops answers when no route matches",
+        );
+    }
+    if let Some(tls) = listener
+        .tls
+        .as_ref()
+        .filter(|t| !t.value.ciphers.is_empty())
+    {
+        let count = tls.value.ciphers.len();
+        r.refuse(
+            tls.pos,
+            format!("ELBv2 takes a named security policy, not a list of ciphers; listener `{name}` lists {count}"),
+            "remove `ciphers`: lbops picks ELBSecurityPolicy-TLS13-1-2-2021-06 for min_version 1.2 and ELBSecurityPolicy-TLS13-1-3-2021-06 for 1.3",
+        );
+    }
+    for route in &listener.routes {
+        route_limits(r, route);
+    }
+    for action in actions(listener) {
+        match &action.value {
+            Action::Forward(forward) => forward_limits(r, action.pos, forward),
+            Action::Redirect(redirect) => redirect_limits(r, redirect),
+            Action::FixedResponse(fixed) => fixed_limits(r, action.pos, fixed),
+        }
+    }
+}
+
+fn route_limits(r: &mut Report<'_>, route: &Route) {
+    let (name, priority) = (&route.name.value, route.priority.value);
+    if !RULE_PRIORITIES.contains(&priority) {
+        r.refuse(
+            route.priority.pos,
+            format!("ELBv2 rule priorities are 1–50000; route `{name}` has {priority}"),
+            "renumber the listener's routes within 1–50000, keeping their order",
+        );
+    }
+    let values = condition_values(&route.matches);
+    if values == 0 {
+        r.refuse(
+            route.name.pos,
+            format!(
+                "ELBv2 rules need at least one condition; route `{name}` matches every request"
+            ),
+            "move its action to the listener's `default_action`, or give it a `match`",
+        );
+    } else if values > MAX_CONDITION_VALUES {
+        r.refuse(
+            route.name.pos,
+            format!("ELBv2 rules take at most {MAX_CONDITION_VALUES} condition values; route `{name}` has {values} (host 1, exact path 1, prefix path 2, each header 1, each method 1)"),
+            "split the route into routes with fewer conditions, e.g. one per method",
+        );
+    }
+    if let Some(path) = route.matches.path.as_ref() {
+        if path.value.path().contains(['*', '?']) {
+            r.refuse(
+                path.pos,
+                format!("ELBv2 reads `*` and `?` in a path as wildcards; route `{name}` asks for them literally"),
+                "match a path without `*` or `?`",
+            );
+        }
+    }
+    for header in &route.matches.headers {
+        if header
+            .value
+            .as_deref()
+            .is_some_and(|v| v.contains(['*', '?']))
+        {
+            let header_name = &header.name.value;
+            r.refuse(
+                header.name.pos,
+                format!("ELBv2 reads `*` and `?` in a header value as wildcards; the value of header `{header_name}` has them"),
+                "match a value without `*` or `?`; leave `value` out to match any value",
+            );
+        }
+    }
+}
+
+/// How many condition values ELBv2 is sent for a match.
+fn condition_values(matches: &RouteMatch) -> usize {
+    let path = match matches.path.as_ref().map(|p| &p.value) {
+        None => 0,
+        Some(PathMatch::Prefix(p)) if p == "/" => 1,
+        Some(PathMatch::Exact(_)) => 1,
+        // `/p` becomes `/p` and `/p/*`.
+        Some(PathMatch::Prefix(_)) => 2,
+    };
+    usize::from(matches.host.is_some()) + path + matches.headers.len() + matches.methods.len()
+}
+
+fn forward_limits(r: &mut Report<'_>, pos: Pos, forward: &Forward) {
+    let count = forward.pools.len();
+    if count > MAX_FORWARD_GROUPS {
+        r.refuse(
+            pos,
+            format!("ELBv2 forwards to at most {MAX_FORWARD_GROUPS} target groups; this forward lists {count} pools"),
+            "forward to 5 pools or fewer, e.g. by merging pools that share a weight",
+        );
+    }
+    for weighted in &forward.pools {
+        let (pool, weight) = (&weighted.pool.value, weighted.weight.value);
+        if !FORWARD_WEIGHTS.contains(&weight) {
+            r.refuse(
+                weighted.weight.pos,
+                format!("ELBv2 forward weights are 0–999; pool `{pool}` has {weight}"),
+                "scale this forward's weights down to 999 or less, keeping their ratio (90/10 rather than 900/100)",
+            );
+        }
+    }
+}
+
+fn redirect_limits(r: &mut Report<'_>, redirect: &Redirect) {
+    let (status, to) = (redirect.status.value, &redirect.to.value);
+    if !REDIRECT_STATUSES.contains(&status) {
+        r.refuse(
+            redirect.status.pos,
+            format!("ELBv2 redirects with 301 or 302 only; this redirect asks for {status}"),
+            "use 301 (permanent) or 302 (temporary)",
+        );
+    }
+    let Some(parts) = parse_redirect(to) else {
+        r.refuse(
+            redirect.to.pos,
+            format!("ELBv2 cannot redirect to `{to}`: it takes `{REDIRECT_FORM}`"),
+            "write e.g. `https://{host}{path}?{query}`: scheme http or https, a host name or `{host}`, an optional port, a path that is `{path}` or starts with `/` (and may end in `{path}`), and `?{query}` to keep the query",
+        );
+        return;
+    };
+    let scheme = parts.scheme;
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    if parts.port == Some(default_port) {
+        r.refuse(
+            redirect.to.pos,
+            format!("ELBv2 keeps `:{default_port}` on an {scheme} redirect as no port, so lbops would read `{to}` back as changed"),
+            format!("remove `:{default_port}`; it is {scheme}'s default"),
+        );
+    }
+}
+
+fn fixed_limits(r: &mut Report<'_>, pos: Pos, fixed: &FixedResponse) {
+    let (status, bytes, content_type) = (fixed.status.value, fixed.body.len(), &fixed.content_type);
+    if !matches!(status, 200..=299 | 400..=599) {
+        r.refuse(
+            fixed.status.pos,
+            format!("ELBv2 fixed responses are 2XX, 4XX or 5XX; this one asks for {status}"),
+            "use a status from 200–299 or 400–599; for 3XX use `redirect`",
+        );
+    }
+    if bytes > MAX_FIXED_BODY {
+        r.refuse(
+            pos,
+            format!("ELBv2 fixed-response bodies are at most {MAX_FIXED_BODY} bytes; this one is {bytes}"),
+            "shorten the body, or serve the page from a pool",
+        );
+    }
+    if content_type != DEFAULT_CONTENT_TYPE && !FIXED_CONTENT_TYPES.contains(&content_type.as_str())
+    {
+        let types = FIXED_CONTENT_TYPES.join(", ");
+        r.refuse(
+            pos,
+            format!("ELBv2 fixed responses are {types}; this one is `{content_type}`"),
+            "use one of those content types, or leave `content_type` out for text/plain",
+        );
+    }
+}
+
+/// Checks a pool that AWS `balancers` forward to.
+fn pool_limits(
+    pool: &Resource<PoolSpec>,
+    balancers: &BTreeMap<&Name, Family>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut r = Report::new(Kind::Pool, pool, out);
+    let (spec, origin) = (&pool.spec, pool.origin.pos);
+    let user = |family| {
+        balancers
+            .iter()
+            .find(|(_, f)| **f == family)
+            .map(|(n, _)| *n)
+    };
+    let (alb, nlb) = (user(Family::Alb), user(Family::Nlb));
+    if balancers.len() > 1 {
+        let message = match (alb, nlb) {
+            (Some(alb), Some(nlb)) => format!("an ELBv2 target group has one protocol, but this pool is used by the ALB `{alb}` (http/https) and the NLB `{nlb}` (tcp/tls)"),
+            _ => {
+                let names: Vec<String> = balancers.keys().map(|n| format!("`{n}`")).collect();
+                format!("an ELBv2 target group belongs to one balancer, but this pool is used by {}", names.join(" and "))
+            }
+        };
+        r.refuse(
+            origin,
+            message,
+            "give each balancer its own pool with the same targets",
+        );
+    }
+    for target in &spec.targets {
+        let (address, weight) = (&target.address.value, target.weight.value);
+        if let TargetHost::Dns(host) = &address.host {
+            r.refuse(
+                target.address.pos,
+                format!("ELBv2 ip target groups take IP addresses; target `{address}` names the host `{host}`"),
+                "list the target by its IP address",
+            );
+        }
+        if weight != 1 {
+            r.refuse(
+                target.weight.pos,
+                format!("ELBv2 has no per-target weights; target `{address}` has weight {weight}"),
+                "remove `weight`, and shift traffic with forward weights between pools",
+            );
+        }
+    }
+    if let Some(backup) = spec.backup_targets.first() {
+        let count = spec.backup_targets.len();
+        r.refuse(
+            backup.address.pos,
+            format!("ELBv2 has no backup targets; this pool lists {count}"),
+            "remove `backup_targets`, or put them in a pool of their own that a forward keeps at weight 0 until needed",
+        );
+    }
+    if let (Algorithm::ConsistentHash(_), Some(alb)) = (&spec.algorithm, alb) {
+        r.refuse(
+            origin,
+            format!("an ELBv2 ALB cannot balance with `consistent_hash`; this pool is used by the ALB `{alb}`"),
+            "use round_robin, least_requests or weighted_random",
+        );
+    }
+    if let (false, Some(nlb)) = (spec.algorithm == Algorithm::RoundRobin, nlb) {
+        let algorithm = crate::provider::algorithm_name(&spec.algorithm);
+        r.refuse(
+            origin,
+            format!("an ELBv2 NLB hashes each flow to a target itself, so it cannot balance with `{algorithm}`; this pool is used by the NLB `{nlb}`"),
+            "remove `algorithm` (round_robin)",
+        );
+    }
+    match &spec.health_check {
+        None => r.refuse(
+            origin,
+            "ELBv2 always health-checks ip targets, and this pool has no `health_check`",
+            "add `health_check:` with `probe: {http: {path: /healthz}}` (or `probe: tcp` behind an NLB)",
+        ),
+        Some(hc) => health_limits(&mut r, hc, alb),
+    }
+    let draining = spec.draining_timeout.0;
+    if !whole_seconds_in(draining, &DEREGISTRATION_DELAY) {
+        let draining = shown(draining);
+        r.refuse(
+            origin,
+            format!("ELBv2 deregistration delay must be 0–3600 s in whole seconds; this pool's `draining_timeout` is {draining}"),
+            "set `draining_timeout` to whole seconds from 0s to 1h",
+        );
+    }
+    let Some(slow) = spec.slow_start.map(|d| d.0) else {
+        return;
+    };
+    if let Some(nlb) = nlb {
+        r.refuse(
+            origin,
+            format!("an ELBv2 NLB has no slow start; this pool is used by the NLB `{nlb}` and asks for {}", shown(slow)),
+            "remove `slow_start`",
+        );
+    }
+    if alb.is_some() && !whole_seconds_in(slow, &SLOW_START) {
+        r.refuse(
+            origin,
+            format!(
+                "ELBv2 slow start must be 30–900 s (or off); this pool asks for {}",
+                shown(slow)
+            ),
+            "set `slow_start` to whole seconds from 30s to 15m, or remove it",
+        );
+    }
+}
+
+fn health_limits(r: &mut Report<'_>, hc: &Spanned<HealthCheck>, alb: Option<&Name>) {
+    // A value left to its default is unplaced: point at the health check.
+    let at = |pos: Pos| pos.max(hc.pos);
+    let check = &hc.value;
+    for (field, value, range) in [
+        ("interval", &check.interval, HEALTH_INTERVAL),
+        ("timeout", &check.timeout, HEALTH_TIMEOUT),
+    ] {
+        if !whole_seconds_in(value.value.0, &range) {
+            let (low, high, asked) = (range.start(), range.end(), shown(value.value.0));
+            r.refuse(
+                at(value.pos),
+                format!("ELBv2 health-check {field} must be {low}–{high} s in whole seconds; this one is {asked}"),
+                format!("set `{field}` to whole seconds from {low}s to {high}s"),
+            );
+        }
+    }
+    for (field, value) in [
+        ("healthy_threshold", &check.healthy_threshold),
+        ("unhealthy_threshold", &check.unhealthy_threshold),
+    ] {
+        if !HEALTH_THRESHOLD.contains(&value.value) {
+            r.refuse(
+                at(value.pos),
+                format!(
+                    "ELBv2 health-check thresholds are 2–10; `{field}` is {}",
+                    value.value
+                ),
+                format!("set `{field}` from 2 to 10"),
+            );
+        }
+    }
+    match (&check.probe, alb) {
+        (Probe::Tcp, Some(alb)) => r.refuse(
+            hc.pos,
+            format!("an ELBv2 ALB checks its targets over HTTP, but this pool, used by the ALB `{alb}`, probes with tcp"),
+            "use `probe: {http: {path: /healthz}}`",
+        ),
+        (Probe::Tcp, None) => {}
+        (Probe::Http(http), _) => {
+            for code in http.expected_codes.iter().filter(|c| !HEALTH_CODES.contains(&c.value)) {
+                r.refuse(
+                    at(code.pos),
+                    format!("ELBv2 health checks expect codes 200–499; this one expects {}", code.value),
+                    "expect codes from 200 to 499",
+                );
+            }
+        }
+    }
+}
+
+fn whole_seconds_in(d: Duration, range: &RangeInclusive<u64>) -> bool {
+    d.subsec_nanos() == 0 && range.contains(&d.as_secs())
+}
+
+/// A duration as a user writes it: `10s`, or `1500ms` when not whole seconds.
+fn shown(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests;

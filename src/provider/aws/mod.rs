@@ -1,0 +1,339 @@
+//! The `aws` provider: Elastic Load Balancing v2 (an ALB for http/https
+//! listeners, an NLB for tcp/tls ones), ACM certificates and Elastic IPs,
+//! through the official AWS SDK for Rust.
+//!
+//! - [`limits`] (pure): what ELBv2 cannot do, refused at `file:line`
+//!   before anything is applied.
+//! - [`map`] (pure): lbops' kinds in ELBv2's vocabulary, both ways.
+//! - [`health`] (pure): when a `WaitHealthy` is done, from what
+//!   `DescribeTargetHealth` says.
+//! - `observe` and `apply`: the SDK calls. Everything lbops creates is
+//!   tagged `lbops:id` (`kind/name`) and `lbops:commit`, and is found by
+//!   that tag, never by name: what lbops does not own is left alone, and a
+//!   plan cut off halfway is finished, not repeated, by the next one.
+//!
+//! Credentials come from the standard AWS chain (environment, profile,
+//! IMDS, IRSA), never from the repository.
+
+mod apply;
+pub mod health;
+pub mod limits;
+pub mod map;
+mod observe;
+
+use super::{Capabilities, ObservedState, Provider, ProviderError, Step, StepOutcome};
+use crate::spec::kinds::loadbalancer::{Action, Protocol};
+use crate::spec::units::Name;
+use crate::spec::Catalog;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// What ELBv2 can do, for the generic checks; [`limits::check`] has the
+/// rest (ranges, counts, forms).
+pub const CAPABILITIES: Capabilities = Capabilities {
+    name: "aws",
+    protocols: &["http", "https", "tcp", "tls"],
+    algorithms: &["round_robin", "least_requests", "weighted_random"],
+    backup_targets: false,
+    slow_start: true,
+    fixed_responses: true,
+    needs_addresses: false,
+};
+
+/// How often `WaitHealthy` and draining look at target health.
+pub const HEALTH_POLL: Duration = Duration::from_secs(2);
+
+/// The `provider.aws` section of the daemon config: one account and region,
+/// and which balancers live there.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    pub region: String,
+    /// Another ELBv2-compatible endpoint (tests use moto's).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// The VPC target groups are created in.
+    pub vpc: String,
+    /// The balancers placed on AWS, by name; every other balancer stays on
+    /// the embedded data plane.
+    pub balancers: BTreeMap<Name, AwsBalancer>,
+}
+
+/// Where one balancer runs in the VPC.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsBalancer {
+    /// At least two, in different availability zones, for an ALB. An NLB
+    /// with addresses gets one Elastic IP per subnet, in this order.
+    pub subnets: Vec<String>,
+    #[serde(default)]
+    pub scheme: Scheme,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scheme {
+    #[default]
+    InternetFacing,
+    Internal,
+}
+
+/// Which ELBv2 a balancer is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// http/https listeners.
+    Application,
+    /// tcp/tls listeners.
+    Network,
+}
+
+impl Family {
+    #[must_use]
+    pub fn of(protocol: Protocol) -> Self {
+        if protocol.is_http() {
+            Self::Application
+        } else {
+            Self::Network
+        }
+    }
+}
+
+/// Which resources of a catalog live on AWS: the placed balancers, the
+/// pools they forward to (with the family that decides their target
+/// group's protocol), and the certificates their listeners use.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Placement {
+    pub balancers: BTreeSet<Name>,
+    pub pools: BTreeMap<Name, Family>,
+    pub certificates: BTreeSet<Name>,
+}
+
+impl Placement {
+    /// The part of `catalog` that `config` places on AWS.
+    #[must_use]
+    pub fn of(catalog: &Catalog, config: &AwsConfig) -> Self {
+        let mut placement = Self::default();
+        for (name, balancer) in &catalog.load_balancers {
+            if !config.balancers.contains_key(name) {
+                continue;
+            }
+            placement.balancers.insert(name.clone());
+            for listener in &balancer.spec.listeners {
+                let family = Family::of(listener.protocol.value);
+                let actions = listener.routes.iter().map(|r| &r.action);
+                for action in actions.chain(&listener.default_action) {
+                    if let Action::Forward(forward) = &action.value {
+                        for pool in &forward.pools {
+                            placement.pools.insert(pool.pool.value.clone(), family);
+                        }
+                    }
+                }
+                for certificate in listener.tls.iter().flat_map(|t| &t.value.certificates) {
+                    placement.certificates.insert(certificate.value.clone());
+                }
+            }
+        }
+        placement
+    }
+}
+
+/// The `aws` provider: ELBv2, ACM and EC2 clients for one region.
+pub struct AwsProvider {
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    acm: aws_sdk_acm::Client,
+    ec2: aws_sdk_ec2::Client,
+    config: AwsConfig,
+    /// What the catalog being applied places here (set before each apply).
+    placement: Mutex<Placement>,
+    /// The commit being applied, for the `lbops:commit` tag.
+    commit: Mutex<String>,
+    poll: Duration,
+}
+
+impl AwsProvider {
+    /// Clients for `config`'s region, with credentials from the standard
+    /// chain. `interceptors` see every SDK call (tests inject faults).
+    pub async fn connect(config: AwsConfig, interceptors: Vec<SharedInterceptor>) -> Self {
+        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider as Tls};
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Tls::Rustls(CryptoMode::Ring))
+            .build_https();
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(config.region.clone()))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+            .http_client(http);
+        if let Some(url) = &config.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let shared = loader.load().await;
+        let mut elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(&shared);
+        let mut acm = aws_sdk_acm::config::Builder::from(&shared);
+        let mut ec2 = aws_sdk_ec2::config::Builder::from(&shared);
+        for interceptor in interceptors {
+            elb.push_interceptor(interceptor.clone());
+            acm.push_interceptor(interceptor.clone());
+            ec2.push_interceptor(interceptor);
+        }
+        Self {
+            elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb.build()),
+            acm: aws_sdk_acm::Client::from_conf(acm.build()),
+            ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
+            config,
+            placement: Mutex::new(Placement::default()),
+            commit: Mutex::new(String::new()),
+            poll: HEALTH_POLL,
+        }
+    }
+
+    /// Looks at target health this often while waiting (tests shorten it).
+    #[must_use]
+    pub fn with_health_poll(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    #[must_use]
+    pub fn config(&self) -> &AwsConfig {
+        &self.config
+    }
+
+    /// Tells the provider what the next apply is for: the catalog (which
+    /// decides each pool's target-group protocol) and its commit.
+    pub fn prepare(&self, catalog: &Catalog, commit: &str) {
+        *self.placement.lock().unwrap_or_else(|p| p.into_inner()) =
+            Placement::of(catalog, &self.config);
+        commit.clone_into(&mut self.commit.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    fn placement(&self) -> Placement {
+        self.placement
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn commit(&self) -> String {
+        self.commit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn endpoint(&self) -> String {
+        self.config
+            .endpoint_url
+            .clone()
+            .unwrap_or_else(|| format!("aws {}", self.config.region))
+    }
+}
+
+impl Provider for AwsProvider {
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    async fn observe(&self) -> Result<ObservedState, ProviderError> {
+        Ok(observe::Inventory::read(self).await?.state)
+    }
+
+    async fn apply(&self, steps: &[Step]) -> Vec<StepOutcome> {
+        let mut outcomes = Vec::with_capacity(steps.len());
+        let mut inventory = match observe::Inventory::read(self).await {
+            Ok(inventory) => inventory,
+            Err(e) => {
+                let reason = format!("cannot read what runs on {}: {e}", self.endpoint());
+                outcomes.push(StepOutcome::Failed { reason });
+                outcomes.resize(steps.len().max(1), StepOutcome::Skipped);
+                outcomes.truncate(steps.len());
+                return outcomes;
+            }
+        };
+        let mut failed = false;
+        for step in steps {
+            if failed {
+                outcomes.push(StepOutcome::Skipped);
+                continue;
+            }
+            match apply::step(self, &mut inventory, step).await {
+                Ok(()) => outcomes.push(StepOutcome::Applied),
+                Err(e) => {
+                    tracing::warn!(step = %step, error = %e, "aws step failed");
+                    failed = true;
+                    outcomes.push(StepOutcome::Failed {
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        outcomes
+    }
+}
+
+/// Why an AWS call or step failed. Messages name the operation and what
+/// AWS said; never a credential or key material.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    #[error("{operation}: {message}")]
+    Call {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Map(#[from] map::MapError),
+    #[error("{0}")]
+    Step(String),
+}
+
+impl AwsError {
+    /// An SDK error as the operation that failed and AWS's own words.
+    pub(crate) fn call<E>(
+        operation: &'static str,
+        error: &aws_smithy_runtime_api::client::result::SdkError<
+            E,
+            aws_smithy_runtime_api::http::Response,
+        >,
+    ) -> Self
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        use aws_smithy_runtime_api::client::result::SdkError;
+        let message = match error {
+            SdkError::ServiceError(service) => {
+                let e = service.err();
+                format!(
+                    "{}: {}",
+                    e.code().unwrap_or("error"),
+                    e.message().unwrap_or("no message")
+                )
+            }
+            other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+        };
+        Self::Call { operation, message }
+    }
+
+    /// The AWS error code, when AWS answered with one.
+    #[must_use]
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Call { message, .. } => message.split_once(':').map(|(code, _)| code),
+            _ => None,
+        }
+    }
+}
+
+impl From<AwsError> for ProviderError {
+    fn from(e: AwsError) -> Self {
+        ProviderError::Unreachable {
+            endpoint: "aws".to_owned(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

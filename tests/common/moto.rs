@@ -1,0 +1,122 @@
+//! moto's server mode: a real AWS emulator speaking the AWS wire protocol
+//! on 127.0.0.1, started once per test binary and killed when it ends.
+//!
+//! `scripts/test` installs it into `target/moto-venv` and names it in
+//! `LBOPS_MOTO_SERVER`. Tests take turns: [`Moto::fresh`] waits for the
+//! previous test to finish and wipes the emulator (`POST /moto-api/reset`),
+//! so every test starts from an empty account.
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// The running emulator: its endpoint URL, e.g. `http://127.0.0.1:40123`.
+pub struct Moto {
+    pub endpoint: String,
+    pid: u32,
+    turn: tokio::sync::Mutex<()>,
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+
+/// The secret access key the tests hand the SDK (moto accepts any);
+/// `scripts/check-test-logs` makes sure no log ever shows it.
+pub const AWS_TEST_SECRET: &str = "aws-test-secret-key-never-logged";
+
+/// The emulator this test binary shares, started on first use.
+pub fn moto() -> &'static Moto {
+    MOTO.get_or_init(Moto::start)
+}
+
+impl Moto {
+    fn start() -> Self {
+        // The standard credential chain reads these; moto takes any. The
+        // secret is distinctive so the suite's log check can look for it.
+        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7LBOPSTEST");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", AWS_TEST_SECRET);
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        let program = std::env::var("LBOPS_MOTO_SERVER").unwrap_or_else(|_| {
+            let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/target/moto-venv/bin/moto_server");
+            assert!(
+                std::path::Path::new(venv).exists(),
+                "moto is not installed: run scripts/test (it installs moto[server] into target/moto-venv)"
+            );
+            venv.to_owned()
+        });
+        let port = super::free_port();
+        let mut child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        let pid = child.id();
+        // The emulator must not outlive the tests: a watchdog kills it when
+        // this process is gone (statics are never dropped).
+        let parent = std::process::id();
+        let mut watchdog = Command::new("sh")
+            .args([
+                "-c",
+                &format!("while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; kill {pid} 2>/dev/null"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the moto watchdog starts");
+        std::thread::spawn(move || watchdog.wait());
+        let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr is piped"));
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = stderr.read_line(&mut line).expect("moto's stderr reads");
+            assert!(read > 0, "moto_server ended before it listened");
+            if line.contains("Running on http://127.0.0.1") {
+                break;
+            }
+        }
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while stderr.read_line(&mut sink).is_ok_and(|n| n > 0) {
+                sink.clear();
+            }
+            let _ = child.wait();
+        });
+        Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            pid,
+            turn: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Waits for this test's turn and wipes the emulator: an empty account
+    /// for as long as the guard lives.
+    pub async fn fresh(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        let guard = self.turn.lock().await;
+        self.reset().await;
+        guard
+    }
+
+    /// Wipes every region of the emulator (`POST /moto-api/reset`).
+    pub async fn reset(&self) {
+        lbops::report::forge::install_crypto_provider();
+        let reset = reqwest::Client::new()
+            .post(format!("{}/moto-api/reset", self.endpoint))
+            .send()
+            .await
+            .expect("moto answers");
+        assert!(
+            reset.status().is_success(),
+            "moto reset: {}",
+            reset.status()
+        );
+    }
+
+    /// The emulator's process id (for tests that check it is cleaned up).
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+}

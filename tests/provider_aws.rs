@@ -1,0 +1,466 @@
+//! The `aws` provider against moto, a real AWS emulator speaking the AWS
+//! wire protocol on 127.0.0.1 (started by the test, wiped before each one).
+//!
+//! Each test starts from an empty account with a VPC and two subnets, and
+//! applies `examples/aws/repo` (its certificate made fresh, the key in a
+//! temp file) through plan → apply → observe, as the daemon does.
+
+mod common;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use common::moto::moto;
+use lbops::plan::plan;
+use lbops::provider::aws::{AwsBalancer, AwsConfig, AwsProvider, Scheme};
+use lbops::provider::{ObservedState, Provider, StepOutcome};
+use lbops::spec::{load, Catalog, Options};
+use std::sync::{Arc, Mutex};
+
+const REGION: &str = "eu-west-1";
+
+/// Records every mutating AWS call lbops makes, and fails the `fail_at`th
+/// one (counting from 1), as a crash or an exhausted retry would.
+#[derive(Debug, Default)]
+struct Calls {
+    made: Mutex<Vec<String>>,
+    fail_at: Option<usize>,
+}
+
+impl Calls {
+    fn failing_at(n: usize) -> Arc<Self> {
+        Arc::new(Self {
+            made: Mutex::default(),
+            fail_at: Some(n),
+        })
+    }
+
+    fn mutating(&self) -> Vec<String> {
+        self.made.lock().unwrap().clone()
+    }
+}
+
+fn reads(operation: &str) -> bool {
+    ["Describe", "List", "Get"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+}
+
+#[derive(Debug)]
+struct Recorder(Arc<Calls>);
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "test-recorder"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_default();
+        if reads(&operation) {
+            return Ok(());
+        }
+        let mut made = self.0.made.lock().unwrap();
+        made.push(operation.clone());
+        if self.0.fail_at == Some(made.len()) {
+            return Err(format!("injected fault at {operation}").into());
+        }
+        Ok(())
+    }
+}
+
+/// A fresh account: a VPC with two subnets; the provider's config places
+/// the example's two balancers there.
+struct Account {
+    config: AwsConfig,
+    ec2: aws_sdk_ec2::Client,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    key_dir: tempfile::TempDir,
+}
+
+async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(&moto().endpoint)
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https(),
+        )
+        .load()
+        .await
+}
+
+impl Account {
+    async fn new() -> Self {
+        let shared = sdk_config().await;
+        let ec2 = aws_sdk_ec2::Client::new(&shared);
+        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&shared);
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block("10.0.0.0/16")
+            .send()
+            .await
+            .unwrap()
+            .vpc()
+            .unwrap()
+            .vpc_id()
+            .unwrap()
+            .to_owned();
+        let mut subnets = Vec::new();
+        for (i, zone) in ["a", "b"].iter().enumerate() {
+            let subnet = ec2
+                .create_subnet()
+                .vpc_id(&vpc)
+                .cidr_block(format!("10.0.{}.0/24", i + 1))
+                .availability_zone(format!("{REGION}{zone}"))
+                .send()
+                .await
+                .unwrap();
+            subnets.push(subnet.subnet().unwrap().subnet_id().unwrap().to_owned());
+        }
+        let placed = |scheme| AwsBalancer {
+            subnets: subnets.clone(),
+            scheme,
+            security_groups: Vec::new(),
+        };
+        let config = AwsConfig {
+            region: REGION.to_owned(),
+            endpoint_url: Some(moto().endpoint.clone()),
+            vpc,
+            balancers: [
+                ("shop".parse().unwrap(), placed(Scheme::InternetFacing)),
+                ("shop-tcp".parse().unwrap(), placed(Scheme::Internal)),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        Self {
+            config,
+            ec2,
+            elb,
+            key_dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    async fn provider(&self, calls: &Arc<Calls>) -> AwsProvider {
+        AwsProvider::connect(
+            self.config.clone(),
+            vec![SharedInterceptor::new(Recorder(calls.clone()))],
+        )
+        .await
+        .with_health_poll(std::time::Duration::from_millis(50))
+    }
+
+    /// `examples/aws/repo`, with `edit` applied to its files' texts and a
+    /// certificate made now (its key in this account's temp dir).
+    fn catalog(&self, edit: impl Fn(&str, String) -> String) -> Catalog {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/aws/repo");
+        let mut files = lbops::source::dir::read_tree(std::path::Path::new(root)).unwrap();
+        let key_path = self.key_dir.path().join("shop.key");
+        if !key_path.exists() {
+            let mut params = rcgen::CertificateParams::new(vec![
+                "shop.example.test".to_owned(),
+                "*.shop.example.test".to_owned(),
+            ])
+            .unwrap();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, "shop.example.test");
+            params.not_after = rcgen::date_time_ymd(2035, 1, 1);
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = params.self_signed(&key).unwrap();
+            std::fs::write(&key_path, key.serialize_pem()).unwrap();
+            std::fs::write(self.key_dir.path().join("shop.pem"), cert.pem()).unwrap();
+        }
+        let pem = std::fs::read_to_string(self.key_dir.path().join("shop.pem")).unwrap();
+        for file in &mut files {
+            if file.path.ends_with(".pem") {
+                file.text.clone_from(&pem);
+            }
+            file.text = file.text.replace(
+                "/etc/lbops/keys/shop-example-test.key",
+                &key_path.display().to_string(),
+            );
+            file.text = edit(&file.path, std::mem::take(&mut file.text));
+        }
+        load(&files, &Options::at(common::NOW))
+            .unwrap_or_else(|e| panic!("{:#?}", e.diagnostics))
+            .catalog
+    }
+
+    /// Plans and applies until nothing is left, as the daemon's converge
+    /// does; returns the steps applied.
+    async fn converge(&self, provider: &AwsProvider, desired: &Catalog) -> usize {
+        provider.prepare(desired, "0123456789abcdef0123456789abcdef01234567");
+        let mut applied = 0;
+        for _ in 0..3 {
+            let observed = provider.observe().await.unwrap();
+            let steps = plan(desired, &observed).steps;
+            if steps.is_empty() {
+                return applied;
+            }
+            let outcomes = provider.apply(&steps).await;
+            for (step, outcome) in steps.iter().zip(&outcomes) {
+                assert_eq!(*outcome, StepOutcome::Applied, "{step}");
+            }
+            applied += steps.len();
+        }
+        panic!("the plan did not converge in three rounds");
+    }
+
+    /// How many of each thing the account holds, owned by lbops or not.
+    async fn census(&self) -> (usize, usize, usize, usize) {
+        let balancers = self.elb.describe_load_balancers().send().await.unwrap();
+        let groups = self.elb.describe_target_groups().send().await.unwrap();
+        let addresses = self.ec2.describe_addresses().send().await.unwrap();
+        let mut listeners = 0;
+        for b in balancers.load_balancers() {
+            listeners += self
+                .elb
+                .describe_listeners()
+                .load_balancer_arn(b.load_balancer_arn().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .listeners()
+                .len();
+        }
+        (
+            balancers.load_balancers().len(),
+            listeners,
+            groups.target_groups().len(),
+            addresses.addresses().len(),
+        )
+    }
+}
+
+fn canary(weight: u32) -> impl Fn(&str, String) -> String {
+    move |path, text| {
+        if path.ends_with("shop.yaml") && path.contains("balancers") {
+            text.replace("weight: 90", &format!("weight: {}", 100 - weight))
+                .replace("weight: 10", &format!("weight: {weight}"))
+        } else {
+            text
+        }
+    }
+}
+
+fn unchanged(_: &str, text: String) -> String {
+    text
+}
+
+#[tokio::test]
+async fn from_an_empty_account_the_example_applies_and_observes_as_desired() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let calls = Arc::new(Calls::default());
+    let provider = account.provider(&calls).await;
+    let desired = account.catalog(unchanged);
+    assert_eq!(provider.observe().await.unwrap(), ObservedState::default());
+
+    let steps = account.converge(&provider, &desired).await;
+    assert!(steps > 10, "{steps} steps");
+    let observed = provider.observe().await.unwrap();
+    assert!(plan(&desired, &observed).is_empty());
+    // What runs is what git says, field by field.
+    let shop = &observed.load_balancers["shop"];
+    assert_eq!(*shop, desired.load_balancers["shop"].spec);
+    assert_eq!(observed.pools.len(), 4);
+    assert_eq!(
+        observed.pools["shop-stable"].targets.len(),
+        desired.pools["shop-stable"].spec.targets.len()
+    );
+    let tcp = &observed.load_balancers["shop-tcp"];
+    assert_eq!(
+        tcp.addresses.len(),
+        2,
+        "two Elastic IPs: {:?}",
+        tcp.addresses
+    );
+    assert_eq!(account.census().await, (2, 4, 4, 2));
+    // Applying again changes nothing.
+    assert_eq!(account.converge(&provider, &desired).await, 0);
+}
+
+#[tokio::test]
+async fn a_canary_weight_change_touches_only_the_forward_config() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let calls = Arc::new(Calls::default());
+    let provider = account.provider(&calls).await;
+    account
+        .converge(&provider, &account.catalog(unchanged))
+        .await;
+
+    let shifted = account.catalog(canary(50));
+    let before = calls.mutating().len();
+    let steps = account.converge(&provider, &shifted).await;
+    assert_eq!(steps, 1, "one PutLoadBalancer");
+    assert_eq!(calls.mutating()[before..], ["ModifyRule", "AddTags"]);
+    assert!(plan(&shifted, &provider.observe().await.unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn removing_a_target_deregisters_it() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let calls = Arc::new(Calls::default());
+    let provider = account.provider(&calls).await;
+    account
+        .converge(&provider, &account.catalog(unchanged))
+        .await;
+
+    let fewer = account.catalog(|path, text| {
+        if path.ends_with("pools/shop.yaml") {
+            text.replace("    - address: 10.0.2.10:8080\n", "")
+        } else {
+            text
+        }
+    });
+    let before = calls.mutating().len();
+    account.converge(&provider, &fewer).await;
+    assert_eq!(calls.mutating()[before..], ["DeregisterTargets"]);
+    let observed = provider.observe().await.unwrap();
+    let left: Vec<String> = observed.pools["shop-stable"]
+        .targets
+        .iter()
+        .map(|t| t.address.to_string())
+        .collect();
+    assert_eq!(left, ["10.0.1.10:8080"]);
+}
+
+#[tokio::test]
+async fn a_hand_change_in_the_account_is_drift_and_is_reverted() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let calls = Arc::new(Calls::default());
+    let provider = account.provider(&calls).await;
+    let desired = account.catalog(unchanged);
+    account.converge(&provider, &desired).await;
+
+    // Someone shifts the canary to 100% in the console.
+    let observed = provider.observe().await.unwrap();
+    let https = &observed.load_balancers["shop"].listeners[1];
+    assert_eq!(https.routes[2].name.value.as_str(), "www");
+    let listener = account
+        .elb
+        .describe_load_balancers()
+        .send()
+        .await
+        .unwrap()
+        .load_balancers()
+        .iter()
+        .find(|b| b.load_balancer_name() == Some("lbops-shop"))
+        .unwrap()
+        .load_balancer_arn()
+        .unwrap()
+        .to_owned();
+    let listeners = account
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(listener)
+        .send()
+        .await
+        .unwrap();
+    let https_arn = listeners
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(443))
+        .unwrap()
+        .listener_arn()
+        .unwrap();
+    let rules = account
+        .elb
+        .describe_rules()
+        .listener_arn(https_arn)
+        .send()
+        .await
+        .unwrap();
+    let www = rules
+        .rules()
+        .iter()
+        .find(|r| r.priority() == Some("100"))
+        .unwrap();
+    let canary_group = www.actions()[0].forward_config().unwrap().target_groups()[1]
+        .target_group_arn()
+        .unwrap();
+    account
+        .elb
+        .modify_rule()
+        .rule_arn(www.rule_arn().unwrap())
+        .actions(
+            aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                .target_group_arn(canary_group)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // The daemon's drift check: what runs against the applied commit.
+    let observed = provider.observe().await.unwrap();
+    let (drifted, revert) = lbops::daemon::drift::detect(&desired, &observed, |_| {
+        lbops::daemon::config::DriftMode::Revert
+    });
+    let summary = lbops::daemon::drift::summary(&drifted);
+    assert!(summary.contains("loadbalancer/shop"), "{summary}");
+    assert!(!revert.is_empty());
+    let outcomes = provider.apply(&revert).await;
+    assert!(
+        outcomes.iter().all(|o| *o == StepOutcome::Applied),
+        "{outcomes:?}"
+    );
+    let observed = provider.observe().await.unwrap();
+    assert!(plan(&desired, &observed).is_empty(), "reverted");
+    assert_eq!(
+        observed.load_balancers["shop"],
+        desired.load_balancers["shop"].spec
+    );
+}
+
+#[tokio::test]
+async fn an_apply_cut_off_halfway_is_finished_without_duplicates() {
+    let _turn = moto().fresh().await;
+    // Cut the first apply off at one call after another, a few apart, until
+    // it gets through whole.
+    let mut cut_at = 3;
+    loop {
+        moto().reset().await;
+        let account = Account::new().await;
+        let desired = account.catalog(unchanged);
+        let faulty = Calls::failing_at(cut_at);
+        let provider = account.provider(&faulty).await;
+        provider.prepare(&desired, "0123456789abcdef0123456789abcdef01234567");
+        let steps = plan(&desired, &provider.observe().await.unwrap()).steps;
+        let outcomes = provider.apply(&steps).await;
+        let cut = outcomes
+            .iter()
+            .any(|o| matches!(o, StepOutcome::Failed { .. }));
+        // A fresh provider, as after a restart, finishes the plan.
+        let calls = Arc::new(Calls::default());
+        let restarted = account.provider(&calls).await;
+        account.converge(&restarted, &desired).await;
+        assert_eq!(account.census().await, (2, 4, 4, 2), "cut at call {cut_at}");
+        let observed = restarted.observe().await.unwrap();
+        assert!(plan(&desired, &observed).is_empty());
+        if !cut {
+            break;
+        }
+        cut_at += 7;
+    }
+    assert!(cut_at > 10, "the faults landed inside the apply");
+}
