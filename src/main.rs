@@ -32,6 +32,11 @@ enum Command {
         /// Check certificate expiry as of this date (YYYY-MM-DD or RFC 3339) instead of now.
         #[arg(long, value_name = "DATE")]
         at: Option<String>,
+        /// The daemon config (`lbops.yaml`): also check each balancer against
+        /// what its provider can do (balancers `provider.aws` places, against
+        /// ELBv2's limits; the rest against the embedded data plane's).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Print the JSON Schema of one kind, or of every kind together.
     Schema {
@@ -89,10 +94,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // print from other threads too.
     let mut stdout = std::io::stdout();
     match cli.command {
-        Command::Validate { dir, output, at } => {
+        Command::Validate {
+            dir,
+            output,
+            at,
+            config,
+        } => {
             let now = parse_at(at.as_deref())?.unwrap_or_else(unix_now);
+            let aws = match &config {
+                Some(path) => {
+                    lbops::daemon::config::DaemonConfig::load(path)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                        .provider
+                        .aws
+                }
+                None => None,
+            };
             let files = lbops::source::read_tree(&dir)?;
-            let result = spec::load(&files, &spec::Options::at(now));
+            let result = spec::load(&files, &spec::Options::at(now)).and_then(|validated| {
+                let refused = lbops::provider::refusals(&validated.catalog, aws.as_ref());
+                if refused.is_empty() {
+                    Ok(validated)
+                } else {
+                    Err(spec::Invalid {
+                        diagnostics: refused.into_iter().chain(validated.warnings).collect(),
+                    })
+                }
+            });
             let (diagnostics, code) = match &result {
                 Ok(validated) => (&validated.warnings, ExitCode::SUCCESS),
                 Err(invalid) => (&invalid.diagnostics, ExitCode::from(EXIT_INVALID)),

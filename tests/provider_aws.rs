@@ -464,3 +464,58 @@ async fn an_apply_cut_off_halfway_is_finished_without_duplicates() {
     }
     assert!(cut_at > 10, "the faults landed inside the apply");
 }
+
+/// A writer the test's tracing subscriber fills, to read back after.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn credentials_and_key_material_never_reach_the_logs() {
+    let _turn = moto().fresh().await;
+    let buffer = LogBuffer::default();
+    let writer = buffer.clone();
+    // Everything lbops and the SDK log, down to trace, on this thread.
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let account = Account::new().await;
+    let calls = Calls::failing_at(5);
+    let provider = account.provider(&calls).await;
+    let desired = account.catalog(unchanged);
+    provider.prepare(&desired, "0123456789abcdef0123456789abcdef01234567");
+    // A failing apply logs its error, then a whole one.
+    let steps = plan(&desired, &provider.observe().await.unwrap()).steps;
+    provider.apply(&steps).await;
+    account
+        .converge(
+            &account.provider(&Arc::new(Calls::default())).await,
+            &desired,
+        )
+        .await;
+
+    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.len() > 1000,
+        "the SDK and lbops logged: {} bytes",
+        logs.len()
+    );
+    common::keep_log("provider-aws", &logs);
+    let key = std::fs::read_to_string(account.key_dir.path().join("shop.key")).unwrap();
+    let key_body = key.lines().nth(1).unwrap();
+    for secret in [common::moto::AWS_TEST_SECRET, "PRIVATE KEY", key_body] {
+        assert!(!logs.contains(secret), "a log line shows {secret:?}");
+    }
+}

@@ -28,6 +28,16 @@ impl Repo {
         Self { tmp }
     }
 
+    /// `examples/aws/repo` at `<tmp>/repo`, and its daemon config at
+    /// `<tmp>/lbops.yaml` (which places its balancers on AWS).
+    fn aws_example() -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/aws");
+        copy_dir(&examples.join("repo"), &tmp.path().join("repo"));
+        fs::copy(examples.join("lbops.yaml"), tmp.path().join("lbops.yaml")).expect("copy");
+        Self { tmp }
+    }
+
     fn path(&self, file: &str) -> PathBuf {
         self.tmp.path().join("repo").join(file)
     }
@@ -497,4 +507,67 @@ fn schema_describes_each_kind_and_rejects_unknown_fields() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `--config` with `examples/aws/lbops.yaml`: the balancers it places on
+/// AWS are checked against ELBv2's limits.
+const ON_AWS: &[&str] = &["--config", "lbops.yaml"];
+
+#[test]
+fn the_aws_example_is_valid_on_aws_and_not_on_the_embedded_data_plane() {
+    let repo = Repo::aws_example();
+    let on_aws = repo.validate(ON_AWS);
+    assert_eq!(on_aws.code, 0, "{}{}", on_aws.stdout, on_aws.stderr);
+    // Without the daemon config every balancer is the embedded data
+    // plane's, which must bind addresses an ALB does not list.
+    repo.expect_only(
+        "repo/balancers/shop.yaml:3:1: error[missing-field] loadbalancer/shop: a LoadBalancer on the embedded provider needs at least one address",
+    );
+}
+
+#[test]
+fn aws_slow_start_outside_elbv2s_range() {
+    Repo::aws_example()
+        .edit("pools/shop.yaml", "slow_start: 30s", "slow_start: 10s")
+        .expect_with(ON_AWS, 1, "repo/pools/shop.yaml:4:1: error[unsupported-by-provider] pool/shop-stable: ELBv2 slow start must be 30–900 s (or off); this pool asks for 10s");
+}
+
+#[test]
+fn aws_consistent_hash_is_refused() {
+    Repo::aws_example()
+        .edit(
+            "pools/shop.yaml",
+            "algorithm: weighted_random",
+            "algorithm: {consistent_hash: source_ip}",
+        )
+        .expect_with(ON_AWS, 1, "repo/pools/shop.yaml:38:1: error[unsupported-by-provider] pool/shop-api: an ELBv2 ALB cannot balance with `consistent_hash`; this pool is used by the ALB `shop`");
+}
+
+#[test]
+fn aws_more_than_five_condition_values_in_a_rule() {
+    Repo::aws_example()
+        .edit(
+            "balancers/shop.yaml",
+            "methods: [GET, POST]",
+            "methods: [GET, POST, PUT, DELETE]",
+        )
+        .expect_with(ON_AWS, 1, "repo/balancers/shop.yaml:32:17: error[unsupported-by-provider] loadbalancer/shop: ELBv2 rules take at most 5 condition values; route `api` has 7 (host 1, exact path 1, prefix path 2, each header 1, each method 1)");
+}
+
+#[test]
+fn aws_backup_targets_are_refused() {
+    Repo::aws_example()
+        .edit(
+            "pools/shop.yaml",
+            "    - address: 10.0.1.20:8080\n",
+            "    - address: 10.0.1.20:8080\n  backup_targets:\n    - address: 10.0.2.20:8080\n",
+        )
+        .expect_with(ON_AWS, 1, "repo/pools/shop.yaml:32:16: error[unsupported-by-provider] pool/shop-canary: ELBv2 has no backup targets; this pool lists 1");
+}
+
+#[test]
+fn aws_nlb_addresses_must_match_its_subnets() {
+    Repo::aws_example()
+        .edit("balancers/shop-tcp.yaml", "    - pool: public\n    - pool: public\n", "    - pool: public\n")
+        .expect_with(ON_AWS, 1, "repo/balancers/shop-tcp.yaml:9:7: error[unsupported-by-provider] loadbalancer/shop-tcp: an NLB takes one Elastic IP per subnet: this balancer has 1 address(es) and the daemon config gives it 2 subnet(s)");
 }

@@ -134,6 +134,10 @@ pub struct TrustConfig {
 pub struct ProviderConfig {
     #[serde(default)]
     pub embedded: EmbeddedConfig,
+    /// Balancers placed on AWS Elastic Load Balancing v2; every other
+    /// balancer runs on the embedded data plane.
+    #[serde(default)]
+    pub aws: Option<crate::provider::aws::AwsConfig>,
 }
 
 #[derive(Debug, Deserialize)]
