@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::estate::{access, balancer, note, pools, wait_for_status, Daemon};
-use common::git::{Author, GitRepo, Signing, SshKey};
+use common::estate::{balancer, note, pools, wait_for_status, Daemon, Team};
+use common::git::GitRepo;
 use common::{free_port, Backend, ChildProcess, Reply};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -16,34 +16,6 @@ use std::time::{Duration, Instant};
 
 const WEBHOOK_SECRET: &str = "daemon-test-webhook-secret";
 
-struct Team {
-    alice: SshKey,
-    bob: SshKey,
-}
-
-impl Team {
-    fn alice(&self) -> Author<'_> {
-        Author {
-            name: "Alice",
-            email: "alice@example.test",
-            signing: Signing::Ssh(&self.alice),
-        }
-    }
-
-    fn bob(&self) -> Author<'_> {
-        Author {
-            name: "Bob",
-            email: "bob@example.test",
-            signing: Signing::Ssh(&self.bob),
-        }
-    }
-
-    fn access(&self) -> String {
-        access(&self.alice, &self.bob)
-    }
-}
-
-/// The estate: backends, a signed repository, a daemon config.
 struct Estate {
     team: Team,
     repo: GitRepo,
@@ -58,10 +30,7 @@ struct Estate {
 
 impl Estate {
     async fn new() -> Self {
-        let team = Team {
-            alice: SshKey::new("alice@example.test"),
-            bob: SshKey::new("bob@example.test"),
-        };
+        let team = Team::new();
         let stable = Backend::start_at("stable", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
         let canary = Backend::start_at("canary", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
         let (port, admin_port, webhook_port) = (free_port(), free_port(), free_port());

@@ -28,13 +28,16 @@ const REGION: &str = "eu-west-1";
 struct Calls {
     made: Mutex<Vec<String>>,
     fail_at: Option<usize>,
+    /// The `SubnetMappings` of every `CreateLoadBalancer` sent: moto
+    /// ignores their `AllocationId`, so the request is what is checked.
+    subnet_mappings: Mutex<Vec<Vec<(String, String)>>>,
 }
 
 impl Calls {
     fn failing_at(n: usize) -> Arc<Self> {
         Arc::new(Self {
-            made: Mutex::default(),
             fail_at: Some(n),
+            ..Self::default()
         })
     }
 
@@ -59,10 +62,22 @@ impl Intercept for Recorder {
 
     fn read_before_serialization(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        use aws_sdk_elasticloadbalancingv2::operation::create_load_balancer::CreateLoadBalancerInput;
+        if let Some(create) = context.input().downcast_ref::<CreateLoadBalancerInput>() {
+            let mappings = create
+                .subnet_mappings()
+                .iter()
+                .map(|m| {
+                    let id = |v: Option<&str>| v.unwrap_or_default().to_owned();
+                    (id(m.subnet_id()), id(m.allocation_id()))
+                })
+                .collect();
+            self.0.subnet_mappings.lock().unwrap().push(mappings);
+        }
         let operation = cfg
             .load::<Metadata>()
             .map(|m| m.name().to_owned())
@@ -88,49 +103,12 @@ struct Account {
     key_dir: tempfile::TempDir,
 }
 
-async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(&moto().endpoint)
-        .http_client(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                ))
-                .build_https(),
-        )
-        .load()
-        .await
-}
-
 impl Account {
     async fn new() -> Self {
-        let shared = sdk_config().await;
+        let shared = common::moto::sdk_config(REGION).await;
         let ec2 = aws_sdk_ec2::Client::new(&shared);
         let elb = aws_sdk_elasticloadbalancingv2::Client::new(&shared);
-        let vpc = ec2
-            .create_vpc()
-            .cidr_block("10.0.0.0/16")
-            .send()
-            .await
-            .unwrap()
-            .vpc()
-            .unwrap()
-            .vpc_id()
-            .unwrap()
-            .to_owned();
-        let mut subnets = Vec::new();
-        for (i, zone) in ["a", "b"].iter().enumerate() {
-            let subnet = ec2
-                .create_subnet()
-                .vpc_id(&vpc)
-                .cidr_block(format!("10.0.{}.0/24", i + 1))
-                .availability_zone(format!("{REGION}{zone}"))
-                .send()
-                .await
-                .unwrap();
-            subnets.push(subnet.subnet().unwrap().subnet_id().unwrap().to_owned());
-        }
+        let common::moto::Vpc { id: vpc, subnets } = common::moto::Vpc::create(REGION).await;
         let placed = |scheme| AwsBalancer {
             subnets: subnets.clone(),
             scheme,
@@ -291,6 +269,32 @@ async fn from_an_empty_account_the_example_applies_and_observes_as_desired() {
         tcp.addresses
     );
     assert_eq!(account.census().await, (2, 4, 4, 2));
+    // The NLB was created holding its two Elastic IPs, one per subnet.
+    let eips = account.ec2.describe_addresses().send().await.unwrap();
+    let mut allocations: Vec<String> = eips
+        .addresses()
+        .iter()
+        .map(|a| a.allocation_id().unwrap().to_owned())
+        .collect();
+    allocations.sort();
+    let sent = calls.subnet_mappings.lock().unwrap().clone();
+    let nlb: Vec<_> = sent.iter().filter(|m| !m.is_empty()).collect();
+    assert_eq!(
+        nlb.len(),
+        1,
+        "one NLB created with subnet mappings: {sent:?}"
+    );
+    let subnets: Vec<&String> = nlb[0].iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        subnets,
+        account.config.balancers["shop-tcp"]
+            .subnets
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    let mut held: Vec<String> = nlb[0].iter().map(|(_, a)| a.clone()).collect();
+    held.sort();
+    assert_eq!(held, allocations);
     // Applying again changes nothing.
     assert_eq!(account.converge(&provider, &desired).await, 0);
 }

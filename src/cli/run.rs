@@ -26,18 +26,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(crate::EXIT_INVALID));
         }
     };
-    if config.provider.aws.is_some() {
-        // Nothing the daemon does not do may look as if it were done: the
-        // aws provider is driven by tests and `lbops validate --config`,
-        // not by the reconcile loop yet.
-        eprintln!(
-            "{}: provider.aws: the daemon does not place balancers on AWS yet; \
-             `lbops validate --config` checks them against ELBv2's limits. Remove the \
-             section to run the daemon on the embedded data plane.",
-            args.config.display()
-        );
-        return Ok(ExitCode::from(crate::EXIT_INVALID));
-    }
     if args.check_config {
         println!("{}: valid", args.config.display());
         return Ok(ExitCode::SUCCESS);

@@ -16,7 +16,7 @@ use crate::audit::{AuditError, AuditLog, Event, EventKind, DAEMON_ACTOR};
 use crate::identity::Keyring;
 use crate::judge::{self, Decision, Identity, Outcome, TrustAnchor, Verification};
 use crate::plan::plan;
-use crate::provider::embedded::EmbeddedProvider;
+use crate::provider::placed::Placed;
 use crate::provider::{Provider, ProviderError, StepOutcome};
 use crate::report::alerts::{Alert, Alerter};
 use crate::report::forge::ForgeSink;
@@ -73,7 +73,7 @@ pub fn error_policy(attempt: u32, jitter_seed: u64) -> Duration {
 pub struct Reconciler {
     pub(super) config: DaemonConfig,
     pub(super) source: GitSource,
-    pub(super) provider: EmbeddedProvider,
+    pub(super) provider: Placed,
     pub(super) notes: GitNotes,
     pub(super) audit: AuditLog,
     pub(super) store: StateStore,
@@ -107,6 +107,22 @@ impl Reconciler {
             Verification::Required
         } else {
             Verification::Off
+        }
+    }
+
+    /// An accepted catalog stays accepted only if the providers its
+    /// balancers are placed on can run it; otherwise it is invalid, at the
+    /// file:line of what they cannot do.
+    fn placeable(&self, catalog: &Catalog) -> Outcome {
+        let refused = crate::provider::refusals(catalog, self.config.provider.aws.as_ref());
+        if refused.is_empty() {
+            Outcome::Accepted
+        } else {
+            Outcome::Invalid {
+                invalid: crate::spec::Invalid {
+                    diagnostics: refused,
+                },
+            }
         }
     }
 
@@ -275,7 +291,10 @@ impl Reconciler {
         self.post(head, Context::Validate, State::Pending, "judging")
             .await;
         let judged = judge::judge_range(&self.source, &anchor, head, now(), self.verification())?;
-        let decision = judged.decision;
+        let mut decision = judged.decision;
+        if let (Outcome::Accepted, Some(catalog)) = (&decision.outcome, &judged.head) {
+            decision.outcome = self.placeable(catalog);
+        }
         self.report_decision(head, &decision).await?;
         let Some(mut catalog) = judged.head.filter(|_| decision.accepted()) else {
             let outcome = match decision.outcome {
@@ -363,7 +382,11 @@ impl Reconciler {
             }
             let judged =
                 judge::judge_range(&self.source, &anchor, head, now(), self.verification())?;
-            let (state, text) = match (&judged.decision.outcome, &judged.head) {
+            let mut decision = judged.decision;
+            if let (Outcome::Accepted, Some(catalog)) = (&decision.outcome, &judged.head) {
+                decision.outcome = self.placeable(catalog);
+            }
+            let (state, text) = match (&decision.outcome, &judged.head) {
                 (Outcome::Accepted, Some(catalog)) => {
                     let mut catalog = catalog.clone();
                     self.keep_addresses(&mut catalog);
@@ -380,11 +403,10 @@ impl Reconciler {
                 }
                 _ => (
                     State::Failure,
-                    format!("would be refused: {}", short_reason(&judged.decision)),
+                    format!("would be refused: {}", short_reason(&decision)),
                 ),
             };
             tracing::info!(git_ref = %name, commit = %head.short(), %text, "planned");
-            let decision = judged.decision.clone();
             self.journal.update(&head.to_string(), &name, now(), |r| {
                 r.git_ref = name.clone();
                 r.decision = Some(decision);
@@ -511,6 +533,7 @@ impl Reconciler {
     ) -> Result<usize, ReconcileError> {
         const ROUNDS: usize = 3;
         let mut total = 0;
+        self.provider.prepare(desired, &commit.to_string());
         for _ in 0..ROUNDS {
             let observed = self.provider.observe().await?;
             let steps = plan(desired, &observed).steps;
@@ -606,6 +629,9 @@ impl Reconciler {
                     .with_detail(serde_json::json!({ "steps": revert.iter().map(ToString::to_string).collect::<Vec<_>>() })),
             )?;
             self.store.save(&self.state)?;
+            if let Some(applied) = &self.applied {
+                self.provider.prepare(applied, &commit.to_string());
+            }
             let outcomes = self.provider.apply(&revert).await;
             if let Some(StepOutcome::Failed { reason }) = outcomes
                 .iter()

@@ -124,6 +124,16 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         }
     };
 
+    let aws = match &config.provider.aws {
+        Some(aws) => {
+            let balancers: Vec<&str> = aws.balancers.keys().map(|n| n.as_str()).collect();
+            tracing::info!(region = %aws.region, balancers = %balancers.join(","), "placing balancers on aws");
+            Some(crate::provider::aws::AwsProvider::connect(aws.clone(), Vec::new()).await)
+        }
+        None => None,
+    };
+    let provider = crate::provider::placed::Placed::new(provider, aws);
+
     let mut notes_config = NotesConfig::new(
         notes_repo,
         ContextName::new(config.statuses.instance.clone()),

@@ -7,6 +7,7 @@
 
 pub mod aws;
 pub mod embedded;
+pub mod placed;
 
 use crate::spec::kinds::certificate::KeyRef;
 use crate::spec::kinds::loadbalancer::Action;

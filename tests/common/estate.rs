@@ -3,7 +3,7 @@
 //! collected (and kept for the suite's secret check), and the statuses
 //! read back from git notes.
 
-use super::git::{GitRepo, SshKey};
+use super::git::{Author, GitRepo, Signing, SshKey};
 use super::{Backend, ChildProcess};
 use std::io::BufRead;
 use std::path::Path;
@@ -44,6 +44,44 @@ spec: {{emails: [bob@example.test], groups: [web-team], signing_keys: [{{ssh: '{
     )
 }
 
+impl Team {
+    pub fn new() -> Self {
+        Self {
+            alice: SshKey::new("alice@example.test"),
+            bob: SshKey::new("bob@example.test"),
+        }
+    }
+}
+
+/// The two people of the estate's policy, with their signing keys.
+pub struct Team {
+    pub alice: SshKey,
+    pub bob: SshKey,
+}
+
+impl Team {
+    pub fn alice(&self) -> Author<'_> {
+        Author {
+            name: "Alice",
+            email: "alice@example.test",
+            signing: Signing::Ssh(&self.alice),
+        }
+    }
+
+    pub fn bob(&self) -> Author<'_> {
+        Author {
+            name: "Bob",
+            email: "bob@example.test",
+            signing: Signing::Ssh(&self.bob),
+        }
+    }
+
+    pub fn access(&self) -> String {
+        access(&self.alice, &self.bob)
+    }
+}
+
+/// The estate: backends, a signed repository, a daemon config.
 /// `web` splits between the stable and the canary backend by weight;
 /// `db` belongs to another team.
 pub fn pools(stable: &Backend, canary: &Backend, canary_weight: u32, db_weight: u32) -> String {

@@ -120,3 +120,60 @@ impl Moto {
         self.pid
     }
 }
+
+/// SDK clients' shared config for `region` of the emulator.
+pub async fn sdk_config(region: &str) -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .endpoint_url(&moto().endpoint)
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                .build_https(),
+        )
+        .load()
+        .await
+}
+
+/// A VPC with a subnet in each of two zones, as an ALB needs.
+pub struct Vpc {
+    pub id: String,
+    pub subnets: Vec<String>,
+}
+
+impl Vpc {
+    pub async fn create(region: &str) -> Self {
+        let ec2 = aws_sdk_ec2::Client::new(&sdk_config(region).await);
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block("10.0.0.0/16")
+            .send()
+            .await
+            .expect("moto creates a VPC");
+        let id = vpc
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .expect("a VPC id")
+            .to_owned();
+        let mut subnets = Vec::new();
+        for (i, zone) in ["a", "b"].iter().enumerate() {
+            let subnet = ec2
+                .create_subnet()
+                .vpc_id(&id)
+                .cidr_block(format!("10.0.{}.0/24", i + 1))
+                .availability_zone(format!("{region}{zone}"))
+                .send()
+                .await
+                .expect("moto creates a subnet");
+            subnets.push(
+                subnet
+                    .subnet()
+                    .and_then(|s| s.subnet_id())
+                    .expect("a subnet id")
+                    .to_owned(),
+            );
+        }
+        Self { id, subnets }
+    }
+}

@@ -15,7 +15,9 @@
 //! Credentials come from the standard AWS chain (environment, profile,
 //! IMDS, IRSA), never from the repository.
 
+mod acm;
 mod apply;
+mod balancer;
 pub mod health;
 pub mod limits;
 pub mod map;
@@ -210,7 +212,9 @@ impl AwsProvider {
         commit.clone_into(&mut self.commit.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
-    fn placement(&self) -> Placement {
+    /// What the catalog being applied places here.
+    #[must_use]
+    pub fn placement(&self) -> Placement {
         self.placement
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -240,7 +240,7 @@ impl Inventory {
             .filter_map(|b| b.load_balancer_arn().map(str::to_owned))
             .collect();
         let tags = Self::tags(provider, &arns).await?;
-        let addresses = super::apply::addresses(provider).await?;
+        let addresses = super::balancer::addresses(provider).await?;
         for balancer in balancers {
             let Some(arn) = balancer.load_balancer_arn() else {
                 continue;

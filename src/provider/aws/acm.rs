@@ -1,0 +1,138 @@
+//! Certificates: imported into ACM from the chain in git and the key its
+//! reference points at (read at apply time, never logged), re-imported
+//! in place on rotation so listeners keep their ARN.
+
+use super::map::{TAG_CHAIN, TAG_COMMIT, TAG_ID, TAG_KEY, TAG_SERIAL};
+use super::observe::{self, Inventory};
+use super::{AwsError, AwsProvider};
+use crate::spec::kinds::certificate::KeyRef;
+use crate::spec::kinds::{Kind, ResourceId};
+use crate::spec::units::Name;
+use aws_smithy_types::Blob;
+
+pub(super) async fn put_certificate(
+    provider: &AwsProvider,
+    inventory: &mut Inventory,
+    name: &Name,
+    chain_pem: &str,
+    key: &KeyRef,
+) -> Result<(), AwsError> {
+    let existing = inventory.certificates.get(name).cloned();
+    let arn = match key {
+        // Already in ACM: lbops only tags it, to find it again.
+        KeyRef::Provider(arn) => arn.clone(),
+        KeyRef::File(_) | KeyRef::Env(_) => {
+            let (leaf, chain) = split_chain(chain_pem);
+            let private_key = read_key(key)?;
+            let mut import = provider
+                .acm
+                .import_certificate()
+                .certificate(Blob::new(leaf))
+                .private_key(Blob::new(private_key))
+                .set_certificate_arn(existing.clone());
+            if !chain.is_empty() {
+                import = import.certificate_chain(Blob::new(chain));
+            }
+            import
+                .send()
+                .await
+                .map_err(|e| AwsError::call("ImportCertificate", &e))?
+                .certificate_arn()
+                .map(str::to_owned)
+                .ok_or_else(|| AwsError::Step("ImportCertificate returned no ARN".to_owned()))?
+        }
+    };
+    let serial = provider
+        .acm
+        .describe_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("DescribeCertificate", &e))?
+        .certificate()
+        .and_then(|c| c.serial().map(str::to_owned))
+        .unwrap_or_default();
+    let id = ResourceId::new(Kind::Certificate, name.clone()).to_string();
+    let tags = [
+        (TAG_ID, id),
+        (TAG_COMMIT, provider.commit()),
+        (TAG_CHAIN, crate::plan::sha256_hex(chain_pem)),
+        (TAG_SERIAL, serial),
+        (TAG_KEY, observe::key_tag(key)),
+    ]
+    .into_iter()
+    .map(|(k, v)| aws_sdk_acm::types::Tag::builder().key(k).value(v).build())
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(|e| AwsError::Step(e.to_string()))?;
+    provider
+        .acm
+        .add_tags_to_certificate()
+        .certificate_arn(&arn)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| AwsError::call("AddTagsToCertificate", &e))?;
+    inventory.certificates.insert(name.clone(), arn);
+    Ok(())
+}
+
+/// The leaf certificate, and the rest of the chain, as PEM bytes.
+fn split_chain(chain_pem: &str) -> (Vec<u8>, Vec<u8>) {
+    const END: &str = "-----END CERTIFICATE-----";
+    match chain_pem.find(END) {
+        Some(at) => {
+            let (leaf, rest) = chain_pem.split_at(at + END.len());
+            (
+                format!("{}\n", leaf.trim()).into_bytes(),
+                rest.trim().as_bytes().to_vec(),
+            )
+        }
+        None => (chain_pem.as_bytes().to_vec(), Vec::new()),
+    }
+}
+
+/// The private key a reference points at. The error names the reference,
+/// never what it holds.
+fn read_key(key: &KeyRef) -> Result<Vec<u8>, AwsError> {
+    match key {
+        KeyRef::File(path) => std::fs::read(path)
+            .map_err(|e| AwsError::Step(format!("cannot read private key file `{path}`: {e}"))),
+        KeyRef::Env(name) => std::env::var(name)
+            .map(String::into_bytes)
+            .map_err(|_| AwsError::Step(format!("private key variable `{name}` is not set"))),
+        KeyRef::Provider(id) => Err(AwsError::Step(format!(
+            "certificate `{id}` is already in ACM; lbops has no key to import"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_splits_into_its_leaf_and_the_rest() {
+        let chain = "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nBBB\n-----END CERTIFICATE-----\n";
+        let (leaf, rest) = split_chain(chain);
+        assert_eq!(
+            String::from_utf8(leaf).unwrap(),
+            "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n"
+        );
+        assert_eq!(
+            String::from_utf8(rest).unwrap(),
+            "-----BEGIN CERTIFICATE-----\nBBB\n-----END CERTIFICATE-----"
+        );
+        let (leaf, rest) =
+            split_chain("-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n");
+        assert!(!leaf.is_empty() && rest.is_empty());
+    }
+
+    #[test]
+    fn a_key_error_names_the_reference_never_the_key() {
+        let e = read_key(&KeyRef::Env("LBOPS_TEST_KEY_THAT_IS_NOT_SET".into())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "private key variable `LBOPS_TEST_KEY_THAT_IS_NOT_SET` is not set"
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! The providers a daemon drives, as one: the embedded data plane for
+//! every balancer, and AWS for the balancers `provider.aws` places there
+//! (with the pools and certificates they use).
+//!
+//! The planner sees one [`ObservedState`]: what both run, merged (a name
+//! is on one provider only). A plan's steps go, in order, to the provider
+//! that holds their resource: consecutive steps for one provider are
+//! applied together, and nothing after a failure is tried, so the plan's
+//! zero-downtime order holds across providers too.
+
+use super::aws::{AwsProvider, Placement};
+use super::embedded::EmbeddedProvider;
+use super::{Capabilities, ObservedState, Provider, ProviderError, Step, StepOutcome};
+use crate::spec::kinds::{Kind, ResourceId};
+use crate::spec::Catalog;
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+/// The embedded data plane, and AWS when the daemon config has it.
+pub struct Placed {
+    embedded: EmbeddedProvider,
+    aws: Option<AwsProvider>,
+    /// What AWS ran at the last observe: deletes of resources git no
+    /// longer places anywhere go where the resource is.
+    on_aws: Mutex<BTreeSet<ResourceId>>,
+}
+
+impl Placed {
+    #[must_use]
+    pub fn new(embedded: EmbeddedProvider, aws: Option<AwsProvider>) -> Self {
+        Self {
+            embedded,
+            aws,
+            on_aws: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// Tells the providers what the next apply is for (see
+    /// [`AwsProvider::prepare`]).
+    pub fn prepare(&self, catalog: &Catalog, commit: &str) {
+        if let Some(aws) = &self.aws {
+            aws.prepare(catalog, commit);
+        }
+    }
+
+    fn goes_to_aws(&self, step: &Step, placement: &Placement) -> bool {
+        let resource = step.resource();
+        let placed = match resource.kind {
+            Kind::LoadBalancer => placement.balancers.contains(&resource.name),
+            Kind::Pool => placement.pools.contains_key(&resource.name),
+            Kind::Certificate => placement.certificates.contains(&resource.name),
+            _ => false,
+        };
+        placed
+            || self
+                .on_aws
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&resource)
+    }
+}
+
+/// The resources an observed state holds.
+fn resources(state: &ObservedState) -> BTreeSet<ResourceId> {
+    let balancers = state
+        .load_balancers
+        .keys()
+        .map(|n| ResourceId::new(Kind::LoadBalancer, n.clone()));
+    let pools = state
+        .pools
+        .keys()
+        .map(|n| ResourceId::new(Kind::Pool, n.clone()));
+    let certificates = state
+        .certificates
+        .keys()
+        .map(|n| ResourceId::new(Kind::Certificate, n.clone()));
+    balancers.chain(pools).chain(certificates).collect()
+}
+
+impl Provider for Placed {
+    fn capabilities(&self) -> Capabilities {
+        self.embedded.capabilities()
+    }
+
+    async fn observe(&self) -> Result<ObservedState, ProviderError> {
+        let mut state = self.embedded.observe().await?;
+        if let Some(aws) = &self.aws {
+            let cloud = aws.observe().await?;
+            *self.on_aws.lock().unwrap_or_else(|p| p.into_inner()) = resources(&cloud);
+            state.load_balancers.extend(cloud.load_balancers);
+            state.pools.extend(cloud.pools);
+            state.certificates.extend(cloud.certificates);
+        }
+        Ok(state)
+    }
+
+    async fn apply(&self, steps: &[Step]) -> Vec<StepOutcome> {
+        let Some(aws) = &self.aws else {
+            return self.embedded.apply(steps).await;
+        };
+        let placement = aws.placement();
+        let mut outcomes = Vec::with_capacity(steps.len());
+        let mut rest = steps;
+        while let Some(first) = rest.first() {
+            let cloud = self.goes_to_aws(first, &placement);
+            let run = rest
+                .iter()
+                .take_while(|s| self.goes_to_aws(s, &placement) == cloud)
+                .count();
+            let (batch, after) = rest.split_at(run);
+            let done = if cloud {
+                aws.apply(batch).await
+            } else {
+                self.embedded.apply(batch).await
+            };
+            let failed = done.iter().any(|o| matches!(o, StepOutcome::Failed { .. }));
+            outcomes.extend(done);
+            rest = after;
+            if failed {
+                outcomes.extend(rest.iter().map(|_| StepOutcome::Skipped));
+                break;
+            }
+        }
+        outcomes
+    }
+}
