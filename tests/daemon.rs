@@ -504,10 +504,12 @@ fn check_config_names_every_problem_at_its_line_and_exits_1() {
 }
 
 #[test]
-fn the_example_daemon_config_is_valid() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/lbops.yaml");
-    if let Err(errors) = lbops::daemon::DaemonConfig::load(&path) {
-        panic!("{errors}");
+fn the_example_daemon_configs_are_valid() {
+    for example in ["examples/lbops.yaml", "examples/aws/lbops.yaml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(example);
+        if let Err(errors) = lbops::daemon::DaemonConfig::load(&path) {
+            panic!("{example}: {errors}");
+        }
     }
 }
 
