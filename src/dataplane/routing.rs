@@ -1,6 +1,6 @@
 //! Which route a request takes: pure matching over a listener's routes.
 
-use crate::spec::kinds::loadbalancer::{Action, Listener, Method, PathMatch, Route};
+use crate::spec::kinds::loadbalancer::{Action, Listener, PathMatch, Route};
 
 /// What a router needs to know of a request.
 #[derive(Clone, Copy)]
@@ -56,10 +56,7 @@ fn matches(route: &Route, request: &RequestHead<'_>) -> bool {
         && m.path
             .as_ref()
             .is_none_or(|p| path_matches(&p.value, request.path))
-        && (m.methods.is_empty()
-            || m.methods
-                .iter()
-                .any(|meth| method_name(*meth) == request.method))
+        && (m.methods.is_empty() || m.methods.iter().any(|meth| meth.as_str() == request.method))
         && m.headers.iter().all(|h| {
             match (
                 (request.header)(&h.name.value.to_ascii_lowercase()),
@@ -96,18 +93,6 @@ pub fn path_matches(pattern: &PathMatch, path: &str) -> bool {
             path.starts_with(p.as_str())
                 && (p.ends_with('/') || path.len() == p.len() || path.as_bytes()[p.len()] == b'/')
         }
-    }
-}
-
-fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Delete => "DELETE",
-        Method::Patch => "PATCH",
-        Method::Options => "OPTIONS",
     }
 }
 

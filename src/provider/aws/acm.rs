@@ -42,16 +42,7 @@ pub(super) async fn put_certificate(
                 .ok_or_else(|| AwsError::Step("ImportCertificate returned no ARN".to_owned()))?
         }
     };
-    let serial = provider
-        .acm
-        .describe_certificate()
-        .certificate_arn(&arn)
-        .send()
-        .await
-        .map_err(|e| AwsError::call("DescribeCertificate", &e))?
-        .certificate()
-        .and_then(|c| c.serial().map(str::to_owned))
-        .unwrap_or_default();
+    let serial = serial(provider, &arn).await?;
     let id = ResourceId::new(Kind::Certificate, name.clone()).to_string();
     let tags = [
         (TAG_ID, id),
@@ -74,6 +65,21 @@ pub(super) async fn put_certificate(
         .map_err(|e| AwsError::call("AddTagsToCertificate", &e))?;
     inventory.certificates.insert(name.clone(), arn);
     Ok(())
+}
+
+/// The serial number ACM holds for a certificate: what tells lbops' own
+/// import from one made by hand.
+pub(super) async fn serial(provider: &AwsProvider, arn: &str) -> Result<String, AwsError> {
+    Ok(provider
+        .acm
+        .describe_certificate()
+        .certificate_arn(arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("DescribeCertificate", &e))?
+        .certificate()
+        .and_then(|c| c.serial().map(str::to_owned))
+        .unwrap_or_default())
 }
 
 /// The leaf certificate, and the rest of the chain, as PEM bytes.

@@ -138,7 +138,7 @@ pub fn to_conditions(matches: &RouteMatch) -> Vec<RuleCondition> {
         );
     }
     if !matches.methods.is_empty() {
-        let methods = matches.methods.iter().map(|m| method_name(*m).to_owned());
+        let methods = matches.methods.iter().map(|m| m.as_str().to_owned());
         out.push(
             RuleCondition::builder()
                 .field("http-request-method")
@@ -203,30 +203,8 @@ pub fn from_conditions(conditions: &[RuleCondition], path_tag: Option<&str>) -> 
     Some(matches)
 }
 
-fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Delete => "DELETE",
-        Method::Patch => "PATCH",
-        Method::Options => "OPTIONS",
-    }
-}
-
 fn method_from(name: &str) -> Option<Method> {
-    [
-        Method::Get,
-        Method::Head,
-        Method::Post,
-        Method::Put,
-        Method::Delete,
-        Method::Patch,
-        Method::Options,
-    ]
-    .into_iter()
-    .find(|m| method_name(*m) == name)
+    Method::ALL.into_iter().find(|m| m.as_str() == name)
 }
 
 /// The content type ELBv2 is sent for lbops' one; `limits` refuses others.

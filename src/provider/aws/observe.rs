@@ -131,16 +131,7 @@ impl Inventory {
                 let Some(name) = owned(&tags, Kind::Certificate) else {
                     continue;
                 };
-                let serial = provider
-                    .acm
-                    .describe_certificate()
-                    .certificate_arn(arn)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::call("DescribeCertificate", &e))?
-                    .certificate()
-                    .and_then(|c| c.serial().map(str::to_owned))
-                    .unwrap_or_default();
+                let serial = super::acm::serial(provider, arn).await?;
                 // The chain lbops imported, while ACM still holds it: a
                 // certificate re-imported by hand has another serial.
                 let chain_sha256 = match (tags.get(TAG_CHAIN), tags.get(TAG_SERIAL)) {
