@@ -313,7 +313,7 @@ async fn a_canary_weight_change_touches_only_the_forward_config() {
     let before = calls.mutating().len();
     let steps = account.converge(&provider, &shifted).await;
     assert_eq!(steps, 1, "one PutLoadBalancer");
-    assert_eq!(calls.mutating()[before..], ["ModifyRule", "AddTags"]);
+    assert_eq!(calls.mutating()[before..], ["ModifyRule"]);
     assert!(plan(&shifted, &provider.observe().await.unwrap()).is_empty());
 }
 
@@ -522,4 +522,40 @@ async fn credentials_and_key_material_never_reach_the_logs() {
     for secret in [common::moto::AWS_TEST_SECRET, "PRIVATE KEY", key_body] {
         assert!(!logs.contains(secret), "a log line shows {secret:?}");
     }
+}
+
+#[tokio::test]
+async fn deleting_a_balancer_drains_its_pool_and_releases_its_addresses() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let calls = Arc::new(Calls::default());
+    let provider = account.provider(&calls).await;
+    account
+        .converge(&provider, &account.catalog(unchanged))
+        .await;
+
+    // The NLB and the pool only it used leave git.
+    let smaller = account.catalog(|path, text| {
+        if path.ends_with("shop-tcp.yaml") {
+            String::new()
+        } else if path.ends_with("pools/shop.yaml") {
+            text[..text.find("---\nkind: Pool\nname: shop-mail").unwrap()].to_owned()
+        } else {
+            text
+        }
+    });
+    let before = calls.mutating().len();
+    account.converge(&provider, &smaller).await;
+    assert_eq!(
+        calls.mutating()[before..],
+        [
+            "DeleteLoadBalancer",
+            "ReleaseAddress",
+            "ReleaseAddress",
+            "DeregisterTargets",
+            "DeleteTargetGroup"
+        ]
+    );
+    assert_eq!(account.census().await, (1, 2, 3, 0));
+    assert!(plan(&smaller, &provider.observe().await.unwrap()).is_empty());
 }

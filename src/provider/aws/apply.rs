@@ -142,6 +142,25 @@ pub(super) async fn step(
             let Some(arn) = inventory.target_groups.remove(name) else {
                 return Ok(());
             };
+            // No rule forwards here any more; targets still registered
+            // drain for the deregistration delay before the group goes.
+            let left: Vec<TargetAddr> = observe::target_health(provider, &arn)
+                .await?
+                .into_iter()
+                .filter(|t| t.health != crate::provider::Health::Draining)
+                .map(|t| t.address)
+                .collect();
+            if !left.is_empty() {
+                provider
+                    .elb
+                    .deregister_targets()
+                    .target_group_arn(&arn)
+                    .set_targets(Some(descriptions(left.iter())?))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::call("DeregisterTargets", &e))?;
+                wait_gone(provider, &arn, name, &left).await?;
+            }
             patiently("DeleteTargetGroup", || async {
                 provider
                     .elb

@@ -560,16 +560,16 @@ async fn sync_rules(
                 .await
                 .map_err(|e| AwsError::call("ModifyRule", &e))?;
         }
+        // The tags hold the route's name, place and spellings; a weight
+        // shift leaves them as they are, so it stays one ModifyRule.
         let place = current
             .routes
             .iter()
-            .position(|r| r.name.value == route.name.value);
-        let spelled_differ = map::path_spelling(&running.matches)
-            != map::path_spelling(&route.matches)
-            || map::content_type_of(&running.action.value)
-                != map::content_type_of(&route.action.value);
-        if place != Some(index) || spelled_differ || matches_differ || action_differs {
-            add_tags(provider, arn, route_tags(index, route)).await?;
+            .position(|r| r.name.value == route.name.value)
+            .unwrap_or(usize::MAX);
+        let wanted = route_tags(index, route);
+        if route_tags(place, running) != wanted {
+            add_tags(provider, arn, wanted).await?;
         }
     }
     Ok(())
