@@ -225,6 +225,32 @@ impl Account {
     }
 }
 
+/// A fresh account with the example applied, for tests of what comes next.
+struct Applied {
+    account: Account,
+    calls: Arc<Calls>,
+    provider: AwsProvider,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl Applied {
+    async fn example() -> Self {
+        let _turn = moto().fresh().await;
+        let account = Account::new().await;
+        let calls = Arc::new(Calls::default());
+        let provider = account.provider(&calls).await;
+        account
+            .converge(&provider, &account.catalog(unchanged))
+            .await;
+        Self {
+            account,
+            calls,
+            provider,
+            _turn,
+        }
+    }
+}
+
 fn canary(weight: u32) -> impl Fn(&str, String) -> String {
     move |path, text| {
         if path.ends_with("shop.yaml") && path.contains("balancers") {
@@ -301,13 +327,12 @@ async fn from_an_empty_account_the_example_applies_and_observes_as_desired() {
 
 #[tokio::test]
 async fn a_canary_weight_change_touches_only_the_forward_config() {
-    let _turn = moto().fresh().await;
-    let account = Account::new().await;
-    let calls = Arc::new(Calls::default());
-    let provider = account.provider(&calls).await;
-    account
-        .converge(&provider, &account.catalog(unchanged))
-        .await;
+    let Applied {
+        account,
+        calls,
+        provider,
+        _turn,
+    } = Applied::example().await;
 
     let shifted = account.catalog(canary(50));
     let before = calls.mutating().len();
@@ -319,13 +344,12 @@ async fn a_canary_weight_change_touches_only_the_forward_config() {
 
 #[tokio::test]
 async fn removing_a_target_deregisters_it() {
-    let _turn = moto().fresh().await;
-    let account = Account::new().await;
-    let calls = Arc::new(Calls::default());
-    let provider = account.provider(&calls).await;
-    account
-        .converge(&provider, &account.catalog(unchanged))
-        .await;
+    let Applied {
+        account,
+        calls,
+        provider,
+        _turn,
+    } = Applied::example().await;
 
     let fewer = account.catalog(|path, text| {
         if path.ends_with("pools/shop.yaml") {
@@ -348,12 +372,13 @@ async fn removing_a_target_deregisters_it() {
 
 #[tokio::test]
 async fn a_hand_change_in_the_account_is_drift_and_is_reverted() {
-    let _turn = moto().fresh().await;
-    let account = Account::new().await;
-    let calls = Arc::new(Calls::default());
-    let provider = account.provider(&calls).await;
+    let Applied {
+        account,
+        calls: _,
+        provider,
+        _turn,
+    } = Applied::example().await;
     let desired = account.catalog(unchanged);
-    account.converge(&provider, &desired).await;
 
     // Someone shifts the canary to 100% in the console.
     let observed = provider.observe().await.unwrap();
@@ -526,13 +551,12 @@ async fn credentials_and_key_material_never_reach_the_logs() {
 
 #[tokio::test]
 async fn deleting_a_balancer_drains_its_pool_and_releases_its_addresses() {
-    let _turn = moto().fresh().await;
-    let account = Account::new().await;
-    let calls = Arc::new(Calls::default());
-    let provider = account.provider(&calls).await;
-    account
-        .converge(&provider, &account.catalog(unchanged))
-        .await;
+    let Applied {
+        account,
+        calls,
+        provider,
+        _turn,
+    } = Applied::example().await;
 
     // The NLB and the pool only it used leave git.
     let smaller = account.catalog(|path, text| {

@@ -235,18 +235,8 @@ async fn create_pool(
         // Created before a restart cut the plan off: bring it in line.
         return update_pool(provider, &arn, name, spec).await;
     }
-    let family = provider
-        .placement()
-        .pools
-        .get(name)
-        .copied()
-        .unwrap_or(Family::Application);
-    let check = spec.health_check.as_ref().ok_or_else(|| {
-        AwsError::Step(format!(
-            "pool `{name}` has no health check; ELBv2 needs one (lbops validate says so)"
-        ))
-    })?;
-    let health = map::to_health(&check.value);
+    let family = provider.family_of(name);
+    let health = health_of(name, spec)?;
     let protocol = match family {
         Family::Application => elb::ProtocolEnum::Http,
         Family::Network => elb::ProtocolEnum::Tcp,
@@ -286,18 +276,23 @@ async fn create_pool(
     set_attributes(provider, &arn, spec, family).await
 }
 
+/// A pool's health check as ELBv2 takes it; `limits` makes one required.
+fn health_of(name: &Name, spec: &PoolSpec) -> Result<map::TargetGroupHealth, AwsError> {
+    let check = spec.health_check.as_ref().ok_or_else(|| {
+        AwsError::Step(format!(
+            "pool `{name}` has no health check; ELBv2 needs one (lbops validate says so)"
+        ))
+    })?;
+    Ok(map::to_health(&check.value))
+}
+
 async fn update_pool(
     provider: &AwsProvider,
     arn: &str,
     name: &Name,
     spec: &PoolSpec,
 ) -> Result<(), AwsError> {
-    let check = spec.health_check.as_ref().ok_or_else(|| {
-        AwsError::Step(format!(
-            "pool `{name}` has no health check; ELBv2 needs one"
-        ))
-    })?;
-    let health = map::to_health(&check.value);
+    let health = health_of(name, spec)?;
     provider
         .elb
         .modify_target_group()
@@ -316,12 +311,7 @@ async fn update_pool(
         .send()
         .await
         .map_err(|e| AwsError::call("ModifyTargetGroup", &e))?;
-    let family = provider
-        .placement()
-        .pools
-        .get(name)
-        .copied()
-        .unwrap_or(Family::Application);
+    let family = provider.family_of(name);
     set_attributes(provider, arn, spec, family).await
 }
 

@@ -221,6 +221,16 @@ impl AwsProvider {
             .clone()
     }
 
+    /// Which ELBv2 a pool's target group serves (its protocol): that of
+    /// the balancers forwarding to it, an ALB when none does yet.
+    fn family_of(&self, pool: &Name) -> Family {
+        self.placement()
+            .pools
+            .get(pool)
+            .copied()
+            .unwrap_or(Family::Application)
+    }
+
     fn commit(&self) -> String {
         self.commit
             .lock()
@@ -251,10 +261,11 @@ impl Provider for AwsProvider {
             Ok(inventory) => inventory,
             Err(e) => {
                 let reason = format!("cannot read what runs on {}: {e}", self.endpoint());
-                outcomes.push(StepOutcome::Failed { reason });
-                outcomes.resize(steps.len().max(1), StepOutcome::Skipped);
-                outcomes.truncate(steps.len());
-                return outcomes;
+                let failed = StepOutcome::Failed { reason };
+                return std::iter::once(failed)
+                    .chain(std::iter::repeat(StepOutcome::Skipped))
+                    .take(steps.len())
+                    .collect();
             }
         };
         let mut failed = false;

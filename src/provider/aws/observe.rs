@@ -191,7 +191,7 @@ impl Inventory {
                 .await
                 .map_err(|e| AwsError::call("DescribeTargetGroupAttributes", &e))?;
             let mut spec = map::from_target_group(&group, attributes.attributes())
-                .unwrap_or_else(|| by_hand_pool_settings(&group));
+                .unwrap_or_else(by_hand_pool_settings);
             let targets = target_health(provider, arn).await?;
             spec.targets = targets
                 .iter()
@@ -497,8 +497,7 @@ fn by_hand_route(priority: u32) -> Route {
 /// Settings lbops cannot read back (a health check changed by hand to
 /// something it never writes): no health check, which differs from every
 /// pool `limits` accepts, so the plan puts the settings back.
-fn by_hand_pool_settings(group: &elb::TargetGroup) -> crate::spec::kinds::pool::PoolSpec {
-    let _ = group;
+fn by_hand_pool_settings() -> crate::spec::kinds::pool::PoolSpec {
     crate::spec::kinds::pool::PoolSpec {
         targets: Vec::new(),
         backup_targets: Vec::new(),
