@@ -124,3 +124,99 @@ impl Provider for Placed {
         outcomes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::aws::{AwsBalancer, AwsConfig, Scheme};
+    use crate::spec::{load, Options, SourceFile};
+
+    const REPO: &str = r#"
+kind: Pool
+name: cloud
+spec:
+  targets: [{address: "10.0.1.10:8080"}]
+  health_check: {probe: {http: {path: /}}}
+---
+kind: Pool
+name: local
+spec: {targets: [{address: "127.0.0.1:9001"}]}
+---
+kind: LoadBalancer
+name: shop
+spec:
+  listeners:
+    - {name: http, protocol: http, port: 80, default_action: {forward: {pools: [{pool: cloud}]}}}
+---
+kind: LoadBalancer
+name: dev
+spec:
+  addresses: [127.0.0.1]
+  listeners:
+    - {name: http, protocol: http, port: 8080, default_action: {forward: {pools: [{pool: local}]}}}
+"#;
+
+    async fn placed() -> (Placed, Catalog) {
+        let catalog = load(
+            &[SourceFile::new("repo.yaml", REPO)],
+            &Options::at(1_800_000_000),
+        )
+        .unwrap_or_else(|e| panic!("{:#?}", e.diagnostics))
+        .catalog;
+        let config = AwsConfig {
+            region: "eu-west-1".into(),
+            // Nothing is sent: these tests only route.
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            vpc: "vpc-1".into(),
+            balancers: [(
+                "shop".parse().unwrap(),
+                AwsBalancer {
+                    subnets: vec!["subnet-a".into(), "subnet-b".into()],
+                    scheme: Scheme::Internal,
+                    security_groups: Vec::new(),
+                },
+            )]
+            .into_iter()
+            .collect(),
+        };
+        let aws = AwsProvider::connect(config, Vec::new()).await;
+        let embedded = EmbeddedProvider::new("http://127.0.0.1:9", "unused");
+        let placed = Placed::new(embedded, Some(aws));
+        placed.prepare(&catalog, "0123456789abcdef0123456789abcdef01234567");
+        (placed, catalog)
+    }
+
+    fn delete(kind: Kind, name: &str) -> Step {
+        let name = name.parse().unwrap();
+        match kind {
+            Kind::LoadBalancer => Step::DeleteLoadBalancer { name },
+            Kind::Pool => Step::DeletePool { name },
+            _ => Step::DeleteCertificate { name },
+        }
+    }
+
+    #[tokio::test]
+    async fn placed_balancers_and_their_pools_go_to_aws_the_rest_stays_local() {
+        let (placed, _) = placed().await;
+        let placement = placed.aws.as_ref().unwrap().placement();
+        let route = |kind, name| placed.goes_to_aws(&delete(kind, name), &placement);
+        assert!(route(Kind::LoadBalancer, "shop"));
+        assert!(route(Kind::Pool, "cloud"));
+        assert!(!route(Kind::LoadBalancer, "dev"));
+        assert!(!route(Kind::Pool, "local"));
+    }
+
+    #[tokio::test]
+    async fn what_git_dropped_is_deleted_where_it_runs() {
+        let (placed, _) = placed().await;
+        let placement = placed.aws.as_ref().unwrap().placement();
+        // `old` is placed nowhere any more; the last observe saw it on AWS.
+        assert!(!placed.goes_to_aws(&delete(Kind::Pool, "old"), &placement));
+        placed
+            .on_aws
+            .lock()
+            .unwrap()
+            .insert(ResourceId::new(Kind::Pool, "old".parse().unwrap()));
+        assert!(placed.goes_to_aws(&delete(Kind::Pool, "old"), &placement));
+    }
+}
