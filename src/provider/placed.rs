@@ -128,8 +128,6 @@ impl Provider for Placed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::aws::{AwsBalancer, AwsConfig, Scheme};
-    use crate::spec::{load, Options, SourceFile};
 
     const REPO: &str = r#"
 kind: Pool
@@ -157,28 +155,9 @@ spec:
 "#;
 
     async fn placed() -> (Placed, Catalog) {
-        let catalog = load(
-            &[SourceFile::new("repo.yaml", REPO)],
-            &Options::at(1_800_000_000),
-        )
-        .unwrap_or_else(|e| panic!("{:#?}", e.diagnostics))
-        .catalog;
-        let config = AwsConfig {
-            region: "eu-west-1".into(),
-            // Nothing is sent: these tests only route.
-            endpoint_url: Some("http://127.0.0.1:9".into()),
-            vpc: "vpc-1".into(),
-            balancers: [(
-                "shop".parse().unwrap(),
-                AwsBalancer {
-                    subnets: vec!["subnet-a".into(), "subnet-b".into()],
-                    scheme: Scheme::Internal,
-                    security_groups: Vec::new(),
-                },
-            )]
-            .into_iter()
-            .collect(),
-        };
+        let catalog = crate::provider::aws::testing::catalog(REPO);
+        // Nothing is sent: these tests only route.
+        let config = crate::provider::aws::testing::config(&["shop"], Some("http://127.0.0.1:9"));
         let aws = AwsProvider::connect(config, Vec::new()).await;
         let embedded = EmbeddedProvider::new("http://127.0.0.1:9", "unused");
         let placed = Placed::new(embedded, Some(aws));

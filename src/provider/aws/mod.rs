@@ -22,6 +22,8 @@ pub mod health;
 pub mod limits;
 pub mod map;
 mod observe;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use super::{Capabilities, ObservedState, Provider, ProviderError, Step, StepOutcome};
 use crate::spec::kinds::loadbalancer::{Action, Protocol};

@@ -1,34 +1,8 @@
+use super::testing::catalog;
 use super::*;
-use crate::spec::{load, Options, SourceFile};
-
-fn catalog(yaml: &str) -> Catalog {
-    load(
-        &[SourceFile::new("repo.yaml", yaml)],
-        &Options::at(1_800_000_000),
-    )
-    .unwrap_or_else(|e| panic!("invalid test repository: {:#?}", e.diagnostics))
-    .catalog
-}
 
 fn config(balancers: &[&str]) -> AwsConfig {
-    AwsConfig {
-        region: "eu-west-1".into(),
-        endpoint_url: None,
-        vpc: "vpc-1".into(),
-        balancers: balancers
-            .iter()
-            .map(|b| {
-                (
-                    b.parse().unwrap(),
-                    AwsBalancer {
-                        subnets: vec!["subnet-a".into(), "subnet-b".into()],
-                        scheme: Scheme::InternetFacing,
-                        security_groups: Vec::new(),
-                    },
-                )
-            })
-            .collect(),
-    }
+    super::testing::config(balancers, None)
 }
 
 const REPO: &str = r#"

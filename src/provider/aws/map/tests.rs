@@ -2,18 +2,10 @@
 //! AWS empty once applied. Each case is a YAML an SRE would write.
 
 use super::*;
+use crate::provider::aws::testing::catalog;
 use crate::spec::kinds::loadbalancer::Route;
-use crate::spec::{load, Catalog, Options, SourceFile};
+use crate::spec::Catalog;
 use aws_sdk_elasticloadbalancingv2::types::TargetGroup;
-
-fn catalog(yaml: &str) -> Catalog {
-    load(
-        &[SourceFile::new("repo.yaml", yaml)],
-        &Options::at(1_800_000_000),
-    )
-    .unwrap_or_else(|e| panic!("invalid test repository: {:#?}", e.diagnostics))
-    .catalog
-}
 
 const REPO: &str = r#"
 kind: Pool
