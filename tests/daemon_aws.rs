@@ -162,6 +162,7 @@ async fn allowed_commits_reach_the_account_and_denied_ones_change_nothing() {
     let e = Estate::new().await;
     let daemon = e.daemon();
     // The pinned commit is applied at start: the ALB at 90/10.
+    daemon.ready().await;
     e.wait_for_weights([90, 10], &daemon).await;
 
     e.repo.write("balancers.yaml", &balancer(50));
@@ -189,6 +190,8 @@ async fn a_hand_change_in_the_account_is_drift_on_the_commit_and_reverted() {
     let _turn = moto().fresh().await;
     let e = Estate::new().await;
     let daemon = e.daemon();
+    // Ready: the first apply is over, so what follows is not part of it.
+    daemon.ready().await;
     e.wait_for_weights([90, 10], &daemon).await;
 
     // Someone sends everything to the canary from the console.
@@ -220,6 +223,8 @@ async fn a_commit_elbv2_cannot_run_is_invalid_at_its_line_and_changes_nothing() 
     let _turn = moto().fresh().await;
     let e = Estate::new().await;
     let daemon = e.daemon();
+    // Ready: the first apply is over, so what follows is not part of it.
+    daemon.ready().await;
     e.wait_for_weights([90, 10], &daemon).await;
 
     // Allowed (alice is an admin), valid YAML, but ELBv2 has no

@@ -272,9 +272,8 @@ pub fn unsupported(catalog: &Catalog, capabilities: &Capabilities) -> Vec<Diagno
 }
 
 /// Everything `catalog` asks that the provider each balancer is placed on
-/// cannot do: balancers `aws` places go to [`aws::limits::check`] (with
-/// the daemon config's subnets), the rest — and the pools and
-/// certificates only they use — to the embedded data plane's
+/// cannot do: balancers `aws` places go to [`aws::refusals`], the rest —
+/// and the pools only they use — to the embedded data plane's
 /// capabilities.
 #[must_use]
 pub fn refusals(catalog: &Catalog, aws: Option<&aws::AwsConfig>) -> Vec<Diagnostic> {
@@ -290,30 +289,7 @@ pub fn refusals(catalog: &Catalog, aws: Option<&aws::AwsConfig>) -> Vec<Diagnost
         .pools
         .retain(|name, _| !placement.pools.contains_key(name));
     let mut out = unsupported(&local, &embedded::CAPABILITIES);
-    out.extend(aws::limits::check(catalog, &placement.balancers));
-    for name in &placement.balancers {
-        let (Some(lb), Some(placed)) =
-            (catalog.load_balancers.get(name), config.balancers.get(name))
-        else {
-            continue;
-        };
-        let addresses = lb.spec.addresses.len();
-        if addresses > 0 && addresses != placed.subnets.len() {
-            out.push(
-                Diagnostic::error(
-                    &lb.origin.file,
-                    lb.spec.addresses[0].pos,
-                    Code::UnsupportedByProvider,
-                    format!(
-                        "an NLB takes one Elastic IP per subnet: this balancer has {addresses} address(es) and the daemon config gives it {} subnet(s)",
-                        placed.subnets.len()
-                    ),
-                )
-                .about(Kind::LoadBalancer, name.as_str())
-                .hint("list as many addresses as the balancer has subnets in provider.aws.balancers"),
-            );
-        }
-    }
+    out.extend(aws::refusals(catalog, config, &placement));
     out.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     out
 }

@@ -27,13 +27,14 @@ pub(crate) mod testing;
 
 use super::{Capabilities, ObservedState, Provider, ProviderError, Step, StepOutcome};
 use crate::spec::kinds::loadbalancer::{Action, Protocol};
+use crate::spec::kinds::Kind;
 use crate::spec::units::Name;
-use crate::spec::Catalog;
+use crate::spec::{Catalog, Code, Diagnostic};
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What ELBv2 can do, for the generic checks; [`limits::check`] has the
 /// rest (ranges, counts, forms).
@@ -146,6 +147,38 @@ impl Placement {
     }
 }
 
+/// What the balancers `placement` puts on AWS ask that ELBv2 cannot do:
+/// [`limits::check`], and an NLB's addresses against its subnets in the
+/// daemon config (one Elastic IP per subnet).
+#[must_use]
+pub fn refusals(catalog: &Catalog, config: &AwsConfig, placement: &Placement) -> Vec<Diagnostic> {
+    let mut out = limits::check(catalog, &placement.balancers);
+    for name in &placement.balancers {
+        let (Some(lb), Some(placed)) =
+            (catalog.load_balancers.get(name), config.balancers.get(name))
+        else {
+            continue;
+        };
+        let addresses = lb.spec.addresses.len();
+        if addresses > 0 && addresses != placed.subnets.len() {
+            out.push(
+                Diagnostic::error(
+                    &lb.origin.file,
+                    lb.spec.addresses[0].pos,
+                    Code::UnsupportedByProvider,
+                    format!(
+                        "an NLB takes one Elastic IP per subnet: this balancer has {addresses} address(es) and the daemon config gives it {} subnet(s)",
+                        placed.subnets.len()
+                    ),
+                )
+                .about(Kind::LoadBalancer, name.as_str())
+                .hint("list as many addresses as the balancer has subnets in provider.aws.balancers"),
+            );
+        }
+    }
+    out
+}
+
 /// The `aws` provider: ELBv2, ACM and EC2 clients for one region.
 pub struct AwsProvider {
     elb: aws_sdk_elasticloadbalancingv2::Client,
@@ -156,8 +189,15 @@ pub struct AwsProvider {
     placement: Mutex<Placement>,
     /// The commit being applied, for the `lbops:commit` tag.
     commit: Mutex<String>,
+    /// What the last observe read, and when: the plan an apply runs was
+    /// made from it, so the apply starts from it instead of reading the
+    /// whole account again (while it is [`INVENTORY_FRESH`]).
+    last_read: Mutex<Option<(Instant, observe::Inventory)>>,
     poll: Duration,
 }
+
+/// How long an observe's inventory serves the apply that follows it.
+pub const INVENTORY_FRESH: Duration = Duration::from_secs(5);
 
 impl AwsProvider {
     /// Clients for `config`'s region, with credentials from the standard
@@ -190,6 +230,7 @@ impl AwsProvider {
             config,
             placement: Mutex::new(Placement::default()),
             commit: Mutex::new(String::new()),
+            last_read: Mutex::new(None),
             poll: HEALTH_POLL,
         }
     }
@@ -240,6 +281,16 @@ impl AwsProvider {
             .clone()
     }
 
+    /// Everything lbops owns in the account; an error names the endpoint.
+    async fn read(&self) -> Result<observe::Inventory, ProviderError> {
+        observe::Inventory::read(self)
+            .await
+            .map_err(|e| ProviderError::Unreachable {
+                endpoint: self.endpoint(),
+                reason: e.to_string(),
+            })
+    }
+
     fn endpoint(&self) -> String {
         self.config
             .endpoint_url
@@ -254,38 +305,44 @@ impl Provider for AwsProvider {
     }
 
     async fn observe(&self) -> Result<ObservedState, ProviderError> {
-        Ok(observe::Inventory::read(self).await?.state)
+        let inventory = self.read().await?;
+        let state = inventory.state.clone();
+        *self.last_read.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), inventory));
+        Ok(state)
     }
 
     async fn apply(&self, steps: &[Step]) -> Vec<StepOutcome> {
-        let mut outcomes = Vec::with_capacity(steps.len());
-        let mut inventory = match observe::Inventory::read(self).await {
-            Ok(inventory) => inventory,
-            Err(e) => {
-                let reason = format!("cannot read what runs on {}: {e}", self.endpoint());
-                let failed = StepOutcome::Failed { reason };
-                return std::iter::once(failed)
-                    .chain(std::iter::repeat(StepOutcome::Skipped))
-                    .take(steps.len())
-                    .collect();
-            }
-        };
-        let mut failed = false;
-        for step in steps {
-            if failed {
-                outcomes.push(StepOutcome::Skipped);
-                continue;
-            }
-            match apply::step(self, &mut inventory, step).await {
-                Ok(()) => outcomes.push(StepOutcome::Applied),
+        let mut outcomes = vec![StepOutcome::Skipped; steps.len()];
+        let recent = self
+            .last_read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .filter(|(at, _)| at.elapsed() < INVENTORY_FRESH);
+        let mut inventory = match recent {
+            Some((_, inventory)) => inventory,
+            None => match self.read().await {
+                Ok(inventory) => inventory,
                 Err(e) => {
-                    tracing::warn!(step = %step, error = %e, "aws step failed");
-                    failed = true;
-                    outcomes.push(StepOutcome::Failed {
-                        reason: e.to_string(),
-                    });
+                    if let Some(first) = outcomes.first_mut() {
+                        *first = StepOutcome::Failed {
+                            reason: e.to_string(),
+                        };
+                    }
+                    return outcomes;
                 }
+            },
+        };
+        for (step, outcome) in steps.iter().zip(&mut outcomes) {
+            if let Err(e) = apply::step(self, &mut inventory, step).await {
+                tracing::warn!(step = %step, error = %e, "aws step failed");
+                *outcome = StepOutcome::Failed {
+                    reason: e.to_string(),
+                };
+                break;
             }
+            *outcome = StepOutcome::Applied;
         }
         outcomes
     }
@@ -298,6 +355,8 @@ pub enum AwsError {
     #[error("{operation}: {message}")]
     Call {
         operation: &'static str,
+        /// AWS's error code, when AWS answered (`ResourceInUse`, …).
+        code: Option<String>,
         message: String,
     },
     #[error("{0}")]
@@ -319,35 +378,35 @@ impl AwsError {
         E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     {
         use aws_smithy_runtime_api::client::result::SdkError;
-        let message = match error {
+        let (code, message) = match error {
             SdkError::ServiceError(service) => {
                 let e = service.err();
-                format!(
+                let code = e.code().map(str::to_owned);
+                let text = format!(
                     "{}: {}",
                     e.code().unwrap_or("error"),
                     e.message().unwrap_or("no message")
-                )
+                );
+                (code, text)
             }
-            other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+            other => (
+                None,
+                aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+            ),
         };
-        Self::Call { operation, message }
+        Self::Call {
+            operation,
+            code,
+            message,
+        }
     }
 
     /// The AWS error code, when AWS answered with one.
     #[must_use]
     pub fn code(&self) -> Option<&str> {
         match self {
-            Self::Call { message, .. } => message.split_once(':').map(|(code, _)| code),
+            Self::Call { code, .. } => code.as_deref(),
             _ => None,
-        }
-    }
-}
-
-impl From<AwsError> for ProviderError {
-    fn from(e: AwsError) -> Self {
-        ProviderError::Unreachable {
-            endpoint: "aws".to_owned(),
-            reason: e.to_string(),
         }
     }
 }
