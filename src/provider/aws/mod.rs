@@ -242,11 +242,6 @@ impl AwsProvider {
         self
     }
 
-    #[must_use]
-    pub fn config(&self) -> &AwsConfig {
-        &self.config
-    }
-
     /// Tells the provider what the next apply is for: the catalog (which
     /// decides each pool's target-group protocol) and its commit.
     pub fn prepare(&self, catalog: &Catalog, commit: &str) {
