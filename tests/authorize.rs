@@ -445,10 +445,203 @@ fn allowed_a_force_push_signed_by_a_holder_of_repo_force_push() {
     let trusted = e.repo.commit(&e.team.bob(), "canary");
     e.repo.git(&["reset", "-q", "--hard", &e.trusted], &[]);
     e.repo.write("pools.yaml", &pools(3, 1, "data"));
-    e.repo.commit(&e.team.alice(), "rewrite the canary");
+    e.repo.commit(
+        &e.team.alice(),
+        &format!("rewrite the canary\n\nLbops-Force-Push: {trusted}"),
+    );
     e.authorize(&trusted)
         .allowed()
         .says("allowed   repo.force_push repository");
+}
+
+#[test]
+fn denied_a_force_push_on_an_admin_signature_not_made_for_it() {
+    // alice's signed commit says nothing about replacing the trusted one:
+    // her signature proves she wrote it, not that she wants it to replace
+    // history that did not exist when she signed.
+    let e = Estate::new();
+    e.repo.write("pools.yaml", &pools(5, 1, "data"));
+    let trusted = e.repo.commit(&e.team.bob(), "canary");
+    e.repo.git(&["reset", "-q", "--hard", &e.trusted], &[]);
+    e.repo.write("pools.yaml", &pools(3, 1, "data"));
+    e.repo.commit(&e.team.alice(), "rewrite the canary");
+    e.authorize(&trusted)
+        .refused()
+        .says("DENIED    repo.force_push repository")
+        .says(&format!("Lbops-Force-Push: {trusted}"));
+}
+
+#[test]
+fn denied_replaying_a_once_trusted_head_after_history_was_rewritten() {
+    // T was trusted (applied); alice rewrote history to N, signed for
+    // replacing T, and N was applied. Pushing T again is not a rewrite
+    // anybody signed for: T's old signature names no replacement of N.
+    let e = Estate::new();
+    e.repo.write("pools.yaml", &pools(5, 1, "data"));
+    let old = e.repo.commit(&e.team.alice(), "canary to 5");
+    e.repo.git(&["reset", "-q", "--hard", &e.trusted], &[]);
+    e.repo.write("pools.yaml", &pools(3, 1, "data"));
+    let rewritten = e.repo.commit(
+        &e.team.alice(),
+        &format!("canary to 3 instead\n\nLbops-Force-Push: {old}"),
+    );
+    e.authorize(&old).allowed();
+    e.repo.git(&["reset", "-q", "--hard", &old], &[]);
+    e.authorize(&rewritten)
+        .refused()
+        .says("history rewritten")
+        .says("DENIED    repo.force_push repository");
+    // Re-authorized the one way that works: a new commit signed for this move.
+    e.repo.commit(
+        &e.team.alice(),
+        &format!("back to 5 on purpose\n\nLbops-Force-Push: {rewritten}"),
+    );
+    e.authorize(&rewritten).allowed();
+}
+
+/// The web balancer with a maintenance route and, when `api`, a second route.
+fn web_balancer(maintenance: &str, api: bool) -> String {
+    let api_route = if api {
+        "
+        - name: api
+          priority: 20
+          match: {path: {prefix: /api/}}
+          action: {forward: {pools: [{pool: web}]}}"
+    } else {
+        ""
+    };
+    format!(
+        "kind: LoadBalancer
+name: web
+labels: {{team: web}}
+spec:
+  addresses: [127.0.0.2]
+  listeners:
+    - name: http
+      protocol: http
+      port: 8080
+      routes:
+        - name: maintenance
+          priority: 10
+          match: {{path: {{prefix: /checkout}}}}
+          action: {{fixed_response: {{status: 503, body: '{maintenance}'}}}}{api_route}
+      default_action: {{forward: {{pools: [{{pool: web}}]}}}}
+"
+    )
+}
+
+#[test]
+fn denied_an_unsigned_merge_that_rolls_back_what_a_signed_commit_also_touched() {
+    // c0 → T (trusted) adds the api route. alice's signed A edits only the
+    // maintenance text. M, an unsigned merge of [A, c0], keeps c0's
+    // balancer: the net result drops T's route and undoes alice's edit,
+    // and nobody verified wrote that value.
+    let e = Estate::new();
+    e.repo
+        .write("balancers/web.yaml", &web_balancer("down for now", false));
+    let c0 = e.repo.commit(&e.team.alice(), "web balancer");
+    e.repo
+        .write("balancers/web.yaml", &web_balancer("down for now", true));
+    let trusted = e.repo.commit(&e.team.alice(), "api route");
+    e.repo
+        .write("balancers/web.yaml", &web_balancer("back at 06:00", true));
+    let edit = e.repo.commit(&e.team.alice(), "maintenance text");
+    let tree = e.repo.git(&["rev-parse", &format!("{c0}^{{tree}}")], &[]);
+    let merge = e.repo.git(
+        &[
+            "-c",
+            "user.name=Mallory",
+            "-c",
+            "user.email=mallory@example.test",
+            "commit-tree",
+            &tree,
+            "-p",
+            &edit,
+            "-p",
+            &c0,
+            "-m",
+            "merge",
+        ],
+        &[],
+    );
+    e.repo.git(&["reset", "-q", "--hard", &merge], &[]);
+    e.authorize(&trusted)
+        .refused()
+        .says("allowed   loadbalancer.routes.update loadbalancer/web")
+        .says(&format!(
+            "first: commit {} by unverified (mallory@example.test): loadbalancer.routes.update on loadbalancer/web",
+            &merge[..12]
+        ));
+    // The same merge keeping alice's balancer is covered by her commit.
+    let tree = e.repo.git(&["rev-parse", &format!("{edit}^{{tree}}")], &[]);
+    let keeps = e.repo.git(
+        &[
+            "-c",
+            "user.name=Mallory",
+            "-c",
+            "user.email=mallory@example.test",
+            "commit-tree",
+            &tree,
+            "-p",
+            &edit,
+            "-p",
+            &c0,
+            "-m",
+            "merge",
+        ],
+        &[],
+    );
+    e.repo.git(&["reset", "-q", "--hard", &keeps], &[]);
+    e.authorize(&trusted).allowed();
+}
+
+#[test]
+fn denied_commits_stacked_on_a_revocation_in_the_same_push() {
+    // alice revokes bob's key; bob's commit on top, pushed together, is
+    // judged by the trusted policy narrowed by that revocation.
+    let e = Estate::new();
+    let revoked = e.team.access("").replace(
+        &format!("signing_keys: [{{ssh: '{}'}}]", e.team.bob.public),
+        &format!("signing_keys: [{{ssh: '{}', revoked: true}}]", e.team.bob.public),
+    );
+    assert_ne!(revoked, e.team.access(""));
+    e.repo.write("access.yaml", &revoked);
+    let revocation = e.repo.commit(&e.team.alice(), "bob's laptop was stolen");
+    e.repo.write("pools.yaml", &pools(6, 1, "data"));
+    e.repo.commit(&e.team.bob(), "canary, with the stolen key");
+    e.authorize(&e.trusted)
+        .refused()
+        .says(&format!("but commit {} before it in this push took that away", &revocation[..12]))
+        .says("revoked")
+        .says("DENIED    pool.weights.update pool/web");
+    // A role taken away binds at once too.
+    let e = Estate::new();
+    let no_role = e.team.access("").replace("groups: [web-team]", "groups: []");
+    e.repo.write("access.yaml", &no_role);
+    let revocation = e.repo.commit(&e.team.alice(), "bob leaves on-call");
+    e.repo.write("pools.yaml", &pools(6, 1, "data"));
+    e.repo.commit(&e.team.bob(), "one last canary");
+    e.authorize(&e.trusted)
+        .refused()
+        .says(&format!("taken away by commit {}", &revocation[..12]))
+        .says("DENIED    pool.weights.update pool/web");
+}
+
+#[test]
+fn denied_a_policy_that_pads_an_email_to_impersonate() {
+    // An admin-approved policy gives mallory "alice@example.test " (with a
+    // space): it does not validate, so it can never be trusted.
+    let e = Estate::new();
+    let padded = format!(
+        "{}---\nkind: User\nname: mallory\nspec:\n  emails: ['alice@example.test ']\n  signing_keys: [{{ssh: '{}'}}]\n",
+        e.team.access(""),
+        e.team.mallory.public
+    );
+    e.repo.write("access.yaml", &padded);
+    e.repo.commit(&e.team.alice(), "add mallory");
+    let out = e.authorize(&e.trusted);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    out.says("is not a well-formed email address");
 }
 
 #[test]

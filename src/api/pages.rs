@@ -4,7 +4,7 @@
 
 use super::html::{badge, esc, href_segment, page, utc};
 use crate::daemon::journal::{ApplyResult, CommitRecord, StatusRecord};
-use crate::judge::{CommitVerdict, Decision, Identity, Outcome, Verdict};
+use crate::judge::{CommitVerdict, Decision, Identity, Outcome};
 use crate::report::Context;
 use crate::spec::material::KeyFormat;
 use std::collections::BTreeMap;
@@ -256,17 +256,12 @@ fn commit_section(body: &mut String, commit: &CommitVerdict) {
             .resource
             .as_ref()
             .map_or_else(|| "repository".to_owned(), ToString::to_string);
-        let (verdict, why) = match &judged.verdict {
-            Verdict::Allowed { permit } => (badge("allowed", "allowed"), permit.to_string()),
-            Verdict::Denied { denied } => (badge("denied", "DENIED"), denied.to_string()),
-            Verdict::Unverified { reason } => (
-                badge("denied", "DENIED"),
-                format!(
-                    "the commit has no verified author ({})",
-                    reason.reason_code()
-                ),
-            ),
+        let verdict = if judged.verdict.is_allowed() {
+            badge("allowed", "allowed")
+        } else {
+            badge("denied", "DENIED")
         };
+        let why = judged.verdict.reason();
         let mut why = esc(&why).to_string();
         if let Some(because) = judged.charged_because {
             let _ = write!(
@@ -413,7 +408,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
                 identity,
             }],
             states,
-            rewritten: false,
+            rewritten: None,
         };
         decide(&trusted, &trusted, &candidate)
     }

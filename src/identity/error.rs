@@ -150,9 +150,9 @@ pub enum NoIdentity {
     },
 
     #[error(
-        "commit {commit} by {principal} was committed as `{committer_email}`, which is neither \
-         another email of {principal} nor a ServiceAccount's: commit with your own email \
-         (`git config user.email`) and sign again, or add the email to {principal}"
+        "commit {commit} by {principal} was committed as `{committer_email}`, which is not an \
+         email of {principal}: the signer must be author and committer both, so commit with \
+         your own email (`git config user.email`) and sign again, or add the email to {principal}"
     )]
     CommitterNotAllowed {
         commit: String,
@@ -187,6 +187,17 @@ pub enum NoIdentity {
         commit: String,
         author_email: String,
     },
+
+    #[error(
+        "commit {commit} identified its author under the trusted policy, but commit {revoked_in} \
+         before it in this push took that away ({problem}): a revocation binds the commits \
+         stacked on it at once, before it is applied"
+    )]
+    RevokedInRange {
+        commit: String,
+        revoked_in: String,
+        problem: String,
+    },
 }
 
 fn list(holders: &[Principal]) -> String {
@@ -215,6 +226,7 @@ impl NoIdentity {
             NoIdentity::CommitterNotAllowed { .. } => "committer_not_allowed",
             NoIdentity::Disabled { .. } => "disabled",
             NoIdentity::AmbiguousKey { .. } => "ambiguous_key",
+            NoIdentity::RevokedInRange { .. } => "revoked_in_range",
         }
     }
 }

@@ -7,9 +7,10 @@ use super::openpgp::{self, PgpKey};
 use super::{ssh, CommitEvidence, Principal, Verified};
 use crate::spec::kinds::access::SigningKey;
 use crate::spec::material::{parse_openpgp_public_key, parse_ssh_public_key, KeyFormat};
+use crate::spec::units::canonical_email;
 use crate::spec::yaml::Spanned;
 use crate::spec::Catalog;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Parsed verification keys and who they identify, built once per trusted
 /// policy and then shared by every [`Keyring::identify`] call.
@@ -21,9 +22,6 @@ pub struct Keyring {
     /// its key id: `(index into pgp, index into its signers)`.
     pgp_by_fingerprint: HashMap<String, Vec<(usize, usize)>>,
     pgp_by_key_id: HashMap<[u8; 8], Vec<(usize, usize)>>,
-    /// Lowercased emails of every ServiceAccount: a User's commit may name
-    /// one of them as committer (a forge that commits on the user's behalf).
-    service_account_emails: HashSet<String>,
 }
 
 struct Listed<K> {
@@ -36,7 +34,7 @@ struct Listed<K> {
 #[derive(Clone)]
 struct Holder {
     principal: Principal,
-    /// Lowercased.
+    /// In [`canonical_email`] form.
     emails: Vec<String>,
     cannot_act: Option<DisabledReason>,
     revoked: bool,
@@ -63,10 +61,12 @@ impl<K> Listed<K> {
     }
 }
 
-fn lowercase(emails: &[Spanned<String>]) -> Vec<String> {
+/// The well-formed emails, canonical; validation refuses the others, and
+/// an address that is not well-formed can match no commit.
+fn canonical(emails: &[Spanned<String>]) -> Vec<String> {
     emails
         .iter()
-        .map(|e| e.value.trim().to_ascii_lowercase())
+        .filter_map(|e| canonical_email(&e.value).ok())
         .collect()
 }
 
@@ -77,7 +77,6 @@ impl Keyring {
             pgp: Vec::new(),
             pgp_by_fingerprint: HashMap::new(),
             pgp_by_key_id: HashMap::new(),
-            service_account_emails: HashSet::new(),
         }
     }
 
@@ -91,7 +90,7 @@ impl Keyring {
         for user in policy.users.values() {
             let holder = Holder {
                 principal: Principal::User(user.name.clone()),
-                emails: lowercase(&user.spec.emails),
+                emails: canonical(&user.spec.emails),
                 cannot_act: user.spec.disabled.then_some(DisabledReason::UserDisabled),
                 revoked: false,
                 expires: None,
@@ -109,8 +108,7 @@ impl Keyring {
                 }),
                 Some(_) => None,
             };
-            let emails = lowercase(&account.spec.emails);
-            ring.service_account_emails.extend(emails.iter().cloned());
+            let emails = canonical(&account.spec.emails);
             let holder = Holder {
                 principal: Principal::ServiceAccount(account.name.clone()),
                 emails,
@@ -403,9 +401,10 @@ impl Keyring {
                 why: reason.clone(),
             });
         }
-        let author = commit.author_email.trim().to_ascii_lowercase();
-        let committer = commit.committer_email.trim().to_ascii_lowercase();
-        let has = |email: &str| holder.emails.iter().any(|e| e == email);
+        // The author must be the principal who signed, and the committer
+        // that principal too: a signature vouches for nobody else's name.
+        let has =
+            |email: &str| canonical_email(email).is_ok_and(|email| holder.emails.contains(&email));
         let ok = || {
             Ok(Verified {
                 principal: owner(),
@@ -413,29 +412,18 @@ impl Keyring {
                 fingerprint: fingerprint.clone(),
             })
         };
-        let another = || NoIdentity::KeyOfAnotherPrincipal {
-            commit: commit_id(),
-            fingerprint: fingerprint.clone(),
-            key_owner: owner(),
-            author_email: shown(&commit.author_email),
-        };
         match &holder.principal {
             Principal::BootstrapAdmin { .. } => ok(),
-            Principal::ServiceAccount(_) => {
-                if has(&author) || has(&committer) {
-                    ok()
-                } else {
-                    Err(another())
+            Principal::User(_) | Principal::ServiceAccount(_) => {
+                if !has(&commit.author_email) {
+                    return Err(NoIdentity::KeyOfAnotherPrincipal {
+                        commit: commit_id(),
+                        fingerprint: fingerprint.clone(),
+                        key_owner: owner(),
+                        author_email: shown(&commit.author_email),
+                    });
                 }
-            }
-            Principal::User(_) => {
-                if !has(&author) {
-                    return Err(another());
-                }
-                if committer != author
-                    && !has(&committer)
-                    && !self.service_account_emails.contains(&committer)
-                {
+                if !has(&commit.committer_email) {
                     return Err(NoIdentity::CommitterNotAllowed {
                         commit: commit_id(),
                         principal: owner(),

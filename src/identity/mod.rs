@@ -67,9 +67,11 @@ pub fn claimed(
     policy: &crate::spec::Catalog,
     commit: &CommitEvidence,
 ) -> Result<Principal, NoIdentity> {
-    let email = commit.author_email.to_ascii_lowercase();
+    let email = crate::spec::units::canonical_email(&commit.author_email).ok();
     let lists = |emails: &[crate::spec::yaml::Spanned<String>]| {
-        emails.iter().any(|e| e.value.to_ascii_lowercase() == email)
+        emails
+            .iter()
+            .any(|e| email.is_some() && crate::spec::units::canonical_email(&e.value).ok() == email)
     };
     policy
         .users

@@ -456,7 +456,7 @@ fn author_email_is_compared_case_insensitively() {
 }
 
 #[test]
-fn committer_must_be_the_user_or_a_service_account() {
+fn committer_must_be_the_signing_user() {
     let mut docs = team();
     docs.push(account("forge", "alice", "noreply@forge.test", &[]));
     let ring = ring(&docs);
@@ -477,10 +477,38 @@ fn committer_must_be_the_user_or_a_service_account() {
         }
         e => panic!("{e:?}"),
     }
-    // A ServiceAccount's email as committer (a forge committing for the
-    // user): allowed. The evidence is edited here; only emails are judged.
+    // A ServiceAccount's email as committer: refused, since alice's
+    // signature cannot make the commit look committed by the account.
+    // The evidence is edited here; only emails are judged.
     let mut c = commit!("ssh-alice-committer-eve");
     c.committer_email = "NoReply@forge.test".to_owned();
+    assert!(matches!(
+        denied(&ring, &c),
+        NoIdentity::CommitterNotAllowed { .. }
+    ));
+}
+
+#[test]
+fn a_padded_or_malformed_email_names_nobody() {
+    let ring = ring(&team());
+    for author in [
+        "alice@example.test ",
+        " alice@example.test",
+        "alice@example.test\n",
+        "alice@@example.test",
+    ] {
+        let mut c = commit!("ssh-alice");
+        c.author_email = author.to_owned();
+        c.committer_email = author.to_owned();
+        assert!(
+            matches!(denied(&ring, &c), NoIdentity::KeyOfAnotherPrincipal { .. }),
+            "{author:?}"
+        );
+    }
+    // Case is not identity: the canonical form is lowercase.
+    let mut c = commit!("ssh-alice");
+    c.author_email = "Alice@Example.TEST".to_owned();
+    c.committer_email = "alice@example.test".to_owned();
     assert_eq!(ok(&ring, &c).principal, user_p("alice"));
 }
 
@@ -493,7 +521,17 @@ fn service_account_key_identifies_the_account_only_with_its_email() {
         "noreply@forge.test",
         &[ssh(FORGE, "")],
     ));
-    let v = ok(&ring(&docs), &commit!("ssh-forge"));
+    // The fixture is authored by alice and committed by the forge: the
+    // forge's key cannot put alice's name on a commit.
+    match denied(&ring(&docs), &commit!("ssh-forge")) {
+        NoIdentity::KeyOfAnotherPrincipal { author_email, .. } => {
+            assert_eq!(author_email, "alice@example.test");
+        }
+        e => panic!("{e:?}"),
+    }
+    let mut own = commit!("ssh-forge");
+    own.author_email = "noreply@forge.test".to_owned();
+    let v = ok(&ring(&docs), &own);
     assert_eq!(
         v.principal,
         Principal::ServiceAccount("forge".parse().unwrap())

@@ -3,7 +3,7 @@
 //! [`super::decide`].
 
 use super::{decide, Candidate, CandidateCommit, Decision, Identity};
-use crate::identity::{self, CommitEvidence, Keyring};
+use crate::identity::{self, CommitEvidence, Keyring, NoIdentity};
 use crate::source::{CommitId, CommitInfo, GitError, GitSource};
 use crate::spec::{self, Catalog, Invalid};
 use std::collections::hash_map::Entry;
@@ -67,7 +67,7 @@ pub fn judge_range(
     };
 
     let (trusted, since, rewritten) = match anchor {
-        TrustAnchor::AdminKeys(_) => (Catalog::default(), None, false),
+        TrustAnchor::AdminKeys(_) => (Catalog::default(), None, None),
         TrustAnchor::Commit(id) => {
             let info = source.commit(*id)?;
             let trusted = load_state(&info)?.map_err(|invalid| LoadError::TrustedInvalid {
@@ -78,9 +78,9 @@ pub fn judge_range(
                     .map_or_else(String::new, ToString::to_string),
             })?;
             if source.is_ancestor(*id, head)? {
-                (trusted, Some(*id), false)
+                (trusted, Some(*id), None)
             } else {
-                (trusted, source.merge_base(*id, head)?, true)
+                (trusted, source.merge_base(*id, head)?, Some(*id))
             }
         }
     };
@@ -104,16 +104,10 @@ pub fn judge_range(
             slot.insert(load_state(&source.commit(id)?)?);
         }
     }
-    let commits = infos
+    let commits: Vec<CandidateCommit> = infos
         .into_iter()
         .map(|info| {
-            let evidence = CommitEvidence {
-                id: info.id.to_string(),
-                author_email: info.author_email.clone(),
-                committer_email: info.committer_email.clone(),
-                signature: info.signature.clone(),
-                signed_data: info.signed_data.clone(),
-            };
+            let evidence = evidence(&info);
             let identity = match (verification, anchor) {
                 (Verification::Off, TrustAnchor::Commit(_)) => {
                     identity::claimed(&trusted, &evidence)
@@ -125,7 +119,7 @@ pub fn judge_range(
         })
         .collect();
     let head_state = states.get(&head).and_then(|s| s.as_ref().ok()).cloned();
-    let candidate = Candidate {
+    let mut candidate = Candidate {
         head,
         commits,
         states,
@@ -135,8 +129,69 @@ pub fn judge_range(
         TrustAnchor::AdminKeys(_) => Catalog::default(),
         TrustAnchor::Commit(_) => trusted.clone(),
     };
+    narrow_identities(&mut candidate, &trusted, &policy, verification, now);
     Ok(Judged {
         decision: decide(&trusted, &policy, &candidate),
         head: head_state,
     })
+}
+
+fn evidence(info: &CommitInfo) -> CommitEvidence {
+    CommitEvidence {
+        id: info.id.to_string(),
+        author_email: info.author_email.clone(),
+        committer_email: info.committer_email.clone(),
+        signature: info.signature.clone(),
+        signed_data: info.signed_data.clone(),
+    }
+}
+
+/// Takes away the identity of each commit that a revocation before it in
+/// the range (a key revoked or removed, a user disabled or removed) no
+/// longer vouches for: the same check as under the trusted policy, with
+/// the policy of each narrowing state in turn.
+fn narrow_identities(
+    candidate: &mut Candidate,
+    trusted: &Catalog,
+    policy: &Catalog,
+    verification: Verification,
+    now: i64,
+) {
+    let narrowing = super::narrowing(trusted, policy, candidate);
+    let mut keyrings: HashMap<CommitId, Keyring> = HashMap::new();
+    for (i, narrowed_by) in narrowing.iter().enumerate() {
+        for id in narrowed_by {
+            let Some(Ok(state)) = candidate.states.get(id) else {
+                continue;
+            };
+            let commit = &candidate.commits[i];
+            let Ok(identity) = &commit.identity else {
+                break;
+            };
+            let evidence = evidence(&commit.info);
+            let again = match (verification, identity) {
+                (Verification::Off, _) => identity::claimed(state, &evidence),
+                (_, Identity::Signed(_)) => keyrings
+                    .entry(*id)
+                    .or_insert_with(|| Keyring::from_policy(state))
+                    .identify(&evidence, now)
+                    .map(|verified| verified.principal),
+                (_, Identity::Claimed { .. }) => continue,
+            };
+            let still = match again {
+                Ok(principal) if principal == *identity.principal() => continue,
+                Ok(other) => NoIdentity::RevokedInRange {
+                    commit: evidence.id.clone(),
+                    revoked_in: id.short(),
+                    problem: format!("it names {other}, not {}", identity.principal()),
+                },
+                Err(e) => NoIdentity::RevokedInRange {
+                    commit: evidence.id.clone(),
+                    revoked_in: id.short(),
+                    problem: e.to_string(),
+                },
+            };
+            candidate.commits[i].identity = Err(still);
+        }
+    }
 }

@@ -8,7 +8,9 @@
 //! change (trusted → head, what would really be applied) is judged once
 //! more for the commits responsible for it with the trusted and the head
 //! labels, so that stale labels on an old branch point cannot smuggle a
-//! change out of scope; a net change no commit owns (a merge that picked
+//! change out of scope. Attribution is by value: a net change is covered
+//! only by a commit that wrote the very value the head holds for that
+//! aspect; a net value no commit of the range wrote (a merge that picked
 //! an old value, the undoing of a rewritten history) is charged to the
 //! merges that chose it, or else to the head commit. One denial refuses
 //! the whole candidate.
@@ -64,8 +66,9 @@ pub struct Candidate {
     /// The validated state of every commit of the range and of each of
     /// their parents, or why it does not validate.
     pub states: HashMap<CommitId, Result<Catalog, Invalid>>,
-    /// The trusted commit is not an ancestor of the head.
-    pub rewritten: bool,
+    /// The trusted commit, when it is not an ancestor of the head
+    /// (history rewritten).
+    pub rewritten: Option<CommitId>,
 }
 
 /// Why a change is (not) allowed.
@@ -77,11 +80,44 @@ pub enum Verdict {
     },
     Denied {
         denied: Denied,
+        /// The commit of the range whose access rules, not yet applied,
+        /// took away what the trusted policy allowed (a revocation takes
+        /// effect at once; a grant only once applied).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        revoked_in: Option<CommitId>,
     },
     /// The commit has no verified author, so it may change nothing.
     Unverified {
         reason: NoIdentity,
     },
+    /// History was rewritten, but no commit of the range was signed for
+    /// replacing this trusted commit: an old signature is no licence to
+    /// move the branch again (a replayed, once-trusted head; a stale
+    /// pull-request head of an admin).
+    NotSignedForThisMove {
+        replaces: CommitId,
+    },
+}
+
+/// The trailer that makes a commit's signature authorize rewriting
+/// history away from one trusted commit, and only from that one.
+pub const FORCE_PUSH_TRAILER: &str = "Lbops-Force-Push";
+
+/// Whether a commit's message carries `Lbops-Force-Push: <replaces>`. It
+/// is read from the signed bytes themselves: the commit object after its
+/// headers, so the line is covered by the signature.
+fn signed_for_replacing(info: &CommitInfo, replaces: CommitId) -> bool {
+    let data = &info.signed_data;
+    let Some(body) = data
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|at| &data[at + 2..])
+    else {
+        return false;
+    };
+    let wanted = format!("{FORCE_PUSH_TRAILER}: {replaces}");
+    body.split(|&b| b == b'\n')
+        .any(|line| line.trim_ascii() == wanted.as_bytes())
 }
 
 impl Verdict {
@@ -157,7 +193,9 @@ impl Decision {
     }
 }
 
-/// Identifies a change for attribution: the same action on the same resource.
+/// Identifies an aspect of a resource: the same action on the same
+/// resource. Two catalogs agree on an aspect when `authz::changes` between
+/// them notes no change with its key.
 type ChangeKey = (&'static str, Option<crate::spec::kinds::ResourceId>);
 
 fn key(change: &Change) -> ChangeKey {
@@ -179,12 +217,12 @@ pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Dec
         };
         return Decision {
             head: candidate.head,
-            rewritten: candidate.rewritten,
+            rewritten: candidate.rewritten.is_some(),
             outcome: Outcome::Invalid { invalid },
             commits: Vec::new(),
         };
     };
-    if candidate.rewritten
+    if candidate.rewritten.is_some()
         && candidate
             .commits
             .iter()
@@ -198,13 +236,19 @@ pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Dec
         };
     }
     let authorizer = Authorizer::new(policy);
+    let narrowing = narrowing(trusted, policy, candidate);
+    let narrowers: HashMap<CommitId, Authorizer<'_>> = narrowing
+        .iter()
+        .flatten()
+        .filter_map(|id| state_of(candidate, id).map(|catalog| (*id, Authorizer::new(catalog))))
+        .collect();
     let in_range: HashMap<CommitId, usize> = candidate
         .commits
         .iter()
         .enumerate()
         .map(|(i, c)| (c.info.id, i))
         .collect();
-    let state = |id: &CommitId| candidate.states.get(id).and_then(|s| s.as_ref().ok());
+    let state = |id: &CommitId| state_of(candidate, id);
 
     // The valid state a commit's parent stands for, and the invalid commits
     // of the range skipped on the way, which share the next valid change.
@@ -275,16 +319,49 @@ pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Dec
             Err(reason) => Verdict::Unverified {
                 reason: reason.clone(),
             },
-            Ok(identity) => match authorizer.authorize(identity.principal(), change) {
-                Ok(permit) => Verdict::Allowed { permit },
-                Err(denied) => Verdict::Denied { denied },
-            },
+            Ok(identity) => {
+                let principal = identity.principal();
+                let permit = match authorizer.authorize(principal, change) {
+                    Ok(permit) => permit,
+                    Err(denied) => {
+                        return Verdict::Denied {
+                            denied,
+                            revoked_in: None,
+                        }
+                    }
+                };
+                // Narrowed by every revocation on the way from the trusted
+                // commit to this one.
+                for id in &narrowing[who] {
+                    if let Err(denied) = narrowers[id].authorize(principal, change) {
+                        return Verdict::Denied {
+                            denied,
+                            revoked_in: Some(*id),
+                        };
+                    }
+                }
+                Verdict::Allowed { permit }
+            }
         }
     };
 
     let mut charged: Vec<Vec<JudgedChange>> = vec![Vec::new(); candidate.commits.len()];
-    let mut owned: BTreeSet<ChangeKey> = BTreeSet::new();
+    // The net changes whose value in the head some commit of the range
+    // wrote: attribution is by value, not by (action, resource), so a
+    // commit that touched a resource does not cover a later merge that
+    // chose an older value for it.
+    let mut written: BTreeSet<ChangeKey> = BTreeSet::new();
     for (i, changes) in own.iter().enumerate() {
+        if changes.is_empty() {
+            continue;
+        }
+        let Some(after) = state(&candidate.commits[i].info.id) else {
+            continue;
+        };
+        // What the head holds differently from this commit's result: on
+        // those aspects the value applied is not the one it produced.
+        let overwritten: BTreeSet<ChangeKey> =
+            authz::changes(after, head).iter().map(key).collect();
         for change in changes {
             // A change undone later in the range is never applied, so it
             // needs no permission; judging it anyway would leave a denied
@@ -292,7 +369,9 @@ pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Dec
             let Some(net_change) = net_by_key.get(&key(change)).copied() else {
                 continue;
             };
-            owned.insert(key(change));
+            if !overwritten.contains(&key(change)) {
+                written.insert(key(change));
+            }
             // Judged with the commit's own labels, then with the trusted
             // and head labels of the net change it feeds.
             for who in std::iter::once(i).chain(co_authors[i].iter().copied()) {
@@ -311,13 +390,26 @@ pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Dec
         }
     }
     let head_index = in_range.get(&candidate.head).copied();
-    for change in net.iter().filter(|c| !owned.contains(&key(c))) {
+    // A rewrite is authorized by the commits signed for replacing exactly
+    // the trusted commit; they, not the head, answer for undoing it.
+    let movers: Vec<usize> = match candidate.rewritten {
+        Some(replaces) => (0..candidate.commits.len())
+            .filter(|&i| signed_for_replacing(&candidate.commits[i].info, replaces))
+            .collect(),
+        None => Vec::new(),
+    };
+    for change in net.iter().filter(|c| !written.contains(&key(c))) {
         let choosers: Vec<usize> = (0..candidate.commits.len())
             .filter(|&i| chosen[i].contains(&key(change)))
             .collect();
         let (who, because): (Vec<usize>, &'static str) = if !choosers.is_empty() {
             (choosers, "this merge chose the value that would be applied")
-        } else if candidate.rewritten {
+        } else if candidate.rewritten.is_some() && !movers.is_empty() {
+            (
+                movers.clone(),
+                "history was rewritten: the commit signed for the rewrite answers for undoing trusted commits",
+            )
+        } else if candidate.rewritten.is_some() {
             (
                 head_index.into_iter().collect(),
                 "history was rewritten: the head answers for undoing trusted commits",
@@ -336,14 +428,24 @@ pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Dec
             });
         }
     }
-    if candidate.rewritten {
-        if let Some(i) = head_index {
-            let change = Change::repo("repo.force_push");
-            charged[i].push(JudgedChange {
-                verdict: judge(i, &change),
-                change,
-                charged_because: Some("the trusted commit is not an ancestor of this head"),
-            });
+    if let Some(replaces) = candidate.rewritten {
+        let change = Change::repo("repo.force_push");
+        if movers.is_empty() {
+            if let Some(i) = head_index {
+                charged[i].push(JudgedChange {
+                    change,
+                    verdict: Verdict::NotSignedForThisMove { replaces },
+                    charged_because: Some("the trusted commit is not an ancestor of this head"),
+                });
+            }
+        } else {
+            for &i in &movers {
+                charged[i].push(JudgedChange {
+                    verdict: judge(i, &change),
+                    change: change.clone(),
+                    charged_because: Some("its message says it replaces the trusted commit"),
+                });
+            }
         }
     }
 
@@ -370,7 +472,7 @@ pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Dec
         .count();
     Decision {
         head: candidate.head,
-        rewritten: candidate.rewritten,
+        rewritten: candidate.rewritten.is_some(),
         outcome: if denials == 0 {
             Outcome::Accepted
         } else {
@@ -378,6 +480,62 @@ pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Dec
         },
         commits,
     }
+}
+
+fn state_of<'c>(candidate: &'c Candidate, id: &CommitId) -> Option<&'c Catalog> {
+    candidate.states.get(id).and_then(|s| s.as_ref().ok())
+}
+
+/// Whether two catalogs hold the same access rules (who may do what).
+fn same_access(a: &Catalog, b: &Catalog) -> bool {
+    a.roles == b.roles
+        && a.users == b.users
+        && a.groups == b.groups
+        && a.service_accounts == b.service_accounts
+}
+
+/// For each commit of the range (in its order), the commits of the range
+/// before it — its ancestors, itself excluded — whose valid state holds
+/// access rules other than `policy`'s, oldest first.
+///
+/// A commit is judged by the trusted policy *narrowed* by each of these:
+/// a revocation (a key revoked, a user disabled, a role taken away) binds
+/// the commits stacked on it at once, before it is applied, while a grant
+/// still waits for its apply because the trusted policy must allow too.
+/// Under bootstrap admin keys (an empty `policy` and no trusted commit)
+/// nothing narrows: the range is writing the first policy.
+#[must_use]
+fn narrowing(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Vec<Vec<CommitId>> {
+    let bootstrap = policy.is_empty() && trusted.is_empty();
+    let index: HashMap<CommitId, usize> = candidate
+        .commits
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.info.id, i))
+        .collect();
+    let mut before: Vec<BTreeSet<usize>> = Vec::with_capacity(candidate.commits.len());
+    for commit in &candidate.commits {
+        let mut set = BTreeSet::new();
+        for parent in &commit.info.parents {
+            if let Some(&p) = index.get(parent) {
+                set.extend(before[p].iter().copied());
+                let narrows = state_of(candidate, parent)
+                    .is_some_and(|state| !bootstrap && !same_access(state, policy));
+                if narrows {
+                    set.insert(p);
+                }
+            }
+        }
+        before.push(set);
+    }
+    before
+        .into_iter()
+        .map(|set| {
+            set.into_iter()
+                .map(|i| candidate.commits[i].info.id)
+                .collect()
+        })
+        .collect()
 }
 
 static EMPTY: std::sync::LazyLock<Catalog> = std::sync::LazyLock::new(Catalog::default);

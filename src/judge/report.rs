@@ -67,6 +67,38 @@ impl fmt::Display for Decision {
     }
 }
 
+impl Verdict {
+    /// Why it was allowed or denied, in one sentence that says what to do.
+    #[must_use]
+    pub fn reason(&self) -> String {
+        match self {
+            Verdict::Allowed { permit } => permit.to_string(),
+            Verdict::Denied {
+                denied,
+                revoked_in: None,
+            } => denied.to_string(),
+            Verdict::Denied {
+                denied,
+                revoked_in: Some(commit),
+            } => format!(
+                "{denied} (taken away by commit {} of this push: a revocation binds at once, before it is applied)",
+                commit.short()
+            ),
+            Verdict::Unverified { reason } => format!(
+                "the commit has no verified author ({})",
+                reason.reason_code()
+            ),
+            Verdict::NotSignedForThisMove { replaces } => format!(
+                "no commit of this push is signed for replacing the trusted commit {}; \
+                 someone who holds repo.force_push adds a signed commit on top whose message \
+                 has the line `{}: {replaces}`",
+                replaces.short(),
+                super::FORCE_PUSH_TRAILER
+            ),
+        }
+    }
+}
+
 impl fmt::Display for CommitVerdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "commit {}  {}", self.id.short(), self.summary)?;
@@ -98,17 +130,12 @@ impl fmt::Display for CommitVerdict {
                 .resource
                 .as_ref()
                 .map_or_else(|| "repository".to_owned(), ToString::to_string);
-            let (word, why) = match &judged.verdict {
-                Verdict::Allowed { permit } => ("allowed", permit.to_string()),
-                Verdict::Denied { denied } => ("DENIED ", denied.to_string()),
-                Verdict::Unverified { reason } => (
-                    "DENIED ",
-                    format!(
-                        "the commit has no verified author ({})",
-                        reason.reason_code()
-                    ),
-                ),
+            let word = if judged.verdict.is_allowed() {
+                "allowed"
+            } else {
+                "DENIED "
             };
+            let why = judged.verdict.reason();
             writeln!(
                 f,
                 "  {word}   {} {resource}: {}",

@@ -117,13 +117,20 @@ impl History {
         self
     }
 
+    /// Gives the last commit this message, in the bytes its signature covers.
+    fn message(mut self, text: &str) -> Self {
+        let last = self.commits.last_mut().expect("a commit to give a message");
+        last.info.signed_data = format!("tree 0\nauthor a\n\n{text}\n").into_bytes();
+        self
+    }
+
     fn decide(self, rewritten: bool) -> Decision {
         let head = self.commits.last().map_or(self.trusted.0, |c| c.info.id);
         let candidate = Candidate {
             head,
             commits: self.commits,
             states: self.states,
-            rewritten,
+            rewritten: rewritten.then_some(self.trusted.0),
         };
         decide(&self.trusted.1, &self.trusted.1, &candidate)
     }
@@ -268,23 +275,62 @@ fn stale_labels_on_an_old_branch_point_do_not_put_a_pool_in_scope() {
 }
 
 #[test]
-fn rewritten_history_needs_force_push_from_the_head_author() {
+fn rewritten_history_needs_force_push_signed_for_this_very_move() {
     let trusted = valid(&[("web", "web", 5)], "");
     let base = valid(&[("web", "web", 1)], "");
-    let rewrite = |who: &str| {
+    let trailer = format!("rewrite\n\nLbops-Force-Push: {}", id(0));
+    let rewrite = |who: &str, message: &str| {
         History::from(trusted.clone())
             .outside(9, base.clone())
             .commit(1, &[9], user(who), state(&[("web", "web", 2)], ""))
+            .message(message)
             .decide(true)
     };
-    let by_admin = rewrite("alice");
+    let by_admin = rewrite("alice", &trailer);
     assert!(by_admin.accepted(), "{by_admin}");
-    let by_oncall = rewrite("bob");
+    let by_oncall = rewrite("bob", &trailer);
     assert_eq!(
         denied_in(&by_oncall),
         [(id(1), "repo.force_push", String::new())],
         "{by_oncall}"
     );
+    // An admin's signature on a commit that does not name the trusted
+    // commit it replaces (an old trusted head pushed again, a stale branch)
+    // authorizes no rewrite.
+    let old_signature = rewrite("alice", "rewrite");
+    assert_eq!(
+        denied_in(&old_signature),
+        [(id(1), "repo.force_push", String::new())],
+        "{old_signature}"
+    );
+    let text = old_signature.to_string();
+    assert!(
+        text.contains(&format!("Lbops-Force-Push: {}", id(0))),
+        "{text}"
+    );
+    let other_commit = rewrite("alice", &format!("rewrite\n\nLbops-Force-Push: {}", id(7)));
+    assert!(!other_commit.accepted(), "{other_commit}");
+}
+
+#[test]
+fn the_commit_signed_for_a_rewrite_answers_for_undoing_the_trusted_one() {
+    // alice (admin) signs the rewrite; bob's in-scope commit on top is the
+    // head. Undoing trusted commit 0's pool `api` is alice's to answer for.
+    let trusted = valid(&[("web", "web", 1), ("api", "data", 1)], "");
+    let base = valid(&[("web", "web", 1)], "");
+    let decision = History::from(trusted)
+        .outside(9, base)
+        .commit(1, &[9], user("alice"), state(&[("web", "web", 1)], ""))
+        .message(&format!("rewrite\n\nLbops-Force-Push: {}", id(0)))
+        .commit(2, &[1], user("bob"), state(&[("web", "web", 3)], ""))
+        .decide(true);
+    assert!(decision.accepted(), "{decision}");
+    let alice: Vec<&str> = decision.commits[0]
+        .changes
+        .iter()
+        .map(|c| c.change.action.name)
+        .collect();
+    assert_eq!(alice, ["pool.delete", "repo.force_push"], "{decision}");
 }
 
 #[test]
@@ -296,7 +342,7 @@ fn moving_the_branch_back_is_refused() {
         head: id(9),
         commits: Vec::new(),
         states: history.states,
-        rewritten: true,
+        rewritten: Some(id(0)),
     };
     let decision = decide(&history.trusted.1, &history.trusted.1, &candidate);
     assert!(matches!(decision.outcome, Outcome::Rewound));
@@ -353,4 +399,55 @@ fn a_denied_change_reverted_in_the_same_range_blocks_nothing() {
         denied_in(&partial),
         [(id(1), "pool.weights.update", "pool/db".to_owned())]
     );
+}
+
+/// A pool `web` of team web with both targets' weights given.
+fn web_weights(first: u32, second: u32) -> Catalog {
+    let text = format!(
+        "{POLICY}---\nkind: Pool\nname: web\nlabels: {{team: web}}\nspec:\n  targets:\n    - {{address: 127.0.0.1:9001, weight: {first}}}\n    - {{address: 127.0.0.1:9002, weight: {second}}}\n"
+    );
+    load(&[SourceFile::new("all.yaml", text)], &Options::at(NOW))
+        .expect("test state validates")
+        .catalog
+}
+
+#[test]
+fn an_unsigned_merge_cannot_roll_back_a_value_under_cover_of_a_signed_edit() {
+    // 9 → trusted 0 set the first weight to 5. Bob (allowed) edits only the
+    // second weight on top of 0; an unsigned merge of bob's commit with 9
+    // keeps 9's pool, so the head undoes 0's weight and bob's own edit.
+    // Bob's commit touched the same aspect (pool.weights.update on
+    // pool/web), but the value the head holds is not one he wrote.
+    let old = web_weights(1, 1);
+    let trusted = web_weights(5, 1);
+    let unsigned = || Err(NoIdentity::Unsigned { commit: "m".into() });
+    let decision = History::from(trusted)
+        .outside(9, old.clone())
+        .commit(1, &[0], user("bob"), Ok(web_weights(5, 3)))
+        .commit(2, &[1, 9], unsigned(), Ok(old))
+        .decide(false);
+    assert_eq!(
+        denied_in(&decision),
+        [(id(2), "pool.weights.update", "pool/web".to_owned())],
+        "{decision}"
+    );
+    let merge = &decision.commits[1].changes[0];
+    assert!(matches!(merge.verdict, Verdict::Unverified { .. }));
+    assert!(merge.charged_because.unwrap().contains("merge"));
+}
+
+#[test]
+fn a_merge_that_keeps_the_signed_value_is_covered_by_it() {
+    // The same shape, but the merge keeps bob's pool: the value applied is
+    // the one bob wrote, so the unsigned merge answers for nothing.
+    let old = web_weights(1, 1);
+    let trusted = web_weights(5, 1);
+    let unsigned = || Err(NoIdentity::Unsigned { commit: "m".into() });
+    let decision = History::from(trusted)
+        .outside(9, old)
+        .commit(1, &[0], user("bob"), Ok(web_weights(5, 3)))
+        .commit(2, &[1, 9], unsigned(), Ok(web_weights(5, 3)))
+        .decide(false);
+    assert!(decision.accepted(), "{decision}");
+    assert!(decision.commits[1].changes.is_empty(), "{decision}");
 }

@@ -357,3 +357,22 @@ fn reallocating_keeps_the_addresses_a_balancer_already_holds() {
         held.as_slice()
     );
 }
+
+#[test]
+fn a_padded_copy_of_an_email_is_refused_not_trimmed() {
+    // mallory's policy entry spells alice's address with a trailing space:
+    // refused as malformed, so it can never be read as alice's.
+    let users = "kind: User\nname: alice\nspec:\n  emails: [alice@example.test]\n---\n\
+                 kind: User\nname: mallory\nspec:\n  emails: ['alice@example.test ', ' Alice@example.test', 'm@x']\n";
+    assert_eq!(
+        codes(&[("u.yaml", users)]),
+        [
+            "9:12 invalid-value",
+            "9:35 invalid-value",
+            "9:58 invalid-value"
+        ]
+    );
+    let twice = "kind: User\nname: a\nspec:\n  emails: [a@example.test]\n---\n\
+                 kind: User\nname: b\nspec:\n  emails: [A@EXAMPLE.test]\n";
+    assert_eq!(codes(&[("u.yaml", twice)]), ["9:12 duplicate-email"]);
+}

@@ -36,6 +36,58 @@ macro_rules! string_value {
 }
 pub(crate) use string_value;
 
+/// The most characters an email address may have (RFC 5321's path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// The one form in which lbops compares email addresses: the address as
+/// written, ASCII-lowercased, or why it is not a well-formed address.
+///
+/// Validation (duplicate emails), identity (the keyring, claimed authors)
+/// and commit emails all go through here, so that no two places can
+/// disagree about whether two spellings are one person. Nothing is
+/// trimmed or repaired: `"alice@example.test "` is refused, not read as
+/// alice's, since a padded copy of an address is how one impersonates it.
+///
+/// # Errors
+///
+/// When the text is not `local@domain` with a non-empty local part of
+/// printable characters and a dotted domain of letters, digits and `-`.
+pub fn canonical_email(text: &str) -> Result<String, String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "`{}` is not a well-formed email address: {why}",
+            shown(text)
+        ))
+    };
+    if text.is_empty() || text.len() > MAX_EMAIL_LEN {
+        return refuse(&format!("it must be 1 to {MAX_EMAIL_LEN} characters"));
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refuse("it contains spaces or control characters");
+    }
+    let Some((local, domain)) = text.split_once('@') else {
+        return refuse("it has no `@`");
+    };
+    if local.is_empty() || local.len() > 64 {
+        return refuse("the part before `@` must be 1 to 64 characters");
+    }
+    if local.contains(['@', '"', '<', '>', '(', ')', ',', ';', ':', '\\', '[', ']']) {
+        return refuse("the part before `@` holds a character mail addresses quote");
+    }
+    let labels_ok = domain.split('.').all(|label| {
+        !label.is_empty()
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    if !domain.contains('.') || !labels_ok {
+        return refuse("the part after `@` must be a domain such as `example.test`");
+    }
+    Ok(text.to_ascii_lowercase())
+}
+
 /// The most characters a resource name may have (a DNS label's limit, so
 /// that names can become host names and provider identifiers).
 pub const MAX_NAME_LEN: usize = 63;
@@ -273,6 +325,39 @@ pub fn is_dns_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emails_have_one_canonical_form_and_padding_is_refused() {
+        assert_eq!(
+            canonical_email("Alice@Example.TEST").unwrap(),
+            "alice@example.test"
+        );
+        assert_eq!(
+            canonical_email("a.b+ci@x-y.example.test").unwrap(),
+            "a.b+ci@x-y.example.test"
+        );
+        for bad in [
+            "",
+            "alice@example.test ",
+            " alice@example.test",
+            "alice @example.test",
+            "alice@example.test\u{0}",
+            "alice",
+            "@example.test",
+            "alice@",
+            "alice@localhost",
+            "alice@@example.test",
+            "a@b@example.test",
+            "<alice@example.test>",
+            "alice@example..test",
+            "alice@-example.test",
+            "alice@exam_ple.test",
+        ] {
+            assert!(canonical_email(bad).is_err(), "{bad:?}");
+        }
+        let long = format!("{}@example.test", "a".repeat(250));
+        assert!(canonical_email(&long).is_err());
+    }
 
     #[test]
     fn durations_parse_and_combine() {

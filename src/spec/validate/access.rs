@@ -6,6 +6,7 @@ use crate::spec::diagnostic::Code;
 use crate::spec::kinds::access::SigningKey;
 use crate::spec::kinds::{Kind, Resource};
 use crate::spec::material::{self, KeyFormat};
+use crate::spec::units::canonical_email;
 use crate::spec::yaml::{Pos, Spanned};
 use crate::spec::Catalog;
 use std::collections::BTreeMap;
@@ -124,21 +125,19 @@ fn principal<S>(
 ) {
     let holder = format!("{}/{}", r.kind.id_prefix(), resource.name);
     for email in emails {
-        let valid = email
-            .value
-            .split_once('@')
-            .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.'));
-        if !valid {
-            r.error(
-                email.pos,
-                Code::InvalidValue,
-                format!("`{}` is not an email address", email.value),
-                "write the address this person commits with, e.g. `alice@example.test`",
-            );
-        }
-        if let Some((first, at)) =
-            email_claims.claim(email.value.to_ascii_lowercase(), &holder, email.pos)
-        {
+        let canonical = match canonical_email(&email.value) {
+            Ok(canonical) => canonical,
+            Err(problem) => {
+                r.error(
+                    email.pos,
+                    Code::InvalidValue,
+                    problem,
+                    "write the address this person commits with, exactly, e.g. `alice@example.test`",
+                );
+                continue;
+            }
+        };
+        if let Some((first, at)) = email_claims.claim(canonical, &holder, email.pos) {
             r.error(
                 email.pos,
                 Code::DuplicateEmail,
