@@ -602,7 +602,10 @@ fn denied_commits_stacked_on_a_revocation_in_the_same_push() {
     let e = Estate::new();
     let revoked = e.team.access("").replace(
         &format!("signing_keys: [{{ssh: '{}'}}]", e.team.bob.public),
-        &format!("signing_keys: [{{ssh: '{}', revoked: true}}]", e.team.bob.public),
+        &format!(
+            "signing_keys: [{{ssh: '{}', revoked: true}}]",
+            e.team.bob.public
+        ),
     );
     assert_ne!(revoked, e.team.access(""));
     e.repo.write("access.yaml", &revoked);
@@ -611,12 +614,18 @@ fn denied_commits_stacked_on_a_revocation_in_the_same_push() {
     e.repo.commit(&e.team.bob(), "canary, with the stolen key");
     e.authorize(&e.trusted)
         .refused()
-        .says(&format!("but commit {} before it in this push took that away", &revocation[..12]))
+        .says(&format!(
+            "but commit {} before it in this push took that away",
+            &revocation[..12]
+        ))
         .says("revoked")
         .says("DENIED    pool.weights.update pool/web");
     // A role taken away binds at once too.
     let e = Estate::new();
-    let no_role = e.team.access("").replace("groups: [web-team]", "groups: []");
+    let no_role = e
+        .team
+        .access("")
+        .replace("groups: [web-team]", "groups: []");
     e.repo.write("access.yaml", &no_role);
     let revocation = e.repo.commit(&e.team.alice(), "bob leaves on-call");
     e.repo.write("pools.yaml", &pools(6, 1, "data"));

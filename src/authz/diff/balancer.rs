@@ -157,11 +157,8 @@ fn diff_listener(
     );
     match default {
         (Some(a), Some(b)) if a != b => {
-            let (a, b) = (action_text(a), action_text(b));
-            found.note(
-                ROUTES,
-                format!("listener `{name}` default action {a} → {b}"),
-            );
+            let change = action_change(a, b);
+            found.note(ROUTES, format!("listener `{name}` default action {change}"));
         }
         (None, Some(b)) => {
             let b = action_text(b);
@@ -268,8 +265,8 @@ fn diff_routes(listener: &str, before: &[Route], after: &[Route], found: &mut Fo
             found.note(ROUTES, format!("route `{name}` match {a} → {b}"));
         }
         if *action != now.action {
-            let (a, b) = (action_text(action), action_text(&now.action));
-            found.note(ROUTES, format!("route `{name}` {a} → {b}"));
+            let change = action_change(action, &now.action);
+            found.note(ROUTES, format!("route `{name}` {change}"));
         }
     }
     for (name, route) in &new {
@@ -337,9 +334,54 @@ fn action_text(action: &Action) -> String {
             body,
             content_type,
         }) => format!(
-            "fixed response {} ({content_type}, {} bytes)",
+            "fixed response {} ({content_type}, {} bytes, sha256 {})",
             status.value,
-            body.len()
+            body.len(),
+            &crate::plan::sha256_hex(body)[..12],
         ),
     }
+}
+
+/// `before → after` for an edited action; for two fixed responses, also
+/// where their bodies first differ, so that an edit that keeps the length
+/// never reads as no edit.
+fn action_change(before: &Action, after: &Action) -> String {
+    let text = format!("{} → {}", action_text(before), action_text(after));
+    match (before, after) {
+        (Action::FixedResponse(a), Action::FixedResponse(b)) if a.body != b.body => {
+            let at = a
+                .body
+                .chars()
+                .zip(b.body.chars())
+                .take_while(|(x, y)| x == y)
+                .count();
+            let tail = |body: &str| excerpt(&body.chars().skip(at).collect::<String>());
+            format!(
+                "{text}; body from character {}: {} → {}",
+                at + 1,
+                tail(&a.body),
+                tail(&b.body)
+            )
+        }
+        _ => text,
+    }
+}
+
+/// Part of a response body as a reviewer reads it: escaped (no control
+/// characters reach a terminal or a status), at most 24 characters, and
+/// nothing of a body that looks like a secret.
+fn excerpt(body: &str) -> String {
+    const MAX: usize = 24;
+    if crate::spec::material::looks_like_secret(body) {
+        return "(not shown: it looks like a secret)".to_owned();
+    }
+    let mut text: String = body
+        .chars()
+        .take(MAX)
+        .flat_map(char::escape_debug)
+        .collect();
+    if body.chars().nth(MAX).is_some() {
+        text.push('…');
+    }
+    format!("\"{text}\"")
 }

@@ -410,3 +410,27 @@ fn changes_come_in_kind_then_name_then_catalogue_order() {
     assert_eq!(weights.labels_before.as_ref().unwrap()["team"], "web");
     assert_eq!(weights.labels_after.as_ref().unwrap()["team"], "data");
 }
+
+#[test]
+fn an_equal_length_body_change_shows_what_changed() {
+    let candidate = edited(&[(
+        LB,
+        "Checkout is down for maintenance; back at 06:00 UTC.",
+        "Checkout is down for maintenance; back at 09:00 UTC.",
+    )]);
+    let lines = lines(&candidate);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
+    assert!(
+        line.starts_with("loadbalancer.routes.update loadbalancer/web:"),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(r#"body from character 44: "6:00 UTC.\n" → "9:00 UTC.\n""#),
+        "{line}"
+    );
+    // The digests differ too, for a body too long to quote.
+    let digests: Vec<&str> = line.split("sha256 ").skip(1).map(|d| &d[..12]).collect();
+    assert_eq!(digests.len(), 2, "{line}");
+    assert_ne!(digests[0], digests[1], "{line}");
+}
