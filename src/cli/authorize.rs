@@ -57,7 +57,15 @@ pub fn run(args: AuthorizeArgs, now: i64) -> anyhow::Result<ExitCode> {
         }
     };
     let head = source.resolve(&args.to).context("--to")?;
-    let judged = judge::judge_range(&source, &anchor, head, now, judge::Verification::Required)?;
+    let budget = judge::Budget::starting_now(judge::Budget::DEFAULT);
+    let judged = judge::judge_range(
+        &source,
+        &anchor,
+        head,
+        now,
+        judge::Verification::Required,
+        budget,
+    )?;
     let mut stdout = std::io::stdout().lock();
     match args.output {
         crate::Output::Json => {

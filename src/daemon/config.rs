@@ -127,6 +127,14 @@ pub struct TrustConfig {
     /// and warned about loudly at every start.
     #[serde(default = "yes")]
     pub verify_signatures: bool,
+    /// How long judging one pushed head may take; a head that takes
+    /// longer is refused as invalid (`judgement-aborted`).
+    #[serde(default = "default_judge_budget")]
+    pub judge_budget: Dur,
+}
+
+fn default_judge_budget() -> Dur {
+    Dur(crate::judge::Budget::DEFAULT)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -10,7 +10,7 @@
 use super::drift;
 use super::journal::{ApplyResult, Journal, StatusRecord};
 use super::metrics::Metrics;
-use super::state::{DaemonState, JudgedHead, StateError, StateStore};
+use super::state::{DaemonState, JudgedHead, Judging, StateError, StateStore};
 use super::DaemonConfig;
 use crate::audit::{AuditError, AuditLog, Event, EventKind, DAEMON_ACTOR};
 use crate::identity::Keyring;
@@ -55,7 +55,14 @@ pub enum ReconcileError {
     State(#[from] StateError),
     #[error("the trusted commit {commit} does not validate any more: {first}")]
     TrustedInvalid { commit: String, first: String },
+    #[error("judging stopped unexpectedly ({0}); this is a bug in lbops, please report it")]
+    JudgePanicked(String),
 }
+
+/// How many times the daemon may stop while judging the same head before
+/// it refuses that head: twice tells a crash it causes from a restart that
+/// happened to land in the middle.
+pub const MAX_JUDGE_ATTEMPTS: u32 = 2;
 
 /// How long to wait before trying again after `attempt` failures in a row:
 /// exponential from one second, capped at five minutes, with up to 25%
@@ -290,7 +297,7 @@ impl Reconciler {
         };
         self.post(head, Context::Validate, State::Pending, "judging")
             .await;
-        let judged = judge::judge_range(&self.source, &anchor, head, now(), self.verification())?;
+        let judged = self.judge(anchor, head).await?;
         let mut decision = judged.decision;
         if let (Outcome::Accepted, Some(catalog)) = (&decision.outcome, &judged.head) {
             decision.outcome = self.placeable(catalog);
@@ -380,8 +387,7 @@ impl Reconciler {
             if head.to_string() == trusted || !self.planned.insert((head, trusted.clone())) {
                 continue;
             }
-            let judged =
-                judge::judge_range(&self.source, &anchor, head, now(), self.verification())?;
+            let judged = self.judge(anchor.clone(), head).await?;
             let mut decision = judged.decision;
             if let (Outcome::Accepted, Some(catalog)) = (&decision.outcome, &judged.head) {
                 decision.outcome = self.placeable(catalog);
@@ -414,6 +420,50 @@ impl Reconciler {
             self.post(head, Context::Plan, state, &text).await;
         }
         Ok(())
+    }
+
+    /// Judges `head` on a blocking thread, so that the daemon's pages,
+    /// webhook and in-process balancer keep running, within the configured
+    /// budget. The head is marked as being judged in the state file first:
+    /// if the daemon stops while judging it [`MAX_JUDGE_ATTEMPTS`] times,
+    /// the next start refuses it as invalid instead of judging it again.
+    async fn judge(
+        &mut self,
+        anchor: TrustAnchor,
+        head: CommitId,
+    ) -> Result<judge::Judged, ReconcileError> {
+        let commit = head.to_string();
+        let attempts = match &self.state.judging {
+            Some(j) if j.commit == commit => j.attempts,
+            _ => 0,
+        };
+        if attempts >= MAX_JUDGE_ATTEMPTS {
+            tracing::error!(commit = %head.short(), attempts, "the daemon stopped while judging this head before; refusing it");
+            self.state.judging = None;
+            let why = format!(
+                "the daemon stopped {attempts} time(s) while judging {} (a crash or a kill), so it is refused rather than judged again",
+                head.short()
+            );
+            return Ok(judge::Judged {
+                decision: Decision::aborted(head, why),
+                head: None,
+            });
+        }
+        self.state.judging = Some(Judging {
+            commit,
+            attempts: attempts + 1,
+        });
+        self.store.save(&self.state)?;
+        let source = self.source.reader()?;
+        let verification = self.verification();
+        let budget = judge::Budget::starting_now(self.config.trust.judge_budget.0);
+        let judged = tokio::task::spawn_blocking(move || {
+            judge::judge_range(&source, &anchor, head, now(), verification, budget)
+        })
+        .await
+        .map_err(|e| ReconcileError::JudgePanicked(e.to_string()))?;
+        self.state.judging = None;
+        Ok(judged?)
     }
 
     fn remember(&mut self, head: CommitId, outcome: &str, summary: &str) {

@@ -26,6 +26,19 @@ pub struct DaemonState {
     /// and restarts.
     #[serde(default)]
     pub allocation: crate::spec::alloc::Allocation,
+    /// The head whose judgement is under way, saved before it starts: a
+    /// daemon that stops while judging the same head again and again (a
+    /// crash, an out-of-memory kill) refuses it instead of crash-looping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judging: Option<Judging>,
+}
+
+/// A judgement under way.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Judging {
+    pub commit: String,
+    /// How many judgements of it started, this one included.
+    pub attempts: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 /// Where trust starts.
+#[derive(Clone)]
 pub enum TrustAnchor {
     /// A commit already applied, or pinned in the daemon config: its tree
     /// is the trusted state and its access kinds are the policy.
@@ -27,6 +28,44 @@ pub enum LoadError {
         "the trusted commit {commit} does not validate ({first}); trust a commit that `lbops validate` accepts"
     )]
     TrustedInvalid { commit: String, first: String },
+    /// Judging took longer than its budget: the pushed range is refused
+    /// as invalid rather than allowed to stall whoever judges it.
+    #[error(
+        "judging {head} took longer than its budget of {budget:?} (it reads {commits} commit(s)); \
+         push fewer or smaller commits, or raise `trust.judge_budget` in the daemon config"
+    )]
+    OverBudget {
+        head: String,
+        budget: std::time::Duration,
+        commits: usize,
+    },
+}
+
+/// How long one judgement may take. Checked before each tree is read and
+/// parsed, so the work stops soon after the budget is spent; every single
+/// step in between is bounded by the spec's resource limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    limit: std::time::Duration,
+    started: std::time::Instant,
+}
+
+impl Budget {
+    /// The default: far above what a real push needs (milliseconds per
+    /// commit), far below what would stall the daemon.
+    pub const DEFAULT: std::time::Duration = std::time::Duration::from_secs(60);
+
+    #[must_use]
+    pub fn starting_now(limit: std::time::Duration) -> Self {
+        Self {
+            limit,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn spent(&self) -> bool {
+        self.started.elapsed() >= self.limit
+    }
 }
 
 /// Whether commit signatures are checked.
@@ -53,14 +92,44 @@ pub struct Judged {
 /// their own commit date: a certificate that expired since does not make
 /// the history unreadable, while the head that would be applied must be
 /// valid today.
+///
+/// A range that takes longer than `budget` is refused as invalid (see
+/// [`Decision::aborted`]), never left to stall the caller.
 pub fn judge_range(
     source: &GitSource,
     anchor: &TrustAnchor,
     head: CommitId,
     now: i64,
     verification: Verification,
+    budget: Budget,
 ) -> Result<Judged, LoadError> {
-    let load_state = |info: &CommitInfo| -> Result<Result<Catalog, Invalid>, GitError> {
+    match read_and_decide(source, anchor, head, now, verification, budget) {
+        Err(over @ LoadError::OverBudget { .. }) => Ok(Judged {
+            decision: Decision::aborted(head, over.to_string()),
+            head: None,
+        }),
+        other => other,
+    }
+}
+
+fn read_and_decide(
+    source: &GitSource,
+    anchor: &TrustAnchor,
+    head: CommitId,
+    now: i64,
+    verification: Verification,
+    budget: Budget,
+) -> Result<Judged, LoadError> {
+    let commits_read = std::cell::Cell::new(0usize);
+    let load_state = |info: &CommitInfo| -> Result<Result<Catalog, Invalid>, LoadError> {
+        if budget.spent() {
+            return Err(LoadError::OverBudget {
+                head: head.short(),
+                budget: budget.limit,
+                commits: commits_read.get(),
+            });
+        }
+        commits_read.set(commits_read.get() + 1);
         let at = if info.id == head { now } else { info.time };
         let files = source.files_at(info.id)?;
         Ok(spec::load(&files, &spec::Options::at(at)).map(|v| v.catalog))

@@ -20,12 +20,13 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-pub use load::{judge_range, Judged, LoadError, TrustAnchor, Verification};
+pub use load::{judge_range, Budget, Judged, LoadError, TrustAnchor, Verification};
 
 use crate::authz::{self, Authorizer, Change, Denied, Permit};
 use crate::identity::{NoIdentity, Principal, Verified};
 use crate::source::{CommitId, CommitInfo};
-use crate::spec::{Catalog, Invalid};
+use crate::spec::yaml::Pos;
+use crate::spec::{Catalog, Code, Diagnostic, Invalid};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
@@ -175,6 +176,32 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// A head refused as invalid without a verdict on its commits, because
+    /// judging it could not finish: it took longer than its budget, or the
+    /// daemon stopped while judging it. Refusing (and remembering that) is
+    /// what keeps one hostile push from stalling or crash-looping the
+    /// daemon; a new commit gets a judgement of its own.
+    #[must_use]
+    pub fn aborted(head: CommitId, why: String) -> Decision {
+        let diagnostic = Diagnostic::error(
+            &format!("commit {}", head.short()),
+            Pos::new(1, 1),
+            Code::JudgementAborted,
+            why,
+        )
+        .hint("find what is outsized in the push (`lbops authorize` shows the same), then push new commits without it");
+        Decision {
+            head,
+            rewritten: false,
+            outcome: Outcome::Invalid {
+                invalid: Invalid {
+                    diagnostics: vec![diagnostic],
+                },
+            },
+            commits: Vec::new(),
+        }
+    }
+
     #[must_use]
     pub fn accepted(&self) -> bool {
         matches!(self.outcome, Outcome::Accepted)

@@ -145,7 +145,13 @@ impl GitNotes {
         let author = signature(&config.author)?;
         let mut note = NoteText::parse(&store.read(commit)?.unwrap_or_default());
         note.set(NoteEntry::from_status(&config.names, status));
-        if store.write(commit, &note.render(), &author)? {
+        let written = match store.write(commit, &note.render(), &author) {
+            Err(NotesError::Locked { .. }) if store.clear_stale_lock() => {
+                store.write(commit, &note.render(), &author)?
+            }
+            other => other?,
+        };
+        if written {
             tracing::debug!(%commit, context = %config.names.of(status.context), "wrote status note");
         }
         match &config.push {

@@ -129,6 +129,21 @@ impl GitSource {
         })
     }
 
+    /// A second handle on the same repository, for reading on another
+    /// thread (the daemon judges off its loop). It never fetches.
+    pub fn reader(&self) -> Result<Self, GitError> {
+        let path = self.repo.path();
+        let repo = Repository::open(path).map_err(|e| GitError::NotARepository {
+            path: path.to_path_buf(),
+            message: e.message().to_owned(),
+        })?;
+        Ok(Self {
+            repo,
+            branch: self.branch.clone(),
+            origin: Origin::Local,
+        })
+    }
+
     /// Opens (or creates) a bare mirror of `url` in `mirror_dir`, for
     /// [`GitSource::fetch`] to keep up to date. Nothing is fetched yet.
     pub fn remote(

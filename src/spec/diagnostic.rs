@@ -49,6 +49,9 @@ pub enum Code {
     DuplicateEmail,
     InvalidOwner,
     UnsupportedByProvider,
+    /// Judging a pushed head could not finish: over its time budget, or
+    /// the daemon stopped while judging it more than once.
+    JudgementAborted,
 }
 
 impl Code {
@@ -87,6 +90,7 @@ impl Code {
             Code::DuplicateEmail => "duplicate-email",
             Code::InvalidOwner => "invalid-owner",
             Code::UnsupportedByProvider => "unsupported-by-provider",
+            Code::JudgementAborted => "judgement-aborted",
         }
     }
 }

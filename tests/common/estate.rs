@@ -157,6 +157,13 @@ impl Daemon {
         self.logs.lock().unwrap().join("\n")
     }
 
+    /// Whether the process is still running (it has not exited or died).
+    pub fn running(&mut self) -> bool {
+        self.process
+            .as_mut()
+            .is_some_and(|p| matches!(p.0.try_wait(), Ok(None)))
+    }
+
     /// `kill -9`.
     pub fn kill(&mut self) {
         self.process.take();

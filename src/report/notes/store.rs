@@ -5,6 +5,9 @@ use git2::{ErrorCode, ObjectType, Oid, Repository, Signature, TreeWalkMode, Tree
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// How long a ref lock may be held before it counts as left behind.
+pub(super) const STALE_LOCK: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// One repository's notes under one ref.
 pub(super) struct Store<'a> {
     pub(super) repo: &'a Repository,
@@ -33,6 +36,31 @@ impl Store<'_> {
                 path: self.repo.path().to_path_buf(),
                 message: e.message().to_owned(),
             },
+        }
+    }
+
+    /// Removes the notes ref's lock file when nobody is writing through
+    /// it: one still there after [`STALE_LOCK`] was left by a writer that
+    /// died mid-update (a `kill -9` of a daemon), since a live update holds
+    /// it for milliseconds. Waits up to that long for a live writer to
+    /// finish; true when the ref is free to write again.
+    pub(super) fn clear_stale_lock(&self) -> bool {
+        let lock = self.repo.path().join(format!("{}.lock", self.notes_ref));
+        let deadline = std::time::Instant::now() + STALE_LOCK;
+        loop {
+            let Ok(meta) = std::fs::metadata(&lock) else {
+                return true; // released: the writer finished
+            };
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|at| at.elapsed().ok())
+                .unwrap_or_default();
+            if age >= STALE_LOCK || std::time::Instant::now() >= deadline {
+                tracing::warn!(lock = %lock.display(), "removing a stale lock left by a writer that stopped mid-update");
+                return std::fs::remove_file(&lock).is_ok();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
 

@@ -452,22 +452,45 @@ async fn what_retrying_cannot_fix_is_permanent() {
     ));
 }
 
-#[tokio::test]
-async fn a_locked_notes_ref_is_worth_retrying() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_left_by_a_killed_writer_is_cleared_and_a_live_one_waited_for() {
     let dir = tempfile::tempdir().unwrap();
     let [commit] = repo_with_commits(dir.path(), 1)[..] else {
         unreachable!()
     };
     let lock = dir.path().join(".git/refs/notes/lbops.lock");
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
-    std::fs::write(&lock, "").unwrap();
     let notes = sink(dir.path(), None);
     let status = Status::new(Context::Plan, State::Success, "3 changes");
-    let err = notes.post(commit, &status).await.unwrap_err();
-    assert!(matches!(err, ReportError::Transient { .. }), "{err}");
-    assert!(err.to_string().contains("remove its .lock file"), "{err}");
-    std::fs::remove_file(&lock).unwrap();
+
+    // Left behind a minute ago by a daemon killed mid-update: removed.
+    let file = std::fs::File::create(&lock).unwrap();
+    let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    file.set_modified(minute_ago).unwrap();
+    drop(file);
     notes.post(commit, &status).await.unwrap();
+    assert!(!lock.exists());
+    assert_eq!(notes.read(commit).unwrap().len(), 1);
+
+    // Held by a live writer that finishes: waited for, not removed.
+    std::fs::write(&lock, "").unwrap();
+    let (released_tx, released) = std::sync::mpsc::channel();
+    let writer = {
+        let lock = lock.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            std::fs::remove_file(&lock).unwrap();
+            released_tx.send(std::time::Instant::now()).unwrap();
+        })
+    };
+    let done = Status::new(Context::Plan, State::Failure, "4 changes");
+    notes.post(commit, &done).await.unwrap();
+    let posted = std::time::Instant::now();
+    writer.join().unwrap();
+    assert!(
+        released.recv().unwrap() <= posted,
+        "posted while the lock was held"
+    );
 }
 
 #[tokio::test]
