@@ -11,7 +11,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{config, free_port, Backend, NOW};
+use common::{config, free_port, wait_for_line, Backend, ChildProcess, NOW};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::{http1, http2};
 use hyper::Request;
@@ -492,4 +492,49 @@ async fn at_the_cap_new_connections_are_refused_and_counted() {
     }
     admin.shutdown().await;
     dataplane.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lbops_dataplane_takes_the_limits_from_its_flags() {
+    let backend = Backend::start("web").await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dataplane.json");
+    std::fs::write(&file, http_config(port, backend.address, "").to_json()).unwrap();
+    let (_process, mut stderr) = ChildProcess::lbops(|c| {
+        c.args(["dataplane", "--config"])
+            .arg(&file)
+            .args(["--request-head-timeout", "300ms"])
+            .args(["--max-connections-per-listener", "7"])
+    });
+    assert_eq!(
+        wait_for_line(&mut stderr, "lbops dataplane: a new connection"),
+        "lbops dataplane: a new connection has 300ms to send a request head; \
+         at most 7 connections per listener"
+    );
+    let elapsed = close_time(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        |write| async move {
+            std::future::pending::<()>().await;
+            drop(write);
+        },
+    )
+    .await;
+    assert!(
+        elapsed >= DEADLINE,
+        "closed before the deadline: {elapsed:?}"
+    );
+
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_lbops"))
+        .args([
+            "dataplane",
+            "--print-config",
+            "--request-head-timeout",
+            "0s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("must be longer than zero"), "{message}");
 }
