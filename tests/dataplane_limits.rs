@@ -243,6 +243,9 @@ async fn a_request_under_way_outlives_the_deadline_on_http1_and_h2() {
     let (mut h1, connection) = http1::handshake(io).await.unwrap();
     tokio::spawn(connection);
     for _ in 0..2 {
+        // A kept-alive HTTP/1 connection takes the next request only once
+        // the last response is all read.
+        h1.ready().await.expect("the connection is still open");
         let response = h1.send_request(slow()).await.expect("HTTP/1 response");
         assert_eq!(response.status(), 200);
         response.into_body().collect().await.unwrap();
@@ -410,7 +413,11 @@ async fn h1_get(sender: &mut http1::SendRequest<Empty<Bytes>>) -> u16 {
         .header("host", "a.test")
         .body(Empty::new())
         .unwrap();
-    let response = tokio::time::timeout(CLOSED_WITHIN, sender.send_request(request))
+    let answered = async {
+        sender.ready().await?;
+        sender.send_request(request).await
+    };
+    let response = tokio::time::timeout(CLOSED_WITHIN, answered)
         .await
         .expect("answered in time")
         .expect("a response");
