@@ -89,11 +89,11 @@ pub struct ListenerConnections {
 /// A counted open connection; dropping it frees the place.
 #[derive(Debug)]
 #[must_use = "the connection counts as open only while its slot is held"]
-pub struct ConnectionSlot(Arc<ListenerConnections>);
+pub(crate) struct ConnectionSlot(Arc<ListenerConnections>);
 
 impl ListenerConnections {
     #[must_use]
-    pub fn new(address: SocketAddr, limit: usize) -> Self {
+    pub(crate) fn new(address: SocketAddr, limit: usize) -> Self {
         Self {
             address,
             limit,
@@ -108,7 +108,7 @@ impl ListenerConnections {
 
     /// A place for one more connection, or `None` at the cap (counted,
     /// and logged now and then).
-    pub fn admit(self: &Arc<Self>) -> Option<ConnectionSlot> {
+    pub(crate) fn admit(self: &Arc<Self>) -> Option<ConnectionSlot> {
         // Compare-and-swap rather than add-then-undo, so the gauge never
         // shows more than the cap.
         let admitted = self
@@ -139,7 +139,7 @@ impl ListenerConnections {
 
     /// Counts a connection closed because its first request head (or TLS
     /// handshake) did not arrive in time.
-    pub fn head_timed_out(&self) {
+    pub(crate) fn head_timed_out(&self) {
         self.head_timeouts.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -167,7 +167,7 @@ impl ListenerConnections {
 impl ConnectionSlot {
     /// The listener this connection counts against.
     #[must_use]
-    pub fn listener(&self) -> &ListenerConnections {
+    pub(crate) fn listener(&self) -> &ListenerConnections {
         &self.0
     }
 }
@@ -181,14 +181,14 @@ impl Drop for ConnectionSlot {
 /// Says yes at most once per interval, for log lines that an attacker
 /// could otherwise repeat at the rate they open connections.
 #[derive(Debug)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     interval: Duration,
     last: Mutex<Option<Instant>>,
 }
 
 impl RateLimit {
     #[must_use]
-    pub fn new(interval: Duration) -> Self {
+    pub(crate) fn new(interval: Duration) -> Self {
         Self {
             interval,
             last: Mutex::new(None),
@@ -197,7 +197,7 @@ impl RateLimit {
 
     /// Whether to log now; never blocks (a busy lock means another thread
     /// is deciding, and one of the two is enough).
-    pub fn due(&self) -> bool {
+    pub(crate) fn due(&self) -> bool {
         let Ok(mut last) = self.last.try_lock() else {
             return false;
         };

@@ -187,12 +187,6 @@ impl Dataplane {
         &self.shared.connections
     }
 
-    /// The limits every connection is held to.
-    #[must_use]
-    pub fn limits(&self) -> ConnectionLimits {
-        self.shared.limits
-    }
-
     /// The snapshot being served now.
     #[must_use]
     pub fn snapshot(&self) -> Arc<Snapshot> {

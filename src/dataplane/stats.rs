@@ -99,14 +99,14 @@ pub struct ConnectionStats {
 impl ConnectionStats {
     /// Starts exporting `listener`'s counters (replacing an earlier socket's
     /// for the same address).
-    pub fn add(&self, listener: Arc<ListenerConnections>) {
+    pub(crate) fn add(&self, listener: Arc<ListenerConnections>) {
         if let Ok(mut listeners) = self.listeners.lock() {
             listeners.insert(listener.address, listener);
         }
     }
 
     /// Stops exporting the counters of `address`.
-    pub fn remove(&self, address: SocketAddr) {
+    pub(crate) fn remove(&self, address: SocketAddr) {
         if let Ok(mut listeners) = self.listeners.lock() {
             listeners.remove(&address);
         }
