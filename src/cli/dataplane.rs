@@ -4,12 +4,16 @@ use anyhow::Context;
 use clap::Args;
 use lbops::dataplane::admin::{self, AdminConfig, AdminServer};
 use lbops::dataplane::config::DataplaneConfig;
-use lbops::dataplane::Dataplane;
+use lbops::dataplane::limits::{MAX_CONNECTIONS_PER_LISTENER, REQUEST_HEAD_TIMEOUT};
+use lbops::dataplane::{ConnectionLimits, Dataplane};
 use lbops::spec;
+use lbops::spec::units::Dur;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The environment variable that may hold the admin token's SHA-256 (hex).
 pub const TOKEN_ENV: &str = "LBOPS_ADMIN_TOKEN_SHA256";
@@ -36,6 +40,27 @@ pub struct DataplaneArgs {
     /// LBOPS_ADMIN_TOKEN_SHA256. Without either, the admin API stays off.
     #[arg(long, value_name = "FILE")]
     admin_token_sha256_file: Option<PathBuf>,
+    /// How long a new client connection has, from accept, to send its
+    /// first complete request head, TLS handshake included (`tls`
+    /// listeners: the handshake); a listener's shorter `idle_timeout`
+    /// wins. E.g. 2500ms [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    request_head_timeout: Option<Duration>,
+    /// Client connections each listening address keeps open at most;
+    /// further ones are closed at once and counted in
+    /// lbops_dataplane_connections_refused_total. Mind LimitNOFILE: a
+    /// proxied connection holds two descriptors.
+    #[arg(long, value_name = "N", default_value_t = NonZeroUsize::new(MAX_CONNECTIONS_PER_LISTENER).unwrap_or(NonZeroUsize::MIN))]
+    max_connections_per_listener: NonZeroUsize,
+}
+
+/// A duration as the repository format writes them, not zero (a zero
+/// deadline would close every connection before it could say anything).
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match text.parse::<Dur>()? {
+        Dur(d) if d.is_zero() => Err("must be longer than zero, e.g. `10s`".to_owned()),
+        Dur(d) => Ok(d),
+    }
 }
 
 /// Runs the subcommand; `Ok(1)` when a repository does not validate.
@@ -96,7 +121,12 @@ async fn serve(
     // Listen for SIGTERM before anything is announced: a supervisor may
     // send it as soon as it sees the first line.
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let dataplane = Arc::new(Dataplane::new());
+    let limits = ConnectionLimits {
+        // The default is the library's constant, not a copy of it here.
+        request_head_timeout: args.request_head_timeout.unwrap_or(REQUEST_HEAD_TIMEOUT),
+        max_connections_per_listener: args.max_connections_per_listener.get(),
+    };
+    let dataplane = Arc::new(Dataplane::with_limits(limits));
     match initial {
         Some(config) => dataplane.apply(config).await?,
         None => match admin::restore(&dataplane, &args.state_dir).await? {
@@ -110,6 +140,11 @@ async fn serve(
     for address in dataplane.bound().await {
         eprintln!("lbops dataplane: listening on {address}");
     }
+    eprintln!(
+        "lbops dataplane: a new connection has {}ms to send a request head; at most {} connections per listener",
+        limits.request_head_timeout.as_millis(),
+        limits.max_connections_per_listener
+    );
     let admin = match token {
         Some(token_sha256) => {
             let config = AdminConfig {

@@ -272,6 +272,7 @@ async fn route(
         (&Method::GET, "/metrics") => Ok(metrics::response(
             &running_state(admin).await,
             admin.dataplane.stats(),
+            admin.dataplane.connections(),
         )),
         (_, "/v1/config") => Err(AdminError::MethodNotAllowed { allow: "GET, PUT" }),
         (_, "/v1/state" | "/v1/events" | "/metrics") => {

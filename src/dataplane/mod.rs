@@ -2,11 +2,13 @@
 //!
 //! `config` is what it runs, `routing` and `pool` decide where a request
 //! goes (pure or lock-free), `proxy` moves bytes, `server` binds listeners
-//! and swaps configs without dropping connections.
+//! and swaps configs without dropping connections, `limits` bounds what
+//! each client connection may hold and for how long.
 
 pub mod admin;
 pub mod config;
 pub mod health;
+pub mod limits;
 pub mod pool;
 mod proxy;
 pub mod routing;
@@ -16,5 +18,6 @@ pub mod stats;
 mod tls;
 mod workers;
 
+pub use limits::ConnectionLimits;
 pub use server::{ApplyError, Dataplane, DrainingTarget};
 pub use tls::TlsError;

@@ -6,18 +6,26 @@
 //! drops stop accepting. Connections already open keep being served and
 //! read the current snapshot on every request, so route changes apply at
 //! once and nothing in flight is cut.
+//!
+//! Every connection is held to the [`ConnectionLimits`]: a place under its
+//! listener's cap from accept, and a deadline until its first request
+//! head, after which the listener's idle timeout governs (for HTTP/1 and
+//! h2 alike).
 
 use super::config::DataplaneConfig;
 use super::health::{HealthCheckers, HealthEvent};
+use super::limits::{ConnectionLimits, ConnectionSlot, ListenerConnections, RateLimit};
 use super::pool::TargetState;
-use super::proxy::{self, RequestContext, RequestIds, Upstream};
+use super::proxy::{self, BodyError, ProxyBody, RequestContext, RequestIds, Upstream};
 use super::runtime::{ServedListener, Snapshot};
-use super::stats::RequestStats;
+use super::stats::{ConnectionStats, RequestStats};
 use super::tls::{self, TlsConfigs, TlsError};
 use super::workers::{reuseport_listener, Workers};
 use crate::spec::kinds::loadbalancer::{Action, Protocol};
 use crate::spec::units::Name;
 use arc_swap::ArcSwap;
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -26,11 +34,15 @@ use hyper_util::server::conn::auto;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, watch, Mutex};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// How long connecting to a target may take before the request fails.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,6 +54,12 @@ pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub const HEALTH_EVENT_BACKLOG: usize = 1024;
 /// The most bytes of request line and headers a client may send.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// How long an accept loop waits after the kernel refuses to hand over a
+/// connection (out of descriptors, out of memory): retrying at once would
+/// spin a core while nothing can change.
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+/// At most one "cannot accept" line per listener and worker in this long.
+pub const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Why a config was not applied; the running one stays.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +99,8 @@ struct Shared {
     upstreams: Vec<Upstream>,
     request_ids: RequestIds,
     stats: RequestStats,
+    limits: ConnectionLimits,
+    connections: ConnectionStats,
 }
 
 /// One address, listened on by every worker.
@@ -90,19 +110,32 @@ struct BoundSocket {
 }
 
 impl Dataplane {
-    /// Starts with no config (nothing bound until [`Self::apply`]) and one
-    /// worker thread per core.
+    /// Starts with no config (nothing bound until [`Self::apply`]), one
+    /// worker thread per core and the default [`ConnectionLimits`].
     ///
     /// # Panics
     /// When the operating system refuses to start threads.
     #[must_use]
     pub fn new() -> Self {
+        Self::with_limits(ConnectionLimits::default())
+    }
+
+    /// Like [`Self::new`], holding every connection to `limits`.
+    ///
+    /// # Panics
+    /// When the operating system refuses to start threads.
+    #[must_use]
+    pub fn with_limits(limits: ConnectionLimits) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        Self::with_workers(cores).expect("cannot start the data plane's worker threads")
+        Self::start(cores, limits).expect("cannot start the data plane's worker threads")
     }
 
     /// Starts with `workers` serving threads.
     pub fn with_workers(workers: usize) -> io::Result<Self> {
+        Self::start(workers, ConnectionLimits::default())
+    }
+
+    fn start(workers: usize, limits: ConnectionLimits) -> io::Result<Self> {
         let workers = Workers::start(workers)?;
         let upstreams = workers
             .handles()
@@ -118,6 +151,8 @@ impl Dataplane {
                 upstreams,
                 request_ids: RequestIds::new(seed),
                 stats: RequestStats::default(),
+                limits,
+                connections: ConnectionStats::default(),
             }),
             workers,
             sockets: Mutex::new(HashMap::new()),
@@ -143,6 +178,13 @@ impl Dataplane {
     #[must_use]
     pub fn stats(&self) -> &RequestStats {
         &self.shared.stats
+    }
+
+    /// Open, accepted, refused and timed-out connections per listening
+    /// address.
+    #[must_use]
+    pub fn connections(&self) -> &ConnectionStats {
+        &self.shared.connections
     }
 
     /// The snapshot being served now.
@@ -193,6 +235,13 @@ impl Dataplane {
         }
         for (address, listeners) in opened {
             let (stop, stopped) = watch::channel(false);
+            // One count for all the workers' sockets of an address: the cap
+            // is per listener, however the kernel spreads connections.
+            let connections = Arc::new(ListenerConnections::new(
+                address,
+                self.shared.limits.max_connections_per_listener,
+            ));
+            self.shared.connections.add(connections.clone());
             let tasks = self
                 .workers
                 .handles()
@@ -205,6 +254,7 @@ impl Dataplane {
                         listener,
                         address,
                         worker,
+                        connections.clone(),
                         stopped.clone(),
                     ))
                 })
@@ -220,6 +270,7 @@ impl Dataplane {
             if let Some(socket) = sockets.remove(&address) {
                 socket.stop_accepting().await;
             }
+            self.shared.connections.remove(address);
         }
         Ok(())
     }
@@ -235,8 +286,9 @@ impl Dataplane {
     pub async fn shutdown(&self) {
         self.health.stop();
         let mut sockets = self.sockets.lock().await;
-        for (_, socket) in sockets.drain() {
+        for (address, socket) in sockets.drain() {
             socket.stop_accepting().await;
+            self.shared.connections.remove(address);
         }
     }
 }
@@ -309,39 +361,82 @@ fn upstream_client() -> Upstream {
 }
 
 /// Accepts on one worker's socket until told to stop; each connection is
-/// served on this worker.
+/// served on this worker if its listener has room for it.
 async fn accept_loop(
     shared: Arc<Shared>,
     listener: std::net::TcpListener,
     local: SocketAddr,
     worker: usize,
+    connections: Arc<ListenerConnections>,
     mut stop: watch::Receiver<bool>,
 ) {
     let Ok(listener) = TcpListener::from_std(listener) else {
         return;
     };
+    let accept_errors = RateLimit::new(ACCEPT_ERROR_LOG_INTERVAL);
     loop {
         tokio::select! {
             _ = stop.changed() => return,
-            accepted = listener.accept() => {
-                let Ok((stream, client)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(shared.clone(), stream, local, client, worker));
+            accepted = listener.accept() => match accepted {
+                Ok((stream, client)) => {
+                    let at = Instant::now();
+                    // At the cap the stream is dropped right here: the
+                    // client sees its connection closed at once and the
+                    // descriptor is free again before the next accept.
+                    let Some(slot) = connections.admit() else { continue };
+                    let _ = stream.set_nodelay(true);
+                    let accepted = Accepted { local, client, worker, at, slot };
+                    tokio::spawn(serve_connection(shared.clone(), stream, accepted));
+                }
+                // That client gave up before it was accepted; the next one
+                // is not affected.
+                Err(e) if is_connection_error(&e) => {}
+                Err(e) => {
+                    if accept_errors.due() {
+                        tracing::warn!(
+                            listener = %local,
+                            error = %e,
+                            "cannot accept connections, retrying every {}ms; if the process is out \
+                             of file descriptors, raise LimitNOFILE or lower \
+                             `lbops dataplane --max-connections-per-listener`",
+                            ACCEPT_ERROR_BACKOFF.as_millis()
+                        );
+                    }
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        () = tokio::time::sleep(ACCEPT_ERROR_BACKOFF) => {}
+                    }
+                }
             }
         }
     }
 }
 
-async fn serve_connection(
-    shared: Arc<Shared>,
-    stream: TcpStream,
+/// Accept errors that concern one connection, not the listener.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// A connection just accepted, and the place it holds under its
+/// listener's cap until it is closed (when this is dropped).
+struct Accepted {
     local: SocketAddr,
     client: SocketAddr,
     worker: usize,
-) {
+    /// When accept returned: the request-head deadline counts from here.
+    at: Instant,
+    slot: ConnectionSlot,
+}
+
+async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, accepted: Accepted) {
     let (listener, tls_config) = {
         let snapshot = shared.snapshot.load();
-        let Some(listener) = snapshot.listeners.get(&local).cloned() else {
+        let Some(listener) = snapshot.listeners.get(&accepted.local).cloned() else {
             return;
         };
         let tls_config = snapshot.tls.for_listener(&listener);
@@ -351,55 +446,88 @@ async fn serve_connection(
         .listener
         .idle_timeout
         .map_or(HEADER_READ_TIMEOUT, |d| d.0);
+    let head_timeout = shared.limits.request_head_timeout;
+    // A connection that has sent nothing yet is idle too: a listener whose
+    // idle timeout is shorter than the head deadline closes it sooner.
+    let http_deadline = accepted.at + head_timeout.min(idle);
     match listener.protocol() {
         Protocol::Http => {
             serve_http(
                 shared,
                 TokioIo::new(stream),
-                local,
-                client,
-                worker,
+                &accepted,
                 false,
                 idle,
+                http_deadline,
             )
-            .await
+            .await;
         }
-        Protocol::Tcp => forward_tcp(&shared, &listener, stream, client).await,
+        Protocol::Tcp => forward_tcp(&shared, &listener, stream, accepted.client).await,
         Protocol::Https => {
-            if let Some(stream) = tls::accept(tls_config, stream).await {
+            if let Some(stream) = handshake(tls_config, stream, http_deadline, &accepted).await {
                 serve_http(
                     shared,
                     TokioIo::new(stream),
-                    local,
-                    client,
-                    worker,
+                    &accepted,
                     true,
                     idle,
+                    http_deadline,
                 )
                 .await;
             }
         }
         Protocol::Tls => {
-            if let Some(stream) = tls::accept(tls_config, stream).await {
-                forward_tcp(&shared, &listener, stream, client).await;
+            let deadline = accepted.at + head_timeout;
+            if let Some(stream) = handshake(tls_config, stream, deadline, &accepted).await {
+                forward_tcp(&shared, &listener, stream, accepted.client).await;
             }
         }
     }
 }
 
+/// The server side of a TLS handshake, finished by `deadline` (and within
+/// [`tls::HANDSHAKE_TIMEOUT`]) or the connection is dropped.
+async fn handshake(
+    config: Option<Arc<rustls::ServerConfig>>,
+    stream: TcpStream,
+    deadline: Instant,
+    accepted: &Accepted,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout_at(deadline, tls::accept(config, stream)).await {
+        Ok(stream) => stream,
+        Err(_) => {
+            accepted.slot.listener().head_timed_out();
+            None
+        }
+    }
+}
+
+/// Serves HTTP/1.1 or h2 on one connection: until `deadline` unless a
+/// complete request head has arrived by then, and after that until it has
+/// been idle (no request in flight, none begun) for `idle`.
+///
+/// hyper alone cannot do either: its HTTP/1 header timeout starts only
+/// once HTTP/1 vs h2 detection has read enough bytes (a client that sends
+/// nothing, or half the h2 preface, would be held for ever), and its h2
+/// server has no idle timeout at all.
 async fn serve_http<I>(
     shared: Arc<Shared>,
     io: I,
-    local: SocketAddr,
-    client: SocketAddr,
-    worker: usize,
+    accepted: &Accepted,
     tls: bool,
     idle: Duration,
+    deadline: Instant,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let (local, client, worker) = (accepted.local, accepted.client, accepted.worker);
+    let activity = Arc::new(Activity::new(accepted.at));
+    let requests = activity.clone();
     let service = service_fn(move |request| {
         let shared = shared.clone();
+        // Counted as soon as hyper hands over a complete head, before the
+        // response future first runs.
+        let active = requests.begin();
         async move {
             let started = std::time::Instant::now();
             let snapshot = shared.snapshot.load_full();
@@ -421,10 +549,118 @@ async fn serve_http<I>(
             shared
                 .stats
                 .record(response.status().as_u16(), started.elapsed());
-            Ok::<_, std::convert::Infallible>(response)
+            Ok::<_, std::convert::Infallible>(response.map(|inner| TrackedBody {
+                inner,
+                _active: active,
+            }))
         }
     });
-    let _ = http_server(idle).serve_connection(io, service).await;
+    let server = http_server(idle);
+    let mut connection = std::pin::pin!(server.serve_connection(io, service));
+    // One timer, looked at rarely: it fires at the head deadline, then at
+    // the moment the connection would have been idle long enough, and is
+    // pushed on if it has been busy since.
+    let mut wake = deadline;
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            () = tokio::time::sleep_until(wake) => {}
+        }
+        if !activity.started() {
+            // No complete request head in time: close without an answer,
+            // as hyper's own header timeout does.
+            accepted.slot.listener().head_timed_out();
+            return;
+        }
+        match activity.idle_since() {
+            Some(since) if since + idle <= Instant::now() => break,
+            Some(since) => wake = since + idle,
+            None => wake = Instant::now() + idle,
+        }
+    }
+    // Idle for the listener's idle timeout: h2 is told GOAWAY, HTTP/1
+    // closes at once; a client that does not read the GOAWAY is cut when
+    // another idle period passes.
+    connection.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(idle, connection).await;
+}
+
+/// What the requests of one connection tell the task serving it.
+struct Activity {
+    accepted: Instant,
+    started: AtomicBool,
+    in_flight: AtomicUsize,
+    /// When the last request finished, in milliseconds after `accepted`.
+    last_end_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new(accepted: Instant) -> Self {
+        Self {
+            accepted,
+            started: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            last_end_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> ActiveRequest {
+        self.started.store(true, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        ActiveRequest(self.clone())
+    }
+
+    fn started(&self) -> bool {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// Since when no request has been in flight; `None` while one is.
+    fn idle_since(&self) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        let ms = self.last_end_ms.load(Ordering::Relaxed);
+        Some(self.accepted + Duration::from_millis(ms))
+    }
+}
+
+/// A request from its head until its response body has been sent (or
+/// dropped).
+struct ActiveRequest(Arc<Activity>);
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        let activity = &self.0;
+        let ms = u64::try_from(activity.accepted.elapsed().as_millis()).unwrap_or(u64::MAX);
+        activity.last_end_ms.fetch_max(ms, Ordering::Relaxed);
+        activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that keeps its request counted as active.
+struct TrackedBody {
+    inner: ProxyBody,
+    _active: ActiveRequest,
+}
+
+impl Body for TrackedBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// The HTTP/1.1 + HTTP/2 server settings every lbops listener uses: how

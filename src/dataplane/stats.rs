@@ -1,8 +1,13 @@
 //! Request counters and the latency histogram, updated lock-free on the
-//! request path and rendered by the admin API's `/metrics`.
+//! request path, and the connection counters of each listening address;
+//! rendered by the admin API's `/metrics`.
 
+use super::limits::ListenerConnections;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, in seconds (Prometheus' usual set).
@@ -84,6 +89,91 @@ impl RequestStats {
     }
 }
 
+/// The connection counters of every address being listened on; an
+/// address leaves when its socket is closed.
+#[derive(Debug, Default)]
+pub struct ConnectionStats {
+    listeners: Mutex<BTreeMap<SocketAddr, Arc<ListenerConnections>>>,
+}
+
+impl ConnectionStats {
+    /// Starts exporting `listener`'s counters (replacing an earlier socket's
+    /// for the same address).
+    pub(crate) fn add(&self, listener: Arc<ListenerConnections>) {
+        if let Ok(mut listeners) = self.listeners.lock() {
+            listeners.insert(listener.address, listener);
+        }
+    }
+
+    /// Stops exporting the counters of `address`.
+    pub(crate) fn remove(&self, address: SocketAddr) {
+        if let Ok(mut listeners) = self.listeners.lock() {
+            listeners.remove(&address);
+        }
+    }
+
+    /// The counters of `address`, while it is listened on.
+    #[must_use]
+    pub fn get(&self, address: SocketAddr) -> Option<Arc<ListenerConnections>> {
+        self.listeners.lock().ok()?.get(&address).cloned()
+    }
+
+    /// Appends the Prometheus text for these counters, one series per
+    /// listening address.
+    pub fn render(&self, out: &mut String) {
+        let listeners: Vec<Arc<ListenerConnections>> = self
+            .listeners
+            .lock()
+            .map(|l| l.values().cloned().collect())
+            .unwrap_or_default();
+        type Value = fn(&ListenerConnections) -> u64;
+        let families: [(&str, &str, &str, Value); 5] = [
+            (
+                "lbops_dataplane_connections_open",
+                "gauge",
+                "Client connections open on the listening address.",
+                |l| l.open() as u64,
+            ),
+            (
+                "lbops_dataplane_connections_limit",
+                "gauge",
+                "Client connections the listening address keeps open at most.",
+                |l| l.limit as u64,
+            ),
+            (
+                "lbops_dataplane_connections_accepted_total",
+                "counter",
+                "Client connections accepted and served.",
+                ListenerConnections::accepted,
+            ),
+            (
+                "lbops_dataplane_connections_refused_total",
+                "counter",
+                "Client connections closed at once because the listening address was at its connection limit.",
+                ListenerConnections::refused,
+            ),
+            (
+                "lbops_dataplane_request_head_timeouts_total",
+                "counter",
+                "Client connections closed because their TLS handshake or first request head did not arrive in time.",
+                ListenerConnections::head_timeouts,
+            ),
+        ];
+        for (name, kind, help, value) in families {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for listener in &listeners {
+                let _ = writeln!(
+                    out,
+                    "{name}{{address=\"{}\"}} {}",
+                    listener.address,
+                    value(listener)
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +199,31 @@ mod tests {
         ] {
             assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
         }
+    }
+
+    #[test]
+    fn connection_counters_are_per_address_and_leave_with_it() {
+        let stats = ConnectionStats::default();
+        let address: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let listener = Arc::new(ListenerConnections::new(address, 1));
+        stats.add(listener.clone());
+        let _slot = listener.admit().expect("first");
+        assert!(listener.admit().is_none());
+        listener.head_timed_out();
+        let mut out = String::new();
+        stats.render(&mut out);
+        for line in [
+            "lbops_dataplane_connections_open{address=\"127.0.0.1:8080\"} 1",
+            "lbops_dataplane_connections_limit{address=\"127.0.0.1:8080\"} 1",
+            "lbops_dataplane_connections_accepted_total{address=\"127.0.0.1:8080\"} 1",
+            "lbops_dataplane_connections_refused_total{address=\"127.0.0.1:8080\"} 1",
+            "lbops_dataplane_request_head_timeouts_total{address=\"127.0.0.1:8080\"} 1",
+        ] {
+            assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
+        }
+        stats.remove(address);
+        let mut out = String::new();
+        stats.render(&mut out);
+        assert!(!out.contains("127.0.0.1:8080"), "{out}");
     }
 }

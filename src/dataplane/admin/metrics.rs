@@ -3,16 +3,21 @@
 //!
 
 use super::{full, Body, RunningState};
-use crate::dataplane::stats::RequestStats;
+use crate::dataplane::stats::{ConnectionStats, RequestStats};
 use hyper::{Response, StatusCode};
 use std::fmt::Write as _;
 
 /// The content type Prometheus expects for the text format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub(super) fn response(state: &RunningState, stats: &RequestStats) -> Response<Body> {
+pub(super) fn response(
+    state: &RunningState,
+    stats: &RequestStats,
+    connections: &ConnectionStats,
+) -> Response<Body> {
     let mut text = render(state);
     stats.render(&mut text);
+    connections.render(&mut text);
     full(StatusCode::OK, CONTENT_TYPE, text)
 }
 
