@@ -3,6 +3,7 @@
 //! in the state directory, replaced atomically (write, fsync, rename), so
 //! a `kill -9` at any point leaves the old state or the new one.
 
+use crate::audit::{Head, HeadParseError};
 use crate::fsutil::write_atomically;
 use serde::{Deserialize, Serialize};
 use std::io;
@@ -17,7 +18,8 @@ pub struct DaemonState {
     /// The commit the balancers run and whose policy judges the next ones.
     pub trusted: Option<String>,
     /// The audit log's head after the last record (`SEQ:HASH`), to catch a
-    /// log whose tail was cut off.
+    /// log whose tail was cut off: the daemon refuses to start on a log that
+    /// does not hold it.
     pub audit_head: Option<String>,
     /// Newest last.
     #[serde(default)]
@@ -43,6 +45,11 @@ impl DaemonState {
     #[must_use]
     pub fn judged(&self, commit: &str) -> Option<&JudgedHead> {
         self.judged.iter().rev().find(|j| j.commit == commit)
+    }
+
+    /// [`DaemonState::audit_head`], parsed.
+    pub fn audit_head(&self) -> Result<Option<Head>, HeadParseError> {
+        self.audit_head.as_deref().map(str::parse).transpose()
     }
 
     pub fn remember(&mut self, head: JudgedHead) {
@@ -76,6 +83,11 @@ impl StateStore {
         StateStore {
             path: state_dir.join(Self::FILE),
         }
+    }
+
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The saved state, or the empty state when there is none yet.
