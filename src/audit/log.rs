@@ -25,7 +25,7 @@ use time::{OffsetDateTime, UtcOffset};
 /// [`AuditLog::append`] the change the event describes must not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("cannot {action} the audit log {path}: {source}; check that its directory exists and that lbops may write there")]
+    #[error("cannot {action} the audit log {path}: {source}; {}", io_hint(.source))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -55,6 +55,16 @@ pub enum AuditError {
     },
     #[error(transparent)]
     Discontinued(Box<Discontinuity>),
+}
+
+/// What to do about an I/O error.
+fn io_hint(error: &io::Error) -> &'static str {
+    match error.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge => {
+            "make room on its disk: lbops tries the write again and goes on once it succeeds"
+        }
+        _ => "check that its directory exists and that lbops may write there",
+    }
 }
 
 /// A log that does not hold the head its writer persisted: its end was
@@ -336,7 +346,7 @@ impl AuditLog {
             .read(true)
             .append(true)
             .open(&self.path)
-            .map_err(io_err("open again after a failed write"))?;
+            .map_err(io_err("reopen"))?;
         let tail = self.tail_after_head(&file)?;
         if tail > failed.len() as u64 {
             return Err(self.end_changed(format!(
@@ -355,8 +365,7 @@ impl AuditLog {
             self.cut(&file, self.len)
                 .map_err(io_err("cut the failed write from"))?;
         }
-        file.sync_all()
-            .map_err(io_err("sync after cutting the failed write from"))?;
+        file.sync_all().map_err(io_err("sync"))?;
         self.file = file;
         Ok(())
     }

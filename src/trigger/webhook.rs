@@ -201,12 +201,14 @@ async fn route(
     let id = delivery.id.as_ref().map(|id| id.value.as_str());
     let trigger = match event {
         Event::Ping => {
+            admitted.keep();
             return Ok(json(
                 StatusCode::OK,
                 &serde_json::json!({ "event": "ping" }),
-            ))
+            ));
         }
         Event::Ignored(name) => {
+            admitted.keep();
             let answer = serde_json::json!({ "event": name, "ignored": true });
             return Ok(json(StatusCode::OK, &answer));
         }
@@ -232,14 +234,17 @@ async fn route(
         delivery = id.unwrap_or("-"),
         "webhook push accepted"
     );
-    let refused = match tokio::time::timeout(SEND_TIMEOUT, hook.triggers.send(trigger)).await {
-        Ok(Ok(())) => return Ok(json(StatusCode::ACCEPTED, &answer)),
-        Ok(Err(_)) => HookError::Stopping,
-        Err(_) => HookError::Busy,
-    };
-    // Not acted on: the forge's retry of this delivery must be taken.
-    hook.deliveries.forget(admitted);
-    Err(refused)
+    // Not sent (an error here, or the request given up while waiting), the
+    // delivery is forgotten when `admitted` drops: the forge's retry must
+    // be taken.
+    match tokio::time::timeout(SEND_TIMEOUT, hook.triggers.send(trigger)).await {
+        Ok(Ok(())) => {
+            admitted.keep();
+            Ok(json(StatusCode::ACCEPTED, &answer))
+        }
+        Ok(Err(_)) => Err(HookError::Stopping),
+        Err(_) => Err(HookError::Busy),
+    }
 }
 
 /// Reads a body of at most [`MAX_BODY_BYTES`] within [`BODY_READ_TIMEOUT`].

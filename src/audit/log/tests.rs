@@ -445,7 +445,10 @@ fn a_full_disk_refuses_appends_until_it_has_room_again() {
                 action: "write",
                 source,
                 ..
-            } => assert_eq!(source.raw_os_error(), Some(28), "{source}"),
+            } => {
+                assert_eq!(source.raw_os_error(), Some(28), "{source}");
+                assert!(err.to_string().contains("make room on its disk"), "{err}");
+            }
             other => panic!("expected a write error, got {other:?}"),
         }
         assert_eq!(log.head(), &head);

@@ -59,11 +59,36 @@ fn body_repeat(id: Option<&DeliveryId>) -> String {
     }
 }
 
-/// A remembered delivery, to hand back with [`Deliveries::forget`] when it
-/// was not acted on after all.
+/// A delivery admitted but not yet acted on: [`Admitted::keep`] it once it
+/// was; dropped without that (an error, or the request given up half-way),
+/// it is forgotten, so that the forge's retry is taken.
 #[derive(Debug)]
-#[must_use]
-pub(super) struct Admitted(Entry);
+#[must_use = "an admitted delivery is forgotten again unless kept"]
+pub(super) struct Admitted<'a> {
+    deliveries: &'a Deliveries,
+    entry: Option<Entry>,
+}
+
+impl Admitted<'_> {
+    /// The delivery was acted on: a repeat is refused from now on.
+    pub(super) fn keep(mut self) {
+        self.entry = None;
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            // Its queue slot stays until it is evicted; only its keys go.
+            let mut seen = self
+                .deliveries
+                .seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            seen.remove(&entry);
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
@@ -104,7 +129,7 @@ impl Deliveries {
     /// Remembers `delivery`, or says why it is a repeat. Checking and
     /// remembering are one step, so two copies sent at once cannot both
     /// pass.
-    pub(super) fn admit(&self, delivery: &Delivery) -> Result<Admitted, Repeat> {
+    pub(super) fn admit(&self, delivery: &Delivery) -> Result<Admitted<'_>, Repeat> {
         let id_key = delivery.id.as_ref().map(id_key);
         let body_key = Key::Body(delivery.body_sha256);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -133,15 +158,10 @@ impl Deliveries {
                 seen.remove(&oldest);
             }
         }
-        Ok(Admitted(entry))
-    }
-
-    /// Forgets a delivery that was admitted but not acted on (the daemon
-    /// could not take its trigger), so that the forge's retry is taken.
-    pub(super) fn forget(&self, admitted: Admitted) {
-        // Its queue slot stays until it is evicted; only its keys go.
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.remove(&admitted.0);
+        Ok(Admitted {
+            deliveries: self,
+            entry: Some(entry),
+        })
     }
 
     #[cfg(test)]
@@ -187,7 +207,10 @@ mod tests {
     #[test]
     fn a_repeat_of_the_id_or_of_the_body_is_refused() {
         let deliveries = Deliveries::default();
-        let _ = deliveries.admit(&delivery(Some("a"), b"one")).unwrap();
+        deliveries
+            .admit(&delivery(Some("a"), b"one"))
+            .unwrap()
+            .keep();
         assert!(matches!(
             deliveries.admit(&delivery(Some("a"), b"two")),
             Err(Repeat::Id(id)) if id.value == "a"
@@ -200,8 +223,11 @@ mod tests {
             deliveries.admit(&delivery(None, b"one")),
             Err(Repeat::Body { id: None })
         ));
-        let _ = deliveries.admit(&delivery(Some("b"), b"two")).unwrap();
-        let _ = deliveries.admit(&delivery(None, b"three")).unwrap();
+        deliveries
+            .admit(&delivery(Some("b"), b"two"))
+            .unwrap()
+            .keep();
+        deliveries.admit(&delivery(None, b"three")).unwrap().keep();
         // The refused ones left nothing behind.
         assert_eq!(deliveries.len(), (3, 5));
     }
@@ -211,9 +237,10 @@ mod tests {
         let deliveries = Deliveries::new(3);
         for n in 0..10 {
             let id = format!("id-{n}");
-            let _ = deliveries
+            deliveries
                 .admit(&delivery(Some(&id), id.as_bytes()))
-                .unwrap();
+                .unwrap()
+                .keep();
             let (entries, keys) = deliveries.len();
             assert!(entries <= 3 && keys <= 6, "{entries} {keys}");
         }
@@ -225,23 +252,31 @@ mod tests {
     #[test]
     fn a_delivery_that_was_not_acted_on_can_come_again() {
         let deliveries = Deliveries::default();
-        let first = deliveries.admit(&delivery(Some("a"), b"one")).unwrap();
-        deliveries.forget(first);
+        drop(deliveries.admit(&delivery(Some("a"), b"one")).unwrap());
         let again = deliveries.admit(&delivery(Some("a"), b"one")).unwrap();
         assert!(deliveries.admit(&delivery(Some("a"), b"one")).is_err());
-        deliveries.forget(again);
-        assert!(deliveries.admit(&delivery(Some("a"), b"one")).is_ok());
+        drop(again);
+        deliveries
+            .admit(&delivery(Some("a"), b"one"))
+            .unwrap()
+            .keep();
+        assert!(deliveries.admit(&delivery(Some("a"), b"one")).is_err());
     }
 
     #[test]
     fn evicting_an_old_slot_keeps_a_newer_holder_of_its_keys() {
         let deliveries = Deliveries::new(2);
-        let first = deliveries.admit(&delivery(Some("a"), b"one")).unwrap();
-        deliveries.forget(first);
+        drop(deliveries.admit(&delivery(Some("a"), b"one")).unwrap());
         // The forgotten slot is still queued; "a" is admitted again.
-        let _ = deliveries.admit(&delivery(Some("a"), b"one")).unwrap();
+        deliveries
+            .admit(&delivery(Some("a"), b"one"))
+            .unwrap()
+            .keep();
         // This evicts the forgotten slot, which must not free "a".
-        let _ = deliveries.admit(&delivery(Some("b"), b"two")).unwrap();
+        deliveries
+            .admit(&delivery(Some("b"), b"two"))
+            .unwrap()
+            .keep();
         assert!(deliveries.admit(&delivery(Some("a"), b"one")).is_err());
     }
 }
