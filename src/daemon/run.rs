@@ -373,7 +373,7 @@ fn open_audit(
     store: &StateStore,
     state: &mut DaemonState,
 ) -> Result<AuditLog, StartError> {
-    let expected = state.audit_head().map_err(|e| StateError::Damaged {
+    let expected = state.parsed_audit_head().map_err(|e| StateError::Damaged {
         path: store.path().to_owned(),
         reason: format!("audit_head: {e}"),
     })?;
@@ -500,4 +500,29 @@ fn watch(
             .map_err(|e| StartError::Trigger(format!("cannot watch {}: {e}", path.display())))?;
     }
     Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_audit_write_is_tried_again_by_the_next_poll() {
+        let audit = || {
+            ReconcileError::Audit(crate::audit::AuditError::Io {
+                action: "write",
+                path: PathBuf::from("audit.jsonl"),
+                source: std::io::Error::from_raw_os_error(28),
+            })
+        };
+        let other = || ReconcileError::NotConverged(3);
+        let poll = Duration::from_secs(10);
+        // After many failures the backoff is minutes; the audit retry is not.
+        assert_eq!(retry_delay(&audit(), 30, poll), poll);
+        assert!(retry_delay(&other(), 30, poll) > Duration::from_secs(200));
+        // Shorter backoffs stay as they are.
+        assert!(retry_delay(&audit(), 0, poll) <= Duration::from_secs(1));
+        // Without polling, the backoff it is.
+        assert!(retry_delay(&audit(), 30, Duration::ZERO) > Duration::from_secs(200));
+    }
 }

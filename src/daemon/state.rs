@@ -48,7 +48,7 @@ impl DaemonState {
     }
 
     /// [`DaemonState::audit_head`], parsed.
-    pub fn audit_head(&self) -> Result<Option<Head>, HeadParseError> {
+    pub fn parsed_audit_head(&self) -> Result<Option<Head>, HeadParseError> {
         self.audit_head.as_deref().map(str::parse).transpose()
     }
 
@@ -151,6 +151,20 @@ mod tests {
         }
         assert_eq!(state.judged.len(), REMEMBERED_HEADS);
         assert!(state.judged(&format!("{:040}", 0)).is_none());
+    }
+
+    #[test]
+    fn the_audit_head_is_read_as_seq_and_hash() {
+        let mut state = DaemonState::default();
+        assert_eq!(state.parsed_audit_head(), Ok(None));
+        let head = Head {
+            seq: 7,
+            hash: "ab".repeat(32),
+        };
+        state.audit_head = Some(head.to_string());
+        assert_eq!(state.parsed_audit_head(), Ok(Some(head)));
+        state.audit_head = Some("7:nothex".into());
+        assert!(state.parsed_audit_head().is_err());
     }
 
     #[test]
