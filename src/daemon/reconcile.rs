@@ -341,16 +341,20 @@ impl Reconciler {
             .update(&head_hex, &branch, now(), |r| r.apply = Some(apply));
         match result {
             Ok(steps) => {
-                self.metrics.applied(started.elapsed(), now());
-                self.state.trusted = Some(head_hex);
                 self.state.allocation = catalog.allocation.clone();
-                self.remember(head, "applied", &format!("{steps} step(s) applied"));
                 self.applied = Some(catalog);
                 self.last_drift = None;
+                // Recorded before the head is trusted: if the write fails,
+                // the next reconcile judges the head again (its plan is
+                // empty by then) and records it, rather than finding it
+                // trusted and leaving its apply status pending for good.
                 self.record(
                     Event::new(EventKind::Apply, DAEMON_ACTOR, "applied")
                         .with_commit(head.to_string()),
                 )?;
+                self.metrics.applied(started.elapsed(), now());
+                self.state.trusted = Some(head_hex);
+                self.remember(head, "applied", &format!("{steps} step(s) applied"));
                 // The status goes out before the state that says the commit
                 // is done: a crash in between makes the next start judge
                 // the commit again (its plan is empty by then) and post the
