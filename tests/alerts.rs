@@ -3,6 +3,8 @@
 //! checks the message's structure. A receiver that sees a bad request
 //! records it and answers 400, and every test asserts none was recorded.
 
+mod common;
+
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
@@ -369,15 +371,10 @@ async fn a_failing_receiver_is_tried_again_and_the_alert_delivered() {
     assert_eq!(first, second, "the same body is sent again");
 }
 
-#[tokio::test]
+// One thread, so that the alerter's tasks log into this test's capture.
+#[tokio::test(flavor = "current_thread")]
 async fn a_refusal_is_an_error_naming_the_sink_never_its_secrets() {
-    let logs = Logs::default();
-    let _guard = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(logs.clone())
-            .with_ansi(false)
-            .finish(),
-    );
+    let logs = common::logs::capture(tracing::Level::INFO);
     let s = setup(SECRET).await;
     // Receivers that echo what they should not: the path, the secret.
     s.webhook
@@ -486,31 +483,4 @@ async fn an_unreachable_sink_is_given_up_after_the_configured_tries() {
         !message.contains("slackt0ken") && !message.contains("/services/"),
         "{message}"
     );
-}
-
-/// Log lines, captured.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
-    type Writer = Logs;
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
-    }
 }

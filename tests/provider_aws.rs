@@ -494,32 +494,11 @@ async fn an_apply_cut_off_halfway_is_finished_without_duplicates() {
     assert!(cut_at > 10, "the faults landed inside the apply");
 }
 
-/// A writer the test's tracing subscriber fills, to read back after.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn credentials_and_key_material_never_reach_the_logs() {
     let _turn = moto().fresh().await;
-    let buffer = LogBuffer::default();
-    let writer = buffer.clone();
     // Everything lbops and the SDK log, down to trace, on this thread.
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let capture = common::logs::capture(tracing::Level::TRACE);
     let account = Account::new().await;
     let calls = Calls::failing_at(5);
     let provider = account.provider(&calls).await;
@@ -535,7 +514,7 @@ async fn credentials_and_key_material_never_reach_the_logs() {
         )
         .await;
 
-    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.len() > 1000,
         "the SDK and lbops logged: {} bytes",

@@ -3,6 +3,9 @@
 //! daemon's channel exactly once, anything unproven is refused with `401`
 //! and reaches nothing, and the endpoint stops when told.
 
+mod common;
+
+use common::logs;
 use hmac::{Hmac, Mac};
 use lbops::source::SecretRef;
 use lbops::trigger::{self, Forge, Trigger, TriggerSource, MAX_BODY_BYTES, PATH};
@@ -367,36 +370,10 @@ async fn a_push_the_daemon_cannot_take_is_a_503() {
     endpoint.stop().await;
 }
 
-/// Everything the endpoint logs, as the daemon's log would hold it.
-#[derive(Clone, Default)]
-struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl io::Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
-
-// One thread, so that the endpoint's tasks log to this test's subscriber.
+// One thread, so that the endpoint's tasks log into this test's capture.
 #[tokio::test(flavor = "current_thread")]
 async fn refusals_are_logged_with_peer_and_reason_but_no_secret_or_signature() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = logs::capture(tracing::Level::INFO);
 
     let endpoint = Endpoint::start().await;
     let body = push_body("refs/heads/main");
@@ -427,7 +404,7 @@ async fn refusals_are_logged_with_peer_and_reason_but_no_secret_or_signature() {
     assert_eq!(answer.status, 202);
     endpoint.stop().await;
 
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let log = capture.text();
     assert_eq!(log.matches("webhook request refused").count(), 2, "{log}");
     assert!(log.contains("127.0.0.1:"), "{log}");
     assert!(log.contains("X-Hub-Signature-256 does not match"), "{log}");
@@ -439,6 +416,21 @@ async fn refusals_are_logged_with_peer_and_reason_but_no_secret_or_signature() {
     for value in [SECRET, almost, &wrong[7..], &right[7..]] {
         assert!(!log.contains(value), "the log holds {value}: {log}");
     }
+}
+
+/// The race the log capture is built against: another test's thread,
+/// capturing nothing, reaches a log line first; this thread's capture
+/// still gets the line when it logs it, and only its own.
+#[test]
+fn a_capture_gets_a_line_that_another_thread_reached_first() {
+    fn log_a_line() {
+        tracing::warn!("a line two threads log");
+    }
+    let capture = logs::capture(tracing::Level::INFO);
+    std::thread::spawn(log_a_line).join().unwrap();
+    log_a_line();
+    let log = capture.text();
+    assert_eq!(log.matches("a line two threads log").count(), 1, "{log}");
 }
 
 // Replays. A forge signs the body only; the delivery id rides in a header
@@ -608,15 +600,10 @@ async fn a_delivery_id_that_is_not_an_id_is_a_400() {
     assert_eq!(endpoint.stop().await, vec![]);
 }
 
-// One thread, so that the endpoint's tasks log to this test's subscriber.
+// One thread, so that the endpoint's tasks log into this test's capture.
 #[tokio::test(flavor = "current_thread")]
 async fn a_refused_repeat_is_logged_with_its_delivery_id() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = logs::capture(tracing::Level::INFO);
     let endpoint = Endpoint::start().await;
     let body = push_body("refs/heads/main");
     assert_eq!(
@@ -632,7 +619,7 @@ async fn a_refused_repeat_is_logged_with_its_delivery_id() {
         409
     );
     endpoint.stop().await;
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let log = capture.text();
     let refused: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("webhook request refused"))

@@ -4,6 +4,7 @@
 
 pub mod estate;
 pub mod git;
+pub mod logs;
 pub mod moto;
 
 use bytes::Bytes;
