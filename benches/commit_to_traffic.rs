@@ -10,7 +10,7 @@
 mod common;
 
 use common::git::{Author, GitRepo, Signing, SshKey};
-use common::{free_port, Backend};
+use common::{Backend, Ports};
 use http_body_util::BodyExt;
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,8 @@ async fn run(rounds: usize) {
     };
     let blue = Backend::named("blue").await;
     let green = Backend::named("green").await;
-    let port = free_port();
+    let ports = Ports::default();
+    let port = ports.hold();
     let repo = GitRepo::new();
     for (file, text) in estate(&key, &blue, &green, port, "blue") {
         repo.write(&file, &text);

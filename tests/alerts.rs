@@ -48,11 +48,14 @@ struct Receiver {
     address: SocketAddr,
     seen: Arc<Mutex<Seen>>,
     task: JoinHandle<()>,
+    /// Its port, held after it closes so that nobody else answers there.
+    _port: common::Ports,
 }
 
 impl Receiver {
     async fn start(check: Check) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = common::Ports::default();
+        let listener = TcpListener::bind(port.address()).await.unwrap();
         let address = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let shared = Arc::clone(&seen);
@@ -79,7 +82,14 @@ impl Receiver {
             address,
             seen,
             task,
+            _port: port,
         }
+    }
+
+    /// Stops listening: once this returns, connections are refused.
+    async fn close(&mut self) {
+        self.task.abort();
+        let _cancelled = (&mut self.task).await;
     }
 
     fn url(&self, path: &str) -> String {
@@ -463,10 +473,8 @@ async fn the_receiver_catches_a_wrong_secret() {
 
 #[tokio::test]
 async fn an_unreachable_sink_is_given_up_after_the_configured_tries() {
-    let s = setup(SECRET).await;
-    s.slack.task.abort();
-    // Let the listener close.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut s = setup(SECRET).await;
+    s.slack.close().await;
     let results = s.alerter.send(&Alert::drift(C1, "y")).await;
     assert!(results[0].is_ok());
     let error = results[1].as_ref().unwrap_err();

@@ -7,7 +7,7 @@ mod common;
 
 use common::estate::{balancer, note, pools, wait_for_status, Daemon, Team};
 use common::git::GitRepo;
-use common::{free_port, Backend, ChildProcess, Reply};
+use common::{Backend, ChildProcess, Ports, Reply};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,9 +21,9 @@ struct Estate {
     repo: GitRepo,
     stable: Backend,
     canary: Backend,
+    /// The balancer's port, held for the data plane to bind.
     port: u16,
-    admin_port: u16,
-    webhook_port: u16,
+    _ports: Ports,
     dir: tempfile::TempDir,
     first: String,
 }
@@ -33,7 +33,8 @@ impl Estate {
         let team = Team::new();
         let stable = Backend::start_at("stable", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
         let canary = Backend::start_at("canary", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
-        let (port, admin_port, webhook_port) = (free_port(), free_port(), free_port());
+        let ports = Ports::default();
+        let port = ports.hold();
         let repo = GitRepo::new();
         repo.write("access.yaml", &team.access());
         repo.write("pools.yaml", &pools(&stable, &canary, 10, 1));
@@ -46,14 +47,13 @@ impl Estate {
             stable,
             canary,
             port,
-            admin_port,
-            webhook_port,
+            _ports: ports,
             dir,
             first,
         };
         std::fs::write(estate.dir.path().join("webhook-secret"), WEBHOOK_SECRET).unwrap();
-        let provider = format!("{{embedded: {{admin_listen: '127.0.0.1:{admin_port}'}}}}");
-        std::fs::write(estate.config_path(), estate.config(&provider)).unwrap();
+        let provider = "{embedded: {admin_listen: '127.0.0.1:0'}}";
+        std::fs::write(estate.config_path(), estate.config(provider)).unwrap();
         estate
     }
 
@@ -65,10 +65,12 @@ impl Estate {
         self.dir.path().join("state")
     }
 
+    /// The daemon's config; it listens on ports of its own choosing
+    /// (`:0`) and logs them (see `Daemon::admin` and the like).
     fn config(&self, provider: &str) -> String {
         format!(
             "repository: {{path: '{}', branch: main}}
-trigger: {{poll: 1s, watch: true, webhook: {{listen: '127.0.0.1:{}', secret_file: webhook-secret}}}}
+trigger: {{poll: 1s, watch: true, webhook: {{listen: '127.0.0.1:0', secret_file: webhook-secret}}}}
 trust: {{pinned_commit: {}}}
 provider: {provider}
 drift: {{schedule: '0 0 * * * *', kinds: {{Pool: revert}}}}
@@ -77,7 +79,6 @@ api: {{listen: '127.0.0.1:0'}}
 state_dir: '{}'
 ",
             self.repo.path().display(),
-            self.webhook_port,
             self.first,
             self.state_dir().display()
         )
@@ -243,11 +244,9 @@ async fn commits_are_judged_applied_or_refused_and_reported_on_the_commits() {
     // signed one is accepted (and finds the refused head already judged).
     let body = format!("{{\"ref\":\"refs/heads/main\",\"after\":\"{denied}\"}}");
     let records = e.audit().lines().count();
-    assert_eq!(webhook(e.webhook_port, &body, "sha256=00").await, 401);
-    assert_eq!(
-        webhook(e.webhook_port, &body, &github_signature(&body)).await,
-        202
-    );
+    let hook = daemon.webhook().await;
+    assert_eq!(webhook(hook, &body, "sha256=00").await, 401);
+    assert_eq!(webhook(hook, &body, &github_signature(&body)).await, 202);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(e.audit().lines().count(), records, "nothing judged again");
     let logs = daemon.logs();
@@ -275,14 +274,14 @@ fn github_signature(body: &str) -> String {
     format!("sha256={digest}")
 }
 
-async fn webhook(port: u16, body: &str, signature: &str) -> u16 {
+async fn webhook(address: std::net::SocketAddr, body: &str, signature: &str) -> u16 {
     use http_body_util::Full;
     let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build(hyper_util::client::legacy::connect::HttpConnector::new());
     let request = hyper::Request::builder()
         .method("POST")
-        .uri(format!("http://127.0.0.1:{port}/hooks/git"))
+        .uri(format!("http://{address}/hooks/git"))
         .header("x-github-event", "push")
         .header("x-hub-signature-256", signature)
         .header("content-type", "application/json")
@@ -300,7 +299,7 @@ async fn a_hand_change_is_reported_as_drift_and_reverted() {
 
     // Someone shifts the canary to 90 through the data plane's admin API.
     let token = std::fs::read_to_string(e.state_dir().join("dataplane-admin-token")).unwrap();
-    let admin = format!("http://127.0.0.1:{}", e.admin_port);
+    let admin = format!("http://{}", daemon.admin().await);
     let mut config = lbops::dataplane::config::DataplaneConfig::parse(
         &admin_call("GET", &format!("{admin}/v1/config"), &token, None)
             .await
@@ -364,21 +363,16 @@ async fn after_kill_9_a_restarted_daemon_converges_while_the_data_plane_serves_t
     let hash_file = e.dir.path().join("admin-token.sha256");
     std::fs::write(&hash_file, lbops::plan::sha256_hex(token)).unwrap();
     let (_dataplane, mut stderr) = ChildProcess::lbops(|c| {
-        c.args([
-            "dataplane",
-            "--admin-listen",
-            &format!("127.0.0.1:{}", e.admin_port),
-        ])
-        .arg("--state-dir")
-        .arg(e.dir.path().join("dataplane"))
-        .arg("--admin-token-sha256-file")
-        .arg(&hash_file)
+        c.args(["dataplane", "--admin-listen", "127.0.0.1:0"])
+            .arg("--state-dir")
+            .arg(e.dir.path().join("dataplane"))
+            .arg("--admin-token-sha256-file")
+            .arg(&hash_file)
     });
-    common::wait_for_line(&mut stderr, "lbops dataplane: admin API on");
+    let admin = common::admin_address(&mut stderr);
     std::thread::spawn(move || for _ in stderr.lines() {});
     let provider = format!(
-        "{{embedded: {{url: 'http://127.0.0.1:{}', token_file: '{}'}}}}",
-        e.admin_port,
+        "{{embedded: {{url: 'http://{admin}', token_file: '{}'}}}}",
         token_file.display()
     );
     std::fs::write(e.config_path(), e.config(&provider)).unwrap();
@@ -585,22 +579,13 @@ async fn a_forge_refusing_the_token_is_an_error_and_an_alert_not_a_crash() {
     )
     .unwrap();
     std::fs::write(e.dir.path().join("alert-secret"), "alert-test-secret").unwrap();
-    let provider = format!(
-        "{{embedded: {{admin_listen: '127.0.0.1:{}'}}}}",
-        e.admin_port
-    );
-    let config = e.config(&provider).replace(
+    let config = e.config("{embedded: {admin_listen: '127.0.0.1:0'}}").replace(
         "statuses: {page_url: 'http://127.0.0.1:8712'}",
         &format!(
             "statuses:\n  page_url: 'http://127.0.0.1:8712'\n  forges: [{{kind: github, api_url: 'http://{}', repository: acme/balancers, token_file: forge-token}}]\n\
              alerts:\n  webhooks: [{{url: 'http://{}/alerts', secret_file: alert-secret}}]",
             forge.address, alerts.address
         ),
-    );
-    let page_port = free_port();
-    let config = config.replace(
-        "api: {listen: '127.0.0.1:0'}",
-        &format!("api: {{listen: '127.0.0.1:{page_port}'}}"),
     );
     std::fs::write(e.config_path(), config).unwrap();
     let daemon = Daemon::start(&e.config_path());
@@ -644,7 +629,7 @@ async fn a_forge_refusing_the_token_is_an_error_and_an_alert_not_a_crash() {
     assert!(e.note(&e.first).unwrap().contains("lbops/apply: success"));
     let (status, page) = admin_call(
         "GET",
-        &format!("http://127.0.0.1:{page_port}/commits/{}", e.first),
+        &format!("{}/commits/{}", daemon.pages().await, e.first),
         "",
         None,
     )

@@ -10,7 +10,7 @@ mod common;
 
 use common::estate::{balancer, pools, wait_for_status, Daemon, Team};
 use common::git::{Author, GitRepo, Signing};
-use common::{free_port, Backend, Reply};
+use common::{Backend, Ports, Reply};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,9 @@ struct Estate {
     repo: GitRepo,
     stable: Backend,
     canary: Backend,
+    /// The balancer's port, held for the data plane to bind.
     port: u16,
+    _ports: Ports,
     dir: tempfile::TempDir,
     first: String,
 }
@@ -29,7 +31,8 @@ impl Estate {
         let team = Team::new();
         let stable = Backend::start_at("stable", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
         let canary = Backend::start_at("canary", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
-        let (port, admin_port) = (free_port(), free_port());
+        let ports = Ports::default();
+        let port = ports.hold();
         let repo = GitRepo::new();
         repo.write("access.yaml", &team.access());
         repo.write("pools.yaml", &pools(&stable, &canary, 10, 1));
@@ -40,7 +43,7 @@ impl Estate {
             "repository: {{path: '{}', branch: main}}
 trigger: {{poll: 1s, watch: true}}
 trust: {{pinned_commit: {first}{trust_extra}}}
-provider: {{embedded: {{admin_listen: '127.0.0.1:{admin_port}'}}}}
+provider: {{embedded: {{admin_listen: '127.0.0.1:0'}}}}
 api: {{listen: '127.0.0.1:0'}}
 state_dir: '{}'
 ",
@@ -54,6 +57,7 @@ state_dir: '{}'
             stable,
             canary,
             port,
+            _ports: ports,
             dir,
             first,
         }

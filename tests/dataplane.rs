@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{config, free_port, wait_for_line, Backend, ChildProcess, Reply};
+use common::{admin_address, config, wait_for_line, Backend, ChildProcess, Ports, Reply};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::Request;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -85,12 +85,13 @@ fn routes_repo(port: u16, stable: SocketAddr, canary: SocketAddr, api: SocketAdd
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_match_and_actions_act() {
+    let ports = Ports::default();
     let (stable, canary, api) = (
         Backend::start("stable").await,
         Backend::start("canary").await,
         Backend::start("api").await,
     );
-    let port = free_port();
+    let port = ports.hold();
     let dataplane = Dataplane::new();
     dataplane
         .apply(config(
@@ -173,8 +174,9 @@ async fn routes_match_and_actions_act() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_listeners_forward_bytes() {
+    let ports = Ports::default();
     let (backend, task) = tcp_backend("db").await;
-    let port = free_port();
+    let port = ports.hold();
     let repo = format!(
         "kind: Pool\nname: db\nspec:\n  targets: [{{address: '{backend}'}}]\n---\n\
          kind: LoadBalancer\nname: db\nspec:\n  addresses: [127.0.0.1]\n  listeners:\n\
@@ -195,12 +197,13 @@ async fn tcp_listeners_forward_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_swaps_under_load_fail_no_request() {
+    let ports = Ports::default();
     let (stable, canary, api) = (
         Backend::start("stable").await,
         Backend::start("canary").await,
         Backend::start("api").await,
     );
-    let port = free_port();
+    let port = ports.hold();
     let repo = routes_repo(port, stable.address, canary.address, api.address);
     let dataplane = Arc::new(Dataplane::new());
     dataplane.apply(config(&repo, 1)).await.unwrap();
@@ -255,8 +258,9 @@ async fn config_swaps_under_load_fail_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_that_cannot_bind_changes_nothing() {
+    let ports = Ports::default();
     let backend = Backend::start("stable").await;
-    let port = free_port();
+    let port = ports.hold();
     let repo = |p: u16| {
         format!(
             "kind: Pool\nname: p\nspec:\n  targets: [{{address: '{}'}}]\n---\n\
@@ -283,8 +287,9 @@ async fn a_config_that_cannot_bind_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standalone_process_serves_its_config_file_and_stops_on_sigterm() {
+    let ports = Ports::default();
     let backend = Backend::start("solo").await;
-    let port = free_port();
+    let port = ports.hold();
     let repo = format!(
         "kind: Pool\nname: p\nspec:\n  targets: [{{address: '{}'}}]\n---\n\
          kind: LoadBalancer\nname: web\nspec:\n  addresses: [127.0.0.1]\n  listeners:\n\
@@ -357,9 +362,13 @@ const FAST_CHECKS: &str = "  health_check:\n    probe: {http: {path: /healthz}}\
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_target_is_ejected_and_readmitted_when_back() {
-    let a = Backend::start("a").await;
+    let ports = Ports::default();
+    // `a` comes back at its address, held while it is down: nobody else
+    // can take it meanwhile.
+    let a_address = ports.address();
+    let a = Backend::start_at("a", Reply::Echo, a_address).await;
     let b = Backend::start("b").await;
-    let port = free_port();
+    let port = ports.hold();
     let pool = format!(
         "  targets: [{{address: '{}'}}, {{address: '{}'}}]\n{FAST_CHECKS}",
         a.address, b.address
@@ -375,7 +384,6 @@ async fn a_dead_target_is_ejected_and_readmitted_when_back() {
     let both = spread(&client, &url, 20).await;
     assert_eq!((both["a"], both["b"]), (10, 10));
 
-    let a_address = a.address;
     a.kill();
     drop(a);
     // Ejected within interval x unhealthy_threshold (200 ms), plus slack;
@@ -395,9 +403,10 @@ async fn a_dead_target_is_ejected_and_readmitted_when_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backups_take_over_only_when_every_primary_is_down() {
+    let ports = Ports::default();
     let primary = Backend::start("primary").await;
     let backup = Backend::start("backup").await;
-    let port = free_port();
+    let port = ports.hold();
     let pool = format!(
         "  targets: [{{address: '{}'}}]\n  backup_targets: [{{address: '{}'}}]\n{FAST_CHECKS}",
         primary.address, backup.address
@@ -419,10 +428,11 @@ async fn backups_take_over_only_when_every_primary_is_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_requests_eject_a_target_passively() {
+    let ports = Ports::default();
     let good = Backend::start("good").await;
-    let port = free_port();
+    let port = ports.hold();
     // A target nobody listens on: connects fail, without any active check.
-    let dead = free_port();
+    let dead = ports.hold();
     let pool = format!(
         "  targets: [{{address: '{}'}}, {{address: '127.0.0.1:{dead}'}}]\n",
         good.address
@@ -447,9 +457,10 @@ async fn failing_requests_eject_a_target_passively() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draining_lets_in_flight_requests_finish_while_new_ones_go_elsewhere() {
+    let ports = Ports::default();
     let old = Backend::start("old").await;
     let new = Backend::start("new").await;
-    let port = free_port();
+    let port = ports.hold();
     let repo = |target: SocketAddr, drain: &str| {
         pool_repo(
             port,
@@ -495,9 +506,10 @@ async fn draining_lets_in_flight_requests_finish_while_new_ones_go_elsewhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_past_the_draining_timeout_are_cut() {
+    let ports = Ports::default();
     let old = Backend::start("old").await;
     let new = Backend::start("new").await;
-    let port = free_port();
+    let port = ports.hold();
     let repo = |target: SocketAddr| {
         pool_repo(
             port,
@@ -528,12 +540,18 @@ async fn requests_past_the_draining_timeout_are_cut() {
 }
 
 /// Sends an authenticated admin request and returns the status.
-async fn admin_request(port: u16, method: &str, path: &str, token: &str, body: String) -> u16 {
+async fn admin_request(
+    admin: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: String,
+) -> u16 {
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build(HttpConnector::new());
     let request = Request::builder()
         .method(method)
-        .uri(format!("http://127.0.0.1:{port}{path}"))
+        .uri(format!("http://{admin}{path}"))
         .header("authorization", format!("Bearer {token}"))
         .body(Full::new(Bytes::from(body)))
         .unwrap();
@@ -546,8 +564,9 @@ async fn admin_request(port: u16, method: &str, path: &str, token: &str, body: S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_process_serves_the_last_config_it_accepted() {
+    let ports = Ports::default();
     let backend = Backend::start("kept").await;
-    let (port, admin_port) = (free_port(), free_port());
+    let port = ports.hold();
     let dir = tempfile::tempdir().unwrap();
     let token = "test-admin-token-not-secret";
     std::fs::write(
@@ -557,25 +576,21 @@ async fn a_restarted_process_serves_the_last_config_it_accepted() {
     .unwrap();
     let start = || {
         ChildProcess::lbops(|c| {
-            c.args([
-                "dataplane",
-                "--admin-listen",
-                &format!("127.0.0.1:{admin_port}"),
-                "--state-dir",
-            ])
-            .arg(dir.path().join("state"))
-            .arg("--admin-token-sha256-file")
-            .arg(dir.path().join("admin.sha256"))
+            // Port 0: each process binds an admin port of its own.
+            c.args(["dataplane", "--admin-listen", "127.0.0.1:0", "--state-dir"])
+                .arg(dir.path().join("state"))
+                .arg("--admin-token-sha256-file")
+                .arg(dir.path().join("admin.sha256"))
         })
     };
     let (first, mut stderr) = start();
-    wait_for_line(&mut stderr, "lbops dataplane: admin API on");
+    let admin = admin_address(&mut stderr);
     let repo = pool_repo(
         port,
         &format!("  targets: [{{address: '{}'}}]\n", backend.address),
     );
     let status = admin_request(
-        admin_port,
+        admin,
         "PUT",
         "/v1/config",
         token,
@@ -598,20 +613,21 @@ async fn a_restarted_process_serves_the_last_config_it_accepted() {
         "{line}"
     );
     // The admin API comes up after the restored config is served.
-    wait_for_line(&mut stderr, "lbops dataplane: admin API on");
+    let admin = admin_address(&mut stderr);
     let (status, _, body) = get(&client(), &format!("http://127.0.0.1:{port}/x"), &[]).await;
     assert_eq!(status, 200);
     assert!(body.starts_with("kept /x"), "{body}");
     assert_eq!(
-        admin_request(admin_port, "GET", "/v1/state", "wrong-token", String::new()).await,
+        admin_request(admin, "GET", "/v1/state", "wrong-token", String::new()).await,
         401
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
+    let ports = Ports::default();
     let backend = Backend::start("idle").await;
-    let port = free_port();
+    let port = ports.hold();
     let repo = format!(
         "kind: Pool\nname: p\nspec:\n  targets: [{{address: '{}'}}]\n---\n\
          kind: LoadBalancer\nname: web\nspec:\n  addresses: [127.0.0.1]\n  listeners:\n\

@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{config, free_port, Backend};
+use common::{config, Backend, Ports};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
@@ -138,10 +138,11 @@ async fn get_through(port: u16, path: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_needs_the_token() {
+    let ports = Ports::default();
     let dir = tempfile::tempdir().unwrap();
     let admin = Harness::start(dir.path()).await;
     let backend = Backend::named("web").await;
-    let config = web_config(1, free_port(), backend.address, 1).to_json();
+    let config = web_config(1, ports.hold(), backend.address, 1).to_json();
     let endpoints = [
         (Method::PUT, "/v1/config"),
         (Method::GET, "/v1/config"),
@@ -205,10 +206,11 @@ async fn every_endpoint_needs_the_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pushed_config_serves_traffic_and_versions_only_move_forward() {
+    let ports = Ports::default();
     let dir = tempfile::tempdir().unwrap();
     let admin = Harness::start(dir.path()).await;
     let (web, other) = (Backend::named("web").await, Backend::named("other").await);
-    let port = free_port();
+    let port = ports.hold();
     let v1 = web_config(1, port, web.address, 1);
 
     let (status, body) = admin.put(&v1).await;
@@ -285,7 +287,7 @@ async fn a_pushed_config_serves_traffic_and_versions_only_move_forward() {
     );
 
     // A newer version moves traffic to its new listener.
-    let new_port = free_port();
+    let new_port = ports.hold();
     let v2 = web_config(2, new_port, other.address, 1);
     let (status, body) = admin.put(&v2).await;
     assert_eq!(status, 200, "{body}");
@@ -303,10 +305,11 @@ async fn a_pushed_config_serves_traffic_and_versions_only_move_forward() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_that_cannot_be_saved_is_not_applied() {
+    let ports = Ports::default();
     let dir = tempfile::tempdir().unwrap();
     let admin = Harness::start(dir.path()).await;
     let backend = Backend::named("web").await;
-    let (port, new_port) = (free_port(), free_port());
+    let (port, new_port) = (ports.hold(), ports.hold());
     let v1 = web_config(1, port, backend.address, 1);
     assert_eq!(admin.put(&v1).await.0, 200);
     // Something in the way of the saved file: the rename over it fails.
@@ -334,10 +337,11 @@ async fn a_config_that_cannot_be_saved_is_not_applied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_pushes_of_one_version_accept_exactly_one() {
+    let ports = Ports::default();
     let dir = tempfile::tempdir().unwrap();
     let admin = Arc::new(Harness::start(dir.path()).await);
     let backend = Backend::named("web").await;
-    let port = free_port();
+    let port = ports.hold();
     let mut pushes = Vec::new();
     for weight in 1..=8 {
         let admin = admin.clone();
@@ -365,10 +369,11 @@ async fn concurrent_pushes_of_one_version_accept_exactly_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_and_metrics_show_what_really_runs() {
+    let ports = Ports::default();
     let dir = tempfile::tempdir().unwrap();
     let admin = Harness::start(dir.path()).await;
     let backend = Backend::named("web").await;
-    let port = free_port();
+    let port = ports.hold();
     let (status, _) = admin.put(&web_config(3, port, backend.address, 4)).await;
     assert_eq!(status, 200);
     for _ in 0..3 {
@@ -457,6 +462,7 @@ async fn next_event(body: &mut Incoming, buffer: &mut Vec<u8>) -> Option<Value> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_event_stream_tells_configs_and_health_as_they_happen() {
+    let ports = Ports::default();
     let dir = tempfile::tempdir().unwrap();
     let admin = Harness::start(dir.path()).await;
     let backend = Backend::named("web").await;
@@ -474,7 +480,7 @@ async fn the_event_stream_tells_configs_and_health_as_they_happen() {
     let mut buffer = Vec::new();
 
     // A pool with fast active checks and a target nobody listens on.
-    let dead = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let dead = ports.address();
     let yaml = format!(
         "kind: Pool\nname: web\nspec:\n  targets: [{{address: '{}'}}, {{address: '{dead}'}}]\n\
          \x20 health_check: {{probe: tcp, interval: 100ms, timeout: 80ms, healthy_threshold: 1, unhealthy_threshold: 2}}\n",
@@ -576,9 +582,10 @@ async fn oversized_configs_are_refused_unread() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_data_plane_serves_its_last_config_without_a_controller() {
+    let ports = Ports::default();
     let dir = tempfile::tempdir().unwrap();
     let backend = Backend::named("web").await;
-    let port = free_port();
+    let port = ports.hold();
     let last = web_config(2, port, backend.address, 3);
     {
         let admin = Harness::start(dir.path()).await;

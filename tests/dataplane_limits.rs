@@ -11,7 +11,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{config, free_port, wait_for_line, Backend, ChildProcess, NOW};
+use common::{config, wait_for_line, Backend, ChildProcess, Ports, NOW};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::{http1, http2};
 use hyper::Request;
@@ -62,7 +62,8 @@ async fn http_dataplane(
     backend: &Backend,
     extra: &str,
 ) -> (Dataplane, SocketAddr) {
-    let port = free_port();
+    let ports = Ports::default();
+    let port = ports.hold();
     let dataplane = Dataplane::with_limits(limits);
     dataplane
         .apply(http_config(port, backend.address, extra))
@@ -328,9 +329,10 @@ fn tls_config(dir: &std::path::Path, https: u16, tls: u16, backend: SocketAddr) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_says_hello_is_closed_at_the_deadline_on_https_and_tls() {
+    let ports = Ports::default();
     let backend = Backend::start("web").await;
     let dir = tempfile::tempdir().unwrap();
-    let (https, tls) = (free_port(), free_port());
+    let (https, tls) = (ports.hold(), ports.hold());
     let dataplane = Dataplane::with_limits(limits(DEADLINE, 100));
     dataplane
         .apply(tls_config(dir.path(), https, tls, backend.address))
@@ -428,10 +430,11 @@ async fn h1_get(sender: &mut http1::SendRequest<Empty<Bytes>>) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_cap_new_connections_are_refused_and_counted() {
+    let ports = Ports::default();
     let backend = Backend::start("web").await;
     // A long deadline, so the silent connections below stay open.
     let dataplane = Arc::new(Dataplane::with_limits(limits(Duration::from_secs(60), 3)));
-    let port = free_port();
+    let port = ports.hold();
     dataplane
         .apply(http_config(port, backend.address, ""))
         .await
@@ -503,8 +506,9 @@ async fn at_the_cap_new_connections_are_refused_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lbops_dataplane_takes_the_limits_from_its_flags() {
+    let ports = Ports::default();
     let backend = Backend::start("web").await;
-    let port = free_port();
+    let port = ports.hold();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dataplane.json");
     std::fs::write(&file, http_config(port, backend.address, "").to_json()).unwrap();

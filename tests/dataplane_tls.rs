@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{free_port, wait_for_line, Backend, ChildProcess};
+use common::{wait_for_line, Backend, ChildProcess, Ports};
 use http_body_util::{BodyExt, Empty};
 use hyper::{Request, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -348,14 +348,17 @@ struct HttpsSite {
     backend: Backend,
     pki: Pki,
     port: u16,
+    /// Holds `port`: keep it bound (as `_ports`) for the whole test.
+    ports: Ports,
     dataplane: Dataplane,
 }
 
 impl HttpsSite {
     async fn start(tls: &str) -> Self {
+        let ports = Ports::default();
         let backend = Backend::start("site").await;
         let pki = two_site_pki();
-        let port = free_port();
+        let port = ports.hold();
         let dataplane = Dataplane::new();
         let repo = web_repo(backend.address, &https_listener(port, tls));
         dataplane.apply(pki.config(&repo, 1)).await.unwrap();
@@ -363,6 +366,7 @@ impl HttpsSite {
             backend,
             pki,
             port,
+            ports,
             dataplane,
         }
     }
@@ -377,6 +381,7 @@ async fn https_requests_reach_the_backend_marked_https() {
         backend: _backend,
         pki,
         port,
+        ports: _ports,
         dataplane,
     } = HttpsSite::start("{certificates: [alpha]}").await;
 
@@ -412,6 +417,7 @@ async fn sni_picks_the_certificate_and_falls_back_to_the_first() {
         backend: _backend,
         pki,
         port,
+        ports: _ports,
         dataplane,
     } = HttpsSite::start("{certificates: [alpha, beta]}").await;
     let alpha = &pki.leaves["alpha"];
@@ -473,6 +479,7 @@ async fn alpn_h2_is_negotiated_and_served_over_http2() {
         backend: _backend,
         pki,
         port,
+        ports: _ports,
         dataplane,
     } = HttpsSite::start("{certificates: [alpha, beta]}").await;
 
@@ -508,9 +515,10 @@ async fn alpn_h2_is_negotiated_and_served_over_http2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn min_version_1_3_refuses_tls_1_2_clients() {
+    let ports = Ports::default();
     let backend = Backend::start("site").await;
     let pki = two_site_pki();
-    let (strict, lenient) = (free_port(), free_port());
+    let (strict, lenient) = (ports.hold(), ports.hold());
     let repo = format!(
         "{}\x20   - {}\n",
         web_repo(
@@ -570,6 +578,7 @@ async fn a_cipher_list_restricts_the_suites() {
         backend: _backend,
         pki,
         port,
+        ports: _ports,
         dataplane,
     } = HttpsSite::start(
         "{certificates: [alpha], ciphers: [TLS13_AES_256_GCM_SHA384, \
@@ -628,6 +637,7 @@ async fn a_cipher_list_restricts_the_suites() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_listeners_terminate_and_forward_bytes() {
+    let ports = Ports::default();
     let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let backend_address = backend.local_addr().unwrap();
     let backend_task = tokio::spawn(async move {
@@ -640,7 +650,7 @@ async fn tls_listeners_terminate_and_forward_bytes() {
         }
     });
     let pki = two_site_pki();
-    let port = free_port();
+    let port = ports.hold();
     let repo = format!(
         "kind: Pool\nname: db\nspec:\n  targets: [{{address: '{backend_address}'}}]\n---\n\
          kind: LoadBalancer\nname: db\nspec:\n  addresses: [127.0.0.1]\n  listeners:\n\
@@ -679,13 +689,14 @@ async fn a_key_that_cannot_be_loaded_rejects_the_config() {
         backend,
         mut pki,
         port,
+        ports,
         dataplane,
     } = HttpsSite::start("{certificates: [alpha, beta]}").await;
 
     // Version 2 moves the listener, and beta's key is gone.
     let missing = pki.dir.path().join("no-such.key");
     pki.leaves.get_mut("beta").unwrap().key_path = missing.clone();
-    let new_port = free_port();
+    let new_port = ports.hold();
     let moved = web_repo(
         backend.address,
         &https_listener(new_port, "{certificates: [alpha, beta]}"),
@@ -742,6 +753,7 @@ async fn a_new_certificate_applies_to_new_connections_and_open_ones_keep_going()
         backend,
         mut pki,
         port,
+        ports: _ports,
         dataplane,
     } = HttpsSite::start("{certificates: [alpha]}").await;
     let old = pki.leaves["alpha"].der.clone();
@@ -786,9 +798,10 @@ async fn a_new_certificate_applies_to_new_connections_and_open_ones_keep_going()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standalone_process_reads_a_key_from_its_environment() {
     use lbops::spec::kinds::certificate::KeyRef;
+    let ports = Ports::default();
     let backend = Backend::start("solo").await;
     let pki = two_site_pki();
-    let port = free_port();
+    let port = ports.hold();
     let repo = web_repo(
         backend.address,
         &https_listener(port, "{certificates: [alpha]}"),

@@ -10,7 +10,7 @@ mod common;
 
 use common::estate::{access, balancer, pools, wait_for_status, Daemon};
 use common::git::{Author, GitRepo, Signing, SshKey};
-use common::{free_port, Backend, Reply};
+use common::{Backend, Ports, Reply};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -328,6 +328,7 @@ fn the_exposition_reader_is_strict() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_in_a_browser_show_statuses_and_who_what_why_and_metrics_move() {
+    let ports = Ports::default();
     let (alice_key, bob_key) = (
         SshKey::new("alice@example.test"),
         SshKey::new("bob@example.test"),
@@ -344,7 +345,7 @@ async fn the_pages_in_a_browser_show_statuses_and_who_what_why_and_metrics_move(
     };
     let stable = Backend::start_at("stable", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
     let canary = Backend::start_at("canary", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
-    let (port, admin_port, pages_port) = (free_port(), free_port(), free_port());
+    let port = ports.hold();
     let repo = GitRepo::new();
     repo.write("access.yaml", &access(&alice_key, &bob_key));
     repo.write("pools.yaml", &pools(&stable, &canary, 10, 1));
@@ -352,7 +353,6 @@ async fn the_pages_in_a_browser_show_statuses_and_who_what_why_and_metrics_move(
     let first = repo.commit(&alice, "the estate");
 
     let dir = tempfile::tempdir().unwrap();
-    let base = format!("http://127.0.0.1:{pages_port}");
     let config = dir.path().join("lbops.yaml");
     std::fs::write(
         &config,
@@ -360,10 +360,10 @@ async fn the_pages_in_a_browser_show_statuses_and_who_what_why_and_metrics_move(
             "repository: {{path: '{}', branch: main}}
 trigger: {{poll: 1s, watch: true}}
 trust: {{pinned_commit: {first}}}
-provider: {{embedded: {{admin_listen: '127.0.0.1:{admin_port}'}}}}
+provider: {{embedded: {{admin_listen: '127.0.0.1:0'}}}}
 drift: {{schedule: '0 0 * * * *'}}
-statuses: {{page_url: '{base}'}}
-api: {{listen: '127.0.0.1:{pages_port}'}}
+statuses: {{page_url: 'http://lbops.example.test'}}
+api: {{listen: '127.0.0.1:0'}}
 state_dir: '{}'
 ",
             repo.path().display(),
@@ -373,6 +373,7 @@ state_dir: '{}'
     .unwrap();
 
     let daemon = Daemon::start(&config);
+    let base = daemon.pages().await;
     wait_for_status(&repo, &first, "lbops/apply: success", &daemon).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{catalog, free_port, Backend};
+use common::{catalog, Backend, Ports};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -81,13 +81,14 @@ async fn converge(provider: &EmbeddedProvider, desired: &Catalog) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_applied_through_the_admin_api_converge() {
+    let ports = Ports::default();
     let backends = (
         Backend::named("a").await,
         Backend::named("b").await,
         Backend::named("canary").await,
     );
     let (a, b, canary) = (backends.0.address, backends.1.address, backends.2.address);
-    let port = free_port();
+    let port = ports.hold();
     let state = tempfile::tempdir().unwrap();
     let dataplane = Arc::new(Dataplane::new());
     let admin = AdminServer::start(
@@ -140,8 +141,9 @@ async fn plans_applied_through_the_admin_api_converge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lbops_plan_prints_the_steps_for_a_repository() {
+    let ports = Ports::default();
     let a = Backend::named("a").await;
-    let port = free_port();
+    let port = ports.hold();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("repo")).unwrap();
     std::fs::write(

@@ -33,12 +33,16 @@ struct Endpoint {
 
 impl Endpoint {
     async fn start() -> Self {
+        Self::start_at(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    async fn start_at(address: SocketAddr) -> Self {
         // The secret comes the way the daemon reads it: from a file.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("webhook-secret");
         std::fs::write(&path, format!("{SECRET}\n")).unwrap();
         let secret = SecretRef::File(path).read().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = TcpListener::bind(address).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (sender, triggers) = mpsc::channel(8);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -342,7 +346,9 @@ async fn other_paths_and_methods_are_refused() {
 
 #[tokio::test]
 async fn the_endpoint_stops_when_told_and_frees_its_port() {
-    let endpoint = Endpoint::start().await;
+    // The test holds the port, so that nobody else listens there after.
+    let port = common::Ports::default();
+    let endpoint = Endpoint::start_at(port.address()).await;
     let addr = endpoint.addr;
     // An idle keep-alive connection must not hold the shutdown up.
     let _idle = TcpStream::connect(addr).await.unwrap();

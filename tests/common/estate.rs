@@ -1,11 +1,12 @@
 //! What the daemon's end-to-end tests share: the team's policy, the
 //! pools and balancer they change, a running `lbops run` whose log is
-//! collected (and kept for the suite's secret check), and the statuses
-//! read back from git notes.
+//! collected (and kept for the suite's secret check) and tells where it
+//! listens, and the statuses read back from git notes.
 
 use super::git::{Author, GitRepo, Signing, SshKey};
 use super::{Backend, ChildProcess};
 use std::io::BufRead;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -155,6 +156,67 @@ impl Daemon {
 
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
+    }
+
+    /// Waits (up to 30 s) for a log line that `matches`, and returns it;
+    /// `what` names it in the failure.
+    pub async fn wait_for_log(&self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = self
+                .logs
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| matches(l))
+                .cloned();
+            if let Some(line) = found {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: no such line in\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Where the in-process data plane's admin API listens.
+    pub async fn admin(&self) -> SocketAddr {
+        self.logged_address("data plane admin API", "admin").await
+    }
+
+    /// Where the webhook endpoint listens.
+    pub async fn webhook(&self) -> SocketAddr {
+        self.logged_address("webhook endpoint listening", "local")
+            .await
+    }
+
+    /// The base URL of the pages, probes and `/metrics`, e.g.
+    /// `http://127.0.0.1:40123` (no trailing slash).
+    pub async fn pages(&self) -> String {
+        format!(
+            "http://{}",
+            self.logged_address("pages, probes and /metrics", "pages")
+                .await
+        )
+    }
+
+    /// The address the daemon logged in `field` of its `message` line.
+    /// Tests give the daemon port 0 to listen on, so that it binds a free
+    /// port itself, and read here which one it got.
+    async fn logged_address(&self, message: &str, field: &str) -> SocketAddr {
+        let value = |line: &str| {
+            let line: serde_json::Value = serde_json::from_str(line).ok()?;
+            (line["message"] == message).then(|| line[field].as_str().map(str::to_owned))?
+        };
+        let line = self.wait_for_log(message, |l| value(l).is_some()).await;
+        let address = value(&line).unwrap_or_default();
+        let address = address.trim_start_matches("http://").trim_end_matches('/');
+        address
+            .parse()
+            .unwrap_or_else(|e| panic!("{message}: {field} {address:?}: {e}"))
     }
 
     /// Whether the process is still running (it has not exited or died).

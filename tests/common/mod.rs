@@ -1,4 +1,4 @@
-//! What the integration tests share: real backends on loopback, free
+//! What the integration tests share: real backends on loopback, held
 //! ports, configs from YAML, and child processes that are always killed.
 #![allow(dead_code)] // each test crate uses its own part of this
 
@@ -32,11 +32,14 @@ pub enum Reply {
 }
 
 /// An HTTP/1.1 backend on 127.0.0.1. `/slow/<ms>` answers after that
-/// long. Killing (or dropping) it closes every connection it has.
+/// long. Killing (or dropping) it closes every connection it has; a
+/// killed backend's port stays held until it is dropped, so connections
+/// to it are refused rather than answered by whoever took the port.
 pub struct Backend {
     pub address: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
     task: JoinHandle<()>,
+    _port: Ports,
 }
 
 impl Backend {
@@ -48,7 +51,13 @@ impl Backend {
         Self::start_at(name, Reply::Name, "127.0.0.1:0".parse().unwrap()).await
     }
 
+    /// At `address`; port 0 picks a port and holds it.
     pub async fn start_at(name: &'static str, reply: Reply, address: SocketAddr) -> Self {
+        let port = Ports::default();
+        let address = match address.port() {
+            0 => SocketAddr::new(address.ip(), port.hold()),
+            _ => address,
+        };
         let listener = TcpListener::bind(address).await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -77,6 +86,7 @@ impl Backend {
             address,
             stop,
             task,
+            _port: port,
         }
     }
 
@@ -118,13 +128,39 @@ async fn answer(name: &str, reply: Reply, request: &Request<Incoming>) -> String
     }
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Loopback ports this test holds until it ends, for listeners whose
+/// number must be written down before the process that listens starts
+/// (a balancer's port in the repository, a target that must refuse).
+///
+/// Each port is a socket bound with `SO_REUSEADDR` that never listens.
+/// While it is held, Linux hands the port to no `bind(:0)` and to no
+/// outgoing connection, so no other test or process can take it; yet a
+/// listener that also sets `SO_REUSEADDR` may bind it (the data plane's
+/// listeners do, as do std's and tokio's), stop, and bind it again.
+/// Nobody listening on it means connections to it are refused. Picking a
+/// "free" port and releasing it before the listener binds it was a race:
+/// under load another process took it ("Address already in use").
+#[derive(Default)]
+pub struct Ports(std::sync::Mutex<Vec<socket2::Socket>>);
+
+impl Ports {
+    /// A port on 127.0.0.1 held for as long as `self` lives.
+    pub fn hold(&self) -> u16 {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket.set_reuse_address(true).unwrap();
+        socket
+            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        self.0.lock().unwrap().push(socket);
+        port
+    }
+
+    /// `127.0.0.1:port` of a port held for as long as `self` lives.
+    pub fn address(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.hold()))
+    }
 }
 
 /// Loads a repository given as one YAML text.
@@ -182,6 +218,16 @@ pub fn wait_for_line(stderr: &mut impl std::io::BufRead, prefix: &str) -> String
             return line.trim().to_owned();
         }
     }
+}
+
+/// Waits for `lbops dataplane` to say where its admin API listens: given
+/// `--admin-listen 127.0.0.1:0`, it binds a port of its own.
+pub fn admin_address(stderr: &mut impl std::io::BufRead) -> SocketAddr {
+    let prefix = "lbops dataplane: admin API on ";
+    let line = wait_for_line(stderr, prefix);
+    line[prefix.len()..]
+        .parse()
+        .unwrap_or_else(|e| panic!("{line:?}: {e}"))
 }
 
 impl Drop for ChildProcess {

@@ -43,9 +43,9 @@ impl Moto {
             );
             venv.to_owned()
         });
-        let port = super::free_port();
+        // Port 0: the server binds a port of its own and says which.
         let mut child = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -68,14 +68,19 @@ impl Moto {
         std::thread::spawn(move || watchdog.wait());
         let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr is piped"));
         let mut line = String::new();
-        loop {
+        let endpoint = loop {
             line.clear();
             let read = stderr.read_line(&mut line).expect("moto's stderr reads");
             assert!(read > 0, "moto_server ended before it listened");
-            if line.contains("Running on http://127.0.0.1") {
-                break;
+            // ` * Running on http://127.0.0.1:40123`
+            if let Some(at) = line.find("Running on http://127.0.0.1:") {
+                let address: String = line[at + "Running on ".len()..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '\u{1b}')
+                    .collect();
+                break address;
             }
-        }
+        };
         // Keep draining its log so it never blocks on a full pipe.
         std::thread::spawn(move || {
             let mut sink = String::new();
@@ -85,7 +90,7 @@ impl Moto {
             let _ = child.wait();
         });
         Self {
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint,
             pid,
             turn: tokio::sync::Mutex::new(()),
         }

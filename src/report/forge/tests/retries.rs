@@ -107,12 +107,12 @@ async fn a_rate_limit_longer_than_the_budget_is_reported_at_once() {
 
 #[tokio::test]
 async fn an_unreachable_forge_is_retried_then_transient() {
-    // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port bound by a socket that never listens: connections to it are
+    // refused, and nobody else can take it while the test holds it.
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = held.local_addr().unwrap().as_socket().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, super::shapes::TOKEN).unwrap();
