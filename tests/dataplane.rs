@@ -477,7 +477,7 @@ async fn draining_lets_in_flight_requests_finish_while_new_ones_go_elsewhere() {
         let url = url.clone();
         async move { get(&client(), &format!("{url}/slow/600"), &[]).await }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    old.wait_for_request("/slow/600").await;
     dataplane
         .apply(config(&repo(new.address, "5s"), 2))
         .await
@@ -524,7 +524,7 @@ async fn requests_past_the_draining_timeout_are_cut() {
     let url = format!("http://127.0.0.1:{port}/slow/5000");
     let started = std::time::Instant::now();
     let slow = tokio::spawn(async move { get(&client(), &url, &[]).await });
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    old.wait_for_request("/slow/5000").await;
     dataplane
         .apply(config(&repo(new.address), 2))
         .await

@@ -131,7 +131,13 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: &Path) -> Self {
-        let (process, stderr) = ChildProcess::lbops(|c| c.arg("run").arg("--config").arg(config));
+        Self::start_with(config, |c| c)
+    }
+
+    /// Starts it with the environment (e.g. `LBOPS_LOG`) that `configure` sets.
+    pub fn start_with(config: &Path, configure: impl FnOnce(&mut Command) -> &mut Command) -> Self {
+        let (process, stderr) =
+            ChildProcess::lbops(|c| configure(c.arg("run").arg("--config").arg(config)));
         let logs = Arc::new(Mutex::new(Vec::new()));
         let sink = logs.clone();
         std::thread::spawn(move || {

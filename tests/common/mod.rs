@@ -38,6 +38,8 @@ pub enum Reply {
 pub struct Backend {
     pub address: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
+    /// The paths of the requests it has received, as they arrive.
+    received: tokio::sync::watch::Sender<Vec<String>>,
     task: JoinHandle<()>,
     _port: Ports,
 }
@@ -61,17 +63,24 @@ impl Backend {
         let listener = TcpListener::bind(address).await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let received = tokio::sync::watch::Sender::new(Vec::new());
+        let receiving = received.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
                 let mut stopped = stopped.clone();
+                let receiving = receiving.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |request: Request<Incoming>| async move {
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
-                            answer(name, reply, &request).await,
-                        ))))
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let path = request.uri().path().to_owned();
+                        receiving.send_modify(|paths| paths.push(path));
+                        async move {
+                            Ok::<_, std::convert::Infallible>(Response::new(Full::new(
+                                Bytes::from(answer(name, reply, &request).await),
+                            )))
+                        }
                     });
                     let connection = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service);
@@ -85,9 +94,21 @@ impl Backend {
         Self {
             address,
             stop,
+            received,
             task,
             _port: port,
         }
+    }
+
+    /// Waits (up to 10 s) until a request for `path` has reached it: it is
+    /// being answered (`/slow/…` ones are then in flight).
+    pub async fn wait_for_request(&self, path: &str) {
+        let mut received = self.received.subscribe();
+        let arrived = received.wait_for(|paths| paths.iter().any(|p| p == path));
+        tokio::time::timeout(std::time::Duration::from_secs(10), arrived)
+            .await
+            .unwrap_or_else(|_| panic!("no request for {path} reached the backend"))
+            .expect("the backend keeps its sender");
     }
 
     /// Stops listening and drops every open connection.
