@@ -15,6 +15,7 @@ pub mod dataplane;
 pub mod fsutil;
 pub mod identity;
 pub mod judge;
+pub mod model;
 pub mod plan;
 pub mod provider;
 pub mod report;
