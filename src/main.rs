@@ -157,7 +157,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Actions => {
-            write!(stdout, "{}", lbops::actions::markdown_table())?;
+            write!(stdout, "{}", lbops::spec::actions::markdown_table())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Dataplane(args) => cli::dataplane::run(args, unix_now()),
