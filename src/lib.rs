@@ -6,7 +6,6 @@
 //! `plan`) and I/O at the edges (`source`).
 #![forbid(unsafe_code)]
 
-pub mod api;
 pub mod audit;
 pub mod authz;
 pub mod daemon;
