@@ -24,7 +24,7 @@
 //! identity:  spec
 //! authz:     spec identity model
 //! source:    spec
-//! judge:     spec model identity authz source
+//! judge:     spec model identity authz source provider  # provider: exception (1)
 //! plan:      spec model
 //! dataplane: spec model fsutil
 //! provider:  spec model plan dataplane
@@ -41,6 +41,15 @@
 //! the embedded `dataplane`. `report`, `audit` and `trigger` are edges only
 //! the daemon and the CLI use; `daemon` is the composition root, and
 //! nothing in the library uses it.
+//!
+//! Known exceptions, each to remove rather than copy:
+//!
+//! 1. `judge` → `provider`: admission (`judge::admission`) names
+//!    `provider::aws::AwsConfig` in its `Placement` and calls
+//!    `provider::refusals`, so the pure judge reaches the module that
+//!    holds the AWS client. It is no cycle (`provider` uses no `judge`).
+//!    Issue 13 removes it when placement and its refusals are a value of
+//!    `model` the caller hands to admission.
 #![forbid(unsafe_code)]
 
 pub mod audit;

@@ -111,14 +111,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => None,
             };
             let files = lbops::source::read_tree(&dir)?;
+            let placement = lbops::judge::Placement { aws: aws.as_ref() };
             let result = spec::load(&files, &spec::Options::at(now)).and_then(|validated| {
-                let refused = lbops::provider::refusals(&validated.catalog, aws.as_ref());
-                if refused.is_empty() {
-                    Ok(validated)
-                } else {
-                    Err(spec::Invalid {
-                        diagnostics: refused.into_iter().chain(validated.warnings).collect(),
-                    })
+                match placement.check(&validated.catalog) {
+                    Ok(()) => Ok(validated),
+                    Err(refused) => Err(spec::Invalid {
+                        diagnostics: refused
+                            .diagnostics
+                            .into_iter()
+                            .chain(validated.warnings)
+                            .collect(),
+                    }),
                 }
             });
             let (diagnostics, code) = match &result {

@@ -263,3 +263,108 @@ fn show_on_a_broken_log_still_shows_but_says_so() {
         run.stderr
     );
 }
+
+fn accept_end(log: &Log, was: &str, extra: &[&str]) -> Run {
+    lbops(&[&["audit", "accept-end", &log.name(), "--was", was], extra].concat())
+}
+
+#[test]
+fn accept_end_records_the_lost_end_in_the_log_which_then_continues_the_old_head() {
+    let log = log();
+    log.rewrite(|l| {
+        l.truncate(3);
+    });
+    let was = log.head.to_string();
+    assert!(matches!(
+        AuditLog::open_continuing(&log.path, Some(&log.head)),
+        Err(lbops::audit::AuditError::Discontinued(_))
+    ));
+
+    let run = accept_end(
+        &log,
+        &was,
+        &["--reason", "two records lost with the old disk"],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("accepted the end at seq 3 in place of seq 5, recorded as record 4"),
+        "{}",
+        run.stdout
+    );
+    // The log verifies, and says what happened, who did it and why.
+    assert_eq!(verify(&log.path, &[]).code, 0);
+    let last: serde_json::Value =
+        serde_json::from_str(log.lines().last().expect("a record")).expect("json");
+    assert_eq!(last["seq"], 4);
+    assert_eq!(last["event"]["kind"], "trust");
+    assert_eq!(last["event"]["outcome"], "audit log end accepted");
+    assert_eq!(last["event"]["detail"]["was"], was.as_str());
+    assert!(last["event"]["detail"]["end"]
+        .as_str()
+        .expect("end")
+        .starts_with("3:"));
+    assert_eq!(
+        last["event"]["detail"]["reason"],
+        "two records lost with the old disk"
+    );
+    assert!(
+        last["event"]["actor"]
+            .as_str()
+            .expect("actor")
+            .starts_with("operator "),
+        "{last}"
+    );
+    // A writer that kept the old head goes on from here.
+    let opened = AuditLog::open_continuing(&log.path, Some(&log.head)).expect("continues");
+    let accepted = opened.accepted.expect("by the record");
+    assert_eq!((accepted.end.seq, accepted.record), (3, 4));
+
+    // Once is enough.
+    let run = accept_end(&log, &was, &["--reason", "again"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("accepted before"), "{}", run.stdout);
+    assert_eq!(log.lines().len(), 4);
+}
+
+#[test]
+fn accept_end_refuses_a_log_that_lost_nothing_or_whose_chain_is_broken() {
+    let log = log();
+    let was = log.head.to_string();
+    let before = fs::read(&log.path).expect("read");
+    let run = accept_end(&log, &was, &["--reason", "just in case"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("nothing to accept"), "{}", run.stdout);
+    assert_eq!(fs::read(&log.path).expect("read"), before);
+
+    log.rewrite(|l| {
+        l[1] = l[1].replace("authorized", "unauthorized");
+        l.pop();
+    });
+    let before = fs::read(&log.path).expect("read");
+    let run = accept_end(&log, &was, &["--reason", "cover it up"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.starts_with(&format!("{}:2: ", log.name()))
+            && run.stdout.contains("cannot be accepted"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fs::read(&log.path).expect("read"), before);
+}
+
+#[test]
+fn accept_end_wants_a_reason() {
+    let log = log();
+    log.rewrite(|l| {
+        l.pop();
+    });
+    let was = log.head.to_string();
+    let run = accept_end(&log, &was, &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--reason"), "{}", run.stderr);
+    let run = accept_end(&log, &was, &["--reason", " "]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("say what happened"), "{}", run.stderr);
+    assert_eq!(log.lines().len(), 4, "nothing written");
+}

@@ -751,3 +751,95 @@ fn json_output_carries_the_same_decision_for_tools() {
     assert_eq!(change["change"]["action"], "pool.weights.update");
     assert_eq!(change["verdict"]["verdict"], "denied");
 }
+
+/// `lbops authorize --from TRUSTED --to HEAD --config CONFIG` on the
+/// estate's repository: its exit code and output.
+fn authorize_like_the_daemon(e: &common::estate::PinnedEstate, head: &str) -> Verdict {
+    let out = Command::new(env!("CARGO_BIN_EXE_lbops"))
+        .args(["authorize", "--from", &e.first, "--to", head])
+        .arg("--repo")
+        .arg(e.repo.path())
+        .arg("--config")
+        .arg(e.config_path())
+        .output()
+        .unwrap();
+    Verdict {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_and_the_daemon_agree_on_accepted_refused_and_provider_refused_commits() {
+    use common::estate::{pools, wait_for_status, Daemon, PinnedEstate};
+    let e = PinnedEstate::new("").await;
+    let balancer = |addresses: &str| {
+        format!(
+            "kind: LoadBalancer\nname: edge\nspec:\n  addresses: {addresses}\n  listeners:\n    - {{name: http, protocol: http, port: {}, default_action: {{forward: {{pools: [{{pool: web}}]}}}}}}\n",
+            e.port
+        )
+    };
+    // Three heads, each on its own branch from the trusted commit: one
+    // accepted, one denied (bob edits a pool out of his scope), one the
+    // embedded data plane refuses (a balancer with no address) although
+    // every change in it is allowed and it validates without a provider.
+    let branch = |name: &str, file: &str, text: &str, who: Author<'_>| {
+        e.repo.git(&["checkout", "-q", "-b", name, &e.first], &[]);
+        e.repo.write(file, text);
+        e.repo.commit(&who, name)
+    };
+    let accepted = branch(
+        "accepted",
+        "pools.yaml",
+        &pools(&e.stable, &e.canary, 30, 1),
+        e.team.bob(),
+    );
+    let refused = branch(
+        "refused",
+        "pools.yaml",
+        &pools(&e.stable, &e.canary, 10, 7),
+        e.team.bob(),
+    );
+    let provider_refused = branch(
+        "provider-refused",
+        "balancers.yaml",
+        &balancer("[]"),
+        e.team.alice(),
+    );
+    e.repo.git(&["checkout", "-q", "main"], &[]);
+
+    authorize_like_the_daemon(&e, &accepted).allowed();
+    authorize_like_the_daemon(&e, &refused)
+        .refused()
+        .says("DENIED    pool.weights.update pool/db");
+    let verdict = authorize_like_the_daemon(&e, &provider_refused);
+    assert_eq!(verdict.code, 1, "{}{}", verdict.stdout, verdict.stderr);
+    verdict
+        .says("error[missing-field] loadbalancer/edge: a LoadBalancer on the embedded provider needs at least one address")
+        .says("invalid:");
+
+    // The daemon, given each head in turn on its watched branch.
+    let daemon = Daemon::start(&e.config_path());
+    wait_for_status(&e.repo, &e.first, "lbops/apply: success", &daemon).await;
+    for (head, status, text) in [
+        (
+            &refused,
+            "lbops/authorize: failure",
+            "pool.weights.update on pool/db",
+        ),
+        (
+            &provider_refused,
+            "lbops/validate: failure",
+            "needs at least one address",
+        ),
+        (&accepted, "lbops/apply: success", ""),
+    ] {
+        e.repo.git(&["reset", "-q", "--hard", head], &[]);
+        let note = wait_for_status(&e.repo, head, status, &daemon).await;
+        assert!(note.contains(text), "{note}");
+        if status != "lbops/apply: success" {
+            wait_for_status(&e.repo, head, "lbops/apply: failure", &daemon).await;
+        }
+    }
+}

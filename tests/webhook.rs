@@ -440,3 +440,233 @@ async fn refusals_are_logged_with_peer_and_reason_but_no_secret_or_signature() {
         assert!(!log.contains(value), "the log holds {value}: {log}");
     }
 }
+
+// Replays. A forge signs the body only; the delivery id rides in a header
+// beside it. lbops keeps the ids (and the body digests) of the deliveries
+// it acted on and refuses a repeat of either with `409`.
+
+const DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+const OTHER_DELIVERY: &str = "0b989ba4-242f-11e5-81e1-c7b6b9a6f6a8";
+
+fn push_to(after: &str) -> Vec<u8> {
+    format!(r#"{{"ref":"refs/heads/main","before":"{SHA}","after":"{after}"}}"#).into_bytes()
+}
+
+async fn github_push(addr: SocketAddr, delivery: Option<&str>, body: &[u8]) -> Answer {
+    let signature = format!("sha256={}", sign(SECRET, body));
+    let mut headers = vec![
+        ("X-GitHub-Event", "push"),
+        ("X-Hub-Signature-256", signature.as_str()),
+    ];
+    if let Some(delivery) = delivery {
+        headers.push(("X-GitHub-Delivery", delivery));
+    }
+    post(addr, &headers, body).await
+}
+
+#[tokio::test]
+async fn the_same_delivery_twice_is_refused_the_second_time_with_409() {
+    let endpoint = Endpoint::start().await;
+    let body = push_body("refs/heads/main");
+    let first = github_push(endpoint.addr, Some(DELIVERY), &body).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    let again = github_push(endpoint.addr, Some(DELIVERY), &body).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains(DELIVERY), "{}", again.body);
+    assert!(again.body.contains("already received"), "{}", again.body);
+    assert_eq!(
+        endpoint.stop().await,
+        vec![trigger(Forge::GitHub)],
+        "one trigger for one delivery"
+    );
+}
+
+#[tokio::test]
+async fn another_delivery_is_accepted() {
+    let endpoint = Endpoint::start().await;
+    let next = "1111111111111111111111111111111111111111";
+    let first = github_push(endpoint.addr, Some(DELIVERY), &push_body("refs/heads/main")).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    let second = github_push(endpoint.addr, Some(OTHER_DELIVERY), &push_to(next)).await;
+    assert_eq!(second.status, 202, "{}", second.body);
+    let sent = endpoint.stop().await;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[1].after.as_deref(), Some(next));
+}
+
+#[tokio::test]
+async fn a_replay_under_a_new_delivery_id_or_none_is_refused() {
+    // The id is not signed: whoever captured a delivery can change it. The
+    // signed body is what they cannot change.
+    let endpoint = Endpoint::start().await;
+    let body = push_body("refs/heads/main");
+    let first = github_push(endpoint.addr, Some(DELIVERY), &body).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    for delivery in [Some(OTHER_DELIVERY), None] {
+        let replay = github_push(endpoint.addr, delivery, &body).await;
+        assert_eq!(replay.status, 409, "{delivery:?}: {}", replay.body);
+        assert!(replay.body.contains("same signed body"), "{}", replay.body);
+    }
+    assert_eq!(endpoint.stop().await, vec![trigger(Forge::GitHub)]);
+}
+
+#[tokio::test]
+async fn a_signed_delivery_without_an_id_is_accepted_once() {
+    let endpoint = Endpoint::start().await;
+    let body = push_body("refs/heads/main");
+    let first = github_push(endpoint.addr, None, &body).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    let again = github_push(endpoint.addr, None, &body).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(endpoint.stop().await, vec![trigger(Forge::GitHub)]);
+}
+
+#[tokio::test]
+async fn an_unverified_repeat_does_not_block_the_signed_delivery() {
+    let endpoint = Endpoint::start().await;
+    let body = push_body("refs/heads/main");
+    // Someone who knows the id (and the body) but not the secret tries to
+    // use it up first, twice over.
+    let forged = format!("sha256={}", sign("someone-elses-secret", &body));
+    for _ in 0..2 {
+        let answer = post(
+            endpoint.addr,
+            &[
+                ("X-GitHub-Event", "push"),
+                ("X-GitHub-Delivery", DELIVERY),
+                ("X-Hub-Signature-256", &forged),
+            ],
+            &body,
+        )
+        .await;
+        assert_eq!(answer.status, 401, "{}", answer.body);
+    }
+    let unsigned = post(
+        endpoint.addr,
+        &[("X-GitHub-Event", "push"), ("X-GitHub-Delivery", DELIVERY)],
+        &body,
+    )
+    .await;
+    assert_eq!(unsigned.status, 401, "{}", unsigned.body);
+    let signed = github_push(endpoint.addr, Some(DELIVERY), &body).await;
+    assert_eq!(signed.status, 202, "{}", signed.body);
+    assert_eq!(endpoint.stop().await, vec![trigger(Forge::GitHub)]);
+}
+
+#[tokio::test]
+async fn gitlab_and_gitea_repeats_are_refused_by_their_own_delivery_headers() {
+    let endpoint = Endpoint::start().await;
+    let gitlab = format!(
+        r#"{{"object_kind":"push","ref":"refs/heads/main","after":"{SHA}","checkout_sha":"{SHA}"}}"#
+    );
+    let headers = [
+        ("X-Gitlab-Event", "Push Hook"),
+        ("X-Gitlab-Token", SECRET),
+        ("X-Gitlab-Event-UUID", DELIVERY),
+    ];
+    let first = post(endpoint.addr, &headers, gitlab.as_bytes()).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    // The same delivery id with another body: still the same delivery.
+    let other = gitlab.replace("\"push\"", "\"push\",\"x\":1");
+    let again = post(endpoint.addr, &headers, other.as_bytes()).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("X-Gitlab-Event-UUID"), "{}", again.body);
+
+    let gitea = push_to("2222222222222222222222222222222222222222");
+    let signature = sign(SECRET, &gitea);
+    let headers = [
+        ("X-Gitea-Event", "push"),
+        ("X-Gitea-Signature", signature.as_str()),
+        ("X-Gitea-Delivery", OTHER_DELIVERY),
+    ];
+    let first = post(endpoint.addr, &headers, &gitea).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    let resigned = push_to("3333333333333333333333333333333333333333");
+    let signature = sign(SECRET, &resigned);
+    let again = post(
+        endpoint.addr,
+        &[
+            ("X-Gitea-Event", "push"),
+            ("X-Gitea-Signature", signature.as_str()),
+            ("X-Gitea-Delivery", OTHER_DELIVERY),
+        ],
+        &resigned,
+    )
+    .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("X-Gitea-Delivery"), "{}", again.body);
+    assert_eq!(endpoint.stop().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_delivery_id_that_is_not_an_id_is_a_400() {
+    let endpoint = Endpoint::start().await;
+    let long = "a".repeat(200);
+    let answer = github_push(endpoint.addr, Some(&long), &push_body("refs/heads/main")).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(answer.body.contains("X-GitHub-Delivery"), "{}", answer.body);
+    assert_eq!(endpoint.stop().await, vec![]);
+}
+
+// One thread, so that the endpoint's tasks log to this test's subscriber.
+#[tokio::test(flavor = "current_thread")]
+async fn a_refused_repeat_is_logged_with_its_delivery_id() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let endpoint = Endpoint::start().await;
+    let body = push_body("refs/heads/main");
+    assert_eq!(
+        github_push(endpoint.addr, Some(DELIVERY), &body)
+            .await
+            .status,
+        202
+    );
+    assert_eq!(
+        github_push(endpoint.addr, Some(DELIVERY), &body)
+            .await
+            .status,
+        409
+    );
+    endpoint.stop().await;
+    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("webhook request refused"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{log}");
+    assert!(
+        refused[0].contains("409") && refused[0].contains(DELIVERY),
+        "{log}"
+    );
+    let accepted: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("webhook push accepted"))
+        .collect();
+    assert!(accepted[0].contains(DELIVERY), "{log}");
+}
+
+#[tokio::test]
+async fn a_delivery_the_daemon_could_not_take_is_taken_when_the_forge_retries() {
+    let mut endpoint = Endpoint::start().await;
+    // Fill the daemon's channel (8 places) with distinct deliveries.
+    for n in 0..8 {
+        let body = push_to(&format!("{n:040}"));
+        let id = format!("delivery-{n}");
+        let answer = github_push(endpoint.addr, Some(&id), &body).await;
+        assert_eq!(answer.status, 202, "{}", answer.body);
+    }
+    let body = push_to(&"9".repeat(40));
+    let busy = github_push(endpoint.addr, Some(DELIVERY), &body).await;
+    assert_eq!(busy.status, 503, "{}", busy.body);
+    // The daemon takes one; the forge redelivers the same delivery.
+    endpoint.triggers.recv().await.unwrap();
+    let retried = github_push(endpoint.addr, Some(DELIVERY), &body).await;
+    assert_eq!(retried.status, 202, "{}", retried.body);
+    let repeated = github_push(endpoint.addr, Some(DELIVERY), &body).await;
+    assert_eq!(repeated.status, 409, "{}", repeated.body);
+    assert_eq!(endpoint.stop().await.len(), 8);
+}

@@ -11,13 +11,17 @@
 //! * [`verify`] checks a whole log and names the first bad line.
 //! * [`secrets`] refuses events that would put a secret in the log.
 //! * [`Filter`] picks records for `lbops audit show`.
+//! * [`accept`] records, in the log, that its lost end was accepted.
 //!
 //! What the chain proves: a log that verifies was not edited, cut or
 //! reordered *unless it was rewritten from the edit onwards* — the hash is
 //! not keyed, so whoever can write the file can recompute it. Compare the
 //! head with one kept elsewhere (the daemon's state, a commit status,
-//! [`verify`]'s `expected_head`) to catch that and a deleted tail.
+//! [`verify`]'s `expected_head`) to catch that and a deleted tail: the
+//! daemon opens its log with [`AuditLog::open_continuing`] and refuses to
+//! start on a log that lost the head its state keeps.
 
+pub mod accept;
 mod event;
 mod filter;
 mod log;
@@ -25,9 +29,10 @@ pub mod record;
 pub mod secrets;
 mod verify;
 
+pub use accept::Accepted;
 pub use event::{Event, EventKind, DAEMON_ACTOR};
 pub use filter::{read_records, Filter};
-pub use log::{AuditError, AuditLog, Opened, Repaired};
+pub use log::{AuditError, AuditLog, Discontinuity, Opened, Repaired};
 pub use record::{Head, HeadParseError, Record, GENESIS};
 pub use secrets::SecretInEvent;
 pub use verify::{verify, Problem, VerifyError, VerifySummary};

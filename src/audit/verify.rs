@@ -102,6 +102,8 @@ pub(crate) struct Scan {
     pub summary: VerifySummary,
     /// Bytes up to and including the last complete line's newline.
     pub complete_len: u64,
+    /// Where the last complete line starts (0 for an empty log).
+    pub last_start: u64,
     /// A final line without a newline: its line number and length.
     pub torn: Option<(u64, u64)>,
     /// The hash of the record whose seq was asked for, if it was reached.
@@ -116,6 +118,7 @@ pub(crate) fn scan<R: BufRead>(
 ) -> Result<Scan, VerifyError> {
     let mut head = Head::genesis();
     let mut complete_len = 0u64;
+    let mut last_start = 0u64;
     let mut hash_at = None;
     let mut buf = Vec::new();
     loop {
@@ -137,12 +140,14 @@ pub(crate) fn scan<R: BufRead>(
                     head,
                 },
                 complete_len,
+                last_start,
                 torn: Some((line, read as u64)),
                 hash_at,
             });
         }
         let record = check_next(&buf[..buf.len() - 1], &head)
             .map_err(|problem| VerifyError { line, problem })?;
+        last_start = complete_len;
         complete_len += read as u64;
         head = Head {
             seq: record.seq,
@@ -158,6 +163,7 @@ pub(crate) fn scan<R: BufRead>(
             head,
         },
         complete_len,
+        last_start,
         torn: None,
         hash_at,
     })

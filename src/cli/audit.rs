@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use lbops::audit::{self, Filter, Head, Record, VerifyError};
+use lbops::audit::{self, AuditError, AuditLog, Filter, Head, Record, VerifyError};
 use std::fs::File;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -30,6 +30,27 @@ enum AuditCommand {
         #[arg(long, value_name = "SEQ:HASH")]
         head: Option<Head>,
     },
+    /// Accept that a log lost its end, and record that in the log.
+    ///
+    /// For when lbops refuses to start because its audit log does not hold
+    /// the record it wrote last (records deleted from the end, an older
+    /// copy put back) and no backup holds them. Appends a `trust` record
+    /// naming the head that was lost, the end accepted, who ran this and
+    /// why; lbops starts on the log again from there. Run it with lbops
+    /// stopped, as the user lbops runs as.
+    /// Exit status: 0 accepted (or accepted before), 1 nothing to accept or
+    /// the chain is broken, 2 usage or I/O error.
+    AcceptEnd {
+        /// The audit log.
+        file: PathBuf,
+        /// The head lbops had written, SEQ:HASH: the one its refusal to
+        /// start names.
+        #[arg(long, value_name = "SEQ:HASH")]
+        was: Head,
+        /// What happened to the missing records; kept in the record.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
     /// Print the records that match every filter given, oldest first.
     ///
     /// Exit status: 0 shown, 1 shown but the chain is broken (the first bad
@@ -55,6 +76,7 @@ enum AuditCommand {
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         AuditCommand::Verify { file, head } => verify(&file, head.as_ref()),
+        AuditCommand::AcceptEnd { file, was, reason } => accept_end(&file, &was, &reason),
         AuditCommand::Show {
             file,
             commit,
@@ -91,6 +113,71 @@ fn verify(file: &Path, head: Option<&Head>) -> anyhow::Result<ExitCode> {
             writeln!(stdout, "{}:{}: {}", file.display(), e.line, e.problem)?;
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+fn accept_end(file: &Path, was: &Head, reason: &str) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    let name = file.display();
+    if reason.trim().is_empty() {
+        anyhow::bail!("--reason is empty: say what happened to the missing records");
+    }
+    match AuditLog::open_continuing(file, Some(was)) {
+        Ok(opened) => {
+            match opened.accepted {
+                Some(accepted) => writeln!(
+                    stdout,
+                    "{name}: accepted before: {accepted}; lbops starts on it as it is"
+                )?,
+                None => {
+                    writeln!(
+                        stdout,
+                        "{name}: nothing to accept: the log holds record {} with that hash; lbops starts on it as it is",
+                        was.seq
+                    )?;
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(AuditError::Discontinued(_)) => {
+            let opened = AuditLog::open(file)?;
+            let mut log = opened.log;
+            let end = log.head().clone();
+            let event = audit::accept::end_accepted(was, &end, &operator(), reason.trim());
+            let head = log.append(&event, time::OffsetDateTime::now_utc())?;
+            writeln!(
+                stdout,
+                "{name}: accepted the end at seq {} in place of seq {}, recorded as record {}; the head is now {head}. Start lbops again",
+                end.seq, was.seq, head.seq
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(AuditError::Broken { error, .. }) => {
+            writeln!(
+                stdout,
+                "{name}:{}: {}; a broken chain cannot be accepted: restore the log from a backup, or move it aside (kept as evidence) and let lbops start a new one",
+                error.line, error.problem
+            )?;
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Who is accepting, as the record names them: the login name the
+/// environment gives, and the uid.
+fn operator() -> String {
+    let uid = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").map_or_else(|_| "?".to_owned(), |m| m.uid().to_string())
+    };
+    let user = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()));
+    match user {
+        Some(user) => format!("operator {user} (uid {uid})"),
+        None => format!("operator uid {uid}"),
     }
 }
 

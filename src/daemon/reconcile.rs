@@ -14,7 +14,10 @@ use super::state::{DaemonState, JudgedHead, Judging, StateError, StateStore};
 use super::DaemonConfig;
 use crate::audit::{AuditError, AuditLog, Event, EventKind, DAEMON_ACTOR};
 use crate::identity::Keyring;
-use crate::judge::{self, Decision, Identity, Outcome, TrustAnchor, Verification};
+use crate::judge::admission::keep_addresses;
+use crate::judge::{
+    self, admit, Admission, Decision, Identity, Outcome, Placement, TrustAnchor, Verification,
+};
 use crate::model::StepOutcome;
 use crate::plan::plan;
 use crate::provider::placed::Placed;
@@ -118,19 +121,10 @@ impl Reconciler {
         }
     }
 
-    /// An accepted catalog stays accepted only if the providers its
-    /// balancers are placed on can run it; otherwise it is invalid, at the
-    /// file:line of what they cannot do.
-    fn placeable(&self, catalog: &Catalog) -> Outcome {
-        let refused = crate::provider::refusals(catalog, self.config.provider.aws.as_ref());
-        if refused.is_empty() {
-            Outcome::Accepted
-        } else {
-            Outcome::Invalid {
-                invalid: crate::spec::Invalid {
-                    diagnostics: refused,
-                },
-            }
+    /// Where balancers run, for admission.
+    fn placement(&self) -> Placement<'_> {
+        Placement {
+            aws: self.config.provider.aws.as_ref(),
         }
     }
 
@@ -219,18 +213,6 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Gives balancers the pool addresses they held before, where they
-    /// still claim from those pools.
-    fn keep_addresses(&self, catalog: &mut Catalog) {
-        if let Err(errors) = spec::reallocate(catalog, &self.state.allocation) {
-            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            tracing::warn!(
-                ?errors,
-                "cannot keep the previous addresses; allocating afresh"
-            );
-        }
-    }
-
     /// The catalog of the trusted commit, with the addresses balancers
     /// held before. It is validated as of its own date, as the judge does:
     /// a certificate that expired since must not stop a restarted daemon
@@ -242,7 +224,7 @@ impl Reconciler {
         spec::load(&files, &spec::Options::at(written))
             .map(|v| {
                 let mut catalog = v.catalog;
-                self.keep_addresses(&mut catalog);
+                keep_addresses(&mut catalog, &self.state.allocation);
                 catalog
             })
             .map_err(|invalid| ReconcileError::TrustedInvalid {
@@ -299,12 +281,9 @@ impl Reconciler {
         self.post(head, Context::Validate, State::Pending, "judging")
             .await;
         let judged = self.judge(anchor, head).await?;
-        let mut decision = judged.decision;
-        if let (Outcome::Accepted, Some(catalog)) = (&decision.outcome, &judged.head) {
-            decision.outcome = self.placeable(catalog);
-        }
+        let (decision, admission) = admit(judged, &self.placement(), &self.state.allocation);
         self.report_decision(head, &decision).await?;
-        let Some(mut catalog) = judged.head.filter(|_| decision.accepted()) else {
+        let Admission::Apply(catalog) = admission else {
             let outcome = match decision.outcome {
                 Outcome::Invalid { .. } => "invalid",
                 Outcome::Rewound => "rewound",
@@ -327,7 +306,6 @@ impl Reconciler {
 
         self.post(head, Context::Apply, State::Pending, "applying")
             .await;
-        self.keep_addresses(&mut catalog);
         let started = std::time::Instant::now();
         let result = self.converge(&catalog, head).await;
         let apply = ApplyResult {
@@ -342,16 +320,20 @@ impl Reconciler {
             .update(&head_hex, &branch, now(), |r| r.apply = Some(apply));
         match result {
             Ok(steps) => {
-                self.metrics.applied(started.elapsed(), now());
-                self.state.trusted = Some(head_hex);
                 self.state.allocation = catalog.allocation.clone();
-                self.remember(head, "applied", &format!("{steps} step(s) applied"));
-                self.applied = Some(catalog);
+                self.applied = Some(*catalog);
                 self.last_drift = None;
+                // Recorded before the head is trusted: if the write fails,
+                // the next reconcile judges the head again (its plan is
+                // empty by then) and records it, rather than finding it
+                // trusted and leaving its apply status pending for good.
                 self.record(
                     Event::new(EventKind::Apply, DAEMON_ACTOR, "applied")
                         .with_commit(head.to_string()),
                 )?;
+                self.metrics.applied(started.elapsed(), now());
+                self.state.trusted = Some(head_hex);
+                self.remember(head, "applied", &format!("{steps} step(s) applied"));
                 // The status goes out before the state that says the commit
                 // is done: a crash in between makes the next start judge
                 // the commit again (its plan is empty by then) and post the
@@ -389,14 +371,9 @@ impl Reconciler {
                 continue;
             }
             let judged = self.judge(anchor.clone(), head).await?;
-            let mut decision = judged.decision;
-            if let (Outcome::Accepted, Some(catalog)) = (&decision.outcome, &judged.head) {
-                decision.outcome = self.placeable(catalog);
-            }
-            let (state, text) = match (&decision.outcome, &judged.head) {
-                (Outcome::Accepted, Some(catalog)) => {
-                    let mut catalog = catalog.clone();
-                    self.keep_addresses(&mut catalog);
+            let (decision, admission) = admit(judged, &self.placement(), &self.state.allocation);
+            let (state, text) = match admission {
+                Admission::Apply(catalog) => {
                     let observed = self.provider.observe().await?;
                     let steps = plan(&catalog, &observed).steps;
                     let text = match steps.first() {

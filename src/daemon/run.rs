@@ -4,8 +4,8 @@
 //! schedule into reconciles and drift checks — one at a time, with
 //! triggers that arrive meanwhile coalesced.
 
-use super::reconcile::{error_policy, Next, Reconciler};
-use super::state::StateStore;
+use super::reconcile::{error_policy, Next, ReconcileError, Reconciler};
+use super::state::{DaemonState, StateError, StateStore};
 use super::DaemonConfig;
 use crate::audit::{AuditLog, Event, EventKind, DAEMON_ACTOR};
 use crate::dataplane::admin::{self, token_sha256, AdminConfig, AdminServer};
@@ -23,6 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
+
+/// The audit log, in the state directory.
+pub const AUDIT_FILE: &str = "audit.jsonl";
 
 /// The file, in the state directory, holding the in-process data plane's
 /// admin token (mode 0600), for operators on this machine.
@@ -86,13 +89,9 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         (None, None) => unreachable!("the config check requires a path or a url"),
     };
     let bootstrap = bootstrap_keys(&config)?;
-    let opened = AuditLog::open(&state_dir.join("audit.jsonl"))?;
-    if let Some(repaired) = &opened.repaired {
-        tracing::warn!(%repaired, "audit log repaired after a crash");
-    }
-    let mut audit = opened.log;
     let store = StateStore::in_dir(&state_dir);
     let mut state = store.load()?;
+    let mut audit = open_audit(&state_dir.join(AUDIT_FILE), &store, &mut state)?;
     if !config.trust.verify_signatures {
         tracing::warn!(
             "SIGNATURE CHECKS ARE OFF (trust.verify_signatures: false): commits are judged by the \
@@ -285,7 +284,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                         }
                     }
                     Err(e) => {
-                        let delay = error_policy(attempt, jitter_seed());
+                        let delay = retry_delay(&e, attempt, poll);
                         attempt = attempt.saturating_add(1);
                         tracing::warn!(error = %e, retry_in = ?delay, "reconcile failed");
                         reconcile_at = Some(Instant::now() + delay);
@@ -364,6 +363,47 @@ async fn start_dataplane(
     );
     let provider = EmbeddedProvider::new(format!("http://{}", admin.local_addr()), token);
     Ok((provider, dataplane, admin))
+}
+
+/// Opens the audit log and checks that it holds the head the state kept
+/// (refusing to start on one whose end was cut, unless an operator
+/// accepted that in the log), then keeps its current head in the state.
+fn open_audit(
+    path: &Path,
+    store: &StateStore,
+    state: &mut DaemonState,
+) -> Result<AuditLog, StartError> {
+    let expected = state.parsed_audit_head().map_err(|e| StateError::Damaged {
+        path: store.path().to_owned(),
+        reason: format!("audit_head: {e}"),
+    })?;
+    let opened = AuditLog::open_continuing(path, expected.as_ref())?;
+    if let Some(repaired) = &opened.repaired {
+        tracing::warn!(%repaired, "audit log repaired after a crash");
+    }
+    if let Some(accepted) = &opened.accepted {
+        tracing::warn!(%accepted, "going on from an audit log whose lost end was accepted");
+    }
+    let head = opened.log.head().to_string();
+    if opened.log.head().seq > 0 && state.audit_head.as_deref() != Some(head.as_str()) {
+        // From now on a cut is measured from here, not from an older head.
+        state.audit_head = Some(head);
+        store.save(state)?;
+    }
+    Ok(opened.log)
+}
+
+/// When to reconcile again after a failure: the backoff of
+/// [`error_policy`], except that a failed audit write is tried again by
+/// the next poll at the latest. "No audit, no change" holds while the log
+/// cannot be written; once it can (a full disk freed), pending changes go
+/// on within a poll, not after a backoff of up to five minutes.
+fn retry_delay(error: &ReconcileError, attempt: u32, poll: Duration) -> Duration {
+    let delay = error_policy(attempt, jitter_seed());
+    match error {
+        ReconcileError::Audit(_) if !poll.is_zero() => delay.min(poll),
+        _ => delay,
+    }
 }
 
 fn next_fire(schedule: &cron::Schedule) -> Instant {
@@ -460,4 +500,29 @@ fn watch(
             .map_err(|e| StartError::Trigger(format!("cannot watch {}: {e}", path.display())))?;
     }
     Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_audit_write_is_tried_again_by_the_next_poll() {
+        let audit = || {
+            ReconcileError::Audit(crate::audit::AuditError::Io {
+                action: "write",
+                path: PathBuf::from("audit.jsonl"),
+                source: std::io::Error::from_raw_os_error(28),
+            })
+        };
+        let other = || ReconcileError::NotConverged(3);
+        let poll = Duration::from_secs(10);
+        // After many failures the backoff is minutes; the audit retry is not.
+        assert_eq!(retry_delay(&audit(), 30, poll), poll);
+        assert!(retry_delay(&other(), 30, poll) > Duration::from_secs(200));
+        // Shorter backoffs stay as they are.
+        assert!(retry_delay(&audit(), 0, poll) <= Duration::from_secs(1));
+        // Without polling, the backoff it is.
+        assert!(retry_delay(&audit(), 30, Duration::ZERO) > Duration::from_secs(200));
+    }
 }

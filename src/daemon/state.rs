@@ -3,6 +3,7 @@
 //! in the state directory, replaced atomically (write, fsync, rename), so
 //! a `kill -9` at any point leaves the old state or the new one.
 
+use crate::audit::{Head, HeadParseError};
 use crate::fsutil::write_atomically;
 use serde::{Deserialize, Serialize};
 use std::io;
@@ -17,7 +18,8 @@ pub struct DaemonState {
     /// The commit the balancers run and whose policy judges the next ones.
     pub trusted: Option<String>,
     /// The audit log's head after the last record (`SEQ:HASH`), to catch a
-    /// log whose tail was cut off.
+    /// log whose tail was cut off: the daemon refuses to start on a log that
+    /// does not hold it.
     pub audit_head: Option<String>,
     /// Newest last.
     #[serde(default)]
@@ -58,6 +60,11 @@ impl DaemonState {
         self.judged.iter().rev().find(|j| j.commit == commit)
     }
 
+    /// [`DaemonState::audit_head`], parsed.
+    pub fn parsed_audit_head(&self) -> Result<Option<Head>, HeadParseError> {
+        self.audit_head.as_deref().map(str::parse).transpose()
+    }
+
     pub fn remember(&mut self, head: JudgedHead) {
         self.judged.retain(|j| j.commit != head.commit);
         self.judged.push(head);
@@ -89,6 +96,11 @@ impl StateStore {
         StateStore {
             path: state_dir.join(Self::FILE),
         }
+    }
+
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The saved state, or the empty state when there is none yet.
@@ -152,6 +164,20 @@ mod tests {
         }
         assert_eq!(state.judged.len(), REMEMBERED_HEADS);
         assert!(state.judged(&format!("{:040}", 0)).is_none());
+    }
+
+    #[test]
+    fn the_audit_head_is_read_as_seq_and_hash() {
+        let mut state = DaemonState::default();
+        assert_eq!(state.parsed_audit_head(), Ok(None));
+        let head = Head {
+            seq: 7,
+            hash: "ab".repeat(32),
+        };
+        state.audit_head = Some(head.to_string());
+        assert_eq!(state.parsed_audit_head(), Ok(Some(head)));
+        state.audit_head = Some("7:nothex".into());
+        assert!(state.parsed_audit_head().is_err());
     }
 
     #[test]

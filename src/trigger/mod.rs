@@ -6,20 +6,24 @@
 //! nothing it has not verified: [`verify`] is a pure function over the
 //! request's headers, body and the shared secret, checked in constant time
 //! before the body is even parsed, and [`serve`] answers `401` and sends
-//! nothing when it fails.
+//! nothing when it fails. A verified delivery that comes again (by its
+//! delivery id or by its signed body, see [`delivery`]) is answered `409`
+//! and sends nothing either.
 
+mod delivery;
 mod event;
 mod payload;
 mod rejection;
 mod verify;
 mod webhook;
 
+pub use delivery::{delivery, Delivery, DeliveryId, MAX_DELIVERY_ID_LEN};
 pub use event::Event;
 pub use rejection::{BadRequest, Rejection, Unauthorized};
 pub use verify::verify;
 pub use webhook::{
     serve, BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT, MAX_BODY_BYTES, MAX_HEADER_BYTES, PATH,
-    SEND_TIMEOUT, SHUTDOWN_GRACE,
+    REMEMBERED_DELIVERIES, SEND_TIMEOUT, SHUTDOWN_GRACE,
 };
 
 use std::fmt;

@@ -67,4 +67,8 @@ pub enum BadRequest {
         field: &'static str,
         expected: &'static str,
     },
+    #[error("{header} is sent more than once: a delivery has one id")]
+    DuplicateDelivery { header: &'static str },
+    #[error("{header} is not a delivery id: the forge sends a UUID (visible ASCII, at most {max} characters)")]
+    BadDelivery { header: &'static str, max: usize },
 }

@@ -78,7 +78,7 @@ pub fn verify(headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<Event, 
 
 /// Which forge the request says it is from, by the headers only that forge
 /// sends. Naming a forge earns nothing: its proof is checked next.
-fn sender(headers: &HeaderMap) -> Result<Forge, Unauthorized> {
+pub(super) fn sender(headers: &HeaderMap) -> Result<Forge, Unauthorized> {
     let any = |names: &[&str]| names.iter().any(|name| headers.contains_key(*name));
     if any(&[
         GITEA_EVENT,

@@ -8,18 +8,32 @@
 //! | `400`  | verified, but the payload or event name cannot be read      |
 //! | `401`  | the signature or token is missing, malformed or wrong       |
 //! | `404`  | any other path                                              |
+//! | `409`  | verified, but a repeat of a delivery already acted on       |
 //! | `405`  | any other method                                            |
 //! | `408`  | the body took longer than [`BODY_READ_TIMEOUT`]             |
 //! | `413`  | the body is over [`MAX_BODY_BYTES`]                         |
 //! | `503`  | the daemon did not take the trigger within [`SEND_TIMEOUT`] |
 //!
 //! Nothing but a `202` sends anything. Each refusal is logged with the
-//! peer and the reason; no log line or response holds the secret or a
-//! signature.
+//! peer and the reason (a `409` with the delivery id); no log line or
+//! response holds the secret or a signature.
+//!
+//! Replays: the last [`REMEMBERED_DELIVERIES`] verified deliveries are
+//! remembered by delivery id and by the SHA-256 of their body, and a
+//! repeat of either is a `409` (see [`replay`]). Only a request that
+//! verified is looked up or remembered, so an unsigned copy can neither
+//! pass nor use up the id of the real one. A delivery the daemon could not
+//! take (`503`) is forgotten again, so that the forge's retry is taken. A
+//! verified request without a delivery id is accepted, and known by its
+//! body alone: older GitLab releases send no id, and an id proves nothing
+//! anyway, since no forge signs it.
 
 mod error;
+mod replay;
 
-use super::{verify, Event, Trigger, TriggerSource};
+pub use replay::REMEMBERED_DELIVERIES;
+
+use super::{delivery, verify, Event, Trigger, TriggerSource};
 use crate::source::Secret;
 use bytes::Bytes;
 use error::{json, HookError};
@@ -60,6 +74,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 struct Hook {
     secret: Secret,
     triggers: mpsc::Sender<Trigger>,
+    deliveries: replay::Deliveries,
 }
 
 /// Serves the webhook on `listener` until `shutdown` resolves, sending a
@@ -76,7 +91,11 @@ pub async fn serve(
 ) -> io::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!(%local, path = PATH, "webhook endpoint listening");
-    let hook = Arc::new(Hook { secret, triggers });
+    let hook = Arc::new(Hook {
+        secret,
+        triggers,
+        deliveries: replay::Deliveries::default(),
+    });
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -175,14 +194,21 @@ async fn route(
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body).await?;
     let event = verify(&parts.headers, &body, hook.secret.expose().as_bytes())?;
+    // Proven from here on: only now may the request touch the memory of
+    // deliveries.
+    let delivery = delivery(&parts.headers, &body)?;
+    let admitted = hook.deliveries.admit(&delivery)?;
+    let id = delivery.id.as_ref().map(|id| id.value.as_str());
     let trigger = match event {
         Event::Ping => {
+            admitted.keep();
             return Ok(json(
                 StatusCode::OK,
                 &serde_json::json!({ "event": "ping" }),
-            ))
+            ));
         }
         Event::Ignored(name) => {
+            admitted.keep();
             let answer = serde_json::json!({ "event": name, "ignored": true });
             return Ok(json(StatusCode::OK, &answer));
         }
@@ -205,10 +231,17 @@ async fn route(
         source = ?trigger.source,
         git_ref = ?trigger.git_ref,
         after = ?trigger.after,
+        delivery = id.unwrap_or("-"),
         "webhook push accepted"
     );
+    // Not sent (an error here, or the request given up while waiting), the
+    // delivery is forgotten when `admitted` drops: the forge's retry must
+    // be taken.
     match tokio::time::timeout(SEND_TIMEOUT, hook.triggers.send(trigger)).await {
-        Ok(Ok(())) => Ok(json(StatusCode::ACCEPTED, &answer)),
+        Ok(Ok(())) => {
+            admitted.keep();
+            Ok(json(StatusCode::ACCEPTED, &answer))
+        }
         Ok(Err(_)) => Err(HookError::Stopping),
         Err(_) => Err(HookError::Busy),
     }

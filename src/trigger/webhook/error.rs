@@ -2,6 +2,7 @@
 //! response. Messages are shown to the forge (its delivery log is where a
 //! person looks) and logged; none holds the secret or a signature.
 
+use super::replay::Repeat;
 use crate::trigger::Rejection;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -26,6 +27,8 @@ pub(super) enum HookError {
     BodyRead(String),
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    #[error(transparent)]
+    Repeated(#[from] Repeat),
     #[error("lbops is busy with earlier triggers: redeliver this one in a few seconds")]
     Busy,
     #[error("lbops is shutting down: redeliver this one once it is back")]
@@ -43,6 +46,7 @@ impl HookError {
                 StatusCode::BAD_REQUEST
             }
             HookError::Rejected(Rejection::Unauthorized(_)) => StatusCode::UNAUTHORIZED,
+            HookError::Repeated(_) => StatusCode::CONFLICT,
             HookError::Busy | HookError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -68,6 +72,12 @@ impl HookError {
             _ => {}
         }
         response
+    }
+}
+
+impl From<crate::trigger::BadRequest> for HookError {
+    fn from(error: crate::trigger::BadRequest) -> Self {
+        HookError::Rejected(error.into())
     }
 }
 
@@ -106,6 +116,23 @@ mod tests {
             ),
             (HookError::Busy, 503),
             (HookError::Stopping, 503),
+            (
+                Repeat::Id(crate::trigger::DeliveryId {
+                    header: "X-GitHub-Delivery",
+                    value: "72d3162e-cc78-11e3-81ab-4c9367dc0958".into(),
+                })
+                .into(),
+                409,
+            ),
+            (Repeat::Body { id: None }.into(), 409),
+            (
+                BadRequest::BadDelivery {
+                    header: "X-Gitea-Delivery",
+                    max: 128,
+                }
+                .into(),
+                400,
+            ),
         ];
         for (error, status) in cases {
             // Printed so that a person reviews the wording.
