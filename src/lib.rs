@@ -34,11 +34,11 @@
 //! daemon:    *
 //! ```
 //!
-//! So: `spec` is the repository format and depends on no other part;
-//! `model` is the vocabulary `plan`, `provider` and `dataplane` share
-//! (observed state, steps, capabilities, digests), and none of those three
-//! imports another's internals except that `provider` drives `plan` and
-//! the embedded `dataplane`. `report`, `audit` and `trigger` are edges only
+//! So: `spec` is the repository format and depends on no other part but
+//! file helpers; `model` is the vocabulary `plan`, `provider` and
+//! `dataplane` share (observed state, steps, capabilities, digests), and
+//! neither `plan` nor `dataplane` imports another of the three; `provider`
+//! may use `plan` and drives the embedded `dataplane`. `report`, `audit` and `trigger` are edges only
 //! the daemon and the CLI use; `daemon` is the composition root, and
 //! nothing in the library uses it.
 //!
