@@ -24,10 +24,11 @@
 //! identity:  spec
 //! authz:     spec identity model
 //! source:    spec
-//! judge:     spec model identity authz source provider  # provider: exception (1)
+//! judge:     spec model identity authz source
 //! plan:      spec model
 //! dataplane: spec model fsutil
 //! provider:  spec model plan dataplane
+//! admission: spec judge provider
 //! report:    source
 //! audit:     spec model
 //! trigger:   source
@@ -38,20 +39,15 @@
 //! file helpers; `model` is the vocabulary `plan`, `provider` and
 //! `dataplane` share (observed state, steps, capabilities, digests), and
 //! neither `plan` nor `dataplane` imports another of the three; `provider`
-//! may use `plan` and drives the embedded `dataplane`. `report`, `audit` and `trigger` are edges only
+//! may use `plan` and drives the embedded `dataplane`. `admission` joins
+//! a judged range (`judge`) with where its balancers run (`provider`): the
+//! one answer the daemon, `lbops authorize` and `validate --config` share.
+//! `report`, `audit` and `trigger` are edges only
 //! the daemon and the CLI use; `daemon` is the composition root, and
 //! nothing in the library uses it.
-//!
-//! Known exceptions, each to remove rather than copy:
-//!
-//! 1. `judge` → `provider`: admission (`judge::admission`) names
-//!    `provider::aws::AwsConfig` in its `Placement` and calls
-//!    `provider::refusals`, so the pure judge reaches the module that
-//!    holds the AWS client. It is no cycle (`provider` uses no `judge`).
-//!    Issue 13 removes it when placement and its refusals are a value of
-//!    `model` the caller hands to admission.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod audit;
 pub mod authz;
 pub mod daemon;

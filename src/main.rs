@@ -111,7 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => None,
             };
             let files = lbops::source::read_tree(&dir)?;
-            let placement = lbops::judge::Placement { aws: aws.as_ref() };
+            let placement = lbops::admission::Placement { aws: aws.as_ref() };
             let result = spec::load(&files, &spec::Options::at(now)).and_then(|validated| {
                 match placement.check(&validated.catalog) {
                     Ok(()) => Ok(validated),

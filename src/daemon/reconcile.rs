@@ -12,12 +12,10 @@ use super::journal::{ApplyResult, Journal, StatusRecord};
 use super::metrics::Metrics;
 use super::state::{DaemonState, JudgedHead, Judging, StateError, StateStore};
 use super::DaemonConfig;
+use crate::admission::{admit, keep_addresses, Admission, Placement};
 use crate::audit::{AuditError, AuditLog, Event, EventKind, DAEMON_ACTOR};
 use crate::identity::Keyring;
-use crate::judge::admission::keep_addresses;
-use crate::judge::{
-    self, admit, Admission, Decision, Identity, Outcome, Placement, TrustAnchor, Verification,
-};
+use crate::judge::{self, Decision, Identity, Outcome, TrustAnchor, Verification};
 use crate::model::StepOutcome;
 use crate::plan::plan;
 use crate::provider::placed::Placed;
