@@ -111,14 +111,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => None,
             };
             let files = lbops::source::read_tree(&dir)?;
+            let placement = lbops::admission::Placement { aws: aws.as_ref() };
             let result = spec::load(&files, &spec::Options::at(now)).and_then(|validated| {
-                let refused = lbops::provider::refusals(&validated.catalog, aws.as_ref());
-                if refused.is_empty() {
-                    Ok(validated)
-                } else {
-                    Err(spec::Invalid {
-                        diagnostics: refused.into_iter().chain(validated.warnings).collect(),
-                    })
+                match placement.check(&validated.catalog) {
+                    Ok(()) => Ok(validated),
+                    Err(refused) => Err(spec::Invalid {
+                        diagnostics: refused
+                            .diagnostics
+                            .into_iter()
+                            .chain(validated.warnings)
+                            .collect(),
+                    }),
                 }
             });
             let (diagnostics, code) = match &result {
@@ -157,7 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Actions => {
-            write!(stdout, "{}", lbops::actions::markdown_table())?;
+            write!(stdout, "{}", lbops::spec::actions::markdown_table())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Dataplane(args) => cli::dataplane::run(args, unix_now()),

@@ -530,6 +530,31 @@ spec:
     )
 }
 
+/// An unsigned merge by mallory of `parents` whose tree is `tree_of`'s,
+/// made the branch's head; returns its id.
+fn unsigned_merge(repo: &GitRepo, tree_of: &str, parents: [&str; 2]) -> String {
+    let tree = repo.git(&["rev-parse", &format!("{tree_of}^{{tree}}")], &[]);
+    let merge = repo.git(
+        &[
+            "-c",
+            "user.name=Mallory",
+            "-c",
+            "user.email=mallory@example.test",
+            "commit-tree",
+            &tree,
+            "-p",
+            parents[0],
+            "-p",
+            parents[1],
+            "-m",
+            "merge",
+        ],
+        &[],
+    );
+    repo.git(&["reset", "-q", "--hard", &merge], &[]);
+    merge
+}
+
 #[test]
 fn denied_an_unsigned_merge_that_rolls_back_what_a_signed_commit_also_touched() {
     // c0 → T (trusted) adds the api route. alice's signed A edits only the
@@ -546,25 +571,7 @@ fn denied_an_unsigned_merge_that_rolls_back_what_a_signed_commit_also_touched() 
     e.repo
         .write("balancers/web.yaml", &web_balancer("back at 06:00", true));
     let edit = e.repo.commit(&e.team.alice(), "maintenance text");
-    let tree = e.repo.git(&["rev-parse", &format!("{c0}^{{tree}}")], &[]);
-    let merge = e.repo.git(
-        &[
-            "-c",
-            "user.name=Mallory",
-            "-c",
-            "user.email=mallory@example.test",
-            "commit-tree",
-            &tree,
-            "-p",
-            &edit,
-            "-p",
-            &c0,
-            "-m",
-            "merge",
-        ],
-        &[],
-    );
-    e.repo.git(&["reset", "-q", "--hard", &merge], &[]);
+    let merge = unsigned_merge(&e.repo, &c0, [&edit, &c0]);
     e.authorize(&trusted)
         .refused()
         .says("allowed   loadbalancer.routes.update loadbalancer/web")
@@ -573,25 +580,7 @@ fn denied_an_unsigned_merge_that_rolls_back_what_a_signed_commit_also_touched() 
             &merge[..12]
         ));
     // The same merge keeping alice's balancer is covered by her commit.
-    let tree = e.repo.git(&["rev-parse", &format!("{edit}^{{tree}}")], &[]);
-    let keeps = e.repo.git(
-        &[
-            "-c",
-            "user.name=Mallory",
-            "-c",
-            "user.email=mallory@example.test",
-            "commit-tree",
-            &tree,
-            "-p",
-            &edit,
-            "-p",
-            &c0,
-            "-m",
-            "merge",
-        ],
-        &[],
-    );
-    e.repo.git(&["reset", "-q", "--hard", &keeps], &[]);
+    unsigned_merge(&e.repo, &edit, [&edit, &c0]);
     e.authorize(&trusted).allowed();
 }
 
@@ -750,4 +739,96 @@ fn json_output_carries_the_same_decision_for_tools() {
     let change = &json["commits"][0]["changes"][0];
     assert_eq!(change["change"]["action"], "pool.weights.update");
     assert_eq!(change["verdict"]["verdict"], "denied");
+}
+
+/// `lbops authorize --from TRUSTED --to HEAD --config CONFIG` on the
+/// estate's repository: its exit code and output.
+fn authorize_like_the_daemon(e: &common::estate::PinnedEstate, head: &str) -> Verdict {
+    let out = Command::new(env!("CARGO_BIN_EXE_lbops"))
+        .args(["authorize", "--from", &e.first, "--to", head])
+        .arg("--repo")
+        .arg(e.repo.path())
+        .arg("--config")
+        .arg(e.config_path())
+        .output()
+        .unwrap();
+    Verdict {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_and_the_daemon_agree_on_accepted_refused_and_provider_refused_commits() {
+    use common::estate::{pools, wait_for_status, Daemon, PinnedEstate};
+    let e = PinnedEstate::new("").await;
+    let balancer = |addresses: &str| {
+        format!(
+            "kind: LoadBalancer\nname: edge\nspec:\n  addresses: {addresses}\n  listeners:\n    - {{name: http, protocol: http, port: {}, default_action: {{forward: {{pools: [{{pool: web}}]}}}}}}\n",
+            e.port
+        )
+    };
+    // Three heads, each on its own branch from the trusted commit: one
+    // accepted, one denied (bob edits a pool out of his scope), one the
+    // embedded data plane refuses (a balancer with no address) although
+    // every change in it is allowed and it validates without a provider.
+    let branch = |name: &str, file: &str, text: &str, who: Author<'_>| {
+        e.repo.git(&["checkout", "-q", "-b", name, &e.first], &[]);
+        e.repo.write(file, text);
+        e.repo.commit(&who, name)
+    };
+    let accepted = branch(
+        "accepted",
+        "pools.yaml",
+        &pools(&e.stable, &e.canary, 30, 1),
+        e.team.bob(),
+    );
+    let refused = branch(
+        "refused",
+        "pools.yaml",
+        &pools(&e.stable, &e.canary, 10, 7),
+        e.team.bob(),
+    );
+    let provider_refused = branch(
+        "provider-refused",
+        "balancers.yaml",
+        &balancer("[]"),
+        e.team.alice(),
+    );
+    e.repo.git(&["checkout", "-q", "main"], &[]);
+
+    authorize_like_the_daemon(&e, &accepted).allowed();
+    authorize_like_the_daemon(&e, &refused)
+        .refused()
+        .says("DENIED    pool.weights.update pool/db");
+    let verdict = authorize_like_the_daemon(&e, &provider_refused);
+    assert_eq!(verdict.code, 1, "{}{}", verdict.stdout, verdict.stderr);
+    verdict
+        .says("error[missing-field] loadbalancer/edge: a LoadBalancer on the embedded provider needs at least one address")
+        .says("invalid:");
+
+    // The daemon, given each head in turn on its watched branch.
+    let daemon = Daemon::start(&e.config_path());
+    wait_for_status(&e.repo, &e.first, "lbops/apply: success", &daemon).await;
+    for (head, status, text) in [
+        (
+            &refused,
+            "lbops/authorize: failure",
+            "pool.weights.update on pool/db",
+        ),
+        (
+            &provider_refused,
+            "lbops/validate: failure",
+            "needs at least one address",
+        ),
+        (&accepted, "lbops/apply: success", ""),
+    ] {
+        e.repo.git(&["reset", "-q", "--hard", head], &[]);
+        let note = wait_for_status(&e.repo, head, status, &daemon).await;
+        assert!(note.contains(text), "{note}");
+        if status != "lbops/apply: success" {
+            wait_for_status(&e.repo, head, "lbops/apply: failure", &daemon).await;
+        }
+    }
 }

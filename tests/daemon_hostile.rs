@@ -8,111 +8,14 @@
 
 mod common;
 
-use common::estate::{balancer, pools, wait_for_status, Daemon, Team};
-use common::git::{Author, GitRepo, Signing};
-use common::{Backend, Ports, Reply};
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use common::estate::{pools, wait_for_status, Daemon, PinnedEstate as Estate};
+use common::git::{Author, Signing};
 
-struct Estate {
-    team: Team,
-    repo: GitRepo,
-    stable: Backend,
-    canary: Backend,
-    /// The balancer's port, held for the data plane to bind.
-    port: u16,
-    _ports: Ports,
-    dir: tempfile::TempDir,
-    first: String,
-}
-
-impl Estate {
-    async fn new(trust_extra: &str) -> Self {
-        let team = Team::new();
-        let stable = Backend::start_at("stable", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
-        let canary = Backend::start_at("canary", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
-        let ports = Ports::default();
-        let port = ports.hold();
-        let repo = GitRepo::new();
-        repo.write("access.yaml", &team.access());
-        repo.write("pools.yaml", &pools(&stable, &canary, 10, 1));
-        repo.write("balancers.yaml", &balancer(port));
-        let first = repo.commit(&team.alice(), "the estate");
-        let dir = tempfile::tempdir().unwrap();
-        let config = format!(
-            "repository: {{path: '{}', branch: main}}
-trigger: {{poll: 1s, watch: true}}
-trust: {{pinned_commit: {first}{trust_extra}}}
-provider: {{embedded: {{admin_listen: '127.0.0.1:0'}}}}
-api: {{listen: '127.0.0.1:0'}}
-state_dir: '{}'
-",
-            repo.path().display(),
-            dir.path().join("state").display()
-        );
-        std::fs::write(dir.path().join("lbops.yaml"), config).unwrap();
-        Estate {
-            team,
-            repo,
-            stable,
-            canary,
-            port,
-            _ports: ports,
-            dir,
-            first,
-        }
-    }
-
-    fn config_path(&self) -> PathBuf {
-        self.dir.path().join("lbops.yaml")
-    }
-
-    fn state_file(&self) -> PathBuf {
-        self.dir.path().join("state").join("daemon-state.json")
-    }
-
-    /// Waits (up to 30 s) until the daemon's state file satisfies `done`.
-    async fn wait_for_state(&self, daemon: &Daemon, done: impl Fn(&serde_json::Value) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let state = std::fs::read_to_string(self.state_file()).unwrap_or_default();
-            if serde_json::from_str(&state).is_ok_and(|state| done(&state)) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{state}\n{}", daemon.logs());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn mallory() -> Author<'static> {
-        Author {
-            name: "Mallory",
-            email: "mallory@example.test",
-            signing: Signing::Unsigned,
-        }
-    }
-
-    /// The balancer answers, with the stable or the canary backend.
-    async fn serves(&self) {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .expect("the balancer accepts");
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut answer = String::new();
-        tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer))
-            .await
-            .expect("the balancer answers in time")
-            .unwrap();
-        assert!(
-            answer.starts_with("HTTP/1.1 200")
-                && (answer.contains("stable") || answer.contains("canary")),
-            "{answer}"
-        );
-        let _ = (&self.stable, &self.canary);
+fn mallory() -> Author<'static> {
+    Author {
+        name: "Mallory",
+        email: "mallory@example.test",
+        signing: Signing::Unsigned,
     }
 }
 
@@ -166,11 +69,11 @@ async fn hostile_unsigned_pushes_are_refused_and_the_next_good_commit_is_applied
             &[],
         );
         e.repo.write(file, &text);
-        branch_heads.push((file, e.repo.commit(&Estate::mallory(), file)));
+        branch_heads.push((file, e.repo.commit(&mallory(), file)));
         e.repo.git(&["checkout", "-q", "main"], &[]);
         e.repo.write(file, &text);
     }
-    let stacked = e.repo.commit(&Estate::mallory(), "everything at once");
+    let stacked = e.repo.commit(&mallory(), "everything at once");
 
     wait_for_status(&e.repo, &stacked, "lbops/validate: failure", &daemon).await;
     wait_for_status(&e.repo, &stacked, "lbops/apply: failure", &daemon).await;

@@ -35,6 +35,11 @@ pub struct AuthorizeArgs {
     /// expiry, and certificate expiry of the head.
     #[arg(long, value_name = "DATE")]
     at: Option<String>,
+    /// The daemon config: balancers are checked against the providers it
+    /// places them on (without it, every balancer is checked against the
+    /// embedded data plane), so that this check and the daemon agree.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 pub fn run(args: AuthorizeArgs, now: i64) -> anyhow::Result<ExitCode> {
@@ -56,6 +61,15 @@ pub fn run(args: AuthorizeArgs, now: i64) -> anyhow::Result<ExitCode> {
             ))
         }
     };
+    let aws = match &args.config {
+        Some(path) => {
+            lbops::daemon::config::DaemonConfig::load(path)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .provider
+                .aws
+        }
+        None => None,
+    };
     let head = source.resolve(&args.to).context("--to")?;
     let budget = judge::Budget::starting_now(judge::Budget::DEFAULT);
     let judged = judge::judge_range(
@@ -66,15 +80,19 @@ pub fn run(args: AuthorizeArgs, now: i64) -> anyhow::Result<ExitCode> {
         judge::Verification::Required,
         budget,
     )?;
+    // The same admission as the daemon's; the addresses balancers hold
+    // now are the daemon's to know, and do not change the answer.
+    let placement = lbops::admission::Placement { aws: aws.as_ref() };
+    let (decision, _) = lbops::admission::admit(judged, &placement, &Default::default());
     let mut stdout = std::io::stdout().lock();
     match args.output {
         crate::Output::Json => {
-            serde_json::to_writer_pretty(&mut stdout, &judged.decision)?;
+            serde_json::to_writer_pretty(&mut stdout, &decision)?;
             writeln!(stdout)?;
         }
-        crate::Output::Text => write!(stdout, "{}", judged.decision)?,
+        crate::Output::Text => write!(stdout, "{decision}")?,
     }
-    Ok(if judged.decision.accepted() {
+    Ok(if decision.accepted() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(crate::EXIT_INVALID)

@@ -7,6 +7,7 @@ pub mod drift;
 pub mod journal;
 pub mod metrics;
 pub mod notify;
+pub mod pages;
 pub mod reconcile;
 pub mod run;
 pub mod state;

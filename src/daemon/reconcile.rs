@@ -12,12 +12,14 @@ use super::journal::{ApplyResult, Journal, StatusRecord};
 use super::metrics::Metrics;
 use super::state::{DaemonState, JudgedHead, Judging, StateError, StateStore};
 use super::DaemonConfig;
+use crate::admission::{admit, keep_addresses, Admission, Placement};
 use crate::audit::{AuditError, AuditLog, Event, EventKind, DAEMON_ACTOR};
 use crate::identity::Keyring;
 use crate::judge::{self, Decision, Identity, Outcome, TrustAnchor, Verification};
+use crate::model::StepOutcome;
 use crate::plan::plan;
 use crate::provider::placed::Placed;
-use crate::provider::{Provider, ProviderError, StepOutcome};
+use crate::provider::{Provider, ProviderError};
 use crate::report::alerts::{Alert, Alerter};
 use crate::report::forge::ForgeSink;
 use crate::report::notes::GitNotes;
@@ -117,19 +119,10 @@ impl Reconciler {
         }
     }
 
-    /// An accepted catalog stays accepted only if the providers its
-    /// balancers are placed on can run it; otherwise it is invalid, at the
-    /// file:line of what they cannot do.
-    fn placeable(&self, catalog: &Catalog) -> Outcome {
-        let refused = crate::provider::refusals(catalog, self.config.provider.aws.as_ref());
-        if refused.is_empty() {
-            Outcome::Accepted
-        } else {
-            Outcome::Invalid {
-                invalid: crate::spec::Invalid {
-                    diagnostics: refused,
-                },
-            }
+    /// Where balancers run, for admission.
+    fn placement(&self) -> Placement<'_> {
+        Placement {
+            aws: self.config.provider.aws.as_ref(),
         }
     }
 
@@ -218,18 +211,6 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Gives balancers the pool addresses they held before, where they
-    /// still claim from those pools.
-    fn keep_addresses(&self, catalog: &mut Catalog) {
-        if let Err(errors) = spec::reallocate(catalog, &self.state.allocation) {
-            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            tracing::warn!(
-                ?errors,
-                "cannot keep the previous addresses; allocating afresh"
-            );
-        }
-    }
-
     /// The catalog of the trusted commit, with the addresses balancers
     /// held before. It is validated as of its own date, as the judge does:
     /// a certificate that expired since must not stop a restarted daemon
@@ -241,7 +222,7 @@ impl Reconciler {
         spec::load(&files, &spec::Options::at(written))
             .map(|v| {
                 let mut catalog = v.catalog;
-                self.keep_addresses(&mut catalog);
+                keep_addresses(&mut catalog, &self.state.allocation);
                 catalog
             })
             .map_err(|invalid| ReconcileError::TrustedInvalid {
@@ -298,12 +279,9 @@ impl Reconciler {
         self.post(head, Context::Validate, State::Pending, "judging")
             .await;
         let judged = self.judge(anchor, head).await?;
-        let mut decision = judged.decision;
-        if let (Outcome::Accepted, Some(catalog)) = (&decision.outcome, &judged.head) {
-            decision.outcome = self.placeable(catalog);
-        }
+        let (decision, admission) = admit(judged, &self.placement(), &self.state.allocation);
         self.report_decision(head, &decision).await?;
-        let Some(mut catalog) = judged.head.filter(|_| decision.accepted()) else {
+        let Admission::Apply(catalog) = admission else {
             let outcome = match decision.outcome {
                 Outcome::Invalid { .. } => "invalid",
                 Outcome::Rewound => "rewound",
@@ -326,7 +304,6 @@ impl Reconciler {
 
         self.post(head, Context::Apply, State::Pending, "applying")
             .await;
-        self.keep_addresses(&mut catalog);
         let started = std::time::Instant::now();
         let result = self.converge(&catalog, head).await;
         let apply = ApplyResult {
@@ -342,7 +319,7 @@ impl Reconciler {
         match result {
             Ok(steps) => {
                 self.state.allocation = catalog.allocation.clone();
-                self.applied = Some(catalog);
+                self.applied = Some(*catalog);
                 self.last_drift = None;
                 // Recorded before the head is trusted: if the write fails,
                 // the next reconcile judges the head again (its plan is
@@ -392,14 +369,9 @@ impl Reconciler {
                 continue;
             }
             let judged = self.judge(anchor.clone(), head).await?;
-            let mut decision = judged.decision;
-            if let (Outcome::Accepted, Some(catalog)) = (&decision.outcome, &judged.head) {
-                decision.outcome = self.placeable(catalog);
-            }
-            let (state, text) = match (&decision.outcome, &judged.head) {
-                (Outcome::Accepted, Some(catalog)) => {
-                    let mut catalog = catalog.clone();
-                    self.keep_addresses(&mut catalog);
+            let (decision, admission) = admit(judged, &self.placement(), &self.state.allocation);
+            let (state, text) = match admission {
+                Admission::Apply(catalog) => {
                     let observed = self.provider.observe().await?;
                     let steps = plan(&catalog, &observed).steps;
                     let text = match steps.first() {

@@ -5,9 +5,11 @@
 
 use super::git::{Author, GitRepo, Signing, SshKey};
 use super::{Backend, ChildProcess};
+use super::{Ports, Reply};
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -275,5 +277,103 @@ pub async fn wait_for_status(repo: &GitRepo, commit: &str, line: &str, daemon: &
             daemon.logs()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An estate for one daemon: a signed repository whose first commit is
+/// pinned as trusted, two backends behind its `web` pool, and a daemon
+/// config with the embedded data plane (`trust_extra` is appended to the
+/// `trust:` mapping).
+pub struct PinnedEstate {
+    pub team: Team,
+    pub repo: GitRepo,
+    pub stable: Backend,
+    pub canary: Backend,
+    /// The balancer's port, held for the data plane to bind.
+    pub port: u16,
+    _ports: Ports,
+    pub dir: tempfile::TempDir,
+    pub first: String,
+}
+
+impl PinnedEstate {
+    pub async fn new(trust_extra: &str) -> Self {
+        let team = Team::new();
+        let stable = Backend::start_at("stable", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
+        let canary = Backend::start_at("canary", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
+        let ports = Ports::default();
+        let port = ports.hold();
+        let repo = GitRepo::new();
+        repo.write("access.yaml", &team.access());
+        repo.write("pools.yaml", &pools(&stable, &canary, 10, 1));
+        repo.write("balancers.yaml", &balancer(port));
+        let first = repo.commit(&team.alice(), "the estate");
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "repository: {{path: '{}', branch: main}}
+trigger: {{poll: 1s, watch: true}}
+trust: {{pinned_commit: {first}{trust_extra}}}
+provider: {{embedded: {{admin_listen: '127.0.0.1:0'}}}}
+api: {{listen: '127.0.0.1:0'}}
+state_dir: '{}'
+",
+            repo.path().display(),
+            dir.path().join("state").display()
+        );
+        std::fs::write(dir.path().join("lbops.yaml"), config).unwrap();
+        PinnedEstate {
+            team,
+            repo,
+            stable,
+            canary,
+            port,
+            _ports: ports,
+            dir,
+            first,
+        }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("lbops.yaml")
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.dir.path().join("state").join("daemon-state.json")
+    }
+
+    /// Waits (up to 30 s) until the daemon's state file satisfies `done`.
+    pub async fn wait_for_state(&self, daemon: &Daemon, done: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let state = std::fs::read_to_string(self.state_file()).unwrap_or_default();
+            if serde_json::from_str(&state).is_ok_and(|state| done(&state)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{state}\n{}", daemon.logs());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The balancer answers, with the stable or the canary backend.
+    pub async fn serves(&self) {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("the balancer accepts");
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer))
+            .await
+            .expect("the balancer answers in time")
+            .unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200")
+                && (answer.contains("stable") || answer.contains("canary")),
+            "{answer}"
+        );
+        let _ = (&self.stable, &self.canary);
     }
 }
