@@ -13,6 +13,7 @@ mod diagnostic;
 pub mod kinds;
 pub mod limits;
 pub mod material;
+pub mod paths;
 pub mod units;
 mod validate;
 pub mod yaml;
