@@ -431,3 +431,30 @@ fn nesting_past_the_limit_is_an_error_at_its_line_and_column() {
           hint: nest less deeply; no kind needs more than about a dozen levels; the rest of this file was not read"]
     );
 }
+
+/// "Did you mean" compares a name with every resource of its kind, so it
+/// is offered for the first hundred dangling references only: a tree of N
+/// broken references to N resources would otherwise cost N².
+#[test]
+fn only_the_first_dangling_references_get_a_suggestion() {
+    let roles: String = (0..150)
+        .map(|i| format!("---\nkind: Role\nname: role-{i}\nspec:\n  rules: []\n"))
+        .collect();
+    let refs: Vec<String> = (0..150).map(|i| format!("rol-{i}")).collect();
+    let group = format!(
+        "kind: Group\nname: g\nspec:\n  roles: [{}]\n",
+        refs.join(", ")
+    );
+    let errs = errors(load_texts(&[
+        ("roles.yaml", &roles),
+        ("group.yaml", &group),
+    ]));
+    assert_eq!(errs.len(), 150);
+    let suggested = errs.iter().filter(|e| e.contains("did you mean")).count();
+    assert_eq!(suggested, 100, "{errs:#?}");
+    assert!(
+        errs[0].ends_with("role `rol-0` does not exist; did you mean `role-0`?"),
+        "{}",
+        errs[0]
+    );
+}
