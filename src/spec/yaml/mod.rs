@@ -168,7 +168,11 @@ pub fn parse(text: &str) -> Parsed {
 /// guards: the text's size before any parsing; a list's or mapping's depth
 /// before it is opened, and an alias's depth where it lands before it is
 /// copied, so that no tree deeper than `limits.depth` ever exists; values
-/// and keys as they are added. The parser is then not asked for more.
+/// and keys as they are added. The parser is then not asked for more:
+/// saphyr-parser never recurses (its states, indents and simple keys live
+/// in heap stacks), but those stacks grow with the depth it has read, and
+/// its scanner reads ahead through unresolved flow collections up to its
+/// own cap of 255 levels — so reading stops at the first error.
 ///
 /// Linear in the text: every event costs O(1) besides the values an alias
 /// copies, which the limits count.
@@ -198,7 +202,7 @@ pub fn parse_with(text: &str, limits: &Limits) -> Parsed {
                 // collections (`[[[[…`) and stops by itself at 255 levels,
                 // before the builder sees the level that passes the limit.
                 if e.info() == SAPHYR_FLOW_DEPTH {
-                    let limit = limits.depth;
+                    let limit = limits.depth.min(SAPHYR_MAX_FLOW_DEPTH);
                     SyntaxError::exceeded(pos, Exceeded::Depth { limit })
                 } else {
                     SyntaxError::malformed(pos, format!("YAML syntax error: {}", e.info()))
@@ -220,8 +224,9 @@ pub fn parse_with(text: &str, limits: &Limits) -> Parsed {
     }
 }
 
-/// What saphyr-parser says past its own cap of 255 nested flow collections.
+/// What saphyr-parser says past its own cap on nested flow collections.
 const SAPHYR_FLOW_DEPTH: &str = "recursion limit exceeded";
+const SAPHYR_MAX_FLOW_DEPTH: usize = 255;
 
 fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
