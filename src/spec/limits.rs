@@ -10,8 +10,6 @@
 //! the file, the line and the limit, and never stalls or crashes the
 //! daemon. Pure: the readers in `source` and the YAML reader only ask.
 
-use std::fmt;
-
 /// The bounds on one repository's files, or on one YAML document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -213,22 +211,6 @@ impl TreeBudget {
         }
         self.bytes = total;
         Ok(())
-    }
-}
-
-impl fmt::Display for Limits {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} per file, {} per tree, {} files, {} values per file, {} levels, {} keys per mapping, {} values from aliases",
-            bytes(self.file_bytes),
-            bytes(self.tree_bytes),
-            self.files,
-            self.nodes,
-            self.depth,
-            self.keys,
-            self.alias_nodes
-        )
     }
 }
 
