@@ -86,6 +86,11 @@ pub enum GitError {
     Fetch { url: String, message: String },
     #[error("cannot read the repository credentials: {0}")]
     Credentials(#[from] SecretError),
+    #[error(
+        "more than {max} commits between the trusted commit and {head}; push fewer at a time, \
+         or trust a recent commit (`trust.pinned_commit`) instead of judging the whole history"
+    )]
+    TooManyCommits { head: String, max: usize },
     #[error("git: {0}")]
     Git(String),
 }
@@ -256,10 +261,15 @@ impl GitSource {
     /// Every commit reachable from `head` and not from `since` (all of
     /// them when `since` is `None`): merges and the commits of their
     /// second parents too, parents before children.
+    ///
+    /// At most `max` of them: the ids are counted before any commit is
+    /// read, so a push of a million commits costs a walk of the graph,
+    /// not a million signature reads.
     pub fn commits_between(
         &self,
         since: Option<CommitId>,
         head: CommitId,
+        max: usize,
     ) -> Result<Vec<CommitInfo>, GitError> {
         let mut walk = self.repo.revwalk()?;
         walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
@@ -267,7 +277,16 @@ impl GitSource {
         if let Some(since) = since {
             walk.hide(since.0)?;
         }
-        walk.map(|oid| self.commit(CommitId(oid?))).collect()
+        let ids: Vec<git2::Oid> = walk.take(max.saturating_add(1)).collect::<Result<_, _>>()?;
+        if ids.len() > max {
+            return Err(GitError::TooManyCommits {
+                head: head.short(),
+                max,
+            });
+        }
+        ids.into_iter()
+            .map(|oid| self.commit(CommitId(oid)))
+            .collect()
     }
 
     /// One commit's metadata, signature and signed bytes.

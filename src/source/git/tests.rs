@@ -70,9 +70,19 @@ fn lists_the_commits_after_the_trusted_one_oldest_first() {
     let c = repo.commit("c.yaml", "c", "third");
     let source = repo.source();
     assert_eq!(source.head().unwrap(), c);
-    assert_eq!(ids(&source.commits_between(Some(a), c).unwrap()), [b, c]);
-    assert_eq!(ids(&source.commits_between(None, c).unwrap()), [a, b, c]);
-    assert!(source.commits_between(Some(c), c).unwrap().is_empty());
+    assert_eq!(
+        ids(&source.commits_between(Some(a), c, 10).unwrap()),
+        [b, c]
+    );
+    assert_eq!(
+        ids(&source.commits_between(None, c, 10).unwrap()),
+        [a, b, c]
+    );
+    assert!(source.commits_between(Some(c), c, 10).unwrap().is_empty());
+    assert!(matches!(
+        source.commits_between(None, c, 2),
+        Err(GitError::TooManyCommits { max: 2, .. })
+    ));
     let third = source.commit(c).unwrap();
     assert_eq!(third.summary, "third");
     assert_eq!(third.parents, [b]);
@@ -91,7 +101,10 @@ fn merges_bring_their_second_parents_commits_in_topological_order() {
     repo.git(&["merge", "-q", "--no-ff", "-m", "merge feature", "feature"]);
     let merge = CommitId::parse(&repo.git(&["rev-parse", "HEAD"])).unwrap();
 
-    let commits = repo.source().commits_between(Some(base), merge).unwrap();
+    let commits = repo
+        .source()
+        .commits_between(Some(base), merge, 10)
+        .unwrap();
     let order = ids(&commits);
     assert_eq!(order.len(), 4);
     assert_eq!(*order.last().unwrap(), merge);
