@@ -7,7 +7,9 @@ pub mod drift;
 pub mod journal;
 pub mod metrics;
 pub mod notify;
+pub mod readiness;
 pub mod reconcile;
+pub mod reporter;
 pub mod run;
 pub mod state;
 

@@ -23,6 +23,7 @@ mod tests;
 
 pub use admission::{admit, Admission, Placement};
 pub use load::{judge_range, Budget, Judged, LoadError, TrustAnchor, Verification};
+pub use report::{Author, Denial};
 
 use crate::authz::{self, Authorizer, Change, Denied, Permit};
 use crate::identity::{NoIdentity, Principal, Verified};
