@@ -268,7 +268,9 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             () = tokio::time::sleep_until(reconcile_at.unwrap_or(far)), if reconcile_at.is_some() => {
                 reconcile_at = None;
                 let result = reconciler.reconcile().await;
-                metrics.reconciled(result.is_ok());
+                // A head the daemon waits on counts as a failure on every
+                // pass, so that a dashboard shows it stuck.
+                metrics.reconciled(result.is_ok() && reconciler.waiting().is_none());
                 match result {
                     Ok(next) => {
                         attempt = 0;
@@ -304,7 +306,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                             // The reconciler reported it on the head, and
                             // does not try that head again.
                             Next::Idle => {
-                                tracing::error!(error = %e, "reconcile failed; waiting for a new commit or an operator");
+                                tracing::error!(error = %e, retry = ?e.retry(), "reconcile failed; waiting for a new commit or an operator");
                             }
                         }
                         if let Some(waiting) = reconciler.waiting() {

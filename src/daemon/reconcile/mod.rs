@@ -293,6 +293,8 @@ impl<P: Provider> Reconciler<P> {
                 self.deps.store.save(&self.state)?;
                 Ok(Next::Idle)
             }
+            // One that waits is reported once, as such, by `reconcile`.
+            Err(error) if error.retry().waits() => Err(error),
             Err(error) => {
                 self.report(ReconcileEvent::ApplyFailed {
                     head,

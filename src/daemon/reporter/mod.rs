@@ -248,7 +248,7 @@ impl Reporter {
             }
             E::Waiting { head, error, retry } => {
                 let why = text::waiting(retry, error);
-                tracing::error!(commit = %head.short(), error = %error, "{}", why);
+                self.apply_result(head, false, why.clone());
                 self.post(head, Context::Apply, State::Error, &why).await;
                 self.alert(Alert::apply_failure(head, &why));
             }
