@@ -4,10 +4,50 @@
 //! The flow runs one way — `source` → `spec` → identity → authz → plan →
 //! provider → report — with a pure core (`spec`, and later `authz` and
 //! `plan`) and I/O at the edges (`source`).
+//!
+//! # Module map
+//!
+//! Modules import in one direction. Each line names a top-level module and
+//! the only modules it may use through `crate::` (or a `super::` that
+//! leaves it); `*` means all of them. The map has no cycle, and
+//! `tests/layering.rs` reads it from here and fails when the code imports
+//! across it, so no cycle can come back: to add an arrow, add it here, and
+//! if the test then reports a cycle, the arrow is the wrong way round. A
+//! module's own tests (`#[cfg(test)] mod …`) are exempt, as
+//! dev-dependencies would be. The binary (`main.rs`, `cli/`) may use
+//! everything.
+//!
+//! ```text
+//! fsutil:
+//! spec:      fsutil
+//! model:     spec
+//! identity:  spec
+//! authz:     spec identity model
+//! source:    spec
+//! judge:     spec model identity authz source
+//! plan:      spec model
+//! dataplane: spec model fsutil
+//! provider:  spec model plan dataplane
+//! admission: spec judge provider
+//! report:    source
+//! audit:     spec model
+//! trigger:   source
+//! daemon:    *
+//! ```
+//!
+//! So: `spec` is the repository format and depends on no other part but
+//! file helpers; `model` is the vocabulary `plan`, `provider` and
+//! `dataplane` share (observed state, steps, capabilities, digests), and
+//! neither `plan` nor `dataplane` imports another of the three; `provider`
+//! may use `plan` and drives the embedded `dataplane`. `admission` joins
+//! a judged range (`judge`) with where its balancers run (`provider`): the
+//! one answer the daemon, `lbops authorize` and `validate --config` share.
+//! `report`, `audit` and `trigger` are edges only
+//! the daemon and the CLI use; `daemon` is the composition root, and
+//! nothing in the library uses it.
 #![forbid(unsafe_code)]
 
-pub mod actions;
-pub mod api;
+pub mod admission;
 pub mod audit;
 pub mod authz;
 pub mod daemon;
@@ -15,6 +55,7 @@ pub mod dataplane;
 pub mod fsutil;
 pub mod identity;
 pub mod judge;
+pub mod model;
 pub mod plan;
 pub mod provider;
 pub mod report;

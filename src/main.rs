@@ -111,7 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => None,
             };
             let files = lbops::source::read_tree(&dir)?;
-            let placement = lbops::judge::Placement { aws: aws.as_ref() };
+            let placement = lbops::admission::Placement { aws: aws.as_ref() };
             let result = spec::load(&files, &spec::Options::at(now)).and_then(|validated| {
                 match placement.check(&validated.catalog) {
                     Ok(()) => Ok(validated),
@@ -160,7 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Actions => {
-            write!(stdout, "{}", lbops::actions::markdown_table())?;
+            write!(stdout, "{}", lbops::spec::actions::markdown_table())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Dataplane(args) => cli::dataplane::run(args, unix_now()),

@@ -530,6 +530,31 @@ spec:
     )
 }
 
+/// An unsigned merge by mallory of `parents` whose tree is `tree_of`'s,
+/// made the branch's head; returns its id.
+fn unsigned_merge(repo: &GitRepo, tree_of: &str, parents: [&str; 2]) -> String {
+    let tree = repo.git(&["rev-parse", &format!("{tree_of}^{{tree}}")], &[]);
+    let merge = repo.git(
+        &[
+            "-c",
+            "user.name=Mallory",
+            "-c",
+            "user.email=mallory@example.test",
+            "commit-tree",
+            &tree,
+            "-p",
+            parents[0],
+            "-p",
+            parents[1],
+            "-m",
+            "merge",
+        ],
+        &[],
+    );
+    repo.git(&["reset", "-q", "--hard", &merge], &[]);
+    merge
+}
+
 #[test]
 fn denied_an_unsigned_merge_that_rolls_back_what_a_signed_commit_also_touched() {
     // c0 → T (trusted) adds the api route. alice's signed A edits only the
@@ -546,25 +571,7 @@ fn denied_an_unsigned_merge_that_rolls_back_what_a_signed_commit_also_touched() 
     e.repo
         .write("balancers/web.yaml", &web_balancer("back at 06:00", true));
     let edit = e.repo.commit(&e.team.alice(), "maintenance text");
-    let tree = e.repo.git(&["rev-parse", &format!("{c0}^{{tree}}")], &[]);
-    let merge = e.repo.git(
-        &[
-            "-c",
-            "user.name=Mallory",
-            "-c",
-            "user.email=mallory@example.test",
-            "commit-tree",
-            &tree,
-            "-p",
-            &edit,
-            "-p",
-            &c0,
-            "-m",
-            "merge",
-        ],
-        &[],
-    );
-    e.repo.git(&["reset", "-q", "--hard", &merge], &[]);
+    let merge = unsigned_merge(&e.repo, &c0, [&edit, &c0]);
     e.authorize(&trusted)
         .refused()
         .says("allowed   loadbalancer.routes.update loadbalancer/web")
@@ -573,25 +580,7 @@ fn denied_an_unsigned_merge_that_rolls_back_what_a_signed_commit_also_touched() 
             &merge[..12]
         ));
     // The same merge keeping alice's balancer is covered by her commit.
-    let tree = e.repo.git(&["rev-parse", &format!("{edit}^{{tree}}")], &[]);
-    let keeps = e.repo.git(
-        &[
-            "-c",
-            "user.name=Mallory",
-            "-c",
-            "user.email=mallory@example.test",
-            "commit-tree",
-            &tree,
-            "-p",
-            &edit,
-            "-p",
-            &c0,
-            "-m",
-            "merge",
-        ],
-        &[],
-    );
-    e.repo.git(&["reset", "-q", "--hard", &keeps], &[]);
+    unsigned_merge(&e.repo, &edit, [&edit, &c0]);
     e.authorize(&trusted).allowed();
 }
 

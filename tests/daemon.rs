@@ -362,7 +362,7 @@ async fn after_kill_9_a_restarted_daemon_converges_while_the_data_plane_serves_t
     let token_file = e.dir.path().join("admin-token");
     std::fs::write(&token_file, token).unwrap();
     let hash_file = e.dir.path().join("admin-token.sha256");
-    std::fs::write(&hash_file, lbops::plan::sha256_hex(token)).unwrap();
+    std::fs::write(&hash_file, lbops::model::sha256_hex(token)).unwrap();
     let (_dataplane, mut stderr) = ChildProcess::lbops(|c| {
         c.args([
             "dataplane",

@@ -552,7 +552,7 @@ async fn a_restarted_process_serves_the_last_config_it_accepted() {
     let token = "test-admin-token-not-secret";
     std::fs::write(
         dir.path().join("admin.sha256"),
-        lbops::plan::sha256_hex(token),
+        lbops::model::sha256_hex(token),
     )
     .unwrap();
     let start = || {

@@ -14,9 +14,10 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use common::moto::moto;
+use lbops::model::{ObservedState, StepOutcome};
 use lbops::plan::plan;
 use lbops::provider::aws::{AwsBalancer, AwsConfig, AwsProvider, Scheme};
-use lbops::provider::{ObservedState, Provider, StepOutcome};
+use lbops::provider::Provider;
 use lbops::spec::{load, Catalog, Options};
 use std::sync::{Arc, Mutex};
 

@@ -21,6 +21,7 @@
 //! the next record's `prev`.
 
 use super::event::Event;
+use crate::model::{hex, sha256_hex};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -104,18 +105,6 @@ impl FromStr for Head {
 /// Whether `s` is 64 lowercase hex digits.
 pub(crate) fn is_hash(s: &[u8]) -> bool {
     s.len() == 64 && s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
 }
 
 /// The line (with its `\n`) that records `event` as record `seq` after a

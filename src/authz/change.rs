@@ -1,7 +1,7 @@
 //! [`Change`]: one action on one resource, as `changes` finds it and
 //! `authorize` judges it.
 
-use crate::actions::{self, Action};
+use crate::spec::actions::{self, Action};
 use crate::spec::kinds::{Labels, ResourceId};
 use serde::{Serialize, Serializer};
 use std::fmt;

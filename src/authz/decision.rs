@@ -3,8 +3,8 @@
 //! holds it.
 
 use super::change::action_name;
-use crate::actions::Action;
 use crate::identity::Principal;
+use crate::spec::actions::Action;
 use crate::spec::kinds::{Labels, ResourceId};
 use crate::spec::units::Name;
 use serde::Serialize;

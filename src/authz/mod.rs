@@ -2,7 +2,7 @@
 //! a principal may make each change (pure).
 //!
 //! [`changes`] turns two catalogs into [`Change`]s, each naming the most
-//! specific action of the [catalogue](crate::actions) it needs; every field
+//! specific action of the [catalogue](crate::spec::actions) it needs; every field
 //! of every spec is classified, so a new field does not compile until it
 //! is. [`authorize`] (or an [`Authorizer`] for many changes) judges one
 //! change against the *trusted* policy, deny by default: a [`Permit`]

@@ -2,7 +2,7 @@
 //! resource, and its label condition on both sides of the change.
 
 use super::Change;
-use crate::actions;
+use crate::spec::actions;
 use crate::spec::kinds::access::Rule;
 use crate::spec::kinds::{Labels, ResourceId};
 

@@ -82,8 +82,8 @@ pub fn run(args: AuthorizeArgs, now: i64) -> anyhow::Result<ExitCode> {
     )?;
     // The same admission as the daemon's; the addresses balancers hold
     // now are the daemon's to know, and do not change the answer.
-    let placement = judge::Placement { aws: aws.as_ref() };
-    let (decision, _) = judge::admit(judged, &placement, &Default::default());
+    let placement = lbops::admission::Placement { aws: aws.as_ref() };
+    let (decision, _) = lbops::admission::admit(judged, &placement, &Default::default());
     let mut stdout = std::io::stdout().lock();
     match args.output {
         crate::Output::Json => {

@@ -51,7 +51,7 @@ pub fn run(args: PlanArgs, now: i64) -> anyhow::Result<ExitCode> {
         }
     };
     let provider = EmbeddedProvider::new(&args.dataplane, token);
-    let unsupported = lbops::provider::unsupported(&desired, &provider.capabilities());
+    let unsupported = lbops::model::unsupported(&desired, &provider.capabilities());
     if !unsupported.is_empty() {
         for d in &unsupported {
             eprintln!("{d}");

@@ -4,8 +4,8 @@
 //! same computation as an apply, and a revert is exactly that plan.
 
 use super::config::DriftMode;
+use crate::model::{ObservedState, Step};
 use crate::plan::plan;
-use crate::provider::{ObservedState, Step};
 use crate::spec::kinds::{Kind, ResourceId};
 use crate::spec::Catalog;
 use serde::Serialize;

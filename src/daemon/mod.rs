@@ -7,6 +7,7 @@ pub mod drift;
 pub mod journal;
 pub mod metrics;
 pub mod notify;
+pub mod pages;
 pub mod readiness;
 pub mod reconcile;
 pub mod reporter;

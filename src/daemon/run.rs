@@ -213,9 +213,9 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         tracing::info!(pages = %format!("http://{address}/"), "pages, probes and /metrics");
     }
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api = tokio::spawn(crate::api::serve(
+    let api = tokio::spawn(super::pages::serve(
         api_listener,
-        crate::api::ApiState {
+        super::pages::ApiState {
             journal: journal.clone(),
             metrics: metrics.clone(),
             ready: readiness.clone(),

@@ -123,11 +123,11 @@ impl TargetState {
 
     /// The active checks' verdict, as reported in state.
     #[must_use]
-    pub fn health(&self) -> crate::provider::Health {
+    pub fn health(&self) -> crate::model::Health {
         match self.health.load(Ordering::Relaxed) {
-            HEALTHY if self.is_healthy() => crate::provider::Health::Healthy,
-            UNKNOWN if self.is_healthy() => crate::provider::Health::Unknown,
-            _ => crate::provider::Health::Unhealthy,
+            HEALTHY if self.is_healthy() => crate::model::Health::Healthy,
+            UNKNOWN if self.is_healthy() => crate::model::Health::Unknown,
+            _ => crate::model::Health::Unhealthy,
         }
     }
 

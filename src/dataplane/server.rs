@@ -439,7 +439,9 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, accepted: Acce
         let Some(listener) = snapshot.listeners.get(&accepted.local).cloned() else {
             return;
         };
-        let tls_config = snapshot.tls.for_listener(&listener);
+        let tls_config = snapshot
+            .tls
+            .for_listener(&listener.balancer, listener.listener.port.value);
         (listener, tls_config)
     };
     let idle = listener

@@ -16,7 +16,6 @@
 //! file or the environment variable, never what it holds.
 
 use super::config::{CertificateConfig, DataplaneConfig};
-use super::runtime::ServedListener;
 use crate::spec::kinds::certificate::KeyRef;
 use crate::spec::kinds::loadbalancer::{Cipher, Protocol, TlsPolicy, TlsVersion};
 use crate::spec::material;
@@ -94,13 +93,11 @@ impl TlsConfigs {
         Ok(Self { by_balancer })
     }
 
-    /// The server config of a terminating listener of this version.
+    /// The server config of a terminating listener of this version: the
+    /// one on `port` of `balancer`.
     #[must_use]
-    pub fn for_listener(&self, listener: &ServedListener) -> Option<Arc<ServerConfig>> {
-        self.by_balancer
-            .get(listener.balancer.as_str())?
-            .get(&listener.listener.port.value)
-            .cloned()
+    pub fn for_listener(&self, balancer: &Name, port: u32) -> Option<Arc<ServerConfig>> {
+        self.by_balancer.get(balancer)?.get(&port).cloned()
     }
 }
 

@@ -15,13 +15,11 @@
 //! merges that chose it, or else to the head commit. One denial refuses
 //! the whole candidate.
 
-pub mod admission;
 mod load;
 mod report;
 #[cfg(test)]
 mod tests;
 
-pub use admission::{admit, Admission, Placement};
 pub use load::{judge_range, Budget, Judged, LoadError, TrustAnchor, Verification};
 pub use report::{Author, Denial};
 

@@ -4,9 +4,8 @@
 //! build their configuration from.
 
 use super::pools::{running_targets, settings, with_targets};
-use super::sha256_hex;
-use crate::provider::{
-    Health, ObservedCertificate, ObservedPool, ObservedState, ObservedTarget, Step,
+use crate::model::{
+    sha256_hex, Health, ObservedCertificate, ObservedPool, ObservedState, ObservedTarget, Step,
 };
 use crate::spec::alloc::Allocation;
 use crate::spec::kinds::loadbalancer::{AddressSpec, LoadBalancerSpec};
@@ -59,7 +58,7 @@ pub fn observed_from(desired: &Catalog) -> ObservedState {
         .filter_map(|(name, certificate)| {
             let chain = certificate.spec.chain.as_ref()?;
             let observed = ObservedCertificate {
-                chain_sha256: sha256_hex(chain),
+                chain_sha256: sha256_hex(&chain.value),
                 key: certificate.spec.private_key.value.clone(),
             };
             Some((name.clone(), observed))

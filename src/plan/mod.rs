@@ -43,12 +43,11 @@ mod tests;
 
 pub use apply::{apply_to, observed_from};
 
-use crate::provider::{ObservedState, Step};
+use crate::model::{sha256_hex, ObservedState, Step};
 use crate::spec::kinds::pool::PoolSpec;
 use crate::spec::units::Name;
 use crate::spec::Catalog;
 use pools::PoolChange;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -96,17 +95,6 @@ pub fn wait_healthy_timeout(spec: &PoolSpec) -> Duration {
                 .saturating_mul(successes)
                 .saturating_mul(WAIT_HEALTHY_ROUNDS)
         })
-}
-
-/// The SHA-256 of a certificate chain's PEM text, in lowercase hex: how a
-/// provider reports which chain it runs without handing the chain back
-/// (see [`ObservedCertificate`](crate::provider::ObservedCertificate)).
-#[must_use]
-pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 /// The steps that make `observed` run what `desired` says, ordered so that

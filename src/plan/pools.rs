@@ -2,7 +2,7 @@
 //! close the gap in each phase of the plan.
 
 use super::wait_healthy_timeout;
-use crate::provider::{Health, ObservedPool, ObservedTarget, Step};
+use crate::model::{Health, ObservedPool, ObservedTarget, Step};
 use crate::spec::kinds::pool::{PoolSpec, Target};
 use crate::spec::units::{Name, TargetAddr};
 use crate::spec::yaml::Spanned;

@@ -7,8 +7,9 @@
 //! targets pass their checks — so traffic only moves to targets that are
 //! up.
 
-use super::{Capabilities, Health, ObservedState, Provider, ProviderError, Step, StepOutcome};
+use super::{Provider, ProviderError};
 use crate::dataplane::config::{BalancerConfig, CertificateConfig, DataplaneConfig};
+use crate::model::{Capabilities, Health, ObservedState, Step, StepOutcome};
 use crate::spec::kinds::loadbalancer::AddressSpec;
 use crate::spec::units::TargetAddr;
 use crate::spec::yaml::{self, de};

@@ -10,7 +10,8 @@
 
 use super::aws::{AwsProvider, Placement};
 use super::embedded::EmbeddedProvider;
-use super::{Capabilities, ObservedState, Provider, ProviderError, Step, StepOutcome};
+use super::{Provider, ProviderError};
+use crate::model::{Capabilities, ObservedState, Step, StepOutcome};
 use crate::spec::kinds::{Kind, ResourceId};
 use crate::spec::Catalog;
 use std::collections::BTreeSet;

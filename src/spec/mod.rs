@@ -6,6 +6,7 @@
 //! from git objects (the daemon). "Now" is a parameter too, for certificate
 //! expiry.
 
+pub mod actions;
 pub mod alloc;
 pub mod cidr;
 mod decode;

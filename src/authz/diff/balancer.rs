@@ -337,7 +337,7 @@ fn action_text(action: &Action) -> String {
             "fixed response {} ({content_type}, {} bytes, sha256 {})",
             status.value,
             body.len(),
-            &crate::plan::sha256_hex(body)[..12],
+            &crate::model::sha256_hex(body)[..12],
         ),
     }
 }

@@ -17,7 +17,7 @@ mod text;
 mod tests;
 
 use super::Change;
-use crate::actions::{self, Action, CATALOGUE};
+use crate::spec::actions::{self, Action, CATALOGUE};
 use crate::spec::kinds::{Kind, Labels, Resource, ResourceId};
 use crate::spec::units::Name;
 use crate::spec::Catalog;

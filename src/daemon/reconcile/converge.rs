@@ -3,8 +3,9 @@
 
 use super::{ReconcileError, Reconciler};
 use crate::daemon::reporter::ReconcileEvent;
+use crate::model::StepOutcome;
 use crate::plan::plan;
-use crate::provider::{Provider, StepOutcome};
+use crate::provider::Provider;
 use crate::source::CommitId;
 use crate::spec::Catalog;
 

@@ -5,7 +5,8 @@
 use super::{ReconcileError, Reconciler};
 use crate::daemon::drift;
 use crate::daemon::reporter::ReconcileEvent;
-use crate::provider::{Provider, StepOutcome};
+use crate::model::StepOutcome;
+use crate::provider::Provider;
 use crate::source::CommitId;
 
 impl<P: Provider> Reconciler<P> {

@@ -30,11 +30,9 @@ pub use error::{backoff, error_policy, ReconcileError, Retry, RetryPolicy};
 use super::reporter::{text, ReconcileEvent, Reporter};
 use super::state::{DaemonState, JudgedHead, Judging, StateStore};
 use super::DaemonConfig;
+use crate::admission::{admit, keep_addresses, Admission, Placement};
 use crate::identity::Keyring;
-use crate::judge::admission::keep_addresses;
-use crate::judge::{
-    self, admit, Admission, Decision, Outcome, Placement, TrustAnchor, Verification,
-};
+use crate::judge::{self, Decision, Outcome, TrustAnchor, Verification};
 use crate::provider::placed::Placed;
 use crate::provider::Provider;
 use crate::source::{CommitId, GitSource};

@@ -2,8 +2,9 @@
 //! planned against the trusted commit and what runs, never applied.
 
 use super::{ReconcileError, Reconciler};
+use crate::admission::{admit, Admission};
 use crate::daemon::reporter::ReconcileEvent;
-use crate::judge::{admit, Admission, TrustAnchor};
+use crate::judge::TrustAnchor;
 use crate::plan::plan;
 use crate::provider::Provider;
 use crate::source::CommitId;

@@ -16,7 +16,7 @@ use super::metrics::Metrics;
 use super::reconcile::{ReconcileError, Retry};
 use crate::audit::{AuditError, AuditLog, Event, EventKind, Head, DAEMON_ACTOR};
 use crate::judge::{Decision, Outcome};
-use crate::provider::Step;
+use crate::model::Step;
 use crate::report::alerts::{Alert, Alerter};
 use crate::report::forge::ForgeSink;
 use crate::report::notes::GitNotes;

@@ -6,7 +6,7 @@
 use super::super::reconcile::{ReconcileError, Retry};
 use crate::audit::DAEMON_ACTOR;
 use crate::judge::{Decision, Identity, Outcome};
-use crate::provider::Step;
+use crate::model::Step;
 use crate::spec::Code;
 
 /// `lbops/validate` while a head is judged.

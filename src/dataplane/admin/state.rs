@@ -4,7 +4,7 @@
 use crate::dataplane::pool::TargetState;
 use crate::dataplane::runtime::Snapshot;
 use crate::dataplane::DrainingTarget;
-use crate::provider::{Health, ObservedCertificate, ObservedPool, ObservedState, ObservedTarget};
+use crate::model::{Health, ObservedCertificate, ObservedPool, ObservedState, ObservedTarget};
 use crate::spec::units::{Name, TargetAddr};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -120,7 +120,7 @@ pub fn observe(snapshot: &Snapshot, draining: &[DrainingTarget]) -> ObservedStat
             .iter()
             .map(|(name, cert)| {
                 let observed = ObservedCertificate {
-                    chain_sha256: crate::plan::sha256_hex(&cert.chain_pem),
+                    chain_sha256: crate::model::sha256_hex(&cert.chain_pem),
                     key: cert.key.clone(),
                 };
                 (name.clone(), observed)

@@ -279,7 +279,7 @@ fn metrics_are_prometheus_text() {
 
 #[test]
 fn observed_state_is_the_running_config_with_live_health() {
-    use crate::provider::Health;
+    use crate::model::Health;
     let snapshot = Snapshot::compile(config(7, 3), &Snapshot::default());
     snapshot.pools["web"].primaries[0].set_healthy(false);
     snapshot.pools["web"].backups[0].set_healthy(true);

@@ -4,7 +4,7 @@
 //! leaves nothing to plan.
 
 use super::*;
-use crate::provider::{Health, ObservedCertificate, ObservedPool, ObservedTarget};
+use crate::model::{Health, ObservedCertificate, ObservedPool, ObservedTarget};
 use crate::spec::alloc::Assigned;
 use crate::spec::kinds::certificate::{CertificateSpec, KeyRef};
 use crate::spec::kinds::loadbalancer::{

@@ -47,7 +47,7 @@ pub(super) async fn put_certificate(
     let tags = [
         (TAG_ID, id),
         (TAG_COMMIT, provider.commit()),
-        (TAG_CHAIN, crate::plan::sha256_hex(chain_pem)),
+        (TAG_CHAIN, crate::model::sha256_hex(chain_pem)),
         (TAG_SERIAL, serial),
         (TAG_KEY, observe::key_tag(key)),
     ]

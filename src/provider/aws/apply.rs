@@ -10,7 +10,7 @@ use super::health::{self, Wait};
 use super::map::{self, TAG_COMMIT, TAG_ID};
 use super::observe::{self, Inventory};
 use super::{AwsError, AwsProvider, Family};
-use crate::provider::Step;
+use crate::model::Step;
 use crate::spec::kinds::pool::PoolSpec;
 use crate::spec::kinds::{Kind, ResourceId};
 use crate::spec::units::{Name, TargetAddr, TargetHost};
@@ -31,7 +31,7 @@ pub fn aws_name(name: &Name) -> String {
     if full.len() <= 32 {
         return full;
     }
-    let hash = crate::plan::sha256_hex(name.as_str());
+    let hash = crate::model::sha256_hex(name.as_str());
     format!("{}-{}", full[..23].trim_end_matches('-'), &hash[..8])
 }
 
@@ -147,7 +147,7 @@ pub(super) async fn step(
             let left: Vec<TargetAddr> = observe::target_health(provider, &arn)
                 .await?
                 .into_iter()
-                .filter(|t| t.health != crate::provider::Health::Draining)
+                .filter(|t| t.health != crate::model::Health::Draining)
                 .map(|t| t.address)
                 .collect();
             if !left.is_empty() {

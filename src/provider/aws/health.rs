@@ -7,7 +7,7 @@
 //! `draining` (deregistered, finishing requests), `unavailable` (health
 //! checks disabled).
 
-use crate::provider::{Health, ObservedTarget};
+use crate::model::{Health, ObservedTarget};
 use crate::spec::units::TargetAddr;
 
 /// What to do next while waiting for new targets.

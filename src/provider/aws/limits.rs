@@ -508,7 +508,7 @@ fn pool_limits(
         );
     }
     if let (false, Some(nlb)) = (spec.algorithm == Algorithm::RoundRobin, nlb) {
-        let algorithm = crate::provider::algorithm_name(&spec.algorithm);
+        let algorithm = crate::model::algorithm_name(&spec.algorithm);
         r.refuse(
             origin,
             format!("an ELBv2 NLB hashes each flow to a target itself, so it cannot balance with `{algorithm}`; this pool is used by the NLB `{nlb}`"),

@@ -25,7 +25,8 @@ mod observe;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use super::{Capabilities, ObservedState, Provider, ProviderError, Step, StepOutcome};
+use super::{Provider, ProviderError};
+use crate::model::{Capabilities, ObservedState, Step, StepOutcome};
 use crate::spec::kinds::loadbalancer::{Action, Protocol};
 use crate::spec::kinds::Kind;
 use crate::spec::units::Name;

@@ -8,7 +8,7 @@
 
 use super::map::{self, TAG_CHAIN, TAG_ID, TAG_INDEX, TAG_KEY, TAG_NAME, TAG_SERIAL};
 use super::{AwsError, AwsProvider};
-use crate::provider::{Health, ObservedCertificate, ObservedPool, ObservedState, ObservedTarget};
+use crate::model::{Health, ObservedCertificate, ObservedPool, ObservedState, ObservedTarget};
 use crate::spec::kinds::certificate::KeyRef;
 use crate::spec::kinds::loadbalancer::{AddressSpec, Listener, LoadBalancerSpec, Route, TlsPolicy};
 use crate::spec::kinds::pool::Target;

@@ -1,7 +1,7 @@
 //! Checks on the access kinds: Role, User, Group, ServiceAccount.
 
 use super::{Reporter, Sink};
-use crate::actions;
+use crate::spec::actions;
 use crate::spec::diagnostic::Code;
 use crate::spec::kinds::access::SigningKey;
 use crate::spec::kinds::{Kind, Resource};

@@ -42,7 +42,7 @@ pub(super) fn check(
 fn load_balancer(lb: &Resource<LoadBalancerSpec>, catalog: &Catalog, out: &mut Sink) {
     let mut r = Reporter::new(Kind::LoadBalancer, lb, out);
     // Whether a balancer needs addresses is the provider's to say (an ALB
-    // gets its own from AWS): see `provider::unsupported`.
+    // gets its own from AWS): see `model::unsupported`.
     for address in &lb.spec.addresses {
         if let AddressSpec::FromPool { pool, .. } = &address.value {
             r.reference(Kind::AddressPool, pool, &catalog.address_pools);

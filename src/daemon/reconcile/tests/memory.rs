@@ -2,10 +2,9 @@
 //! planner's own model of a perfect provider says ([`apply_to`]), and can
 //! be told to fail the steps on one resource.
 
+use crate::model::{Capabilities, ObservedState, Step, StepOutcome};
 use crate::plan::apply_to;
-use crate::provider::{
-    embedded, Capabilities, ObservedState, Provider, ProviderError, Step, StepOutcome,
-};
+use crate::provider::{embedded, Provider, ProviderError};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 #[derive(Debug, Default)]

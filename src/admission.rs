@@ -6,7 +6,7 @@
 //! allowed *and* every balancer can run where it is placed; the catalog to
 //! apply keeps the addresses balancers held before.
 
-use super::{Decision, Judged, Outcome};
+use crate::judge::{Decision, Judged, Outcome};
 use crate::provider::aws::AwsConfig;
 use crate::spec::alloc::Allocation;
 use crate::spec::{self, Catalog, Invalid};

@@ -1,7 +1,7 @@
 //! The routes: two HTML pages, the probes and `/metrics`. Read-only:
 //! every route is a GET, and nothing here changes the daemon.
 
-use super::{pages, ApiState};
+use super::{render, ApiState};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -40,15 +40,15 @@ async fn security_headers(mut response: Response) -> Response {
 }
 
 async fn index(State(state): State<ApiState>) -> Html<String> {
-    Html(pages::index(
+    Html(render::index(
         &state.journal.recent(crate::daemon::journal::REMEMBERED),
     ))
 }
 
 async fn commit(State(state): State<ApiState>, Path(sha): Path<String>) -> Response {
     match state.journal.get(&sha) {
-        Some(record) => Html(pages::commit(&record)).into_response(),
-        None => (StatusCode::NOT_FOUND, Html(pages::not_found(&sha))).into_response(),
+        Some(record) => Html(render::commit(&record)).into_response(),
+        None => (StatusCode::NOT_FOUND, Html(render::not_found(&sha))).into_response(),
     }
 }
 

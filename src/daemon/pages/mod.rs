@@ -5,7 +5,7 @@
 //! `GET /healthz`, `GET /readyz` and `GET /metrics` (Prometheus text).
 
 mod html;
-pub mod pages;
+pub mod render;
 mod routes;
 
 pub use routes::{router, CONTENT_SECURITY_POLICY, METRICS_CONTENT_TYPE};

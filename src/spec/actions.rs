@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn readme_table_matches_the_catalogue() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let begin = "<!-- actions:begin -->\n";
         let end = "<!-- actions:end -->";
         let start = readme
