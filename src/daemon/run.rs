@@ -5,7 +5,7 @@
 //! triggers that arrive meanwhile coalesced.
 
 use super::readiness::Readiness;
-use super::reconcile::{error_policy, Deps, Next, Reconciler, RetryPolicy};
+use super::reconcile::{error_policy, Deps, Next, Reconciler, RetryPolicy, Waiting};
 use super::reporter::Reporter;
 use super::state::{DaemonState, StateError, StateStore};
 use super::DaemonConfig;
@@ -277,15 +277,12 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                         if let Next::RequeueAfter(delay) = next {
                             reconcile_at = Some(Instant::now() + delay);
                         }
-                        match reconciler.waiting() {
-                            Some(waiting) => readiness.not_ready(waiting.reason.clone()),
-                            None => readiness.ready(),
-                        }
                         if !ready && reconciler.waiting().is_none() {
                             ready = true;
                             tracing::info!("ready");
                             super::notify::notify("READY=1");
                         }
+                        show_readiness(&readiness, reconciler.waiting(), ready);
                         super::notify::status(reconciler.state().trusted.as_deref());
                         if let Err(e) = reconciler.check_drift().await {
                             tracing::warn!(error = %e, "drift check failed");
@@ -309,9 +306,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                                 tracing::error!(error = %e, retry = ?e.retry(), "reconcile failed; waiting for a new commit or an operator");
                             }
                         }
-                        if let Some(waiting) = reconciler.waiting() {
-                            readiness.not_ready(waiting.reason.clone());
-                        }
+                        show_readiness(&readiness, reconciler.waiting(), ready);
                     }
                 }
             }
@@ -417,6 +412,17 @@ fn open_audit(
     Ok(opened.log)
 }
 
+/// What `/readyz` says: not ready while the daemon waits on a head (and
+/// why), ready once a reconcile has finished, and not ready before. A
+/// failure that is tried again changes nothing.
+fn show_readiness(readiness: &Readiness, waiting: Option<&Waiting>, ready: bool) {
+    match (waiting, ready) {
+        (Some(waiting), _) => readiness.not_ready(waiting.reason.clone()),
+        (None, true) => readiness.ready(),
+        (None, false) => {}
+    }
+}
+
 fn next_fire(schedule: &cron::Schedule) -> Instant {
     let wait = schedule
         .upcoming(chrono::Utc)
@@ -511,4 +517,32 @@ fn watch(
             .map_err(|e| StartError::Trigger(format!("cannot watch {}: {e}", path.display())))?;
     }
     Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::reconcile::Retry;
+    use crate::source::CommitId;
+
+    #[test]
+    fn readyz_says_why_the_daemon_waits_and_a_retried_failure_changes_nothing() {
+        let readiness = Readiness::default();
+        let starting = readiness.why_not();
+        show_readiness(&readiness, None, false);
+        assert_eq!(readiness.why_not(), starting, "still starting");
+
+        let waiting = Waiting {
+            head: CommitId::parse(&"ab".repeat(20)).unwrap(),
+            retry: Retry::NeedsOperator,
+            reason: "waiting for an operator: the audit log …".into(),
+        };
+        show_readiness(&readiness, Some(&waiting), false);
+        assert_eq!(readiness.why_not(), Some(waiting.reason.clone()));
+
+        show_readiness(&readiness, None, true);
+        assert_eq!(readiness.why_not(), None);
+        show_readiness(&readiness, Some(&waiting), true);
+        assert_eq!(readiness.why_not(), Some(waiting.reason));
+    }
 }
