@@ -185,10 +185,8 @@ async fn commits_are_judged_applied_or_refused_and_reported_on_the_commits() {
         .wait_for_status(&broken, "lbops/validate: failure", &daemon)
         .await;
     assert!(note.contains("pools.yaml:4:"), "{note}");
-    assert!(
-        note.contains("lbops/apply: failure — nothing applied"),
-        "{note}"
-    );
+    e.wait_for_status(&broken, "lbops/apply: failure — nothing applied", &daemon)
+        .await;
     let share = e.canary_share(100).await;
     assert!((0.3..0.7).contains(&share), "still 50%: {share}");
 
@@ -212,10 +210,11 @@ async fn commits_are_judged_applied_or_refused_and_reported_on_the_commits() {
         note.contains("user/bob may not pool.weights.update on pool/db"),
         "{note}"
     );
-    assert!(
-        note.contains("lbops/apply: failure — nothing applied"),
-        "{note}"
-    );
+    // The apply status follows the authorize one: wait for it, not race it.
+    let note = e
+        .wait_for_status(&denied, "lbops/apply: failure — nothing applied", &daemon)
+        .await;
+    assert!(note.contains("lbops/authorize: failure"), "{note}");
     let share = e.canary_share(300).await;
     assert!(
         (0.03..0.2).contains(&share),
