@@ -13,9 +13,11 @@ use crate::audit::{AuditLog, Event, EventKind, DAEMON_ACTOR};
 use crate::dataplane::admin::{self, token_sha256, AdminConfig, AdminServer};
 use crate::dataplane::Dataplane;
 use crate::identity::Keyring;
+use crate::judge::TrustAnchor;
 use crate::provider::embedded::EmbeddedProvider;
 use crate::report::notes::{GitNotes, NotesConfig, PushTarget};
 use crate::report::ContextName;
+use crate::source::CommitId;
 use crate::source::{GitSource, SecretRef};
 use crate::trigger::{Trigger, TriggerSource};
 use std::future::Future;
@@ -90,7 +92,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         }
         (None, None) => unreachable!("the config check requires a path or a url"),
     };
-    let bootstrap = bootstrap_keys(&config)?;
+    let first_trust = first_trust(&config)?;
     let store = StateStore::in_dir(&state_dir);
     let mut state = store.load()?;
     let mut audit = open_audit(&state_dir.join(AUDIT_FILE), &store, &mut state)?;
@@ -240,7 +242,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             source,
             provider,
             store,
-            bootstrap,
+            first_trust,
             reporter,
         },
         state,
@@ -438,7 +440,13 @@ fn jitter_seed() -> u64 {
         .map_or(0, |d| u64::from(d.subsec_nanos()))
 }
 
-fn bootstrap_keys(config: &DaemonConfig) -> Result<Option<Arc<Keyring>>, StartError> {
+/// Where trust starts before any commit is applied: the pinned commit,
+/// or the admin keys whose signed commits may write the first policy (the
+/// config check requires exactly one of them).
+fn first_trust(config: &DaemonConfig) -> Result<TrustAnchor, StartError> {
+    if let Some(pinned) = &config.trust.pinned_commit {
+        return Ok(TrustAnchor::Commit(CommitId::parse(pinned)?));
+    }
     let mut keys = config.trust.admin_keys.clone();
     for file in &config.trust.admin_key_files {
         keys.push(
@@ -447,11 +455,8 @@ fn bootstrap_keys(config: &DaemonConfig) -> Result<Option<Arc<Keyring>>, StartEr
             })?,
         );
     }
-    if keys.is_empty() {
-        return Ok(None);
-    }
     Keyring::bootstrap(&keys)
-        .map(|k| Some(Arc::new(k)))
+        .map(|k| TrustAnchor::AdminKeys(Arc::new(k)))
         .map_err(|e| StartError::AdminKeys(e.to_string()))
 }
 

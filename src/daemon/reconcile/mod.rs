@@ -28,17 +28,15 @@ mod tests;
 pub use error::{backoff, error_policy, ReconcileError, Retry, RetryPolicy};
 
 use super::reporter::{text, ReconcileEvent, Reporter};
-use super::state::{DaemonState, JudgedHead, Judging, StateStore};
+use super::state::{DaemonState, HeadOutcome, JudgedHead, Judging, StateStore};
 use super::DaemonConfig;
 use crate::admission::{admit, keep_addresses, Admission, Placement};
-use crate::identity::Keyring;
-use crate::judge::{self, Decision, Outcome, TrustAnchor, Verification};
+use crate::judge::{self, Decision, TrustAnchor, Verification};
 use crate::provider::placed::Placed;
 use crate::provider::Provider;
 use crate::source::{CommitId, GitSource};
 use crate::spec::{self, Catalog};
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// What to do after a reconcile.
@@ -61,9 +59,9 @@ pub struct Deps<P> {
     pub source: GitSource,
     pub provider: P,
     pub store: StateStore,
-    /// The admin keys that may sign the first policy, when the config
-    /// trusts keys rather than a pinned commit.
-    pub bootstrap: Option<Arc<Keyring>>,
+    /// Where trust starts until a commit is applied: the pinned commit,
+    /// or the admin keys that may sign the first policy.
+    pub first_trust: TrustAnchor,
     pub reporter: Reporter,
 }
 
@@ -219,22 +217,16 @@ impl<P: Provider> Reconciler<P> {
         let refused_before = self
             .state
             .judged(&head_hex)
-            .is_some_and(|j| j.outcome != "applied");
+            .is_some_and(|j| j.outcome != HeadOutcome::Applied);
         if self.state.trusted.as_deref() == Some(head_hex.as_str()) || refused_before {
             if self.applied.is_none() {
                 self.resume().await?;
             }
             return Ok(Next::Idle);
         }
-        let anchor = match (
-            &self.state.trusted,
-            &self.deps.config.trust.pinned_commit,
-            &self.deps.bootstrap,
-        ) {
-            (Some(trusted), _, _) => TrustAnchor::Commit(CommitId::parse(trusted)?),
-            (None, Some(pinned), _) => TrustAnchor::Commit(CommitId::parse(pinned)?),
-            (None, None, Some(keyring)) => TrustAnchor::AdminKeys(keyring.clone()),
-            (None, None, None) => unreachable!("the config check requires one trust anchor"),
+        let anchor = match &self.state.trusted {
+            Some(trusted) => TrustAnchor::Commit(CommitId::parse(trusted)?),
+            None => self.deps.first_trust.clone(),
         };
         self.report(ReconcileEvent::Judging { head }).await?;
         let judged = self.judge(anchor, head).await?;
@@ -253,11 +245,7 @@ impl<P: Provider> Reconciler<P> {
         })
         .await?;
         let Admission::Apply(catalog) = admission else {
-            let outcome = match decision.outcome {
-                Outcome::Invalid { .. } => "invalid",
-                Outcome::Rewound => "rewound",
-                _ => "refused",
-            };
+            let outcome = HeadOutcome::of_rejected(&decision.outcome);
             self.remember(head, outcome, &decision.summary());
             self.report(ReconcileEvent::Rejected { head }).await?;
             self.deps.store.save(&self.state)?;
@@ -287,7 +275,7 @@ impl<P: Provider> Reconciler<P> {
                 })
                 .await?;
                 self.state.trusted = Some(head_hex);
-                self.remember(head, "applied", &text::steps_applied(steps));
+                self.remember(head, HeadOutcome::Applied, &text::steps_applied(steps));
                 self.deps.store.save(&self.state)?;
                 Ok(Next::Idle)
             }
@@ -348,10 +336,10 @@ impl<P: Provider> Reconciler<P> {
         Ok(judged?)
     }
 
-    fn remember(&mut self, head: CommitId, outcome: &str, summary: &str) {
+    fn remember(&mut self, head: CommitId, outcome: HeadOutcome, summary: &str) {
         self.state.remember(JudgedHead {
             commit: head.to_string(),
-            outcome: outcome.to_owned(),
+            outcome,
             summary: summary.to_owned(),
             at: now(),
         });

@@ -20,7 +20,7 @@ use memory::InMemory;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 const ACCESS: &str = "
@@ -137,7 +137,7 @@ state_dir: '{state}'
             source: GitSource::open(&repo, "main").unwrap(),
             provider: InMemory::default(),
             store: StateStore::in_dir(&state_dir),
-            bootstrap: None,
+            first_trust: TrustAnchor::Commit(first),
             reporter,
             config,
         };
@@ -341,7 +341,10 @@ async fn an_allowed_commit_is_recorded_applied_and_reported() {
     // The state saved says the head is done.
     let saved = StateStore::in_dir(&e.state_dir()).load().unwrap();
     assert_eq!(saved.trusted, Some(head.to_string()));
-    assert_eq!(saved.judged(&head.to_string()).unwrap().outcome, "applied");
+    assert_eq!(
+        saved.judged(&head.to_string()).unwrap().outcome,
+        HeadOutcome::Applied
+    );
 
     // Nothing new: nothing to do.
     let applied = e.provider().applied();
@@ -462,7 +465,10 @@ async fn a_commit_the_provider_cannot_run_fails_validate_and_changes_nothing() {
     );
     assert_eq!(e.audit(head)[0].outcome, "invalid");
     let saved = StateStore::in_dir(&e.state_dir()).load().unwrap();
-    assert_eq!(saved.judged(&head.to_string()).unwrap().outcome, "invalid");
+    assert_eq!(
+        saved.judged(&head.to_string()).unwrap().outcome,
+        HeadOutcome::Invalid
+    );
 }
 
 #[tokio::test]
