@@ -19,11 +19,12 @@
 //!
 //! ```text
 //! fsutil:
+//! support:
 //! spec:      fsutil
 //! model:     spec
 //! identity:  spec
-//! authz:     spec identity model
-//! source:    spec
+//! authz:     spec identity model support
+//! source:    spec support
 //! judge:     spec model identity authz source
 //! plan:      spec model
 //! dataplane: spec model fsutil
@@ -61,4 +62,5 @@ pub mod provider;
 pub mod report;
 pub mod source;
 pub mod spec;
+pub mod support;
 pub mod trigger;

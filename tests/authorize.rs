@@ -306,6 +306,41 @@ fn denied_an_author_email_forged_to_an_admins_with_the_attackers_own_key() {
 }
 
 #[test]
+fn denied_a_service_account_key_signing_for_someone_else() {
+    // The bot's key signs commits authored as the bot; it cannot put
+    // alice's name on a commit (the author shown must be who signed).
+    let e = Estate::new();
+    let with_bot = format!(
+        "{}---\nkind: ServiceAccount\nname: bot\nspec:\n  owner: alice\n  roles: [web-oncall]\n  emails: [bot@example.test]\n  signing_keys: [{{ssh: '{}'}}]\n",
+        e.team.access(""),
+        e.team.mallory.public
+    );
+    e.repo.write("access.yaml", &with_bot);
+    let trusted = e.repo.commit(&e.team.alice(), "a deploy bot");
+    e.repo.write("pools.yaml", &pools(4, 1, "data"));
+    let as_alice = Author {
+        signing: Signing::Ssh(&e.team.mallory),
+        ..e.team.alice()
+    };
+    e.repo.commit(&as_alice, "the bot, as alice");
+    e.authorize(&trusted)
+        .refused()
+        .says("identity  none for alice@example.test")
+        .says("serviceaccount/bot");
+    e.repo.git(&["reset", "-q", "--hard", &trusted], &[]);
+    e.repo.write("pools.yaml", &pools(4, 1, "data"));
+    let as_bot = Author {
+        name: "Bot",
+        email: "bot@example.test",
+        signing: Signing::Ssh(&e.team.mallory),
+    };
+    e.repo.commit(&as_bot, "the bot, as itself");
+    e.authorize(&trusted)
+        .allowed()
+        .says("identity  serviceaccount/bot");
+}
+
+#[test]
 fn denied_an_on_call_change_outside_the_label_scope() {
     let e = Estate::new();
     e.repo.write("pools.yaml", &pools(1, 5, "data"));

@@ -182,14 +182,12 @@ async fn commits_are_judged_applied_or_refused_and_reported_on_the_commits() {
         "kind: Pool\nname: web\nspec:\n  targets: [}\n",
     );
     let broken = e.repo.commit(&e.team.alice(), "oops");
-    // The apply status is posted after the validate one: wait for both.
-    e.wait_for_status(&broken, "lbops/validate: failure", &daemon)
-        .await;
     let note = e
-        .wait_for_status(&broken, "lbops/apply: failure — nothing applied", &daemon)
+        .wait_for_status(&broken, "lbops/validate: failure", &daemon)
         .await;
     assert!(note.contains("pools.yaml:4:"), "{note}");
-    assert!(note.contains("lbops/validate: failure"), "{note}");
+    e.wait_for_status(&broken, "lbops/apply: failure — nothing applied", &daemon)
+        .await;
     let share = e.canary_share(100).await;
     assert!((0.3..0.7).contains(&share), "still 50%: {share}");
 
@@ -206,15 +204,17 @@ async fn commits_are_judged_applied_or_refused_and_reported_on_the_commits() {
     e.repo
         .write("pools.yaml", &pools(&e.stable, &e.canary, 90, 5));
     let denied = e.repo.commit(&e.team.bob(), "db weight and a big canary");
-    e.wait_for_status(&denied, "lbops/authorize: failure", &daemon)
-        .await;
     let note = e
-        .wait_for_status(&denied, "lbops/apply: failure — nothing applied", &daemon)
+        .wait_for_status(&denied, "lbops/authorize: failure", &daemon)
         .await;
     assert!(
         note.contains("user/bob may not pool.weights.update on pool/db"),
         "{note}"
     );
+    // The apply status follows the authorize one: wait for it, not race it.
+    let note = e
+        .wait_for_status(&denied, "lbops/apply: failure — nothing applied", &daemon)
+        .await;
     assert!(note.contains("lbops/authorize: failure"), "{note}");
     let share = e.canary_share(300).await;
     assert!(

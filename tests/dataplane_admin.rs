@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{config, Backend, Ports};
+use common::{admin_address, config, Backend, ChildProcess, Ports};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
@@ -630,4 +630,75 @@ async fn a_restarted_data_plane_serves_its_last_config_without_a_controller() {
     let fresh = Dataplane::new();
     assert_eq!(admin::restore(&fresh, empty.path()).await.unwrap(), None);
     assert!(fresh.bound().await.is_empty());
+}
+
+/// A config body nested 20,000 levels deep — 40 KB of `- `, or of `[` as
+/// JSON would have it — used to overflow the stack of the worker that
+/// parsed it and abort `lbops dataplane`, taking every listener down. Now
+/// it is a 400 naming the limit and where it was passed, and the same
+/// process goes on serving: it takes the next good config and forwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deeply_nested_config_is_refused_and_the_process_serves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("admin.sha256");
+    std::fs::write(&token_file, lbops::model::sha256_hex(TOKEN)).unwrap();
+    let (mut process, mut stderr) = ChildProcess::lbops(|c| {
+        c.args(["dataplane", "--admin-listen", "127.0.0.1:0", "--state-dir"])
+            .arg(dir.path().join("state"))
+            .arg("--admin-token-sha256-file")
+            .arg(&token_file)
+    });
+    let base = format!("http://{}", admin_address(&mut stderr));
+    // Keep reading the process's log so that it never blocks on a full pipe.
+    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let call = |method: Method, path: &str, body: String| {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("{base}{path}"))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let client = client.clone();
+        async move {
+            let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+                .await
+                .expect("answered in time")
+                .expect("the process answers");
+            let status = response.status().as_u16();
+            (status, read_body(response).await)
+        }
+    };
+
+    let bombs = [
+        format!("{}x\n", "- ".repeat(20_000)),
+        format!("{}{}", "[".repeat(20_000), "]".repeat(20_000)),
+    ];
+    for bomb in bombs {
+        assert!(bomb.len() >= 40_000);
+        let (status, body) = call(Method::PUT, "/v1/config", bomb).await;
+        assert_eq!(status, 400, "{body}");
+        let answer: Value = serde_json::from_str(&body).expect("a JSON answer");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("nested more than 64 levels deep") && error.contains("nest less deeply"),
+            "{body}"
+        );
+        assert_eq!(answer["line"], 1, "{body}");
+        assert!(process.0.try_wait().unwrap().is_none(), "still running");
+    }
+
+    let backend = Backend::named("web").await;
+    let ports = Ports::default();
+    let port = ports.hold();
+    let good = web_config(1, port, backend.address, 1).to_json();
+    let (status, body) = call(Method::PUT, "/v1/config", good).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get_through(port, "/after").await;
+    assert_eq!((status, body.as_str()), (200, "web /after"));
+    let (status, _) = call(Method::GET, "/v1/state", String::new()).await;
+    assert_eq!(status, 200);
+    assert!(process.0.try_wait().unwrap().is_none(), "still running");
+    drop(process);
+    common::keep_log("dataplane-deep-config", &log.join().unwrap());
 }

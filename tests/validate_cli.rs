@@ -63,10 +63,15 @@ impl Repo {
     }
 
     fn validate(&self, extra: &[&str]) -> Run {
+        self.validate_from("", &[&["repo"], extra].concat())
+    }
+
+    /// `lbops validate ARGS` run in `<tmp>/<dir>`.
+    fn validate_from(&self, dir: &str, args: &[&str]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_lbops"))
-            .current_dir(self.tmp.path())
-            .args(["validate", "repo"])
-            .args(extra)
+            .current_dir(self.tmp.path().join(dir))
+            .arg("validate")
+            .args(args)
             .output()
             .expect("run lbops");
         Run {
@@ -161,6 +166,53 @@ fn the_example_repository_is_valid() {
     assert_eq!(run.stdout, "repo: valid, 16 resources, 0 warning(s)\n");
     let json = Repo::example().validate(&["--output", "json"]);
     assert_eq!((json.code, json.stdout.trim()), (0, "[]"));
+}
+
+/// However the repository's path is written — `.` by default, `./repo`,
+/// `..` — the `chain_file` beside a certificate is found: paths are
+/// written one way by the directory reader and by the reference alike.
+#[test]
+fn the_example_repository_is_valid_however_its_path_is_written() {
+    let repo = Repo::example();
+    let cases: [(&str, &[&str]); 6] = [
+        ("repo", &[]),
+        ("repo", &["."]),
+        ("", &["./repo"]),
+        ("", &["repo/"]),
+        ("repo/balancers", &[".."]),
+        ("repo/pools", &["../../repo"]),
+    ];
+    for (dir, args) in cases {
+        let run = repo.validate_from(dir, args);
+        assert_eq!(
+            (
+                run.code,
+                run.stdout
+                    .ends_with(": valid, 16 resources, 0 warning(s)\n")
+            ),
+            (0, true),
+            "lbops validate {args:?} in <tmp>/{dir}:\n{}{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
+
+/// A private key padded past the limit per file used to be skipped, secret
+/// scan and all, so that `validate` passed.
+#[test]
+fn a_file_too_big_to_read_is_an_error_never_skipped() {
+    let repo = Repo::example();
+    let key = format!(
+        "-----BEGIN {}-----\nMC4CAQAwBQYDK2VwBCIEIBbQ1eUd3lC3Kyj7RJvEqv0Ihm0ol3DIvJ3Ew1nEBh6Y\n-----END {}-----\n",
+        "PRIVATE KEY", "PRIVATE KEY"
+    );
+    let padded = format!("{key}{}", "\n".repeat(17 * 1024 * 1024));
+    repo.write("certificates/padded.pem", &padded);
+    repo.expect_only(&format!(
+        "repo/certificates/padded.pem:1:1: error[too-large]: this file is 17.0 MiB ({} bytes), over the limit of 16 MiB per file",
+        padded.len()
+    ));
 }
 
 // One test per class of mistake an operator makes. Each expected line was

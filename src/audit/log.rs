@@ -405,6 +405,17 @@ impl AuditLog {
         }
     }
 
+    /// A test seam for the modules that write the log: while `full` is
+    /// set, every write fails as on a full disk, with nothing reaching the
+    /// file.
+    #[cfg(test)]
+    pub(crate) fn set_disk_full(&mut self, full: bool) {
+        self.fault = full.then_some(tests::Fault {
+            written: Some(0),
+            cut_fails: false,
+        });
+    }
+
     /// The last record's seq and hash ([`Head::genesis`] for an empty log).
     #[must_use]
     pub fn head(&self) -> &Head {

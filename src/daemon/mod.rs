@@ -8,7 +8,9 @@ pub mod journal;
 pub mod metrics;
 pub mod notify;
 pub mod pages;
+pub mod readiness;
 pub mod reconcile;
+pub mod reporter;
 pub mod run;
 pub mod state;
 

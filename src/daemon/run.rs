@@ -4,16 +4,20 @@
 //! schedule into reconciles and drift checks — one at a time, with
 //! triggers that arrive meanwhile coalesced.
 
-use super::reconcile::{error_policy, Next, ReconcileError, Reconciler};
+use super::readiness::Readiness;
+use super::reconcile::{error_policy, Deps, Next, Reconciler, RetryPolicy, Waiting};
+use super::reporter::Reporter;
 use super::state::{DaemonState, StateError, StateStore};
 use super::DaemonConfig;
 use crate::audit::{AuditLog, Event, EventKind, DAEMON_ACTOR};
 use crate::dataplane::admin::{self, token_sha256, AdminConfig, AdminServer};
 use crate::dataplane::Dataplane;
 use crate::identity::Keyring;
+use crate::judge::TrustAnchor;
 use crate::provider::embedded::EmbeddedProvider;
 use crate::report::notes::{GitNotes, NotesConfig, PushTarget};
 use crate::report::ContextName;
+use crate::source::CommitId;
 use crate::source::{GitSource, SecretRef};
 use crate::trigger::{Trigger, TriggerSource};
 use std::future::Future;
@@ -88,7 +92,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         }
         (None, None) => unreachable!("the config check requires a path or a url"),
     };
-    let bootstrap = bootstrap_keys(&config)?;
+    let first_trust = first_trust(&config)?;
     let store = StateStore::in_dir(&state_dir);
     let mut state = store.load()?;
     let mut audit = open_audit(&state_dir.join(AUDIT_FILE), &store, &mut state)?;
@@ -206,7 +210,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         .map_err(|e| StartError::Alerts(e.to_string()))?;
     let journal = Arc::new(super::journal::Journal::default());
     let metrics = Arc::new(super::metrics::Metrics::default());
-    let pages_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readiness = Arc::new(Readiness::default());
     if let Ok(address) = api_listener.local_addr() {
         tracing::info!(pages = %format!("http://{address}/"), "pages, probes and /metrics");
     }
@@ -216,29 +220,33 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         super::pages::ApiState {
             journal: journal.clone(),
             metrics: metrics.clone(),
-            ready: pages_ready.clone(),
+            ready: readiness.clone(),
         },
         async move {
             let _ = api_stopped.await;
         },
     ));
-    let mut reconciler = Reconciler {
-        config,
-        source,
-        provider,
-        notes,
+    let reporter = Reporter {
         audit,
-        store,
-        state,
-        bootstrap,
-        applied: None,
-        alerter: Arc::new(alerter),
+        notes,
         forges,
+        alerter: Arc::new(alerter),
         journal: journal.clone(),
         metrics: metrics.clone(),
-        planned: std::collections::HashSet::new(),
-        last_drift: None,
+        branch: config.repository.branch.clone(),
+        page_url: config.statuses.page_url.clone(),
     };
+    let mut reconciler = Reconciler::new(
+        Deps {
+            config,
+            source,
+            provider,
+            store,
+            first_trust,
+            reporter,
+        },
+        state,
+    );
 
     tokio::pin!(shutdown);
     let mut attempt: u32 = 0;
@@ -262,20 +270,22 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             () = tokio::time::sleep_until(reconcile_at.unwrap_or(far)), if reconcile_at.is_some() => {
                 reconcile_at = None;
                 let result = reconciler.reconcile().await;
-                metrics.reconciled(result.is_ok());
+                // A head the daemon waits on counts as a failure on every
+                // pass, so that a dashboard shows it stuck.
+                metrics.reconciled(result.is_ok() && reconciler.waiting().is_none());
                 match result {
                     Ok(next) => {
                         attempt = 0;
                         if let Next::RequeueAfter(delay) = next {
                             reconcile_at = Some(Instant::now() + delay);
                         }
-                        if !ready {
+                        if !ready && reconciler.waiting().is_none() {
                             ready = true;
-                            pages_ready.store(true, std::sync::atomic::Ordering::Relaxed);
                             tracing::info!("ready");
                             super::notify::notify("READY=1");
                         }
-                        super::notify::status(reconciler.state.trusted.as_deref());
+                        show_readiness(&readiness, reconciler.waiting(), ready);
+                        super::notify::status(reconciler.state().trusted.as_deref());
                         if let Err(e) = reconciler.check_drift().await {
                             tracing::warn!(error = %e, "drift check failed");
                         }
@@ -284,10 +294,21 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                         }
                     }
                     Err(e) => {
-                        let delay = retry_delay(&e, attempt, poll);
+                        let policy = RetryPolicy { poll, jitter_seed: jitter_seed() };
+                        let next = error_policy(&e, attempt, policy);
                         attempt = attempt.saturating_add(1);
-                        tracing::warn!(error = %e, retry_in = ?delay, "reconcile failed");
-                        reconcile_at = Some(Instant::now() + delay);
+                        match next {
+                            Next::RequeueAfter(delay) => {
+                                tracing::warn!(error = %e, retry_in = ?delay, "reconcile failed");
+                                reconcile_at = Some(Instant::now() + delay);
+                            }
+                            // The reconciler reported it on the head, and
+                            // does not try that head again.
+                            Next::Idle => {
+                                tracing::error!(error = %e, retry = ?e.retry(), "reconcile failed; waiting for a new commit or an operator");
+                            }
+                        }
+                        show_readiness(&readiness, reconciler.waiting(), ready);
                     }
                 }
             }
@@ -393,16 +414,14 @@ fn open_audit(
     Ok(opened.log)
 }
 
-/// When to reconcile again after a failure: the backoff of
-/// [`error_policy`], except that a failed audit write is tried again by
-/// the next poll at the latest. "No audit, no change" holds while the log
-/// cannot be written; once it can (a full disk freed), pending changes go
-/// on within a poll, not after a backoff of up to five minutes.
-fn retry_delay(error: &ReconcileError, attempt: u32, poll: Duration) -> Duration {
-    let delay = error_policy(attempt, jitter_seed());
-    match error {
-        ReconcileError::Audit(_) if !poll.is_zero() => delay.min(poll),
-        _ => delay,
+/// What `/readyz` says: not ready while the daemon waits on a head (and
+/// why), ready once a reconcile has finished, and not ready before. A
+/// failure that is tried again changes nothing.
+fn show_readiness(readiness: &Readiness, waiting: Option<&Waiting>, ready: bool) {
+    match (waiting, ready) {
+        (Some(waiting), _) => readiness.not_ready(waiting.reason.clone()),
+        (None, true) => readiness.ready(),
+        (None, false) => {}
     }
 }
 
@@ -421,7 +440,13 @@ fn jitter_seed() -> u64 {
         .map_or(0, |d| u64::from(d.subsec_nanos()))
 }
 
-fn bootstrap_keys(config: &DaemonConfig) -> Result<Option<Arc<Keyring>>, StartError> {
+/// Where trust starts before any commit is applied: the pinned commit,
+/// or the admin keys whose signed commits may write the first policy (the
+/// config check requires exactly one of them).
+fn first_trust(config: &DaemonConfig) -> Result<TrustAnchor, StartError> {
+    if let Some(pinned) = &config.trust.pinned_commit {
+        return Ok(TrustAnchor::Commit(CommitId::parse(pinned)?));
+    }
     let mut keys = config.trust.admin_keys.clone();
     for file in &config.trust.admin_key_files {
         keys.push(
@@ -430,11 +455,8 @@ fn bootstrap_keys(config: &DaemonConfig) -> Result<Option<Arc<Keyring>>, StartEr
             })?,
         );
     }
-    if keys.is_empty() {
-        return Ok(None);
-    }
     Keyring::bootstrap(&keys)
-        .map(|k| Some(Arc::new(k)))
+        .map(|k| TrustAnchor::AdminKeys(Arc::new(k)))
         .map_err(|e| StartError::AdminKeys(e.to_string()))
 }
 
@@ -505,24 +527,27 @@ fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::reconcile::Retry;
+    use crate::source::CommitId;
 
     #[test]
-    fn a_failed_audit_write_is_tried_again_by_the_next_poll() {
-        let audit = || {
-            ReconcileError::Audit(crate::audit::AuditError::Io {
-                action: "write",
-                path: PathBuf::from("audit.jsonl"),
-                source: std::io::Error::from_raw_os_error(28),
-            })
+    fn readyz_says_why_the_daemon_waits_and_a_retried_failure_changes_nothing() {
+        let readiness = Readiness::default();
+        let starting = readiness.why_not();
+        show_readiness(&readiness, None, false);
+        assert_eq!(readiness.why_not(), starting, "still starting");
+
+        let waiting = Waiting {
+            head: CommitId::parse(&"ab".repeat(20)).unwrap(),
+            retry: Retry::NeedsOperator,
+            reason: "waiting for an operator: the audit log …".into(),
         };
-        let other = || ReconcileError::NotConverged(3);
-        let poll = Duration::from_secs(10);
-        // After many failures the backoff is minutes; the audit retry is not.
-        assert_eq!(retry_delay(&audit(), 30, poll), poll);
-        assert!(retry_delay(&other(), 30, poll) > Duration::from_secs(200));
-        // Shorter backoffs stay as they are.
-        assert!(retry_delay(&audit(), 0, poll) <= Duration::from_secs(1));
-        // Without polling, the backoff it is.
-        assert!(retry_delay(&audit(), 30, Duration::ZERO) > Duration::from_secs(200));
+        show_readiness(&readiness, Some(&waiting), false);
+        assert_eq!(readiness.why_not(), Some(waiting.reason.clone()));
+
+        show_readiness(&readiness, None, true);
+        assert_eq!(readiness.why_not(), None);
+        show_readiness(&readiness, Some(&waiting), true);
+        assert_eq!(readiness.why_not(), Some(waiting.reason));
     }
 }

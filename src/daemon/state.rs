@@ -46,11 +46,35 @@ pub struct Judging {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JudgedHead {
     pub commit: String,
-    /// `applied`, `refused`, `invalid`, `rewound`.
-    pub outcome: String,
+    pub outcome: HeadOutcome,
     pub summary: String,
     /// Unix seconds.
     pub at: i64,
+}
+
+/// What became of a judged head; saved as `applied`, `refused`,
+/// `invalid` or `rewound`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadOutcome {
+    Applied,
+    Refused,
+    Invalid,
+    Rewound,
+}
+
+impl HeadOutcome {
+    /// The outcome of a head that was not applied.
+    #[must_use]
+    pub fn of_rejected(outcome: &crate::judge::Outcome) -> Self {
+        match outcome {
+            crate::judge::Outcome::Invalid { .. } => HeadOutcome::Invalid,
+            crate::judge::Outcome::Rewound => HeadOutcome::Rewound,
+            crate::judge::Outcome::Accepted | crate::judge::Outcome::Refused { .. } => {
+                HeadOutcome::Refused
+            }
+        }
+    }
 }
 
 impl DaemonState {
@@ -142,13 +166,20 @@ mod tests {
         };
         state.remember(JudgedHead {
             commit: "b".repeat(40),
-            outcome: "refused".into(),
+            outcome: HeadOutcome::Refused,
             summary: "user/bob may not …".into(),
             at: 1,
         });
         store.save(&state).unwrap();
         assert_eq!(store.load().unwrap(), state);
-        assert_eq!(state.judged(&"b".repeat(40)).unwrap().outcome, "refused");
+        assert_eq!(
+            state.judged(&"b".repeat(40)).unwrap().outcome,
+            HeadOutcome::Refused
+        );
+        // Saved as the words earlier versions wrote.
+        assert!(std::fs::read_to_string(dir.path().join(StateStore::FILE))
+            .unwrap()
+            .contains("\"outcome\": \"refused\""));
     }
 
     #[test]
@@ -157,7 +188,7 @@ mod tests {
         for i in 0..REMEMBERED_HEADS + 5 {
             state.remember(JudgedHead {
                 commit: format!("{i:040}"),
-                outcome: "applied".into(),
+                outcome: HeadOutcome::Applied,
                 summary: String::new(),
                 at: 0,
             });

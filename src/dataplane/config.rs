@@ -11,7 +11,7 @@ use crate::spec::kinds::pool::PoolSpec;
 use crate::spec::kinds::{Kind, ResourceId};
 use crate::spec::units::Name;
 use crate::spec::yaml::{self, de, Pos};
-use crate::spec::Catalog;
+use crate::spec::{Catalog, Limits};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -116,9 +116,12 @@ impl DataplaneConfig {
         }
     }
 
-    /// Reads a config from JSON (or YAML) text.
+    /// Reads a config from JSON (or YAML) text, within the limits for a
+    /// document that holds a whole catalog: as large as a tree, no deeper
+    /// than a repository file, so that no body can exhaust the stack of
+    /// the worker that reads it.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let parsed = yaml::parse(text);
+        let parsed = yaml::parse_with(text, &Limits::CATALOG_DOCUMENT);
         if let Some(e) = parsed
             .fatal
             .or_else(|| parsed.duplicate_keys.into_iter().next())

@@ -55,6 +55,10 @@ impl Budget {
     /// commit), far below what would stall the daemon.
     pub const DEFAULT: std::time::Duration = std::time::Duration::from_secs(60);
 
+    /// The most commits one judgement reads: far more than a push holds;
+    /// a longer history is trusted by pinning a recent commit.
+    pub const MAX_COMMITS: usize = 10_000;
+
     #[must_use]
     pub fn starting_now(limit: std::time::Duration) -> Self {
         Self {
@@ -104,7 +108,9 @@ pub fn judge_range(
     budget: Budget,
 ) -> Result<Judged, LoadError> {
     match read_and_decide(source, anchor, head, now, verification, budget) {
-        Err(over @ LoadError::OverBudget { .. }) => Ok(Judged {
+        Err(
+            over @ (LoadError::OverBudget { .. } | LoadError::Git(GitError::TooManyCommits { .. })),
+        ) => Ok(Judged {
             decision: Decision::aborted(head, over.to_string()),
             head: None,
         }),
@@ -162,7 +168,7 @@ fn read_and_decide(
         }
     };
 
-    let infos = source.commits_between(since, head)?;
+    let infos = source.commits_between(since, head, Budget::MAX_COMMITS)?;
     let mut states = HashMap::new();
     for info in &infos {
         states.insert(info.id, load_state(info)?);

@@ -21,6 +21,7 @@ mod report;
 mod tests;
 
 pub use load::{judge_range, Budget, Judged, LoadError, TrustAnchor, Verification};
+pub use report::{Author, Denial};
 
 use crate::authz::{self, Authorizer, Change, Denied, Permit};
 use crate::identity::{NoIdentity, Principal, Verified};

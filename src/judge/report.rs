@@ -2,7 +2,113 @@
 //! and each change with allowed or denied and why.
 
 use super::{CommitVerdict, Decision, Identity, Outcome, Verdict};
+use crate::identity::{NoIdentity, Principal};
+use crate::source::CommitId;
 use std::fmt;
+
+/// Who made a commit, as a denial names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Author<'a> {
+    /// The principal its identity names: proven by its signature, or
+    /// claimed where the daemon config turned signature checks off.
+    Principal(&'a Principal),
+    /// Nobody proven: the author email the commit only claims, and why
+    /// it is not proven.
+    Unverified {
+        email: &'a str,
+        reason: &'a NoIdentity,
+    },
+}
+
+/// The first change a refused decision denies: which commit, by whom,
+/// which action on which resource. Every report of a denial is worded
+/// from this one value — the `lbops/authorize` status, the audit record
+/// and the alert ([`Denial::sentence`], [`Denial::who`]) and the summary
+/// line of `lbops authorize`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial<'a> {
+    pub commit: CommitId,
+    pub author: Author<'a>,
+    pub action: &'static str,
+    /// `pool/web`, or `the repository` for a repository-wide action.
+    pub resource: String,
+}
+
+impl Denial<'_> {
+    /// The denial in one line, for a status, the audit record and the
+    /// alert: `denied: user/bob may not pool.weights.update on pool/db
+    /// (commit 1a2b3c4)`.
+    #[must_use]
+    pub fn sentence(&self) -> String {
+        let who = match self.author {
+            Author::Principal(principal) => principal.to_string(),
+            Author::Unverified { email, reason } => {
+                format!("unverified {email} ({})", reason.reason_code())
+            }
+        };
+        format!(
+            "denied: {who} may not {} on {} (commit {})",
+            self.action,
+            self.resource,
+            &self.commit.short()[..7]
+        )
+    }
+
+    /// Who was denied, for an alert's title: `user/bob`, or
+    /// `unverified bob@example.com`.
+    #[must_use]
+    pub fn who(&self) -> String {
+        match self.author {
+            Author::Principal(principal) => principal.to_string(),
+            Author::Unverified { email, .. } => format!("unverified {email}"),
+        }
+    }
+}
+
+impl Decision {
+    /// The first denied change, as every report names it.
+    #[must_use]
+    pub fn denial(&self) -> Option<Denial<'_>> {
+        let (commit, change) = self.first_denial()?;
+        let author = match &commit.identity {
+            Ok(identity) => Author::Principal(identity.principal()),
+            Err(reason) => Author::Unverified {
+                email: &commit.author_email,
+                reason,
+            },
+        };
+        Some(Denial {
+            commit: commit.id,
+            author,
+            action: change.change.action.name,
+            resource: change
+                .change
+                .resource
+                .as_ref()
+                .map_or_else(|| "the repository".to_owned(), ToString::to_string),
+        })
+    }
+
+    /// The decision in one line, for the `lbops/authorize` status, the
+    /// audit record, the alert and the daemon's memory of the head: why
+    /// it was refused, or how much was allowed.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        match &self.outcome {
+            Outcome::Accepted => {
+                let changes: usize = self.commits.iter().map(|c| c.changes.len()).sum();
+                format!("{changes} change(s) allowed by the trusted policy")
+            }
+            Outcome::Rewound => {
+                "the branch moved back to an old commit; push a revert instead".to_owned()
+            }
+            Outcome::Invalid { .. } => "does not validate".to_owned(),
+            Outcome::Refused { .. } => self
+                .denial()
+                .map_or_else(|| "refused".to_owned(), |denial| denial.sentence()),
+        }
+    }
+}
 
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -27,21 +133,17 @@ impl fmt::Display for Decision {
             }
             Outcome::Refused { denials } => {
                 write!(f, "refused: {denials} change(s) denied, nothing will be applied")?;
-                if let Some((commit, change)) = self.first_denial() {
-                    let who = match &commit.identity {
-                        Ok(identity) => identity.principal().to_string(),
-                        Err(_) => format!("unverified ({})", commit.author_email),
+                if let Some(denial) = self.denial() {
+                    let who = match denial.author {
+                        Author::Principal(principal) => principal.to_string(),
+                        Author::Unverified { email, .. } => format!("unverified ({email})"),
                     };
-                    let resource = change
-                        .change
-                        .resource
-                        .as_ref()
-                        .map_or_else(|| "the repository".to_owned(), ToString::to_string);
                     write!(
                         f,
-                        "; first: commit {} by {who}: {} on {resource}",
-                        commit.id.short(),
-                        change.change.action.name
+                        "; first: commit {} by {who}: {} on {}",
+                        denial.commit.short(),
+                        denial.action,
+                        denial.resource
                     )?;
                 }
                 writeln!(f)

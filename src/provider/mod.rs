@@ -57,6 +57,11 @@ pub trait Provider {
     fn capabilities(&self) -> Capabilities;
     async fn observe(&self) -> Result<ObservedState, ProviderError>;
     async fn apply(&self, steps: &[Step]) -> Vec<StepOutcome>;
+
+    /// Tells the provider which catalog (of which commit) the next
+    /// `apply` is for, when it needs more than the steps (AWS places
+    /// balancers and tags resources by it). Nothing by default.
+    fn prepare(&self, _catalog: &Catalog, _commit: &str) {}
 }
 
 #[cfg(test)]

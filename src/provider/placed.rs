@@ -36,14 +36,6 @@ impl Placed {
         }
     }
 
-    /// Tells the providers what the next apply is for (see
-    /// [`AwsProvider::prepare`]).
-    pub fn prepare(&self, catalog: &Catalog, commit: &str) {
-        if let Some(aws) = &self.aws {
-            aws.prepare(catalog, commit);
-        }
-    }
-
     fn goes_to_aws(&self, step: &Step, placement: &Placement) -> bool {
         let resource = step.resource();
         let placed = match resource.kind {
@@ -81,6 +73,13 @@ fn resources(state: &ObservedState) -> BTreeSet<ResourceId> {
 impl Provider for Placed {
     fn capabilities(&self) -> Capabilities {
         self.embedded.capabilities()
+    }
+
+    /// Tells AWS what the next apply is for (see [`AwsProvider::prepare`]).
+    fn prepare(&self, catalog: &Catalog, commit: &str) {
+        if let Some(aws) = &self.aws {
+            aws.prepare(catalog, commit);
+        }
     }
 
     async fn observe(&self) -> Result<ObservedState, ProviderError> {

@@ -4,9 +4,8 @@
 
 use super::auth::{credential_callbacks, redact_url};
 use super::credentials::{Credentials, SecretError};
-use super::dir::MAX_FILE_BYTES;
 use super::ignore::{IgnoreRules, IGNORE_FILE};
-use crate::spec::SourceFile;
+use crate::spec::{Exceeded, Limits, SourceFile, TreeBudget};
 use git2::{ErrorCode, ObjectType, Oid, Repository, Sort, TreeWalkMode, TreeWalkResult};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -87,6 +86,11 @@ pub enum GitError {
     Fetch { url: String, message: String },
     #[error("cannot read the repository credentials: {0}")]
     Credentials(#[from] SecretError),
+    #[error(
+        "more than {max} commits between the trusted commit and {head}; push fewer at a time, \
+         or trust a recent commit (`trust.pinned_commit`) instead of judging the whole history"
+    )]
+    TooManyCommits { head: String, max: usize },
     #[error("git: {0}")]
     Git(String),
 }
@@ -257,10 +261,15 @@ impl GitSource {
     /// Every commit reachable from `head` and not from `since` (all of
     /// them when `since` is `None`): merges and the commits of their
     /// second parents too, parents before children.
+    ///
+    /// At most `max` of them: the ids are counted before any commit is
+    /// read, so a push of a million commits costs a walk of the graph,
+    /// not a million signature reads.
     pub fn commits_between(
         &self,
         since: Option<CommitId>,
         head: CommitId,
+        max: usize,
     ) -> Result<Vec<CommitInfo>, GitError> {
         let mut walk = self.repo.revwalk()?;
         walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
@@ -268,7 +277,16 @@ impl GitSource {
         if let Some(since) = since {
             walk.hide(since.0)?;
         }
-        walk.map(|oid| self.commit(CommitId(oid?))).collect()
+        let ids: Vec<git2::Oid> = walk.take(max.saturating_add(1)).collect::<Result<_, _>>()?;
+        if ids.len() > max {
+            return Err(GitError::TooManyCommits {
+                head: head.short(),
+                max,
+            });
+        }
+        ids.into_iter()
+            .map(|oid| self.commit(CommitId(oid)))
+            .collect()
     }
 
     /// One commit's metadata, signature and signed bytes.
@@ -298,22 +316,44 @@ impl GitSource {
         })
     }
 
+    /// [`GitSource::files_at_within`] the limits for a repository.
+    pub fn files_at(&self, id: CommitId) -> Result<Vec<SourceFile>, GitError> {
+        self.files_at_within(id, &Limits::REPOSITORY)
+    }
+
     /// A commit's tree as `(path, text)` pairs, sorted by path, with what
     /// `.lbopsignore` (of that same tree) names left out. Symlinks and
     /// submodules are skipped: a tree is read as data, never followed
     /// outside the repository.
-    pub fn files_at(&self, id: CommitId) -> Result<Vec<SourceFile>, GitError> {
+    ///
+    /// Anyone who can push chooses this tree, so sizes are read from the
+    /// object headers and checked against `limits` (bytes per file and per
+    /// tree, number of files) before any content is loaded: a blob past a
+    /// bound is returned unread, as [`SourceFile::refused`], so that `load`
+    /// refuses the commit naming the file; listing stops one file past the
+    /// number of files.
+    pub fn files_at_within(
+        &self,
+        id: CommitId,
+        limits: &Limits,
+    ) -> Result<Vec<SourceFile>, GitError> {
         let tree = self.repo.find_commit(id.0)?.tree()?;
+        let odb = self.repo.odb()?;
         let rules = match tree.get_name(IGNORE_FILE) {
-            Some(entry) => {
+            // An ignore file past the limit ignores nothing; it is refused
+            // below like any other file.
+            Some(entry)
+                if entry.kind() == Some(ObjectType::Blob)
+                    && odb.read_header(entry.id())?.0 as u64 <= limits.file_bytes =>
+            {
                 let blob = self.repo.find_blob(entry.id())?;
                 IgnoreRules::parse(&String::from_utf8_lossy(blob.content()))
             }
-            None => IgnoreRules::default(),
+            _ => IgnoreRules::default(),
         };
-        let mut files = Vec::new();
-        let mut failure = None;
-        tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+        let mut listed: Vec<(String, Oid)> = Vec::new();
+        let mut full = false;
+        let walked = tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
             let Some(name) = entry.name() else {
                 return TreeWalkResult::Skip;
             };
@@ -323,26 +363,42 @@ impl GitSource {
                 Some(ObjectType::Blob)
                     if entry.filemode() != 0o120000 && !rules.is_ignored(&path, false) =>
                 {
-                    match self.repo.find_blob(entry.id()) {
-                        Ok(blob) if blob.size() as u64 <= MAX_FILE_BYTES => {
-                            let text = String::from_utf8_lossy(blob.content()).into_owned();
-                            files.push(SourceFile::new(path, text));
-                            TreeWalkResult::Ok
-                        }
-                        Ok(_) => TreeWalkResult::Ok,
-                        Err(e) => {
-                            failure = Some(e);
-                            TreeWalkResult::Abort
-                        }
+                    listed.push((path, entry.id()));
+                    full = listed.len() > limits.files;
+                    if full {
+                        TreeWalkResult::Abort
+                    } else {
+                        TreeWalkResult::Ok
                     }
                 }
                 _ => TreeWalkResult::Ok,
             }
-        })?;
-        if let Some(e) = failure {
-            return Err(e.into());
+        });
+        match walked {
+            // Stopped on purpose, one file past the limit.
+            Err(_) if full => {}
+            other => other?,
         }
-        files.sort_by(|a, b| a.path.cmp(&b.path));
+        listed.sort();
+        let mut budget = TreeBudget::new(limits);
+        let mut files = Vec::with_capacity(listed.len());
+        for (path, oid) in listed {
+            let (size, _) = odb.read_header(oid)?;
+            match budget.admit(size as u64) {
+                Ok(()) => {
+                    let blob = self.repo.find_blob(oid)?;
+                    let text = String::from_utf8_lossy(blob.content()).into_owned();
+                    files.push(SourceFile::new(path, text));
+                }
+                Err(why) => {
+                    let last = matches!(why, Exceeded::Files { .. });
+                    files.push(SourceFile::refused(path, why));
+                    if last {
+                        break;
+                    }
+                }
+            }
+        }
         Ok(files)
     }
 

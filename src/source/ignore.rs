@@ -4,6 +4,8 @@
 //! for directories only, a leading or inner `/` to anchor at the root,
 //! `*` and `?` within a path segment, and `**` across segments.
 
+use crate::support::glob::{matches_path, Syntax};
+
 /// The name of the ignore file, read from the root of the tree.
 pub const IGNORE_FILE: &str = ".lbopsignore";
 
@@ -73,50 +75,19 @@ impl IgnoreRules {
 
 impl Rule {
     fn matches(&self, path: &[&str]) -> bool {
-        let pattern: Vec<&str> = self.segments.iter().map(String::as_str).collect();
         if self.anchored {
-            match_segments(&pattern, path)
+            matches_path(&self.segments, path, glob)
         } else {
             // An unanchored pattern matches the last segment (a name anywhere).
-            path.last().is_some_and(|name| glob(pattern[0], name))
+            path.last()
+                .is_some_and(|name| glob(&self.segments[0], name))
         }
-    }
-}
-
-fn match_segments(pattern: &[&str], path: &[&str]) -> bool {
-    match (pattern.first(), path.first()) {
-        (None, None) => true,
-        (Some(&"**"), _) => {
-            match_segments(&pattern[1..], path)
-                || (!path.is_empty() && match_segments(pattern, &path[1..]))
-        }
-        (Some(p), Some(s)) => glob(p, s) && match_segments(&pattern[1..], &path[1..]),
-        _ => false,
     }
 }
 
 /// `*` and `?` within one path segment.
 fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
+    crate::support::glob::matches(pattern, text, Syntax::StarAndQuestion)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub enum Severity {
 #[serde(rename_all = "kebab-case")]
 pub enum Code {
     YamlSyntax,
+    TooLarge,
     BadDocument,
     UnknownKind,
     UnknownField,
@@ -59,6 +60,7 @@ impl Code {
     pub fn as_str(self) -> &'static str {
         match self {
             Code::YamlSyntax => "yaml-syntax",
+            Code::TooLarge => "too-large",
             Code::BadDocument => "bad-document",
             Code::UnknownKind => "unknown-kind",
             Code::UnknownField => "unknown-field",

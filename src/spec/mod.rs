@@ -12,16 +12,21 @@ pub mod cidr;
 mod decode;
 mod diagnostic;
 pub mod kinds;
+pub mod limits;
 pub mod material;
+pub mod paths;
 pub mod units;
 mod validate;
 pub mod yaml;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 
 pub use diagnostic::{Code, Diagnostic, Severity};
 pub use kinds::{Kind, Origin, Resource, ResourceId};
+pub use limits::{Exceeded, Limits, TreeBudget};
 
 use kinds::access::{GroupSpec, RoleSpec, ServiceAccountSpec, UserSpec};
 use kinds::addresspool::AddressPoolSpec;
@@ -33,11 +38,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use units::Name;
 
-/// One file of a repository: its path as the user should see it, and its text.
+/// One file of a repository: its path as the user should see it, and its
+/// text — or, when a reader refused to read it, why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceFile {
     pub path: String,
     pub text: String,
+    /// Set when the reader left the file unread because it went past a
+    /// [`Limits`] bound; `text` is then empty, and `load` reports it.
+    pub refused: Option<Exceeded>,
 }
 
 impl SourceFile {
@@ -46,6 +55,18 @@ impl SourceFile {
         Self {
             path: path.into(),
             text: text.into(),
+            refused: None,
+        }
+    }
+
+    /// A file a reader did not read, and why: never skipped in silence,
+    /// since what is not read is not scanned for secrets either.
+    #[must_use]
+    pub fn refused(path: impl Into<String>, why: Exceeded) -> Self {
+        Self {
+            path: path.into(),
+            text: String::new(),
+            refused: Some(why),
         }
     }
 
@@ -65,6 +86,8 @@ pub struct Options {
     /// The time certificates are checked against, in Unix seconds.
     pub now: i64,
     pub expiry_warning_days: i64,
+    /// How much of the files `load` reads.
+    pub limits: Limits,
 }
 
 impl Options {
@@ -73,6 +96,7 @@ impl Options {
         Self {
             now,
             expiry_warning_days: DEFAULT_EXPIRY_WARNING_DAYS,
+            limits: Limits::REPOSITORY,
         }
     }
 }
@@ -176,6 +200,17 @@ pub struct Invalid {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// The error for a file, or a value in it, past one of the [`Limits`].
+fn too_large(file: &str, pos: yaml::Pos, why: &Exceeded) -> Diagnostic {
+    let hint = match why {
+        Exceeded::FileBytes { .. } | Exceeded::TreeBytes { .. } | Exceeded::Files { .. } => {
+            why.hint().to_owned()
+        }
+        _ => format!("{}; the rest of this file was not read", why.hint()),
+    };
+    Diagnostic::error(file, pos, Code::TooLarge, why.to_string()).hint(hint)
+}
+
 /// Allocates `catalog`'s pool addresses again, keeping every address
 /// `previous` gave a balancer that still claims from that pool, so that
 /// allocations stay stable across commits and restarts (`load` allocates
@@ -192,18 +227,36 @@ pub fn reallocate(
 /// Parses and validates a repository given as `(path, text)` pairs.
 ///
 /// All problems are reported at once, sorted by file and position; none
-/// echoes anything that looks like a secret.
+/// echoes anything that looks like a secret. Files are held to
+/// `options.limits`, in the order given: a file a reader refused, or one
+/// past a bound here, is an error and is not read further.
 pub fn load(files: &[SourceFile], options: &Options) -> Result<Validated, Invalid> {
     let mut diagnostics = Vec::new();
     let mut catalog = Catalog::default();
     let mut broken = std::collections::BTreeSet::new();
+    let mut budget = TreeBudget::new(&options.limits);
 
     for file in files {
+        // Asked for every file, a refused one too, so that the count of
+        // files is the reader's.
+        let admitted = budget.admit(file.text.len() as u64);
+        let admitted = match &file.refused {
+            Some(why) => Err(why.clone()),
+            None => admitted,
+        };
+        if let Err(why) = admitted {
+            let last = matches!(why, Exceeded::Files { .. });
+            diagnostics.push(too_large(&file.path, yaml::Pos::new(1, 1), &why));
+            if last {
+                break;
+            }
+            continue;
+        }
         diagnostics.extend(validate::secrets(file));
         if !file.is_yaml() {
             continue;
         }
-        let parsed = yaml::parse(&file.text);
+        let parsed = yaml::parse_with(&file.text, &options.limits);
         for e in parsed.duplicate_keys {
             diagnostics.push(
                 Diagnostic::error(&file.path, e.pos, Code::YamlSyntax, e.message).hint(
@@ -211,11 +264,17 @@ pub fn load(files: &[SourceFile], options: &Options) -> Result<Validated, Invali
                 ),
             );
         }
-        if let Some(e) = parsed.fatal {
-            diagnostics.push(
+        match parsed.fatal {
+            Some(yaml::SyntaxError {
+                pos,
+                exceeded: Some(why),
+                ..
+            }) => diagnostics.push(too_large(&file.path, pos, &why)),
+            Some(e) => diagnostics.push(
                 Diagnostic::error(&file.path, e.pos, Code::YamlSyntax, e.message)
                     .hint("fix the YAML syntax here; the rest of this file was not read"),
-            );
+            ),
+            None => {}
         }
         let documents = parsed.documents;
         let path: Arc<str> = Arc::from(file.path.as_str());

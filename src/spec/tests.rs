@@ -376,3 +376,104 @@ fn a_padded_copy_of_an_email_is_refused_not_trimmed() {
                  kind: User\nname: b\nspec:\n  emails: [A@EXAMPLE.test]\n";
     assert_eq!(codes(&[("u.yaml", twice)]), ["9:12 duplicate-email"]);
 }
+
+fn rendered(result: Result<Validated, Invalid>) -> Vec<String> {
+    result
+        .expect_err("should be invalid")
+        .diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn a_file_a_reader_refused_is_an_error_naming_its_size_and_the_limit() {
+    let files = [
+        SourceFile::new("pools.yaml", POOL),
+        SourceFile::refused(
+            "big/key.pem",
+            Exceeded::FileBytes {
+                size: 17 * 1024 * 1024,
+                limit: limits::MAX_FILE_BYTES,
+            },
+        ),
+    ];
+    assert_eq!(
+        rendered(load(&files, &Options::at(NOW))),
+        ["big/key.pem:1:1: error[too-large]: this file is 17 MiB (17825792 bytes), over the limit of 16 MiB per file\n  \
+          hint: split the resources across several files; a file lbops should not read at all (an archive, a binary) belongs outside the repository or in `.lbopsignore`"]
+    );
+}
+
+#[test]
+fn load_holds_any_tree_to_the_same_limits_as_the_readers() {
+    let mut options = Options::at(NOW);
+    options.limits = Limits {
+        file_bytes: 100,
+        tree_bytes: 150,
+        files: 5,
+        ..Limits::REPOSITORY
+    };
+    let files = [
+        SourceFile::new("a.yaml", POOL),
+        SourceFile::new("b.txt", "x".repeat(101)),
+        SourceFile::new("c.txt", "x".repeat(80)),
+        SourceFile::new("d.txt", "x"),
+        SourceFile::new("e.txt", "x"),
+        SourceFile::new("f.txt", "x"),
+        SourceFile::new("g.txt", "x"),
+    ];
+    assert_eq!(POOL.len(), 85);
+    assert_eq!(
+        errors(load(&files, &options)),
+        [
+            "b.txt:1:1 too-large this file is 101 bytes, over the limit of 100 bytes per file",
+            "c.txt:1:1 too-large this file would bring the files read so far to 165 bytes, over the limit of 150 bytes per tree",
+            "f.txt:1:1 too-large this file is one more than the limit of 5 files per tree; it and the files after it were not read",
+        ]
+    );
+}
+
+#[test]
+fn nesting_past_the_limit_is_an_error_at_its_line_and_column() {
+    let deep = format!(
+        "kind: Pool\nname: web\nspec:\n  targets:\n  {}x\n",
+        "- ".repeat(60_000)
+    );
+    let diagnostics = rendered(load(
+        &[SourceFile::new("deep.yaml", &deep)],
+        &Options::at(NOW),
+    ));
+    assert_eq!(
+        diagnostics,
+        ["deep.yaml:5:127: error[too-large]: lists and mappings are nested more than 64 levels deep here, the limit\n  \
+          hint: nest less deeply; no kind needs more than about a dozen levels; the rest of this file was not read"]
+    );
+}
+
+/// "Did you mean" compares a name with every resource of its kind, so it
+/// is offered for the first hundred dangling references only: a tree of N
+/// broken references to N resources would otherwise cost N².
+#[test]
+fn only_the_first_dangling_references_get_a_suggestion() {
+    let roles: String = (0..150)
+        .map(|i| format!("---\nkind: Role\nname: role-{i}\nspec:\n  rules: []\n"))
+        .collect();
+    let refs: Vec<String> = (0..150).map(|i| format!("rol-{i}")).collect();
+    let group = format!(
+        "kind: Group\nname: g\nspec:\n  roles: [{}]\n",
+        refs.join(", ")
+    );
+    let errs = errors(load_texts(&[
+        ("roles.yaml", &roles),
+        ("group.yaml", &group),
+    ]));
+    assert_eq!(errs.len(), 150);
+    let suggested = errs.iter().filter(|e| e.contains("did you mean")).count();
+    assert_eq!(suggested, 100, "{errs:#?}");
+    assert!(
+        errs[0].ends_with("role `rol-0` does not exist; did you mean `role-0`?"),
+        "{}",
+        errs[0]
+    );
+}

@@ -12,17 +12,17 @@ pub use routes::{router, CONTENT_SECURITY_POLICY, METRICS_CONTENT_TYPE};
 
 use crate::daemon::journal::Journal;
 use crate::daemon::metrics::Metrics;
+use crate::daemon::readiness::Readiness;
 use std::future::Future;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// What the pages read: the daemon's journal and counters, and whether
-/// its first reconcile has finished (`/readyz`).
+/// it is ready (`/readyz`).
 #[derive(Clone, Debug, Default)]
 pub struct ApiState {
     pub journal: Arc<Journal>,
     pub metrics: Arc<Metrics>,
-    pub ready: Arc<AtomicBool>,
+    pub ready: Arc<Readiness>,
 }
 
 /// Serves the pages on `listener` until `shutdown` completes (open

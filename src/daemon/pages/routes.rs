@@ -7,7 +7,6 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use std::sync::atomic::Ordering;
 
 /// The content type of the Prometheus text exposition format.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -62,14 +61,13 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<ApiState>) -> Response {
-    if state.ready.load(Ordering::Relaxed) {
-        "ready\n".into_response()
-    } else {
-        (
+    match state.ready.why_not() {
+        None => "ready\n".into_response(),
+        Some(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the first reconcile has not finished\n",
+            format!("not ready: {why}\n"),
         )
-            .into_response()
+            .into_response(),
     }
 }
 

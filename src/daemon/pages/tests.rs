@@ -5,7 +5,6 @@ use super::*;
 use crate::daemon::journal::StatusRecord;
 use crate::report::{Context, State};
 use http_body_util::{BodyExt, Empty};
-use std::sync::atomic::Ordering;
 
 struct Served {
     base: String,
@@ -64,8 +63,20 @@ async fn probes_metrics_and_pages_answer_with_their_headers() {
     assert_eq!(call("GET", &format!("{base}/healthz")).await.0, 200);
     let (status, _, body) = call("GET", &format!("{base}/readyz")).await;
     assert_eq!(status, 503, "{body}");
-    state.ready.store(true, Ordering::Relaxed);
-    assert_eq!(call("GET", &format!("{base}/readyz")).await.0, 200);
+    assert_eq!(body, "not ready: the first reconcile has not finished\n");
+    state.ready.ready();
+    let (status, _, body) = call("GET", &format!("{base}/readyz")).await;
+    assert_eq!((status, body.as_str()), (200, "ready\n"));
+    // A daemon that stops on a head says so, and why.
+    state
+        .ready
+        .not_ready("waiting for an operator: the audit log audit.jsonl does not end with …");
+    let (status, _, body) = call("GET", &format!("{base}/readyz")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body,
+        "not ready: waiting for an operator: the audit log audit.jsonl does not end with …\n"
+    );
 
     state.metrics.reconciled(true);
     let (status, headers, body) = call("GET", &format!("{base}/metrics")).await;

@@ -300,6 +300,10 @@ impl Provider for AwsProvider {
         CAPABILITIES
     }
 
+    fn prepare(&self, catalog: &Catalog, commit: &str) {
+        AwsProvider::prepare(self, catalog, commit);
+    }
+
     async fn observe(&self) -> Result<ObservedState, ProviderError> {
         let inventory = self.read().await?;
         let state = inventory.state.clone();

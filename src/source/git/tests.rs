@@ -70,9 +70,19 @@ fn lists_the_commits_after_the_trusted_one_oldest_first() {
     let c = repo.commit("c.yaml", "c", "third");
     let source = repo.source();
     assert_eq!(source.head().unwrap(), c);
-    assert_eq!(ids(&source.commits_between(Some(a), c).unwrap()), [b, c]);
-    assert_eq!(ids(&source.commits_between(None, c).unwrap()), [a, b, c]);
-    assert!(source.commits_between(Some(c), c).unwrap().is_empty());
+    assert_eq!(
+        ids(&source.commits_between(Some(a), c, 10).unwrap()),
+        [b, c]
+    );
+    assert_eq!(
+        ids(&source.commits_between(None, c, 10).unwrap()),
+        [a, b, c]
+    );
+    assert!(source.commits_between(Some(c), c, 10).unwrap().is_empty());
+    assert!(matches!(
+        source.commits_between(None, c, 2),
+        Err(GitError::TooManyCommits { max: 2, .. })
+    ));
     let third = source.commit(c).unwrap();
     assert_eq!(third.summary, "third");
     assert_eq!(third.parents, [b]);
@@ -91,7 +101,10 @@ fn merges_bring_their_second_parents_commits_in_topological_order() {
     repo.git(&["merge", "-q", "--no-ff", "-m", "merge feature", "feature"]);
     let merge = CommitId::parse(&repo.git(&["rev-parse", "HEAD"])).unwrap();
 
-    let commits = repo.source().commits_between(Some(base), merge).unwrap();
+    let commits = repo
+        .source()
+        .commits_between(Some(base), merge, 10)
+        .unwrap();
     let order = ids(&commits);
     assert_eq!(order.len(), 4);
     assert_eq!(*order.last().unwrap(), merge);
@@ -246,4 +259,75 @@ fn credentials_never_show_in_urls() {
     );
     assert_eq!(redact_url("ssh://git@host/o/r.git"), "ssh://host/o/r.git");
     assert_eq!(redact_url("/srv/repo"), "/srv/repo");
+}
+
+/// A private key padded past the limit per file: its size comes from the
+/// object header, its content is never loaded, and `load` refuses the
+/// commit naming the file (it used to be skipped in silence, and with it
+/// the secret scan).
+#[test]
+fn a_blob_past_the_limit_is_refused_unread_and_fails_validation() {
+    let repo = Repo::new();
+    let key = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n-----END PRIVATE KEY-----\n";
+    let padded = format!("{key}{}", " ".repeat(17 * 1024 * 1024));
+    repo.commit("notes.txt", "fine\n", "first");
+    let head = repo.commit("keys/tls.pem", &padded, "a key, padded");
+    let files = repo.source().files_at(head).unwrap();
+    let big = files.iter().find(|f| f.path == "keys/tls.pem").unwrap();
+    assert_eq!(big.text, "");
+    assert_eq!(
+        big.refused,
+        Some(crate::spec::Exceeded::FileBytes {
+            size: padded.len() as u64,
+            limit: crate::spec::limits::MAX_FILE_BYTES
+        })
+    );
+    let invalid = crate::spec::load(&files, &crate::spec::Options::at(0)).unwrap_err();
+    let shown: Vec<String> = invalid.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].starts_with(
+            "keys/tls.pem:1:1: error[too-large]: this file is 17.0 MiB (17825911 bytes), over the limit of 16 MiB per file"
+        ),
+        "{shown:?}"
+    );
+}
+
+#[test]
+fn a_tree_is_read_within_its_limits_in_path_order() {
+    let repo = Repo::new();
+    repo.commit("a.yaml", &"a".repeat(40), "a");
+    repo.commit("b.yaml", &"b".repeat(40), "b");
+    repo.commit("c/big.txt", &"c".repeat(70), "c");
+    repo.commit("c/d.txt", &"d".repeat(10), "d");
+    repo.commit("e.txt", &"e".repeat(10), "e");
+    repo.commit("f.txt", "f", "f");
+    repo.commit("g.txt", "g", "g");
+    let head = repo.commit("h.txt", "h", "h");
+    let limits = crate::spec::Limits {
+        file_bytes: 60,
+        tree_bytes: 95,
+        files: 6,
+        ..crate::spec::Limits::REPOSITORY
+    };
+    let files = repo.source().files_at_within(head, &limits).unwrap();
+    let shown: Vec<String> = files
+        .iter()
+        .map(|f| match &f.refused {
+            Some(why) => format!("{}: {why}", f.path),
+            None => format!("{}: {} bytes", f.path, f.text.len()),
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "a.yaml: 40 bytes",
+            "b.yaml: 40 bytes",
+            "c/big.txt: this file is 70 bytes, over the limit of 60 bytes per file",
+            "c/d.txt: 10 bytes",
+            "e.txt: this file would bring the files read so far to 100 bytes, over the limit of 95 bytes per tree",
+            "f.txt: 1 bytes",
+            "g.txt: this file is one more than the limit of 6 files per tree; it and the files after it were not read",
+        ]
+    );
 }

@@ -12,9 +12,8 @@ use crate::spec::kinds::{Kind, Resource, ResourceId};
 use crate::spec::material::{self, Expiry};
 use crate::spec::units::{is_dns_name, TargetAddr};
 use crate::spec::yaml::{Pos, Spanned};
-use crate::spec::{Catalog, Options, SourceFile};
+use crate::spec::{paths, Catalog, Options, SourceFile};
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Component, Path, PathBuf};
 
 pub(super) fn check(
     catalog: &mut Catalog,
@@ -28,9 +27,14 @@ pub(super) fn check(
     for pool in catalog.pools.values() {
         pool_spec(pool, out);
     }
-    let texts: HashMap<&str, &str> = files
+    // Keyed by the one spelling of each path, as `chain_file`s are
+    // resolved: `./repo/c.pem` from the directory reader and `repo/c.pem`
+    // from a reference are the same file. A file a reader refused has no
+    // text to offer (and is an error of its own).
+    let texts: HashMap<String, &str> = files
         .iter()
-        .map(|f| (f.path.as_str(), f.text.as_str()))
+        .filter(|f| f.refused.is_none())
+        .map(|f| (paths::normal(&f.path), f.text.as_str()))
         .collect();
     for cert in catalog.certificates.values_mut() {
         certificate(cert, &texts, options, out);
@@ -365,7 +369,7 @@ fn health_check(r: &mut Reporter<'_>, hc: &Spanned<HealthCheck>) {
 
 fn certificate(
     cert: &mut Resource<CertificateSpec>,
-    files: &HashMap<&str, &str>,
+    files: &HashMap<String, &str>,
     options: &Options,
     out: &mut Sink,
 ) {
@@ -374,7 +378,7 @@ fn certificate(
     let pem = match (&spec.chain, &spec.chain_file) {
         (Some(chain), None) => Some(chain.clone()),
         (None, Some(path)) => {
-            let resolved = resolve(&cert.origin.file, &path.value);
+            let resolved = paths::beside(&cert.origin.file, &path.value);
             match files.get(resolved.as_str()) {
                 Some(text) => Some(Spanned::new(path.pos, (*text).to_owned())),
                 None => {
@@ -439,29 +443,6 @@ fn certificate(
         },
     }
     cert.spec.chain = Some(pem);
-}
-
-/// Resolves `relative` against the directory of `file`, lexically.
-fn resolve(file: &str, relative: &str) -> String {
-    let joined: PathBuf = Path::new(file)
-        .parent()
-        .unwrap_or(Path::new(""))
-        .join(relative);
-    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
-    for component in joined.components() {
-        match component {
-            Component::ParentDir => {
-                parts.pop();
-            }
-            Component::CurDir => {}
-            other => parts.push(other.as_os_str()),
-        }
-    }
-    parts
-        .iter()
-        .collect::<PathBuf>()
-        .to_string_lossy()
-        .into_owned()
 }
 
 fn key_reference(r: &mut Reporter<'_>, key: &Spanned<KeyRef>) {

@@ -25,6 +25,7 @@ pub(super) fn catalog(
     let mut out = Sink {
         diagnostics: Vec::new(),
         broken,
+        suggestions_left: MAX_SUGGESTIONS,
     };
     balancers::check(catalog, files, options, &mut out);
     access::check(catalog, &mut out);
@@ -35,7 +36,15 @@ pub(super) fn catalog(
 pub(super) struct Sink {
     diagnostics: Vec<Diagnostic>,
     broken: BTreeSet<ResourceId>,
+    /// How many more dangling references may get a "did you mean".
+    suggestions_left: usize,
 }
+
+/// Dangling references that get a "did you mean": each suggestion compares
+/// the name with every resource of its kind, so without a bound a tree of
+/// N broken references to a kind of N resources would cost N² — a stall
+/// anyone who can push could cause. A person fixes the first few anyway.
+const MAX_SUGGESTIONS: usize = 100;
 
 /// Finds private keys and tokens anywhere in a file, without echoing them.
 pub(super) fn secrets(file: &SourceFile) -> Vec<Diagnostic> {
@@ -122,10 +131,13 @@ impl<'a> Reporter<'a> {
         {
             return;
         }
-        let known: Vec<&str> = target.keys().map(Name::as_str).collect();
         let mut message = format!("{} `{}` does not exist", what.id_prefix(), reference.value);
-        if let Some(s) = super::yaml::de::closest(reference.value.as_str(), &known) {
-            message.push_str(&format!("; did you mean `{s}`?"));
+        if self.out.suggestions_left > 0 {
+            self.out.suggestions_left -= 1;
+            let known: Vec<&str> = target.keys().map(Name::as_str).collect();
+            if let Some(s) = super::yaml::de::closest(reference.value.as_str(), &known) {
+                message.push_str(&format!("; did you mean `{s}`?"));
+            }
         }
         let hint = format!(
             "define a {} named `{}` (kind: {what}, name: {}) or fix the name",

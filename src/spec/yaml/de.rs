@@ -70,12 +70,26 @@ impl DeError {
 }
 
 /// The candidate closest to `given`, when it is close enough to be a typo.
+///
+/// An edit distance is at least the difference in length, so candidates
+/// whose length is too far off are passed over without computing it: the
+/// distance costs the product of the two lengths in time and memory, and
+/// `given` is whatever a user wrote, possibly megabytes long.
 #[must_use]
 pub fn closest<'c>(given: &str, candidates: &[&'c str]) -> Option<&'c str> {
+    let longest = candidates.iter().map(|c| c.len()).max().unwrap_or(0);
+    // Counting characters is linear; stop once no candidate can be close.
+    let given_chars = given.chars().take(2 * longest + 3).count();
     candidates
         .iter()
-        .map(|c| (strsim::damerau_levenshtein(given, c), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .filter_map(|c| {
+            let allowed = 2.max(c.len() / 3);
+            if given_chars.abs_diff(c.chars().count()) > allowed {
+                return None;
+            }
+            let d = strsim::damerau_levenshtein(given, c);
+            (d <= allowed).then_some((d, *c))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

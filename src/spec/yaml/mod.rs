@@ -12,6 +12,8 @@ mod spanned;
 #[cfg(test)]
 mod tests;
 
+use super::diagnostic;
+use super::limits::{Exceeded, Limits};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use std::collections::HashMap;
 use std::fmt;
@@ -39,6 +41,11 @@ impl fmt::Display for Pos {
 }
 
 /// One YAML value and where it starts.
+///
+/// `Drop`, `Clone` and `PartialEq` are derived, and so recurse once per
+/// level: fine because [`parse_with`] never builds a tree deeper than
+/// [`Limits::depth`] (64 levels by default, a few KiB of stack), whatever
+/// the input. Code that builds `Node`s another way must keep to that too.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
     pub pos: Pos,
@@ -94,17 +101,35 @@ impl Node {
     }
 }
 
-/// A document that could not be read as YAML at all.
+/// Why a document could not be read: YAML that is malformed, or one that
+/// went past one of the [`Limits`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct SyntaxError {
     pub pos: Pos,
+    /// What is wrong, and for a limit also what to do.
     pub message: String,
+    /// The bound reading stopped at, when that is why.
+    pub exceeded: Option<Exceeded>,
 }
 
-/// The most nodes that aliases may expand a file into; bounds the
-/// "billion laughs" blow-up of nested aliases to a fixed amount of memory.
-pub const MAX_EXPANDED_NODES: usize = 1_000_000;
+impl SyntaxError {
+    fn malformed(pos: Pos, message: impl Into<String>) -> Self {
+        Self {
+            pos,
+            message: message.into(),
+            exceeded: None,
+        }
+    }
+
+    fn exceeded(pos: Pos, exceeded: Exceeded) -> Self {
+        Self {
+            pos,
+            message: format!("{exceeded}; {}", exceeded.hint()),
+            exceeded: Some(exceeded),
+        }
+    }
+}
 
 /// One `---` document of a file, with the position where it starts.
 #[derive(Clone, Debug, PartialEq)]
@@ -124,20 +149,64 @@ pub struct Parsed {
     pub fatal: Option<SyntaxError>,
 }
 
-/// Parses every document of a YAML stream into position-carrying trees.
+/// Parses a document lbops exchanges with itself or its operator (the
+/// data plane's config and state, the daemon's config) within
+/// [`Limits::CATALOG_DOCUMENT`]. A repository's files go through
+/// `spec::load`, which holds them to the tighter [`Limits::REPOSITORY`].
+#[must_use]
+pub fn parse(text: &str) -> Parsed {
+    parse_with(text, &Limits::CATALOG_DOCUMENT)
+}
+
+/// Parses every document of a YAML stream into position-carrying trees,
+/// within `limits`.
 ///
 /// Empty documents (only comments, or a stray `---`) are skipped. A syntax
 /// error stops reading, but the documents before it are kept, so that one
 /// broken document does not hide the rest of the repository's resources.
+/// So does a limit, checked as each event arrives and before the work it
+/// guards: the text's size before any parsing; a list's or mapping's depth
+/// before it is opened, and an alias's depth where it lands before it is
+/// copied, so that no tree deeper than `limits.depth` ever exists; values
+/// and keys as they are added. The parser is then not asked for more:
+/// saphyr-parser never recurses (its states, indents and simple keys live
+/// in heap stacks), but those stacks grow with the depth it has read, and
+/// its scanner reads ahead through unresolved flow collections up to its
+/// own cap of 255 levels — so reading stops at the first error.
+///
+/// Linear in the text: every event costs O(1) besides the values an alias
+/// copies, which the limits count.
 #[must_use]
-pub fn parse(text: &str) -> Parsed {
-    let mut builder = Builder::default();
+pub fn parse_with(text: &str, limits: &Limits) -> Parsed {
+    let size = text.len() as u64;
+    if size > limits.file_bytes {
+        return Parsed {
+            documents: Vec::new(),
+            duplicate_keys: Vec::new(),
+            fatal: Some(SyntaxError::exceeded(
+                Pos::new(1, 1),
+                Exceeded::FileBytes {
+                    size,
+                    limit: limits.file_bytes,
+                },
+            )),
+        };
+    }
+    let mut builder = Builder::new(limits);
     let mut fatal = None;
     for event in Parser::new_from_str(text) {
         let step = event
-            .map_err(|e| SyntaxError {
-                pos: Pos::new(to_u32(e.marker().line()), to_u32(e.marker().col() + 1)),
-                message: format!("YAML syntax error: {}", e.info()),
+            .map_err(|e| {
+                let pos = Pos::new(to_u32(e.marker().line()), to_u32(e.marker().col() + 1));
+                // saphyr's scanner looks ahead through unresolved flow
+                // collections (`[[[[…`) and stops by itself at 255 levels,
+                // before the builder sees the level that passes the limit.
+                if e.info() == SAPHYR_FLOW_DEPTH {
+                    let limit = limits.depth.min(SAPHYR_MAX_FLOW_DEPTH);
+                    SyntaxError::exceeded(pos, Exceeded::Depth { limit })
+                } else {
+                    SyntaxError::malformed(pos, format!("YAML syntax error: {}", e.info()))
+                }
             })
             .and_then(|(event, span)| {
                 let pos = Pos::new(to_u32(span.start.line()), to_u32(span.start.col() + 1));
@@ -155,27 +224,121 @@ pub fn parse(text: &str) -> Parsed {
     }
 }
 
+/// What saphyr-parser says past its own cap on nested flow collections.
+const SAPHYR_FLOW_DEPTH: &str = "recursion limit exceeded";
+const SAPHYR_MAX_FLOW_DEPTH: usize = 255;
+
 fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-enum Open {
-    Seq(Pos, usize, Vec<Node>),
-    /// The pending key, and whether it repeats an earlier one (its value is then dropped).
-    Map(Pos, usize, Vec<(Node, Node)>, Option<(Node, bool)>),
+/// What a complete value costs where an alias copies it: how many values
+/// it holds (itself included), and how many levels of lists and mappings
+/// it opens (0 for a scalar).
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    nodes: usize,
+    height: usize,
 }
 
-#[derive(Default)]
+impl Shape {
+    const SCALAR: Self = Self {
+        nodes: 1,
+        height: 0,
+    };
+}
+
+/// A list or mapping being read.
+struct Open {
+    pos: Pos,
+    anchor: usize,
+    /// Values in it so far, itself included.
+    nodes: usize,
+    /// The most levels any value in it opens.
+    below: usize,
+    body: Body,
+}
+
+enum Body {
+    Seq(Vec<Node>),
+    Map {
+        entries: Vec<(Node, Node)>,
+        /// The pending key, and whether it repeats an earlier one (its
+        /// value is then dropped).
+        pending: Option<(Node, bool)>,
+        /// The line of each scalar key's first occurrence, so that a
+        /// repeat is found in O(1), not by scanning the keys before it.
+        first: HashMap<String, u32>,
+    },
+}
+
 struct Builder {
+    limits: Limits,
     documents: Vec<Document>,
     stack: Vec<Open>,
     doc_pos: Pos,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, (Node, Shape)>,
+    /// Values built so far, copies for anchors and aliases included.
+    nodes: usize,
+    /// Values copied by aliases so far.
     expanded: usize,
     duplicates: Vec<SyntaxError>,
 }
 
 impl Builder {
+    fn new(limits: &Limits) -> Self {
+        Self {
+            limits: *limits,
+            documents: Vec::new(),
+            stack: Vec::new(),
+            doc_pos: Pos::default(),
+            anchors: HashMap::new(),
+            nodes: 0,
+            expanded: 0,
+            duplicates: Vec::new(),
+        }
+    }
+
+    /// Counts `n` more values built, refusing past the limit.
+    fn build(&mut self, n: usize, pos: Pos) -> Result<(), SyntaxError> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > self.limits.nodes {
+            return Err(SyntaxError::exceeded(
+                pos,
+                Exceeded::Nodes {
+                    limit: self.limits.nodes,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a value that would reach `levels` below the open ones.
+    fn nest(&self, levels: usize, pos: Pos) -> Result<(), SyntaxError> {
+        if self.stack.len().saturating_add(levels) > self.limits.depth {
+            return Err(SyntaxError::exceeded(
+                pos,
+                Exceeded::Depth {
+                    limit: self.limits.depth,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, pos: Pos, anchor: usize, body: Body) -> Result<(), SyntaxError> {
+        self.nest(1, pos)?;
+        self.build(1, pos)?;
+        self.stack.push(Open {
+            pos,
+            anchor,
+            nodes: 1,
+            below: 0,
+            body,
+        });
+        Ok(())
+    }
+
     fn on_event(&mut self, event: Event<'_>, pos: Pos) -> Result<(), SyntaxError> {
         match event {
             Event::DocumentStart(_) => {
@@ -183,6 +346,7 @@ impl Builder {
                 self.anchors.clear();
             }
             Event::Scalar(text, style, anchor, tag) => {
+                self.build(1, pos)?;
                 let forced_string = tag
                     .as_ref()
                     .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
@@ -194,101 +358,133 @@ impl Builder {
                         quoted,
                     },
                 };
-                self.finish(node, anchor)?;
+                self.finish(node, Shape::SCALAR, anchor, pos)?;
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Open::Seq(pos, anchor, Vec::new())),
-            Event::MappingStart(anchor, _) => {
-                self.stack.push(Open::Map(pos, anchor, Vec::new(), None))
-            }
+            Event::SequenceStart(anchor, _) => self.open(pos, anchor, Body::Seq(Vec::new()))?,
+            Event::MappingStart(anchor, _) => self.open(
+                pos,
+                anchor,
+                Body::Map {
+                    entries: Vec::new(),
+                    pending: None,
+                    first: HashMap::new(),
+                },
+            )?,
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
-                    Some(Open::Seq(pos, anchor, items)) => (
-                        Node {
-                            pos,
-                            value: Value::Seq(items),
-                        },
-                        anchor,
-                    ),
-                    Some(Open::Map(pos, anchor, entries, _)) => (
-                        Node {
-                            pos,
-                            value: Value::Map(entries),
-                        },
-                        anchor,
-                    ),
-                    None => return Ok(()),
+                let Some(open) = self.stack.pop() else {
+                    return Ok(());
                 };
-                self.finish(node, anchor)?;
+                let value = match open.body {
+                    Body::Seq(items) => Value::Seq(items),
+                    Body::Map { entries, .. } => Value::Map(entries),
+                };
+                let shape = Shape {
+                    nodes: open.nodes,
+                    height: open.below + 1,
+                };
+                let node = Node {
+                    pos: open.pos,
+                    value,
+                };
+                self.finish(node, shape, open.anchor, pos)?;
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| SyntaxError {
-                    pos,
-                    message: "this alias names no anchor defined before it".into(),
-                })?;
-                self.expanded += count_nodes(&node);
-                if self.expanded > MAX_EXPANDED_NODES {
-                    return Err(SyntaxError {
+                let Some((node, shape)) = self.anchors.get(&id) else {
+                    return Err(SyntaxError::malformed(
                         pos,
-                        message: format!(
-                            "aliases expand this file beyond {MAX_EXPANDED_NODES} values; write the values out instead of nesting aliases"
-                        ),
-                    });
+                        "this alias names no anchor defined before it",
+                    ));
+                };
+                let (node, shape) = (node.clone(), *shape);
+                // Checked before the copy is made: where the alias lands
+                // plus the levels the anchored value opens.
+                self.nest(shape.height, pos)?;
+                self.expanded = self.expanded.saturating_add(shape.nodes);
+                if self.expanded > self.limits.alias_nodes {
+                    return Err(SyntaxError::exceeded(
+                        pos,
+                        Exceeded::AliasNodes {
+                            limit: self.limits.alias_nodes,
+                        },
+                    ));
                 }
-                self.finish(node, 0)?;
+                self.build(shape.nodes, pos)?;
+                self.finish(node, shape, 0, pos)?;
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
         }
         Ok(())
     }
 
-    fn finish(&mut self, node: Node, anchor: usize) -> Result<(), SyntaxError> {
+    /// Puts a complete value where it belongs: into the open list or
+    /// mapping, or as a document.
+    fn finish(
+        &mut self,
+        node: Node,
+        shape: Shape,
+        anchor: usize,
+        pos: Pos,
+    ) -> Result<(), SyntaxError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            // The anchor keeps a copy of its own: count it. Anchor copies
+            // nest at most `depth` deep, so they cost at most `depth`
+            // times the file's values even before this count bounds them.
+            self.build(shape.nodes, pos)?;
+            self.anchors.insert(anchor, (node.clone(), shape));
         }
-        match self.stack.last_mut() {
-            None => {
-                if !node.is_null() {
-                    self.documents.push(Document {
-                        pos: self.doc_pos,
-                        root: node,
-                    });
-                }
+        let keys = self.limits.keys;
+        let Some(open) = self.stack.last_mut() else {
+            if !node.is_null() {
+                self.documents.push(Document {
+                    pos: self.doc_pos,
+                    root: node,
+                });
             }
-            Some(Open::Seq(_, _, items)) => items.push(node),
-            Some(Open::Map(_, _, entries, pending)) => match pending.take() {
+            return Ok(());
+        };
+        open.nodes = open.nodes.saturating_add(shape.nodes);
+        open.below = open.below.max(shape.height);
+        match &mut open.body {
+            Body::Seq(items) => items.push(node),
+            Body::Map {
+                entries,
+                pending,
+                first,
+            } => match pending.take() {
                 None => {
-                    if let Some(key) = node.as_scalar() {
-                        if let Some((first, _)) =
-                            entries.iter().find(|(k, _)| k.as_scalar() == Some(key))
-                        {
-                            self.duplicates.push(SyntaxError {
-                                pos: node.pos,
-                                message: format!(
-                                    "duplicate key `{key}` (first at line {}); keep one of them",
-                                    first.pos.line
-                                ),
-                            });
-                            *pending = Some((node, true));
-                            return Ok(());
+                    let repeated = match node.as_scalar() {
+                        Some(key) => match first.get(key) {
+                            Some(&line) => {
+                                self.duplicates.push(SyntaxError::malformed(
+                                    node.pos,
+                                    format!(
+                                        "duplicate key `{}` (first at line {line}); keep one of them",
+                                        diagnostic::shown(key)
+                                    ),
+                                ));
+                                true
+                            }
+                            None => false,
+                        },
+                        None => false,
+                    };
+                    if !repeated {
+                        if entries.len() >= keys {
+                            return Err(SyntaxError::exceeded(
+                                node.pos,
+                                Exceeded::Keys { limit: keys },
+                            ));
+                        }
+                        if let Some(key) = node.as_scalar() {
+                            first.insert(key.to_owned(), node.pos.line);
                         }
                     }
-                    *pending = Some((node, false));
+                    *pending = Some((node, repeated));
                 }
                 Some((_, true)) => {}
                 Some((key, false)) => entries.push((key, node)),
             },
         }
         Ok(())
-    }
-}
-
-fn count_nodes(node: &Node) -> usize {
-    1 + match &node.value {
-        Value::Scalar { .. } => 0,
-        Value::Seq(items) => items.iter().map(count_nodes).sum(),
-        Value::Map(entries) => entries
-            .iter()
-            .map(|(k, v)| count_nodes(k) + count_nodes(v))
-            .sum(),
     }
 }

@@ -1,0 +1,347 @@
+//! One reconcile: from the watched branch's head to the balancers, in the
+//! kube-rs style — `reconcile` does the work and says what to do next;
+//! `error_policy` beside it says when to try again after a failure.
+//!
+//! Per new head: source → spec → identity → authz (the judge) →
+//! admission → plan → provider apply → observe. Nothing of a refused or
+//! invalid candidate is applied, and every decision and apply is in the
+//! audit log before it takes effect. What happens is told to the
+//! [`Reporter`] as [`ReconcileEvent`]s; it alone writes statuses, the
+//! journal, audit records and alerts.
+//!
+//! * [`converge`]: plan → audit → apply, until the provider runs a catalog;
+//! * [`drift`](mod@drift): what runs against the trusted commit, reported
+//!   and reverted;
+//! * [`plan_refs`]: the `lbops/plan` of other refs' heads;
+//! * [`error`]: why a reconcile failed, and whether to try again.
+//!
+//! The reconciler is generic over its [`Provider`]: the daemon drives
+//! [`Placed`]; the unit tests drive an in-memory provider.
+
+mod converge;
+mod drift;
+mod error;
+mod plan_refs;
+#[cfg(test)]
+mod tests;
+
+pub use error::{backoff, error_policy, ReconcileError, Retry, RetryPolicy};
+
+use super::reporter::{text, ReconcileEvent, Reporter};
+use super::state::{DaemonState, HeadOutcome, JudgedHead, Judging, StateStore};
+use super::DaemonConfig;
+use crate::admission::{admit, keep_addresses, Admission, Placement};
+use crate::judge::{self, Decision, TrustAnchor, Verification};
+use crate::provider::placed::Placed;
+use crate::provider::Provider;
+use crate::source::{CommitId, GitSource};
+use crate::spec::{self, Catalog};
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// What to do after a reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing until the next trigger.
+    Idle,
+    /// Look again after this long.
+    RequeueAfter(Duration),
+}
+
+/// How many times the daemon may stop while judging the same head before
+/// it refuses that head: twice tells a crash it causes from a restart that
+/// happened to land in the middle.
+pub const MAX_JUDGE_ATTEMPTS: u32 = 2;
+
+/// What a reconcile works with: the daemon's parts, built once at start.
+pub struct Deps<P> {
+    pub config: DaemonConfig,
+    pub source: GitSource,
+    pub provider: P,
+    pub store: StateStore,
+    /// Where trust starts until a commit is applied: the pinned commit,
+    /// or the admin keys that may sign the first policy.
+    pub first_trust: TrustAnchor,
+    pub reporter: Reporter,
+}
+
+/// A head the daemon stopped on: trying it again cannot help until a new
+/// commit or an operator clears the error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Waiting {
+    pub head: CommitId,
+    pub retry: Retry,
+    /// What it waits for and why, as the status and `/readyz` say it.
+    pub reason: String,
+}
+
+/// The reconciler: its parts, and what it knows between reconciles.
+pub struct Reconciler<P = Placed> {
+    deps: Deps<P>,
+    /// What is saved across restarts.
+    state: DaemonState,
+    /// The catalog of the trusted commit, as applied.
+    applied: Option<Catalog>,
+    /// Heads of other refs already planned against the trusted commit.
+    planned: HashSet<(CommitId, String)>,
+    /// The drift last reported (and whether lbops reverted it), so the
+    /// same drift is not reported every tick.
+    last_drift: Option<(String, bool)>,
+    /// The head the daemon stopped on, until the branch moves.
+    waiting: Option<Waiting>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl<P: Provider> Reconciler<P> {
+    /// A reconciler that goes on from `state` (the saved state).
+    #[must_use]
+    pub fn new(deps: Deps<P>, state: DaemonState) -> Self {
+        Reconciler {
+            deps,
+            state,
+            applied: None,
+            planned: HashSet::new(),
+            last_drift: None,
+            waiting: None,
+        }
+    }
+
+    /// What is saved across restarts, as it stands.
+    #[must_use]
+    pub fn state(&self) -> &DaemonState {
+        &self.state
+    }
+
+    /// The head the daemon stopped on, if it did, and why.
+    #[must_use]
+    pub fn waiting(&self) -> Option<&Waiting> {
+        self.waiting.as_ref()
+    }
+
+    fn verification(&self) -> Verification {
+        if self.deps.config.trust.verify_signatures {
+            Verification::Required
+        } else {
+            Verification::Off
+        }
+    }
+
+    /// Where balancers run, for admission.
+    fn placement(&self) -> Placement<'_> {
+        Placement {
+            aws: self.deps.config.provider.aws.as_ref(),
+        }
+    }
+
+    /// Reports `event`, keeping the audit log's new head in the state.
+    async fn report(&mut self, event: ReconcileEvent<'_>) -> Result<(), ReconcileError> {
+        if let Some(head) = self.deps.reporter.report(event).await? {
+            self.state.audit_head = Some(head.to_string());
+        }
+        Ok(())
+    }
+
+    /// The catalog of the trusted commit, with the addresses balancers
+    /// held before. It is validated as of its own date, as the judge does:
+    /// a certificate that expired since must not stop a restarted daemon
+    /// from serving what it already served (the expiry warning is the
+    /// validate step's job, on new commits).
+    fn catalog_at(&self, commit: CommitId) -> Result<Catalog, ReconcileError> {
+        let files = self.deps.source.files_at(commit)?;
+        let written = self.deps.source.commit(commit)?.time;
+        spec::load(&files, &spec::Options::at(written))
+            .map(|v| {
+                let mut catalog = v.catalog;
+                keep_addresses(&mut catalog, &self.state.allocation);
+                catalog
+            })
+            .map_err(|invalid| ReconcileError::TrustedInvalid {
+                commit: commit.short(),
+                first: invalid
+                    .diagnostics
+                    .first()
+                    .map_or_else(String::new, ToString::to_string),
+            })
+    }
+
+    /// Brings the balancers back to the trusted commit after a start, and
+    /// remembers its catalog for drift.
+    pub async fn resume(&mut self) -> Result<(), ReconcileError> {
+        let Some(trusted) = self.state.trusted.as_deref() else {
+            return Ok(());
+        };
+        let commit = CommitId::parse(trusted)?;
+        let catalog = self.catalog_at(commit)?;
+        let steps = self.converge(&catalog, commit).await?;
+        self.state.allocation = catalog.allocation.clone();
+        if steps > 0 {
+            tracing::info!(commit = %commit.short(), steps, "resumed the trusted commit");
+        }
+        self.applied = Some(catalog);
+        Ok(())
+    }
+
+    /// One pass: judge a new head and apply it if it is allowed. A head
+    /// whose error trying again cannot clear ([`Retry::waits`]) is
+    /// reported once, and not tried again until the branch moves.
+    pub async fn reconcile(&mut self) -> Result<Next, ReconcileError> {
+        self.deps.source.fetch()?;
+        let head = self.deps.source.head()?;
+        if self.waiting.as_ref().is_some_and(|w| w.head == head) {
+            return Ok(Next::Idle);
+        }
+        self.waiting = None;
+        let result = self.reconcile_head(head).await;
+        if let Err(error) = &result {
+            let retry = error.retry();
+            if retry.waits() {
+                self.waiting = Some(Waiting {
+                    head,
+                    retry,
+                    reason: text::waiting(retry, error),
+                });
+                self.report(ReconcileEvent::Waiting { head, error, retry })
+                    .await?;
+            }
+        }
+        result
+    }
+
+    async fn reconcile_head(&mut self, head: CommitId) -> Result<Next, ReconcileError> {
+        let head_hex = head.to_string();
+        let refused_before = self
+            .state
+            .judged(&head_hex)
+            .is_some_and(|j| j.outcome != HeadOutcome::Applied);
+        if self.state.trusted.as_deref() == Some(head_hex.as_str()) || refused_before {
+            if self.applied.is_none() {
+                self.resume().await?;
+            }
+            return Ok(Next::Idle);
+        }
+        let anchor = match &self.state.trusted {
+            Some(trusted) => TrustAnchor::Commit(CommitId::parse(trusted)?),
+            None => self.deps.first_trust.clone(),
+        };
+        self.report(ReconcileEvent::Judging { head }).await?;
+        let judged = self.judge(anchor, head).await?;
+        let (decision, admission) = admit(judged, &self.placement(), &self.state.allocation);
+        let written = self
+            .deps
+            .source
+            .commit(head)
+            .ok()
+            .map(|info| (info.summary, info.author_email));
+        self.report(ReconcileEvent::Judged {
+            head,
+            decision: &decision,
+            trusted: self.state.trusted.clone(),
+            written,
+        })
+        .await?;
+        let Admission::Apply(catalog) = admission else {
+            let outcome = HeadOutcome::of_rejected(&decision.outcome);
+            self.remember(head, outcome, &decision.summary());
+            self.report(ReconcileEvent::Rejected { head }).await?;
+            self.deps.store.save(&self.state)?;
+            if self.applied.is_none() {
+                self.resume().await?;
+            }
+            return Ok(Next::Idle);
+        };
+
+        self.report(ReconcileEvent::Admitted { head }).await?;
+        let started = std::time::Instant::now();
+        match self.converge(&catalog, head).await {
+            Ok(steps) => {
+                self.state.allocation = catalog.allocation.clone();
+                self.applied = Some(*catalog);
+                self.last_drift = None;
+                // The apply is recorded before the head is trusted, and
+                // its status goes out before the state that says the
+                // commit is done: a failed write or a crash in between
+                // makes the next reconcile judge the commit again (its
+                // plan is empty by then), record it and post the status,
+                // where the other order would lose them for good.
+                self.report(ReconcileEvent::Applied {
+                    head,
+                    steps,
+                    took: started.elapsed(),
+                })
+                .await?;
+                self.state.trusted = Some(head_hex);
+                self.remember(head, HeadOutcome::Applied, &text::steps_applied(steps));
+                self.deps.store.save(&self.state)?;
+                Ok(Next::Idle)
+            }
+            // One that waits is reported once, as such, by `reconcile`.
+            Err(error) if error.retry().waits() => Err(error),
+            Err(error) => {
+                self.report(ReconcileEvent::ApplyFailed {
+                    head,
+                    error: &error,
+                })
+                .await?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Judges `head` on a blocking thread, so that the daemon's pages,
+    /// webhook and in-process balancer keep running, within the configured
+    /// budget. The head is marked as being judged in the state file first:
+    /// if the daemon stops while judging it [`MAX_JUDGE_ATTEMPTS`] times,
+    /// the next start refuses it as invalid instead of judging it again.
+    async fn judge(
+        &mut self,
+        anchor: TrustAnchor,
+        head: CommitId,
+    ) -> Result<judge::Judged, ReconcileError> {
+        let commit = head.to_string();
+        let attempts = match &self.state.judging {
+            Some(j) if j.commit == commit => j.attempts,
+            _ => 0,
+        };
+        if attempts >= MAX_JUDGE_ATTEMPTS {
+            tracing::error!(commit = %head.short(), attempts, "the daemon stopped while judging this head before; refusing it");
+            self.state.judging = None;
+            let why = format!(
+                "the daemon stopped {attempts} time(s) while judging {} (a crash or a kill), so it is refused rather than judged again",
+                head.short()
+            );
+            return Ok(judge::Judged {
+                decision: Decision::aborted(head, why),
+                head: None,
+            });
+        }
+        self.state.judging = Some(Judging {
+            commit,
+            attempts: attempts + 1,
+        });
+        self.deps.store.save(&self.state)?;
+        let source = self.deps.source.reader()?;
+        let verification = self.verification();
+        let budget = judge::Budget::starting_now(self.deps.config.trust.judge_budget.0);
+        let judged = tokio::task::spawn_blocking(move || {
+            judge::judge_range(&source, &anchor, head, now(), verification, budget)
+        })
+        .await
+        .map_err(|e| ReconcileError::JudgePanicked(e.to_string()))?;
+        self.state.judging = None;
+        Ok(judged?)
+    }
+
+    fn remember(&mut self, head: CommitId, outcome: HeadOutcome, summary: &str) {
+        self.state.remember(JudgedHead {
+            commit: head.to_string(),
+            outcome,
+            summary: summary.to_owned(),
+            at: now(),
+        });
+    }
+}

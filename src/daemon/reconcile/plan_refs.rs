@@ -1,0 +1,48 @@
+//! The `lbops/plan` of other refs (pull-request branches): judged and
+//! planned against the trusted commit and what runs, never applied.
+
+use super::{ReconcileError, Reconciler};
+use crate::admission::{admit, Admission};
+use crate::daemon::reporter::ReconcileEvent;
+use crate::judge::TrustAnchor;
+use crate::plan::plan;
+use crate::provider::Provider;
+use crate::source::CommitId;
+
+impl<P: Provider> Reconciler<P> {
+    /// Judges and plans the heads of other configured refs (pull-request
+    /// branches) against the trusted commit and what runs; posts
+    /// `lbops/plan`; never applies anything.
+    pub async fn plan_other_refs(&mut self) -> Result<(), ReconcileError> {
+        let Some(trusted) = self.state.trusted.clone() else {
+            return Ok(());
+        };
+        let anchor = TrustAnchor::Commit(CommitId::parse(&trusted)?);
+        let heads = self
+            .deps
+            .source
+            .other_heads(&self.deps.config.repository.plan_refs)?;
+        for (git_ref, head) in heads {
+            if head.to_string() == trusted || !self.planned.insert((head, trusted.clone())) {
+                continue;
+            }
+            let judged = self.judge(anchor.clone(), head).await?;
+            let (decision, admission) = admit(judged, &self.placement(), &self.state.allocation);
+            let steps = match admission {
+                Admission::Apply(catalog) => {
+                    let observed = self.deps.provider.observe().await?;
+                    Some(plan(&catalog, &observed).steps)
+                }
+                Admission::Reject => None,
+            };
+            self.report(ReconcileEvent::Planned {
+                git_ref: &git_ref,
+                head,
+                decision: &decision,
+                steps: steps.as_deref(),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}

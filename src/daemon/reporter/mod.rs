@@ -1,0 +1,407 @@
+//! One reporter: a reconcile says what happened ([`ReconcileEvent`]), and
+//! the [`Reporter`] alone turns that into the audit record, the commit
+//! statuses (git notes and forges), the daemon's pages (the journal), the
+//! metrics and the alerts. Every sentence it writes is built in [`text`]
+//! (or, for a decision, by the decision itself).
+//!
+//! No audit, no change: an event with an audit record is recorded before
+//! anything else of it that follows the record, and [`Reporter::report`]
+//! stops at a failed write, so the caller changes nothing either.
+
+pub(super) mod text;
+
+use super::drift::Drifted;
+use super::journal::{ApplyResult, Journal, StatusRecord};
+use super::metrics::Metrics;
+use super::reconcile::{ReconcileError, Retry};
+use crate::audit::{AuditError, AuditLog, Event, EventKind, Head, DAEMON_ACTOR};
+use crate::judge::{Decision, Outcome};
+use crate::model::Step;
+use crate::report::alerts::{Alert, Alerter};
+use crate::report::forge::ForgeSink;
+use crate::report::notes::GitNotes;
+use crate::report::{Context, ReportError, State, Status, StatusSink};
+use crate::source::CommitId;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What happened during a reconcile, in the order it happens.
+#[derive(Debug)]
+pub enum ReconcileEvent<'a> {
+    /// A new head of the watched branch is being judged.
+    Judging { head: CommitId },
+    /// The head was judged (and admitted or not).
+    Judged {
+        head: CommitId,
+        decision: &'a Decision,
+        /// The commit the balancers ran when it was judged.
+        trusted: Option<String>,
+        /// The head's first line and author email, as git has them.
+        written: Option<(String, String)>,
+    },
+    /// Nothing of the head is applied: refused, invalid or rewound.
+    Rejected { head: CommitId },
+    /// The head was admitted; applying it starts.
+    Admitted { head: CommitId },
+    /// One round of bringing the balancers to `commit`: these steps run
+    /// next (recorded first).
+    Applying { commit: CommitId, steps: &'a [Step] },
+    /// The balancers run the head now.
+    Applied {
+        head: CommitId,
+        steps: usize,
+        took: Duration,
+    },
+    /// Applying the head failed; the error is returned to the loop.
+    ApplyFailed {
+        head: CommitId,
+        error: &'a ReconcileError,
+    },
+    /// The balancers differ from `commit`, newly or differently.
+    Drifted {
+        commit: CommitId,
+        drifted: &'a [Drifted],
+        summary: &'a str,
+        reverting: bool,
+    },
+    /// The balancers run `commit` again after a drift lbops left as is.
+    DriftGone { commit: CommitId },
+    /// These steps put back what drifted (recorded first).
+    Reverting { commit: CommitId, steps: &'a [Step] },
+    /// The head of another ref was judged, and planned when admitted.
+    Planned {
+        git_ref: &'a str,
+        head: CommitId,
+        decision: &'a Decision,
+        /// `None` when it would be refused.
+        steps: Option<&'a [Step]>,
+    },
+    /// The daemon stopped on `head` until a new commit or an operator
+    /// clears `error`.
+    Waiting {
+        head: CommitId,
+        error: &'a ReconcileError,
+        retry: Retry,
+    },
+}
+
+/// Where reports go.
+pub struct Reporter {
+    pub(super) audit: AuditLog,
+    pub(super) notes: GitNotes,
+    /// Forges that get the statuses too (posted in the background: a
+    /// forge may retry for minutes).
+    pub(super) forges: Vec<ForgeSink>,
+    pub(super) alerter: Arc<Alerter>,
+    /// What the daemon's pages show.
+    pub(super) journal: Arc<Journal>,
+    pub(super) metrics: Arc<Metrics>,
+    /// The watched branch, as the pages show it.
+    pub(super) branch: String,
+    /// Where the daemon's pages are reachable, for links.
+    pub(super) page_url: Option<String>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl Reporter {
+    /// Reports `event`. Returns the audit log's new head when the event
+    /// has a record (the caller keeps it in its state), and the audit
+    /// error — having reported nothing that follows the record — when
+    /// that record cannot be written.
+    pub async fn report(&mut self, event: ReconcileEvent<'_>) -> Result<Option<Head>, AuditError> {
+        use ReconcileEvent as E;
+        let mut recorded = None;
+        match event {
+            E::Judging { head } => {
+                self.post(head, Context::Validate, State::Pending, text::JUDGING)
+                    .await;
+            }
+            E::Judged {
+                head,
+                decision,
+                trusted,
+                written,
+            } => {
+                recorded = Some(self.judged(head, decision, trusted, written).await?);
+            }
+            E::Rejected { head } => {
+                self.post(head, Context::Apply, State::Failure, text::NOTHING_APPLIED)
+                    .await;
+            }
+            E::Admitted { head } => {
+                self.post(head, Context::Apply, State::Pending, text::APPLYING)
+                    .await;
+            }
+            E::Applying { commit, steps } => {
+                let lines: Vec<String> = steps.iter().map(ToString::to_string).collect();
+                self.journal
+                    .update(&commit.to_string(), &self.branch, now(), |r| {
+                        r.plan.extend(lines.iter().cloned());
+                    });
+                let resources: Vec<String> =
+                    steps.iter().map(|s| s.resource().to_string()).collect();
+                recorded = Some(
+                    self.record(
+                        Event::new(EventKind::Apply, DAEMON_ACTOR, "applying")
+                            .with_commit(commit.to_string())
+                            .with_resources(resources)
+                            .with_detail(serde_json::json!({ "steps": lines })),
+                    )?,
+                );
+            }
+            E::Applied { head, steps, took } => {
+                self.apply_result(head, true, text::steps_applied(steps));
+                // Recorded before the head is trusted: if the write fails,
+                // the next reconcile judges the head again (its plan is
+                // empty by then) and records it, rather than finding it
+                // trusted and leaving its apply status pending for good.
+                recorded = Some(
+                    self.record(
+                        Event::new(EventKind::Apply, DAEMON_ACTOR, "applied")
+                            .with_commit(head.to_string()),
+                    )?,
+                );
+                self.metrics.applied(took, now());
+                self.post(head, Context::Apply, State::Success, &text::applied(steps))
+                    .await;
+                tracing::info!(commit = %head.short(), steps, "applied");
+            }
+            E::ApplyFailed { head, error } => {
+                let why = error.to_string();
+                self.apply_result(head, false, why.clone());
+                self.post(head, Context::Apply, State::Error, &why).await;
+                self.alert(Alert::apply_failure(head, &why));
+            }
+            E::Drifted {
+                commit,
+                drifted,
+                summary,
+                reverting,
+            } => {
+                tracing::warn!(commit = %commit.short(), drift = %summary, "drift");
+                recorded = Some(
+                    self.record(
+                        Event::new(EventKind::Drift, DAEMON_ACTOR, "drift")
+                            .with_commit(commit.to_string())
+                            .with_resources(drifted.iter().map(|d| d.resource.to_string()))
+                            .with_detail(serde_json::json!({ "fields": drifted })),
+                    )?,
+                );
+                self.post(
+                    commit,
+                    Context::Drift,
+                    State::Failure,
+                    &text::drifted(summary, reverting),
+                )
+                .await;
+                self.metrics.drifted();
+                self.alert(Alert::drift(commit, summary));
+                self.journal
+                    .update(&commit.to_string(), &self.branch, now(), |r| {
+                        r.drift = Some(summary.to_owned());
+                    });
+            }
+            E::DriftGone { commit } => {
+                self.post(commit, Context::Drift, State::Success, text::NO_DRIFT)
+                    .await;
+            }
+            E::Reverting { commit, steps } => {
+                recorded = Some(
+                    self.record(
+                        Event::new(EventKind::Revert, DAEMON_ACTOR, "reverting")
+                            .with_commit(commit.to_string())
+                            .with_resources(steps.iter().map(|s| s.resource().to_string()))
+                            .with_detail(serde_json::json!({
+                                "steps": steps.iter().map(ToString::to_string).collect::<Vec<_>>()
+                            })),
+                    )?,
+                );
+            }
+            E::Planned {
+                git_ref,
+                head,
+                decision,
+                steps,
+            } => {
+                let text = text::planned(decision, steps);
+                if let Some(steps) = steps {
+                    let lines: Vec<String> = steps.iter().map(ToString::to_string).collect();
+                    self.journal
+                        .update(&head.to_string(), git_ref, now(), |r| r.plan = lines);
+                }
+                tracing::info!(%git_ref, commit = %head.short(), %text, "planned");
+                self.journal.update(&head.to_string(), git_ref, now(), |r| {
+                    r.git_ref = git_ref.to_owned();
+                    r.decision = Some(decision.clone());
+                });
+                let state = if steps.is_some() {
+                    State::Success
+                } else {
+                    State::Failure
+                };
+                self.post(head, Context::Plan, state, &text).await;
+            }
+            E::Waiting { head, error, retry } => {
+                let why = text::waiting(retry, error);
+                self.apply_result(head, false, why.clone());
+                self.post(head, Context::Apply, State::Error, &why).await;
+                self.alert(Alert::apply_failure(head, &why));
+            }
+        }
+        Ok(recorded)
+    }
+
+    /// Metrics, page, audit record, statuses and alerts of a decision.
+    async fn judged(
+        &mut self,
+        head: CommitId,
+        decision: &Decision,
+        trusted: Option<String>,
+        written: Option<(String, String)>,
+    ) -> Result<Head, AuditError> {
+        let outcome = text::outcome_word(decision);
+        self.metrics.decided(outcome);
+        self.journal
+            .update(&head.to_string(), &self.branch, now(), |r| {
+                r.decision = Some(decision.clone());
+                r.written = written;
+            });
+        let kind = if decision.accepted() {
+            EventKind::Decision
+        } else {
+            EventKind::Denial
+        };
+        let resources: Vec<String> = decision
+            .commits
+            .iter()
+            .flat_map(|c| &c.changes)
+            .filter_map(|j| j.change.resource.as_ref().map(ToString::to_string))
+            .collect();
+        let summary = decision.summary();
+        let recorded = self.record(
+            Event::new(kind, text::head_actor(decision), outcome)
+                .with_commit(head.to_string())
+                .with_resources(resources)
+                .with_detail(serde_json::json!({ "reason": summary })),
+        )?;
+        if let Outcome::Invalid { invalid } = &decision.outcome {
+            let why = text::invalid(invalid);
+            self.post(head, Context::Validate, State::Failure, &why)
+                .await;
+            self.alert(Alert::bad_config(Some(&head.to_string()), &why));
+        } else {
+            self.post(
+                head,
+                Context::Validate,
+                State::Success,
+                &text::valid(decision),
+            )
+            .await;
+            let state = if decision.accepted() {
+                State::Success
+            } else {
+                State::Failure
+            };
+            self.post(head, Context::Authorize, state, &summary).await;
+        }
+        if decision.rewritten || matches!(decision.outcome, Outcome::Rewound) {
+            let was = trusted.unwrap_or_default();
+            self.alert(Alert::rewritten_history(&self.branch, was, head));
+        } else if matches!(decision.outcome, Outcome::Refused { .. }) {
+            let who = decision
+                .denial()
+                .map_or_else(|| "someone".to_owned(), |denial| denial.who());
+            self.alert(Alert::denial(head, &who, &summary));
+        }
+        tracing::info!(commit = %head.short(), outcome, "judged");
+        Ok(recorded)
+    }
+
+    /// Appends `event` to the audit log.
+    fn record(&mut self, event: Event) -> Result<Head, AuditError> {
+        self.audit.append(&event, time::OffsetDateTime::now_utc())
+    }
+
+    /// The apply result on the daemon's page.
+    fn apply_result(&self, head: CommitId, ok: bool, message: String) {
+        self.journal
+            .update(&head.to_string(), &self.branch, now(), |r| {
+                r.apply = Some(ApplyResult { ok, message });
+            });
+    }
+
+    /// The daemon's page for `commit`.
+    fn page(&self, commit: impl std::fmt::Display) -> Option<String> {
+        self.page_url
+            .as_ref()
+            .map(|url| format!("{}/commits/{commit}", url.trim_end_matches('/')))
+    }
+
+    /// Posts a status to git notes (and shows it on the daemon's page)
+    /// now, and to the forges in the background.
+    async fn post(&self, commit: CommitId, context: Context, state: State, description: &str) {
+        let status = Status::new(context, state, description);
+        let status = match self.page(commit) {
+            Some(url) => status.with_url(url),
+            None => status,
+        };
+        let mut sink_error = None;
+        if let Err(e) = self.notes.post(commit, &status).await {
+            tracing::warn!(commit = %commit.short(), context = context.as_str(), error = %e, "cannot post a status");
+            sink_error = Some(e.to_string());
+        }
+        let record = StatusRecord {
+            state,
+            description: status.description.clone(),
+            sink_error,
+        };
+        self.journal
+            .status(&commit.to_string(), &self.branch, now(), context, record);
+        for forge in &self.forges {
+            self.post_to_forge(forge.clone(), commit, status.clone());
+        }
+    }
+
+    /// Posts to a forge in the background (it may retry for minutes); a
+    /// failure shows on the daemon's page as an error beside the status,
+    /// and one that retrying cannot fix (a 401) is also alerted.
+    fn post_to_forge(&self, forge: ForgeSink, commit: CommitId, status: Status) {
+        let journal = self.journal.clone();
+        let alerter = self.alerter.clone();
+        let branch = self.branch.clone();
+        tokio::spawn(async move {
+            let Err(e) = forge.post(commit, &status).await else {
+                return;
+            };
+            tracing::warn!(commit = %commit.short(), sink = forge.name(), error = %e, "cannot post a status");
+            let record = StatusRecord {
+                state: status.state,
+                description: status.description.clone(),
+                sink_error: Some(e.to_string()),
+            };
+            journal.status(&commit.to_string(), &branch, now(), status.context, record);
+            if let ReportError::Permanent { .. } = e {
+                let alert = Alert::bad_config(Some(&commit.to_string()), &e.to_string());
+                alerter.send(&alert).await;
+            }
+        });
+    }
+
+    /// Announces an alert without holding up the reconcile (sinks retry
+    /// for up to a minute); duplicates are dropped by the alerter.
+    fn alert(&self, alert: Alert) {
+        let alert = match alert.commit.as_deref().and_then(|c| self.page(c)) {
+            Some(url) => alert.with_url(url),
+            None => alert,
+        };
+        let alerter = self.alerter.clone();
+        tokio::spawn(async move {
+            alerter.send(&alert).await;
+        });
+    }
+}

@@ -1,0 +1,157 @@
+//! Every sentence the daemon writes onto a commit, into the audit log or
+//! into an alert about a reconcile, in one place. The decision's own
+//! wording (its one-line summary, the denial sentence) lives with the
+//! decision: [`Decision::summary`], [`crate::judge::Denial`].
+
+use super::super::reconcile::{ReconcileError, Retry};
+use crate::audit::DAEMON_ACTOR;
+use crate::judge::{Decision, Identity, Outcome};
+use crate::model::Step;
+use crate::spec::Code;
+
+/// `lbops/validate` while a head is judged.
+pub const JUDGING: &str = "judging";
+/// `lbops/apply` once a head is admitted, before its plan runs.
+pub const APPLYING: &str = "applying";
+/// `lbops/apply` of a head nothing of which is applied.
+pub const NOTHING_APPLIED: &str = "nothing applied: the balancers keep the trusted state";
+/// `lbops/drift` once the balancers run the commit again.
+pub const NO_DRIFT: &str = "no drift: the balancers run this commit again";
+/// `lbops/validate` of an invalid head whose diagnostics hold no error.
+const DOES_NOT_VALIDATE: &str = "does not validate";
+
+/// The decision's word in the audit log, the metrics and the logs.
+pub fn outcome_word(decision: &Decision) -> &'static str {
+    match &decision.outcome {
+        Outcome::Accepted => "accepted",
+        Outcome::Refused { .. } => "refused",
+        Outcome::Invalid { .. } => "invalid",
+        Outcome::Rewound => "rewound",
+    }
+}
+
+/// Who the head commit is from, as the audit log names actors.
+pub fn head_actor(decision: &Decision) -> String {
+    match decision.commits.iter().find(|c| c.id == decision.head) {
+        Some(commit) => match &commit.identity {
+            Ok(Identity::Signed(v)) => v.principal.to_string(),
+            Ok(Identity::Claimed { principal }) => format!("{principal} (unverified)"),
+            Err(_) => format!("unverified {}", commit.author_email),
+        },
+        None => DAEMON_ACTOR.to_owned(),
+    }
+}
+
+/// `lbops/validate` of a head that validates.
+pub fn valid(decision: &Decision) -> String {
+    let changes: usize = decision.commits.iter().map(|c| c.changes.len()).sum();
+    format!("valid; {changes} change(s)")
+}
+
+/// `lbops/validate` of a head that does not, and the alert about it: the
+/// first error — a syntax error first, as the root cause of what follows
+/// from it (a pool that no longer parses is a dangling reference) — and
+/// how many there are.
+pub fn invalid(invalid: &crate::spec::Invalid) -> String {
+    let errors: Vec<_> = invalid
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    let first = errors
+        .iter()
+        .find(|d| d.code == Code::YamlSyntax)
+        .or(errors.first())
+        .map_or_else(|| DOES_NOT_VALIDATE.to_owned(), ToString::to_string);
+    match errors.len() {
+        0 | 1 => first,
+        n => format!("{n} problems, first {first}"),
+    }
+}
+
+/// The apply result on the daemon's page.
+pub fn steps_applied(steps: usize) -> String {
+    format!("{steps} step(s) applied")
+}
+
+/// `lbops/apply` of a head the balancers now run.
+pub fn applied(steps: usize) -> String {
+    format!("applied: {steps} step(s), balancers in line with this commit")
+}
+
+/// `lbops/drift` of drift lbops found.
+pub fn drifted(summary: &str, reverting: bool) -> String {
+    let action = if reverting { "reverted" } else { "left as is" };
+    format!("drift ({action}): {summary}")
+}
+
+/// `lbops/plan` of another ref's head: what applying it would do, or why
+/// it would be refused.
+pub fn planned(decision: &Decision, steps: Option<&[Step]>) -> String {
+    match steps {
+        Some([]) => "would change nothing on the balancers".to_owned(),
+        Some(steps) => format!("would apply {} step(s): {}", steps.len(), steps[0]),
+        None => format!("would be refused: {}", decision.summary()),
+    }
+}
+
+/// `lbops/apply` of a head the daemon stopped on, and the alert: what it
+/// waits for, and the error (which says what to do).
+pub fn waiting(retry: Retry, error: &ReconcileError) -> String {
+    match retry {
+        Retry::NeedsChange => format!("waiting for a new commit: {error}"),
+        _ => format!("waiting for an operator: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::CommitId;
+
+    fn decision(outcome: Outcome) -> Decision {
+        Decision {
+            head: CommitId::parse(&"ab".repeat(20)).unwrap(),
+            rewritten: false,
+            outcome,
+            commits: Vec::new(),
+        }
+    }
+
+    /// Every sentence with its inputs filled in, so that a reviewer reads
+    /// the wording in one place (`cargo test -- --nocapture`).
+    #[test]
+    fn every_sentence_reads_well() {
+        let accepted = decision(Outcome::Accepted);
+        let error = ReconcileError::NotConverged(3);
+        let lines = [
+            JUDGING.to_owned(),
+            APPLYING.to_owned(),
+            NOTHING_APPLIED.to_owned(),
+            NO_DRIFT.to_owned(),
+            outcome_word(&accepted).to_owned(),
+            head_actor(&accepted),
+            valid(&accepted),
+            steps_applied(2),
+            applied(2),
+            drifted("pool/web: set weights", true),
+            drifted("pool/web: set weights", false),
+            planned(&accepted, Some(&[])),
+            planned(&decision(Outcome::Rewound), None),
+            waiting(Retry::NeedsChange, &error),
+            waiting(Retry::NeedsOperator, &error),
+        ];
+        for line in &lines {
+            println!("{line}");
+        }
+        assert_eq!(head_actor(&accepted), DAEMON_ACTOR);
+        assert_eq!(
+            planned(&decision(Outcome::Rewound), None),
+            "would be refused: the branch moved back to an old commit; push a revert instead"
+        );
+        assert_eq!(
+            waiting(Retry::NeedsOperator, &error),
+            "waiting for an operator: the balancers did not converge after 3 plans; see the audit log"
+        );
+    }
+}

@@ -1,0 +1,4 @@
+//! Small helpers with no knowledge of lbops' concepts, used across the
+//! crate; a leaf of the module map.
+
+pub mod glob;
