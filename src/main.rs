@@ -101,15 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
         } => {
             let now = parse_at(at.as_deref())?.unwrap_or_else(unix_now);
-            let aws = match &config {
-                Some(path) => {
-                    lbops::daemon::config::DaemonConfig::load(path)
-                        .map_err(|e| anyhow::anyhow!("{e}"))?
-                        .provider
-                        .aws
-                }
-                None => None,
-            };
+            let aws = aws_placement(config.as_deref())?;
             let files = lbops::source::read_tree(&dir)?;
             let placement = lbops::admission::Placement { aws: aws.as_ref() };
             let result = spec::load(&files, &spec::Options::at(now)).and_then(|validated| {
@@ -170,6 +162,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(args) => cli::audit::run(args),
         Command::Demo(args) => cli::demo::run(args),
     }
+}
+
+/// The balancers a daemon config (`--config`) places on AWS; none without
+/// one, so every balancer is checked against the embedded data plane.
+pub(crate) fn aws_placement(
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<Option<lbops::provider::aws::AwsConfig>> {
+    let Some(path) = config else {
+        return Ok(None);
+    };
+    Ok(lbops::daemon::config::DaemonConfig::load(path)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .provider
+        .aws)
 }
 
 /// Reads an `--at DATE` option as Unix seconds.

@@ -61,15 +61,7 @@ pub fn run(args: AuthorizeArgs, now: i64) -> anyhow::Result<ExitCode> {
             ))
         }
     };
-    let aws = match &args.config {
-        Some(path) => {
-            lbops::daemon::config::DaemonConfig::load(path)
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .provider
-                .aws
-        }
-        None => None,
-    };
+    let aws = crate::aws_placement(args.config.as_deref())?;
     let head = source.resolve(&args.to).context("--to")?;
     let budget = judge::Budget::starting_now(judge::Budget::DEFAULT);
     let judged = judge::judge_range(
