@@ -6,7 +6,7 @@
 //! allowed *and* every balancer can run where it is placed; the catalog to
 //! apply keeps the addresses balancers held before.
 
-use crate::judge::{Decision, Judged, Outcome};
+use crate::judge::{Judged, Judgement, Ruling};
 use crate::provider::aws::AwsConfig;
 use crate::spec::alloc::Allocation;
 use crate::spec::{self, Catalog, Invalid};
@@ -45,36 +45,39 @@ impl Placement<'_> {
 pub enum Admission {
     /// Apply this catalog (boxed: a catalog is large, a rejection is not).
     Apply(Box<Catalog>),
-    /// Apply nothing; the decision says why.
+    /// Apply nothing; the judgement says why.
     Reject,
 }
 
 /// Admits or rejects a judged head: accepted by the judge, runnable where
 /// it is placed, and with the addresses `previous` gave its balancers
 /// (where they still claim from the same pools). A provider refusal turns
-/// the decision's outcome into `Invalid`, at the lines the provider cannot
+/// the judgement's outcome into `Invalid`, at the lines the provider cannot
 /// run.
 #[must_use]
 pub fn admit(
     judged: Judged,
     placement: &Placement<'_>,
     previous: &Allocation,
-) -> (Decision, Admission) {
-    let Judged { mut decision, head } = judged;
-    let admission = match (&decision.outcome, head) {
-        (Outcome::Accepted, Some(mut catalog)) => match placement.check(&catalog) {
+) -> (Judgement, Admission) {
+    let Judged {
+        mut judgement,
+        head,
+    } = judged;
+    let admission = match (&judgement.ruling, head) {
+        (Ruling::Accepted, Some(mut catalog)) => match placement.check(&catalog) {
             Ok(()) => {
                 keep_addresses(&mut catalog, previous);
                 Admission::Apply(Box::new(catalog))
             }
             Err(invalid) => {
-                decision.outcome = Outcome::Invalid { invalid };
+                judgement.ruling = Ruling::Invalid { invalid };
                 Admission::Reject
             }
         },
         _ => Admission::Reject,
     };
-    (decision, admission)
+    (judgement, admission)
 }
 
 /// Gives balancers the pool addresses they held before, where they still

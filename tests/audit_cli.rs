@@ -2,7 +2,7 @@
 //! library, then tampered with line by line, asserting the exit code and
 //! the `FILE:LINE` of the first bad line.
 
-use lbops::audit::{AuditLog, Event, EventKind, Head};
+use lbops::audit::{AuditEvent, AuditLog, EventKind, Head};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,18 +31,18 @@ fn log() -> Log {
     let mut log = AuditLog::open(&path).expect("open").log;
     let now = datetime!(2026-05-01 12:00:00 UTC);
     let events = [
-        Event::new(EventKind::Startup, "lbops", "started"),
-        Event::new(EventKind::Decision, "user/alice", "authorized")
+        AuditEvent::new(EventKind::Startup, "lbops", "started"),
+        AuditEvent::new(EventKind::Judgement, "user/alice", "authorized")
             .with_commit(ALICE_COMMIT)
             .with_resources(["pool/web"]),
-        Event::new(EventKind::Apply, "user/alice", "applying")
+        AuditEvent::new(EventKind::Apply, "user/alice", "applying")
             .with_commit(ALICE_COMMIT)
             .with_resources(["pool/web"])
             .with_detail(serde_json::json!({"steps": 2})),
-        Event::new(EventKind::Denial, "user/bob", "denied")
+        AuditEvent::new(EventKind::Denial, "user/bob", "denied")
             .with_commit(BOB_COMMIT)
             .with_resources(["loadbalancer/edge"]),
-        Event::new(
+        AuditEvent::new(
             EventKind::Trust,
             "bootstrap admin SHA256:abc",
             "policy trusted",
@@ -148,8 +148,11 @@ fn foreign_record_3() -> String {
     let mut log = AuditLog::open(&path).expect("open").log;
     let now = datetime!(2026-05-01 12:00:00 UTC);
     for outcome in ["a", "b", "c"] {
-        log.append(&Event::new(EventKind::Apply, "user/mallory", outcome), now)
-            .expect("append");
+        log.append(
+            &AuditEvent::new(EventKind::Apply, "user/mallory", outcome),
+            now,
+        )
+        .expect("append");
     }
     fs::read_to_string(&path)
         .expect("read")

@@ -12,7 +12,9 @@ use hyper::{Method, Request, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use lbops::dataplane::admin::{self, token_sha256, AdminConfig, AdminServer, Event, CONFIG_FILE};
+use lbops::dataplane::admin::{
+    self, token_sha256, AdminConfig, AdminServer, DataplaneEvent, CONFIG_FILE,
+};
 use lbops::dataplane::config::DataplaneConfig;
 use lbops::dataplane::Dataplane;
 use serde_json::Value;
@@ -508,7 +510,7 @@ async fn the_event_stream_tells_configs_and_health_as_they_happen() {
 
     // Others publish through `events()`; reading up to this marker shows
     // everything sent before it.
-    let marker = Event::Health {
+    let marker = DataplaneEvent::Health {
         pool: "other".parse().unwrap(),
         target: "192.0.2.1:80".parse().unwrap(),
         healthy: true,

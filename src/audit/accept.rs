@@ -12,7 +12,7 @@
 //!
 //! [`AuditLog::open_continuing`]: crate::audit::AuditLog::open_continuing
 
-use super::event::{Event, EventKind};
+use super::event::{AuditEvent, EventKind};
 use super::record::{Head, Record};
 use std::fmt;
 
@@ -22,8 +22,8 @@ pub const END_ACCEPTED: &str = "audit log end accepted";
 /// The record `lbops audit accept-end` appends: `actor` accepts that the
 /// log ends at `end` although its writer had reached `was`, for `reason`.
 #[must_use]
-pub fn end_accepted(was: &Head, end: &Head, actor: &str, reason: &str) -> Event {
-    Event::new(EventKind::Trust, actor, END_ACCEPTED).with_detail(serde_json::json!({
+pub fn end_accepted(was: &Head, end: &Head, actor: &str, reason: &str) -> AuditEvent {
+    AuditEvent::new(EventKind::Trust, actor, END_ACCEPTED).with_detail(serde_json::json!({
         "was": was.to_string(),
         "end": end.to_string(),
         "reason": reason,

@@ -9,12 +9,14 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// What kind of thing an [`Event`] records.
+/// What kind of thing an [`AuditEvent`] records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
-    /// A commit was authorized (or not) and a plan chosen.
-    Decision,
+    /// A commit was judged (authorized or not) and a plan chosen. Named
+    /// `decision` on disk and on the command line, as before.
+    #[serde(rename = "decision")]
+    Judgement,
     /// Steps are about to be applied to a provider.
     Apply,
     /// The observed state differs from the last applied one.
@@ -36,7 +38,7 @@ impl EventKind {
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
-            EventKind::Decision => "decision",
+            EventKind::Judgement => "decision",
             EventKind::Apply => "apply",
             EventKind::Drift => "drift",
             EventKind::Denial => "denial",
@@ -61,7 +63,7 @@ impl fmt::Display for EventKind {
 ///
 /// [`AuditLog::append`]: crate::audit::AuditLog::append
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
+pub struct AuditEvent {
     pub kind: EventKind,
     /// Who: `user/alice`, `serviceaccount/deploy-bot`, `bootstrap admin <fpr>`,
     /// `unverified <email>`, or `lbops` for the daemon itself. A verified
@@ -80,12 +82,12 @@ pub struct Event {
 /// The actor of events the daemon causes on its own (startup, drift checks).
 pub const DAEMON_ACTOR: &str = "lbops";
 
-impl Event {
+impl AuditEvent {
     /// An event with no commit, no resources and no detail; add them with
     /// the `with_*` methods.
     #[must_use]
     pub fn new(kind: EventKind, actor: impl Into<String>, outcome: impl Into<String>) -> Self {
-        Event {
+        AuditEvent {
             kind,
             actor: actor.into(),
             commit: None,
@@ -124,7 +126,7 @@ mod tests {
 
     #[test]
     fn serializes_with_fixed_field_order_and_snake_case_kind() {
-        let event = Event::new(EventKind::ApiCall, "user/alice", "ok")
+        let event = AuditEvent::new(EventKind::ApiCall, "user/alice", "ok")
             .with_commit("abc")
             .with_resources(["pool/web"])
             .with_detail(serde_json::json!({"path": "/v1/status"}));
@@ -137,7 +139,7 @@ mod tests {
     #[test]
     fn kind_names_match_serde() {
         for kind in [
-            EventKind::Decision,
+            EventKind::Judgement,
             EventKind::Apply,
             EventKind::Drift,
             EventKind::Denial,

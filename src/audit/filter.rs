@@ -1,6 +1,6 @@
 //! Picking records out of a log, for `lbops audit show`.
 
-use super::event::Event;
+use super::event::AuditEvent;
 use super::record::{self, Record};
 use std::io::{self, BufRead};
 
@@ -18,7 +18,7 @@ pub struct Filter {
 
 impl Filter {
     #[must_use]
-    pub fn matches(&self, event: &Event) -> bool {
+    pub fn matches(&self, event: &AuditEvent) -> bool {
         let commit = self.commit.as_ref().is_none_or(|prefix| {
             event.commit.as_ref().is_some_and(|c| {
                 c.get(..prefix.len())
@@ -50,8 +50,8 @@ mod tests {
     use crate::audit::event::EventKind;
     use crate::audit::record::{seal, GENESIS};
 
-    fn event() -> Event {
-        Event::new(EventKind::Apply, "user/alice", "applying")
+    fn event() -> AuditEvent {
+        AuditEvent::new(EventKind::Apply, "user/alice", "applying")
             .with_commit("1A2B3C4D5E6F1A2B3C4D5E6F1A2B3C4D5E6F1A2B")
             .with_resources(["pool/web", "loadbalancer/edge"])
     }
@@ -72,7 +72,7 @@ mod tests {
         assert!(!filter(Some(&"1a2b3c".repeat(8)), None, None).matches(&event()));
         assert!(!filter(None, Some("user/ali"), None).matches(&event()));
         assert!(!filter(None, None, Some("pool/api")).matches(&event()));
-        let daemon = Event::new(EventKind::Startup, "lbops", "started");
+        let daemon = AuditEvent::new(EventKind::Startup, "lbops", "started");
         assert!(!filter(Some("1a"), None, None).matches(&daemon));
     }
 

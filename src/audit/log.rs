@@ -10,7 +10,7 @@
 //! themselves once the disk has room again, and the chain stays whole.
 
 use super::accept::{self, Accepted};
-use super::event::Event;
+use super::event::AuditEvent;
 use super::record::{self, Head};
 use super::secrets::{self, SecretInEvent};
 use super::verify::{self, Problem, VerifyError};
@@ -256,7 +256,7 @@ impl AuditLog {
     /// acknowledged here. After a failed write, the file is opened again
     /// and whatever part of the failed line reached it is cut away, so a
     /// failure lasts only as long as its cause.
-    pub fn append(&mut self, event: &Event, now: OffsetDateTime) -> Result<Head, AuditError> {
+    pub fn append(&mut self, event: &AuditEvent, now: OffsetDateTime) -> Result<Head, AuditError> {
         secrets::check(event)?;
         let time = now
             .to_offset(UtcOffset::UTC)

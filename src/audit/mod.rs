@@ -3,7 +3,7 @@
 //! in an append-only file where each record carries the SHA-256 hash of the
 //! one before.
 //!
-//! * [`Event`] is what happened; [`Record`] is an event sealed into the chain
+//! * [`AuditEvent`] is what happened; [`Record`] is an event sealed into the chain
 //!   (format: [`record`]).
 //! * [`AuditLog`] appends: verify on open, one write + `fdatasync` per
 //!   record. Apply a change only after [`AuditLog::append`] returned `Ok`:
@@ -30,7 +30,7 @@ pub mod secrets;
 mod verify;
 
 pub use accept::Accepted;
-pub use event::{Event, EventKind, DAEMON_ACTOR};
+pub use event::{AuditEvent, EventKind, DAEMON_ACTOR};
 pub use filter::{read_records, Filter};
 pub use log::{AuditError, AuditLog, Discontinuity, Opened, Repaired};
 pub use record::{Head, HeadParseError, Record, GENESIS};

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! followed by `\n`, with the members in exactly that order (and the event's
-//! as [`Event`] declares them). `seq` starts at 1 and goes up by one per line,
+//! as [`AuditEvent`] declares them). `seq` starts at 1 and goes up by one per line,
 //! so a record's `seq` is its line number. `prev` is the previous record's
 //! `hash`, or [`GENESIS`] (64 zeros) for the first. `time` is UTC.
 //!
@@ -20,7 +20,7 @@
 //! byte of a record therefore changes its hash; any change to a hash breaks
 //! the next record's `prev`.
 
-use super::event::Event;
+use super::event::AuditEvent;
 use crate::model::{hex, sha256_hex};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -41,7 +41,7 @@ pub struct Record {
     /// RFC 3339, UTC.
     pub time: String,
     pub prev: String,
-    pub event: Event,
+    pub event: AuditEvent,
     pub hash: String,
 }
 
@@ -51,7 +51,7 @@ struct Unsigned<'a> {
     seq: u64,
     time: &'a str,
     prev: &'a str,
-    event: &'a Event,
+    event: &'a AuditEvent,
 }
 
 /// The last record of a log: its `seq` and `hash`. An empty log's head is
@@ -113,7 +113,7 @@ pub(crate) fn seal(
     seq: u64,
     time: &str,
     prev: &str,
-    event: &Event,
+    event: &AuditEvent,
 ) -> Result<(Vec<u8>, String), serde_json::Error> {
     let mut line = serde_json::to_vec(&Unsigned {
         seq,
@@ -183,8 +183,8 @@ mod tests {
     use super::*;
     use crate::audit::event::EventKind;
 
-    fn event() -> Event {
-        Event::new(EventKind::Apply, "user/alice", "applying")
+    fn event() -> AuditEvent {
+        AuditEvent::new(EventKind::Apply, "user/alice", "applying")
             .with_commit("0123456789abcdef0123456789abcdef01234567")
             .with_resources(["pool/web"])
             .with_detail(serde_json::json!({"steps": 2, "note": "ü \"quoted\"\n"}))

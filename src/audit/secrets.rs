@@ -14,7 +14,7 @@
 //! have a member whose name says it holds a secret (`token`, `password`,
 //! `authorization`, … see [`SECRET_KEY_NAMES`]) unless its value is null.
 
-use super::event::Event;
+use super::event::AuditEvent;
 use crate::spec::material::{scan, SecretKind};
 use serde_json::Value;
 
@@ -59,7 +59,7 @@ pub enum SecretInEvent {
 }
 
 /// Refuses an event that looks like it carries a secret.
-pub fn check(event: &Event) -> Result<(), SecretInEvent> {
+pub fn check(event: &AuditEvent) -> Result<(), SecretInEvent> {
     check_str("actor", &event.actor)?;
     if let Some(commit) = &event.commit {
         check_str("commit", commit)?;
@@ -131,8 +131,8 @@ mod tests {
 
     const GITHUB: &str = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
 
-    fn event() -> Event {
-        Event::new(EventKind::ApiCall, "user/alice", "ok")
+    fn event() -> AuditEvent {
+        AuditEvent::new(EventKind::ApiCall, "user/alice", "ok")
             .with_commit("0123456789abcdef0123456789abcdef01234567")
             .with_resources(["pool/web"])
     }
@@ -161,7 +161,7 @@ mod tests {
             }
         );
         assert!(!err.to_string().contains(GITHUB));
-        let e = Event::new(EventKind::Denial, "user/alice", format!("denied {GITHUB}"));
+        let e = AuditEvent::new(EventKind::Denial, "user/alice", format!("denied {GITHUB}"));
         assert!(matches!(check(&e), Err(SecretInEvent::Found { field, .. }) if field == "outcome"));
     }
 

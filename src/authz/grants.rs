@@ -1,7 +1,7 @@
 //! Who holds what: a principal's roles (directly, through groups, as a
 //! service account), and the holders of a role, for denial messages.
 
-use super::decision::{Via, Why};
+use super::permit::{Via, Why};
 use crate::identity::Principal;
 use crate::spec::kinds::access::RoleSpec;
 use crate::spec::kinds::Resource;

@@ -9,11 +9,11 @@
 //! names the rule that allowed it, a [`Denied`] says which rule was
 //! missing and who holds it.
 
+mod authorizer;
 mod change;
-mod decision;
 mod diff;
 mod grants;
-mod judge;
+mod permit;
 mod rules;
 
 #[cfg(test)]
@@ -21,7 +21,7 @@ mod fixture;
 #[cfg(test)]
 mod tests;
 
+pub use authorizer::{authorize, Authorizer};
 pub use change::Change;
-pub use decision::{Denied, Grant, HeldBy, Holders, Miss, NearMiss, Permit, Via, Why};
 pub use diff::changes;
-pub use judge::{authorize, Authorizer};
+pub use permit::{Denied, Grant, HeldBy, Holders, Miss, NearMiss, Permit, Via, Why};

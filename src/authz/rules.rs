@@ -6,9 +6,9 @@ use crate::spec::actions;
 use crate::spec::kinds::access::Rule;
 use crate::spec::kinds::{Labels, ResourceId};
 
-/// What a rule makes of a change.
+/// How a rule fits a change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Verdict {
+pub(super) enum RuleFit {
     Allows,
     /// No action pattern of the rule names the change's action.
     OtherAction,
@@ -21,7 +21,7 @@ pub(super) enum Verdict {
     },
 }
 
-pub(super) fn judge(rule: &Rule, change: &Change) -> Verdict {
+pub(super) fn fit(rule: &Rule, change: &Change) -> RuleFit {
     let Rule {
         actions,
         resources,
@@ -31,17 +31,17 @@ pub(super) fn judge(rule: &Rule, change: &Change) -> Verdict {
         .iter()
         .any(|p| actions::pattern_matches(&p.value, change.action.name))
     {
-        return Verdict::OtherAction;
+        return RuleFit::OtherAction;
     }
     if !resources
         .iter()
         .any(|p| resource_matches(&p.value, change.resource.as_ref()))
     {
-        return Verdict::OtherResource;
+        return RuleFit::OtherResource;
     }
     let wanted = match when {
         Some(condition) if !condition.labels.is_empty() => &condition.labels,
-        _ => return Verdict::Allows,
+        _ => return RuleFit::Allows,
     };
     let fails = |side: Option<&Labels>| side.is_some_and(|have| !labels_match(wanted, have));
     let (before, after) = (
@@ -50,15 +50,15 @@ pub(super) fn judge(rule: &Rule, change: &Change) -> Verdict {
     );
     if change.labels_before.is_none() && change.labels_after.is_none() {
         // Repo-wide: there are no labels to satisfy the condition.
-        return Verdict::OtherLabels {
+        return RuleFit::OtherLabels {
             before: true,
             after: true,
         };
     }
     if before || after {
-        Verdict::OtherLabels { before, after }
+        RuleFit::OtherLabels { before, after }
     } else {
-        Verdict::Allows
+        RuleFit::Allows
     }
 }
 

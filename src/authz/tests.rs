@@ -26,14 +26,18 @@ fn the_change(candidate: &Catalog, action: &str) -> Change {
 }
 
 /// Judges with both `authorize` and an `Authorizer`, which must agree.
-fn judge(policy: &Catalog, principal: &Principal, change: &Change) -> Result<Permit, Denied> {
+fn authorize_as(
+    policy: &Catalog,
+    principal: &Principal,
+    change: &Change,
+) -> Result<Permit, Denied> {
     let once = authorize(policy, principal, change);
     assert_eq!(once, Authorizer::new(policy).authorize(principal, change));
     once
 }
 
 fn denial(policy: &Catalog, principal: &Principal, change: &Change) -> String {
-    judge(policy, principal, change)
+    authorize_as(policy, principal, change)
         .expect_err("should be denied")
         .to_string()
 }
@@ -62,7 +66,7 @@ fn weight_of_web() -> Change {
 
 #[test]
 fn on_call_may_shift_weights_of_a_web_pool() {
-    let permit = judge(&trusted(), &user("bob"), &weight_of_web()).unwrap();
+    let permit = authorize_as(&trusted(), &user("bob"), &weight_of_web()).unwrap();
     assert_eq!(
         permit.grant(),
         &Grant::Rule {
@@ -104,7 +108,7 @@ fn relabelling_a_pool_into_scope_is_denied() {
          pool.weights.update only on pool/* with labels team=web, and pool/db has team=data before \
          this change and team=web after it; held by role sre-admin (alice)"
     );
-    assert!(judge(&trusted(), &user("alice"), &change).is_ok());
+    assert!(authorize_as(&trusted(), &user("alice"), &change).is_ok());
 }
 
 #[test]
@@ -122,7 +126,7 @@ fn relabelling_a_pool_out_of_scope_is_denied() {
         ),
     ]);
     let change = the_change(&candidate, "pool.weights.update");
-    let denied = judge(&trusted(), &user("bob"), &change).unwrap_err();
+    let denied = authorize_as(&trusted(), &user("bob"), &change).unwrap_err();
     assert!(
         matches!(denied.why.as_ref(), Why::NotCovered { near, .. } if matches!(near[0].miss, Miss::Labels { .. }))
     );
@@ -130,16 +134,16 @@ fn relabelling_a_pool_out_of_scope_is_denied() {
         .to_string()
         .contains("has team=web before this change and team=data after it"));
     // Its twin: the same weight edit without the relabel.
-    assert!(judge(&trusted(), &user("bob"), &weight_of_web()).is_ok());
+    assert!(authorize_as(&trusted(), &user("bob"), &weight_of_web()).is_ok());
     // And the relabel itself needs pool.labels.update, which on-call lacks.
     let relabel = the_change(&candidate, "pool.labels.update");
-    assert!(judge(&trusted(), &user("bob"), &relabel).is_err());
-    assert!(judge(&trusted(), &user("alice"), &relabel).is_ok());
+    assert!(authorize_as(&trusted(), &user("bob"), &relabel).is_err());
+    assert!(authorize_as(&trusted(), &user("alice"), &relabel).is_ok());
 }
 
 #[test]
 fn a_service_account_holds_its_own_roles() {
-    let permit = judge(&trusted(), &account("deploy-bot"), &weight_of_web()).unwrap();
+    let permit = authorize_as(&trusted(), &account("deploy-bot"), &weight_of_web()).unwrap();
     assert!(matches!(
         permit.grant(),
         Grant::Rule {
@@ -159,7 +163,7 @@ fn a_service_account_holds_its_own_roles() {
 fn a_service_account_whose_owner_is_gone_or_disabled_holds_nothing() {
     let mut policy = trusted();
     policy.users.get_mut("alice").unwrap().spec.disabled = true;
-    let denied = judge(&policy, &account("deploy-bot"), &weight_of_web()).unwrap_err();
+    let denied = authorize_as(&policy, &account("deploy-bot"), &weight_of_web()).unwrap_err();
     assert_eq!(
         *denied.why,
         Why::OwnerDisabled {
@@ -172,7 +176,7 @@ fn a_service_account_whose_owner_is_gone_or_disabled_holds_nothing() {
          is disabled; held by roles sre-admin (nobody), web-oncall (group web-team)"
     );
     policy.users.remove("alice");
-    let denied = judge(&policy, &account("deploy-bot"), &weight_of_web()).unwrap_err();
+    let denied = authorize_as(&policy, &account("deploy-bot"), &weight_of_web()).unwrap_err();
     assert_eq!(
         *denied.why,
         Why::OwnerMissing {
@@ -193,13 +197,13 @@ fn a_disabled_user_holds_nothing() {
         "user/bob may not pool.weights.update on pool/web-stable: user/bob is disabled; \
          held by roles sre-admin (alice), web-oncall (group web-team, serviceaccount deploy-bot)"
     );
-    assert!(judge(&trusted(), &user("bob"), &weight_of_web()).is_ok());
+    assert!(authorize_as(&trusted(), &user("bob"), &weight_of_web()).is_ok());
 }
 
 #[test]
 fn a_principal_outside_the_policy_holds_nothing() {
     for stranger in [user("mallory"), account("ghost-bot")] {
-        let denied = judge(&trusted(), &stranger, &weight_of_web()).unwrap_err();
+        let denied = authorize_as(&trusted(), &stranger, &weight_of_web()).unwrap_err();
         assert_eq!(*denied.why, Why::NotInPolicy);
         assert!(denied.to_string().contains("is not in the trusted policy"));
     }
@@ -211,7 +215,7 @@ fn a_user_without_roles_holds_nothing() {
         "access/dave.yaml",
         "kind: User\nname: dave\nspec:\n  emails: [dave@example.test]\n",
     );
-    let denied = judge(&policy, &user("dave"), &weight_of_web()).unwrap_err();
+    let denied = authorize_as(&policy, &user("dave"), &weight_of_web()).unwrap_err();
     assert_eq!(*denied.why, Why::NoRoles);
 }
 
@@ -229,7 +233,7 @@ fn nobody_grants_themself_a_role() {
         "user/carol may not access.users.update on user/carol: no rule of role auditor allows \
          access.users.update; held by role sre-admin (alice)"
     );
-    assert!(judge(&trusted(), &user("alice"), &change).is_ok());
+    assert!(authorize_as(&trusted(), &user("alice"), &change).is_ok());
 
     let widened = edited(&[(
         "access/roles.yaml",
@@ -237,8 +241,8 @@ fn nobody_grants_themself_a_role() {
         "      resources: [\"*\"]",
     )]);
     let change = the_change(&widened, "access.roles.update");
-    assert!(judge(&trusted(), &user("bob"), &change).is_err());
-    assert!(judge(&trusted(), &user("alice"), &change).is_ok());
+    assert!(authorize_as(&trusted(), &user("bob"), &change).is_err());
+    assert!(authorize_as(&trusted(), &user("alice"), &change).is_ok());
 }
 
 #[test]
@@ -255,7 +259,7 @@ fn deleting_a_balancer_needs_loadbalancer_delete() {
         "user/bob may not loadbalancer.delete on loadbalancer/web: no rule of role web-oncall \
          (via group web-team) allows loadbalancer.delete; held by role sre-admin (alice)"
     );
-    assert!(judge(&trusted(), &user("alice"), &change).is_ok());
+    assert!(authorize_as(&trusted(), &user("alice"), &change).is_ok());
 }
 
 const NARROW_ADMINS: &str = "\
@@ -284,7 +288,7 @@ spec:
 fn only_a_star_resource_rule_allows_a_force_push() {
     let policy = added("access/narrow.yaml", NARROW_ADMINS);
     let push = Change::repo("repo.force_push");
-    assert!(judge(&policy, &user("alice"), &push).is_ok());
+    assert!(authorize_as(&policy, &user("alice"), &push).is_ok());
     assert_eq!(
         denial(&policy, &user("dave"), &push),
         "user/dave may not repo.force_push on the repository: role pool-admin allows repo.force_push \
@@ -292,7 +296,7 @@ fn only_a_star_resource_rule_allows_a_force_push() {
          pool/*, and the repository is not one; held by role sre-admin (alice)"
     );
     // `*/*` still covers every resource.
-    assert!(judge(&policy, &user("dave"), &weight_of_db()).is_ok());
+    assert!(authorize_as(&policy, &user("dave"), &weight_of_db()).is_ok());
 }
 
 #[test]
@@ -301,11 +305,11 @@ fn the_bootstrap_admin_may_do_anything() {
         fingerprint: "SHA256:abc".into(),
     };
     for change in [weight_of_db(), Change::repo("repo.force_push")] {
-        let permit = judge(&Catalog::default(), &admin, &change).unwrap();
+        let permit = authorize_as(&Catalog::default(), &admin, &change).unwrap();
         assert_eq!(permit.grant(), &Grant::Bootstrap);
-        assert!(judge(&trusted(), &admin, &change).is_ok());
+        assert!(authorize_as(&trusted(), &admin, &change).is_ok());
         // Its twin: anyone else, with an empty policy.
-        assert!(judge(&Catalog::default(), &user("alice"), &change).is_err());
+        assert!(authorize_as(&Catalog::default(), &user("alice"), &change).is_err());
     }
 }
 

@@ -1,9 +1,9 @@
 //! What the daemon's pages show: the recent commits it judged, with the
-//! decision, the plan and its result, the statuses, and drift. In memory
+//! judgement, the plan and its result, the statuses, and drift. In memory
 //! (the audit log is the durable record); shared with the HTTP page.
 
-use crate::judge::Decision;
-use crate::report::{Context, State};
+use crate::judge::Judgement;
+use crate::report::{StatusContext, StatusState};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::RwLock;
@@ -21,7 +21,7 @@ pub struct ApplyResult {
 /// One status as the daemon last set it, and whether the sink took it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StatusRecord {
-    pub state: State,
+    pub state: StatusState,
     pub description: String,
     /// Set when a status sink refused or failed (e.g. a forge's 401).
     pub sink_error: Option<String>,
@@ -35,14 +35,14 @@ pub struct CommitRecord {
     pub git_ref: String,
     /// Unix seconds of the latest change to this record.
     pub at: i64,
-    pub decision: Option<Decision>,
+    pub judgement: Option<Judgement>,
     /// The plan's steps, as applied (watched branch) or as it would apply.
     pub plan: Vec<String>,
     pub apply: Option<ApplyResult>,
-    pub statuses: BTreeMap<Context, StatusRecord>,
+    pub statuses: BTreeMap<StatusContext, StatusRecord>,
     pub drift: Option<String>,
     /// The commit's first line and author email, as git has them (the
-    /// decision lists only the commits it judged, so not a pinned head).
+    /// judgement lists only the commits it judged, so not a pinned head).
     pub written: Option<(String, String)>,
 }
 
@@ -52,7 +52,7 @@ impl CommitRecord {
             commit: commit.to_owned(),
             git_ref: git_ref.to_owned(),
             at,
-            decision: None,
+            judgement: None,
             plan: Vec::new(),
             apply: None,
             statuses: BTreeMap::new(),
@@ -61,11 +61,11 @@ impl CommitRecord {
         }
     }
 
-    /// The head commit's first line and author, when the decision has them.
+    /// The head commit's first line and author, when the judgement has them.
     #[must_use]
     pub fn headline(&self) -> Option<(&str, &str)> {
-        let judged = self.decision.as_ref().and_then(|decision| {
-            decision
+        let judged = self.judgement.as_ref().and_then(|judgement| {
+            judgement
                 .commits
                 .iter()
                 .find(|c| c.id.to_string() == self.commit)
@@ -118,7 +118,7 @@ impl Journal {
         commit: &str,
         git_ref: &str,
         at: i64,
-        context: Context,
+        context: StatusContext,
         status: StatusRecord,
     ) {
         self.update(commit, git_ref, at, |r| {
@@ -158,7 +158,7 @@ mod tests {
 
     fn ok(description: &str) -> StatusRecord {
         StatusRecord {
-            state: State::Success,
+            state: StatusState::Success,
             description: description.to_owned(),
             sink_error: None,
         }
@@ -169,14 +169,20 @@ mod tests {
         let journal = Journal::default();
         for i in 0..REMEMBERED + 3 {
             let commit = format!("{i:040x}");
-            journal.status(&commit, "main", i as i64, Context::Apply, ok("applied"));
+            journal.status(
+                &commit,
+                "main",
+                i as i64,
+                StatusContext::Apply,
+                ok("applied"),
+            );
         }
         assert_eq!(journal.recent(1000).len(), REMEMBERED);
         assert!(journal.get(&format!("{:040x}", 0)).is_none());
         let newest = format!("{:040x}", REMEMBERED + 2);
         assert_eq!(journal.recent(1)[0].commit, newest);
         assert_eq!(
-            journal.get(&newest).unwrap().statuses[&Context::Apply].description,
+            journal.get(&newest).unwrap().statuses[&StatusContext::Apply].description,
             "applied"
         );
         assert!(
@@ -189,13 +195,13 @@ mod tests {
     fn updates_keep_one_record_per_commit() {
         let journal = Journal::default();
         let commit = "a".repeat(40);
-        journal.status(&commit, "main", 1, Context::Validate, ok("valid"));
+        journal.status(&commit, "main", 1, StatusContext::Validate, ok("valid"));
         journal.update(&commit, "main", 2, |r| r.drift = Some("pool/web".into()));
         let records = journal.recent(10);
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].at, 2);
         assert_eq!(records[0].drift.as_deref(), Some("pool/web"));
-        assert!(records[0].statuses.contains_key(&Context::Validate));
+        assert!(records[0].statuses.contains_key(&StatusContext::Validate));
     }
 
     #[test]

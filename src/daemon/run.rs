@@ -9,7 +9,7 @@ use super::reconcile::{error_policy, Deps, Next, Reconciler, RetryPolicy, Waitin
 use super::reporter::Reporter;
 use super::state::{DaemonState, StateError, StateStore};
 use super::DaemonConfig;
-use crate::audit::{AuditLog, Event, EventKind, DAEMON_ACTOR};
+use crate::audit::{AuditEvent, AuditLog, EventKind, DAEMON_ACTOR};
 use crate::dataplane::admin::{self, token_sha256, AdminConfig, AdminServer};
 use crate::dataplane::Dataplane;
 use crate::identity::Keyring;
@@ -102,7 +102,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
              author email they claim, so anyone who can push can act as anyone. Use this for a \
              demo only, never for balancers that matter."
         );
-        let event = Event::new(EventKind::Trust, DAEMON_ACTOR, "signature checks off");
+        let event = AuditEvent::new(EventKind::Trust, DAEMON_ACTOR, "signature checks off");
         state.audit_head = Some(
             audit
                 .append(&event, time::OffsetDateTime::now_utc())?
@@ -217,7 +217,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(super::pages::serve(
         api_listener,
-        super::pages::ApiState {
+        super::pages::PagesState {
             journal: journal.clone(),
             metrics: metrics.clone(),
             ready: readiness.clone(),
@@ -316,7 +316,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                 if matches!(event, Err(broadcast::error::RecvError::Closed)) {
                     break;
                 }
-                if matches!(event, Ok(admin::Event::Config { .. }) | Err(_)) {
+                if matches!(event, Ok(admin::DataplaneEvent::Config { .. }) | Err(_)) {
                     if let Err(e) = reconciler.check_drift().await {
                         tracing::warn!(error = %e, "drift check failed");
                     }

@@ -66,11 +66,11 @@ pub enum HeadOutcome {
 impl HeadOutcome {
     /// The outcome of a head that was not applied.
     #[must_use]
-    pub fn of_rejected(outcome: &crate::judge::Outcome) -> Self {
+    pub fn of_rejected(outcome: &crate::judge::Ruling) -> Self {
         match outcome {
-            crate::judge::Outcome::Invalid { .. } => HeadOutcome::Invalid,
-            crate::judge::Outcome::Rewound => HeadOutcome::Rewound,
-            crate::judge::Outcome::Accepted | crate::judge::Outcome::Refused { .. } => {
+            crate::judge::Ruling::Invalid { .. } => HeadOutcome::Invalid,
+            crate::judge::Ruling::Rewound => HeadOutcome::Rewound,
+            crate::judge::Ruling::Accepted | crate::judge::Ruling::Refused { .. } => {
                 HeadOutcome::Refused
             }
         }

@@ -10,7 +10,7 @@
 //! | `PUT /v1/config`    | applies a [`DataplaneConfig`] (versioned, idempotent)     |
 //! | `GET /v1/config`    | the running config                                        |
 //! | `GET /v1/state`     | what really runs: [`RunningState`]                        |
-//! | `GET /v1/events`    | NDJSON stream of [`Event`]s                               |
+//! | `GET /v1/events`    | NDJSON stream of [`DataplaneEvent`]s                               |
 //! | `GET /metrics`      | Prometheus text                                           |
 //!
 //! An accepted config is saved in the state directory ([`CONFIG_FILE`])
@@ -26,7 +26,7 @@ mod store;
 
 pub use auth::{parse_token_sha256, token_sha256};
 pub use error::AdminError;
-pub use events::Event;
+pub use events::DataplaneEvent;
 pub use state::{observe, RunningState, TargetLoad};
 pub use store::{restore, RestoreError, CONFIG_FILE};
 
@@ -92,7 +92,7 @@ type Body = UnsyncBoxBody<Bytes, Infallible>;
 /// A running admin API. Dropping it stops it too, without waiting.
 pub struct AdminServer {
     local_addr: SocketAddr,
-    events: broadcast::Sender<Event>,
+    events: broadcast::Sender<DataplaneEvent>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
@@ -102,7 +102,7 @@ struct Admin {
     dataplane: Arc<Dataplane>,
     token_sha256: [u8; 32],
     state_dir: PathBuf,
-    events: broadcast::Sender<Event>,
+    events: broadcast::Sender<DataplaneEvent>,
     /// Held from the version check of a `PUT` until it is saved, so two
     /// controllers cannot both pass the check.
     applying: Mutex<()>,
@@ -149,11 +149,11 @@ impl AdminServer {
     }
 
     /// Where to publish more events for `/v1/events` readers. Accepted
-    /// configs send [`Event::Config`] here; the data plane's health checks
+    /// configs send [`DataplaneEvent::Config`] here; the data plane's health checks
     /// reach readers on their own ([`Dataplane::health_events`]). Sending
     /// fails only when nobody listens, which is fine to ignore.
     #[must_use]
-    pub fn events(&self) -> broadcast::Sender<Event> {
+    pub fn events(&self) -> broadcast::Sender<DataplaneEvent> {
         self.events.clone()
     }
 
@@ -350,7 +350,7 @@ async fn put_config(
         }
         tracing::info!(version, %peer, "data plane config applied");
         // Nobody listening is fine.
-        let _ = admin.events.send(Event::Config { version });
+        let _ = admin.events.send(DataplaneEvent::Config { version });
     } else {
         // Already running, perhaps from a file or a restore: make sure a
         // restart finds it too before saying so.

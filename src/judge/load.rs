@@ -1,8 +1,8 @@
-//! The imperative shell of the decision: reads the range and every state
+//! The imperative shell of the judgement: reads the range and every state
 //! it needs from git, identifies each commit, then hands values to
 //! [`super::decide`].
 
-use super::{decide, Candidate, CandidateCommit, Decision, Identity};
+use super::{judge_candidate, Candidate, CandidateCommit, Identity, Judgement};
 use crate::identity::{self, CommitEvidence, Keyring, NoIdentity};
 use crate::source::{CommitId, CommitInfo, GitError, GitSource};
 use crate::spec::{self, Catalog, Invalid};
@@ -82,10 +82,10 @@ pub enum Verification {
     Off,
 }
 
-/// What a decision was made from, for the caller to keep (the daemon
+/// What a judgement was made from, for the caller to keep (the daemon
 /// applies `head` and then trusts it).
 pub struct Judged {
-    pub decision: Decision,
+    pub judgement: Judgement,
     /// The validated state of the head, when it validated.
     pub head: Option<Catalog>,
 }
@@ -98,7 +98,7 @@ pub struct Judged {
 /// valid today.
 ///
 /// A range that takes longer than `budget` is refused as invalid (see
-/// [`Decision::aborted`]), never left to stall the caller.
+/// [`Judgement::aborted`]), never left to stall the caller.
 pub fn judge_range(
     source: &GitSource,
     anchor: &TrustAnchor,
@@ -111,7 +111,7 @@ pub fn judge_range(
         Err(
             over @ (LoadError::OverBudget { .. } | LoadError::Git(GitError::TooManyCommits { .. })),
         ) => Ok(Judged {
-            decision: Decision::aborted(head, over.to_string()),
+            judgement: Judgement::aborted(head, over.to_string()),
             head: None,
         }),
         other => other,
@@ -206,7 +206,7 @@ fn read_and_decide(
     };
     narrow_identities(&mut candidate, &trusted, &policy, verification, now);
     Ok(Judged {
-        decision: decide(&trusted, &policy, &candidate),
+        judgement: judge_candidate(&trusted, &policy, &candidate),
         head: head_state,
     })
 }

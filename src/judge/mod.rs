@@ -1,4 +1,4 @@
-//! The all-or-nothing decision over a pushed range of commits (pure).
+//! The all-or-nothing judgement over a pushed range of commits (pure).
 //!
 //! Every change a commit makes (and the range does not undo again) is
 //! attributed to that commit and judged for its verified author against
@@ -59,7 +59,7 @@ pub struct CandidateCommit {
     pub identity: Result<Identity, NoIdentity>,
 }
 
-/// Everything the decision looks at, read from git beforehand.
+/// Everything the judgement looks at, read from git beforehand.
 #[derive(Clone, Debug)]
 pub struct Candidate {
     pub head: CommitId,
@@ -141,7 +141,7 @@ pub struct JudgedChange {
 
 /// A commit and the changes charged to it.
 #[derive(Clone, Debug, Serialize)]
-pub struct CommitVerdict {
+pub struct JudgedCommit {
     pub id: CommitId,
     pub summary: String,
     pub author_email: String,
@@ -155,7 +155,7 @@ pub struct CommitVerdict {
 /// The answer for a candidate head.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
+pub enum Ruling {
     /// Every change is allowed: apply the head.
     Accepted,
     /// At least one change is denied: apply nothing.
@@ -169,21 +169,22 @@ pub enum Outcome {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Decision {
+pub struct Judgement {
     pub head: CommitId,
     pub rewritten: bool,
-    pub outcome: Outcome,
-    pub commits: Vec<CommitVerdict>,
+    #[serde(rename = "outcome")]
+    pub ruling: Ruling,
+    pub commits: Vec<JudgedCommit>,
 }
 
-impl Decision {
+impl Judgement {
     /// A head refused as invalid without a verdict on its commits, because
     /// judging it could not finish: it took longer than its budget, or the
     /// daemon stopped while judging it. Refusing (and remembering that) is
     /// what keeps one hostile push from stalling or crash-looping the
     /// daemon; a new commit gets a judgement of its own.
     #[must_use]
-    pub fn aborted(head: CommitId, why: String) -> Decision {
+    pub fn aborted(head: CommitId, why: String) -> Judgement {
         let diagnostic = Diagnostic::error(
             &format!("commit {}", head.short()),
             Pos::new(1, 1),
@@ -191,10 +192,10 @@ impl Decision {
             why,
         )
         .hint("find what is outsized in the push (`lbops authorize` shows the same), then push new commits without it");
-        Decision {
+        Judgement {
             head,
             rewritten: false,
-            outcome: Outcome::Invalid {
+            ruling: Ruling::Invalid {
                 invalid: Invalid {
                     diagnostics: vec![diagnostic],
                 },
@@ -205,12 +206,12 @@ impl Decision {
 
     #[must_use]
     pub fn accepted(&self) -> bool {
-        matches!(self.outcome, Outcome::Accepted)
+        matches!(self.ruling, Ruling::Accepted)
     }
 
     /// The first denied change, with its commit: what a status names.
     #[must_use]
-    pub fn first_denial(&self) -> Option<(&CommitVerdict, &JudgedChange)> {
+    pub fn first_denial(&self) -> Option<(&JudgedCommit, &JudgedChange)> {
         self.commits.iter().find_map(|commit| {
             commit
                 .changes
@@ -234,7 +235,7 @@ fn key(change: &Change) -> ChangeKey {
 /// empty catalog before any), `policy` what judges (the same catalog, or
 /// empty under bootstrap admin keys, which identities carry themselves).
 #[must_use]
-pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Decision {
+pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Judgement {
     let head_state = candidate.states.get(&candidate.head);
     let Some(Ok(head)) = head_state else {
         let invalid = match head_state {
@@ -243,10 +244,10 @@ pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Dec
                 diagnostics: Vec::new(),
             },
         };
-        return Decision {
+        return Judgement {
             head: candidate.head,
             rewritten: candidate.rewritten.is_some(),
-            outcome: Outcome::Invalid { invalid },
+            ruling: Ruling::Invalid { invalid },
             commits: Vec::new(),
         };
     };
@@ -256,10 +257,10 @@ pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Dec
             .iter()
             .all(|c| c.info.id != candidate.head)
     {
-        return Decision {
+        return Judgement {
             head: candidate.head,
             rewritten: true,
-            outcome: Outcome::Rewound,
+            ruling: Ruling::Rewound,
             commits: Vec::new(),
         };
     }
@@ -477,11 +478,11 @@ pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Dec
         }
     }
 
-    let commits: Vec<CommitVerdict> = candidate
+    let commits: Vec<JudgedCommit> = candidate
         .commits
         .iter()
         .zip(charged)
-        .map(|(commit, changes)| CommitVerdict {
+        .map(|(commit, changes)| JudgedCommit {
             id: commit.info.id,
             summary: commit.info.summary.clone(),
             author_email: commit.info.author_email.clone(),
@@ -498,13 +499,13 @@ pub fn decide(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Dec
         .flat_map(|c| &c.changes)
         .filter(|c| !c.verdict.is_allowed())
         .count();
-    Decision {
+    Judgement {
         head: candidate.head,
         rewritten: candidate.rewritten.is_some(),
-        outcome: if denials == 0 {
-            Outcome::Accepted
+        ruling: if denials == 0 {
+            Ruling::Accepted
         } else {
-            Outcome::Refused { denials }
+            Ruling::Refused { denials }
         },
         commits,
     }

@@ -1,7 +1,7 @@
-//! A decision as people read it: per commit, who it is proven to be from
+//! A judgement as people read it: per commit, who it is proven to be from
 //! and each change with allowed or denied and why.
 
-use super::{CommitVerdict, Decision, Identity, Outcome, Verdict};
+use super::{Identity, JudgedCommit, Judgement, Ruling, Verdict};
 use crate::identity::{NoIdentity, Principal};
 use crate::source::CommitId;
 use std::fmt;
@@ -20,7 +20,7 @@ pub enum Author<'a> {
     },
 }
 
-/// The first change a refused decision denies: which commit, by whom,
+/// The first change a refused judgement denies: which commit, by whom,
 /// which action on which resource. Every report of a denial is worded
 /// from this one value — the `lbops/authorize` status, the audit record
 /// and the alert ([`Denial::sentence`], [`Denial::who`]) and the summary
@@ -65,7 +65,7 @@ impl Denial<'_> {
     }
 }
 
-impl Decision {
+impl Judgement {
     /// The first denied change, as every report names it.
     #[must_use]
     pub fn denial(&self) -> Option<Denial<'_>> {
@@ -89,28 +89,28 @@ impl Decision {
         })
     }
 
-    /// The decision in one line, for the `lbops/authorize` status, the
+    /// The judgement in one line, for the `lbops/authorize` status, the
     /// audit record, the alert and the daemon's memory of the head: why
     /// it was refused, or how much was allowed.
     #[must_use]
     pub fn summary(&self) -> String {
-        match &self.outcome {
-            Outcome::Accepted => {
+        match &self.ruling {
+            Ruling::Accepted => {
                 let changes: usize = self.commits.iter().map(|c| c.changes.len()).sum();
                 format!("{changes} change(s) allowed by the trusted policy")
             }
-            Outcome::Rewound => {
+            Ruling::Rewound => {
                 "the branch moved back to an old commit; push a revert instead".to_owned()
             }
-            Outcome::Invalid { .. } => "does not validate".to_owned(),
-            Outcome::Refused { .. } => self
+            Ruling::Invalid { .. } => "does not validate".to_owned(),
+            Ruling::Refused { .. } => self
                 .denial()
                 .map_or_else(|| "refused".to_owned(), |denial| denial.sentence()),
         }
     }
 }
 
-impl fmt::Display for Decision {
+impl fmt::Display for Judgement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.rewritten {
             writeln!(
@@ -122,8 +122,8 @@ impl fmt::Display for Decision {
         for commit in &self.commits {
             write!(f, "{commit}")?;
         }
-        match &self.outcome {
-            Outcome::Accepted => {
+        match &self.ruling {
+            Ruling::Accepted => {
                 let changes: usize = self.commits.iter().map(|c| c.changes.len()).sum();
                 writeln!(
                     f,
@@ -131,7 +131,7 @@ impl fmt::Display for Decision {
                     self.commits.len()
                 )
             }
-            Outcome::Refused { denials } => {
+            Ruling::Refused { denials } => {
                 write!(f, "refused: {denials} change(s) denied, nothing will be applied")?;
                 if let Some(denial) = self.denial() {
                     let who = match denial.author {
@@ -148,7 +148,7 @@ impl fmt::Display for Decision {
                 }
                 writeln!(f)
             }
-            Outcome::Invalid { invalid } => {
+            Ruling::Invalid { invalid } => {
                 for d in &invalid.diagnostics {
                     writeln!(f, "{d}")?;
                 }
@@ -158,7 +158,7 @@ impl fmt::Display for Decision {
                     self.head.short()
                 )
             }
-            Outcome::Rewound => writeln!(
+            Ruling::Rewound => writeln!(
                 f,
                 "refused: the branch was moved back to {}, a commit already in the trusted history; \
                  lbops does not re-apply an old state on an old signature: push a new commit \
@@ -201,7 +201,7 @@ impl Verdict {
     }
 }
 
-impl fmt::Display for CommitVerdict {
+impl fmt::Display for JudgedCommit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "commit {}  {}", self.id.short(), self.summary)?;
         match &self.identity {

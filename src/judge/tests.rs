@@ -124,7 +124,7 @@ impl History {
         self
     }
 
-    fn decide(self, rewritten: bool) -> Decision {
+    fn judge_candidate(self, rewritten: bool) -> Judgement {
         let head = self.commits.last().map_or(self.trusted.0, |c| c.info.id);
         let candidate = Candidate {
             head,
@@ -132,12 +132,12 @@ impl History {
             states: self.states,
             rewritten: rewritten.then_some(self.trusted.0),
         };
-        decide(&self.trusted.1, &self.trusted.1, &candidate)
+        judge_candidate(&self.trusted.1, &self.trusted.1, &candidate)
     }
 }
 
-fn denied_in(decision: &Decision) -> Vec<(CommitId, &'static str, String)> {
-    decision
+fn denied_in(judgement: &Judgement) -> Vec<(CommitId, &'static str, String)> {
+    judgement
         .commits
         .iter()
         .flat_map(|c| {
@@ -155,16 +155,16 @@ fn denied_in(decision: &Decision) -> Vec<(CommitId, &'static str, String)> {
 #[test]
 fn an_on_call_weight_shift_in_scope_is_accepted() {
     let trusted = valid(&[("web", "web", 1), ("db", "data", 1)], "");
-    let decision = History::from(trusted)
+    let judgement = History::from(trusted)
         .commit(
             1,
             &[0],
             user("bob"),
             state(&[("web", "web", 5), ("db", "data", 1)], ""),
         )
-        .decide(false);
-    assert!(decision.accepted(), "{decision}");
-    let change = &decision.commits[0].changes[0];
+        .judge_candidate(false);
+    assert!(judgement.accepted(), "{judgement}");
+    let change = &judgement.commits[0].changes[0];
     assert_eq!(change.change.action.name, "pool.weights.update");
     assert!(change.charged_because.is_none());
 }
@@ -172,7 +172,7 @@ fn an_on_call_weight_shift_in_scope_is_accepted() {
 #[test]
 fn the_same_shift_out_of_scope_refuses_everything_and_names_the_commit() {
     let trusted = valid(&[("web", "web", 1), ("db", "data", 1)], "");
-    let decision = History::from(trusted)
+    let judgement = History::from(trusted)
         .commit(
             1,
             &[0],
@@ -185,13 +185,13 @@ fn the_same_shift_out_of_scope_refuses_everything_and_names_the_commit() {
             user("bob"),
             state(&[("web", "web", 5), ("db", "data", 9)], ""),
         )
-        .decide(false);
-    assert!(matches!(decision.outcome, Outcome::Refused { denials: 1 }));
+        .judge_candidate(false);
+    assert!(matches!(judgement.ruling, Ruling::Refused { denials: 1 }));
     assert_eq!(
-        denied_in(&decision),
+        denied_in(&judgement),
         [(id(2), "pool.weights.update", "pool/db".to_owned())]
     );
-    let text = decision.to_string();
+    let text = judgement.to_string();
     assert!(
         text.contains("refused") && text.contains(&id(2).short()),
         "{text}"
@@ -204,14 +204,14 @@ fn an_unverified_commit_may_change_nothing_but_may_touch_other_files() {
     let unsigned = || Err(NoIdentity::Unsigned { commit: "c".into() });
     let harmless = History::from(trusted.clone())
         .commit(1, &[0], unsigned(), Ok(trusted.clone()))
-        .decide(false);
+        .judge_candidate(false);
     assert!(harmless.accepted(), "{harmless}");
-    let decision = History::from(trusted)
+    let judgement = History::from(trusted)
         .commit(1, &[0], unsigned(), state(&[("web", "web", 2)], ""))
-        .decide(false);
-    assert!(!decision.accepted());
+        .judge_candidate(false);
+    assert!(!judgement.accepted());
     assert!(matches!(
-        decision.commits[0].changes[0].verdict,
+        judgement.commits[0].changes[0].verdict,
         Verdict::Unverified { .. }
     ));
 }
@@ -227,16 +227,16 @@ fn a_grant_in_the_same_push_cannot_be_used_before_it_is_applied() {
         let text = format!("{granted}{}", pool("db", "data", weight));
         load(&[SourceFile::new("all.yaml", text)], &Options::at(NOW)).map(|v| v.catalog)
     };
-    let decision = History::from(trusted)
+    let judgement = History::from(trusted)
         .commit(1, &[0], user("alice"), granted_state(1))
         .commit(2, &[1], user("bob"), granted_state(7))
-        .decide(false);
+        .judge_candidate(false);
     assert_eq!(
-        denied_in(&decision),
+        denied_in(&judgement),
         [(id(2), "pool.weights.update", "pool/db".to_owned())],
-        "{decision}"
+        "{judgement}"
     );
-    assert!(decision.commits[0].changes[0].verdict.is_allowed());
+    assert!(judgement.commits[0].changes[0].verdict.is_allowed());
 }
 
 #[test]
@@ -245,13 +245,13 @@ fn a_merge_answers_for_an_old_value_it_brings_back() {
     // from 9 changes nothing about web; bob's merge takes the old weight 1.
     let before = valid(&[("web", "web", 1), ("db", "data", 1)], "");
     let trusted = valid(&[("web", "web", 5), ("db", "data", 1)], "");
-    let decision = History::from(trusted)
+    let judgement = History::from(trusted)
         .outside(9, before.clone())
         .commit(1, &[9], user("alice"), Ok(before.clone()))
         .commit(2, &[0, 1], user("carol-less"), Ok(before))
-        .decide(false);
-    let charged = &decision.commits[1].changes;
-    assert_eq!(charged.len(), 1, "{decision}");
+        .judge_candidate(false);
+    let charged = &judgement.commits[1].changes;
+    assert_eq!(charged.len(), 1, "{judgement}");
     assert_eq!(charged[0].change.action.name, "pool.weights.update");
     assert!(charged[0].charged_because.unwrap().contains("merge"));
 }
@@ -262,15 +262,15 @@ fn stale_labels_on_an_old_branch_point_do_not_put_a_pool_in_scope() {
     // Bob edits weights on a branch from 9 (in scope there); alice merges.
     let old = valid(&[("shop", "web", 1)], "");
     let trusted = valid(&[("shop", "data", 1)], "");
-    let decision = History::from(trusted)
+    let judgement = History::from(trusted)
         .outside(9, old)
         .commit(1, &[9], user("bob"), state(&[("shop", "web", 4)], ""))
         .commit(2, &[0, 1], user("alice"), state(&[("shop", "data", 4)], ""))
-        .decide(false);
+        .judge_candidate(false);
     assert_eq!(
-        denied_in(&decision),
+        denied_in(&judgement),
         [(id(1), "pool.weights.update", "pool/shop".to_owned())],
-        "{decision}"
+        "{judgement}"
     );
 }
 
@@ -284,7 +284,7 @@ fn rewritten_history_needs_force_push_signed_for_this_very_move() {
             .outside(9, base.clone())
             .commit(1, &[9], user(who), state(&[("web", "web", 2)], ""))
             .message(message)
-            .decide(true)
+            .judge_candidate(true)
     };
     let by_admin = rewrite("alice", &trailer);
     assert!(by_admin.accepted(), "{by_admin}");
@@ -318,19 +318,19 @@ fn the_commit_signed_for_a_rewrite_answers_for_undoing_the_trusted_one() {
     // head. Undoing trusted commit 0's pool `api` is alice's to answer for.
     let trusted = valid(&[("web", "web", 1), ("api", "data", 1)], "");
     let base = valid(&[("web", "web", 1)], "");
-    let decision = History::from(trusted)
+    let judgement = History::from(trusted)
         .outside(9, base)
         .commit(1, &[9], user("alice"), state(&[("web", "web", 1)], ""))
         .message(&format!("rewrite\n\nLbops-Force-Push: {}", id(0)))
         .commit(2, &[1], user("bob"), state(&[("web", "web", 3)], ""))
-        .decide(true);
-    assert!(decision.accepted(), "{decision}");
-    let alice: Vec<&str> = decision.commits[0]
+        .judge_candidate(true);
+    assert!(judgement.accepted(), "{judgement}");
+    let alice: Vec<&str> = judgement.commits[0]
         .changes
         .iter()
         .map(|c| c.change.action.name)
         .collect();
-    assert_eq!(alice, ["pool.delete", "repo.force_push"], "{decision}");
+    assert_eq!(alice, ["pool.delete", "repo.force_push"], "{judgement}");
 }
 
 #[test]
@@ -344,9 +344,9 @@ fn moving_the_branch_back_is_refused() {
         states: history.states,
         rewritten: Some(id(0)),
     };
-    let decision = decide(&history.trusted.1, &history.trusted.1, &candidate);
-    assert!(matches!(decision.outcome, Outcome::Rewound));
-    assert!(decision.to_string().contains("git revert"));
+    let judgement = judge_candidate(&history.trusted.1, &history.trusted.1, &candidate);
+    assert!(matches!(judgement.ruling, Ruling::Rewound));
+    assert!(judgement.to_string().contains("git revert"));
 }
 
 #[test]
@@ -355,46 +355,46 @@ fn a_broken_commit_shares_the_blame_for_the_fix_that_follows() {
     let broken = state(&[("web", "web", 3)], "---\nkind: Pool\nname: web\n");
     assert!(broken.is_err());
     let unsigned = Err(NoIdentity::Unsigned { commit: "c".into() });
-    let decision = History::from(trusted)
+    let judgement = History::from(trusted)
         .commit(1, &[0], unsigned, broken)
         .commit(2, &[1], user("bob"), state(&[("web", "web", 3)], ""))
-        .decide(false);
-    assert!(decision.commits[0].invalid.is_some());
+        .judge_candidate(false);
+    assert!(judgement.commits[0].invalid.is_some());
     assert_eq!(
-        denied_in(&decision),
+        denied_in(&judgement),
         [(id(1), "pool.weights.update", "pool/web".to_owned())],
-        "{decision}"
+        "{judgement}"
     );
 }
 
 #[test]
 fn an_invalid_head_applies_nothing() {
     let trusted = valid(&[("web", "web", 1)], "");
-    let decision = History::from(trusted)
+    let judgement = History::from(trusted)
         .commit(
             1,
             &[0],
             user("alice"),
             state(&[("web", "web", 0)], "---\nkind: Nope\n"),
         )
-        .decide(false);
-    assert!(matches!(decision.outcome, Outcome::Invalid { .. }));
+        .judge_candidate(false);
+    assert!(matches!(judgement.ruling, Ruling::Invalid { .. }));
 }
 
 #[test]
 fn a_denied_change_reverted_in_the_same_range_blocks_nothing() {
     let trusted = valid(&[("db", "data", 1)], "");
-    let decision = History::from(trusted)
+    let judgement = History::from(trusted)
         .commit(1, &[0], user("bob"), state(&[("db", "data", 5)], ""))
         .commit(2, &[1], user("alice"), state(&[("db", "data", 1)], ""))
-        .decide(false);
-    assert!(decision.accepted(), "{decision}");
+        .judge_candidate(false);
+    assert!(judgement.accepted(), "{judgement}");
     // A partial revert still leaves bob's edit in what would be applied.
     let trusted = valid(&[("db", "data", 1)], "");
     let partial = History::from(trusted)
         .commit(1, &[0], user("bob"), state(&[("db", "data", 5)], ""))
         .commit(2, &[1], user("alice"), state(&[("db", "data", 3)], ""))
-        .decide(false);
+        .judge_candidate(false);
     assert_eq!(
         denied_in(&partial),
         [(id(1), "pool.weights.update", "pool/db".to_owned())]
@@ -421,17 +421,17 @@ fn an_unsigned_merge_cannot_roll_back_a_value_under_cover_of_a_signed_edit() {
     let old = web_weights(1, 1);
     let trusted = web_weights(5, 1);
     let unsigned = || Err(NoIdentity::Unsigned { commit: "m".into() });
-    let decision = History::from(trusted)
+    let judgement = History::from(trusted)
         .outside(9, old.clone())
         .commit(1, &[0], user("bob"), Ok(web_weights(5, 3)))
         .commit(2, &[1, 9], unsigned(), Ok(old))
-        .decide(false);
+        .judge_candidate(false);
     assert_eq!(
-        denied_in(&decision),
+        denied_in(&judgement),
         [(id(2), "pool.weights.update", "pool/web".to_owned())],
-        "{decision}"
+        "{judgement}"
     );
-    let merge = &decision.commits[1].changes[0];
+    let merge = &judgement.commits[1].changes[0];
     assert!(matches!(merge.verdict, Verdict::Unverified { .. }));
     assert!(merge.charged_because.unwrap().contains("merge"));
 }
@@ -443,11 +443,11 @@ fn a_merge_that_keeps_the_signed_value_is_covered_by_it() {
     let old = web_weights(1, 1);
     let trusted = web_weights(5, 1);
     let unsigned = || Err(NoIdentity::Unsigned { commit: "m".into() });
-    let decision = History::from(trusted)
+    let judgement = History::from(trusted)
         .outside(9, old)
         .commit(1, &[0], user("bob"), Ok(web_weights(5, 3)))
         .commit(2, &[1, 9], unsigned(), Ok(web_weights(5, 3)))
-        .decide(false);
-    assert!(decision.accepted(), "{decision}");
-    assert!(decision.commits[1].changes.is_empty(), "{decision}");
+        .judge_candidate(false);
+    assert!(judgement.accepted(), "{judgement}");
+    assert!(judgement.commits[1].changes.is_empty(), "{judgement}");
 }

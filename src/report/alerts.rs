@@ -53,7 +53,7 @@ mod sink;
 pub use alert::{Alert, AlertKind, MAX_TITLE};
 pub use config::{AlertConfigError, AlertsConfig, SlackAlertConfig, WebhookAlertConfig};
 pub use dedupe::{Dedupe, DEFAULT_CAPACITY};
-pub use sink::{verdict, AlertError, Retry, Verdict};
+pub use sink::{classify, AlertError, Answer, Retry};
 
 use sink::Sink;
 use std::fmt;

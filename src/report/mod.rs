@@ -16,7 +16,7 @@ pub const MAX_DESCRIPTION: usize = 140;
 /// Which step of lbops' flow a status is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Context {
+pub enum StatusContext {
     Validate,
     Authorize,
     Apply,
@@ -26,24 +26,24 @@ pub enum Context {
     Plan,
 }
 
-impl Context {
-    pub const ALL: [Context; 5] = [
-        Context::Validate,
-        Context::Authorize,
-        Context::Apply,
-        Context::Drift,
-        Context::Plan,
+impl StatusContext {
+    pub const ALL: [StatusContext; 5] = [
+        StatusContext::Validate,
+        StatusContext::Authorize,
+        StatusContext::Apply,
+        StatusContext::Drift,
+        StatusContext::Plan,
     ];
 
     /// `validate`, `authorize`, …: the part after `lbops/`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
-            Context::Validate => "validate",
-            Context::Authorize => "authorize",
-            Context::Apply => "apply",
-            Context::Drift => "drift",
-            Context::Plan => "plan",
+            StatusContext::Validate => "validate",
+            StatusContext::Authorize => "authorize",
+            StatusContext::Apply => "apply",
+            StatusContext::Drift => "drift",
+            StatusContext::Plan => "plan",
         }
     }
 }
@@ -51,7 +51,7 @@ impl Context {
 /// Where a status stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum State {
+pub enum StatusState {
     Pending,
     Success,
     /// The commit is at fault (invalid, denied, drifted).
@@ -60,14 +60,14 @@ pub enum State {
     Error,
 }
 
-impl State {
+impl StatusState {
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
-            State::Pending => "pending",
-            State::Success => "success",
-            State::Failure => "failure",
-            State::Error => "error",
+            StatusState::Pending => "pending",
+            StatusState::Success => "success",
+            StatusState::Failure => "failure",
+            StatusState::Error => "error",
         }
     }
 }
@@ -75,8 +75,8 @@ impl State {
 /// One status of one commit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Status {
-    pub context: Context,
-    pub state: State,
+    pub context: StatusContext,
+    pub state: StatusState,
     /// At most [`MAX_DESCRIPTION`] characters, naming the reason.
     pub description: String,
     /// The daemon's page for this commit.
@@ -87,7 +87,7 @@ impl Status {
     /// A status; the description is cut to [`MAX_DESCRIPTION`] characters
     /// (ending in `…` when cut) so every backend accepts it.
     #[must_use]
-    pub fn new(context: Context, state: State, description: &str) -> Self {
+    pub fn new(context: StatusContext, state: StatusState, description: &str) -> Self {
         Status {
             context,
             state,
@@ -128,7 +128,7 @@ impl ContextName {
     }
 
     #[must_use]
-    pub fn of(&self, context: Context) -> String {
+    pub fn of(&self, context: StatusContext) -> String {
         match &self.instance {
             Some(instance) => format!("lbops/{instance}/{}", context.as_str()),
             None => format!("lbops/{}", context.as_str()),
@@ -170,18 +170,25 @@ mod tests {
     #[test]
     fn descriptions_fit_every_forge() {
         let long = "x".repeat(500);
-        let status = Status::new(Context::Authorize, State::Failure, &long);
+        let status = Status::new(StatusContext::Authorize, StatusState::Failure, &long);
         assert_eq!(status.description.chars().count(), MAX_DESCRIPTION);
         assert!(status.description.ends_with('…'));
-        let multi = Status::new(Context::Validate, State::Success, "16 resources\n  valid");
+        let multi = Status::new(
+            StatusContext::Validate,
+            StatusState::Success,
+            "16 resources\n  valid",
+        );
         assert_eq!(multi.description, "16 resources valid");
     }
 
     #[test]
     fn an_instance_prefix_keeps_two_daemons_apart() {
-        assert_eq!(ContextName::default().of(Context::Drift), "lbops/drift");
         assert_eq!(
-            ContextName::new(Some("staging".into())).of(Context::Apply),
+            ContextName::default().of(StatusContext::Drift),
+            "lbops/drift"
+        );
+        assert_eq!(
+            ContextName::new(Some("staging".into())).of(StatusContext::Apply),
             "lbops/staging/apply"
         );
     }

@@ -4,7 +4,7 @@ use super::{Forge, Trigger, TriggerSource};
 
 /// A webhook request whose signature or token checked out.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
+pub enum WebhookEvent {
     /// The forge checking that the hook works (GitHub's `ping`).
     Ping,
     /// Commits were pushed (or a branch or tag deleted): reconcile.
@@ -20,12 +20,12 @@ pub enum Event {
     Ignored(String),
 }
 
-impl Event {
+impl WebhookEvent {
     /// The trigger a push asks for; `None` for anything else.
     #[must_use]
     pub fn into_trigger(self) -> Option<Trigger> {
         match self {
-            Event::Push {
+            WebhookEvent::Push {
                 forge,
                 git_ref,
                 after,
@@ -34,7 +34,7 @@ impl Event {
                 git_ref,
                 after,
             }),
-            Event::Ping | Event::Ignored(_) => None,
+            WebhookEvent::Ping | WebhookEvent::Ignored(_) => None,
         }
     }
 }

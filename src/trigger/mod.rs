@@ -18,7 +18,7 @@ mod verify;
 mod webhook;
 
 pub use delivery::{delivery, Delivery, DeliveryId, MAX_DELIVERY_ID_LEN};
-pub use event::Event;
+pub use event::WebhookEvent;
 pub use rejection::{BadRequest, Rejection, Unauthorized};
 pub use verify::verify;
 pub use webhook::{

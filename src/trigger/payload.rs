@@ -2,7 +2,7 @@
 //! signature has already been checked.
 
 use super::rejection::BadRequest;
-use super::{Event, Forge};
+use super::{Forge, WebhookEvent};
 use serde::Deserialize;
 
 /// The fields shared by GitHub, GitLab and Gitea push payloads; all others
@@ -17,7 +17,7 @@ struct Push {
 }
 
 /// Reads a push event's ref and new head from its JSON body.
-pub(super) fn push(forge: Forge, body: &[u8]) -> Result<Event, BadRequest> {
+pub(super) fn push(forge: Forge, body: &[u8]) -> Result<WebhookEvent, BadRequest> {
     let push: Push =
         serde_json::from_slice(body).map_err(|e| BadRequest::NotJson(e.to_string()))?;
     let git_ref = push.git_ref.map(checked_ref).transpose()?;
@@ -29,7 +29,7 @@ pub(super) fn push(forge: Forge, body: &[u8]) -> Result<Event, BadRequest> {
         .map(checked_sha)
         .transpose()?
         .filter(|sha| !is_zero(sha));
-    Ok(Event::Push {
+    Ok(WebhookEvent::Push {
         forge,
         git_ref,
         after,
@@ -74,8 +74,8 @@ mod tests {
     const SHA: &str = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
     const ZERO: &str = "0000000000000000000000000000000000000000";
 
-    fn event(forge: Forge, git_ref: &str, after: Option<&str>) -> Event {
-        Event::Push {
+    fn event(forge: Forge, git_ref: &str, after: Option<&str>) -> WebhookEvent {
+        WebhookEvent::Push {
             forge,
             git_ref: Some(git_ref.into()),
             after: after.map(Into::into),

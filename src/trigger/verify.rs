@@ -11,7 +11,7 @@
 //! first. Every comparison with the secret is constant time (`hmac`'s
 //! `verify_slice`), and the body is parsed only once it is proven.
 
-use super::event::Event;
+use super::event::WebhookEvent;
 use super::payload;
 use super::rejection::{BadRequest, Rejection, Unauthorized};
 use super::Forge;
@@ -42,7 +42,7 @@ const GITEA_FORMAT: &str = "64 hex digits";
 /// proof, is [`Rejection::Unauthorized`]; a proven request whose event
 /// cannot be read is [`Rejection::BadRequest`]. An empty `secret` trusts
 /// nobody.
-pub fn verify(headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<Event, Rejection> {
+pub fn verify(headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<WebhookEvent, Rejection> {
     if secret.is_empty() {
         return Err(Unauthorized::NoSecret.into());
     }
@@ -199,13 +199,13 @@ fn event_name<'a>(headers: &'a HeaderMap, header: &'static str) -> Result<&'a st
 }
 
 /// What a proven event asks for.
-fn classify(forge: Forge, name: &str, body: &[u8]) -> Result<Event, BadRequest> {
+fn classify(forge: Forge, name: &str, body: &[u8]) -> Result<WebhookEvent, BadRequest> {
     match (forge, name) {
-        (Forge::GitHub, "ping") => Ok(Event::Ping),
+        (Forge::GitHub, "ping") => Ok(WebhookEvent::Ping),
         (Forge::GitHub | Forge::Gitea, "push") | (Forge::GitLab, "Push Hook" | "Tag Push Hook") => {
             payload::push(forge, body)
         }
-        _ => Ok(Event::Ignored(name.to_owned())),
+        _ => Ok(WebhookEvent::Ignored(name.to_owned())),
     }
 }
 

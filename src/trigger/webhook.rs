@@ -33,7 +33,7 @@ mod replay;
 
 pub use replay::REMEMBERED_DELIVERIES;
 
-use super::{delivery, verify, Event, Trigger, TriggerSource};
+use super::{delivery, verify, Trigger, TriggerSource, WebhookEvent};
 use crate::source::Secret;
 use bytes::Bytes;
 use error::{json, HookError};
@@ -200,19 +200,19 @@ async fn route(
     let admitted = hook.deliveries.admit(&delivery)?;
     let id = delivery.id.as_ref().map(|id| id.value.as_str());
     let trigger = match event {
-        Event::Ping => {
+        WebhookEvent::Ping => {
             admitted.keep();
             return Ok(json(
                 StatusCode::OK,
                 &serde_json::json!({ "event": "ping" }),
             ));
         }
-        Event::Ignored(name) => {
+        WebhookEvent::Ignored(name) => {
             admitted.keep();
             let answer = serde_json::json!({ "event": name, "ignored": true });
             return Ok(json(StatusCode::OK, &answer));
         }
-        Event::Push {
+        WebhookEvent::Push {
             forge,
             git_ref,
             after,

@@ -8,8 +8,8 @@ use time::macros::datetime;
 
 const NOW: OffsetDateTime = datetime!(2026-03-04 05:06:07.5 +01:00);
 
-fn event(outcome: &str) -> Event {
-    Event::new(EventKind::Apply, "user/alice", outcome)
+fn event(outcome: &str) -> AuditEvent {
+    AuditEvent::new(EventKind::Apply, "user/alice", outcome)
         .with_commit("0123456789abcdef0123456789abcdef01234567")
         .with_resources(["pool/web"])
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::audit::event::{Event, EventKind};
+use crate::audit::event::{AuditEvent, EventKind};
 use crate::audit::record::{seal, GENESIS};
 
 /// `n` chained lines (each with its newline), the i-th event's outcome `step i`.
@@ -7,7 +7,7 @@ fn chain(n: u64, actor: &str) -> Vec<String> {
     let mut prev = GENESIS.to_owned();
     (1..=n)
         .map(|seq| {
-            let event = Event::new(EventKind::Apply, actor, format!("step {seq}"))
+            let event = AuditEvent::new(EventKind::Apply, actor, format!("step {seq}"))
                 .with_resources(["pool/web"]);
             let (line, hash) = seal(seq, "2026-01-02T03:04:05Z", &prev, &event).unwrap();
             prev = hash;

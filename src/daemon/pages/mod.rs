@@ -19,7 +19,7 @@ use std::sync::Arc;
 /// What the pages read: the daemon's journal and counters, and whether
 /// it is ready (`/readyz`).
 #[derive(Clone, Debug, Default)]
-pub struct ApiState {
+pub struct PagesState {
     pub journal: Arc<Journal>,
     pub metrics: Arc<Metrics>,
     pub ready: Arc<Readiness>,
@@ -29,7 +29,7 @@ pub struct ApiState {
 /// connections are then let finish).
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: ApiState,
+    state: PagesState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(state))

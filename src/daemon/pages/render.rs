@@ -4,14 +4,14 @@
 
 use super::html::{badge, esc, href_segment, page, utc};
 use crate::daemon::journal::{ApplyResult, CommitRecord, StatusRecord};
-use crate::judge::{CommitVerdict, Decision, Identity, Outcome};
-use crate::report::Context;
+use crate::judge::{Identity, JudgedCommit, Judgement, Ruling};
+use crate::report::StatusContext;
 use crate::spec::material::KeyFormat;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// The index: recent commits (newest first, as given) with their
-/// statuses, decisions and drift.
+/// statuses, judgements and drift.
 #[must_use]
 pub fn index(records: &[CommitRecord]) -> String {
     let mut body = String::from("<h1>Recent commits</h1>\n");
@@ -35,12 +35,12 @@ pub fn index(records: &[CommitRecord]) -> String {
         let _ = writeln!(
             body,
             "<tr id=\"c-{sha}\"><td><a href=\"/commits/{sha}\"><code>{short}</code></a></td>\
-             <td><code>{git_ref}</code></td><td>{change}</td><td>{decision}</td>\
+             <td><code>{git_ref}</code></td><td>{change}</td><td>{judgement}</td>\
              <td>{statuses}</td><td>{drift}</td><td class=\"muted\">{at}</td></tr>",
             sha = href_segment(&record.commit),
             short = esc(short(&record.commit)),
             git_ref = esc(&record.git_ref),
-            decision = outcome_badge(record.decision.as_ref()),
+            judgement = outcome_badge(record.judgement.as_ref()),
             statuses = statuses(&record.statuses),
             drift = drift(record.drift.as_deref()),
             at = esc(&utc(record.at)),
@@ -78,16 +78,16 @@ pub fn commit(record: &CommitRecord) -> String {
     let _ = writeln!(
         body,
         "<dt>Decision</dt><dd>{} {}</dd>",
-        outcome_badge(record.decision.as_ref()),
+        outcome_badge(record.judgement.as_ref()),
         record
-            .decision
+            .judgement
             .as_ref()
             .map_or_else(String::new, |d| esc(&outcome_sentence(d)).to_string())
     );
     body.push_str("</dl>\n");
 
-    match &record.decision {
-        Some(decision) => decision_section(&mut body, decision),
+    match &record.judgement {
+        Some(judgement) => decision_section(&mut body, judgement),
         None => body.push_str(
             "<h2>Decision</h2>\n<p class=\"muted\">This commit was not judged here \
              (for example, it was trusted as is by the daemon config).</p>\n",
@@ -95,7 +95,7 @@ pub fn commit(record: &CommitRecord) -> String {
     }
 
     body.push_str("<h2>Plan</h2>\n");
-    let refused = record.decision.as_ref().is_some_and(|d| !d.accepted());
+    let refused = record.judgement.as_ref().is_some_and(|d| !d.accepted());
     if record.plan.is_empty() && refused {
         body.push_str("<p class=\"muted\">None: nothing of a refused commit is applied.</p>\n");
     } else if record.plan.is_empty() {
@@ -119,12 +119,12 @@ pub fn commit(record: &CommitRecord) -> String {
     body.push_str("<h2>Drift</h2>\n");
     let _ = writeln!(body, "<p>{}</p>", drift(record.drift.as_deref()));
 
-    if let Some(decision) = &record.decision {
+    if let Some(judgement) = &record.judgement {
         let _ = writeln!(
             body,
             "<details><summary>As <code>lbops authorize</code> prints it</summary>\
              <pre>{}</pre></details>",
-            esc(&decision.to_string())
+            esc(&judgement.to_string())
         );
     }
     page(&format!("lbops: commit {}", short(&record.commit)), &body)
@@ -150,21 +150,21 @@ fn short(commit: &str) -> &str {
 }
 
 /// The outcome, as a colored badge.
-fn outcome_badge(decision: Option<&Decision>) -> String {
-    match decision.map(|d| &d.outcome) {
+fn outcome_badge(judgement: Option<&Judgement>) -> String {
+    match judgement.map(|d| &d.ruling) {
         None => badge("unjudged", "no decision"),
-        Some(Outcome::Accepted) => badge("accepted", "accepted"),
-        Some(Outcome::Refused { denials }) => {
+        Some(Ruling::Accepted) => badge("accepted", "accepted"),
+        Some(Ruling::Refused { denials }) => {
             badge("refused", &format!("refused: {denials} denied"))
         }
-        Some(Outcome::Invalid { .. }) => badge("invalid", "invalid"),
-        Some(Outcome::Rewound) => badge("rewound", "rewound"),
+        Some(Ruling::Invalid { .. }) => badge("invalid", "invalid"),
+        Some(Ruling::Rewound) => badge("rewound", "rewound"),
     }
 }
 
 /// The outcome as `lbops authorize` says it: the last line of its report.
-fn outcome_sentence(decision: &Decision) -> String {
-    decision
+fn outcome_sentence(judgement: &Judgement) -> String {
+    judgement
         .to_string()
         .lines()
         .last()
@@ -172,32 +172,32 @@ fn outcome_sentence(decision: &Decision) -> String {
         .to_owned()
 }
 
-fn decision_section(body: &mut String, decision: &Decision) {
+fn decision_section(body: &mut String, judgement: &Judgement) {
     body.push_str("<h2>Who and what</h2>\n");
-    if decision.rewritten {
+    if judgement.rewritten {
         let _ = writeln!(
             body,
             "<p>{} History rewritten: the trusted commit is not an ancestor of <code>{}</code>.</p>",
             badge("failure", "rewritten"),
-            esc(&decision.head.short())
+            esc(&judgement.head.short())
         );
     }
-    if let Outcome::Invalid { invalid } = &decision.outcome {
+    if let Ruling::Invalid { invalid } = &judgement.ruling {
         body.push_str("<ul class=\"diagnostics\">\n");
         for d in &invalid.diagnostics {
             let _ = writeln!(body, "<li><pre>{}</pre></li>", esc(&d.to_string()));
         }
         body.push_str("</ul>\n");
     }
-    if decision.commits.is_empty() {
+    if judgement.commits.is_empty() {
         body.push_str("<p class=\"muted\">No commits were judged.</p>\n");
     }
-    for commit in &decision.commits {
+    for commit in &judgement.commits {
         commit_section(body, commit);
     }
 }
 
-fn commit_section(body: &mut String, commit: &CommitVerdict) {
+fn commit_section(body: &mut String, commit: &JudgedCommit) {
     let _ = writeln!(
         body,
         "<section class=\"commit\">\n<h3><code>{}</code> {}</h3>",
@@ -283,7 +283,7 @@ fn commit_section(body: &mut String, commit: &CommitVerdict) {
 
 /// Each status as a badge (`validate: success`) with its description;
 /// a status the sink refused (a forge's 401) adds an `error` badge.
-fn statuses(statuses: &BTreeMap<Context, StatusRecord>) -> String {
+fn statuses(statuses: &BTreeMap<StatusContext, StatusRecord>) -> String {
     if statuses.is_empty() {
         return "<span class=\"muted\">—</span>".to_owned();
     }
@@ -337,8 +337,8 @@ fn apply(result: Option<&ApplyResult>) -> String {
 mod tests {
     use super::*;
     use crate::identity::{NoIdentity, Principal, Verified};
-    use crate::judge::{decide, Candidate, CandidateCommit};
-    use crate::report::State;
+    use crate::judge::{judge_candidate, Candidate, CandidateCommit};
+    use crate::report::StatusState;
     use crate::source::{CommitId, CommitInfo};
     use crate::spec::units::Name;
     use crate::spec::{load, Catalog, Options, SourceFile};
@@ -381,13 +381,13 @@ spec: {emails: [bob@example.test], groups: [web-team]}
 
     /// One commit by `identity` on top of a trusted state, changing the
     /// weights to `web` and `db`.
-    fn decision(
+    fn judgement(
         summary: &str,
         email: &str,
         identity: Result<Identity, NoIdentity>,
         web: u32,
         db: u32,
-    ) -> Decision {
+    ) -> Judgement {
         let trusted = state(1, 1);
         let mut states = HashMap::new();
         states.insert(id(0), Ok(trusted.clone()));
@@ -410,7 +410,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
             states,
             rewritten: None,
         };
-        decide(&trusted, &trusted, &candidate)
+        judge_candidate(&trusted, &trusted, &candidate)
     }
 
     fn bob() -> Result<Identity, NoIdentity> {
@@ -421,16 +421,16 @@ spec: {emails: [bob@example.test], groups: [web-team]}
         }))
     }
 
-    fn record(decision: Decision) -> CommitRecord {
+    fn record(judgement: Judgement) -> CommitRecord {
         let mut statuses = BTreeMap::new();
-        let refused = !decision.accepted();
+        let refused = !judgement.accepted();
         statuses.insert(
-            Context::Authorize,
+            StatusContext::Authorize,
             StatusRecord {
                 state: if refused {
-                    State::Failure
+                    StatusState::Failure
                 } else {
-                    State::Success
+                    StatusState::Success
                 },
                 description: if refused {
                     "user/bob may not pool.weights.update on pool/db".into()
@@ -441,10 +441,10 @@ spec: {emails: [bob@example.test], groups: [web-team]}
             },
         );
         CommitRecord {
-            commit: decision.head.to_string(),
+            commit: judgement.head.to_string(),
             git_ref: "main".into(),
             at: 1_800_000_000,
-            decision: Some(decision),
+            judgement: Some(judgement),
             plan: vec!["pool/web: set weights".into()],
             apply: None,
             statuses,
@@ -455,7 +455,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
 
     #[test]
     fn a_denied_commit_page_says_who_what_and_why() {
-        let denied = record(decision(
+        let denied = record(judgement(
             "db weight and a big canary",
             "bob@example.test",
             bob(),
@@ -495,7 +495,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
             commit: id(1).short(),
         };
         let reason = unsigned.to_string();
-        let html = commit(&record(decision(
+        let html = commit(&record(judgement(
             "unsigned",
             "mallory@example.test",
             Err(unsigned),
@@ -513,7 +513,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
     #[test]
     fn everything_from_a_commit_renders_inert() {
         let evil = "<script>alert(1)</script>";
-        let mut record = record(decision(
+        let mut record = record(judgement(
             &format!("canary {evil}"),
             "\"><img src=x onerror=alert(1)>@example.test",
             Err(NoIdentity::Unsigned {
@@ -530,9 +530,9 @@ spec: {emails: [bob@example.test], groups: [web-team]}
             message: evil.into(),
         });
         record.statuses.insert(
-            Context::Apply,
+            StatusContext::Apply,
             StatusRecord {
-                state: State::Error,
+                state: StatusState::Error,
                 description: evil.into(),
                 sink_error: Some(format!("HTTP 401 {evil}")),
             },
@@ -551,12 +551,12 @@ spec: {emails: [bob@example.test], groups: [web-team]}
 
     #[test]
     fn the_index_lists_commits_newest_first_with_statuses_and_sink_errors() {
-        let allowed = record(decision("canary to 50", "bob@example.test", bob(), 2, 1));
-        let mut denied = record(decision("db weight", "bob@example.test", bob(), 2, 5));
+        let allowed = record(judgement("canary to 50", "bob@example.test", bob(), 2, 1));
+        let mut denied = record(judgement("db weight", "bob@example.test", bob(), 2, 5));
         denied.commit = "ab".repeat(20);
         denied
             .statuses
-            .get_mut(&Context::Authorize)
+            .get_mut(&StatusContext::Authorize)
             .unwrap()
             .sink_error = Some("the forge answered 401 Unauthorized".into());
         let html = index(&[denied.clone(), allowed.clone()]);
@@ -591,7 +591,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
 
     #[test]
     fn pages_load_nothing_from_elsewhere_and_run_no_script() {
-        let html = commit(&record(decision("x", "bob@example.test", bob(), 2, 1)));
+        let html = commit(&record(judgement("x", "bob@example.test", bob(), 2, 1)));
         for banned in ["<script", "src=", "<link", "http://", "https://", "@import"] {
             assert!(!html.contains(banned), "{banned} in {html}");
         }

@@ -1,7 +1,7 @@
 //! The routes: two HTML pages, the probes and `/metrics`. Read-only:
 //! every route is a GET, and nothing here changes the daemon.
 
-use super::{render, ApiState};
+use super::{render, PagesState};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -14,7 +14,7 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 /// Pages: inline style only, no scripts, nothing from elsewhere.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'";
 
-pub fn router(state: ApiState) -> Router {
+pub fn router(state: PagesState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/commits/{sha}", get(commit))
@@ -39,13 +39,13 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-async fn index(State(state): State<ApiState>) -> Html<String> {
+async fn index(State(state): State<PagesState>) -> Html<String> {
     Html(render::index(
         &state.journal.recent(crate::daemon::journal::REMEMBERED),
     ))
 }
 
-async fn commit(State(state): State<ApiState>, Path(sha): Path<String>) -> Response {
+async fn commit(State(state): State<PagesState>, Path(sha): Path<String>) -> Response {
     match state.journal.get(&sha) {
         Some(record) => Html(render::commit(&record)).into_response(),
         None => (StatusCode::NOT_FOUND, Html(render::not_found(&sha))).into_response(),
@@ -60,7 +60,7 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(state): State<ApiState>) -> Response {
+async fn readyz(State(state): State<PagesState>) -> Response {
     match state.ready.why_not() {
         None => "ready\n".into_response(),
         Some(why) => (
@@ -71,7 +71,7 @@ async fn readyz(State(state): State<ApiState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<ApiState>) -> Response {
+async fn metrics(State(state): State<PagesState>) -> Response {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::daemon::journal::StatusRecord;
-use crate::report::{Context, State};
+use crate::report::{StatusContext, StatusState};
 use http_body_util::{BodyExt, Empty};
 
 struct Served {
@@ -12,7 +12,7 @@ struct Served {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-async fn start(state: ApiState) -> Served {
+async fn start(state: PagesState) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -44,15 +44,15 @@ async fn call(method: &str, url: &str) -> (u16, axum::http::HeaderMap, String) {
 
 #[tokio::test]
 async fn probes_metrics_and_pages_answer_with_their_headers() {
-    let state = ApiState::default();
+    let state = PagesState::default();
     let commit = "c0ffee".repeat(6) + "c0ff";
     state.journal.status(
         &commit,
         "main",
         1_800_000_000,
-        Context::Apply,
+        StatusContext::Apply,
         StatusRecord {
-            state: State::Success,
+            state: StatusState::Success,
             description: "applied".into(),
             sink_error: None,
         },

@@ -4,7 +4,7 @@
 //!
 //! Per new head: source → spec → identity → authz (the judge) →
 //! admission → plan → provider apply → observe. Nothing of a refused or
-//! invalid candidate is applied, and every decision and apply is in the
+//! invalid candidate is applied, and every judgement and apply is in the
 //! audit log before it takes effect. What happens is told to the
 //! [`Reporter`] as [`ReconcileEvent`]s; it alone writes statuses, the
 //! journal, audit records and alerts.
@@ -31,7 +31,7 @@ use super::reporter::{text, ReconcileEvent, Reporter};
 use super::state::{DaemonState, HeadOutcome, JudgedHead, Judging, StateStore};
 use super::DaemonConfig;
 use crate::admission::{admit, keep_addresses, Admission, Placement};
-use crate::judge::{self, Decision, TrustAnchor, Verification};
+use crate::judge::{self, Judgement, TrustAnchor, Verification};
 use crate::provider::placed::Placed;
 use crate::provider::Provider;
 use crate::source::{CommitId, GitSource};
@@ -230,7 +230,7 @@ impl<P: Provider> Reconciler<P> {
         };
         self.report(ReconcileEvent::Judging { head }).await?;
         let judged = self.judge(anchor, head).await?;
-        let (decision, admission) = admit(judged, &self.placement(), &self.state.allocation);
+        let (judgement, admission) = admit(judged, &self.placement(), &self.state.allocation);
         let written = self
             .deps
             .source
@@ -239,14 +239,14 @@ impl<P: Provider> Reconciler<P> {
             .map(|info| (info.summary, info.author_email));
         self.report(ReconcileEvent::Judged {
             head,
-            decision: &decision,
+            judgement: &judgement,
             trusted: self.state.trusted.clone(),
             written,
         })
         .await?;
         let Admission::Apply(catalog) = admission else {
-            let outcome = HeadOutcome::of_rejected(&decision.outcome);
-            self.remember(head, outcome, &decision.summary());
+            let outcome = HeadOutcome::of_rejected(&judgement.ruling);
+            self.remember(head, outcome, &judgement.summary());
             self.report(ReconcileEvent::Rejected { head }).await?;
             self.deps.store.save(&self.state)?;
             if self.applied.is_none() {
@@ -315,7 +315,7 @@ impl<P: Provider> Reconciler<P> {
                 head.short()
             );
             return Ok(judge::Judged {
-                decision: Decision::aborted(head, why),
+                judgement: Judgement::aborted(head, why),
                 head: None,
             });
         }

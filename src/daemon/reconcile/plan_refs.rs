@@ -27,7 +27,7 @@ impl<P: Provider> Reconciler<P> {
                 continue;
             }
             let judged = self.judge(anchor.clone(), head).await?;
-            let (decision, admission) = admit(judged, &self.placement(), &self.state.allocation);
+            let (judgement, admission) = admit(judged, &self.placement(), &self.state.allocation);
             let steps = match admission {
                 Admission::Apply(catalog) => {
                     let observed = self.deps.provider.observe().await?;
@@ -38,7 +38,7 @@ impl<P: Provider> Reconciler<P> {
             self.report(ReconcileEvent::Planned {
                 git_ref: &git_ref,
                 head,
-                decision: &decision,
+                judgement: &judgement,
                 steps: steps.as_deref(),
             })
             .await?;

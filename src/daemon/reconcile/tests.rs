@@ -10,12 +10,12 @@
 mod memory;
 
 use super::*;
-use crate::audit::{read_records, AuditLog, Event, EventKind};
+use crate::audit::{read_records, AuditEvent, AuditLog, EventKind};
 use crate::daemon::journal::Journal;
 use crate::daemon::metrics::Metrics;
 use crate::report::alerts::Alerter;
 use crate::report::notes::{GitNotes, NotesConfig};
-use crate::report::{ContextName, State};
+use crate::report::{ContextName, StatusState};
 use memory::InMemory;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -200,7 +200,7 @@ state_dir: '{state}'
     }
 
     /// The statuses on `commit`'s note: context → (state, description).
-    fn statuses(&self, commit: CommitId) -> BTreeMap<String, (State, String)> {
+    fn statuses(&self, commit: CommitId) -> BTreeMap<String, (StatusState, String)> {
         self.reconciler
             .deps
             .reporter
@@ -212,7 +212,7 @@ state_dir: '{state}'
             .collect()
     }
 
-    fn status(&self, commit: CommitId, context: &str) -> (State, String) {
+    fn status(&self, commit: CommitId, context: &str) -> (StatusState, String) {
         let statuses = self.statuses(commit);
         statuses
             .get(context)
@@ -221,7 +221,7 @@ state_dir: '{state}'
     }
 
     /// The audit log's events about `commit`.
-    fn audit(&self, commit: CommitId) -> Vec<Event> {
+    fn audit(&self, commit: CommitId) -> Vec<AuditEvent> {
         let file = std::fs::File::open(self.audit_path()).unwrap();
         read_records(std::io::BufReader::new(file))
             .map(|r| r.unwrap().event)
@@ -305,19 +305,19 @@ async fn an_allowed_commit_is_recorded_applied_and_reported() {
         BTreeMap::from([
             (
                 "lbops/validate".into(),
-                (State::Success, "valid; 1 change(s)".into())
+                (StatusState::Success, "valid; 1 change(s)".into())
             ),
             (
                 "lbops/authorize".into(),
                 (
-                    State::Success,
+                    StatusState::Success,
                     "1 change(s) allowed by the trusted policy".into()
                 )
             ),
             (
                 "lbops/apply".into(),
                 (
-                    State::Success,
+                    StatusState::Success,
                     "applied: 1 step(s), balancers in line with this commit".into()
                 )
             ),
@@ -331,7 +331,7 @@ async fn an_allowed_commit_is_recorded_applied_and_reported() {
     assert_eq!(
         said,
         [
-            (EventKind::Decision, "user/alice (unverified)", "accepted"),
+            (EventKind::Judgement, "user/alice (unverified)", "accepted"),
             (EventKind::Apply, "lbops", "applying"),
             (EventKind::Apply, "lbops", "applied"),
         ]
@@ -370,16 +370,16 @@ async fn a_denied_commit_changes_nothing_and_names_who_may_not_do_what() {
     );
     assert_eq!(
         e.status(head, "lbops/validate"),
-        (State::Success, "valid; 1 change(s)".into())
+        (StatusState::Success, "valid; 1 change(s)".into())
     );
     assert_eq!(
         e.status(head, "lbops/authorize"),
-        (State::Failure, denial.clone())
+        (StatusState::Failure, denial.clone())
     );
     assert_eq!(
         e.status(head, "lbops/apply"),
         (
-            State::Failure,
+            StatusState::Failure,
             "nothing applied: the balancers keep the trusted state".into()
         )
     );
@@ -419,11 +419,11 @@ async fn an_invalid_commit_fails_validate_at_its_line() {
 
     assert_eq!(e.provider().applied(), applied, "nothing applied");
     let (state, text) = e.status(head, "lbops/validate");
-    assert_eq!(state, State::Failure);
+    assert_eq!(state, StatusState::Failure);
     assert!(text.starts_with("estate.yaml:10:1: "), "{text}");
     assert!(text.contains("colour"), "{text}");
     assert!(!e.statuses(head).contains_key("lbops/authorize"));
-    assert_eq!(e.status(head, "lbops/apply").0, State::Failure);
+    assert_eq!(e.status(head, "lbops/apply").0, StatusState::Failure);
     let audit = e.audit(head);
     assert_eq!(
         (audit[0].kind, audit[0].outcome.as_str()),
@@ -451,7 +451,7 @@ async fn a_commit_the_provider_cannot_run_fails_validate_and_changes_nothing() {
     assert_eq!(e.provider().applied(), applied, "nothing applied");
     assert_eq!(e.weight(), 1);
     let (state, text) = e.status(head, "lbops/validate");
-    assert_eq!(state, State::Failure);
+    assert_eq!(state, StatusState::Failure);
     assert!(
         text.starts_with("estate.yaml:") && text.contains("needs at least one address"),
         "{text}"
@@ -459,7 +459,7 @@ async fn a_commit_the_provider_cannot_run_fails_validate_and_changes_nothing() {
     assert_eq!(
         e.status(head, "lbops/apply"),
         (
-            State::Failure,
+            StatusState::Failure,
             "nothing applied: the balancers keep the trusted state".into()
         )
     );
@@ -489,11 +489,11 @@ async fn a_branch_moved_back_to_an_old_commit_is_refused_and_alerted() {
     assert_eq!(
         e.status(e.first, "lbops/authorize"),
         (
-            State::Failure,
+            StatusState::Failure,
             "the branch moved back to an old commit; push a revert instead".into()
         )
     );
-    assert_eq!(e.status(e.first, "lbops/apply").0, State::Failure);
+    assert_eq!(e.status(e.first, "lbops/apply").0, StatusState::Failure);
     let alert = e.alert("rewritten_history").await;
     assert_eq!(
         alert["title"],
@@ -530,8 +530,11 @@ async fn a_failed_step_is_an_apply_error_that_is_tried_again() {
     assert_eq!(e.weight(), 1);
     assert_eq!(e.trusted(), Some(e.first));
     let why = "step 1 of the plan failed: injected: the pool is locked";
-    assert_eq!(e.status(head, "lbops/apply"), (State::Error, why.into()));
-    assert_eq!(e.status(head, "lbops/authorize").0, State::Success);
+    assert_eq!(
+        e.status(head, "lbops/apply"),
+        (StatusState::Error, why.into())
+    );
+    assert_eq!(e.status(head, "lbops/authorize").0, StatusState::Success);
     let alert = e.alert("apply_failure").await;
     assert_eq!(
         alert["details"],
@@ -565,10 +568,13 @@ async fn nothing_changes_while_the_audit_log_cannot_be_written() {
     assert_eq!(e.weight(), 1);
     assert_eq!(e.trusted(), Some(e.first));
     assert!(e.audit(head).is_empty());
-    // Judged, but nothing of the decision is reported without its record.
+    // Judged, but nothing of the judgement is reported without its record.
     assert_eq!(
         e.statuses(head),
-        BTreeMap::from([("lbops/validate".into(), (State::Pending, "judging".into()))])
+        BTreeMap::from([(
+            "lbops/validate".into(),
+            (StatusState::Pending, "judging".into())
+        )])
     );
     assert!(
         e.reconciler.waiting().is_none(),
@@ -580,7 +586,7 @@ async fn nothing_changes_while_the_audit_log_cannot_be_written() {
     assert_eq!(e.reconcile().await.unwrap(), Next::Idle);
     assert_eq!(e.weight(), 5);
     assert_eq!(e.trusted(), Some(head));
-    assert_eq!(e.status(head, "lbops/apply").0, State::Success);
+    assert_eq!(e.status(head, "lbops/apply").0, StatusState::Success);
 }
 
 #[tokio::test]
@@ -610,7 +616,7 @@ async fn an_audit_log_changed_behind_the_daemon_stops_it_on_the_head_until_a_new
         waiting.reason
     );
     let (state, text) = e.status(head, "lbops/apply");
-    assert_eq!(state, State::Error);
+    assert_eq!(state, StatusState::Error);
     assert!(text.starts_with("waiting for an operator: "), "{text}");
     let alert = e.alert("apply_failure").await;
     assert!(

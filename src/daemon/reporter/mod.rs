@@ -2,7 +2,7 @@
 //! the [`Reporter`] alone turns that into the audit record, the commit
 //! statuses (git notes and forges), the daemon's pages (the journal), the
 //! metrics and the alerts. Every sentence it writes is built in [`text`]
-//! (or, for a decision, by the decision itself).
+//! (or, for a judgement, by the judgement itself).
 //!
 //! No audit, no change: an event with an audit record is recorded before
 //! anything else of it that follows the record, and [`Reporter::report`]
@@ -14,13 +14,13 @@ use super::drift::Drifted;
 use super::journal::{ApplyResult, Journal, StatusRecord};
 use super::metrics::Metrics;
 use super::reconcile::{ReconcileError, Retry};
-use crate::audit::{AuditError, AuditLog, Event, EventKind, Head, DAEMON_ACTOR};
-use crate::judge::{Decision, Outcome};
+use crate::audit::{AuditError, AuditEvent, AuditLog, EventKind, Head, DAEMON_ACTOR};
+use crate::judge::{Judgement, Ruling};
 use crate::model::Step;
 use crate::report::alerts::{Alert, Alerter};
 use crate::report::forge::ForgeSink;
 use crate::report::notes::GitNotes;
-use crate::report::{Context, ReportError, State, Status, StatusSink};
+use crate::report::{ReportError, Status, StatusContext, StatusSink, StatusState};
 use crate::source::CommitId;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +33,7 @@ pub enum ReconcileEvent<'a> {
     /// The head was judged (and admitted or not).
     Judged {
         head: CommitId,
-        decision: &'a Decision,
+        judgement: &'a Judgement,
         /// The commit the balancers ran when it was judged.
         trusted: Option<String>,
         /// The head's first line and author email, as git has them.
@@ -72,7 +72,7 @@ pub enum ReconcileEvent<'a> {
     Planned {
         git_ref: &'a str,
         head: CommitId,
-        decision: &'a Decision,
+        judgement: &'a Judgement,
         /// `None` when it would be refused.
         steps: Option<&'a [Step]>,
     },
@@ -118,24 +118,39 @@ impl Reporter {
         let mut recorded = None;
         match event {
             E::Judging { head } => {
-                self.post(head, Context::Validate, State::Pending, text::JUDGING)
-                    .await;
+                self.post(
+                    head,
+                    StatusContext::Validate,
+                    StatusState::Pending,
+                    text::JUDGING,
+                )
+                .await;
             }
             E::Judged {
                 head,
-                decision,
+                judgement,
                 trusted,
                 written,
             } => {
-                recorded = Some(self.judged(head, decision, trusted, written).await?);
+                recorded = Some(self.judged(head, judgement, trusted, written).await?);
             }
             E::Rejected { head } => {
-                self.post(head, Context::Apply, State::Failure, text::NOTHING_APPLIED)
-                    .await;
+                self.post(
+                    head,
+                    StatusContext::Apply,
+                    StatusState::Failure,
+                    text::NOTHING_APPLIED,
+                )
+                .await;
             }
             E::Admitted { head } => {
-                self.post(head, Context::Apply, State::Pending, text::APPLYING)
-                    .await;
+                self.post(
+                    head,
+                    StatusContext::Apply,
+                    StatusState::Pending,
+                    text::APPLYING,
+                )
+                .await;
             }
             E::Applying { commit, steps } => {
                 let lines: Vec<String> = steps.iter().map(ToString::to_string).collect();
@@ -147,7 +162,7 @@ impl Reporter {
                     steps.iter().map(|s| s.resource().to_string()).collect();
                 recorded = Some(
                     self.record(
-                        Event::new(EventKind::Apply, DAEMON_ACTOR, "applying")
+                        AuditEvent::new(EventKind::Apply, DAEMON_ACTOR, "applying")
                             .with_commit(commit.to_string())
                             .with_resources(resources)
                             .with_detail(serde_json::json!({ "steps": lines })),
@@ -162,19 +177,25 @@ impl Reporter {
                 // trusted and leaving its apply status pending for good.
                 recorded = Some(
                     self.record(
-                        Event::new(EventKind::Apply, DAEMON_ACTOR, "applied")
+                        AuditEvent::new(EventKind::Apply, DAEMON_ACTOR, "applied")
                             .with_commit(head.to_string()),
                     )?,
                 );
                 self.metrics.applied(took, now());
-                self.post(head, Context::Apply, State::Success, &text::applied(steps))
-                    .await;
+                self.post(
+                    head,
+                    StatusContext::Apply,
+                    StatusState::Success,
+                    &text::applied(steps),
+                )
+                .await;
                 tracing::info!(commit = %head.short(), steps, "applied");
             }
             E::ApplyFailed { head, error } => {
                 let why = error.to_string();
                 self.apply_result(head, false, why.clone());
-                self.post(head, Context::Apply, State::Error, &why).await;
+                self.post(head, StatusContext::Apply, StatusState::Error, &why)
+                    .await;
                 self.alert(Alert::apply_failure(head, &why));
             }
             E::Drifted {
@@ -186,7 +207,7 @@ impl Reporter {
                 tracing::warn!(commit = %commit.short(), drift = %summary, "drift");
                 recorded = Some(
                     self.record(
-                        Event::new(EventKind::Drift, DAEMON_ACTOR, "drift")
+                        AuditEvent::new(EventKind::Drift, DAEMON_ACTOR, "drift")
                             .with_commit(commit.to_string())
                             .with_resources(drifted.iter().map(|d| d.resource.to_string()))
                             .with_detail(serde_json::json!({ "fields": drifted })),
@@ -194,8 +215,8 @@ impl Reporter {
                 );
                 self.post(
                     commit,
-                    Context::Drift,
-                    State::Failure,
+                    StatusContext::Drift,
+                    StatusState::Failure,
                     &text::drifted(summary, reverting),
                 )
                 .await;
@@ -207,13 +228,18 @@ impl Reporter {
                     });
             }
             E::DriftGone { commit } => {
-                self.post(commit, Context::Drift, State::Success, text::NO_DRIFT)
-                    .await;
+                self.post(
+                    commit,
+                    StatusContext::Drift,
+                    StatusState::Success,
+                    text::NO_DRIFT,
+                )
+                .await;
             }
             E::Reverting { commit, steps } => {
                 recorded = Some(
                     self.record(
-                        Event::new(EventKind::Revert, DAEMON_ACTOR, "reverting")
+                        AuditEvent::new(EventKind::Revert, DAEMON_ACTOR, "reverting")
                             .with_commit(commit.to_string())
                             .with_resources(steps.iter().map(|s| s.resource().to_string()))
                             .with_detail(serde_json::json!({
@@ -225,10 +251,10 @@ impl Reporter {
             E::Planned {
                 git_ref,
                 head,
-                decision,
+                judgement,
                 steps,
             } => {
-                let text = text::planned(decision, steps);
+                let text = text::planned(judgement, steps);
                 if let Some(steps) = steps {
                     let lines: Vec<String> = steps.iter().map(ToString::to_string).collect();
                     self.journal
@@ -237,83 +263,85 @@ impl Reporter {
                 tracing::info!(%git_ref, commit = %head.short(), %text, "planned");
                 self.journal.update(&head.to_string(), git_ref, now(), |r| {
                     r.git_ref = git_ref.to_owned();
-                    r.decision = Some(decision.clone());
+                    r.judgement = Some(judgement.clone());
                 });
                 let state = if steps.is_some() {
-                    State::Success
+                    StatusState::Success
                 } else {
-                    State::Failure
+                    StatusState::Failure
                 };
-                self.post(head, Context::Plan, state, &text).await;
+                self.post(head, StatusContext::Plan, state, &text).await;
             }
             E::Waiting { head, error, retry } => {
                 let why = text::waiting(retry, error);
                 self.apply_result(head, false, why.clone());
-                self.post(head, Context::Apply, State::Error, &why).await;
+                self.post(head, StatusContext::Apply, StatusState::Error, &why)
+                    .await;
                 self.alert(Alert::apply_failure(head, &why));
             }
         }
         Ok(recorded)
     }
 
-    /// Metrics, page, audit record, statuses and alerts of a decision.
+    /// Metrics, page, audit record, statuses and alerts of a judgement.
     async fn judged(
         &mut self,
         head: CommitId,
-        decision: &Decision,
+        judgement: &Judgement,
         trusted: Option<String>,
         written: Option<(String, String)>,
     ) -> Result<Head, AuditError> {
-        let outcome = text::outcome_word(decision);
+        let outcome = text::outcome_word(judgement);
         self.metrics.decided(outcome);
         self.journal
             .update(&head.to_string(), &self.branch, now(), |r| {
-                r.decision = Some(decision.clone());
+                r.judgement = Some(judgement.clone());
                 r.written = written;
             });
-        let kind = if decision.accepted() {
-            EventKind::Decision
+        let kind = if judgement.accepted() {
+            EventKind::Judgement
         } else {
             EventKind::Denial
         };
-        let resources: Vec<String> = decision
+        let resources: Vec<String> = judgement
             .commits
             .iter()
             .flat_map(|c| &c.changes)
             .filter_map(|j| j.change.resource.as_ref().map(ToString::to_string))
             .collect();
-        let summary = decision.summary();
+        let summary = judgement.summary();
         let recorded = self.record(
-            Event::new(kind, text::head_actor(decision), outcome)
+            AuditEvent::new(kind, text::head_actor(judgement), outcome)
                 .with_commit(head.to_string())
                 .with_resources(resources)
                 .with_detail(serde_json::json!({ "reason": summary })),
         )?;
-        if let Outcome::Invalid { invalid } = &decision.outcome {
+        if let Ruling::Invalid { invalid } = &judgement.ruling {
             let why = text::invalid(invalid);
-            self.post(head, Context::Validate, State::Failure, &why)
+            self.post(head, StatusContext::Validate, StatusState::Failure, &why)
                 .await;
             self.alert(Alert::bad_config(Some(&head.to_string()), &why));
         } else {
             self.post(
                 head,
-                Context::Validate,
-                State::Success,
-                &text::valid(decision),
+                StatusContext::Validate,
+                StatusState::Success,
+                &text::valid(judgement),
             )
             .await;
-            let state = if decision.accepted() {
-                State::Success
+            let state = if judgement.accepted() {
+                StatusState::Success
             } else {
-                State::Failure
+                StatusState::Failure
             };
-            self.post(head, Context::Authorize, state, &summary).await;
+            self.post(head, StatusContext::Authorize, state, &summary)
+                .await;
         }
-        if decision.rewritten || matches!(decision.outcome, Outcome::Rewound) {
+        if judgement.rewritten || matches!(judgement.ruling, Ruling::Rewound) {
             let was = trusted.unwrap_or_default();
             self.alert(Alert::rewritten_history(&self.branch, was, head));
-        } else if matches!(decision.outcome, Outcome::Refused { .. }) {
-            let who = decision
+        } else if matches!(judgement.ruling, Ruling::Refused { .. }) {
+            let who = judgement
                 .denial()
                 .map_or_else(|| "someone".to_owned(), |denial| denial.who());
             self.alert(Alert::denial(head, &who, &summary));
@@ -323,7 +351,7 @@ impl Reporter {
     }
 
     /// Appends `event` to the audit log.
-    fn record(&mut self, event: Event) -> Result<Head, AuditError> {
+    fn record(&mut self, event: AuditEvent) -> Result<Head, AuditError> {
         self.audit.append(&event, time::OffsetDateTime::now_utc())
     }
 
@@ -344,7 +372,13 @@ impl Reporter {
 
     /// Posts a status to git notes (and shows it on the daemon's page)
     /// now, and to the forges in the background.
-    async fn post(&self, commit: CommitId, context: Context, state: State, description: &str) {
+    async fn post(
+        &self,
+        commit: CommitId,
+        context: StatusContext,
+        state: StatusState,
+        description: &str,
+    ) {
         let status = Status::new(context, state, description);
         let status = match self.page(commit) {
             Some(url) => status.with_url(url),

@@ -1,11 +1,11 @@
 //! Every sentence the daemon writes onto a commit, into the audit log or
-//! into an alert about a reconcile, in one place. The decision's own
+//! into an alert about a reconcile, in one place. The judgement's own
 //! wording (its one-line summary, the denial sentence) lives with the
-//! decision: [`Decision::summary`], [`crate::judge::Denial`].
+//! judgement: [`Judgement::summary`], [`crate::judge::Denial`].
 
 use super::super::reconcile::{ReconcileError, Retry};
 use crate::audit::DAEMON_ACTOR;
-use crate::judge::{Decision, Identity, Outcome};
+use crate::judge::{Identity, Judgement, Ruling};
 use crate::model::Step;
 use crate::spec::Code;
 
@@ -20,19 +20,19 @@ pub const NO_DRIFT: &str = "no drift: the balancers run this commit again";
 /// `lbops/validate` of an invalid head whose diagnostics hold no error.
 const DOES_NOT_VALIDATE: &str = "does not validate";
 
-/// The decision's word in the audit log, the metrics and the logs.
-pub fn outcome_word(decision: &Decision) -> &'static str {
-    match &decision.outcome {
-        Outcome::Accepted => "accepted",
-        Outcome::Refused { .. } => "refused",
-        Outcome::Invalid { .. } => "invalid",
-        Outcome::Rewound => "rewound",
+/// The judgement's word in the audit log, the metrics and the logs.
+pub fn outcome_word(judgement: &Judgement) -> &'static str {
+    match &judgement.ruling {
+        Ruling::Accepted => "accepted",
+        Ruling::Refused { .. } => "refused",
+        Ruling::Invalid { .. } => "invalid",
+        Ruling::Rewound => "rewound",
     }
 }
 
 /// Who the head commit is from, as the audit log names actors.
-pub fn head_actor(decision: &Decision) -> String {
-    match decision.commits.iter().find(|c| c.id == decision.head) {
+pub fn head_actor(judgement: &Judgement) -> String {
+    match judgement.commits.iter().find(|c| c.id == judgement.head) {
         Some(commit) => match &commit.identity {
             Ok(Identity::Signed(v)) => v.principal.to_string(),
             Ok(Identity::Claimed { principal }) => format!("{principal} (unverified)"),
@@ -43,8 +43,8 @@ pub fn head_actor(decision: &Decision) -> String {
 }
 
 /// `lbops/validate` of a head that validates.
-pub fn valid(decision: &Decision) -> String {
-    let changes: usize = decision.commits.iter().map(|c| c.changes.len()).sum();
+pub fn valid(judgement: &Judgement) -> String {
+    let changes: usize = judgement.commits.iter().map(|c| c.changes.len()).sum();
     format!("valid; {changes} change(s)")
 }
 
@@ -87,11 +87,11 @@ pub fn drifted(summary: &str, reverting: bool) -> String {
 
 /// `lbops/plan` of another ref's head: what applying it would do, or why
 /// it would be refused.
-pub fn planned(decision: &Decision, steps: Option<&[Step]>) -> String {
+pub fn planned(judgement: &Judgement, steps: Option<&[Step]>) -> String {
     match steps {
         Some([]) => "would change nothing on the balancers".to_owned(),
         Some(steps) => format!("would apply {} step(s): {}", steps.len(), steps[0]),
-        None => format!("would be refused: {}", decision.summary()),
+        None => format!("would be refused: {}", judgement.summary()),
     }
 }
 
@@ -109,11 +109,11 @@ mod tests {
     use super::*;
     use crate::source::CommitId;
 
-    fn decision(outcome: Outcome) -> Decision {
-        Decision {
+    fn judgement(ruling: Ruling) -> Judgement {
+        Judgement {
             head: CommitId::parse(&"ab".repeat(20)).unwrap(),
             rewritten: false,
-            outcome,
+            ruling,
             commits: Vec::new(),
         }
     }
@@ -122,7 +122,7 @@ mod tests {
     /// the wording in one place (`cargo test -- --nocapture`).
     #[test]
     fn every_sentence_reads_well() {
-        let accepted = decision(Outcome::Accepted);
+        let accepted = judgement(Ruling::Accepted);
         let error = ReconcileError::NotConverged(3);
         let lines = [
             JUDGING.to_owned(),
@@ -137,7 +137,7 @@ mod tests {
             drifted("pool/web: set weights", true),
             drifted("pool/web: set weights", false),
             planned(&accepted, Some(&[])),
-            planned(&decision(Outcome::Rewound), None),
+            planned(&judgement(Ruling::Rewound), None),
             waiting(Retry::NeedsChange, &error),
             waiting(Retry::NeedsOperator, &error),
         ];
@@ -146,7 +146,7 @@ mod tests {
         }
         assert_eq!(head_actor(&accepted), DAEMON_ACTOR);
         assert_eq!(
-            planned(&decision(Outcome::Rewound), None),
+            planned(&judgement(Ruling::Rewound), None),
             "would be refused: the branch moved back to an old commit; push a revert instead"
         );
         assert_eq!(

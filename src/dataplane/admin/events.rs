@@ -20,7 +20,7 @@ use tokio::sync::watch;
 /// Something that changed in the data plane.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event {
+pub enum DataplaneEvent {
     /// A config was accepted and now serves.
     Config { version: u64 },
     /// A target of a pool was found healthy or unhealthy (the data plane's
@@ -34,7 +34,7 @@ pub enum Event {
 
 /// A subscriber: the events it has not read yet, and the server's stop.
 struct Subscription {
-    events: broadcast::Receiver<Event>,
+    events: broadcast::Receiver<DataplaneEvent>,
     /// The data plane's own health checks; `None` once that channel closed.
     health: Option<broadcast::Receiver<HealthEvent>>,
     stop: watch::Receiver<bool>,
@@ -55,7 +55,7 @@ impl Subscription {
                         self.health = None;
                         continue;
                     }
-                    other => other.map(Event::from),
+                    other => other.map(DataplaneEvent::from),
                 },
             };
             break match received {
@@ -82,7 +82,7 @@ async fn recv_health(
     }
 }
 
-impl From<HealthEvent> for Event {
+impl From<HealthEvent> for DataplaneEvent {
     fn from(event: HealthEvent) -> Self {
         Self::Health {
             pool: event.pool,
@@ -132,7 +132,7 @@ impl hyper::body::Body for EventStream {
 /// The streaming response for one subscriber, which subscribed before the
 /// headers go out: whatever a client does after reading them is seen.
 pub(super) fn stream(
-    events: broadcast::Receiver<Event>,
+    events: broadcast::Receiver<DataplaneEvent>,
     health: broadcast::Receiver<HealthEvent>,
     stop: watch::Receiver<bool>,
 ) -> Response<Body> {

@@ -312,12 +312,12 @@ fn observed_state_is_the_running_config_with_live_health() {
 
 #[test]
 fn events_are_one_tagged_json_object() {
-    let config = Event::Config { version: 3 };
+    let config = DataplaneEvent::Config { version: 3 };
     assert_eq!(
         serde_json::to_string(&config).unwrap(),
         r#"{"type":"config","version":3}"#
     );
-    let health = Event::Health {
+    let health = DataplaneEvent::Health {
         pool: "web".parse().unwrap(),
         target: "10.0.0.1:80".parse().unwrap(),
         healthy: false,
@@ -327,7 +327,10 @@ fn events_are_one_tagged_json_object() {
         text,
         r#"{"type":"health","pool":"web","target":"10.0.0.1:80","healthy":false}"#
     );
-    assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), health);
+    assert_eq!(
+        serde_json::from_str::<DataplaneEvent>(&text).unwrap(),
+        health
+    );
 }
 
 /// Every error a client can see, with its status, for a person to review.

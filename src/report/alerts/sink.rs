@@ -76,7 +76,7 @@ pub enum AlertError {
 
 /// What one answer means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Answer {
     Delivered,
     /// Worth another try: the receiver is failing or busy.
     Retry,
@@ -88,16 +88,16 @@ pub enum Verdict {
 /// again; anything else (redirects included: a signed alert is not sent
 /// on to another address) is given up.
 #[must_use]
-pub fn verdict(status: StatusCode) -> Verdict {
+pub fn classify(status: StatusCode) -> Answer {
     if status.is_success() {
-        Verdict::Delivered
+        Answer::Delivered
     } else if status.is_server_error()
         || status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS
     {
-        Verdict::Retry
+        Answer::Retry
     } else {
-        Verdict::GiveUp
+        Answer::GiveUp
     }
 }
 
@@ -140,10 +140,10 @@ impl Sink {
                 tokio::time::sleep(retry.delay_after(attempt - 1)).await;
             }
             match self.post_once(client, retry.timeout, body).await {
-                Ok((status, answer)) => match verdict(status) {
-                    Verdict::Delivered => return Ok(()),
-                    Verdict::Retry => last = format!("HTTP {}", status.as_u16()),
-                    Verdict::GiveUp => {
+                Ok((status, answer)) => match classify(status) {
+                    Answer::Delivered => return Ok(()),
+                    Answer::Retry => last = format!("HTTP {}", status.as_u16()),
+                    Answer::GiveUp => {
                         return Err(AlertError::Refused {
                             sink: self.name.clone(),
                             kind,
@@ -282,19 +282,19 @@ mod tests {
 
     #[test]
     fn success_is_delivered_server_trouble_retried_and_the_rest_given_up() {
-        assert_eq!(verdict(StatusCode::OK), Verdict::Delivered);
-        assert_eq!(verdict(StatusCode::NO_CONTENT), Verdict::Delivered);
+        assert_eq!(classify(StatusCode::OK), Answer::Delivered);
+        assert_eq!(classify(StatusCode::NO_CONTENT), Answer::Delivered);
         for retried in [500, 502, 503, 504, 408, 429] {
             assert_eq!(
-                verdict(StatusCode::from_u16(retried).unwrap()),
-                Verdict::Retry,
+                classify(StatusCode::from_u16(retried).unwrap()),
+                Answer::Retry,
                 "{retried}"
             );
         }
         for refused in [301, 302, 400, 401, 403, 404, 410] {
             assert_eq!(
-                verdict(StatusCode::from_u16(refused).unwrap()),
-                Verdict::GiveUp,
+                classify(StatusCode::from_u16(refused).unwrap()),
+                Answer::GiveUp,
                 "{refused}"
             );
         }

@@ -5,7 +5,7 @@
 
 use super::http::{never, ApiRequest, Auth, Core};
 use super::last::Posted;
-use crate::report::{ContextName, ReportError, State, Status, StatusSink};
+use crate::report::{ContextName, ReportError, Status, StatusSink, StatusState};
 use crate::source::CommitId;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -42,11 +42,11 @@ impl Bitbucket {
 /// Bitbucket's states are a build's: it has no `error`, so lbops' Error
 /// shows as FAILED too (STOPPED means a build was cancelled, which is not
 /// what Error means); the description says which it was.
-fn state(state: State) -> &'static str {
+fn state(state: StatusState) -> &'static str {
     match state {
-        State::Pending => "INPROGRESS",
-        State::Success => "SUCCESSFUL",
-        State::Failure | State::Error => "FAILED",
+        StatusState::Pending => "INPROGRESS",
+        StatusState::Success => "SUCCESSFUL",
+        StatusState::Failure | StatusState::Error => "FAILED",
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::http::{never, ApiRequest, Auth, Core};
 use super::last::Posted;
-use crate::report::{ContextName, ReportError, State, Status, StatusSink};
+use crate::report::{ContextName, ReportError, Status, StatusSink, StatusState};
 use crate::source::CommitId;
 use std::sync::Arc;
 
@@ -34,7 +34,7 @@ impl Gitea {
 }
 
 /// Gitea has all four of lbops' states (and `warning`, unused).
-fn state(state: State) -> &'static str {
+fn state(state: StatusState) -> &'static str {
     state.as_str()
 }
 

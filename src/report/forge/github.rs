@@ -4,7 +4,7 @@
 
 use super::http::{never, ApiRequest, Auth, Core};
 use super::last::Posted;
-use crate::report::{ContextName, ReportError, State, Status, StatusSink};
+use crate::report::{ContextName, ReportError, Status, StatusSink, StatusState};
 use crate::source::CommitId;
 use std::sync::Arc;
 
@@ -35,7 +35,7 @@ impl GitHub {
 }
 
 /// GitHub has all four of lbops' states, under the same names.
-fn state(state: State) -> &'static str {
+fn state(state: StatusState) -> &'static str {
     state.as_str()
 }
 

@@ -5,7 +5,7 @@
 
 use super::http::{ApiRequest, Auth, Core};
 use super::last::Posted;
-use crate::report::{ContextName, ReportError, State, Status, StatusSink};
+use crate::report::{ContextName, ReportError, Status, StatusSink, StatusState};
 use crate::source::CommitId;
 use reqwest::StatusCode;
 use std::sync::Arc;
@@ -37,11 +37,11 @@ impl GitLab {
 /// GitLab's states are a pipeline's: it has no `error`, so lbops' Error
 /// (lbops or a provider at fault) shows as `failed` too; the description
 /// says which it was.
-fn state(state: State) -> &'static str {
+fn state(state: StatusState) -> &'static str {
     match state {
-        State::Pending => "pending",
-        State::Success => "success",
-        State::Failure | State::Error => "failed",
+        StatusState::Pending => "pending",
+        StatusState::Success => "success",
+        StatusState::Failure | StatusState::Error => "failed",
     }
 }
 

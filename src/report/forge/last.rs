@@ -3,7 +3,7 @@
 //! and a status forgotten that way is at worst posted once more.
 
 use super::text::fit_description;
-use crate::report::{ContextName, State, Status};
+use crate::report::{ContextName, Status, StatusState};
 use crate::source::CommitId;
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -16,7 +16,7 @@ const REMEMBERED: usize = 512;
 pub struct Posted {
     pub commit: CommitId,
     pub context: String,
-    pub state: State,
+    pub state: StatusState,
     pub description: String,
     pub url: Option<String>,
 }
@@ -84,7 +84,7 @@ impl LastPosted {
 mod tests {
     use super::*;
 
-    fn posted(n: usize, state: State) -> Posted {
+    fn posted(n: usize, state: StatusState) -> Posted {
         Posted {
             commit: CommitId::parse(&format!("{n:040x}")).unwrap(),
             context: "lbops/apply".into(),
@@ -97,16 +97,16 @@ mod tests {
     #[test]
     fn only_the_latest_of_a_context_counts_and_memory_is_bounded() {
         let last = LastPosted::default();
-        last.remember(posted(1, State::Pending));
-        assert!(last.is_current(&posted(1, State::Pending)));
-        last.remember(posted(1, State::Success));
-        assert!(!last.is_current(&posted(1, State::Pending)));
-        assert!(last.is_current(&posted(1, State::Success)));
+        last.remember(posted(1, StatusState::Pending));
+        assert!(last.is_current(&posted(1, StatusState::Pending)));
+        last.remember(posted(1, StatusState::Success));
+        assert!(!last.is_current(&posted(1, StatusState::Pending)));
+        assert!(last.is_current(&posted(1, StatusState::Success)));
         for n in 2..=REMEMBERED + 1 {
-            last.remember(posted(n, State::Success));
+            last.remember(posted(n, StatusState::Success));
         }
-        assert!(!last.is_current(&posted(1, State::Success)));
-        assert!(last.is_current(&posted(REMEMBERED + 1, State::Success)));
+        assert!(!last.is_current(&posted(1, StatusState::Success)));
+        assert!(last.is_current(&posted(REMEMBERED + 1, StatusState::Success)));
         assert_eq!(last.lock().len(), REMEMBERED);
     }
 }

@@ -9,12 +9,12 @@
 //!
 //! A block is a header line `<context>: <state>[ — <description>]` and
 //! the indented lines under it (`  details: <url>`). Contexts sort by
-//! instance (none first), then in the order of [`Context::ALL`]. Lines
+//! instance (none first), then in the order of [`StatusContext::ALL`]. Lines
 //! lbops does not recognise are kept, after the status blocks, in their
 //! order; blocks of other contexts (other daemons' instances) are kept
 //! as they are.
 
-use crate::report::{Context, ContextName, State, Status, MAX_DESCRIPTION};
+use crate::report::{ContextName, Status, StatusContext, StatusState, MAX_DESCRIPTION};
 
 /// Separates the state from the description on a header line.
 const DASH: &str = " — ";
@@ -26,7 +26,7 @@ const DETAILS: &str = "  details: ";
 pub struct NoteEntry {
     /// The full context name: `lbops/validate`, `lbops/staging/validate`.
     pub context: String,
-    pub state: State,
+    pub state: StatusState,
     /// One line, at most [`MAX_DESCRIPTION`] characters.
     pub description: String,
     /// The daemon's page for the commit.
@@ -194,10 +194,10 @@ fn sort_key(context: &str) -> (Option<&str>, usize, &str) {
         Some((instance, kind)) => (Some(instance), kind),
         None => (None, name),
     };
-    let rank = Context::ALL
+    let rank = StatusContext::ALL
         .iter()
         .position(|c| c.as_str() == kind)
-        .unwrap_or(Context::ALL.len());
+        .unwrap_or(StatusContext::ALL.len());
     (instance, rank, kind)
 }
 
@@ -211,9 +211,14 @@ fn parse_header(line: &str) -> Option<NoteEntry> {
         Some((state, description)) => (state, description),
         None => (rest, ""),
     };
-    let state = [State::Pending, State::Success, State::Failure, State::Error]
-        .into_iter()
-        .find(|s| s.as_str() == state)?;
+    let state = [
+        StatusState::Pending,
+        StatusState::Success,
+        StatusState::Failure,
+        StatusState::Error,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == state)?;
     Some(NoteEntry {
         context: context.to_owned(),
         state,

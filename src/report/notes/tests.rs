@@ -2,7 +2,7 @@
 //! checked is what `git` itself shows.
 
 use super::*;
-use crate::report::{Context, State};
+use crate::report::{StatusContext, StatusState};
 use std::path::Path;
 use std::process::Command;
 
@@ -84,13 +84,17 @@ async fn each_context_shows_its_latest_status_in_git_log() {
     };
     let notes = sink(dir.path(), None);
     let url = format!("http://127.0.0.1:8712/commits/{commit}");
-    let validate = Status::new(Context::Validate, State::Pending, "validating");
+    let validate = Status::new(StatusContext::Validate, StatusState::Pending, "validating");
     notes.post(commit, &validate).await.unwrap();
-    let validate = Status::new(Context::Validate, State::Success, "16 resources, all valid");
+    let validate = Status::new(
+        StatusContext::Validate,
+        StatusState::Success,
+        "16 resources, all valid",
+    );
     notes.post(commit, &validate).await.unwrap();
     let authorize = Status::new(
-        Context::Authorize,
-        State::Failure,
+        StatusContext::Authorize,
+        StatusState::Failure,
         "user/bob may not pool.weights.update on pool/db",
     )
     .with_url(&url);
@@ -110,13 +114,13 @@ async fn each_context_shows_its_latest_status_in_git_log() {
         [
             NoteEntry {
                 context: "lbops/validate".into(),
-                state: State::Success,
+                state: StatusState::Success,
                 description: "16 resources, all valid".into(),
                 target_url: None,
             },
             NoteEntry {
                 context: "lbops/authorize".into(),
-                state: State::Failure,
+                state: StatusState::Failure,
                 description: "user/bob may not pool.weights.update on pool/db".into(),
                 target_url: Some(url),
             },
@@ -140,15 +144,23 @@ async fn the_same_status_twice_makes_no_second_notes_commit() {
         unreachable!()
     };
     let notes = sink(dir.path(), None);
-    let status =
-        Status::new(Context::Apply, State::Success, "applied 3 changes").with_url("http://x/");
+    let status = Status::new(
+        StatusContext::Apply,
+        StatusState::Success,
+        "applied 3 changes",
+    )
+    .with_url("http://x/");
     notes.post(commit, &status).await.unwrap();
     let before = notes_head(dir.path());
     notes.post(commit, &status).await.unwrap();
     notes.post(commit, &status.clone()).await.unwrap();
     assert_eq!(notes_head(dir.path()), before);
-    let changed =
-        Status::new(Context::Apply, State::Success, "applied 4 changes").with_url("http://x/");
+    let changed = Status::new(
+        StatusContext::Apply,
+        StatusState::Success,
+        "applied 4 changes",
+    )
+    .with_url("http://x/");
     notes.post(commit, &changed).await.unwrap();
     assert_ne!(notes_head(dir.path()), before);
 }
@@ -161,16 +173,16 @@ async fn two_instances_on_one_repository_keep_both_lines() {
     };
     let staging = sink(dir.path(), Some("staging"));
     let prod = sink(dir.path(), Some("prod"));
-    let status = |state, text| Status::new(Context::Apply, state, text);
+    let status = |state, text| Status::new(StatusContext::Apply, state, text);
     staging
-        .post(commit, &status(State::Pending, "applying"))
+        .post(commit, &status(StatusState::Pending, "applying"))
         .await
         .unwrap();
-    prod.post(commit, &status(State::Error, "lb-1 unreachable"))
+    prod.post(commit, &status(StatusState::Error, "lb-1 unreachable"))
         .await
         .unwrap();
     staging
-        .post(commit, &status(State::Success, "applied"))
+        .post(commit, &status(StatusState::Success, "applied"))
         .await
         .unwrap();
     assert_eq!(
@@ -209,7 +221,7 @@ async fn a_bare_mirror_gets_the_note_on_the_right_commit() {
     notes
         .post(
             ids[1],
-            &Status::new(Context::Drift, State::Success, "no drift"),
+            &Status::new(StatusContext::Drift, StatusState::Success, "no drift"),
         )
         .await
         .unwrap();
@@ -245,7 +257,7 @@ async fn notes_are_pushed_and_merged_with_notes_someone_else_pushed() {
     notes
         .post(
             ours,
-            &Status::new(Context::Validate, State::Success, "valid"),
+            &Status::new(StatusContext::Validate, StatusState::Success, "valid"),
         )
         .await
         .unwrap();
@@ -301,7 +313,7 @@ async fn notes_are_pushed_and_merged_with_notes_someone_else_pushed() {
     notes
         .post(
             ours,
-            &Status::new(Context::Authorize, State::Success, "allowed"),
+            &Status::new(StatusContext::Authorize, StatusState::Success, "allowed"),
         )
         .await
         .unwrap();
@@ -346,7 +358,7 @@ async fn a_failed_push_is_transient_and_the_next_post_pushes_what_is_pending() {
         unreachable!()
     };
     let remote = dir.path().join("remote.git");
-    let status = Status::new(Context::Validate, State::Failure, "2 errors");
+    let status = Status::new(StatusContext::Validate, StatusState::Failure, "2 errors");
     let err = pushing_sink(&work, &remote)
         .post(commit, &status)
         .await
@@ -386,8 +398,8 @@ async fn descriptions_cannot_forge_lines() {
     };
     let notes = sink(dir.path(), None);
     let forged = Status {
-        context: Context::Validate,
-        state: State::Failure,
+        context: StatusContext::Validate,
+        state: StatusState::Failure,
         description: "bad\nlbops/authorize: success — forged\r\n\u{1b}[2J".into(),
         target_url: Some("http://x/\n  details: http://evil/".into()),
     };
@@ -407,7 +419,7 @@ async fn descriptions_cannot_forge_lines() {
 #[tokio::test]
 async fn what_retrying_cannot_fix_is_permanent() {
     let dir = tempfile::tempdir().unwrap();
-    let status = Status::new(Context::Drift, State::Pending, "");
+    let status = Status::new(StatusContext::Drift, StatusState::Pending, "");
     let missing = sink(&dir.path().join("nope"), None);
     let some_commit = CommitId::parse(&"a".repeat(40)).unwrap();
     let err = missing.post(some_commit, &status).await.unwrap_err();
@@ -461,7 +473,7 @@ async fn a_lock_left_by_a_killed_writer_is_cleared_and_a_live_one_waited_for() {
     let lock = dir.path().join(".git/refs/notes/lbops.lock");
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
     let notes = sink(dir.path(), None);
-    let status = Status::new(Context::Plan, State::Success, "3 changes");
+    let status = Status::new(StatusContext::Plan, StatusState::Success, "3 changes");
 
     // Left behind a minute ago by a daemon killed mid-update: removed.
     let file = std::fs::File::create(&lock).unwrap();
@@ -483,7 +495,7 @@ async fn a_lock_left_by_a_killed_writer_is_cleared_and_a_live_one_waited_for() {
             released_tx.send(std::time::Instant::now()).unwrap();
         })
     };
-    let done = Status::new(Context::Plan, State::Failure, "4 changes");
+    let done = Status::new(StatusContext::Plan, StatusState::Failure, "4 changes");
     notes.post(commit, &done).await.unwrap();
     let posted = std::time::Instant::now();
     writer.join().unwrap();
@@ -500,7 +512,7 @@ async fn notes_written_while_the_remote_was_away_merge_with_notes_it_got_meanwhi
     let ids = repo_with_commits(&work, 2);
     let remote = dir.path().join("remote.git");
     let notes = pushing_sink(&work, &remote);
-    let valid = Status::new(Context::Validate, State::Success, "valid");
+    let valid = Status::new(StatusContext::Validate, StatusState::Success, "valid");
     assert!(notes.post(ids[0], &valid).await.is_err(), "no remote yet");
 
     // The remote appears with notes of its own, unrelated to ours.
@@ -543,7 +555,7 @@ async fn notes_written_while_the_remote_was_away_merge_with_notes_it_got_meanwhi
     );
     git(&other, &["push", "-q", "origin", "refs/notes/lbops"]);
 
-    let applied = Status::new(Context::Apply, State::Success, "applied");
+    let applied = Status::new(StatusContext::Apply, StatusState::Success, "applied");
     notes.post(ids[1], &applied).await.unwrap();
     let show = |commit: CommitId| {
         git(

@@ -31,15 +31,15 @@ fn sign(secret: &[u8], body: &[u8]) -> String {
         .collect()
 }
 
-fn push(forge: Forge) -> Event {
-    Event::Push {
+fn push(forge: Forge) -> WebhookEvent {
+    WebhookEvent::Push {
         forge,
         git_ref: Some("refs/heads/main".into()),
         after: Some(SHA.into()),
     }
 }
 
-fn unauthorized(result: Result<Event, Rejection>) -> Unauthorized {
+fn unauthorized(result: Result<WebhookEvent, Rejection>) -> Unauthorized {
     match result {
         Err(Rejection::Unauthorized(why)) => why,
         other => panic!("expected 401, got {other:?}"),
@@ -65,7 +65,7 @@ fn github_published_example_verifies() {
     ]);
     assert_eq!(
         verify(&h, b"Hello, World!", b"It's a Secret to Everybody"),
-        Ok(Event::Ping)
+        Ok(WebhookEvent::Ping)
     );
 }
 
@@ -158,7 +158,7 @@ fn github_other_events_are_ignored_once_verified() {
     ]);
     assert_eq!(
         verify(&h, body, SECRET),
-        Ok(Event::Ignored("pull_request".into()))
+        Ok(WebhookEvent::Ignored("pull_request".into()))
     );
 }
 
@@ -179,7 +179,7 @@ fn gitlab_push_with_the_right_token() {
         br#"{"ref":"refs/tags/v1","checkout_sha":"0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"}"#;
     assert_eq!(
         verify(&h, tag, SECRET),
-        Ok(Event::Push {
+        Ok(WebhookEvent::Push {
             forge: Forge::GitLab,
             git_ref: Some("refs/tags/v1".into()),
             after: Some(SHA.into()),
@@ -224,7 +224,7 @@ fn gitlab_other_hooks_are_ignored_once_verified() {
     ]);
     assert_eq!(
         verify(&h, b"{}", SECRET),
-        Ok(Event::Ignored("Merge Request Hook".into()))
+        Ok(WebhookEvent::Ignored("Merge Request Hook".into()))
     );
 }
 

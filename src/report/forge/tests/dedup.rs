@@ -1,13 +1,17 @@
 //! A status already posted is not posted again.
 
 use super::{commit, Forge, KINDS};
-use crate::report::{Context, State, Status, StatusSink};
+use crate::report::{Status, StatusContext, StatusSink, StatusState};
 
 #[tokio::test]
 async fn the_same_status_twice_is_one_request() {
     for kind in KINDS {
         let forge = Forge::start(kind).await;
-        let ok = Status::new(Context::Validate, State::Success, "16 resources valid");
+        let ok = Status::new(
+            StatusContext::Validate,
+            StatusState::Success,
+            "16 resources valid",
+        );
         forge.sink.post(commit(), &ok).await.unwrap();
         forge.sink.post(commit(), &ok).await.unwrap();
         assert_eq!(forge.server.seen().len(), 1, "{kind}");
@@ -15,7 +19,11 @@ async fn the_same_status_twice_is_one_request() {
         // Anything shown that differs is a new status …
         let linked = ok.clone().with_url("https://lbops.example/c");
         forge.sink.post(commit(), &linked).await.unwrap();
-        let other = Status::new(Context::Drift, State::Success, "16 resources valid");
+        let other = Status::new(
+            StatusContext::Drift,
+            StatusState::Success,
+            "16 resources valid",
+        );
         forge.sink.post(commit(), &other).await.unwrap();
         assert_eq!(forge.server.seen().len(), 3, "{kind}");
         // … and going back to an earlier one posts it again.
@@ -30,7 +38,7 @@ async fn a_failed_post_is_not_remembered() {
     for kind in KINDS {
         let forge = Forge::start(kind).await;
         forge.server.reply(Reply::status(401));
-        let ok = Status::new(Context::Apply, State::Success, "applied");
+        let ok = Status::new(StatusContext::Apply, StatusState::Success, "applied");
         assert!(forge.sink.post(commit(), &ok).await.is_err());
         forge.sink.post(commit(), &ok).await.unwrap();
         assert_eq!(forge.server.seen().len(), 2, "{kind}");

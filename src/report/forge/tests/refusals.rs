@@ -4,10 +4,14 @@ use super::shapes::TOKEN;
 use super::standin::Reply;
 use super::{commit, Forge, KINDS};
 use crate::report::forge::{build, ForgeKind};
-use crate::report::{Context, ContextName, ReportError, State, Status, StatusSink};
+use crate::report::{ContextName, ReportError, Status, StatusContext, StatusSink, StatusState};
 
 fn status() -> Status {
-    Status::new(Context::Apply, State::Error, "provider unreachable")
+    Status::new(
+        StatusContext::Apply,
+        StatusState::Error,
+        "provider unreachable",
+    )
 }
 
 #[tokio::test]

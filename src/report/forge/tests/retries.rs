@@ -3,11 +3,15 @@
 use super::standin::Reply;
 use super::{commit, quick, Forge, KINDS};
 use crate::report::forge::{build_with, ForgeKind, RetryPolicy};
-use crate::report::{Context, ContextName, ReportError, State, Status, StatusSink};
+use crate::report::{ContextName, ReportError, Status, StatusContext, StatusSink, StatusState};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn status() -> Status {
-    Status::new(Context::Authorize, State::Pending, "judging 3 changes")
+    Status::new(
+        StatusContext::Authorize,
+        StatusState::Pending,
+        "judging 3 changes",
+    )
 }
 
 #[tokio::test]

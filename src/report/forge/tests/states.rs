@@ -2,9 +2,14 @@
 
 use super::{commit, Forge, KINDS};
 use crate::report::forge::ForgeKind;
-use crate::report::{Context, ContextName, State, Status, StatusSink};
+use crate::report::{ContextName, Status, StatusContext, StatusSink, StatusState};
 
-const STATES: [State; 4] = [State::Pending, State::Success, State::Failure, State::Error];
+const STATES: [StatusState; 4] = [
+    StatusState::Pending,
+    StatusState::Success,
+    StatusState::Failure,
+    StatusState::Error,
+];
 
 /// The forge's name for each of [`STATES`], from its API documentation.
 fn expected_states(kind: ForgeKind) -> [&'static str; 4] {
@@ -28,7 +33,7 @@ async fn every_state_of_every_context_reaches_each_forge_in_its_shape() {
     for kind in KINDS {
         let forge = Forge::start(kind).await;
         let mut expected = Vec::new();
-        for context in Context::ALL {
+        for context in StatusContext::ALL {
             for (n, state) in STATES.into_iter().enumerate() {
                 let mut status =
                     Status::new(context, state, &format!("{} is {n}", context.as_str()));
@@ -80,7 +85,7 @@ async fn an_instance_prefix_and_a_long_description_still_fit() {
     for kind in KINDS {
         let names = ContextName::new(Some("eu west 1".into()));
         let forge = Forge::with(kind, names, super::quick()).await;
-        let mut status = Status::new(Context::Apply, State::Failure, "x");
+        let mut status = Status::new(StatusContext::Apply, StatusState::Failure, "x");
         status.description = "y ".repeat(300); // built by hand, past the limit
         forge.sink.post(commit(), &status).await.unwrap();
         let seen = forge.server.seen();

@@ -1,6 +1,6 @@
 use super::*;
 
-fn entry(context: &str, state: State, description: &str, url: Option<&str>) -> NoteEntry {
+fn entry(context: &str, state: StatusState, description: &str, url: Option<&str>) -> NoteEntry {
     NoteEntry {
         context: context.into(),
         state,
@@ -12,22 +12,22 @@ fn entry(context: &str, state: State, description: &str, url: Option<&str>) -> N
 #[test]
 fn statuses_sort_by_instance_then_by_the_flow_and_read_back() {
     let mut note = NoteText::default();
-    note.set(entry("lbops/drift", State::Success, "", None));
+    note.set(entry("lbops/drift", StatusState::Success, "", None));
     note.set(entry(
         "lbops/authorize",
-        State::Failure,
+        StatusState::Failure,
         "user/bob may not pool.weights.update on pool/db",
         Some("http://127.0.0.1:8712/commits/abc"),
     ));
     note.set(entry(
         "lbops/staging/validate",
-        State::Pending,
+        StatusState::Pending,
         "checking",
         None,
     ));
     note.set(entry(
         "lbops/validate",
-        State::Success,
+        StatusState::Success,
         "16 resources, all valid",
         None,
     ));
@@ -58,7 +58,7 @@ fn setting_a_context_replaces_only_its_own_block() {
                 \x20 something: of theirs\n\
                 reviewed by alice\n";
     let mut note = NoteText::parse(text);
-    note.set(entry("lbops/validate", State::Success, "ok", None));
+    note.set(entry("lbops/validate", StatusState::Success, "ok", None));
     assert_eq!(
         note.render(),
         "lbops/validate: success — ok\n\
@@ -85,8 +85,8 @@ fn lines_that_are_not_statuses_are_kept_as_they_are() {
 #[test]
 fn descriptions_and_urls_cannot_break_the_line_format() {
     let nasty = Status {
-        context: Context::Apply,
-        state: State::Error,
+        context: StatusContext::Apply,
+        state: StatusState::Error,
         description:
             "line one\nlbops/validate: success — forged\r\n\tdetails: x\u{2028}\u{1b}[31m end"
                 .into(),
@@ -111,8 +111,8 @@ fn descriptions_and_urls_cannot_break_the_line_format() {
     );
 
     let long = Status {
-        context: Context::Validate,
-        state: State::Failure,
+        context: StatusContext::Validate,
+        state: StatusState::Failure,
         description: "é".repeat(500),
         target_url: Some(" \n ".into()),
     };

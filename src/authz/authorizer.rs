@@ -1,9 +1,9 @@
 //! [`authorize`] and [`Authorizer`]: a change judged against the trusted
 //! policy, deny by default.
 
-use super::decision::{Denied, Grant, HeldBy, Holders, Miss, NearMiss, Permit, Why};
 use super::grants::{holders_of, resolve, Held};
-use super::rules::{judge, Verdict};
+use super::permit::{Denied, Grant, HeldBy, Holders, Miss, NearMiss, Permit, Why};
+use super::rules::{fit, RuleFit};
 use super::Change;
 use crate::identity::Principal;
 use crate::spec::Catalog;
@@ -117,8 +117,8 @@ fn decide(
     let mut near = Vec::new();
     for Held { role, via } in held {
         for (index, rule) in role.spec.rules.iter().enumerate() {
-            let miss = match judge(rule, change) {
-                Verdict::Allows => {
+            let miss = match fit(rule, change) {
+                RuleFit::Allows => {
                     let grant = Grant::Rule {
                         role: role.name.clone(),
                         rule: index,
@@ -127,9 +127,9 @@ fn decide(
                     let resource = change.resource.as_ref();
                     return Ok(Permit::new(principal, change.action, resource, grant));
                 }
-                Verdict::OtherAction => continue,
-                Verdict::OtherResource => Miss::Resource,
-                Verdict::OtherLabels { .. } => Miss::Labels {
+                RuleFit::OtherAction => continue,
+                RuleFit::OtherResource => Miss::Resource,
+                RuleFit::OtherLabels { .. } => Miss::Labels {
                     before: change.labels_before.clone(),
                     after: change.labels_after.clone(),
                 },
@@ -164,7 +164,7 @@ fn held_by(policy: &Catalog, change: &Change, holders: &dyn Fn(&str) -> Vec<Stri
         role.spec
             .rules
             .iter()
-            .any(|rule| judge(rule, change) == Verdict::Allows)
+            .any(|rule| fit(rule, change) == RuleFit::Allows)
     });
     let roles: Vec<Holders> = allowing
         .by_ref()
