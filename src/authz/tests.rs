@@ -4,6 +4,7 @@
 use super::fixture::{added, edited, trusted};
 use super::*;
 use crate::identity::Principal;
+use crate::spec::actions;
 use crate::spec::Catalog;
 
 fn user(name: &str) -> Principal {
@@ -283,7 +284,7 @@ spec:
 #[test]
 fn only_a_star_resource_rule_allows_a_force_push() {
     let policy = added("access/narrow.yaml", NARROW_ADMINS);
-    let push = Change::repo("repo.force_push");
+    let push = Change::repo(&actions::REPO_FORCE_PUSH);
     assert!(judge(&policy, &user("alice"), &push).is_ok());
     assert_eq!(
         denial(&policy, &user("dave"), &push),
@@ -300,7 +301,7 @@ fn the_bootstrap_admin_may_do_anything() {
     let admin = Principal::BootstrapAdmin {
         fingerprint: "SHA256:abc".into(),
     };
-    for change in [weight_of_db(), Change::repo("repo.force_push")] {
+    for change in [weight_of_db(), Change::repo(&actions::REPO_FORCE_PUSH)] {
         let permit = judge(&Catalog::default(), &admin, &change).unwrap();
         assert_eq!(permit.grant(), &Grant::Bootstrap);
         assert!(judge(&trusted(), &admin, &change).is_ok());
@@ -352,7 +353,7 @@ fn the_authorizer_agrees_with_authorize_on_everything() {
         .iter()
         .flat_map(|c| changes(&trusted(), c))
         .collect();
-    all.push(Change::repo("repo.force_push"));
+    all.push(Change::repo(&actions::REPO_FORCE_PUSH));
     all.push(weight_of_web());
     let principals = [
         user("alice"),
@@ -388,7 +389,7 @@ fn wording() {
     let policy = trusted();
     for (principal, change) in [
         (user("bob"), weight_of_db()),
-        (user("carol"), Change::repo("repo.force_push")),
+        (user("carol"), Change::repo(&actions::REPO_FORCE_PUSH)),
         (user("mallory"), weight_of_web()),
     ] {
         let sentence = denial(&policy, &principal, &change);
