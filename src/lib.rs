@@ -28,7 +28,7 @@
 //! judge:     spec model identity authz source
 //! plan:      spec model
 //! dataplane: spec model fsutil
-//! provider:  spec model plan dataplane
+//! provider:  spec model plan dataplane source  # source: the CommitId an apply tags with
 //! admission: spec judge provider
 //! report:    source
 //! audit:     spec model
@@ -40,7 +40,8 @@
 //! file helpers; `model` is the vocabulary `plan`, `provider` and
 //! `dataplane` share (observed state, steps, capabilities, digests), and
 //! neither `plan` nor `dataplane` imports another of the three; `provider`
-//! may use `plan` and drives the embedded `dataplane`. `admission` joins
+//! may use `plan` and drives the embedded `dataplane`, and names the
+//! commit an apply is for with `source`'s `CommitId`. `admission` joins
 //! a judged range (`judge`) with where its balancers run (`provider`): the
 //! one answer the daemon, `lbops authorize` and `validate --config` share.
 //! `report`, `audit` and `trigger` are edges only

@@ -17,11 +17,20 @@ use common::moto::moto;
 use lbops::model::{ObservedState, StepOutcome};
 use lbops::plan::plan;
 use lbops::provider::aws::{AwsBalancer, AwsConfig, AwsProvider, Scheme};
-use lbops::provider::Provider;
+use lbops::provider::{ApplyContext, Provider};
+use lbops::source::CommitId;
 use lbops::spec::{load, Catalog, Options};
 use std::sync::{Arc, Mutex};
 
 const REGION: &str = "eu-west-1";
+
+/// What applying `catalog` is for: the commit every test tags with.
+fn context(catalog: &Catalog) -> ApplyContext<'_> {
+    ApplyContext {
+        catalog,
+        commit: CommitId::parse("0123456789abcdef0123456789abcdef01234567").unwrap(),
+    }
+}
 
 /// Records every mutating AWS call lbops makes, and fails the `fail_at`th
 /// one (counting from 1), as a crash or an exhausted retry would.
@@ -183,7 +192,6 @@ impl Account {
     /// Plans and applies until nothing is left, as the daemon's converge
     /// does; returns the steps applied.
     async fn converge(&self, provider: &AwsProvider, desired: &Catalog) -> usize {
-        provider.prepare(desired, "0123456789abcdef0123456789abcdef01234567");
         let mut applied = 0;
         for _ in 0..3 {
             let observed = provider.observe().await.unwrap();
@@ -191,7 +199,7 @@ impl Account {
             if steps.is_empty() {
                 return applied;
             }
-            let outcomes = provider.apply(&steps).await;
+            let outcomes = provider.apply(&steps, context(desired)).await;
             for (step, outcome) in steps.iter().zip(&outcomes) {
                 assert_eq!(*outcome, StepOutcome::Applied, "{step}");
             }
@@ -449,7 +457,7 @@ async fn a_hand_change_in_the_account_is_drift_and_is_reverted() {
     let summary = lbops::daemon::drift::summary(&drifted);
     assert!(summary.contains("loadbalancer/shop"), "{summary}");
     assert!(!revert.is_empty());
-    let outcomes = provider.apply(&revert).await;
+    let outcomes = provider.apply(&revert, context(&desired)).await;
     assert!(
         outcomes.iter().all(|o| *o == StepOutcome::Applied),
         "{outcomes:?}"
@@ -474,9 +482,8 @@ async fn an_apply_cut_off_halfway_is_finished_without_duplicates() {
         let desired = account.catalog(unchanged);
         let faulty = Calls::failing_at(cut_at);
         let provider = account.provider(&faulty).await;
-        provider.prepare(&desired, "0123456789abcdef0123456789abcdef01234567");
         let steps = plan(&desired, &provider.observe().await.unwrap()).steps;
-        let outcomes = provider.apply(&steps).await;
+        let outcomes = provider.apply(&steps, context(&desired)).await;
         let cut = outcomes
             .iter()
             .any(|o| matches!(o, StepOutcome::Failed { .. }));
@@ -504,10 +511,9 @@ async fn credentials_and_key_material_never_reach_the_logs() {
     let calls = Calls::failing_at(5);
     let provider = account.provider(&calls).await;
     let desired = account.catalog(unchanged);
-    provider.prepare(&desired, "0123456789abcdef0123456789abcdef01234567");
     // A failing apply logs its error, then a whole one.
     let steps = plan(&desired, &provider.observe().await.unwrap()).steps;
-    provider.apply(&steps).await;
+    provider.apply(&steps, context(&desired)).await;
     account
         .converge(
             &account.provider(&Arc::new(Calls::default())).await,

@@ -14,7 +14,8 @@ use lbops::dataplane::Dataplane;
 use lbops::model::StepOutcome;
 use lbops::plan::plan;
 use lbops::provider::embedded::EmbeddedProvider;
-use lbops::provider::Provider;
+use lbops::provider::{ApplyContext, Provider};
+use lbops::source::CommitId;
 use lbops::spec::Catalog;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -68,7 +69,11 @@ async fn split(port: u16, n: usize) -> HashMap<String, usize> {
 async fn converge(provider: &EmbeddedProvider, desired: &Catalog) -> usize {
     let observed = provider.observe().await.expect("observe");
     let steps = plan(desired, &observed).steps;
-    let outcomes = provider.apply(&steps).await;
+    let context = ApplyContext {
+        catalog: desired,
+        commit: CommitId::parse("0123456789abcdef0123456789abcdef01234567").unwrap(),
+    };
+    let outcomes = provider.apply(&steps, context).await;
     assert!(
         outcomes.iter().all(|o| *o == StepOutcome::Applied),
         "{:#?}",

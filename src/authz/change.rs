@@ -1,7 +1,7 @@
 //! [`Change`]: one action on one resource, as `changes` finds it and
 //! `authorize` judges it.
 
-use crate::spec::actions::{self, Action};
+use crate::spec::actions::Action;
 use crate::spec::kinds::{Labels, ResourceId};
 use serde::{Serialize, Serializer};
 use std::fmt;
@@ -23,20 +23,19 @@ pub struct Change {
 }
 
 impl Change {
-    /// A repository-wide change, such as `repo.force_push` for a rewritten
-    /// history.
+    /// A repository-wide change, such as [`REPO_FORCE_PUSH`](crate::spec::actions::REPO_FORCE_PUSH) for a
+    /// rewritten history.
     ///
     /// # Panics
     ///
-    /// When `action_name` is not in the catalogue, or names an action about
-    /// a kind of resource: both are bugs in the caller, not user input.
+    /// When `action` is about a kind of resource: a bug in the caller, not
+    /// user input.
     #[must_use]
-    pub fn repo(action_name: &str) -> Change {
-        let action = actions::find(action_name)
-            .unwrap_or_else(|| panic!("`{action_name}` is not in the action catalogue"));
+    pub fn repo(action: &'static Action) -> Change {
         assert!(
             action.kind.is_none(),
-            "`{action_name}` is about a {}, not the repository",
+            "`{}` is about a {}, not the repository",
+            action.name,
             action.kind.map_or("", |k| k.as_str())
         );
         Change {
@@ -69,10 +68,11 @@ pub(super) fn action_name<S: Serializer>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::actions;
 
     #[test]
     fn a_repo_change_names_its_action_and_no_resource() {
-        let change = Change::repo("repo.force_push");
+        let change = Change::repo(&actions::REPO_FORCE_PUSH);
         assert_eq!(change.action.name, "repo.force_push");
         assert_eq!(change.resource, None);
         assert_eq!(
@@ -82,14 +82,8 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "not in the action catalogue")]
-    fn a_repo_change_outside_the_catalogue_is_a_bug() {
-        let _ = Change::repo("repo.delete");
-    }
-
-    #[test]
     #[should_panic(expected = "not the repository")]
     fn a_repo_change_for_a_kind_is_a_bug() {
-        let _ = Change::repo("pool.create");
+        let _ = Change::repo(&actions::POOL_CREATE);
     }
 }

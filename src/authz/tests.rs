@@ -4,6 +4,7 @@
 use super::fixture::{added, edited, trusted};
 use super::*;
 use crate::identity::Principal;
+use crate::spec::actions;
 use crate::spec::Catalog;
 
 fn user(name: &str) -> Principal {
@@ -287,7 +288,7 @@ spec:
 #[test]
 fn only_a_star_resource_rule_allows_a_force_push() {
     let policy = added("access/narrow.yaml", NARROW_ADMINS);
-    let push = Change::repo("repo.force_push");
+    let push = Change::repo(&actions::REPO_FORCE_PUSH);
     assert!(authorize_as(&policy, &user("alice"), &push).is_ok());
     assert_eq!(
         denial(&policy, &user("dave"), &push),
@@ -304,7 +305,7 @@ fn the_bootstrap_admin_may_do_anything() {
     let admin = Principal::BootstrapAdmin {
         fingerprint: "SHA256:abc".into(),
     };
-    for change in [weight_of_db(), Change::repo("repo.force_push")] {
+    for change in [weight_of_db(), Change::repo(&actions::REPO_FORCE_PUSH)] {
         let permit = authorize_as(&Catalog::default(), &admin, &change).unwrap();
         assert_eq!(permit.grant(), &Grant::Bootstrap);
         assert!(authorize_as(&trusted(), &admin, &change).is_ok());
@@ -356,7 +357,7 @@ fn the_authorizer_agrees_with_authorize_on_everything() {
         .iter()
         .flat_map(|c| changes(&trusted(), c))
         .collect();
-    all.push(Change::repo("repo.force_push"));
+    all.push(Change::repo(&actions::REPO_FORCE_PUSH));
     all.push(weight_of_web());
     let principals = [
         user("alice"),
@@ -392,7 +393,7 @@ fn wording() {
     let policy = trusted();
     for (principal, change) in [
         (user("bob"), weight_of_db()),
-        (user("carol"), Change::repo("repo.force_push")),
+        (user("carol"), Change::repo(&actions::REPO_FORCE_PUSH)),
         (user("mallory"), weight_of_web()),
     ] {
         let sentence = denial(&policy, &principal, &change);

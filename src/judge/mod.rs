@@ -26,6 +26,7 @@ pub use report::{Author, Denial};
 use crate::authz::{self, Authorizer, Change, Denied, Permit};
 use crate::identity::{NoIdentity, Principal, Verified};
 use crate::source::{CommitId, CommitInfo};
+use crate::spec::actions;
 use crate::spec::yaml::Pos;
 use crate::spec::{Catalog, Code, Diagnostic, Invalid};
 use serde::Serialize;
@@ -458,7 +459,7 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
         }
     }
     if let Some(replaces) = candidate.rewritten {
-        let change = Change::repo("repo.force_push");
+        let change = Change::repo(&actions::REPO_FORCE_PUSH);
         if movers.is_empty() {
             if let Some(i) = head_index {
                 charged[i].push(JudgedChange {

@@ -7,7 +7,7 @@
 //! targets pass their checks — so traffic only moves to targets that are
 //! up.
 
-use super::{Provider, ProviderError};
+use super::{ApplyContext, Provider, ProviderError};
 use crate::dataplane::config::{BalancerConfig, CertificateConfig, DataplaneConfig};
 use crate::model::{Capabilities, Health, ObservedState, Step, StepOutcome};
 use crate::spec::kinds::loadbalancer::AddressSpec;
@@ -184,7 +184,8 @@ impl Provider for EmbeddedProvider {
         de::from_node::<ObservedState>(observed).map_err(|errors| bad(errors[0].to_string()))
     }
 
-    async fn apply(&self, steps: &[Step]) -> Vec<StepOutcome> {
+    /// The steps alone say all the data plane needs: `_context` is unused.
+    async fn apply(&self, steps: &[Step], _context: ApplyContext<'_>) -> Vec<StepOutcome> {
         let mut outcomes = vec![StepOutcome::Skipped; steps.len()];
         let mut config = match self.running_config().await {
             Ok(config) => config,

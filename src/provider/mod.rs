@@ -10,6 +10,7 @@ pub mod embedded;
 pub mod placed;
 
 use crate::model::{unsupported, Capabilities, ObservedState, Step, StepOutcome};
+use crate::source::CommitId;
 use crate::spec::{Catalog, Diagnostic};
 
 /// Everything `catalog` asks that the provider each balancer is placed on
@@ -50,18 +51,24 @@ pub enum ProviderError {
     BadAnswer { endpoint: String, reason: String },
 }
 
+/// What an apply is for, beyond its steps: the catalog they were planned
+/// towards and the commit it was read from. A provider that needs more
+/// than the steps reads it here (AWS places balancers and picks each
+/// target group's protocol by the catalog, and tags what it creates with
+/// the commit).
+#[derive(Clone, Copy)]
+pub struct ApplyContext<'a> {
+    pub catalog: &'a Catalog,
+    pub commit: CommitId,
+}
+
 /// A place balancers run. `apply` goes step by step and stops at the first
 /// failure; the outcome of every step is returned, in order.
 #[allow(async_fn_in_trait)]
 pub trait Provider {
     fn capabilities(&self) -> Capabilities;
     async fn observe(&self) -> Result<ObservedState, ProviderError>;
-    async fn apply(&self, steps: &[Step]) -> Vec<StepOutcome>;
-
-    /// Tells the provider which catalog (of which commit) the next
-    /// `apply` is for, when it needs more than the steps (AWS places
-    /// balancers and tags resources by it). Nothing by default.
-    fn prepare(&self, _catalog: &Catalog, _commit: &str) {}
+    async fn apply(&self, steps: &[Step], context: ApplyContext<'_>) -> Vec<StepOutcome>;
 }
 
 #[cfg(test)]

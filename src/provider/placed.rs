@@ -10,10 +10,9 @@
 
 use super::aws::{AwsProvider, Placement};
 use super::embedded::EmbeddedProvider;
-use super::{Provider, ProviderError};
+use super::{ApplyContext, Provider, ProviderError};
 use crate::model::{Capabilities, ObservedState, Step, StepOutcome};
 use crate::spec::kinds::{Kind, ResourceId};
-use crate::spec::Catalog;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
@@ -75,13 +74,6 @@ impl Provider for Placed {
         self.embedded.capabilities()
     }
 
-    /// Tells AWS what the next apply is for (see [`AwsProvider::prepare`]).
-    fn prepare(&self, catalog: &Catalog, commit: &str) {
-        if let Some(aws) = &self.aws {
-            aws.prepare(catalog, commit);
-        }
-    }
-
     async fn observe(&self) -> Result<ObservedState, ProviderError> {
         let mut state = self.embedded.observe().await?;
         if let Some(aws) = &self.aws {
@@ -94,11 +86,12 @@ impl Provider for Placed {
         Ok(state)
     }
 
-    async fn apply(&self, steps: &[Step]) -> Vec<StepOutcome> {
+    /// Routes each step by where `context`'s catalog places its resource.
+    async fn apply(&self, steps: &[Step], context: ApplyContext<'_>) -> Vec<StepOutcome> {
         let Some(aws) = &self.aws else {
-            return self.embedded.apply(steps).await;
+            return self.embedded.apply(steps, context).await;
         };
-        let placement = aws.placement();
+        let placement = aws.placement(context.catalog);
         let mut outcomes = Vec::with_capacity(steps.len());
         let mut rest = steps;
         while let Some(first) = rest.first() {
@@ -109,9 +102,9 @@ impl Provider for Placed {
                 .count();
             let (batch, after) = rest.split_at(run);
             let done = if cloud {
-                aws.apply(batch).await
+                aws.apply(batch, context).await
             } else {
-                self.embedded.apply(batch).await
+                self.embedded.apply(batch, context).await
             };
             let failed = done.iter().any(|o| matches!(o, StepOutcome::Failed { .. }));
             outcomes.extend(done);
@@ -154,15 +147,14 @@ spec:
     - {name: http, protocol: http, port: 8080, default_action: {forward: {pools: [{pool: local}]}}}
 "#;
 
-    async fn placed() -> (Placed, Catalog) {
+    async fn placed() -> (Placed, Placement) {
         let catalog = crate::provider::aws::testing::catalog(REPO);
         // Nothing is sent: these tests only route.
         let config = crate::provider::aws::testing::config(&["shop"], Some("http://127.0.0.1:9"));
         let aws = AwsProvider::connect(config, Vec::new()).await;
         let embedded = EmbeddedProvider::new("http://127.0.0.1:9", "unused");
-        let placed = Placed::new(embedded, Some(aws));
-        placed.prepare(&catalog, "0123456789abcdef0123456789abcdef01234567");
-        (placed, catalog)
+        let placement = aws.placement(&catalog);
+        (Placed::new(embedded, Some(aws)), placement)
     }
 
     fn delete(kind: Kind, name: &str) -> Step {
@@ -176,8 +168,7 @@ spec:
 
     #[tokio::test]
     async fn placed_balancers_and_their_pools_go_to_aws_the_rest_stays_local() {
-        let (placed, _) = placed().await;
-        let placement = placed.aws.as_ref().unwrap().placement();
+        let (placed, placement) = placed().await;
         let route = |kind, name| placed.goes_to_aws(&delete(kind, name), &placement);
         assert!(route(Kind::LoadBalancer, "shop"));
         assert!(route(Kind::Pool, "cloud"));
@@ -187,8 +178,7 @@ spec:
 
     #[tokio::test]
     async fn what_git_dropped_is_deleted_where_it_runs() {
-        let (placed, _) = placed().await;
-        let placement = placed.aws.as_ref().unwrap().placement();
+        let (placed, placement) = placed().await;
         // `old` is placed nowhere any more; the last observe saw it on AWS.
         assert!(!placed.goes_to_aws(&delete(Kind::Pool, "old"), &placement));
         placed

@@ -4,6 +4,10 @@
 //! privilege ("may shift weights of web pools") rather than "may edit
 //! pools". The README's action table is generated from [`CATALOGUE`]
 //! (`lbops actions`), and a test keeps the two equal.
+//!
+//! Code names an action by its constant ([`POOL_WEIGHTS_UPDATE`]), so a
+//! misspelt action does not compile; [`find`] and [`expand`] are for the
+//! names people write (role rules, token scopes, the command line).
 
 use crate::spec::kinds::Kind;
 
@@ -16,148 +20,111 @@ pub struct Action {
     pub description: &'static str,
 }
 
-const fn action(name: &'static str, kind: Option<Kind>, description: &'static str) -> Action {
-    Action {
-        name,
-        kind,
-        description,
-    }
+/// Declares each action as a `pub const` named after it
+/// (`pool.weights.update` is [`POOL_WEIGHTS_UPDATE`]) and [`CATALOGUE`]
+/// as all of them in the order given, so no action can be left out of the
+/// catalogue. Each constant's documentation is its description.
+macro_rules! catalogue {
+    ($($constant:ident = $name:literal, $kind:expr, $description:literal;)*) => {
+        $(
+            #[doc = concat!("`", $name, "`: ", $description)]
+            pub const $constant: Action = Action {
+                name: $name,
+                kind: $kind,
+                description: $description,
+            };
+        )*
+
+        /// Every action, grouped by kind.
+        pub const CATALOGUE: &[Action] = &[$($constant),*];
+
+        /// Each constant's identifier, in catalogue order, for the test
+        /// that it spells the action's name.
+        #[cfg(test)]
+        const IDENTIFIERS: &[&str] = &[$(stringify!($constant)),*];
+    };
 }
 
 const LB: Option<Kind> = Some(Kind::LoadBalancer);
 const POOL: Option<Kind> = Some(Kind::Pool);
 const CERT: Option<Kind> = Some(Kind::Certificate);
 const ADDR: Option<Kind> = Some(Kind::AddressPool);
+const ROLE: Option<Kind> = Some(Kind::Role);
+const USER: Option<Kind> = Some(Kind::User);
+const GROUP: Option<Kind> = Some(Kind::Group);
+const ACCOUNT: Option<Kind> = Some(Kind::ServiceAccount);
+/// Repository-wide: about no kind of resource.
+const REPO: Option<Kind> = None;
 
-/// Every action, grouped by kind.
-pub const CATALOGUE: &[Action] = &[
-    action("loadbalancer.create", LB, "Add a new LoadBalancer."),
-    action(
-        "loadbalancer.delete",
-        LB,
-        "Remove a LoadBalancer and stop its listeners.",
-    ),
-    action(
-        "loadbalancer.listeners.update",
-        LB,
-        "Add, remove or change listeners (protocol, port, idle timeout).",
-    ),
-    action(
-        "loadbalancer.routes.update",
-        LB,
-        "Add, remove or change routes, their matches, priorities and actions, and default actions.",
-    ),
-    action(
-        "loadbalancer.tls.update",
-        LB,
-        "Change a listener's TLS policy: certificates, minimum version, ciphers.",
-    ),
-    action(
-        "loadbalancer.addresses.update",
-        LB,
-        "Change the addresses a LoadBalancer binds to or takes from an AddressPool.",
-    ),
-    action(
-        "loadbalancer.labels.update",
-        LB,
-        "Change a LoadBalancer's labels.",
-    ),
-    action("pool.create", POOL, "Add a new Pool."),
-    action("pool.delete", POOL, "Remove a Pool."),
-    action(
-        "pool.targets.update",
-        POOL,
-        "Add or remove targets and backup targets (drain, replace a host).",
-    ),
-    action(
-        "pool.weights.update",
-        POOL,
-        "Change the weights of existing targets (shift traffic, canary).",
-    ),
-    action(
-        "pool.health_check.update",
-        POOL,
-        "Change a Pool's health check.",
-    ),
-    action(
-        "pool.algorithm.update",
-        POOL,
-        "Change a Pool's balancing algorithm.",
-    ),
-    action(
-        "pool.settings.update",
-        POOL,
-        "Change draining timeout and slow start.",
-    ),
-    action("pool.labels.update", POOL, "Change a Pool's labels."),
-    action("certificate.create", CERT, "Add a new Certificate."),
-    action("certificate.delete", CERT, "Remove a Certificate."),
-    action(
-        "certificate.rotate",
-        CERT,
-        "Replace a Certificate's chain or private-key reference.",
-    ),
-    action(
-        "certificate.labels.update",
-        CERT,
-        "Change a Certificate's labels.",
-    ),
-    action("addresspool.create", ADDR, "Add a new AddressPool."),
-    action("addresspool.delete", ADDR, "Remove an AddressPool."),
-    action("addresspool.update", ADDR, "Change an AddressPool's CIDRs."),
-    action(
-        "addresspool.labels.update",
-        ADDR,
-        "Change an AddressPool's labels.",
-    ),
-    action(
-        "access.roles.update",
-        Some(Kind::Role),
-        "Create, change or delete Roles.",
-    ),
-    action(
-        "access.users.update",
-        Some(Kind::User),
-        "Create, change or delete Users: emails, signing keys, roles, groups, disabling.",
-    ),
-    action(
-        "access.groups.update",
-        Some(Kind::Group),
-        "Create, change or delete Groups.",
-    ),
-    action(
-        "access.serviceaccounts.update",
-        Some(Kind::ServiceAccount),
-        "Create, change or delete ServiceAccounts (owner, roles, keys).",
-    ),
-    action(
-        "access.tokens.issue",
-        Some(Kind::ServiceAccount),
-        "Add or replace a ServiceAccount token (its hash).",
-    ),
-    action(
-        "access.tokens.revoke",
-        Some(Kind::ServiceAccount),
-        "Remove a ServiceAccount token.",
-    ),
-    action(
-        "repo.force_push",
-        None,
-        "Accept a rewritten history (the trusted commit is no longer an ancestor).",
-    ),
-    action(
-        "state.read",
-        None,
-        "Read balancer state, plans and drift through the daemon's API.",
-    ),
-    action(
-        "audit.read",
-        None,
-        "Read the audit log through the daemon's API.",
-    ),
-];
+catalogue! {
+    LOADBALANCER_CREATE = "loadbalancer.create", LB,
+        "Add a new LoadBalancer.";
+    LOADBALANCER_DELETE = "loadbalancer.delete", LB,
+        "Remove a LoadBalancer and stop its listeners.";
+    LOADBALANCER_LISTENERS_UPDATE = "loadbalancer.listeners.update", LB,
+        "Add, remove or change listeners (protocol, port, idle timeout).";
+    LOADBALANCER_ROUTES_UPDATE = "loadbalancer.routes.update", LB,
+        "Add, remove or change routes, their matches, priorities and actions, and default actions.";
+    LOADBALANCER_TLS_UPDATE = "loadbalancer.tls.update", LB,
+        "Change a listener's TLS policy: certificates, minimum version, ciphers.";
+    LOADBALANCER_ADDRESSES_UPDATE = "loadbalancer.addresses.update", LB,
+        "Change the addresses a LoadBalancer binds to or takes from an AddressPool.";
+    LOADBALANCER_LABELS_UPDATE = "loadbalancer.labels.update", LB,
+        "Change a LoadBalancer's labels.";
+    POOL_CREATE = "pool.create", POOL,
+        "Add a new Pool.";
+    POOL_DELETE = "pool.delete", POOL,
+        "Remove a Pool.";
+    POOL_TARGETS_UPDATE = "pool.targets.update", POOL,
+        "Add or remove targets and backup targets (drain, replace a host).";
+    POOL_WEIGHTS_UPDATE = "pool.weights.update", POOL,
+        "Change the weights of existing targets (shift traffic, canary).";
+    POOL_HEALTH_CHECK_UPDATE = "pool.health_check.update", POOL,
+        "Change a Pool's health check.";
+    POOL_ALGORITHM_UPDATE = "pool.algorithm.update", POOL,
+        "Change a Pool's balancing algorithm.";
+    POOL_SETTINGS_UPDATE = "pool.settings.update", POOL,
+        "Change draining timeout and slow start.";
+    POOL_LABELS_UPDATE = "pool.labels.update", POOL,
+        "Change a Pool's labels.";
+    CERTIFICATE_CREATE = "certificate.create", CERT,
+        "Add a new Certificate.";
+    CERTIFICATE_DELETE = "certificate.delete", CERT,
+        "Remove a Certificate.";
+    CERTIFICATE_ROTATE = "certificate.rotate", CERT,
+        "Replace a Certificate's chain or private-key reference.";
+    CERTIFICATE_LABELS_UPDATE = "certificate.labels.update", CERT,
+        "Change a Certificate's labels.";
+    ADDRESSPOOL_CREATE = "addresspool.create", ADDR,
+        "Add a new AddressPool.";
+    ADDRESSPOOL_DELETE = "addresspool.delete", ADDR,
+        "Remove an AddressPool.";
+    ADDRESSPOOL_UPDATE = "addresspool.update", ADDR,
+        "Change an AddressPool's CIDRs.";
+    ADDRESSPOOL_LABELS_UPDATE = "addresspool.labels.update", ADDR,
+        "Change an AddressPool's labels.";
+    ACCESS_ROLES_UPDATE = "access.roles.update", ROLE,
+        "Create, change or delete Roles.";
+    ACCESS_USERS_UPDATE = "access.users.update", USER,
+        "Create, change or delete Users: emails, signing keys, roles, groups, disabling.";
+    ACCESS_GROUPS_UPDATE = "access.groups.update", GROUP,
+        "Create, change or delete Groups.";
+    ACCESS_SERVICEACCOUNTS_UPDATE = "access.serviceaccounts.update", ACCOUNT,
+        "Create, change or delete ServiceAccounts (owner, roles, keys).";
+    ACCESS_TOKENS_ISSUE = "access.tokens.issue", ACCOUNT,
+        "Add or replace a ServiceAccount token (its hash).";
+    ACCESS_TOKENS_REVOKE = "access.tokens.revoke", ACCOUNT,
+        "Remove a ServiceAccount token.";
+    REPO_FORCE_PUSH = "repo.force_push", REPO,
+        "Accept a rewritten history (the trusted commit is no longer an ancestor).";
+    STATE_READ = "state.read", REPO,
+        "Read balancer state, plans and drift through the daemon's API.";
+    AUDIT_READ = "audit.read", REPO,
+        "Read the audit log through the daemon's API.";
+}
 
-/// Looks an action up by its exact name.
+/// Looks an action up by its exact name, as a person wrote it; code
+/// uses the constants.
 #[must_use]
 pub fn find(name: &str) -> Option<&'static Action> {
     CATALOGUE.iter().find(|a| a.name == name)
@@ -214,6 +181,21 @@ mod tests {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_'));
         }
+    }
+
+    #[test]
+    fn each_constant_is_named_after_its_action() {
+        assert_eq!(IDENTIFIERS.len(), CATALOGUE.len());
+        for (identifier, action) in IDENTIFIERS.iter().zip(CATALOGUE) {
+            assert_eq!(
+                *identifier,
+                action.name.to_ascii_uppercase().replace('.', "_"),
+                "the constant for `{}`",
+                action.name
+            );
+        }
+        assert_eq!(find("pool.weights.update"), Some(&POOL_WEIGHTS_UPDATE));
+        assert_eq!(find("pool.weight.update"), None);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 
 use super::text::{plus_minus, timestamp};
 use super::{Classify, Found};
+use crate::spec::actions::{self, Action};
 use crate::spec::kinds::access::{
     GroupSpec, RoleSpec, Rule, ServiceAccountSpec, SigningKey, Token, UserSpec,
 };
@@ -25,18 +26,18 @@ use crate::spec::yaml::Spanned;
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
-const ROLES: &str = "access.roles.update";
-const USERS: &str = "access.users.update";
-const GROUPS: &str = "access.groups.update";
-const ACCOUNTS: &str = "access.serviceaccounts.update";
-const ISSUE: &str = "access.tokens.issue";
-const REVOKE: &str = "access.tokens.revoke";
+const ROLES: &Action = &actions::ACCESS_ROLES_UPDATE;
+const USERS: &Action = &actions::ACCESS_USERS_UPDATE;
+const GROUPS: &Action = &actions::ACCESS_GROUPS_UPDATE;
+const ACCOUNTS: &Action = &actions::ACCESS_SERVICEACCOUNTS_UPDATE;
+const ISSUE: &Action = &actions::ACCESS_TOKENS_ISSUE;
+const REVOKE: &Action = &actions::ACCESS_TOKENS_REVOKE;
 
 impl Classify for RoleSpec {
     const KIND: Kind = Kind::Role;
-    const CREATE: &'static str = ROLES;
-    const DELETE: &'static str = ROLES;
-    const LABELS: &'static str = ROLES;
+    const CREATE: &'static Action = ROLES;
+    const DELETE: &'static Action = ROLES;
+    const LABELS: &'static Action = ROLES;
 
     fn diff(before: &Self, after: &Self, found: &mut Found) {
         let RoleSpec { description, rules } = before;
@@ -97,7 +98,7 @@ fn names<T: Borrow<str>>(v: &[Spanned<T>]) -> impl Iterator<Item = &str> {
 }
 
 fn keys_changed(
-    action: &str,
+    action: &'static Action,
     before: &[Spanned<SigningKey>],
     after: &[Spanned<SigningKey>],
     found: &mut Found,
@@ -112,9 +113,9 @@ fn keys_changed(
 
 impl Classify for UserSpec {
     const KIND: Kind = Kind::User;
-    const CREATE: &'static str = USERS;
-    const DELETE: &'static str = USERS;
-    const LABELS: &'static str = USERS;
+    const CREATE: &'static Action = USERS;
+    const DELETE: &'static Action = USERS;
+    const LABELS: &'static Action = USERS;
 
     fn diff(before: &Self, after: &Self, found: &mut Found) {
         let UserSpec {
@@ -151,9 +152,9 @@ impl Classify for UserSpec {
 
 impl Classify for GroupSpec {
     const KIND: Kind = Kind::Group;
-    const CREATE: &'static str = GROUPS;
-    const DELETE: &'static str = GROUPS;
-    const LABELS: &'static str = GROUPS;
+    const CREATE: &'static Action = GROUPS;
+    const DELETE: &'static Action = GROUPS;
+    const LABELS: &'static Action = GROUPS;
 
     fn diff(before: &Self, after: &Self, found: &mut Found) {
         let GroupSpec { description, roles } = before;
@@ -168,9 +169,9 @@ impl Classify for GroupSpec {
 
 impl Classify for ServiceAccountSpec {
     const KIND: Kind = Kind::ServiceAccount;
-    const CREATE: &'static str = ACCOUNTS;
-    const DELETE: &'static str = ACCOUNTS;
-    const LABELS: &'static str = ACCOUNTS;
+    const CREATE: &'static Action = ACCOUNTS;
+    const DELETE: &'static Action = ACCOUNTS;
+    const LABELS: &'static Action = ACCOUNTS;
 
     fn diff(before: &Self, after: &Self, found: &mut Found) {
         let ServiceAccountSpec {

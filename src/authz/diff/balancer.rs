@@ -14,6 +14,7 @@
 
 use super::text::{opt_dur, plus_minus};
 use super::{Classify, Found};
+use crate::spec::actions;
 use crate::spec::kinds::loadbalancer::{
     Action, AddressSpec, FixedResponse, Forward, Listener, LoadBalancerSpec, Redirect, Route,
     RouteMatch, TlsPolicy, TlsVersion, WeightedPool,
@@ -22,16 +23,16 @@ use crate::spec::kinds::Kind;
 use crate::spec::yaml::Spanned;
 use std::collections::BTreeMap;
 
-const ADDRESSES: &str = "loadbalancer.addresses.update";
-const LISTENERS: &str = "loadbalancer.listeners.update";
-const TLS: &str = "loadbalancer.tls.update";
-const ROUTES: &str = "loadbalancer.routes.update";
+const ADDRESSES: &actions::Action = &actions::LOADBALANCER_ADDRESSES_UPDATE;
+const LISTENERS: &actions::Action = &actions::LOADBALANCER_LISTENERS_UPDATE;
+const TLS: &actions::Action = &actions::LOADBALANCER_TLS_UPDATE;
+const ROUTES: &actions::Action = &actions::LOADBALANCER_ROUTES_UPDATE;
 
 impl Classify for LoadBalancerSpec {
     const KIND: Kind = Kind::LoadBalancer;
-    const CREATE: &'static str = "loadbalancer.create";
-    const DELETE: &'static str = "loadbalancer.delete";
-    const LABELS: &'static str = "loadbalancer.labels.update";
+    const CREATE: &'static actions::Action = &actions::LOADBALANCER_CREATE;
+    const DELETE: &'static actions::Action = &actions::LOADBALANCER_DELETE;
+    const LABELS: &'static actions::Action = &actions::LOADBALANCER_LABELS_UPDATE;
 
     fn diff(before: &Self, after: &Self, found: &mut Found) {
         let LoadBalancerSpec {

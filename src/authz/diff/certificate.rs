@@ -7,17 +7,18 @@
 
 use super::text::plus_minus;
 use super::{Classify, Found};
+use crate::spec::actions::{self, Action};
 use crate::spec::kinds::addresspool::AddressPoolSpec;
 use crate::spec::kinds::certificate::{CertificateSpec, KeyRef};
 use crate::spec::kinds::Kind;
 
-const ROTATE: &str = "certificate.rotate";
+const ROTATE: &Action = &actions::CERTIFICATE_ROTATE;
 
 impl Classify for CertificateSpec {
     const KIND: Kind = Kind::Certificate;
-    const CREATE: &'static str = "certificate.create";
-    const DELETE: &'static str = "certificate.delete";
-    const LABELS: &'static str = "certificate.labels.update";
+    const CREATE: &'static Action = &actions::CERTIFICATE_CREATE;
+    const DELETE: &'static Action = &actions::CERTIFICATE_DELETE;
+    const LABELS: &'static Action = &actions::CERTIFICATE_LABELS_UPDATE;
 
     fn diff(before: &Self, after: &Self, found: &mut Found) {
         let CertificateSpec {
@@ -60,9 +61,9 @@ fn key_text(key: &KeyRef) -> String {
 
 impl Classify for AddressPoolSpec {
     const KIND: Kind = Kind::AddressPool;
-    const CREATE: &'static str = "addresspool.create";
-    const DELETE: &'static str = "addresspool.delete";
-    const LABELS: &'static str = "addresspool.labels.update";
+    const CREATE: &'static Action = &actions::ADDRESSPOOL_CREATE;
+    const DELETE: &'static Action = &actions::ADDRESSPOOL_DELETE;
+    const LABELS: &'static Action = &actions::ADDRESSPOOL_LABELS_UPDATE;
 
     fn diff(before: &Self, after: &Self, found: &mut Found) {
         let AddressPoolSpec { cidrs } = before;
@@ -74,7 +75,7 @@ impl Classify for AddressPoolSpec {
                 old.iter().map(String::as_str),
                 new.iter().map(String::as_str),
             );
-            found.note("addresspool.update", detail.unwrap_or_default());
+            found.note(&actions::ADDRESSPOOL_UPDATE, detail.unwrap_or_default());
         }
     }
 }

@@ -17,7 +17,7 @@ mod text;
 mod tests;
 
 use super::Change;
-use crate::spec::actions::{self, Action, CATALOGUE};
+use crate::spec::actions::{Action, CATALOGUE};
 use crate::spec::kinds::{Kind, Labels, Resource, ResourceId};
 use crate::spec::units::Name;
 use crate::spec::Catalog;
@@ -57,9 +57,9 @@ pub fn changes(trusted: &Catalog, candidate: &Catalog) -> Vec<Change> {
 trait Classify: PartialEq + Sized {
     const KIND: Kind;
     /// The actions that create, delete and relabel a resource of this kind.
-    const CREATE: &'static str;
-    const DELETE: &'static str;
-    const LABELS: &'static str;
+    const CREATE: &'static Action;
+    const DELETE: &'static Action;
+    const LABELS: &'static Action;
 
     /// Notes every difference between two versions of a spec.
     fn diff(before: &Self, after: &Self, found: &mut Found);
@@ -157,13 +157,7 @@ impl Found {
     }
 
     /// Records that `action` is needed, and why.
-    ///
-    /// # Panics
-    ///
-    /// When `action` is not in the catalogue: a typo in this module.
-    fn note(&mut self, action: &str, detail: impl Into<String>) {
-        let action = actions::find(action)
-            .unwrap_or_else(|| panic!("`{action}` is not in the action catalogue"));
+    fn note(&mut self, action: &'static Action, detail: impl Into<String>) {
         let detail = detail.into();
         match self.notes.iter_mut().find(|(a, _)| a.name == action.name) {
             Some((_, details)) => details.push(detail),

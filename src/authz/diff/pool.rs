@@ -10,6 +10,7 @@
 
 use super::text::{dur, opt_dur};
 use super::{Classify, Found};
+use crate::spec::actions::{self, Action};
 use crate::spec::kinds::pool::{
     Algorithm, HashKey, HealthCheck, HttpProbe, PoolSpec, Probe, Target,
 };
@@ -17,17 +18,17 @@ use crate::spec::kinds::Kind;
 use crate::spec::yaml::Spanned;
 use std::collections::BTreeMap;
 
-const TARGETS: &str = "pool.targets.update";
-const WEIGHTS: &str = "pool.weights.update";
-const HEALTH: &str = "pool.health_check.update";
-const ALGORITHM: &str = "pool.algorithm.update";
-const SETTINGS: &str = "pool.settings.update";
+const TARGETS: &Action = &actions::POOL_TARGETS_UPDATE;
+const WEIGHTS: &Action = &actions::POOL_WEIGHTS_UPDATE;
+const HEALTH: &Action = &actions::POOL_HEALTH_CHECK_UPDATE;
+const ALGORITHM: &Action = &actions::POOL_ALGORITHM_UPDATE;
+const SETTINGS: &Action = &actions::POOL_SETTINGS_UPDATE;
 
 impl Classify for PoolSpec {
     const KIND: Kind = Kind::Pool;
-    const CREATE: &'static str = "pool.create";
-    const DELETE: &'static str = "pool.delete";
-    const LABELS: &'static str = "pool.labels.update";
+    const CREATE: &'static Action = &actions::POOL_CREATE;
+    const DELETE: &'static Action = &actions::POOL_DELETE;
+    const LABELS: &'static Action = &actions::POOL_LABELS_UPDATE;
 
     fn diff(before: &Self, after: &Self, found: &mut Found) {
         let PoolSpec {

@@ -5,7 +5,7 @@ use super::{ReconcileError, Reconciler};
 use crate::daemon::reporter::ReconcileEvent;
 use crate::model::StepOutcome;
 use crate::plan::plan;
-use crate::provider::Provider;
+use crate::provider::{ApplyContext, Provider};
 use crate::source::CommitId;
 use crate::spec::Catalog;
 
@@ -24,7 +24,10 @@ impl<P: Provider> Reconciler<P> {
         commit: CommitId,
     ) -> Result<usize, ReconcileError> {
         let mut total = 0;
-        self.deps.provider.prepare(desired, &commit.to_string());
+        let context = ApplyContext {
+            catalog: desired,
+            commit,
+        };
         for _ in 0..ROUNDS {
             let observed = self.deps.provider.observe().await?;
             let steps = plan(desired, &observed).steps;
@@ -37,7 +40,7 @@ impl<P: Provider> Reconciler<P> {
             })
             .await?;
             self.deps.store.save(&self.state)?;
-            let outcomes = self.deps.provider.apply(&steps).await;
+            let outcomes = self.deps.provider.apply(&steps, context).await;
             if let Some((index, StepOutcome::Failed { reason })) = outcomes
                 .iter()
                 .enumerate()

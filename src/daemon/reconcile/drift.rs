@@ -6,20 +6,20 @@ use super::{ReconcileError, Reconciler};
 use crate::daemon::drift;
 use crate::daemon::reporter::ReconcileEvent;
 use crate::model::StepOutcome;
-use crate::provider::Provider;
+use crate::provider::{ApplyContext, Provider};
 use crate::source::CommitId;
 
 impl<P: Provider> Reconciler<P> {
     /// Compares what runs with the applied commit; reports drift once per
     /// distinct drift, and reverts it where the config says `revert`.
     pub async fn check_drift(&mut self) -> Result<(), ReconcileError> {
-        let (Some(applied), Some(trusted)) = (&self.applied, &self.state.trusted) else {
+        let (Some(applied), Some(trusted)) = (self.applied.clone(), &self.state.trusted) else {
             return Ok(());
         };
         let commit = CommitId::parse(trusted)?;
         let observed = self.deps.provider.observe().await?;
         let config = &self.deps.config;
-        let (drifted, revert) = drift::detect(applied, &observed, |kind| config.drift_mode(kind));
+        let (drifted, revert) = drift::detect(&applied, &observed, |kind| config.drift_mode(kind));
         if drifted.is_empty() {
             // A drift lbops reverted stays on the commit as a failure: it
             // happened, and someone should find out who changed the balancer.
@@ -48,10 +48,11 @@ impl<P: Provider> Reconciler<P> {
             })
             .await?;
             self.deps.store.save(&self.state)?;
-            if let Some(applied) = &self.applied {
-                self.deps.provider.prepare(applied, &commit.to_string());
-            }
-            let outcomes = self.deps.provider.apply(&revert).await;
+            let context = ApplyContext {
+                catalog: &applied,
+                commit,
+            };
+            let outcomes = self.deps.provider.apply(&revert, context).await;
             if let Some(StepOutcome::Failed { reason }) = outcomes
                 .iter()
                 .find(|o| matches!(o, StepOutcome::Failed { .. }))

@@ -37,6 +37,7 @@ use crate::provider::Provider;
 use crate::source::{CommitId, GitSource};
 use crate::spec::{self, Catalog};
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What to do after a reconcile.
@@ -80,8 +81,9 @@ pub struct Reconciler<P = Placed> {
     deps: Deps<P>,
     /// What is saved across restarts.
     state: DaemonState,
-    /// The catalog of the trusted commit, as applied.
-    applied: Option<Catalog>,
+    /// The catalog of the trusted commit, as applied; shared with a drift
+    /// revert, which applies it while the reconciler reports.
+    applied: Option<Arc<Catalog>>,
     /// Heads of other refs already planned against the trusted commit.
     planned: HashSet<(CommitId, String)>,
     /// The drift last reported (and whether lbops reverted it), so the
@@ -182,7 +184,7 @@ impl<P: Provider> Reconciler<P> {
         if steps > 0 {
             tracing::info!(commit = %commit.short(), steps, "resumed the trusted commit");
         }
-        self.applied = Some(catalog);
+        self.applied = Some(Arc::new(catalog));
         Ok(())
     }
 
@@ -260,7 +262,7 @@ impl<P: Provider> Reconciler<P> {
         match self.converge(&catalog, head).await {
             Ok(steps) => {
                 self.state.allocation = catalog.allocation.clone();
-                self.applied = Some(*catalog);
+                self.applied = Some(Arc::from(catalog));
                 self.last_drift = None;
                 // The apply is recorded before the head is trusted, and
                 // its status goes out before the state that says the

@@ -4,7 +4,7 @@
 
 use super::map::{TAG_CHAIN, TAG_COMMIT, TAG_ID, TAG_KEY, TAG_SERIAL};
 use super::observe::{self, Inventory};
-use super::{AwsError, AwsProvider};
+use super::{Applying, AwsError, AwsProvider};
 use crate::spec::kinds::certificate::KeyRef;
 use crate::spec::kinds::{Kind, ResourceId};
 use crate::spec::units::Name;
@@ -12,6 +12,7 @@ use aws_smithy_types::Blob;
 
 pub(super) async fn put_certificate(
     provider: &AwsProvider,
+    applying: &Applying,
     inventory: &mut Inventory,
     name: &Name,
     chain_pem: &str,
@@ -46,7 +47,7 @@ pub(super) async fn put_certificate(
     let id = ResourceId::new(Kind::Certificate, name.clone()).to_string();
     let tags = [
         (TAG_ID, id),
-        (TAG_COMMIT, provider.commit()),
+        (TAG_COMMIT, applying.commit_tag()),
         (TAG_CHAIN, crate::model::sha256_hex(chain_pem)),
         (TAG_SERIAL, serial),
         (TAG_KEY, observe::key_tag(key)),

@@ -9,7 +9,7 @@
 use super::health::{self, Wait};
 use super::map::{self, TAG_COMMIT, TAG_ID};
 use super::observe::{self, Inventory};
-use super::{AwsError, AwsProvider, Family};
+use super::{Applying, AwsError, AwsProvider, Family};
 use crate::model::Step;
 use crate::spec::kinds::pool::PoolSpec;
 use crate::spec::kinds::{Kind, ResourceId};
@@ -39,19 +39,21 @@ pub(super) fn tag(key: &str, value: impl Into<String>) -> elb::Tag {
     elb::Tag::builder().key(key).value(value).build()
 }
 
-impl AwsProvider {
+impl Applying {
+    /// The tags that mark a resource as lbops' own, and from which commit.
     pub(super) fn owner_tags(&self, kind: Kind, name: &Name) -> Vec<elb::Tag> {
         vec![
             tag(TAG_ID, ResourceId::new(kind, name.clone()).to_string()),
-            tag(TAG_COMMIT, self.commit()),
+            tag(TAG_COMMIT, self.commit_tag()),
         ]
     }
 }
 
-/// Applies one step. `inventory` is what runs, kept current as steps
-/// create and delete things.
+/// Applies one step of the apply `applying` describes. `inventory` is
+/// what runs, kept current as steps create and delete things.
 pub(super) async fn step(
     provider: &AwsProvider,
+    applying: &Applying,
     inventory: &mut Inventory,
     step: &Step,
 ) -> Result<(), AwsError> {
@@ -60,7 +62,9 @@ pub(super) async fn step(
             name,
             chain_pem,
             key,
-        } => super::acm::put_certificate(provider, inventory, name, chain_pem, key).await,
+        } => {
+            super::acm::put_certificate(provider, applying, inventory, name, chain_pem, key).await
+        },
         Step::DeleteCertificate { name } => {
             let Some(arn) = inventory.certificates.remove(name) else {
                 return Ok(());
@@ -77,10 +81,12 @@ pub(super) async fn step(
             })
             .await
         }
-        Step::CreatePool { name, spec } => create_pool(provider, inventory, name, spec).await,
+        Step::CreatePool { name, spec } => {
+            create_pool(provider, applying, inventory, name, spec).await
+        }
         Step::UpdatePoolSettings { name, spec } => {
             let arn = target_group(inventory, name)?;
-            update_pool(provider, &arn, name, spec).await
+            update_pool(provider, applying, &arn, name, spec).await
         }
         Step::AddTargets {
             pool,
@@ -115,7 +121,7 @@ pub(super) async fn step(
             "pool `{pool}`: ELBv2 has no per-target weights; shift traffic with forward weights between pools"
         ))),
         Step::PutLoadBalancer { name, spec } => {
-            super::balancer::sync_balancer(provider, inventory, name, spec).await
+            super::balancer::sync_balancer(provider, applying, inventory, name, spec).await
         }
         Step::DrainTargets { pool, targets, .. } => {
             let arn = target_group(inventory, pool)?;
@@ -227,15 +233,16 @@ where
 
 async fn create_pool(
     provider: &AwsProvider,
+    applying: &Applying,
     inventory: &mut Inventory,
     name: &Name,
     spec: &PoolSpec,
 ) -> Result<(), AwsError> {
     if let Some(arn) = inventory.target_groups.get(name).cloned() {
         // Created before a restart cut the plan off: bring it in line.
-        return update_pool(provider, &arn, name, spec).await;
+        return update_pool(provider, applying, &arn, name, spec).await;
     }
-    let family = provider.family_of(name);
+    let family = applying.family_of(name);
     let health = health_of(name, spec)?;
     let protocol = match family {
         Family::Application => elb::ProtocolEnum::Http,
@@ -262,7 +269,7 @@ async fn create_pool(
         .health_check_timeout_seconds(health.timeout_seconds)
         .healthy_threshold_count(health.healthy_threshold)
         .unhealthy_threshold_count(health.unhealthy_threshold)
-        .set_tags(Some(provider.owner_tags(Kind::Pool, name)))
+        .set_tags(Some(applying.owner_tags(Kind::Pool, name)))
         .send()
         .await
         .map_err(|e| AwsError::call("CreateTargetGroup", &e))?;
@@ -288,6 +295,7 @@ fn health_of(name: &Name, spec: &PoolSpec) -> Result<map::TargetGroupHealth, Aws
 
 async fn update_pool(
     provider: &AwsProvider,
+    applying: &Applying,
     arn: &str,
     name: &Name,
     spec: &PoolSpec,
@@ -311,7 +319,7 @@ async fn update_pool(
         .send()
         .await
         .map_err(|e| AwsError::call("ModifyTargetGroup", &e))?;
-    let family = provider.family_of(name);
+    let family = applying.family_of(name);
     set_attributes(provider, arn, spec, family).await
 }
 

@@ -8,7 +8,7 @@ use super::map::{
     TAG_NAME, TAG_PATH,
 };
 use super::observe::{self, Eip, Inventory};
-use super::{AwsError, AwsProvider, Family, Scheme};
+use super::{Applying, AwsError, AwsProvider, Family, Scheme};
 use crate::spec::kinds::loadbalancer::{AddressSpec, Listener, LoadBalancerSpec, Route};
 use crate::spec::kinds::{Kind, ResourceId};
 use crate::spec::units::Name;
@@ -84,6 +84,7 @@ pub(super) async fn addresses(
 /// a restart finds them instead of allocating again).
 async fn ensure_addresses(
     provider: &AwsProvider,
+    applying: &Applying,
     name: &Name,
     spec: &LoadBalancerSpec,
 ) -> Result<Vec<String>, AwsError> {
@@ -111,7 +112,7 @@ async fn ensure_addresses(
                 .build(),
             Tag::builder()
                 .key(TAG_COMMIT)
-                .value(provider.commit())
+                .value(applying.commit_tag())
                 .build(),
             Tag::builder()
                 .key(TAG_INDEX)
@@ -152,6 +153,7 @@ async fn ensure_addresses(
 
 pub(super) async fn sync_balancer(
     provider: &AwsProvider,
+    applying: &Applying,
     inventory: &mut Inventory,
     name: &Name,
     spec: &LoadBalancerSpec,
@@ -176,7 +178,7 @@ pub(super) async fn sync_balancer(
         Some(_) => {}
         None => {
             let allocations = if family == Family::Network {
-                ensure_addresses(provider, name, spec).await?
+                ensure_addresses(provider, applying, name, spec).await?
             } else {
                 Vec::new()
             };
@@ -192,7 +194,7 @@ pub(super) async fn sync_balancer(
                     Scheme::InternetFacing => LoadBalancerSchemeEnum::InternetFacing,
                     Scheme::Internal => LoadBalancerSchemeEnum::Internal,
                 })
-                .set_tags(Some(provider.owner_tags(Kind::LoadBalancer, name)));
+                .set_tags(Some(applying.owner_tags(Kind::LoadBalancer, name)));
             if allocations.is_empty() {
                 create = create.set_subnets(Some(placed.subnets.clone()));
             } else {

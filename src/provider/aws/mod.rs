@@ -25,8 +25,9 @@ mod observe;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use super::{Provider, ProviderError};
+use super::{ApplyContext, Provider, ProviderError};
 use crate::model::{Capabilities, ObservedState, Step, StepOutcome};
+use crate::source::CommitId;
 use crate::spec::kinds::loadbalancer::{Action, Protocol};
 use crate::spec::kinds::Kind;
 use crate::spec::units::Name;
@@ -186,10 +187,6 @@ pub struct AwsProvider {
     acm: aws_sdk_acm::Client,
     ec2: aws_sdk_ec2::Client,
     config: AwsConfig,
-    /// What the catalog being applied places here (set before each apply).
-    placement: Mutex<Placement>,
-    /// The commit being applied, for the `lbops:commit` tag.
-    commit: Mutex<String>,
     /// What the last observe read, and when: the plan an apply runs was
     /// made from it, so the apply starts from it instead of reading the
     /// whole account again (while it is [`INVENTORY_FRESH`]).
@@ -229,8 +226,6 @@ impl AwsProvider {
             acm: aws_sdk_acm::Client::from_conf(acm.build()),
             ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
             config,
-            placement: Mutex::new(Placement::default()),
-            commit: Mutex::new(String::new()),
             last_read: Mutex::new(None),
             poll: HEALTH_POLL,
         }
@@ -243,38 +238,10 @@ impl AwsProvider {
         self
     }
 
-    /// Tells the provider what the next apply is for: the catalog (which
-    /// decides each pool's target-group protocol) and its commit.
-    pub fn prepare(&self, catalog: &Catalog, commit: &str) {
-        *self.placement.lock().unwrap_or_else(|p| p.into_inner()) =
-            Placement::of(catalog, &self.config);
-        commit.clone_into(&mut self.commit.lock().unwrap_or_else(|p| p.into_inner()));
-    }
-
-    /// What the catalog being applied places here.
+    /// What `catalog` places here, by this provider's config.
     #[must_use]
-    pub fn placement(&self) -> Placement {
-        self.placement
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Which ELBv2 a pool's target group serves (its protocol): that of
-    /// the balancers forwarding to it, an ALB when none does yet.
-    fn family_of(&self, pool: &Name) -> Family {
-        self.placement()
-            .pools
-            .get(pool)
-            .copied()
-            .unwrap_or(Family::Application)
-    }
-
-    fn commit(&self) -> String {
-        self.commit
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    pub fn placement(&self, catalog: &Catalog) -> Placement {
+        Placement::of(catalog, &self.config)
     }
 
     /// Everything lbops owns in the account; an error names the endpoint.
@@ -300,10 +267,6 @@ impl Provider for AwsProvider {
         CAPABILITIES
     }
 
-    fn prepare(&self, catalog: &Catalog, commit: &str) {
-        AwsProvider::prepare(self, catalog, commit);
-    }
-
     async fn observe(&self) -> Result<ObservedState, ProviderError> {
         let inventory = self.read().await?;
         let state = inventory.state.clone();
@@ -312,7 +275,11 @@ impl Provider for AwsProvider {
         Ok(state)
     }
 
-    async fn apply(&self, steps: &[Step]) -> Vec<StepOutcome> {
+    async fn apply(&self, steps: &[Step], context: ApplyContext<'_>) -> Vec<StepOutcome> {
+        let applying = Applying {
+            placement: self.placement(context.catalog),
+            commit: context.commit,
+        };
         let mut outcomes = vec![StepOutcome::Skipped; steps.len()];
         let recent = self
             .last_read
@@ -335,7 +302,7 @@ impl Provider for AwsProvider {
             },
         };
         for (step, outcome) in steps.iter().zip(&mut outcomes) {
-            if let Err(e) = apply::step(self, &mut inventory, step).await {
+            if let Err(e) = apply::step(self, &applying, &mut inventory, step).await {
                 tracing::warn!(step = %step, error = %e, "aws step failed");
                 *outcome = StepOutcome::Failed {
                     reason: e.to_string(),
@@ -345,6 +312,30 @@ impl Provider for AwsProvider {
             *outcome = StepOutcome::Applied;
         }
         outcomes
+    }
+}
+
+/// What one apply is for, as AWS needs it: where its catalog places each
+/// pool, and the commit what it creates is tagged with.
+struct Applying {
+    placement: Placement,
+    commit: CommitId,
+}
+
+impl Applying {
+    /// Which ELBv2 a pool's target group serves (its protocol): that of
+    /// the balancers forwarding to it, an ALB when none does yet.
+    fn family_of(&self, pool: &Name) -> Family {
+        self.placement
+            .pools
+            .get(pool)
+            .copied()
+            .unwrap_or(Family::Application)
+    }
+
+    /// The value of the `lbops:commit` tag.
+    fn commit_tag(&self) -> String {
+        self.commit.to_string()
     }
 }
 

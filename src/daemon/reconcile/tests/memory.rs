@@ -4,7 +4,7 @@
 
 use crate::model::{Capabilities, ObservedState, Step, StepOutcome};
 use crate::plan::apply_to;
-use crate::provider::{embedded, Provider, ProviderError};
+use crate::provider::{embedded, ApplyContext, Provider, ProviderError};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 #[derive(Debug, Default)]
@@ -52,7 +52,7 @@ impl Provider for InMemory {
     }
 
     /// Step by step, stopping at the first failure, as the trait asks.
-    async fn apply(&self, steps: &[Step]) -> Vec<StepOutcome> {
+    async fn apply(&self, steps: &[Step], _context: ApplyContext<'_>) -> Vec<StepOutcome> {
         let mut inner = self.inner();
         let mut outcomes = Vec::with_capacity(steps.len());
         for step in steps {
