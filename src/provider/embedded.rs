@@ -339,3 +339,6 @@ pub fn edit_config(config: &mut DataplaneConfig, step: &Step) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
