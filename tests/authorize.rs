@@ -59,54 +59,25 @@ impl Team {
         }
     }
 
-    /// The access rules, with `bob_extra` appended to bob's spec.
+    /// The shared access policy with everyone's signing keys and dave,
+    /// `bob_extra` (lines at the indentation of bob's spec) added to bob's
+    /// spec.
     fn access(&self, bob_extra: &str) -> String {
         let indent = |text: &str| text.trim().replace('\n', "\n        ");
-        format!(
-            "kind: Role
-name: sre-admin
-spec:
-  rules: [{{actions: ['*'], resources: ['*']}}]
----
-kind: Role
-name: web-oncall
-spec:
-  rules:
-    - actions: [pool.weights.update, pool.targets.update]
-      resources: ['pool/*']
-      when: {{labels: {{team: web}}}}
----
-kind: Group
-name: web-team
-spec: {{roles: [web-oncall]}}
----
-kind: User
-name: alice
-spec:
-  emails: [alice@example.test]
-  roles: [sre-admin]
-  signing_keys: [{{ssh: '{alice}'}}]
----
-kind: User
+        let dave = format!(
+            "kind: User
 name: dave
 spec:
   emails: [dave@example.test]
   roles: [sre-admin]
   signing_keys:
     - openpgp: |
-        {dave}
+        {}
 ---
-kind: User
-name: bob
-spec:
-  emails: [bob@example.test]
-  groups: [web-team]
-  signing_keys: [{{ssh: '{bob}'}}]{bob_extra}
 ",
-            alice = self.alice.public,
-            bob = self.bob.public,
-            dave = indent(&self.dave.public),
-        )
+            indent(&self.dave.public)
+        );
+        common::estate::policy(&self.alice, &self.bob, &dave, bob_extra)
     }
 }
 
@@ -367,7 +338,7 @@ fn denied_relabelling_a_pool_into_ones_own_scope() {
 fn denied_granting_oneself_a_role_in_one_commit() {
     let e = Estate::new();
     e.repo
-        .write("access.yaml", &e.team.access("\n  roles: [sre-admin]"));
+        .write("access.yaml", &e.team.access("roles: [sre-admin]"));
     e.repo.commit(&e.team.bob(), "make me admin");
     e.authorize(&e.trusted)
         .refused()
@@ -378,7 +349,7 @@ fn denied_granting_oneself_a_role_in_one_commit() {
 fn denied_granting_oneself_a_role_and_using_it_in_the_next_commit() {
     let e = Estate::new();
     e.repo
-        .write("access.yaml", &e.team.access("\n  roles: [sre-admin]"));
+        .write("access.yaml", &e.team.access("roles: [sre-admin]"));
     let grant = e.repo.commit(&e.team.bob(), "make me admin");
     e.repo.write("pools.yaml", &pools(1, 7, "data"));
     let usage = e.repo.commit(&e.team.bob(), "use it");
@@ -402,7 +373,7 @@ fn denied_granting_oneself_a_role_and_using_it_in_the_next_commit() {
 fn denied_an_admin_grant_cannot_be_used_in_the_same_push() {
     let e = Estate::new();
     e.repo
-        .write("access.yaml", &e.team.access("\n  roles: [sre-admin]"));
+        .write("access.yaml", &e.team.access("roles: [sre-admin]"));
     e.repo.commit(&e.team.alice(), "bob joins the SREs");
     e.repo.write("pools.yaml", &pools(1, 7, "data"));
     let usage = e.repo.commit(&e.team.bob(), "use it at once");

@@ -39,7 +39,7 @@ mod display;
 mod pools;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use apply::{apply_to, observed_from};
 

@@ -340,3 +340,6 @@ pub fn edit_config(config: &mut DataplaneConfig, step: &Step) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,37 +14,37 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// alice is an SRE admin; bob is on the web on-call rotation, allowed to
-/// shift weights and swap targets of `team: web` pools only.
+/// The access policy the tests share (`tests/fixtures/policy.yaml`), with
+/// its placeholders still in: alice is an SRE admin; bob is on the web
+/// on-call rotation, allowed to shift weights and swap targets of
+/// `team: web` pools only.
+pub const POLICY: &str = include_str!("../fixtures/policy.yaml");
+
+/// The shared policy with alice's and bob's SSH signing keys.
 pub fn access(alice: &SshKey, bob: &SshKey) -> String {
-    format!(
-        "kind: Role
-name: sre-admin
-spec:
-  rules: [{{actions: ['*'], resources: ['*']}}]
----
-kind: Role
-name: web-oncall
-spec:
-  rules:
-    - actions: [pool.weights.update, pool.targets.update]
-      resources: ['pool/*']
-      when: {{labels: {{team: web}}}}
----
-kind: Group
-name: web-team
-spec: {{roles: [web-oncall]}}
----
-kind: User
-name: alice
-spec: {{emails: [alice@example.test], roles: [sre-admin], signing_keys: [{{ssh: '{}'}}]}}
----
-kind: User
-name: bob
-spec: {{emails: [bob@example.test], groups: [web-team], signing_keys: [{{ssh: '{}'}}]}}
-",
-        alice.public, bob.public
-    )
+    policy(alice, bob, "", "")
+}
+
+/// The shared policy with alice's and bob's SSH signing keys,
+/// `more_users` (User documents, each ending in `---`) before bob, and
+/// `bob_extra` (lines at the indentation of bob's spec) added to bob's spec.
+pub fn policy(alice: &SshKey, bob: &SshKey, more_users: &str, bob_extra: &str) -> String {
+    let keys = |key: &SshKey| format!("signing_keys: [{{ssh: '{}'}}]", key.public);
+    [
+        ("# ALICE_SIGNING_KEYS", keys(alice)),
+        ("# BOB_SIGNING_KEYS", keys(bob)),
+        ("# MORE_USERS\n", more_users.to_owned()),
+        ("# BOB_EXTRA", bob_extra.to_owned()),
+    ]
+    .into_iter()
+    .fold(POLICY.to_owned(), |text, (placeholder, value)| {
+        assert_eq!(
+            text.matches(placeholder).count(),
+            1,
+            "`{placeholder}` in tests/fixtures/policy.yaml"
+        );
+        text.replacen(placeholder, &value, 1)
+    })
 }
 
 impl Team {

@@ -1,4 +1,7 @@
 //! Generated estates: re-planning after applying is always empty.
+//!
+//! The generator ([`Rng`], [`random_catalog`]) is shared: the embedded
+//! provider's tests apply the same estates to a running data plane.
 
 use super::replay::*;
 use super::*;
@@ -46,10 +49,10 @@ fn applying_a_plan_leaves_nothing_to_plan() {
 }
 
 /// xorshift64*: deterministic, dependency-free, varied enough for cases.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self(seed.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 
@@ -88,7 +91,7 @@ fn resource<S>(text: &str, spec: S) -> Resource<S> {
 }
 
 /// Few names and addresses, so that desired and observed overlap often.
-fn random_catalog(rng: &mut Rng) -> Catalog {
+pub(crate) fn random_catalog(rng: &mut Rng) -> Catalog {
     let mut catalog = Catalog::default();
     for pool in ["a", "b", "c", "d"] {
         if rng.chance(60) {

@@ -153,6 +153,6 @@ fn position(steps: &[Step], wanted: impl Fn(&Step) -> bool) -> usize {
         .unwrap_or_else(|| panic!("no such step in {:#?}", steps))
 }
 
-mod fixpoint;
+pub(crate) mod fixpoint;
 mod replay;
 mod scenarios;
