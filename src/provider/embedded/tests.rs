@@ -104,7 +104,11 @@ async fn estate(seed: u64, world: Arc<World>) -> BTreeSet<&'static str> {
         let shown = Plan {
             steps: steps.clone(),
         };
-        let outcomes = provider.apply(&steps).await;
+        let context = crate::provider::ApplyContext {
+            catalog: &desired,
+            commit: crate::source::CommitId::parse(&"ab".repeat(20)).unwrap(),
+        };
+        let outcomes = provider.apply(&steps, context).await;
         let failed: Vec<_> = (steps.iter().zip(&outcomes))
             .filter(|(_, outcome)| **outcome != StepOutcome::Applied)
             .collect();
