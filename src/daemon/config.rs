@@ -2,7 +2,7 @@
 //! as the repository, so every mistake is reported at file:line:column
 //! and unknown fields are errors.
 
-use crate::source::{Credentials, SecretRef};
+use crate::source::{CommitId, Credentials, SecretRef};
 use crate::spec::units::Dur;
 use crate::spec::yaml::{self, de};
 use serde::Deserialize;
@@ -12,46 +12,93 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The daemon's config, checked: every choice the file offers as a pair of
+/// optional fields ("`path` or `url`") is an enum here, so the rest of the
+/// daemon never meets a combination the check refused.
+#[derive(Debug)]
 pub struct DaemonConfig {
     pub repository: RepositoryConfig,
-    #[serde(default)]
     pub trigger: TriggerConfig,
     pub trust: TrustConfig,
-    #[serde(default)]
     pub provider: ProviderConfig,
-    #[serde(default)]
     pub drift: DriftConfig,
-    #[serde(default)]
     pub statuses: StatusConfig,
     /// The daemon's own pages, probes and `/metrics`.
-    #[serde(default)]
     pub api: ApiConfig,
     /// Where denials, apply failures, drift, rewritten history and invalid
     /// commits are announced.
-    #[serde(default)]
     pub alerts: crate::report::alerts::AlertsConfig,
     /// Where lbops keeps its state, audit log and data-plane config.
     pub state_dir: PathBuf,
-    #[serde(default)]
     pub log: LogConfig,
+}
+
+/// The config as written, before the rules across its fields are checked
+/// ([`DaemonConfig::parse`] turns it into a [`DaemonConfig`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    repository: RepositoryFile,
+    #[serde(default)]
+    trigger: TriggerFile,
+    trust: TrustFile,
+    #[serde(default)]
+    provider: ProviderFile,
+    #[serde(default)]
+    drift: DriftConfig,
+    #[serde(default)]
+    statuses: StatusConfig,
+    #[serde(default)]
+    api: ApiConfig,
+    #[serde(default)]
+    alerts: crate::report::alerts::AlertsConfig,
+    state_dir: PathBuf,
+    #[serde(default)]
+    log: LogConfig,
+}
+
+#[derive(Debug)]
+pub struct RepositoryConfig {
+    pub location: RepositoryLocation,
+    pub branch: String,
+    /// Other refs whose heads are judged and planned, never applied, with
+    /// an `lbops/plan` status (e.g. pull-request branches).
+    pub plan_refs: Vec<String>,
+}
+
+/// Where the watched repository is.
+#[derive(Debug)]
+pub enum RepositoryLocation {
+    /// A repository on this machine, read in place.
+    Local(PathBuf),
+    /// A remote to mirror (https or ssh).
+    Remote {
+        url: String,
+        credentials: Option<Credentials>,
+    },
+}
+
+impl RepositoryLocation {
+    /// The remote's URL, for a mirrored repository.
+    #[must_use]
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            RepositoryLocation::Local(_) => None,
+            RepositoryLocation::Remote { url, .. } => Some(url),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RepositoryConfig {
-    /// A repository on this machine, read in place.
-    pub path: Option<PathBuf>,
-    /// Or a remote to mirror (https or ssh).
-    pub url: Option<String>,
+struct RepositoryFile {
+    path: Option<PathBuf>,
+    url: Option<String>,
     #[serde(default = "main_branch")]
-    pub branch: String,
-    pub credentials: Option<CredentialsConfig>,
-    /// Other refs whose heads are judged and planned, never applied, with
-    /// an `lbops/plan` status (e.g. pull-request branches).
+    branch: String,
+    credentials: Option<CredentialsFile>,
     #[serde(default = "all_branches")]
-    pub plan_refs: Vec<String>,
+    plan_refs: Vec<String>,
 }
 
 fn all_branches() -> Vec<String> {
@@ -64,30 +111,37 @@ fn main_branch() -> String {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CredentialsConfig {
+struct CredentialsFile {
     /// The user name for a token (`x-access-token` for GitHub, `oauth2` for GitLab).
-    pub username: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub token_env: Option<String>,
-    pub ssh_key: Option<PathBuf>,
-    pub ssh_passphrase_file: Option<PathBuf>,
+    username: Option<String>,
+    token_file: Option<PathBuf>,
+    token_env: Option<String>,
+    ssh_key: Option<PathBuf>,
+    ssh_passphrase_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct TriggerConfig {
     /// How often to look for a new head anyway; `0s` turns polling off.
-    #[serde(default = "default_poll")]
     pub poll: Dur,
     /// Watch a local repository's refs with inotify.
-    #[serde(default = "yes")]
     pub watch: bool,
     pub webhook: Option<WebhookConfig>,
 }
 
-impl Default for TriggerConfig {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerFile {
+    #[serde(default = "default_poll")]
+    poll: Dur,
+    #[serde(default = "yes")]
+    watch: bool,
+    webhook: Option<WebhookFile>,
+}
+
+impl Default for TriggerFile {
     fn default() -> Self {
-        TriggerConfig {
+        TriggerFile {
             poll: default_poll(),
             watch: true,
             webhook: None,
@@ -103,67 +157,102 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct WebhookConfig {
     pub listen: SocketAddr,
-    pub secret_file: Option<PathBuf>,
-    pub secret_env: Option<String>,
+    /// The secret the forge signs (or sends) with.
+    pub secret: SecretRef,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct WebhookFile {
+    listen: SocketAddr,
+    secret_file: Option<PathBuf>,
+    secret_env: Option<String>,
+}
+
+#[derive(Debug)]
 pub struct TrustConfig {
-    /// Admin public keys (SSH lines or armored OpenPGP blocks) whose signed
-    /// commits may write the first policy.
-    #[serde(default)]
-    pub admin_keys: Vec<String>,
-    /// Files holding such keys.
-    #[serde(default)]
-    pub admin_key_files: Vec<PathBuf>,
-    /// Or a commit whose policy is trusted as is.
-    pub pinned_commit: Option<String>,
+    pub start: TrustStart,
     /// `false` trusts author emails without signatures: for demos only,
     /// and warned about loudly at every start.
-    #[serde(default = "yes")]
     pub verify_signatures: bool,
     /// How long judging one pushed head may take; a head that takes
     /// longer is refused as invalid (`judgement-aborted`).
-    #[serde(default = "default_judge_budget")]
     pub judge_budget: Dur,
+}
+
+/// Where trust starts before lbops has applied any commit.
+#[derive(Debug)]
+pub enum TrustStart {
+    /// Admin public keys (SSH lines or armored OpenPGP blocks, given
+    /// inline or in files) whose signed commits may write the first policy.
+    AdminKeys {
+        keys: Vec<String>,
+        files: Vec<PathBuf>,
+    },
+    /// A commit whose policy is trusted as is.
+    Pinned(CommitId),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustFile {
+    #[serde(default)]
+    admin_keys: Vec<String>,
+    #[serde(default)]
+    admin_key_files: Vec<PathBuf>,
+    pinned_commit: Option<String>,
+    #[serde(default = "yes")]
+    verify_signatures: bool,
+    #[serde(default = "default_judge_budget")]
+    judge_budget: Dur,
 }
 
 fn default_judge_budget() -> Dur {
     Dur(crate::judge::Budget::DEFAULT)
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct ProviderConfig {
-    #[serde(default)]
     pub embedded: EmbeddedConfig,
     /// Balancers placed on AWS Elastic Load Balancing v2; every other
     /// balancer runs on the embedded data plane.
-    #[serde(default)]
     pub aws: Option<crate::provider::aws::AwsConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderFile {
+    #[serde(default)]
+    embedded: EmbeddedFile,
+    #[serde(default)]
+    aws: Option<crate::provider::aws::AwsConfig>,
+}
+
+/// Which data plane runs the balancers not placed elsewhere.
+#[derive(Debug)]
+pub enum EmbeddedConfig {
+    /// One in this process, its admin API on this (loopback) address.
+    InProcess { admin_listen: SocketAddr },
+    /// A separate `lbops dataplane` process at this admin URL (it keeps
+    /// serving while the daemon restarts), with its admin token.
+    Separate { url: String, token_file: PathBuf },
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EmbeddedConfig {
-    /// Where the in-process data plane's admin API listens (loopback).
+struct EmbeddedFile {
     #[serde(default = "default_admin_listen")]
-    pub admin_listen: SocketAddr,
-    /// Or drive a separate `lbops dataplane` process at this admin URL
-    /// (it keeps serving while the daemon restarts).
-    pub url: Option<String>,
-    /// That data plane's admin token (required with `url`).
-    pub token_file: Option<PathBuf>,
+    admin_listen: SocketAddr,
+    url: Option<String>,
+    token_file: Option<PathBuf>,
 }
 
-impl Default for EmbeddedConfig {
+impl Default for EmbeddedFile {
     fn default() -> Self {
-        EmbeddedConfig {
+        EmbeddedFile {
             admin_listen: default_admin_listen(),
             url: None,
             token_file: None,
@@ -323,14 +412,16 @@ impl DaemonConfig {
                 message: format!("cannot read the config: {e}"),
             }],
         })?;
-        let mut config = Self::parse(&file, &text)?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        config.resolve_paths(base);
-        Ok(config)
+        Self::parse_in(&file, &text, path.parent().unwrap_or(Path::new(".")))
     }
 
-    /// Parses config text; `file` names it in messages.
+    /// Parses config text; `file` names it in messages. Relative paths
+    /// stay relative.
     pub fn parse(file: &str, text: &str) -> Result<Self, ConfigErrors> {
+        Self::parse_in(file, text, Path::new(""))
+    }
+
+    fn parse_in(file: &str, text: &str, base: &Path) -> Result<Self, ConfigErrors> {
         let problem = |pos: yaml::Pos, message: String| ConfigProblem {
             file: file.to_owned(),
             line: pos.line,
@@ -354,101 +445,55 @@ impl DaemonConfig {
                 )],
             });
         };
-        let config: DaemonConfig =
+        let mut written: ConfigFile =
             de::from_node(&document.root).map_err(|errors| ConfigErrors {
                 problems: errors
                     .iter()
                     .map(|e| problem(e.pos.unwrap_or_default(), e.to_string()))
                     .collect(),
             })?;
+        written.resolve_paths(base);
         let root = &document.root;
         let at = |path: &[&str]| {
             path.iter()
                 .try_fold(root, |node, key| node.get(key))
                 .map_or(root.pos, |node| node.pos)
         };
-        let problems: Vec<ConfigProblem> = config
-            .check()
-            .into_iter()
-            .map(|(path, message)| problem(at(&path), message))
-            .collect();
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigErrors { problems })
-        }
+        written.check().map_err(|problems| ConfigErrors {
+            problems: problems
+                .into_iter()
+                .map(|(path, message)| problem(at(&path), message))
+                .collect(),
+        })
     }
 
-    /// Rules across fields, each with the field path it is about.
-    fn check(&self) -> Vec<(Vec<&'static str>, String)> {
+    /// The drift mode for one kind.
+    #[must_use]
+    pub fn drift_mode(&self, kind: crate::spec::kinds::Kind) -> DriftMode {
+        self.drift
+            .kinds
+            .iter()
+            .find(|(name, _)| crate::spec::kinds::Kind::parse(name) == Some(kind))
+            .map_or(self.drift.mode, |(_, mode)| *mode)
+    }
+}
+
+/// A rule across fields that the config breaks: the field path it is
+/// about, and what to do.
+type Problem = (Vec<&'static str>, String);
+
+impl ConfigFile {
+    /// Checks the rules across fields and, when all hold, gives the typed
+    /// config: each pair of optional fields becomes the one choice made.
+    fn check(self) -> Result<DaemonConfig, Vec<Problem>> {
         let mut problems = Vec::new();
-        let repo = &self.repository;
-        match (&repo.path, &repo.url) {
-            (Some(_), Some(_)) | (None, None) => problems.push((
-                vec!["repository"],
-                "give exactly one of `path` (a repository on this machine) or `url` (a remote to mirror)".to_owned(),
-            )),
-            (Some(_), None) if repo.credentials.is_some() => problems.push((
-                vec!["repository", "credentials"],
-                "credentials are for a remote `url`; a local `path` is read directly".to_owned(),
-            )),
-            _ => {}
-        }
-        if let Some(c) = &repo.credentials {
-            let ways = [
-                c.token_file.is_some(),
-                c.token_env.is_some(),
-                c.ssh_key.is_some(),
-            ];
-            if ways.iter().filter(|w| **w).count() != 1 {
-                problems.push((
-                    vec!["repository", "credentials"],
-                    "give exactly one of `token_file`, `token_env` or `ssh_key`".to_owned(),
-                ));
-            }
-        }
-        let trust = &self.trust;
-        let keys = !trust.admin_keys.is_empty() || !trust.admin_key_files.is_empty();
-        if keys == trust.pinned_commit.is_some() {
-            problems.push((
-                vec!["trust"],
-                "give either `admin_keys`/`admin_key_files` (whose signed commits may write the first policy) or `pinned_commit` (trusted as is), not both or neither".to_owned(),
-            ));
-        }
-        if let Some(commit) = &trust.pinned_commit {
-            if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
-                problems.push((
-                    vec!["trust", "pinned_commit"],
-                    "pin a full commit id (40 hex digits), e.g. from `git rev-parse HEAD`"
-                        .to_owned(),
-                ));
-            }
-        }
-        let embedded = &self.provider.embedded;
-        if embedded.url.is_some() != embedded.token_file.is_some() {
-            problems.push((
-                vec!["provider", "embedded"],
-                "a separate data plane needs both `url` and `token_file` (its admin token)"
-                    .to_owned(),
-            ));
-        }
-        if let Some(hook) = &self.trigger.webhook {
-            if hook.secret_file.is_some() == hook.secret_env.is_some() {
-                problems.push((
-                    vec!["trigger", "webhook"],
-                    "give exactly one of `secret_file` or `secret_env`: a webhook without a secret would let anyone trigger".to_owned(),
-                ));
-            }
-            if hook.listen == self.api.listen && hook.listen.port() != 0 {
-                problems.push((
-                    vec!["api", "listen"],
-                    format!(
-                        "{} is the webhook's address too; give the pages their own",
-                        hook.listen
-                    ),
-                ));
-            }
-        }
+        let repository = self.repository.check(&mut problems);
+        let trust = self.trust.check(&mut problems);
+        let embedded = self.provider.embedded.check(&mut problems);
+        let webhook = self
+            .trigger
+            .webhook
+            .map(|hook| hook.check(&self.api, &mut problems));
         if let Err(e) = cron::Schedule::from_str(&self.drift.schedule) {
             // The parser's message repeats the input over several lines; its last line says why.
             let e = e.to_string();
@@ -475,7 +520,34 @@ impl DaemonConfig {
                 ));
             }
         }
-        problems
+        // No webhook is a choice; a webhook the check refused is not.
+        let webhook = webhook.map_or(Some(None), |checked| checked.map(Some));
+        match (repository, trust, embedded, webhook) {
+            (Some(repository), Some(trust), Some(embedded), Some(webhook))
+                if problems.is_empty() =>
+            {
+                Ok(DaemonConfig {
+                    repository,
+                    trigger: TriggerConfig {
+                        poll: self.trigger.poll,
+                        watch: self.trigger.watch,
+                        webhook,
+                    },
+                    trust,
+                    provider: ProviderConfig {
+                        embedded,
+                        aws: self.provider.aws,
+                    },
+                    drift: self.drift,
+                    statuses: self.statuses,
+                    api: self.api,
+                    alerts: self.alerts,
+                    state_dir: self.state_dir,
+                    log: self.log,
+                })
+            }
+            _ => Err(problems),
+        }
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -530,40 +602,156 @@ impl DaemonConfig {
             fix(p);
         }
     }
+}
 
-    /// The repository credentials, as the source module takes them.
-    #[must_use]
-    pub fn credentials(&self) -> Option<Credentials> {
-        let c = self.repository.credentials.as_ref()?;
-        if let Some(key) = &c.ssh_key {
-            return Some(Credentials::SshKey {
-                username: c.username.clone().unwrap_or_else(|| "git".to_owned()),
-                private_key: key.clone(),
-                passphrase: c.ssh_passphrase_file.clone().map(SecretRef::File),
-            });
-        }
-        let token = match (&c.token_file, &c.token_env) {
-            (Some(file), _) => SecretRef::File(file.clone()),
-            (None, Some(env)) => SecretRef::Env(env.clone()),
-            (None, None) => return None,
+impl RepositoryFile {
+    fn check(self, problems: &mut Vec<Problem>) -> Option<RepositoryConfig> {
+        let credentials = self.credentials.map(|c| c.check(problems));
+        let location = match (self.path, self.url) {
+            (Some(_), Some(_)) | (None, None) => {
+                problems.push((
+                    vec!["repository"],
+                    "give exactly one of `path` (a repository on this machine) or `url` (a remote to mirror)".to_owned(),
+                ));
+                return None;
+            }
+            (Some(_), None) if credentials.is_some() => {
+                problems.push((
+                    vec!["repository", "credentials"],
+                    "credentials are for a remote `url`; a local `path` is read directly"
+                        .to_owned(),
+                ));
+                return None;
+            }
+            (Some(path), None) => RepositoryLocation::Local(path),
+            (None, Some(url)) => RepositoryLocation::Remote {
+                url,
+                credentials: match credentials {
+                    None => None,
+                    Some(checked) => Some(checked?),
+                },
+            },
         };
-        Some(Credentials::Token {
-            username: c
-                .username
-                .clone()
-                .unwrap_or_else(|| "x-access-token".to_owned()),
-            token,
+        Some(RepositoryConfig {
+            location,
+            branch: self.branch,
+            plan_refs: self.plan_refs,
         })
     }
+}
 
-    /// The drift mode for one kind.
-    #[must_use]
-    pub fn drift_mode(&self, kind: crate::spec::kinds::Kind) -> DriftMode {
-        self.drift
-            .kinds
-            .iter()
-            .find(|(name, _)| crate::spec::kinds::Kind::parse(name) == Some(kind))
-            .map_or(self.drift.mode, |(_, mode)| *mode)
+impl CredentialsFile {
+    /// The repository credentials, as the source module takes them.
+    fn check(self, problems: &mut Vec<Problem>) -> Option<Credentials> {
+        match (self.token_file, self.token_env, self.ssh_key) {
+            (None, None, Some(private_key)) => Some(Credentials::SshKey {
+                username: self.username.unwrap_or_else(|| "git".to_owned()),
+                private_key,
+                passphrase: self.ssh_passphrase_file.map(SecretRef::File),
+            }),
+            (Some(file), None, None) => Some(Credentials::Token {
+                username: self.username.unwrap_or_else(|| "x-access-token".to_owned()),
+                token: SecretRef::File(file),
+            }),
+            (None, Some(env), None) => Some(Credentials::Token {
+                username: self.username.unwrap_or_else(|| "x-access-token".to_owned()),
+                token: SecretRef::Env(env),
+            }),
+            _ => {
+                problems.push((
+                    vec!["repository", "credentials"],
+                    "give exactly one of `token_file`, `token_env` or `ssh_key`".to_owned(),
+                ));
+                None
+            }
+        }
+    }
+}
+
+impl TrustFile {
+    fn check(self, problems: &mut Vec<Problem>) -> Option<TrustConfig> {
+        let keys = !self.admin_keys.is_empty() || !self.admin_key_files.is_empty();
+        let pinned = match &self.pinned_commit {
+            Some(commit) => {
+                let parsed = CommitId::parse(commit).ok().filter(|_| commit.len() == 40);
+                if parsed.is_none() {
+                    problems.push((
+                        vec!["trust", "pinned_commit"],
+                        "pin a full commit id (40 hex digits), e.g. from `git rev-parse HEAD`"
+                            .to_owned(),
+                    ));
+                }
+                Some(parsed)
+            }
+            None => None,
+        };
+        let start = match (keys, pinned) {
+            (true, None) => TrustStart::AdminKeys {
+                keys: self.admin_keys,
+                files: self.admin_key_files,
+            },
+            (false, Some(commit)) => TrustStart::Pinned(commit?),
+            (true, Some(_)) | (false, None) => {
+                problems.push((
+                    vec!["trust"],
+                    "give either `admin_keys`/`admin_key_files` (whose signed commits may write the first policy) or `pinned_commit` (trusted as is), not both or neither".to_owned(),
+                ));
+                return None;
+            }
+        };
+        Some(TrustConfig {
+            start,
+            verify_signatures: self.verify_signatures,
+            judge_budget: self.judge_budget,
+        })
+    }
+}
+
+impl EmbeddedFile {
+    fn check(self, problems: &mut Vec<Problem>) -> Option<EmbeddedConfig> {
+        match (self.url, self.token_file) {
+            (Some(url), Some(token_file)) => Some(EmbeddedConfig::Separate { url, token_file }),
+            (None, None) => Some(EmbeddedConfig::InProcess {
+                admin_listen: self.admin_listen,
+            }),
+            _ => {
+                problems.push((
+                    vec!["provider", "embedded"],
+                    "a separate data plane needs both `url` and `token_file` (its admin token)"
+                        .to_owned(),
+                ));
+                None
+            }
+        }
+    }
+}
+
+impl WebhookFile {
+    fn check(self, api: &ApiConfig, problems: &mut Vec<Problem>) -> Option<WebhookConfig> {
+        if self.listen == api.listen && self.listen.port() != 0 {
+            problems.push((
+                vec!["api", "listen"],
+                format!(
+                    "{} is the webhook's address too; give the pages their own",
+                    self.listen
+                ),
+            ));
+        }
+        let secret = match (self.secret_file, self.secret_env) {
+            (Some(file), None) => SecretRef::File(file),
+            (None, Some(env)) => SecretRef::Env(env),
+            _ => {
+                problems.push((
+                    vec!["trigger", "webhook"],
+                    "give exactly one of `secret_file` or `secret_env`: a webhook without a secret would let anyone trigger".to_owned(),
+                ));
+                return None;
+            }
+        };
+        Some(WebhookConfig {
+            listen: self.listen,
+            secret,
+        })
     }
 }
 
@@ -593,7 +781,10 @@ state_dir: state
         let path = dir.path().join("lbops.yaml");
         std::fs::write(&path, GOOD).unwrap();
         let config = DaemonConfig::load(&path).unwrap();
-        assert_eq!(config.repository.path, Some(dir.path().join("./gitops")));
+        assert!(matches!(
+            &config.repository.location,
+            RepositoryLocation::Local(path) if *path == dir.path().join("./gitops")
+        ));
         assert_eq!(config.state_dir, dir.path().join("state"));
         assert_eq!(config.trigger.poll.0, Duration::from_secs(10));
         assert!(config.trigger.watch && config.trust.verify_signatures);
@@ -662,5 +853,45 @@ state_dir: state
             errors.contains("c.yaml:7:") && errors.contains("anyone"),
             "{errors}"
         );
+    }
+
+    #[test]
+    fn each_choice_of_the_file_becomes_one_variant() {
+        let remote = GOOD
+            .replace(
+                "  path: ./gitops",
+                "  url: https://example.test/r.git\n  credentials: {token_env: GIT_TOKEN}",
+            )
+            .replace(
+                "  admin_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJojBZXi4yAwSnstgVB1YI0cUd0TSexakS+w9RshBaHL alice']",
+                &format!("  pinned_commit: {}", "ab".repeat(20)),
+            );
+        let config = DaemonConfig::parse("c.yaml", &remote).unwrap();
+        assert!(matches!(
+            &config.repository.location,
+            RepositoryLocation::Remote {
+                url,
+                credentials: Some(Credentials::Token { username, token: SecretRef::Env(env) }),
+            } if url == "https://example.test/r.git" && username == "x-access-token" && env == "GIT_TOKEN"
+        ));
+        assert!(
+            matches!(config.trust.start, TrustStart::Pinned(c) if c.to_string() == "ab".repeat(20))
+        );
+        assert!(matches!(
+            &config.trigger.webhook,
+            Some(WebhookConfig { secret: SecretRef::Env(env), .. }) if env == "LBOPS_WEBHOOK_SECRET"
+        ));
+        assert!(matches!(
+            config.provider.embedded,
+            EmbeddedConfig::InProcess { .. }
+        ));
+
+        let separate =
+            format!("{GOOD}provider: {{embedded: {{url: 'http://127.0.0.1:9', token_file: t}}}}\n");
+        let config = DaemonConfig::parse("c.yaml", &separate).unwrap();
+        assert!(matches!(
+            &config.provider.embedded,
+            EmbeddedConfig::Separate { url, token_file } if url == "http://127.0.0.1:9" && token_file == Path::new("t")
+        ));
     }
 }

@@ -4,6 +4,7 @@
 //! schedule into reconciles and drift checks — one at a time, with
 //! triggers that arrive meanwhile coalesced.
 
+use super::config::{EmbeddedConfig, RepositoryLocation, TrustStart};
 use super::readiness::Readiness;
 use super::reconcile::{error_policy, Deps, Next, Reconciler, RetryPolicy, Waiting};
 use super::reporter::Reporter;
@@ -17,7 +18,6 @@ use crate::judge::TrustAnchor;
 use crate::provider::embedded::EmbeddedProvider;
 use crate::report::notes::{GitNotes, NotesConfig, PushTarget};
 use crate::report::ContextName;
-use crate::source::CommitId;
 use crate::source::{GitSource, SecretRef};
 use crate::trigger::{Trigger, TriggerSource};
 use std::future::Future;
@@ -75,22 +75,17 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     std::fs::create_dir_all(&state_dir).map_err(state_error)?;
     restrict(&state_dir, 0o700).map_err(state_error)?;
 
-    let (source, notes_repo) = match (&config.repository.path, &config.repository.url) {
-        (Some(path), _) => (
+    let (source, notes_repo) = match &config.repository.location {
+        RepositoryLocation::Local(path) => (
             GitSource::open(path, &config.repository.branch)?,
             path.clone(),
         ),
-        (None, Some(url)) => {
+        RepositoryLocation::Remote { url, credentials } => {
             let mirror = state_dir.join("mirror.git");
-            let source = GitSource::remote(
-                url,
-                &mirror,
-                &config.repository.branch,
-                config.credentials(),
-            )?;
+            let source =
+                GitSource::remote(url, &mirror, &config.repository.branch, credentials.clone())?;
             (source, mirror)
         }
-        (None, None) => unreachable!("the config check requires a path or a url"),
     };
     let first_trust = first_trust(&config)?;
     let store = StateStore::in_dir(&state_dir);
@@ -110,19 +105,16 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         );
     }
 
-    let (provider, in_process) = match (
-        &config.provider.embedded.url,
-        &config.provider.embedded.token_file,
-    ) {
-        (Some(url), Some(token_file)) => {
+    let (provider, in_process) = match &config.provider.embedded {
+        EmbeddedConfig::Separate { url, token_file } => {
             let token = SecretRef::File(token_file.clone())
                 .read()
                 .map_err(|e| StartError::Dataplane(e.to_string()))?;
             tracing::info!(%url, "driving a separate data plane");
             (EmbeddedProvider::new(url.clone(), token.expose()), None)
         }
-        _ => {
-            let (provider, dataplane, admin) = start_dataplane(&config, &state_dir).await?;
+        EmbeddedConfig::InProcess { admin_listen } => {
+            let (provider, dataplane, admin) = start_dataplane(*admin_listen, &state_dir).await?;
             (provider, Some((dataplane, admin)))
         }
     };
@@ -142,10 +134,12 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         ContextName::new(config.statuses.instance.clone()),
     );
     notes_config.notes_ref = config.statuses.git_notes.notes_ref.clone();
-    if let (Some(url), true) = (&config.repository.url, config.statuses.git_notes.push) {
+    if let (RepositoryLocation::Remote { url, credentials }, true) =
+        (&config.repository.location, config.statuses.git_notes.push)
+    {
         notes_config.push = Some(PushTarget {
             url: url.clone(),
-            credentials: config.credentials(),
+            credentials: credentials.clone(),
         });
     }
     let notes = GitNotes::new(notes_config).map_err(|e| StartError::Notes(e.to_string()))?;
@@ -160,20 +154,17 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         .collect::<Result<Vec<_>, _>>()?;
 
     let (triggers, mut triggered) = mpsc::channel::<Trigger>(64);
-    let _watcher = match (&config.repository.path, config.trigger.watch) {
-        (Some(path), true) => Some(watch(path, triggers.clone())?),
+    let _watcher = match (&config.repository.location, config.trigger.watch) {
+        (RepositoryLocation::Local(path), true) => Some(watch(path, triggers.clone())?),
         _ => None,
     };
     let (stop_hook, hook_stopped) = tokio::sync::oneshot::channel::<()>();
     let webhook = match &config.trigger.webhook {
         Some(hook) => {
-            let secret = match (&hook.secret_file, &hook.secret_env) {
-                (Some(file), _) => SecretRef::File(file.clone()),
-                (None, Some(env)) => SecretRef::Env(env.clone()),
-                (None, None) => unreachable!("the config check requires a webhook secret"),
-            }
-            .read()
-            .map_err(|e| StartError::Trigger(e.to_string()))?;
+            let secret = hook
+                .secret
+                .read()
+                .map_err(|e| StartError::Trigger(e.to_string()))?;
             let listener = tokio::net::TcpListener::bind(hook.listen)
                 .await
                 .map_err(|e| {
@@ -352,7 +343,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
 /// The embedded data plane, in this process, behind its admin API on
 /// loopback, with a token kept in the state directory.
 async fn start_dataplane(
-    config: &DaemonConfig,
+    admin_listen: std::net::SocketAddr,
     state_dir: &Path,
 ) -> Result<(EmbeddedProvider, Arc<Dataplane>, AdminServer), StartError> {
     let dataplane_dir = state_dir.join("dataplane");
@@ -370,7 +361,7 @@ async fn start_dataplane(
     let admin = AdminServer::start(
         dataplane.clone(),
         AdminConfig {
-            listen: config.provider.embedded.admin_listen,
+            listen: admin_listen,
             token_sha256: token_sha256(&token),
             state_dir: dataplane_dir,
         },
@@ -444,11 +435,11 @@ fn jitter_seed() -> u64 {
 /// or the admin keys whose signed commits may write the first policy (the
 /// config check requires exactly one of them).
 fn first_trust(config: &DaemonConfig) -> Result<TrustAnchor, StartError> {
-    if let Some(pinned) = &config.trust.pinned_commit {
-        return Ok(TrustAnchor::Commit(CommitId::parse(pinned)?));
-    }
-    let mut keys = config.trust.admin_keys.clone();
-    for file in &config.trust.admin_key_files {
+    let (mut keys, files) = match &config.trust.start {
+        TrustStart::Pinned(commit) => return Ok(TrustAnchor::Commit(*commit)),
+        TrustStart::AdminKeys { keys, files } => (keys.clone(), files),
+    };
+    for file in files {
         keys.push(
             std::fs::read_to_string(file).map_err(|e| {
                 StartError::AdminKeys(format!("cannot read {}: {e}", file.display()))
@@ -528,7 +519,6 @@ fn watch(
 mod tests {
     use super::*;
     use crate::daemon::reconcile::Retry;
-    use crate::source::CommitId;
 
     #[test]
     fn readyz_says_why_the_daemon_waits_and_a_retried_failure_changes_nothing() {
@@ -538,7 +528,7 @@ mod tests {
         assert_eq!(readiness.why_not(), starting, "still starting");
 
         let waiting = Waiting {
-            head: CommitId::parse(&"ab".repeat(20)).unwrap(),
+            head: crate::source::CommitId::parse(&"ab".repeat(20)).unwrap(),
             retry: Retry::NeedsOperator,
             reason: "waiting for an operator: the audit log …".into(),
         };
