@@ -473,7 +473,7 @@ fn admin_token(state_dir: &Path) -> std::io::Result<String> {
     let mut bytes = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .map_err(|_| std::io::Error::other("no randomness from the operating system"))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = crate::support::hex::encode(&bytes);
     crate::fsutil::write_atomically(&path, token.as_bytes())?;
     Ok(token)
 }

@@ -12,6 +12,8 @@ use pgp::crypto::hash::HashAlgorithm;
 use pgp::packet::{self, Signature, SignatureType, SubpacketData};
 use pgp::types::{KeyDetails, Tag};
 
+use crate::support::hex;
+
 /// Why an OpenPGP signature is refused before any key is looked up.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Refusal {
@@ -36,7 +38,7 @@ impl ParsedSignature {
             self.issuer_key_ids.first(),
         ) {
             (Some(fp), _) => fp.clone(),
-            (None, Some(id)) => hex_upper(id),
+            (None, Some(id)) => hex::encode_upper(id),
             (None, None) => "(none named)".to_owned(),
         }
     }
@@ -54,14 +56,6 @@ fn strong(hash: HashAlgorithm) -> bool {
             | HashAlgorithm::Sha3_256
             | HashAlgorithm::Sha3_512
     )
-}
-
-pub(super) fn hex_upper(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02X}");
-        s
-    })
 }
 
 /// Parses an armored detached signature and checks what needs no key:
@@ -92,7 +86,7 @@ pub(super) fn parse(armored: &[u8]) -> Result<ParsedSignature, Refusal> {
     let issuer_fingerprints: Vec<String> = sig
         .issuer_fingerprint()
         .iter()
-        .map(|fp| hex_upper(fp.as_bytes()))
+        .map(|fp| hex::encode_upper(fp.as_bytes()))
         .collect();
     let issuer_key_ids: Vec<[u8; 8]> = sig
         .issuer_key_id()
@@ -225,7 +219,7 @@ pub(super) fn load_key(armored: &str) -> Option<PgpKey> {
         signers.push(Signer {
             key: SignerKey::Primary(primary.clone()),
             key_id: key_id(primary),
-            fingerprint: hex_upper(primary.fingerprint().as_bytes()),
+            fingerprint: hex::encode_upper(primary.fingerprint().as_bytes()),
             expires_at: primary_expires,
             revoked: primary_revoked,
         });
@@ -256,7 +250,7 @@ pub(super) fn load_key(armored: &str) -> Option<PgpKey> {
         signers.push(Signer {
             key: SignerKey::Subkey(sub.key.clone()),
             key_id: key_id(&sub.key),
-            fingerprint: hex_upper(sub.key.fingerprint().as_bytes()),
+            fingerprint: hex::encode_upper(sub.key.fingerprint().as_bytes()),
             expires_at: earliest(own, primary_expires),
             revoked,
         });
@@ -265,7 +259,7 @@ pub(super) fn load_key(armored: &str) -> Option<PgpKey> {
         return None;
     }
     Some(PgpKey {
-        fingerprint: hex_upper(primary.fingerprint().as_bytes()),
+        fingerprint: hex::encode_upper(primary.fingerprint().as_bytes()),
         signers,
     })
 }

@@ -2,3 +2,4 @@
 //! crate; a leaf of the module map.
 
 pub mod glob;
+pub mod hex;

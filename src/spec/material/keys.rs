@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::secrets::{looks_like_secret, scan, SecretKind};
+use crate::support::hex;
 
 /// Which kind of key a [`PublicKeyInfo`] describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -463,7 +464,7 @@ fn key_packet(body: &[u8]) -> Result<(&'static str, String), KeyError> {
             hash.update([0x99]);
             hash.update(len.to_be_bytes());
             hash.update(body);
-            upper_hex(&hash.finalize())
+            hex::encode_upper(&hash.finalize())
         }
         6 => {
             let material: [u8; 4] = body
@@ -482,7 +483,7 @@ fn key_packet(body: &[u8]) -> Result<(&'static str, String), KeyError> {
             hash.update([0x9B]);
             hash.update(len.to_be_bytes());
             hash.update(body);
-            upper_hex(&hash.finalize())
+            hex::encode_upper(&hash.finalize())
         }
         version => return Err(KeyError::UnsupportedPacketVersion { version }),
     };
@@ -510,16 +511,6 @@ fn pgp_algorithm(id: u8) -> Option<&'static str> {
         28 => "Ed448",
         _ => return None,
     })
-}
-
-fn upper_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
 }
 
 /// Removes RFC 4880 section 6.2 ASCII armor and returns the binary data.
