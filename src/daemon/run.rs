@@ -294,7 +294,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                         }
                     }
                     Err(e) => {
-                        let policy = RetryPolicy { poll, jitter_seed: jitter_seed() };
+                        let policy = RetryPolicy { poll, jitter_seed: crate::support::backoff::random_seed() };
                         let next = error_policy(&e, attempt, policy);
                         attempt = attempt.saturating_add(1);
                         match next {
@@ -432,12 +432,6 @@ fn next_fire(schedule: &cron::Schedule) -> Instant {
         .and_then(|at| (at - chrono::Utc::now()).to_std().ok())
         .unwrap_or(Duration::from_secs(3600));
     Instant::now() + wait
-}
-
-fn jitter_seed() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()))
 }
 
 /// Where trust starts before any commit is applied: the pinned commit,

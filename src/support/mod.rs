@@ -1,5 +1,6 @@
 //! Small helpers with no knowledge of lbops' concepts, used across the
 //! crate; a leaf of the module map.
 
+pub mod backoff;
 pub mod glob;
 pub mod hex;

@@ -12,6 +12,7 @@ use super::retry::{rate_limit, RetryPolicy};
 use super::text::snippet;
 use crate::report::ReportError;
 use crate::source::SecretRef;
+use crate::support::backoff::random_seed;
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use reqwest::StatusCode;
 use std::error::Error as _;
@@ -138,7 +139,7 @@ impl Core {
                     waited.as_secs()
                 )));
             }
-            let wait = asked.unwrap_or_else(|| self.retry.backoff(attempt));
+            let wait = asked.unwrap_or_else(|| self.retry.backoff(attempt, random_seed()));
             if waited + wait > self.retry.max_wait {
                 return Err(self.transient(format!(
                     "{reason}; the next try would be in {}s, past the {}s one post may wait",

@@ -1,10 +1,9 @@
 //! How long to wait before trying a post again: exponential backoff with
 //! jitter for failures, and what the forge asks for when it rate-limits.
 
+use crate::support::backoff::{Backoff, Jitter};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How hard one post tries before it gives up with
@@ -38,29 +37,20 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The wait after failed attempt `attempt` (1-based): the exponential
-    /// step, scaled by a random factor in [0.5, 1) so that several daemons
-    /// failing together do not retry together.
+    /// step, less up to half of it as `jitter_seed` picks, so that several
+    /// daemons failing together do not retry together.
     #[must_use]
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let step = self
-            .first_backoff
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-            .min(self.max_backoff);
-        step.mul_f64(0.5 + 0.5 * unit_random())
+    pub fn backoff(&self, attempt: u32, jitter_seed: u64) -> Duration {
+        let backoff = Backoff {
+            base: self.first_backoff,
+            cap: self.max_backoff,
+        };
+        backoff.wait(attempt, Jitter::up_to(JITTER_PERCENT, jitter_seed))
     }
 }
 
-/// A number in [0, 1), different on each call; good enough for jitter.
-fn unit_random() -> f64 {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
+/// The most of a backoff that jitter takes off, in percent.
+const JITTER_PERCENT: u8 = 50;
 
 /// Whether a response is a rate limit, and if the forge says how long
 /// it lasts, for how long.
@@ -140,8 +130,9 @@ mod tests {
             ..RetryPolicy::default()
         };
         for (attempt, step) in [(1, 100), (2, 200), (3, 350), (30, 350)] {
-            let wait = policy.backoff(attempt);
             let step = Duration::from_millis(step);
+            assert_eq!(policy.backoff(attempt, 0), step);
+            let wait = policy.backoff(attempt, 999);
             assert!(wait >= step / 2 && wait < step, "{attempt}: {wait:?}");
         }
     }
