@@ -19,6 +19,7 @@ use crate::report::notes::{GitNotes, NotesConfig, PushTarget};
 use crate::report::ContextName;
 use crate::source::CommitId;
 use crate::source::{GitSource, SecretRef};
+use crate::support::clock::{Clock, SystemClock};
 use crate::trigger::{Trigger, TriggerSource};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,8 @@ pub enum StartError {
 
 /// Runs the daemon until `shutdown` completes.
 pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), StartError> {
+    // The one place the daemon reads wall time; every part asks this clock.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state_dir = config.state_dir.clone();
     let state_error = |source| StartError::StateDir {
         path: state_dir.clone(),
@@ -105,7 +108,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         let event = Event::new(EventKind::Trust, DAEMON_ACTOR, "signature checks off");
         state.audit_head = Some(
             audit
-                .append(&event, time::OffsetDateTime::now_utc())?
+                .append(&event, time::OffsetDateTime::from(clock.now()))?
                 .to_string(),
         );
     }
@@ -154,7 +157,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         .forges
         .iter()
         .map(|forge| {
-            crate::report::forge::build(forge, ContextName::new(config.statuses.instance.clone()))
+            let names = ContextName::new(config.statuses.instance.clone());
+            crate::report::forge::build(forge, names, clock.clone())
                 .map_err(|e| StartError::Notes(e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -207,7 +211,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     let poll = config.trigger.poll.0;
 
     let alerter = crate::report::alerts::Alerter::from_config(&config.alerts)
-        .map_err(|e| StartError::Alerts(e.to_string()))?;
+        .map_err(|e| StartError::Alerts(e.to_string()))?
+        .with_clock(clock.clone());
     let journal = Arc::new(super::journal::Journal::default());
     let metrics = Arc::new(super::metrics::Metrics::default());
     let readiness = Arc::new(Readiness::default());
@@ -221,6 +226,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             journal: journal.clone(),
             metrics: metrics.clone(),
             ready: readiness.clone(),
+            clock: clock.clone(),
         },
         async move {
             let _ = api_stopped.await;
@@ -235,6 +241,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         metrics: metrics.clone(),
         branch: config.repository.branch.clone(),
         page_url: config.statuses.page_url.clone(),
+        clock: clock.clone(),
     };
     let mut reconciler = Reconciler::new(
         Deps {
@@ -244,6 +251,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             store,
             first_trust,
             reporter,
+            clock: clock.clone(),
         },
         state,
     );
@@ -252,7 +260,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     let mut attempt: u32 = 0;
     let mut reconcile_at = Some(Instant::now());
     let mut next_poll = (!poll.is_zero()).then(|| Instant::now() + poll);
-    let mut next_drift = next_fire(&schedule);
+    let mut next_drift = next_fire(&schedule, clock.now());
     let mut ready = false;
     loop {
         let far = Instant::now() + Duration::from_secs(3600);
@@ -323,7 +331,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                 }
             }
             () = tokio::time::sleep_until(next_drift), if reconcile_at.is_none() => {
-                next_drift = next_fire(&schedule);
+                next_drift = next_fire(&schedule, clock.now());
                 if let Err(e) = reconciler.check_drift().await {
                     tracing::warn!(error = %e, "drift check failed");
                 }
@@ -425,11 +433,13 @@ fn show_readiness(readiness: &Readiness, waiting: Option<&Waiting>, ready: bool)
     }
 }
 
-fn next_fire(schedule: &cron::Schedule) -> Instant {
+/// When the drift `schedule` fires next after `now`.
+fn next_fire(schedule: &cron::Schedule, now: std::time::SystemTime) -> Instant {
+    let now = chrono::DateTime::<chrono::Utc>::from(now);
     let wait = schedule
-        .upcoming(chrono::Utc)
+        .after(&now)
         .next()
-        .and_then(|at| (at - chrono::Utc::now()).to_std().ok())
+        .and_then(|at| (at - now).to_std().ok())
         .unwrap_or(Duration::from_secs(3600));
     Instant::now() + wait
 }

@@ -2,5 +2,6 @@
 //! crate; a leaf of the module map.
 
 pub mod backoff;
+pub mod clock;
 pub mod glob;
 pub mod hex;

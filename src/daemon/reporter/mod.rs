@@ -22,6 +22,7 @@ use crate::report::forge::ForgeSink;
 use crate::report::notes::GitNotes;
 use crate::report::{Context, ReportError, State, Status, StatusSink};
 use crate::source::CommitId;
+use crate::support::clock::Clock;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,12 +101,8 @@ pub struct Reporter {
     pub(super) branch: String,
     /// Where the daemon's pages are reachable, for links.
     pub(super) page_url: Option<String>,
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    /// Where "now" comes from: audit record times and the pages' times.
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl Reporter {
@@ -139,10 +136,14 @@ impl Reporter {
             }
             E::Applying { commit, steps } => {
                 let lines: Vec<String> = steps.iter().map(ToString::to_string).collect();
-                self.journal
-                    .update(&commit.to_string(), &self.branch, now(), |r| {
+                self.journal.update(
+                    &commit.to_string(),
+                    &self.branch,
+                    self.clock.unix_seconds(),
+                    |r| {
                         r.plan.extend(lines.iter().cloned());
-                    });
+                    },
+                );
                 let resources: Vec<String> =
                     steps.iter().map(|s| s.resource().to_string()).collect();
                 recorded = Some(
@@ -166,7 +167,7 @@ impl Reporter {
                             .with_commit(head.to_string()),
                     )?,
                 );
-                self.metrics.applied(took, now());
+                self.metrics.applied(took, self.clock.unix_seconds());
                 self.post(head, Context::Apply, State::Success, &text::applied(steps))
                     .await;
                 tracing::info!(commit = %head.short(), steps, "applied");
@@ -201,10 +202,14 @@ impl Reporter {
                 .await;
                 self.metrics.drifted();
                 self.alert(Alert::drift(commit, summary));
-                self.journal
-                    .update(&commit.to_string(), &self.branch, now(), |r| {
+                self.journal.update(
+                    &commit.to_string(),
+                    &self.branch,
+                    self.clock.unix_seconds(),
+                    |r| {
                         r.drift = Some(summary.to_owned());
-                    });
+                    },
+                );
             }
             E::DriftGone { commit } => {
                 self.post(commit, Context::Drift, State::Success, text::NO_DRIFT)
@@ -231,14 +236,19 @@ impl Reporter {
                 let text = text::planned(decision, steps);
                 if let Some(steps) = steps {
                     let lines: Vec<String> = steps.iter().map(ToString::to_string).collect();
-                    self.journal
-                        .update(&head.to_string(), git_ref, now(), |r| r.plan = lines);
+                    self.journal.update(
+                        &head.to_string(),
+                        git_ref,
+                        self.clock.unix_seconds(),
+                        |r| r.plan = lines,
+                    );
                 }
                 tracing::info!(%git_ref, commit = %head.short(), %text, "planned");
-                self.journal.update(&head.to_string(), git_ref, now(), |r| {
-                    r.git_ref = git_ref.to_owned();
-                    r.decision = Some(decision.clone());
-                });
+                self.journal
+                    .update(&head.to_string(), git_ref, self.clock.unix_seconds(), |r| {
+                        r.git_ref = git_ref.to_owned();
+                        r.decision = Some(decision.clone());
+                    });
                 let state = if steps.is_some() {
                     State::Success
                 } else {
@@ -266,11 +276,15 @@ impl Reporter {
     ) -> Result<Head, AuditError> {
         let outcome = text::outcome_word(decision);
         self.metrics.decided(outcome);
-        self.journal
-            .update(&head.to_string(), &self.branch, now(), |r| {
+        self.journal.update(
+            &head.to_string(),
+            &self.branch,
+            self.clock.unix_seconds(),
+            |r| {
                 r.decision = Some(decision.clone());
                 r.written = written;
-            });
+            },
+        );
         let kind = if decision.accepted() {
             EventKind::Decision
         } else {
@@ -324,15 +338,20 @@ impl Reporter {
 
     /// Appends `event` to the audit log.
     fn record(&mut self, event: Event) -> Result<Head, AuditError> {
-        self.audit.append(&event, time::OffsetDateTime::now_utc())
+        self.audit
+            .append(&event, time::OffsetDateTime::from(self.clock.now()))
     }
 
     /// The apply result on the daemon's page.
     fn apply_result(&self, head: CommitId, ok: bool, message: String) {
-        self.journal
-            .update(&head.to_string(), &self.branch, now(), |r| {
+        self.journal.update(
+            &head.to_string(),
+            &self.branch,
+            self.clock.unix_seconds(),
+            |r| {
                 r.apply = Some(ApplyResult { ok, message });
-            });
+            },
+        );
     }
 
     /// The daemon's page for `commit`.
@@ -360,8 +379,13 @@ impl Reporter {
             description: status.description.clone(),
             sink_error,
         };
-        self.journal
-            .status(&commit.to_string(), &self.branch, now(), context, record);
+        self.journal.status(
+            &commit.to_string(),
+            &self.branch,
+            self.clock.unix_seconds(),
+            context,
+            record,
+        );
         for forge in &self.forges {
             self.post_to_forge(forge.clone(), commit, status.clone());
         }
@@ -374,6 +398,7 @@ impl Reporter {
         let journal = self.journal.clone();
         let alerter = self.alerter.clone();
         let branch = self.branch.clone();
+        let clock = self.clock.clone();
         tokio::spawn(async move {
             let Err(e) = forge.post(commit, &status).await else {
                 return;
@@ -384,7 +409,13 @@ impl Reporter {
                 description: status.description.clone(),
                 sink_error: Some(e.to_string()),
             };
-            journal.status(&commit.to_string(), &branch, now(), status.context, record);
+            journal.status(
+                &commit.to_string(),
+                &branch,
+                clock.unix_seconds(),
+                status.context,
+                record,
+            );
             if let ReportError::Permanent { .. } = e {
                 let alert = Alert::bad_config(Some(&commit.to_string()), &e.to_string());
                 alerter.send(&alert).await;

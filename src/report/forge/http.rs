@@ -13,9 +13,11 @@ use super::text::snippet;
 use crate::report::ReportError;
 use crate::source::SecretRef;
 use crate::support::backoff::random_seed;
+use crate::support::clock::Clock;
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use reqwest::StatusCode;
 use std::error::Error as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a forge wants its token.
@@ -72,6 +74,8 @@ pub struct Core {
     client: reqwest::Client,
     token: SecretRef,
     retry: RetryPolicy,
+    /// What a rate limit's reset time is measured from.
+    clock: Arc<dyn Clock>,
     last: LastPosted,
     /// One post at a time: statuses of one context arrive in order, and
     /// a status posted twice at once is sent once.
@@ -93,12 +97,14 @@ impl Core {
         client: reqwest::Client,
         token: SecretRef,
         retry: RetryPolicy,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Core {
             target,
             client,
             token,
             retry,
+            clock,
             last: LastPosted::default(),
             posting: tokio::sync::Mutex::new(()),
         }
@@ -184,7 +190,7 @@ impl Core {
         if (request.already_set)(status, &body) {
             return Outcome::Posted;
         }
-        if let Some(wait) = rate_limit(status, &headers) {
+        if let Some(wait) = rate_limit(status, &headers, self.clock.now()) {
             return Outcome::Retry {
                 reason: format!("rate limited (HTTP {})", status.as_u16()),
                 wait,
