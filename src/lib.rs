@@ -20,9 +20,9 @@
 //! ```text
 //! fsutil:
 //! support:
-//! spec:      fsutil
-//! model:     spec
-//! identity:  spec
+//! spec:      fsutil support
+//! model:     spec support
+//! identity:  spec support
 //! authz:     spec identity model support
 //! source:    spec support
 //! judge:     spec model identity authz source
@@ -30,14 +30,14 @@
 //! dataplane: spec model fsutil
 //! provider:  spec model plan dataplane source  # source: the CommitId an apply tags with
 //! admission: spec judge provider
-//! report:    source
-//! audit:     spec model
+//! report:    source support
+//! audit:     spec model support
 //! trigger:   source
 //! daemon:    *
 //! ```
 //!
 //! So: `spec` is the repository format and depends on no other part but
-//! file helpers; `model` is the vocabulary `plan`, `provider` and
+//! helpers (`fsutil`, `support`); `model` is the vocabulary `plan`, `provider` and
 //! `dataplane` share (observed state, steps, capabilities, digests), and
 //! neither `plan` nor `dataplane` imports another of the three; `provider`
 //! may use `plan` and drives the embedded `dataplane`, and names the

@@ -5,6 +5,7 @@ mod cli;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use lbops::spec::{self, Diagnostic, Kind};
+use lbops::support::clock::{Clock, SystemClock};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -208,8 +209,7 @@ fn summary(dir: &std::path::Path, result: &Result<spec::Validated, spec::Invalid
     }
 }
 
+/// The command's "now", read once at the edge from the one wall clock.
 fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    SystemClock.unix_seconds()
 }

@@ -21,7 +21,8 @@
 //! the next record's `prev`.
 
 use super::event::AuditEvent;
-use crate::model::{hex, sha256_hex};
+use crate::model::sha256_hex;
+use crate::support::hex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -158,7 +159,7 @@ pub(crate) fn open_line(line: &[u8]) -> Result<Record, LineError> {
     let mut hasher = Sha256::new();
     hasher.update(body);
     hasher.update(b"}");
-    if hex(&hasher.finalize()).as_bytes() != claimed {
+    if hex::encode(&hasher.finalize()).as_bytes() != claimed {
         return Err(LineError::HashMismatch);
     }
     let record: Record = serde_json::from_str(text)

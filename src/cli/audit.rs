@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use lbops::audit::{self, AuditError, AuditLog, Filter, Head, Record, VerifyError};
+use lbops::support::clock::{Clock, SystemClock};
 use std::fs::File;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -145,7 +146,7 @@ fn accept_end(file: &Path, was: &Head, reason: &str) -> anyhow::Result<ExitCode>
             let mut log = opened.log;
             let end = log.head().clone();
             let event = audit::accept::end_accepted(was, &end, &operator(), reason.trim());
-            let head = log.append(&event, time::OffsetDateTime::now_utc())?;
+            let head = log.append(&event, time::OffsetDateTime::from(SystemClock.now()))?;
             writeln!(
                 stdout,
                 "{name}: accepted the end at seq {} in place of seq {}, recorded as record {}; the head is now {head}. Start lbops again",

@@ -75,16 +75,16 @@ pub fn run(args: AuthorizeArgs, now: i64) -> anyhow::Result<ExitCode> {
     // The same admission as the daemon's; the addresses balancers hold
     // now are the daemon's to know, and do not change the answer.
     let placement = lbops::admission::Placement { aws: aws.as_ref() };
-    let (decision, _) = lbops::admission::admit(judged, &placement, &Default::default());
+    let (judgement, _) = lbops::admission::admit(judged, &placement, &Default::default());
     let mut stdout = std::io::stdout().lock();
     match args.output {
         crate::Output::Json => {
-            serde_json::to_writer_pretty(&mut stdout, &decision)?;
+            serde_json::to_writer_pretty(&mut stdout, &judgement)?;
             writeln!(stdout)?;
         }
-        crate::Output::Text => write!(stdout, "{decision}")?,
+        crate::Output::Text => write!(stdout, "{judgement}")?,
     }
-    Ok(if decision.accepted() {
+    Ok(if judgement.accepted() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(crate::EXIT_INVALID)

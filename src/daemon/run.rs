@@ -19,6 +19,7 @@ use crate::provider::embedded::EmbeddedProvider;
 use crate::report::notes::{GitNotes, NotesConfig, PushTarget};
 use crate::report::ContextName;
 use crate::source::{GitSource, SecretRef};
+use crate::support::clock::{Clock, SystemClock};
 use crate::trigger::{Trigger, TriggerSource};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,8 @@ pub enum StartError {
 
 /// Runs the daemon until `shutdown` completes.
 pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), StartError> {
+    // The one place the daemon reads wall time; every part asks this clock.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state_dir = config.state_dir.clone();
     let state_error = |source| StartError::StateDir {
         path: state_dir.clone(),
@@ -100,7 +103,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         let event = AuditEvent::new(EventKind::Trust, DAEMON_ACTOR, "signature checks off");
         state.audit_head = Some(
             audit
-                .append(&event, time::OffsetDateTime::now_utc())?
+                .append(&event, time::OffsetDateTime::from(clock.now()))?
                 .to_string(),
         );
     }
@@ -148,7 +151,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         .forges
         .iter()
         .map(|forge| {
-            crate::report::forge::build(forge, ContextName::new(config.statuses.instance.clone()))
+            let names = ContextName::new(config.statuses.instance.clone());
+            crate::report::forge::build(forge, names, clock.clone())
                 .map_err(|e| StartError::Notes(e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -198,7 +202,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     let poll = config.trigger.poll.0;
 
     let alerter = crate::report::alerts::Alerter::from_config(&config.alerts)
-        .map_err(|e| StartError::Alerts(e.to_string()))?;
+        .map_err(|e| StartError::Alerts(e.to_string()))?
+        .with_clock(clock.clone());
     let journal = Arc::new(super::journal::Journal::default());
     let metrics = Arc::new(super::metrics::Metrics::default());
     let readiness = Arc::new(Readiness::default());
@@ -212,6 +217,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             journal: journal.clone(),
             metrics: metrics.clone(),
             ready: readiness.clone(),
+            clock: clock.clone(),
         },
         async move {
             let _ = api_stopped.await;
@@ -226,6 +232,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         metrics: metrics.clone(),
         branch: config.repository.branch.clone(),
         page_url: config.statuses.page_url.clone(),
+        clock: clock.clone(),
     };
     let mut reconciler = Reconciler::new(
         Deps {
@@ -235,6 +242,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             store,
             first_trust,
             reporter,
+            clock: clock.clone(),
         },
         state,
     );
@@ -243,7 +251,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     let mut attempt: u32 = 0;
     let mut reconcile_at = Some(Instant::now());
     let mut next_poll = (!poll.is_zero()).then(|| Instant::now() + poll);
-    let mut next_drift = next_fire(&schedule);
+    let mut next_drift = next_fire(&schedule, clock.now());
     let mut ready = false;
     loop {
         let far = Instant::now() + Duration::from_secs(3600);
@@ -285,7 +293,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                         }
                     }
                     Err(e) => {
-                        let policy = RetryPolicy { poll, jitter_seed: jitter_seed() };
+                        let policy = RetryPolicy { poll, jitter_seed: crate::support::backoff::random_seed() };
                         let next = error_policy(&e, attempt, policy);
                         attempt = attempt.saturating_add(1);
                         match next {
@@ -314,7 +322,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                 }
             }
             () = tokio::time::sleep_until(next_drift), if reconcile_at.is_none() => {
-                next_drift = next_fire(&schedule);
+                next_drift = next_fire(&schedule, clock.now());
                 if let Err(e) = reconciler.check_drift().await {
                     tracing::warn!(error = %e, "drift check failed");
                 }
@@ -416,19 +424,15 @@ fn show_readiness(readiness: &Readiness, waiting: Option<&Waiting>, ready: bool)
     }
 }
 
-fn next_fire(schedule: &cron::Schedule) -> Instant {
+/// When the drift `schedule` fires next after `now`.
+fn next_fire(schedule: &cron::Schedule, now: std::time::SystemTime) -> Instant {
+    let now = chrono::DateTime::<chrono::Utc>::from(now);
     let wait = schedule
-        .upcoming(chrono::Utc)
+        .after(&now)
         .next()
-        .and_then(|at| (at - chrono::Utc::now()).to_std().ok())
+        .and_then(|at| (at - now).to_std().ok())
         .unwrap_or(Duration::from_secs(3600));
     Instant::now() + wait
-}
-
-fn jitter_seed() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()))
 }
 
 /// Where trust starts before any commit is applied: the pinned commit,
@@ -464,7 +468,7 @@ fn admin_token(state_dir: &Path) -> std::io::Result<String> {
     let mut bytes = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .map_err(|_| std::io::Error::other("no randomness from the operating system"))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = crate::support::hex::encode(&bytes);
     crate::fsutil::write_atomically(&path, token.as_bytes())?;
     Ok(token)
 }

@@ -6,7 +6,7 @@ use super::error::{shown, BootstrapKeyError, DisabledReason, KeyStatusSource, No
 use super::openpgp::{self, PgpKey};
 use super::{ssh, CommitEvidence, Principal, Verified};
 use crate::spec::kinds::access::SigningKey;
-use crate::spec::material::{parse_openpgp_public_key, parse_ssh_public_key, KeyFormat};
+use crate::spec::material::{parse_openpgp_public_key, parse_ssh_key, KeyFormat};
 use crate::spec::units::canonical_email;
 use crate::spec::yaml::Spanned;
 use crate::spec::Catalog;
@@ -80,7 +80,8 @@ impl Keyring {
         }
     }
 
-    /// Every usable key of the policy's Users and ServiceAccounts.
+    /// Every usable key of the policy's Users and ServiceAccounts, read by
+    /// the parsers validation uses, so both name a key by one fingerprint.
     ///
     /// Keys that do not parse are skipped: validation reports them, and a
     /// key that cannot be read can verify nothing.
@@ -132,15 +133,18 @@ impl Keyring {
             let unusable = |problem| BootstrapKeyError::Unusable { index, problem };
             if text.contains("-----BEGIN PGP") {
                 let info = parse_openpgp_public_key(text).map_err(unparseable)?;
-                let key = openpgp::load_key(text).ok_or(unusable(
+                let holder = holder_bootstrap(&info.fingerprint);
+                let key = openpgp::load_key(text, info.fingerprint).ok_or(unusable(
                     "none of its keys may sign, or its self-signatures do not verify",
                 ))?;
-                ring.add_pgp(key, holder_bootstrap(&info.fingerprint));
+                ring.add_pgp(key, holder);
             } else {
-                let info = parse_ssh_public_key(text).map_err(unparseable)?;
-                let key = ssh_key::PublicKey::from_openssh(text.trim())
-                    .map_err(|_| unusable("its algorithm cannot verify signatures here"))?;
-                ring.add_ssh(key, holder_bootstrap(&info.fingerprint));
+                let parsed = parse_ssh_key(text).map_err(unparseable)?;
+                let holder = holder_bootstrap(&parsed.info.fingerprint);
+                let key = parsed
+                    .key
+                    .ok_or(unusable("its algorithm cannot verify signatures here"))?;
+                ring.add_ssh(key, parsed.info.fingerprint, holder);
             }
         }
         Ok(ring)
@@ -167,12 +171,18 @@ impl Keyring {
             };
             match (&key.ssh, &key.openpgp) {
                 (Some(line), None) => {
-                    if let Ok(k) = ssh_key::PublicKey::from_openssh(line.value.trim()) {
-                        self.add_ssh(k, holder);
+                    if let Ok(parsed) = parse_ssh_key(&line.value) {
+                        if let Some(k) = parsed.key {
+                            self.add_ssh(k, parsed.info.fingerprint, holder);
+                        }
                     }
                 }
                 (None, Some(armored)) => {
-                    if let Some(k) = openpgp::load_key(&armored.value) {
+                    let info = parse_openpgp_public_key(&armored.value);
+                    if let Some(k) = info
+                        .ok()
+                        .and_then(|info| openpgp::load_key(&armored.value, info.fingerprint))
+                    {
                         self.add_pgp(k, holder);
                     }
                 }
@@ -181,8 +191,7 @@ impl Keyring {
         }
     }
 
-    fn add_ssh(&mut self, key: ssh_key::PublicKey, holder: Holder) {
-        let fingerprint = ssh::fingerprint(key.key_data());
+    fn add_ssh(&mut self, key: ssh_key::PublicKey, fingerprint: String, holder: Holder) {
         self.ssh
             .entry(fingerprint)
             .or_insert_with(|| Listed {
@@ -277,7 +286,7 @@ impl Keyring {
                 fingerprint,
             });
         }
-        self.judge(commit, holder, KeyFormat::Ssh, fingerprint, now)
+        self.admit_key(commit, holder, KeyFormat::Ssh, fingerprint, now)
     }
 
     fn identify_openpgp(
@@ -362,12 +371,12 @@ impl Keyring {
                 status_from: KeyStatusSource::OpenPgpKey,
             });
         }
-        self.judge(commit, holder, KeyFormat::OpenPgp, fingerprint, now)
+        self.admit_key(commit, holder, KeyFormat::OpenPgp, fingerprint, now)
     }
 
     /// The rules after a signature verified with a listed key: the key's
     /// status in the policy, then whether its holder may act, then emails.
-    fn judge(
+    fn admit_key(
         &self,
         commit: &CommitEvidence,
         holder: &Holder,

@@ -10,7 +10,11 @@
 use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey};
 use pgp::crypto::hash::HashAlgorithm;
 use pgp::packet::{self, Signature, SignatureType, SubpacketData};
+use pgp::ser::Serialize;
 use pgp::types::{KeyDetails, Tag};
+
+use crate::spec::material::openpgp_fingerprint;
+use crate::support::hex;
 
 /// Why an OpenPGP signature is refused before any key is looked up.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,7 +40,7 @@ impl ParsedSignature {
             self.issuer_key_ids.first(),
         ) {
             (Some(fp), _) => fp.clone(),
-            (None, Some(id)) => hex_upper(id),
+            (None, Some(id)) => hex::encode_upper(id),
             (None, None) => "(none named)".to_owned(),
         }
     }
@@ -54,14 +58,6 @@ fn strong(hash: HashAlgorithm) -> bool {
             | HashAlgorithm::Sha3_256
             | HashAlgorithm::Sha3_512
     )
-}
-
-pub(super) fn hex_upper(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02X}");
-        s
-    })
 }
 
 /// Parses an armored detached signature and checks what needs no key:
@@ -92,7 +88,7 @@ pub(super) fn parse(armored: &[u8]) -> Result<ParsedSignature, Refusal> {
     let issuer_fingerprints: Vec<String> = sig
         .issuer_fingerprint()
         .iter()
-        .map(|fp| hex_upper(fp.as_bytes()))
+        .map(|fp| hex::encode_upper(fp.as_bytes()))
         .collect();
     let issuer_key_ids: Vec<[u8; 8]> = sig
         .issuer_key_id()
@@ -182,12 +178,23 @@ fn may_sign(sig: &Signature) -> bool {
     !has_flags || sig.key_flags().sign()
 }
 
-/// Parses an armored public key and works out which of its keys may sign,
-/// and their own expiry and revocation. `None` when it does not parse or
-/// no key of it may sign.
-pub(super) fn load_key(armored: &str) -> Option<PgpKey> {
+/// The fingerprint of a key or subkey packet as rpgp holds it, by the
+/// spec's one OpenPGP fingerprint function.
+fn fingerprint(key: &impl Serialize) -> Option<String> {
+    openpgp_fingerprint(&key.to_bytes().ok()?).ok()
+}
+
+/// Loads an armored public key for verifying, given its primary
+/// `fingerprint` as the spec's parser read it, and works out which of its
+/// keys may sign, and their own expiry and revocation. `None` when it does
+/// not load or no key of it may sign.
+pub(super) fn load_key(armored: &str, listed_fingerprint: String) -> Option<PgpKey> {
     let (key, _headers) = SignedPublicKey::from_string(armored).ok()?;
     let primary = &key.primary_key;
+    // The key verified with is the key validation read, or none.
+    if fingerprint(primary)? != listed_fingerprint {
+        return None;
+    }
     let primary_created = primary.created_at().as_secs();
 
     // The newest valid self-signature of the primary key: a user id
@@ -225,7 +232,7 @@ pub(super) fn load_key(armored: &str) -> Option<PgpKey> {
         signers.push(Signer {
             key: SignerKey::Primary(primary.clone()),
             key_id: key_id(primary),
-            fingerprint: hex_upper(primary.fingerprint().as_bytes()),
+            fingerprint: listed_fingerprint.clone(),
             expires_at: primary_expires,
             revoked: primary_revoked,
         });
@@ -252,11 +259,14 @@ pub(super) fn load_key(armored: &str) -> Option<PgpKey> {
             }
         }
         let Some(binding) = binding else { continue };
+        let Some(sub_fingerprint) = fingerprint(&sub.key) else {
+            continue;
+        };
         let own = expiry(sub.key.created_at().as_secs(), binding);
         signers.push(Signer {
             key: SignerKey::Subkey(sub.key.clone()),
             key_id: key_id(&sub.key),
-            fingerprint: hex_upper(sub.key.fingerprint().as_bytes()),
+            fingerprint: sub_fingerprint,
             expires_at: earliest(own, primary_expires),
             revoked,
         });
@@ -265,7 +275,7 @@ pub(super) fn load_key(armored: &str) -> Option<PgpKey> {
         return None;
     }
     Some(PgpKey {
-        fingerprint: hex_upper(primary.fingerprint().as_bytes()),
+        fingerprint: listed_fingerprint,
         signers,
     })
 }
@@ -281,6 +291,11 @@ fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 mod tests {
     use super::*;
 
+    fn load(armored: &str) -> PgpKey {
+        let info = crate::spec::material::parse_openpgp_public_key(armored).unwrap();
+        load_key(armored, info.fingerprint).unwrap()
+    }
+
     #[test]
     fn strong_hashes_only() {
         assert!(strong(HashAlgorithm::Sha256));
@@ -292,25 +307,30 @@ mod tests {
 
     #[test]
     fn bob_signs_with_primary_and_subkey() {
-        let bob = load_key(include_str!("testdata/bob.asc")).unwrap();
+        let bob = load(include_str!("testdata/bob.asc"));
         assert_eq!(bob.signers.len(), 2);
         assert!(bob
             .signers
             .iter()
             .all(|s| !s.revoked && s.expires_at.is_none()));
-        assert_eq!(bob.fingerprint, bob.signers[0].fingerprint);
-        assert_eq!(bob.fingerprint.len(), 40);
+        // As `gpg --with-colons --fingerprint` prints them.
+        assert_eq!(bob.fingerprint, "7AA36724EF231476943849B5DD52F08BCC596487");
+        assert_eq!(bob.signers[0].fingerprint, bob.fingerprint);
+        assert_eq!(
+            bob.signers[1].fingerprint,
+            "2600C5FDE303AE79A1F00FDD246C3A9143605CFE"
+        );
     }
 
     #[test]
     fn own_expiry_and_revocation_are_read() {
-        let olga = load_key(include_str!("testdata/olga.asc")).unwrap();
+        let olga = load(include_str!("testdata/olga.asc"));
         // Made 2020-01-01 with a validity of 30 days.
         assert_eq!(
             olga.signers[0].expires_at,
             Some(1_577_836_800 + 30 * 86_400)
         );
-        let rita = load_key(include_str!("testdata/rita-revoked.asc")).unwrap();
+        let rita = load(include_str!("testdata/rita-revoked.asc"));
         assert!(rita.signers[0].revoked);
     }
 }

@@ -1,8 +1,8 @@
 //! SSH commit signatures: the armored `sshsig` format (OpenSSH
 //! PROTOCOL.sshsig) that `git commit -S` writes with `gpg.format=ssh`.
 
-use ssh_key::public::KeyData;
-use ssh_key::{Algorithm, HashAlg, PublicKey, SshSig};
+use crate::spec::material::ssh_fingerprint;
+use ssh_key::{Algorithm, PublicKey, SshSig};
 
 /// The namespace git signs commits (and tags) in.
 pub(super) const GIT_NAMESPACE: &str = "git";
@@ -22,11 +22,6 @@ pub(super) struct Signature {
     pub fingerprint: String,
 }
 
-/// `SHA256:<unpadded base64>`, the form `ssh-keygen -lf` prints.
-pub(super) fn fingerprint(key: &KeyData) -> String {
-    key.fingerprint(HashAlg::Sha256).to_string()
-}
-
 /// Parses an armored SSH signature and applies the key-independent rules:
 /// namespace `git`, no SHA-1 (`ssh-rsa` signatures). The message hash of
 /// `sshsig` is always SHA-256 or SHA-512: the parser refuses anything else.
@@ -41,7 +36,12 @@ pub(super) fn parse(armored: &[u8]) -> Result<Signature, Refusal> {
     if let Algorithm::Rsa { hash: None } = sig.algorithm() {
         return Err(Refusal::Weak("ssh-rsa (RSA with SHA-1)".to_owned()));
     }
-    let fingerprint = fingerprint(sig.public_key());
+    // The named key's blob, fingerprinted as validation fingerprints a
+    // listed key.
+    let blob = PublicKey::from(sig.public_key().clone())
+        .to_bytes()
+        .map_err(|_| Refusal::Unreadable("the SSH signature's public key does not encode"))?;
+    let fingerprint = ssh_fingerprint(&blob);
     Ok(Signature { sig, fingerprint })
 }
 

@@ -329,6 +329,49 @@ fn fingerprints_match_what_the_spec_parser_and_tools_print() {
     assert_eq!(ok(&ring(&team()), &commit!("ssh-alice")).fingerprint, fp);
 }
 
+/// Validation (the policy's keys, parsed by `spec`) and the keyring (the
+/// key a signature names, looked up among the listed ones) name a key by
+/// one fingerprint: the one `ssh-keygen -lf` and `gpg --fingerprint`
+/// print, for policy keys and bootstrap keys alike.
+#[test]
+fn validation_and_the_keyring_name_a_key_by_one_fingerprint() {
+    let policy = ring(&team());
+    let cases = [
+        (
+            ALICE,
+            "SHA256:paRQMNma2/zB3RaJ6sMyJdbfEaX63jvR7AEHp1NESd0",
+            commit!("ssh-alice"),
+        ),
+        (
+            DAVE,
+            "SHA256:xtZOVn4lU5tCy43oU9A0ejG6RlihPVRJedVE63jIO/4",
+            commit!("ssh-dave-ecdsa"),
+        ),
+        (
+            BOB,
+            "7AA36724EF231476943849B5DD52F08BCC596487",
+            commit!("gpg-bob"),
+        ),
+        // Signed by Bob's subkey: still named by the primary key.
+        (
+            BOB,
+            "7AA36724EF231476943849B5DD52F08BCC596487",
+            commit!("gpg-bob-subkey"),
+        ),
+    ];
+    for (key, printed, commit) in cases {
+        let validated = if key.contains("-----BEGIN PGP") {
+            pgp_fp(key)
+        } else {
+            ssh_fp(key)
+        };
+        assert_eq!(validated, printed);
+        assert_eq!(ok(&policy, &commit).fingerprint, printed);
+        let bootstrap = Keyring::bootstrap(&[key.to_owned()]).unwrap();
+        assert_eq!(ok(&bootstrap, &commit).fingerprint, printed);
+    }
+}
+
 // --- OpenPGP specifics -------------------------------------------------------
 
 #[test]

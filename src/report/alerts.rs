@@ -55,6 +55,7 @@ pub use config::{AlertConfigError, AlertsConfig, SlackAlertConfig, WebhookAlertC
 pub use dedupe::{Dedupe, DEFAULT_CAPACITY};
 pub use sink::{classify, AlertError, Answer, Retry};
 
+use crate::support::clock::{Clock, SystemClock};
 use sink::Sink;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -68,11 +69,14 @@ pub struct Alerter {
     client: reqwest::Client,
     retry: Retry,
     memory: Mutex<Dedupe>,
+    /// What a webhook payload's `time` is read from.
+    clock: Arc<dyn Clock>,
 }
 
 impl Alerter {
     /// The sinks `config` describes, with their secrets read now, default
-    /// [`Retry`] and a memory that never re-alerts a key.
+    /// [`Retry`], the [`SystemClock`] and a memory that never re-alerts a
+    /// key.
     pub fn from_config(config: &AlertsConfig) -> Result<Alerter, AlertConfigError> {
         let sinks = config::sinks(config)?;
         // reqwest is built without a crypto provider; lbops uses ring. A
@@ -89,7 +93,15 @@ impl Alerter {
             client,
             retry: Retry::default(),
             memory: Mutex::new(Dedupe::default()),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same alerter, stamping payloads with `clock`'s time.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The same alerter, trying each sink as `retry` says.
@@ -125,7 +137,8 @@ impl Alerter {
             tracing::debug!(alert = %alert.kind, title = %alert.title, "alert already sent");
             return Vec::new();
         }
-        let webhook: Arc<[u8]> = payload::webhook(alert, OffsetDateTime::now_utc()).into();
+        let webhook: Arc<[u8]> =
+            payload::webhook(alert, OffsetDateTime::from(self.clock.now())).into();
         let slack: Arc<[u8]> = payload::slack(alert).into();
         let mut deliveries = JoinSet::new();
         for (index, sink) in self.sinks.iter().enumerate() {

@@ -1,4 +1,7 @@
 //! Small helpers with no knowledge of lbops' concepts, used across the
 //! crate; a leaf of the module map.
 
+pub mod backoff;
+pub mod clock;
 pub mod glob;
+pub mod hex;

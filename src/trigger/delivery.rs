@@ -157,7 +157,7 @@ mod tests {
     fn the_body_digest_is_sha256_of_the_bytes() {
         let d = delivery(&headers(&[("X-GitHub-Event", "push")]), b"abc").unwrap();
         // `printf abc | sha256sum`
-        let hex: String = d.body_sha256.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::support::hex::encode(&d.body_sha256);
         assert_eq!(
             hex,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -3,6 +3,7 @@
 //! a certificate whose private key exists, and the daemon config.
 
 use anyhow::{bail, Context};
+use lbops::support::clock::{Clock, SystemClock};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -195,7 +196,7 @@ pub fn certificate(layout: &Layout) -> anyhow::Result<DemoCertificate> {
         BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
         KeyUsagePurpose,
     };
-    let now = time::OffsetDateTime::now_utc();
+    let now = time::OffsetDateTime::from(SystemClock.now());
     let validity = |params: &mut CertificateParams| {
         params.not_before = now - time::Duration::hours(1);
         params.not_after = now + time::Duration::days(365);

@@ -13,16 +13,19 @@ pub use routes::{router, CONTENT_SECURITY_POLICY, METRICS_CONTENT_TYPE};
 use crate::daemon::journal::Journal;
 use crate::daemon::metrics::Metrics;
 use crate::daemon::readiness::Readiness;
+use crate::support::clock::Clock;
 use std::future::Future;
 use std::sync::Arc;
 
 /// What the pages read: the daemon's journal and counters, and whether
 /// it is ready (`/readyz`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct PagesState {
     pub journal: Arc<Journal>,
     pub metrics: Arc<Metrics>,
     pub ready: Arc<Readiness>,
+    /// What `/metrics` counts ages from.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Serves the pages on `listener` until `shutdown` completes (open

@@ -72,9 +72,7 @@ async fn readyz(State(state): State<PagesState>) -> Response {
 }
 
 async fn metrics(State(state): State<PagesState>) -> Response {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let now = state.clock.unix_seconds();
     (
         [(
             HeaderName::from_static("content-type"),

@@ -4,6 +4,7 @@
 use super::*;
 use crate::daemon::journal::StatusRecord;
 use crate::report::{StatusContext, StatusState};
+use crate::support::clock::FixedClock;
 use http_body_util::{BodyExt, Empty};
 
 struct Served {
@@ -44,7 +45,12 @@ async fn call(method: &str, url: &str) -> (u16, axum::http::HeaderMap, String) {
 
 #[tokio::test]
 async fn probes_metrics_and_pages_answer_with_their_headers() {
-    let state = PagesState::default();
+    let state = PagesState {
+        journal: Default::default(),
+        metrics: Default::default(),
+        ready: Default::default(),
+        clock: Arc::new(FixedClock::at_unix(1_800_000_100)),
+    };
     let commit = "c0ffee".repeat(6) + "c0ff";
     state.journal.status(
         &commit,

@@ -6,6 +6,7 @@ use crate::audit::AuditError;
 use crate::judge::LoadError;
 use crate::provider::ProviderError;
 use crate::source::GitError;
+use crate::support::backoff::{Backoff, Jitter};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -133,16 +134,26 @@ pub fn error_policy(error: &ReconcileError, attempt: u32, policy: RetryPolicy) -
     }
 }
 
+/// How long reconciles back off: from one second, doubling, to five
+/// minutes.
+const BACKOFF: Backoff = Backoff {
+    base: Duration::from_secs(1),
+    cap: Duration::from_secs(300),
+};
+
+/// The most of a backoff that jitter takes off, in percent.
+const JITTER_PERCENT: u8 = 25;
+
 /// How long to wait before trying again after `attempt` failures in a
-/// row: exponential from one second, capped at five minutes, with up to
-/// 25% jitter so that daemons restarted together do not retry together.
+/// row (0 for the first): exponential from one second, capped at five
+/// minutes, with up to 25% jitter so that daemons restarted together do
+/// not retry together.
 #[must_use]
 pub fn backoff(attempt: u32, jitter_seed: u64) -> Duration {
-    const BASE_MS: u64 = 1_000;
-    const CAP_MS: u64 = 300_000;
-    let exponential = BASE_MS.saturating_mul(1u64 << attempt.min(20)).min(CAP_MS);
-    let jitter = (jitter_seed % 1_000) * exponential / 4_000;
-    Duration::from_millis(exponential - jitter)
+    BACKOFF.wait(
+        attempt.saturating_add(1),
+        Jitter::up_to(JITTER_PERCENT, jitter_seed),
+    )
 }
 
 #[cfg(test)]
@@ -176,7 +187,7 @@ mod tests {
     };
 
     #[test]
-    fn backoff_grows_is_capped_and_jittered_down_only() {
+    fn backoff_runs_from_a_second_to_five_minutes_less_a_quarter() {
         assert_eq!(backoff(0, 0), Duration::from_secs(1));
         assert_eq!(backoff(3, 0), Duration::from_secs(8));
         assert_eq!(backoff(30, 0), Duration::from_secs(300));

@@ -36,6 +36,7 @@ use crate::provider::placed::Placed;
 use crate::provider::Provider;
 use crate::source::{CommitId, GitSource};
 use crate::spec::{self, Catalog};
+use crate::support::clock::Clock;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +65,8 @@ pub struct Deps<P> {
     /// or the admin keys that may sign the first policy.
     pub first_trust: TrustAnchor,
     pub reporter: Reporter,
+    /// Where "now" comes from: when a head arrives, for judging it.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A head the daemon stopped on: trying it again cannot help until a new
@@ -91,12 +94,6 @@ pub struct Reconciler<P = Placed> {
     last_drift: Option<(String, bool)>,
     /// The head the daemon stopped on, until the branch moves.
     waiting: Option<Waiting>,
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 impl<P: Provider> Reconciler<P> {
@@ -329,8 +326,9 @@ impl<P: Provider> Reconciler<P> {
         let source = self.deps.source.reader()?;
         let verification = self.verification();
         let budget = judge::Budget::starting_now(self.deps.config.trust.judge_budget.0);
+        let now = self.deps.clock.unix_seconds();
         let judged = tokio::task::spawn_blocking(move || {
-            judge::judge_range(&source, &anchor, head, now(), verification, budget)
+            judge::judge_range(&source, &anchor, head, now, verification, budget)
         })
         .await
         .map_err(|e| ReconcileError::JudgePanicked(e.to_string()))?;
@@ -343,7 +341,7 @@ impl<P: Provider> Reconciler<P> {
             commit: head.to_string(),
             outcome,
             summary: summary.to_owned(),
-            at: now(),
+            at: self.deps.clock.unix_seconds(),
         });
     }
 }

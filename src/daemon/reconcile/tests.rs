@@ -16,6 +16,7 @@ use crate::daemon::metrics::Metrics;
 use crate::report::alerts::Alerter;
 use crate::report::notes::{GitNotes, NotesConfig};
 use crate::report::{ContextName, StatusState};
+use crate::support::clock::SystemClock;
 use memory::InMemory;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -132,6 +133,7 @@ state_dir: '{state}'
             metrics: Arc::new(Metrics::default()),
             branch: "main".to_owned(),
             page_url: None,
+            clock: Arc::new(SystemClock),
         };
         let deps = Deps {
             source: GitSource::open(&repo, "main").unwrap(),
@@ -139,6 +141,7 @@ state_dir: '{state}'
             store: StateStore::in_dir(&state_dir),
             first_trust: TrustAnchor::Commit(first),
             reporter,
+            clock: Arc::new(SystemClock),
             config,
         };
         let mut estate = Estate {

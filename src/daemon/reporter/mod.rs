@@ -22,6 +22,7 @@ use crate::report::forge::ForgeSink;
 use crate::report::notes::GitNotes;
 use crate::report::{ReportError, Status, StatusContext, StatusSink, StatusState};
 use crate::source::CommitId;
+use crate::support::clock::Clock;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,12 +101,8 @@ pub struct Reporter {
     pub(super) branch: String,
     /// Where the daemon's pages are reachable, for links.
     pub(super) page_url: Option<String>,
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    /// Where "now" comes from: audit record times and the pages' times.
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl Reporter {
@@ -154,10 +151,14 @@ impl Reporter {
             }
             E::Applying { commit, steps } => {
                 let lines: Vec<String> = steps.iter().map(ToString::to_string).collect();
-                self.journal
-                    .update(&commit.to_string(), &self.branch, now(), |r| {
+                self.journal.update(
+                    &commit.to_string(),
+                    &self.branch,
+                    self.clock.unix_seconds(),
+                    |r| {
                         r.plan.extend(lines.iter().cloned());
-                    });
+                    },
+                );
                 let resources: Vec<String> =
                     steps.iter().map(|s| s.resource().to_string()).collect();
                 recorded = Some(
@@ -181,7 +182,7 @@ impl Reporter {
                             .with_commit(head.to_string()),
                     )?,
                 );
-                self.metrics.applied(took, now());
+                self.metrics.applied(took, self.clock.unix_seconds());
                 self.post(
                     head,
                     StatusContext::Apply,
@@ -222,10 +223,14 @@ impl Reporter {
                 .await;
                 self.metrics.drifted();
                 self.alert(Alert::drift(commit, summary));
-                self.journal
-                    .update(&commit.to_string(), &self.branch, now(), |r| {
+                self.journal.update(
+                    &commit.to_string(),
+                    &self.branch,
+                    self.clock.unix_seconds(),
+                    |r| {
                         r.drift = Some(summary.to_owned());
-                    });
+                    },
+                );
             }
             E::DriftGone { commit } => {
                 self.post(
@@ -257,14 +262,19 @@ impl Reporter {
                 let text = text::planned(judgement, steps);
                 if let Some(steps) = steps {
                     let lines: Vec<String> = steps.iter().map(ToString::to_string).collect();
-                    self.journal
-                        .update(&head.to_string(), git_ref, now(), |r| r.plan = lines);
+                    self.journal.update(
+                        &head.to_string(),
+                        git_ref,
+                        self.clock.unix_seconds(),
+                        |r| r.plan = lines,
+                    );
                 }
                 tracing::info!(%git_ref, commit = %head.short(), %text, "planned");
-                self.journal.update(&head.to_string(), git_ref, now(), |r| {
-                    r.git_ref = git_ref.to_owned();
-                    r.judgement = Some(judgement.clone());
-                });
+                self.journal
+                    .update(&head.to_string(), git_ref, self.clock.unix_seconds(), |r| {
+                        r.git_ref = git_ref.to_owned();
+                        r.judgement = Some(judgement.clone());
+                    });
                 let state = if steps.is_some() {
                     StatusState::Success
                 } else {
@@ -293,11 +303,15 @@ impl Reporter {
     ) -> Result<Head, AuditError> {
         let outcome = text::outcome_word(judgement);
         self.metrics.decided(outcome);
-        self.journal
-            .update(&head.to_string(), &self.branch, now(), |r| {
+        self.journal.update(
+            &head.to_string(),
+            &self.branch,
+            self.clock.unix_seconds(),
+            |r| {
                 r.judgement = Some(judgement.clone());
                 r.written = written;
-            });
+            },
+        );
         let kind = if judgement.accepted() {
             EventKind::Judgement
         } else {
@@ -352,15 +366,20 @@ impl Reporter {
 
     /// Appends `event` to the audit log.
     fn record(&mut self, event: AuditEvent) -> Result<Head, AuditError> {
-        self.audit.append(&event, time::OffsetDateTime::now_utc())
+        self.audit
+            .append(&event, time::OffsetDateTime::from(self.clock.now()))
     }
 
     /// The apply result on the daemon's page.
     fn apply_result(&self, head: CommitId, ok: bool, message: String) {
-        self.journal
-            .update(&head.to_string(), &self.branch, now(), |r| {
+        self.journal.update(
+            &head.to_string(),
+            &self.branch,
+            self.clock.unix_seconds(),
+            |r| {
                 r.apply = Some(ApplyResult { ok, message });
-            });
+            },
+        );
     }
 
     /// The daemon's page for `commit`.
@@ -394,8 +413,13 @@ impl Reporter {
             description: status.description.clone(),
             sink_error,
         };
-        self.journal
-            .status(&commit.to_string(), &self.branch, now(), context, record);
+        self.journal.status(
+            &commit.to_string(),
+            &self.branch,
+            self.clock.unix_seconds(),
+            context,
+            record,
+        );
         for forge in &self.forges {
             self.post_to_forge(forge.clone(), commit, status.clone());
         }
@@ -408,6 +432,7 @@ impl Reporter {
         let journal = self.journal.clone();
         let alerter = self.alerter.clone();
         let branch = self.branch.clone();
+        let clock = self.clock.clone();
         tokio::spawn(async move {
             let Err(e) = forge.post(commit, &status).await else {
                 return;
@@ -418,7 +443,13 @@ impl Reporter {
                 description: status.description.clone(),
                 sink_error: Some(e.to_string()),
             };
-            journal.status(&commit.to_string(), &branch, now(), status.context, record);
+            journal.status(
+                &commit.to_string(),
+                &branch,
+                clock.unix_seconds(),
+                status.context,
+                record,
+            );
             if let ReportError::Permanent { .. } = e {
                 let alert = Alert::bad_config(Some(&commit.to_string()), &e.to_string());
                 alerter.send(&alert).await;

@@ -353,7 +353,7 @@ async fn wait_healthy(
     let deadline = Instant::now() + timeout;
     loop {
         let running = observe::target_health(provider, arn).await?;
-        match health::judge(targets, &running) {
+        match health::wait_state(targets, &running) {
             Wait::Ready => return Ok(()),
             Wait::Failed(reason) => return Err(AwsError::Step(format!("pool `{pool}`: {reason}"))),
             Wait::Pending(reason) if Instant::now() >= deadline => {

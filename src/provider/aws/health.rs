@@ -23,7 +23,7 @@ pub enum Wait {
     Failed(String),
 }
 
-/// Judges `awaited` against the target group's current health.
+/// Where waiting for `awaited` stands, given the target group's current health.
 ///
 /// `Unknown` covers ELBv2's `initial` and `unused`. A group whose targets
 /// are all `unused` has no listener yet, so nothing would ever probe them:
@@ -31,7 +31,7 @@ pub enum Wait {
 /// `unhealthy` one too (it may still pass within the timeout), and a
 /// missing or draining one fails at once.
 #[must_use]
-pub fn judge(awaited: &[TargetAddr], running: &[ObservedTarget]) -> Wait {
+pub fn wait_state(awaited: &[TargetAddr], running: &[ObservedTarget]) -> Wait {
     let mut pending = Vec::new();
     let mut probed = false;
     for address in awaited {
@@ -83,7 +83,7 @@ mod tests {
     /// is judged in turn, as the wait loop does.
     fn replay(awaited: &[&str], answers: &[Vec<ObservedTarget>]) -> Vec<Wait> {
         let awaited: Vec<TargetAddr> = awaited.iter().map(|a| addr(a)).collect();
-        answers.iter().map(|a| judge(&awaited, a)).collect()
+        answers.iter().map(|a| wait_state(&awaited, a)).collect()
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! caller passes the time and the secret.
 
 use super::alert::{Alert, AlertKind};
+use crate::support::hex;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::json;
@@ -52,12 +53,7 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
     mac.update(body);
     let digest = mac.finalize().into_bytes();
-    let mut value = String::with_capacity(7 + 64);
-    value.push_str("sha256=");
-    for byte in digest {
-        value.push_str(&format!("{byte:02x}"));
-    }
-    value
+    format!("sha256={}", hex::encode(&digest))
 }
 
 /// A Slack incoming-webhook message: a plain `text` fallback (for

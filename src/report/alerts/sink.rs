@@ -5,6 +5,7 @@
 use super::alert::AlertKind;
 use super::payload::SIGNATURE_HEADER;
 use crate::source::Secret;
+use crate::support::backoff::{Backoff, Jitter};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Client, StatusCode, Url};
 use std::time::Duration;
@@ -39,8 +40,11 @@ impl Retry {
     /// The wait before try `attempt + 1`, after `attempt` (1-based) failed.
     #[must_use]
     pub fn delay_after(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.first_delay.saturating_mul(factor).min(self.max_delay)
+        let backoff = Backoff {
+            base: self.first_delay,
+            cap: self.max_delay,
+        };
+        backoff.wait(attempt, Jitter::NONE)
     }
 }
 
@@ -301,16 +305,13 @@ mod tests {
     }
 
     #[test]
-    fn the_wait_doubles_up_to_the_cap() {
-        let retry = Retry {
-            attempts: 10,
-            first_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(5),
-            timeout: Duration::from_secs(1),
-        };
-        let waits: Vec<u64> = (1..=5).map(|a| retry.delay_after(a).as_secs()).collect();
-        assert_eq!(waits, [1, 2, 4, 5, 5]);
-        assert_eq!(retry.delay_after(u32::MAX), Duration::from_secs(5));
+    fn the_default_waits_are_one_two_and_four_seconds() {
+        let retry = Retry::default();
+        let waits: Vec<u64> = (1..retry.attempts)
+            .map(|a| retry.delay_after(a).as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4]);
+        assert_eq!(retry.delay_after(u32::MAX), Duration::from_secs(30));
     }
 
     #[test]

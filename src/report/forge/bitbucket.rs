@@ -7,6 +7,7 @@ use super::http::{never, ApiRequest, Auth, Core};
 use super::last::Posted;
 use crate::report::{ContextName, ReportError, Status, StatusSink, StatusState};
 use crate::source::CommitId;
+use crate::support::hex;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -68,7 +69,7 @@ pub fn key(context: &str) -> String {
         return plain;
     }
     let hash = Sha256::digest(context.as_bytes());
-    let tag: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let tag = hex::encode(&hash[..4]);
     let keep = plain.len().min(MAX_KEY - tag.len() - 1);
     format!("{}-{tag}", &plain[..keep])
 }

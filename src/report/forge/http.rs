@@ -12,9 +12,12 @@ use super::retry::{rate_limit, RetryPolicy};
 use super::text::snippet;
 use crate::report::ReportError;
 use crate::source::SecretRef;
+use crate::support::backoff::random_seed;
+use crate::support::clock::Clock;
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use reqwest::StatusCode;
 use std::error::Error as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a forge wants its token.
@@ -71,6 +74,8 @@ pub struct Core {
     client: reqwest::Client,
     token: SecretRef,
     retry: RetryPolicy,
+    /// What a rate limit's reset time is measured from.
+    clock: Arc<dyn Clock>,
     last: LastPosted,
     /// One post at a time: statuses of one context arrive in order, and
     /// a status posted twice at once is sent once.
@@ -92,12 +97,14 @@ impl Core {
         client: reqwest::Client,
         token: SecretRef,
         retry: RetryPolicy,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Core {
             target,
             client,
             token,
             retry,
+            clock,
             last: LastPosted::default(),
             posting: tokio::sync::Mutex::new(()),
         }
@@ -138,7 +145,7 @@ impl Core {
                     waited.as_secs()
                 )));
             }
-            let wait = asked.unwrap_or_else(|| self.retry.backoff(attempt));
+            let wait = asked.unwrap_or_else(|| self.retry.backoff(attempt, random_seed()));
             if waited + wait > self.retry.max_wait {
                 return Err(self.transient(format!(
                     "{reason}; the next try would be in {}s, past the {}s one post may wait",
@@ -183,7 +190,7 @@ impl Core {
         if (request.already_set)(status, &body) {
             return Outcome::Posted;
         }
-        if let Some(wait) = rate_limit(status, &headers) {
+        if let Some(wait) = rate_limit(status, &headers, self.clock.now()) {
             return Outcome::Retry {
                 reason: format!("rate limited (HTTP {})", status.as_u16()),
                 wait,

@@ -35,6 +35,8 @@ pub use retry::RetryPolicy;
 use self::http::{Core, Target};
 use super::{ContextName, ReportError, Status, StatusSink};
 use crate::source::CommitId;
+use crate::support::clock::Clock;
+use std::sync::Arc;
 
 /// The sink for one forge. An enum rather than `dyn StatusSink`: the
 /// trait's async method is not object-safe.
@@ -46,9 +48,14 @@ pub enum ForgeSink {
     Bitbucket(Bitbucket),
 }
 
-/// The sink `config` describes, with [`RetryPolicy::default`].
-pub fn build(config: &ForgeConfig, names: ContextName) -> Result<ForgeSink, ForgeConfigError> {
-    build_with(config, names, RetryPolicy::default())
+/// The sink `config` describes, with [`RetryPolicy::default`]; `clock`
+/// tells how long a rate limit that ends at a given time lasts.
+pub fn build(
+    config: &ForgeConfig,
+    names: ContextName,
+    clock: Arc<dyn Clock>,
+) -> Result<ForgeSink, ForgeConfigError> {
+    build_with(config, names, RetryPolicy::default(), clock)
 }
 
 /// The sink `config` describes, retrying as `retry` says.
@@ -56,6 +63,7 @@ pub fn build_with(
     config: &ForgeConfig,
     names: ContextName,
     retry: RetryPolicy,
+    clock: Arc<dyn Clock>,
 ) -> Result<ForgeSink, ForgeConfigError> {
     let kind = config.kind;
     let token = config.token()?;
@@ -76,7 +84,7 @@ pub fn build_with(
         repository: repository.join("/"),
         scope,
     };
-    let core = Core::new(target, client, token, retry);
+    let core = Core::new(target, client, token, retry, clock);
     Ok(match kind {
         ForgeKind::GitHub => ForgeSink::GitHub(GitHub::new(core, &api, &repository, names)),
         ForgeKind::GitLab => ForgeSink::GitLab(GitLab::new(core, &api, &repository, names)),

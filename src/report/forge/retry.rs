@@ -1,10 +1,9 @@
 //! How long to wait before trying a post again: exponential backoff with
 //! jitter for failures, and what the forge asks for when it rate-limits.
 
+use crate::support::backoff::{Backoff, Jitter};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How hard one post tries before it gives up with
@@ -38,29 +37,20 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The wait after failed attempt `attempt` (1-based): the exponential
-    /// step, scaled by a random factor in [0.5, 1) so that several daemons
-    /// failing together do not retry together.
+    /// step, less up to half of it as `jitter_seed` picks, so that several
+    /// daemons failing together do not retry together.
     #[must_use]
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let step = self
-            .first_backoff
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-            .min(self.max_backoff);
-        step.mul_f64(0.5 + 0.5 * unit_random())
+    pub fn backoff(&self, attempt: u32, jitter_seed: u64) -> Duration {
+        let backoff = Backoff {
+            base: self.first_backoff,
+            cap: self.max_backoff,
+        };
+        backoff.wait(attempt, Jitter::up_to(JITTER_PERCENT, jitter_seed))
     }
 }
 
-/// A number in [0, 1), different on each call; good enough for jitter.
-fn unit_random() -> f64 {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
+/// The most of a backoff that jitter takes off, in percent.
+const JITTER_PERCENT: u8 = 50;
 
 /// Whether a response is a rate limit, and if the forge says how long
 /// it lasts, for how long.
@@ -70,13 +60,17 @@ fn unit_random() -> f64 {
 /// `X-RateLimit-Reset` on every response, so a reset header alone on a
 /// 403 is a permission problem, not a limit.
 #[must_use]
-pub fn rate_limit(status: StatusCode, headers: &HeaderMap) -> Option<Option<Duration>> {
+pub fn rate_limit(
+    status: StatusCode,
+    headers: &HeaderMap,
+    now: SystemTime,
+) -> Option<Option<Duration>> {
     let limited = status == StatusCode::TOO_MANY_REQUESTS
         || (status == StatusCode::FORBIDDEN
             && (headers.contains_key("retry-after")
                 || header(headers, "x-ratelimit-remaining").as_deref() == Some("0")
                 || header(headers, "ratelimit-remaining").as_deref() == Some("0")));
-    limited.then(|| requested_wait(headers, now_unix()))
+    limited.then(|| requested_wait(headers, unix_seconds(now)))
 }
 
 /// The wait a forge asks for: `Retry-After` (seconds or an HTTP date),
@@ -108,9 +102,8 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     Some(headers.get(name)?.to_str().ok()?.trim().to_owned())
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs()
 }
@@ -140,17 +133,19 @@ mod tests {
             ..RetryPolicy::default()
         };
         for (attempt, step) in [(1, 100), (2, 200), (3, 350), (30, 350)] {
-            let wait = policy.backoff(attempt);
             let step = Duration::from_millis(step);
+            assert_eq!(policy.backoff(attempt, 0), step);
+            let wait = policy.backoff(attempt, 999);
             assert!(wait >= step / 2 && wait < step, "{attempt}: {wait:?}");
         }
     }
 
     #[test]
     fn what_counts_as_a_rate_limit() {
-        let now = now_unix();
+        let now = 1_700_000_000;
         let limit = |code: u16, pairs: &[(&'static str, &str)]| {
-            rate_limit(StatusCode::from_u16(code).unwrap(), &headers(pairs))
+            let at = UNIX_EPOCH + Duration::from_secs(now);
+            rate_limit(StatusCode::from_u16(code).unwrap(), &headers(pairs), at)
         };
         assert_eq!(limit(429, &[]), Some(None));
         assert_eq!(
@@ -170,7 +165,7 @@ mod tests {
                 ("x-ratelimit-reset", &reset),
             ],
         );
-        assert!(matches!(wait, Some(Some(d)) if d.as_secs() >= 4 && d.as_secs() <= 5));
+        assert_eq!(wait, Some(Some(Duration::from_secs(5))));
         // A plain permission error carries the reset header too.
         let reset = reset.as_str();
         assert_eq!(

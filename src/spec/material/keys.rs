@@ -5,12 +5,18 @@
 //! `SHA256:<base64>` like `ssh-keygen -lf`, and the uppercase hex fingerprint
 //! like `gpg --with-colons --fingerprint` (40 digits for v4 keys, 64 for v6).
 //!
-//! SSH lines are parsed with the `ssh-key` crate. Because the crate is built
-//! without its `ecdsa` feature, ECDSA keys (`ecdsa-sha2-nistp*` and
-//! `sk-ecdsa-sha2-nistp256@openssh.com`) are checked here instead: the wire
-//! format (algorithm name, curve name, uncompressed point of the right size)
-//! is validated and the fingerprint is computed the way OpenSSH does, as
-//! SHA-256 over the decoded key blob.
+//! SSH lines are parsed with the `ssh-key` crate, except ECDSA keys
+//! (`ecdsa-sha2-nistp*` and `sk-ecdsa-sha2-nistp256@openssh.com`), whose
+//! wire format (algorithm name, curve name, uncompressed point of the right
+//! size) is checked here, so that a key on a curve the crate cannot verify
+//! with (P-521) is still accepted and fingerprinted. The fingerprint is
+//! computed the way OpenSSH does, as SHA-256 over the decoded key blob
+//! ([`ssh_fingerprint`]).
+//!
+//! These parsers and the two fingerprint functions are the only ones:
+//! `identity` verifies signatures with the keys [`parse_ssh_key`] decodes
+//! and names OpenPGP keys and subkeys by [`openpgp_fingerprint`], so what
+//! validation shows and what a verified commit names always agree.
 //!
 //! OpenPGP is handled here entirely: RFC 4880 / RFC 9580 ASCII armor (the
 //! CRC24 line is verified when present), then the packet stream (old and new
@@ -31,6 +37,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::secrets::{looks_like_secret, scan, SecretKind};
+use crate::support::hex;
 
 /// Which kind of key a [`PublicKeyInfo`] describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -272,6 +279,25 @@ const SSH_ALGORITHMS: [&str; 8] = [
 /// certificate, unknown or mismatched algorithm, bad base64, malformed key).
 #[must_use = "an unparsed key must not be trusted"]
 pub fn parse_ssh_public_key(line: &str) -> Result<PublicKeyInfo, KeyError> {
+    parse_ssh_key(line).map(|key| key.info)
+}
+
+/// An OpenSSH public key line, parsed: what validation reports about it,
+/// and the key itself for verifying signatures.
+#[derive(Debug, Clone)]
+pub struct SshKey {
+    pub info: PublicKeyInfo,
+    /// `None` for a valid key `ssh-key` cannot verify with (ECDSA P-521).
+    pub key: Option<ssh_key::PublicKey>,
+}
+
+/// [`parse_ssh_public_key`], keeping the decoded key.
+///
+/// # Errors
+///
+/// As [`parse_ssh_public_key`].
+#[must_use = "an unparsed key must not be trusted"]
+pub fn parse_ssh_key(line: &str) -> Result<SshKey, KeyError> {
     if let Some(kind) = private_key_in(line) {
         return Err(KeyError::PrivateKeyGiven { kind });
     }
@@ -304,20 +330,31 @@ pub fn parse_ssh_public_key(line: &str) -> Result<PublicKeyInfo, KeyError> {
                 .map_or_else(|_| "(not shown)".to_owned(), shown_name_bare),
         });
     }
-    let fingerprint = if algorithm.contains("ecdsa-sha2-") {
+    let decoded = ssh_key::PublicKey::from_openssh(&format!("{algorithm} {data}"));
+    let key = if algorithm.contains("ecdsa-sha2-") {
         check_ecdsa(algorithm, reader)?;
-        format!("SHA256:{}", STANDARD_NO_PAD.encode(Sha256::digest(&blob)))
+        decoded.ok()
     } else {
-        let key = ssh_key::PublicKey::from_openssh(&format!("{algorithm} {data}"))
-            .map_err(|_| malformed_ssh(SSH_KEY_INVALID))?;
-        key.fingerprint(ssh_key::HashAlg::Sha256).to_string()
+        Some(decoded.map_err(|_| malformed_ssh(SSH_KEY_INVALID))?)
     };
-    Ok(PublicKeyInfo {
+    let info = PublicKeyInfo {
         format: KeyFormat::Ssh,
         algorithm: algorithm.to_owned(),
-        fingerprint,
+        fingerprint: ssh_fingerprint(&blob),
         comment_or_uid: (!comment.is_empty()).then(|| printable(&comment)),
-    })
+    };
+    Ok(SshKey { info, key })
+}
+
+/// The fingerprint of an SSH public key given as its wire-format blob (the
+/// base64 field of a `.pub` line, decoded): `SHA256:` and the unpadded
+/// base64 of its SHA-256, as `ssh-keygen -lf` prints it.
+#[must_use]
+pub fn ssh_fingerprint(key_blob: &[u8]) -> String {
+    format!(
+        "SHA256:{}",
+        STANDARD_NO_PAD.encode(Sha256::digest(key_blob))
+    )
 }
 
 fn shown_name_bare(name: &str) -> String {
@@ -447,11 +484,29 @@ pub fn parse_openpgp_public_key(armored: &str) -> Result<PublicKeyInfo, KeyError
 
 /// Algorithm name and fingerprint of a Public-Key packet body.
 fn key_packet(body: &[u8]) -> Result<(&'static str, String), KeyError> {
+    let fingerprint = openpgp_fingerprint(body)?;
+    let id = body[5];
+    let algorithm = pgp_algorithm(id).ok_or_else(|| KeyError::UnknownAlgorithm {
+        algorithm: format!("(OpenPGP public-key algorithm {id})"),
+    })?;
+    Ok((algorithm, fingerprint))
+}
+
+/// The fingerprint of an OpenPGP key or subkey given as the body of its
+/// Public-Key (or Public-Subkey) packet, in uppercase hex as `gpg` prints
+/// it: SHA-1 over `0x99 || 2-byte length || body` for version 4 (40
+/// digits), SHA-256 over `0x9B || 4-byte length || body` for version 6 (64).
+///
+/// # Errors
+///
+/// [`KeyError::MalformedPacket`] for a body too short or too long for its
+/// version, [`KeyError::UnsupportedPacketVersion`] for other versions.
+pub fn openpgp_fingerprint(body: &[u8]) -> Result<String, KeyError> {
     let too_short = KeyError::MalformedPacket {
         reason: "the public-key packet is too short",
     };
     let version = *body.first().ok_or(too_short.clone())?;
-    let fingerprint = match version {
+    Ok(match version {
         4 => {
             if body.len() < 6 {
                 return Err(too_short);
@@ -463,7 +518,7 @@ fn key_packet(body: &[u8]) -> Result<(&'static str, String), KeyError> {
             hash.update([0x99]);
             hash.update(len.to_be_bytes());
             hash.update(body);
-            upper_hex(&hash.finalize())
+            hex::encode_upper(&hash.finalize())
         }
         6 => {
             let material: [u8; 4] = body
@@ -482,15 +537,10 @@ fn key_packet(body: &[u8]) -> Result<(&'static str, String), KeyError> {
             hash.update([0x9B]);
             hash.update(len.to_be_bytes());
             hash.update(body);
-            upper_hex(&hash.finalize())
+            hex::encode_upper(&hash.finalize())
         }
         version => return Err(KeyError::UnsupportedPacketVersion { version }),
-    };
-    let id = body[5];
-    let algorithm = pgp_algorithm(id).ok_or_else(|| KeyError::UnknownAlgorithm {
-        algorithm: format!("(OpenPGP public-key algorithm {id})"),
-    })?;
-    Ok((algorithm, fingerprint))
+    })
 }
 
 /// RFC 9580 section 9.1 public-key algorithm names.
@@ -510,16 +560,6 @@ fn pgp_algorithm(id: u8) -> Option<&'static str> {
         28 => "Ed448",
         _ => return None,
     })
-}
-
-fn upper_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
 }
 
 /// Removes RFC 4880 section 6.2 ASCII armor and returns the binary data.

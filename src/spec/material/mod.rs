@@ -23,7 +23,8 @@ mod tokens;
 
 pub use certs::{expiry, parse_chain, CertificateInfo, Chain, ChainError, Expiry};
 pub use keys::{
-    parse_openpgp_public_key, parse_ssh_public_key, KeyError, KeyFormat, PublicKeyInfo,
+    openpgp_fingerprint, parse_openpgp_public_key, parse_ssh_key, parse_ssh_public_key,
+    ssh_fingerprint, KeyError, KeyFormat, PublicKeyInfo, SshKey,
 };
 pub use secrets::{looks_like_secret, scan, SecretFinding, SecretKind};
 pub use tokens::{parse_token_hash, TokenHash, TokenHashError};

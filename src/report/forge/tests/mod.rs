@@ -11,7 +11,9 @@ mod states;
 use super::{build_with, ForgeConfig, ForgeKind, ForgeSink, RetryPolicy};
 use crate::report::ContextName;
 use crate::source::CommitId;
+use crate::support::clock::SystemClock;
 use standin::{Shape, StandIn};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const KINDS: [ForgeKind; 4] = [
@@ -59,7 +61,13 @@ impl Forge {
         let dir = tempfile::tempdir().unwrap();
         let token_file = dir.path().join("token");
         std::fs::write(&token_file, format!("{}\n", shapes::TOKEN)).unwrap();
-        let sink = build_with(&config(kind, &server.base, token_file), names, retry).unwrap();
+        let sink = build_with(
+            &config(kind, &server.base, token_file),
+            names,
+            retry,
+            Arc::new(SystemClock),
+        )
+        .unwrap();
         Forge {
             server,
             sink,

@@ -5,6 +5,8 @@ use super::standin::Reply;
 use super::{commit, Forge, KINDS};
 use crate::report::forge::{build, ForgeKind};
 use crate::report::{ContextName, ReportError, Status, StatusContext, StatusSink, StatusState};
+use crate::support::clock::SystemClock;
+use std::sync::Arc;
 
 fn status() -> Status {
     Status::new(
@@ -60,7 +62,7 @@ async fn an_unreadable_token_says_where_it_was_looked_for() {
         "http://127.0.0.1:9",
         "/nonexistent/lbops-token".into(),
     );
-    let sink = build(&config, ContextName::default()).unwrap();
+    let sink = build(&config, ContextName::default(), Arc::new(SystemClock)).unwrap();
     let error = sink.post(commit(), &status()).await.unwrap_err();
     assert!(matches!(error, ReportError::Permanent { .. }), "{error}");
     assert!(
@@ -68,5 +70,5 @@ async fn an_unreadable_token_says_where_it_was_looked_for() {
         "{error}"
     );
     config.token_file = None;
-    assert!(build(&config, ContextName::default()).is_err());
+    assert!(build(&config, ContextName::default(), Arc::new(SystemClock)).is_err());
 }

@@ -4,6 +4,8 @@ use super::standin::Reply;
 use super::{commit, quick, Forge, KINDS};
 use crate::report::forge::{build_with, ForgeKind, RetryPolicy};
 use crate::report::{ContextName, ReportError, Status, StatusContext, StatusSink, StatusState};
+use crate::support::clock::SystemClock;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn status() -> Status {
@@ -129,7 +131,13 @@ async fn an_unreachable_forge_is_retried_then_transient() {
         max_attempts: 2,
         ..quick()
     };
-    let sink = build_with(&config, ContextName::default(), retry).unwrap();
+    let sink = build_with(
+        &config,
+        ContextName::default(),
+        retry,
+        Arc::new(SystemClock),
+    )
+    .unwrap();
     let error = sink.post(commit(), &status()).await.unwrap_err();
     let message = error.to_string();
     assert!(matches!(error, ReportError::Transient { .. }), "{message}");
