@@ -4,6 +4,7 @@
 
 use crate::judge::Judgement;
 use crate::report::{StatusContext, StatusState};
+use crate::source::CommitId;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::RwLock;
@@ -30,7 +31,7 @@ pub struct StatusRecord {
 /// Everything known about one judged commit.
 #[derive(Clone, Debug, Serialize)]
 pub struct CommitRecord {
-    pub commit: String,
+    pub commit: CommitId,
     /// The ref it was judged for: the watched branch, or another (planned) ref.
     pub git_ref: String,
     /// Unix seconds of the latest change to this record.
@@ -47,9 +48,9 @@ pub struct CommitRecord {
 }
 
 impl CommitRecord {
-    fn new(commit: &str, git_ref: &str, at: i64) -> Self {
+    fn new(commit: CommitId, git_ref: &str, at: i64) -> Self {
         CommitRecord {
-            commit: commit.to_owned(),
+            commit,
             git_ref: git_ref.to_owned(),
             at,
             judgement: None,
@@ -68,7 +69,7 @@ impl CommitRecord {
             judgement
                 .commits
                 .iter()
-                .find(|c| c.id.to_string() == self.commit)
+                .find(|c| c.id == self.commit)
                 .map(|c| (c.summary.as_str(), c.author_email.as_str()))
         });
         judged.or_else(|| {
@@ -89,7 +90,7 @@ impl Journal {
     /// Changes (or starts) the record of `commit`.
     pub fn update(
         &self,
-        commit: &str,
+        commit: CommitId,
         git_ref: &str,
         at: i64,
         change: impl FnOnce(&mut CommitRecord),
@@ -115,7 +116,7 @@ impl Journal {
 
     pub fn status(
         &self,
-        commit: &str,
+        commit: CommitId,
         git_ref: &str,
         at: i64,
         context: StatusContext,
@@ -138,15 +139,17 @@ impl Journal {
 
     /// The record of a commit, by full id or a unique prefix of at least 7.
     #[must_use]
-    pub fn get(&self, commit: &str) -> Option<CommitRecord> {
+    pub fn get(&self, prefix: &str) -> Option<CommitRecord> {
         let records = self
             .records
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if commit.len() < 7 {
+        if prefix.len() < 7 {
             return None;
         }
-        let mut matching = records.iter().filter(|r| r.commit.starts_with(commit));
+        let mut matching = records
+            .iter()
+            .filter(|r| r.commit.to_string().starts_with(prefix));
         let found = matching.next()?;
         matching.next().is_none().then(|| found.clone())
     }
@@ -168,9 +171,9 @@ mod tests {
     fn records_are_found_by_prefix_and_the_oldest_are_forgotten() {
         let journal = Journal::default();
         for i in 0..REMEMBERED + 3 {
-            let commit = format!("{i:040x}");
+            let commit = CommitId::parse(&format!("{i:040x}")).unwrap();
             journal.status(
-                &commit,
+                commit,
                 "main",
                 i as i64,
                 StatusContext::Apply,
@@ -180,7 +183,8 @@ mod tests {
         assert_eq!(journal.recent(1000).len(), REMEMBERED);
         assert!(journal.get(&format!("{:040x}", 0)).is_none());
         let newest = format!("{:040x}", REMEMBERED + 2);
-        assert_eq!(journal.recent(1)[0].commit, newest);
+        let newest_id = CommitId::parse(&newest).unwrap();
+        assert_eq!(journal.recent(1)[0].commit, newest_id);
         assert_eq!(
             journal.get(&newest).unwrap().statuses[&StatusContext::Apply].description,
             "applied"
@@ -194,9 +198,9 @@ mod tests {
     #[test]
     fn updates_keep_one_record_per_commit() {
         let journal = Journal::default();
-        let commit = "a".repeat(40);
-        journal.status(&commit, "main", 1, StatusContext::Validate, ok("valid"));
-        journal.update(&commit, "main", 2, |r| r.drift = Some("pool/web".into()));
+        let commit = CommitId::parse(&"a".repeat(40)).unwrap();
+        journal.status(commit, "main", 1, StatusContext::Validate, ok("valid"));
+        journal.update(commit, "main", 2, |r| r.drift = Some("pool/web".into()));
         let records = journal.recent(10);
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].at, 2);
@@ -207,11 +211,11 @@ mod tests {
     #[test]
     fn a_head_the_decision_did_not_list_still_has_its_headline() {
         let journal = Journal::default();
-        let commit = "b".repeat(40);
-        journal.update(&commit, "main", 1, |r| {
+        let commit = CommitId::parse(&"b".repeat(40)).unwrap();
+        journal.update(commit, "main", 1, |r| {
             r.written = Some(("the estate".into(), "alice@example.test".into()));
         });
-        let record = journal.get(&commit).unwrap();
+        let record = journal.get(&commit.to_string()).unwrap();
         assert_eq!(
             record.headline(),
             Some(("the estate", "alice@example.test"))

@@ -27,13 +27,13 @@ pub fn notify(state: &str) {
 /// Reports the trusted commit as the unit's status line, only when it
 /// changed: the daemon calls this after every reconcile, and each message
 /// costs systemd a property change on the bus.
-pub fn status(trusted: Option<&str>) {
+pub fn status(trusted: Option<crate::source::CommitId>) {
     static LAST: Mutex<Option<String>> = Mutex::new(None);
     if std::env::var_os(NOTIFY_SOCKET).is_none() {
         return;
     }
     let line = match trusted {
-        Some(commit) => format!("STATUS=trusted {}", commit.get(..12).unwrap_or(commit)),
+        Some(commit) => format!("STATUS=trusted {}", commit.short()),
         None => "STATUS=no trusted commit yet".to_owned(),
     };
     let mut last = LAST

@@ -284,7 +284,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                             super::notify::notify("READY=1");
                         }
                         show_readiness(&readiness, reconciler.waiting(), ready);
-                        super::notify::status(reconciler.state().trusted.as_deref());
+                        super::notify::status(reconciler.state().trusted);
                         if let Err(e) = reconciler.check_drift().await {
                             tracing::warn!(error = %e, "drift check failed");
                         }

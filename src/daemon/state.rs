@@ -5,6 +5,7 @@
 
 use crate::audit::{Head, HeadParseError};
 use crate::fsutil::write_atomically;
+use crate::source::CommitId;
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ pub const REMEMBERED_HEADS: usize = 200;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaemonState {
     /// The commit the balancers run and whose policy judges the next ones.
-    pub trusted: Option<String>,
+    pub trusted: Option<CommitId>,
     /// The audit log's head after the last record (`SEQ:HASH`), to catch a
     /// log whose tail was cut off: the daemon refuses to start on a log that
     /// does not hold it.
@@ -38,14 +39,14 @@ pub struct DaemonState {
 /// A judgement under way.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Judging {
-    pub commit: String,
+    pub commit: CommitId,
     /// How many judgements of it started, this one included.
     pub attempts: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JudgedHead {
-    pub commit: String,
+    pub commit: CommitId,
     pub outcome: HeadOutcome,
     pub summary: String,
     /// Unix seconds.
@@ -80,7 +81,7 @@ impl HeadOutcome {
 impl DaemonState {
     /// What was decided for a head, if it was judged.
     #[must_use]
-    pub fn judged(&self, commit: &str) -> Option<&JudgedHead> {
+    pub fn judged(&self, commit: CommitId) -> Option<&JudgedHead> {
         self.judged.iter().rev().find(|j| j.commit == commit)
     }
 
@@ -155,27 +156,28 @@ impl StateStore {
 mod tests {
     use super::*;
 
+    fn id(digit: char) -> CommitId {
+        CommitId::parse(&digit.to_string().repeat(40)).unwrap()
+    }
+
     #[test]
     fn state_round_trips_and_a_missing_file_is_a_fresh_start() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::in_dir(dir.path());
         assert_eq!(store.load().unwrap(), DaemonState::default());
         let mut state = DaemonState {
-            trusted: Some("a".repeat(40)),
+            trusted: Some(id('a')),
             ..DaemonState::default()
         };
         state.remember(JudgedHead {
-            commit: "b".repeat(40),
+            commit: id('b'),
             outcome: HeadOutcome::Refused,
             summary: "user/bob may not …".into(),
             at: 1,
         });
         store.save(&state).unwrap();
         assert_eq!(store.load().unwrap(), state);
-        assert_eq!(
-            state.judged(&"b".repeat(40)).unwrap().outcome,
-            HeadOutcome::Refused
-        );
+        assert_eq!(state.judged(id('b')).unwrap().outcome, HeadOutcome::Refused);
         // Saved as the words earlier versions wrote.
         assert!(std::fs::read_to_string(dir.path().join(StateStore::FILE))
             .unwrap()
@@ -187,14 +189,16 @@ mod tests {
         let mut state = DaemonState::default();
         for i in 0..REMEMBERED_HEADS + 5 {
             state.remember(JudgedHead {
-                commit: format!("{i:040}"),
+                commit: CommitId::parse(&format!("{i:040}")).unwrap(),
                 outcome: HeadOutcome::Applied,
                 summary: String::new(),
                 at: 0,
             });
         }
         assert_eq!(state.judged.len(), REMEMBERED_HEADS);
-        assert!(state.judged(&format!("{:040}", 0)).is_none());
+        assert!(state
+            .judged(CommitId::parse(&format!("{:040}", 0)).unwrap())
+            .is_none());
     }
 
     #[test]

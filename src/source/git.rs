@@ -50,6 +50,13 @@ impl serde::Serialize for CommitId {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for CommitId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let hex = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        CommitId::parse(&hex).map_err(serde::de::Error::custom)
+    }
+}
+
 /// What a commit says about itself, and what it signed.
 #[derive(Clone, Debug)]
 pub struct CommitInfo {

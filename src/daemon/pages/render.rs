@@ -37,8 +37,8 @@ pub fn index(records: &[CommitRecord]) -> String {
             "<tr id=\"c-{sha}\"><td><a href=\"/commits/{sha}\"><code>{short}</code></a></td>\
              <td><code>{git_ref}</code></td><td>{change}</td><td>{judgement}</td>\
              <td>{statuses}</td><td>{drift}</td><td class=\"muted\">{at}</td></tr>",
-            sha = href_segment(&record.commit),
-            short = esc(short(&record.commit)),
+            sha = href_segment(&record.commit.to_string()),
+            short = esc(&record.commit.short()),
             git_ref = esc(&record.git_ref),
             judgement = outcome_badge(record.judgement.as_ref()),
             statuses = statuses(&record.statuses),
@@ -58,7 +58,7 @@ pub fn commit(record: &CommitRecord) -> String {
     let _ = write!(
         body,
         "<h1>Commit <code>{}</code>",
-        esc(short(&record.commit))
+        esc(&record.commit.short())
     );
     if let Some((summary, _)) = record.headline() {
         let _ = write!(body, " {}", esc(summary));
@@ -67,7 +67,7 @@ pub fn commit(record: &CommitRecord) -> String {
     let _ = writeln!(
         body,
         "<dt>Commit</dt><dd><code>{}</code></dd>",
-        esc(&record.commit)
+        esc(&record.commit.to_string())
     );
     let _ = writeln!(
         body,
@@ -127,7 +127,7 @@ pub fn commit(record: &CommitRecord) -> String {
             esc(&judgement.to_string())
         );
     }
-    page(&format!("lbops: commit {}", short(&record.commit)), &body)
+    page(&format!("lbops: commit {}", record.commit.short()), &body)
 }
 
 /// The page for a commit the daemon does not remember.
@@ -143,10 +143,6 @@ pub fn not_found(commit: &str) -> String {
             crate::daemon::journal::REMEMBERED
         ),
     )
-}
-
-fn short(commit: &str) -> &str {
-    commit.get(..12).unwrap_or(commit)
 }
 
 /// The outcome, as a colored badge.
@@ -441,7 +437,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
             },
         );
         CommitRecord {
-            commit: judgement.head.to_string(),
+            commit: judgement.head,
             git_ref: "main".into(),
             at: 1_800_000_000,
             judgement: Some(judgement),
@@ -553,15 +549,15 @@ spec: {emails: [bob@example.test], groups: [web-team]}
     fn the_index_lists_commits_newest_first_with_statuses_and_sink_errors() {
         let allowed = record(judgement("canary to 50", "bob@example.test", bob(), 2, 1));
         let mut denied = record(judgement("db weight", "bob@example.test", bob(), 2, 5));
-        denied.commit = "ab".repeat(20);
+        denied.commit = CommitId::parse(&"ab".repeat(20)).unwrap();
         denied
             .statuses
             .get_mut(&StatusContext::Authorize)
             .unwrap()
             .sink_error = Some("the forge answered 401 Unauthorized".into());
         let html = index(&[denied.clone(), allowed.clone()]);
-        let first = html.find(&denied.commit).unwrap();
-        let second = html.find(&allowed.commit).unwrap();
+        let first = html.find(&denied.commit.to_string()).unwrap();
+        let second = html.find(&allowed.commit.to_string()).unwrap();
         assert!(first < second, "newest first");
         assert!(
             html.contains(&format!("<a href=\"/commits/{}\">", allowed.commit)),

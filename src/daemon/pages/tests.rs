@@ -53,7 +53,7 @@ async fn probes_metrics_and_pages_answer_with_their_headers() {
     };
     let commit = "c0ffee".repeat(6) + "c0ff";
     state.journal.status(
-        &commit,
+        crate::source::CommitId::parse(&commit).unwrap(),
         "main",
         1_800_000_000,
         StatusContext::Apply,

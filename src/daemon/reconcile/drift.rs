@@ -7,16 +7,14 @@ use crate::daemon::drift;
 use crate::daemon::reporter::ReconcileEvent;
 use crate::model::StepOutcome;
 use crate::provider::{ApplyContext, Provider};
-use crate::source::CommitId;
 
 impl<P: Provider> Reconciler<P> {
     /// Compares what runs with the applied commit; reports drift once per
     /// distinct drift, and reverts it where the config says `revert`.
     pub async fn check_drift(&mut self) -> Result<(), ReconcileError> {
-        let (Some(applied), Some(trusted)) = (self.applied.clone(), &self.state.trusted) else {
+        let (Some(applied), Some(commit)) = (self.applied.clone(), self.state.trusted) else {
             return Ok(());
         };
-        let commit = CommitId::parse(trusted)?;
         let observed = self.deps.provider.observe().await?;
         let config = &self.deps.config;
         let (drifted, revert) = drift::detect(&applied, &observed, |kind| config.drift_mode(kind));

@@ -88,7 +88,7 @@ pub struct Reconciler<P = Placed> {
     /// revert, which applies it while the reconciler reports.
     applied: Option<Arc<Catalog>>,
     /// Heads of other refs already planned against the trusted commit.
-    planned: HashSet<(CommitId, String)>,
+    planned: HashSet<(CommitId, CommitId)>,
     /// The drift last reported (and whether lbops reverted it), so the
     /// same drift is not reported every tick.
     last_drift: Option<(String, bool)>,
@@ -171,10 +171,9 @@ impl<P: Provider> Reconciler<P> {
     /// Brings the balancers back to the trusted commit after a start, and
     /// remembers its catalog for drift.
     pub async fn resume(&mut self) -> Result<(), ReconcileError> {
-        let Some(trusted) = self.state.trusted.as_deref() else {
+        let Some(commit) = self.state.trusted else {
             return Ok(());
         };
-        let commit = CommitId::parse(trusted)?;
         let catalog = self.catalog_at(commit)?;
         let steps = self.converge(&catalog, commit).await?;
         self.state.allocation = catalog.allocation.clone();
@@ -212,19 +211,18 @@ impl<P: Provider> Reconciler<P> {
     }
 
     async fn reconcile_head(&mut self, head: CommitId) -> Result<Next, ReconcileError> {
-        let head_hex = head.to_string();
         let refused_before = self
             .state
-            .judged(&head_hex)
+            .judged(head)
             .is_some_and(|j| j.outcome != HeadOutcome::Applied);
-        if self.state.trusted.as_deref() == Some(head_hex.as_str()) || refused_before {
+        if self.state.trusted == Some(head) || refused_before {
             if self.applied.is_none() {
                 self.resume().await?;
             }
             return Ok(Next::Idle);
         }
-        let anchor = match &self.state.trusted {
-            Some(trusted) => TrustAnchor::Commit(CommitId::parse(trusted)?),
+        let anchor = match self.state.trusted {
+            Some(trusted) => TrustAnchor::Commit(trusted),
             None => self.deps.first_trust.clone(),
         };
         self.report(ReconcileEvent::Judging { head }).await?;
@@ -239,7 +237,7 @@ impl<P: Provider> Reconciler<P> {
         self.report(ReconcileEvent::Judged {
             head,
             judgement: &judgement,
-            trusted: self.state.trusted.clone(),
+            trusted: self.state.trusted,
             written,
         })
         .await?;
@@ -273,7 +271,7 @@ impl<P: Provider> Reconciler<P> {
                     took: started.elapsed(),
                 })
                 .await?;
-                self.state.trusted = Some(head_hex);
+                self.state.trusted = Some(head);
                 self.remember(head, HeadOutcome::Applied, &text::steps_applied(steps));
                 self.deps.store.save(&self.state)?;
                 Ok(Next::Idle)
@@ -301,9 +299,8 @@ impl<P: Provider> Reconciler<P> {
         anchor: TrustAnchor,
         head: CommitId,
     ) -> Result<judge::Judged, ReconcileError> {
-        let commit = head.to_string();
         let attempts = match &self.state.judging {
-            Some(j) if j.commit == commit => j.attempts,
+            Some(j) if j.commit == head => j.attempts,
             _ => 0,
         };
         if attempts >= MAX_JUDGE_ATTEMPTS {
@@ -319,7 +316,7 @@ impl<P: Provider> Reconciler<P> {
             });
         }
         self.state.judging = Some(Judging {
-            commit,
+            commit: head,
             attempts: attempts + 1,
         });
         self.deps.store.save(&self.state)?;
@@ -338,7 +335,7 @@ impl<P: Provider> Reconciler<P> {
 
     fn remember(&mut self, head: CommitId, outcome: HeadOutcome, summary: &str) {
         self.state.remember(JudgedHead {
-            commit: head.to_string(),
+            commit: head,
             outcome,
             summary: summary.to_owned(),
             at: self.deps.clock.unix_seconds(),

@@ -7,23 +7,22 @@ use crate::daemon::reporter::ReconcileEvent;
 use crate::judge::TrustAnchor;
 use crate::plan::plan;
 use crate::provider::Provider;
-use crate::source::CommitId;
 
 impl<P: Provider> Reconciler<P> {
     /// Judges and plans the heads of other configured refs (pull-request
     /// branches) against the trusted commit and what runs; posts
     /// `lbops/plan`; never applies anything.
     pub async fn plan_other_refs(&mut self) -> Result<(), ReconcileError> {
-        let Some(trusted) = self.state.trusted.clone() else {
+        let Some(trusted) = self.state.trusted else {
             return Ok(());
         };
-        let anchor = TrustAnchor::Commit(CommitId::parse(&trusted)?);
+        let anchor = TrustAnchor::Commit(trusted);
         let heads = self
             .deps
             .source
             .other_heads(&self.deps.config.repository.plan_refs)?;
         for (git_ref, head) in heads {
-            if head.to_string() == trusted || !self.planned.insert((head, trusted.clone())) {
+            if head == trusted || !self.planned.insert((head, trusted)) {
                 continue;
             }
             let judged = self.judge(anchor.clone(), head).await?;

@@ -195,11 +195,7 @@ state_dir: '{state}'
     }
 
     fn trusted(&self) -> Option<CommitId> {
-        self.reconciler
-            .state()
-            .trusted
-            .as_deref()
-            .map(|c| CommitId::parse(c).unwrap())
+        self.reconciler.state().trusted
     }
 
     /// The statuses on `commit`'s note: context → (state, description).
@@ -343,11 +339,8 @@ async fn an_allowed_commit_is_recorded_applied_and_reported() {
     assert!(e.alerts.lock().unwrap().is_empty());
     // The state saved says the head is done.
     let saved = StateStore::in_dir(&e.state_dir()).load().unwrap();
-    assert_eq!(saved.trusted, Some(head.to_string()));
-    assert_eq!(
-        saved.judged(&head.to_string()).unwrap().outcome,
-        HeadOutcome::Applied
-    );
+    assert_eq!(saved.trusted, Some(head));
+    assert_eq!(saved.judged(head).unwrap().outcome, HeadOutcome::Applied);
 
     // Nothing new: nothing to do.
     let applied = e.provider().applied();
@@ -468,10 +461,7 @@ async fn a_commit_the_provider_cannot_run_fails_validate_and_changes_nothing() {
     );
     assert_eq!(e.audit(head)[0].outcome, "invalid");
     let saved = StateStore::in_dir(&e.state_dir()).load().unwrap();
-    assert_eq!(
-        saved.judged(&head.to_string()).unwrap().outcome,
-        HeadOutcome::Invalid
-    );
+    assert_eq!(saved.judged(head).unwrap().outcome, HeadOutcome::Invalid);
 }
 
 #[tokio::test]

@@ -36,7 +36,7 @@ pub enum ReconcileEvent<'a> {
         head: CommitId,
         judgement: &'a Judgement,
         /// The commit the balancers ran when it was judged.
-        trusted: Option<String>,
+        trusted: Option<CommitId>,
         /// The head's first line and author email, as git has them.
         written: Option<(String, String)>,
     },
@@ -151,14 +151,10 @@ impl Reporter {
             }
             E::Applying { commit, steps } => {
                 let lines: Vec<String> = steps.iter().map(ToString::to_string).collect();
-                self.journal.update(
-                    &commit.to_string(),
-                    &self.branch,
-                    self.clock.unix_seconds(),
-                    |r| {
+                self.journal
+                    .update(commit, &self.branch, self.clock.unix_seconds(), |r| {
                         r.plan.extend(lines.iter().cloned());
-                    },
-                );
+                    });
                 let resources: Vec<String> =
                     steps.iter().map(|s| s.resource().to_string()).collect();
                 recorded = Some(
@@ -223,14 +219,10 @@ impl Reporter {
                 .await;
                 self.metrics.drifted();
                 self.alert(Alert::drift(commit, summary));
-                self.journal.update(
-                    &commit.to_string(),
-                    &self.branch,
-                    self.clock.unix_seconds(),
-                    |r| {
+                self.journal
+                    .update(commit, &self.branch, self.clock.unix_seconds(), |r| {
                         r.drift = Some(summary.to_owned());
-                    },
-                );
+                    });
             }
             E::DriftGone { commit } => {
                 self.post(
@@ -262,16 +254,12 @@ impl Reporter {
                 let text = text::planned(judgement, steps);
                 if let Some(steps) = steps {
                     let lines: Vec<String> = steps.iter().map(ToString::to_string).collect();
-                    self.journal.update(
-                        &head.to_string(),
-                        git_ref,
-                        self.clock.unix_seconds(),
-                        |r| r.plan = lines,
-                    );
+                    self.journal
+                        .update(head, git_ref, self.clock.unix_seconds(), |r| r.plan = lines);
                 }
                 tracing::info!(%git_ref, commit = %head.short(), %text, "planned");
                 self.journal
-                    .update(&head.to_string(), git_ref, self.clock.unix_seconds(), |r| {
+                    .update(head, git_ref, self.clock.unix_seconds(), |r| {
                         r.git_ref = git_ref.to_owned();
                         r.judgement = Some(judgement.clone());
                     });
@@ -298,20 +286,16 @@ impl Reporter {
         &mut self,
         head: CommitId,
         judgement: &Judgement,
-        trusted: Option<String>,
+        trusted: Option<CommitId>,
         written: Option<(String, String)>,
     ) -> Result<Head, AuditError> {
         let outcome = text::outcome_word(judgement);
         self.metrics.decided(outcome);
-        self.journal.update(
-            &head.to_string(),
-            &self.branch,
-            self.clock.unix_seconds(),
-            |r| {
+        self.journal
+            .update(head, &self.branch, self.clock.unix_seconds(), |r| {
                 r.judgement = Some(judgement.clone());
                 r.written = written;
-            },
-        );
+            });
         let kind = if judgement.accepted() {
             EventKind::Judgement
         } else {
@@ -352,7 +336,7 @@ impl Reporter {
                 .await;
         }
         if judgement.rewritten || matches!(judgement.ruling, Ruling::Rewound) {
-            let was = trusted.unwrap_or_default();
+            let was = trusted.map(|c| c.to_string()).unwrap_or_default();
             self.alert(Alert::rewritten_history(&self.branch, was, head));
         } else if matches!(judgement.ruling, Ruling::Refused { .. }) {
             let who = judgement
@@ -372,14 +356,10 @@ impl Reporter {
 
     /// The apply result on the daemon's page.
     fn apply_result(&self, head: CommitId, ok: bool, message: String) {
-        self.journal.update(
-            &head.to_string(),
-            &self.branch,
-            self.clock.unix_seconds(),
-            |r| {
+        self.journal
+            .update(head, &self.branch, self.clock.unix_seconds(), |r| {
                 r.apply = Some(ApplyResult { ok, message });
-            },
-        );
+            });
     }
 
     /// The daemon's page for `commit`.
@@ -414,7 +394,7 @@ impl Reporter {
             sink_error,
         };
         self.journal.status(
-            &commit.to_string(),
+            commit,
             &self.branch,
             self.clock.unix_seconds(),
             context,
@@ -444,7 +424,7 @@ impl Reporter {
                 sink_error: Some(e.to_string()),
             };
             journal.status(
-                &commit.to_string(),
+                commit,
                 &branch,
                 clock.unix_seconds(),
                 status.context,
