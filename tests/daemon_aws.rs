@@ -6,7 +6,7 @@ mod common;
 
 use common::estate::{wait_for_status, Daemon, Team};
 use common::git::GitRepo;
-use common::moto::{moto, sdk_config, Vpc};
+use common::moto::{moto, sdk_config, StrictMoto, Vpc};
 use std::time::{Duration, Instant};
 
 const REGION: &str = "ap-southeast-2";
@@ -52,6 +52,9 @@ struct Estate {
     first: String,
     dir: tempfile::TempDir,
     elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// What the daemon talks to: moto behind the strict request check
+    /// (the test fails if the daemon sent anything AWS would refuse).
+    strict: StrictMoto,
 }
 
 impl Estate {
@@ -64,6 +67,7 @@ impl Estate {
         let first = repo.commit(&team.alice(), "the shop on aws");
         let vpc = Vpc::create(REGION).await;
         let dir = tempfile::tempdir().unwrap();
+        let strict = StrictMoto::start().await;
         let config = format!(
             "repository: {{path: '{}', branch: main}}
 trigger: {{poll: 1s, watch: true}}
@@ -81,7 +85,7 @@ api: {{listen: '127.0.0.1:0'}}
 state_dir: '{}'
 ",
             repo.path().display(),
-            moto().endpoint,
+            strict.endpoint,
             vpc.id,
             vpc.subnets.join(", "),
             dir.path().join("state").display(),
@@ -94,6 +98,7 @@ state_dir: '{}'
             first,
             dir,
             elb,
+            strict,
         }
     }
 
@@ -148,7 +153,8 @@ state_dir: '{}'
             }
             assert!(
                 Instant::now() < deadline,
-                "weights {now:?}, not {weights:?}\nlogs:\n{}",
+                "weights {now:?}, not {weights:?}\nrequests AWS would refuse:\n{}\nlogs:\n{}",
+                self.strict.violations().join("\n"),
                 daemon.logs()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -183,6 +189,9 @@ async fn allowed_commits_reach_the_account_and_denied_ones_change_nothing() {
     // Nothing of it reached the account.
     let (_, groups) = e.forward().await.unwrap();
     assert_eq!(groups.iter().map(|(_, w)| *w).collect::<Vec<_>>(), [50, 50]);
+    // Every request went through the strict check (and broke nothing).
+    assert!(e.strict.checked() > 10, "{}", e.strict.checked());
+    assert_eq!(e.strict.violations(), Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -143,10 +143,15 @@ impl Account {
         }
     }
 
+    /// The provider under test: every request it sends is checked
+    /// against the service models (`common::aws_model`), as AWS would.
     async fn provider(&self, calls: &Arc<Calls>) -> AwsProvider {
         AwsProvider::connect(
             self.config.clone(),
-            vec![SharedInterceptor::new(Recorder(calls.clone()))],
+            vec![
+                common::aws_model::StrictModel::shared(),
+                SharedInterceptor::new(Recorder(calls.clone())),
+            ],
         )
         .await
         .with_health_poll(std::time::Duration::from_millis(50))

@@ -182,3 +182,159 @@ impl Vpc {
         Self { id, subnets }
     }
 }
+
+/// moto behind the strict request check, for a process of its own (the
+/// daemon) that no interceptor of the test reaches: every request is
+/// checked against the service models ([`super::aws_model`]) before it
+/// is passed on. A request that breaks them is answered as AWS would
+/// (400 `ValidationError`), and fails the test when this is dropped.
+pub struct StrictMoto {
+    /// Where to point the daemon's `endpoint_url`.
+    pub endpoint: String,
+    violations: Arc<Mutex<Vec<String>>>,
+    /// Requests checked so far (a test can see the check was in the way).
+    checked: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+impl StrictMoto {
+    pub async fn start() -> Self {
+        use hyper::service::service_fn;
+        use hyper_util::rt::TokioIo;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let violations = Arc::new(Mutex::new(Vec::new()));
+        let checked = Arc::new(AtomicUsize::new(0));
+        let (seen, count) = (violations.clone(), checked.clone());
+        let task = tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                let (client, seen, count) = (client.clone(), seen.clone(), count.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        let (client, seen) = (client.clone(), seen.clone());
+                        count.fetch_add(1, Ordering::Relaxed);
+                        async move {
+                            Ok::<_, std::convert::Infallible>(pass(request, &client, &seen).await)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            endpoint,
+            violations,
+            checked,
+            task,
+        }
+    }
+
+    /// How many requests have been checked.
+    pub fn checked(&self) -> usize {
+        self.checked.load(Ordering::Relaxed)
+    }
+
+    /// Every request that broke the models so far, one report each.
+    pub fn violations(&self) -> Vec<String> {
+        self.violations.lock().unwrap().clone()
+    }
+}
+
+impl Drop for StrictMoto {
+    fn drop(&mut self) {
+        self.task.abort();
+        let violations = self.violations();
+        if violations.is_empty() {
+            return;
+        }
+        let text = violations.join("\n");
+        if std::thread::panicking() {
+            eprintln!("{text}");
+        } else {
+            panic!("{text}");
+        }
+    }
+}
+
+/// Checks one request and passes it on to moto, or answers it as AWS
+/// answers a request that breaks the model.
+async fn pass(
+    request: hyper::Request<hyper::body::Incoming>,
+    client: &reqwest::Client,
+    seen: &Mutex<Vec<String>>,
+) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    use super::aws_model::{check, mode, report, Mode, WireRequest};
+    use http_body_util::BodyExt;
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok());
+    let mode = mode();
+    if mode != Mode::Off {
+        if let Err(violations) = check(&WireRequest {
+            target,
+            body: &body,
+        }) {
+            let text = report(&violations);
+            eprintln!("{text}");
+            if mode == Mode::Fail {
+                seen.lock().unwrap().push(text.clone());
+                return refused(target.is_some(), &text);
+            }
+        }
+    }
+    let url = format!("{}{}", moto().endpoint, parts.uri);
+    let mut forward = client.request(parts.method, url).body(body);
+    for (name, value) in &parts.headers {
+        if name != hyper::header::HOST {
+            forward = forward.header(name, value);
+        }
+    }
+    let answer = forward.send().await.expect("moto answers");
+    let mut response = hyper::Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        response = response.header(name, value);
+    }
+    let bytes = answer.bytes().await.expect("moto's answer reads");
+    response
+        .body(http_body_util::Full::new(bytes))
+        .expect("a valid response")
+}
+
+/// AWS's answer to a request that breaks the model, in the protocol's form.
+fn refused(json: bool, text: &str) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    let (content_type, body) = if json {
+        (
+            "application/x-amz-json-1.1",
+            serde_json::json!({"__type": "ValidationException", "message": text}).to_string(),
+        )
+    } else {
+        let escaped = text
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        (
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>{escaped}</Message></Error><RequestId>strict-check</RequestId></ErrorResponse>"
+            ),
+        )
+    };
+    hyper::Response::builder()
+        .status(400)
+        .header("content-type", content_type)
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .expect("a valid response")
+}

@@ -205,10 +205,20 @@ impl AwsProvider {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(Tls::Rustls(CryptoMode::Ring))
             .build_https();
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+        Self::from_loader(config, interceptors, loader).await
+    }
+
+    /// Clients from `loader` (its HTTP client and credentials; unit tests
+    /// replay recorded answers) for `config`'s region and endpoint.
+    async fn from_loader(
+        config: AwsConfig,
+        interceptors: Vec<SharedInterceptor>,
+        loader: aws_config::ConfigLoader,
+    ) -> Self {
+        let mut loader = loader
             .region(aws_config::Region::new(config.region.clone()))
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
-            .http_client(http);
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5));
         if let Some(url) = &config.endpoint_url {
             loader = loader.endpoint_url(url);
         }
