@@ -109,6 +109,7 @@ impl Inventory {
             let page = provider
                 .acm
                 .list_certificates()
+                .includes(every_key_type())
                 .set_next_token(token)
                 .send()
                 .await
@@ -269,15 +270,23 @@ impl Inventory {
         balancer: &str,
         arns: &mut BalancerArns,
     ) -> Result<Vec<(usize, Listener)>, AwsError> {
-        let listeners = provider
-            .elb
-            .describe_listeners()
-            .load_balancer_arn(balancer)
-            .send()
-            .await
-            .map_err(|e| AwsError::call("DescribeListeners", &e))?
-            .listeners()
-            .to_vec();
+        let mut listeners = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = provider
+                .elb
+                .describe_listeners()
+                .load_balancer_arn(balancer)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| AwsError::call("DescribeListeners", &e))?;
+            listeners.extend(page.listeners().iter().cloned());
+            marker = page.next_marker().map(str::to_owned);
+            if marker.is_none() {
+                break;
+            }
+        }
         let listener_arns: Vec<String> = listeners
             .iter()
             .filter_map(|l| l.listener_arn().map(str::to_owned))
@@ -338,16 +347,26 @@ impl Inventory {
         entry: &mut ListenerArns,
     ) -> Result<Spanned<TlsPolicy>, AwsError> {
         let arn = listener.listener_arn().unwrap_or_default();
-        let certificates = provider
-            .elb
-            .describe_listener_certificates()
-            .listener_arn(arn)
-            .send()
-            .await
-            .map_err(|e| AwsError::call("DescribeListenerCertificates", &e))?;
+        let mut certificates = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = provider
+                .elb
+                .describe_listener_certificates()
+                .listener_arn(arn)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| AwsError::call("DescribeListenerCertificates", &e))?;
+            certificates.extend(page.certificates().iter().cloned());
+            marker = page.next_marker().map(str::to_owned);
+            if marker.is_none() {
+                break;
+            }
+        }
         let mut default = Vec::new();
         let mut extra = Vec::new();
-        for certificate in certificates.certificates() {
+        for certificate in &certificates {
             let Some(cert_arn) = certificate.certificate_arn() else {
                 continue;
             };
@@ -397,18 +416,28 @@ impl Inventory {
         listener: &str,
         entry: &mut ListenerArns,
     ) -> Result<Vec<Route>, AwsError> {
-        let rules: Vec<elb::Rule> = provider
-            .elb
-            .describe_rules()
-            .listener_arn(listener)
-            .send()
-            .await
-            .map_err(|e| AwsError::call("DescribeRules", &e))?
-            .rules()
-            .iter()
-            .filter(|r| r.is_default() != Some(true))
-            .cloned()
-            .collect();
+        let mut rules: Vec<elb::Rule> = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = provider
+                .elb
+                .describe_rules()
+                .listener_arn(listener)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| AwsError::call("DescribeRules", &e))?;
+            rules.extend(
+                page.rules()
+                    .iter()
+                    .filter(|r| r.is_default() != Some(true))
+                    .cloned(),
+            );
+            marker = page.next_marker().map(str::to_owned);
+            if marker.is_none() {
+                break;
+            }
+        }
         let arns: Vec<String> = rules
             .iter()
             .filter_map(|r| r.rule_arn().map(str::to_owned))
@@ -471,6 +500,21 @@ impl Inventory {
             tag.get(map::TAG_CONTENT_TYPE).map(String::as_str),
         )
     }
+}
+
+/// A `ListCertificates` filter for every key type: without one, ACM lists
+/// only RSA_1024 and RSA_2048 certificates, and an ECDSA certificate lbops
+/// imported would look missing (and be imported again, on every apply).
+fn every_key_type() -> aws_sdk_acm::types::Filters {
+    use aws_sdk_acm::types::{Filters, KeyAlgorithm};
+    Filters::builder()
+        .set_key_types(Some(
+            KeyAlgorithm::values()
+                .iter()
+                .map(|v| KeyAlgorithm::from(*v))
+                .collect(),
+        ))
+        .build()
 }
 
 /// A name for something lbops did not write.
@@ -586,3 +630,6 @@ pub(super) struct Eip {
     pub allocation_id: String,
     pub spec: AddressSpec,
 }
+
+#[cfg(test)]
+mod tests;

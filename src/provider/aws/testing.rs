@@ -89,6 +89,21 @@ impl Replay {
             sent: Arc::default(),
         }
     }
+
+    /// The bodies sent so far, in order.
+    pub(crate) fn sent(&self) -> Vec<String> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    /// Answers not asked for yet.
+    pub(crate) fn left(&self) -> Vec<&'static str> {
+        self.answers
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|a| a.operation)
+            .collect()
+    }
 }
 
 impl HttpConnector for Replay {
