@@ -164,19 +164,7 @@ impl Account {
         let mut files = lbops::source::dir::read_tree(std::path::Path::new(root)).unwrap();
         let key_path = self.key_dir.path().join("shop.key");
         if !key_path.exists() {
-            let mut params = rcgen::CertificateParams::new(vec![
-                "shop.example.test".to_owned(),
-                "*.shop.example.test".to_owned(),
-            ])
-            .unwrap();
-            params
-                .distinguished_name
-                .push(rcgen::DnType::CommonName, "shop.example.test");
-            params.not_after = rcgen::date_time_ymd(2035, 1, 1);
-            let key = rcgen::KeyPair::generate().unwrap();
-            let cert = params.self_signed(&key).unwrap();
-            std::fs::write(&key_path, key.serialize_pem()).unwrap();
-            std::fs::write(self.key_dir.path().join("shop.pem"), cert.pem()).unwrap();
+            self.new_certificate(&rcgen::PKCS_ECDSA_P256_SHA256);
         }
         let pem = std::fs::read_to_string(self.key_dir.path().join("shop.pem")).unwrap();
         for file in &mut files {
@@ -192,6 +180,23 @@ impl Account {
         load(&files, &Options::at(common::NOW))
             .unwrap_or_else(|e| panic!("{:#?}", e.diagnostics))
             .catalog
+    }
+
+    /// A new certificate for the example, its key of `algorithm`.
+    fn new_certificate(&self, algorithm: &'static rcgen::SignatureAlgorithm) {
+        let mut params = rcgen::CertificateParams::new(vec![
+            "shop.example.test".to_owned(),
+            "*.shop.example.test".to_owned(),
+        ])
+        .unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "shop.example.test");
+        params.not_after = rcgen::date_time_ymd(2035, 1, 1);
+        let key = rcgen::KeyPair::generate_for(algorithm).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::write(self.key_dir.path().join("shop.key"), key.serialize_pem()).unwrap();
+        std::fs::write(self.key_dir.path().join("shop.pem"), cert.pem()).unwrap();
     }
 
     /// Plans and applies until nothing is left, as the daemon's converge
@@ -573,4 +578,61 @@ async fn deleting_a_balancer_drains_its_pool_and_releases_its_addresses() {
     );
     assert_eq!(account.census().await, (1, 2, 3, 0));
     assert!(plan(&smaller, &provider.observe().await.unwrap()).is_empty());
+}
+
+/// ACM keeps a certificate's key type and size, so a new key type cannot
+/// be re-imported over the old ARN (AWS refuses; moto allows it): it is a
+/// new certificate, the listener moves to it and the old one is deleted.
+#[tokio::test]
+async fn a_new_key_type_is_a_new_certificate_and_the_old_one_is_deleted() {
+    // The ALB only: moto's ModifyListener refuses TLS (AWS does not), and
+    // the NLB's tls listener would be modified to the new certificate.
+    let alb_only = |path: &str, text: String| {
+        if path.ends_with("shop-tcp.yaml") {
+            String::new()
+        } else if path.ends_with("pools/shop.yaml") {
+            text[..text.find("---\nkind: Pool\nname: shop-mail").unwrap()].to_owned()
+        } else {
+            text
+        }
+    };
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let provider = account.provider(&Arc::new(Calls::default())).await;
+    account
+        .converge(&provider, &account.catalog(alb_only))
+        .await;
+    let acm = aws_sdk_acm::Client::new(&common::moto::sdk_config(REGION).await);
+    let arns = || async {
+        let list = acm.list_certificates().send().await.unwrap();
+        list.certificate_summary_list()
+            .iter()
+            .filter_map(|c| c.certificate_arn().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    let old = arns().await;
+    assert_eq!(old.len(), 1, "{old:?}");
+
+    account.new_certificate(&rcgen::PKCS_ECDSA_P384_SHA384);
+    let desired = account.catalog(alb_only);
+    account.converge(&provider, &desired).await;
+
+    let now = arns().await;
+    assert_eq!(now.len(), 1, "the old certificate is deleted: {now:?}");
+    assert_ne!(now, old, "a new import, not a re-import over the old ARN");
+    let described = acm
+        .describe_certificate()
+        .certificate_arn(&now[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described
+            .certificate()
+            .and_then(|c| c.key_algorithm())
+            .map(|k| k.as_str()),
+        Some("EC_secp384r1")
+    );
+    let observed = provider.observe().await.unwrap();
+    assert!(plan(&desired, &observed).is_empty());
 }

@@ -1,7 +1,9 @@
 //! Certificates: imported into ACM from the chain in git and the key its
 //! reference points at (read at apply time, never logged), re-imported
-//! in place on rotation so listeners keep their ARN.
+//! in place on rotation so listeners keep their ARN, unless the key type
+//! or size changes: ACM keeps those, so that is a new certificate.
 
+use super::apply::once_imported;
 use super::map::{TAG_CHAIN, TAG_COMMIT, TAG_ID, TAG_KEY, TAG_SERIAL};
 use super::observe::{self, Inventory};
 use super::{Applying, AwsError, AwsProvider};
@@ -9,6 +11,26 @@ use crate::spec::kinds::certificate::KeyRef;
 use crate::spec::kinds::{Kind, ResourceId};
 use crate::spec::units::Name;
 use aws_smithy_types::Blob;
+
+/// On a certificate lbops replaced with a new import because its key type
+/// or size changed (ACM refuses such a re-import); the value is the
+/// commit that replaced it. Observe reads it as [`replaced_name`], which
+/// no catalog has, so the plan moves listeners off it and deletes it.
+pub(super) const TAG_REPLACED: &str = "lbops:replaced";
+
+/// The name a replaced certificate is observed under: `replaced-` and
+/// ACM's id of it.
+#[must_use]
+pub(super) fn replaced_name(arn: &str) -> Name {
+    let id = arn
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    format!("replaced-{id}")
+        .parse()
+        .unwrap_or_else(|_| "replaced-certificate".parse().expect("a valid name"))
+}
 
 pub(super) async fn put_certificate(
     provider: &AwsProvider,
@@ -18,13 +40,26 @@ pub(super) async fn put_certificate(
     chain_pem: &str,
     key: &KeyRef,
 ) -> Result<(), AwsError> {
-    let existing = inventory.certificates.get(name).cloned();
+    let mut existing = inventory.certificates.get(name).cloned();
     let arn = match key {
         // Already in ACM: lbops only tags it, to find it again.
         KeyRef::Provider(arn) => arn.clone(),
         KeyRef::File(_) | KeyRef::Env(_) => {
             let (leaf, chain) = split_chain(chain_pem);
             let private_key = read_key(key)?;
+            if let Some(old) = &existing {
+                let now = key_algorithm_of(provider, old).await?;
+                let new = key_algorithm(&leaf);
+                if let (Some(now), Some(new)) = (now, new) {
+                    if now != new {
+                        // Marked first: cut off after this, the next plan
+                        // imports anew and still deletes the old one.
+                        tracing::info!(certificate = %name, from = %now, to = new, "key type changed: importing a new certificate");
+                        retire(provider, applying, old).await?;
+                        existing = None;
+                    }
+                }
+            }
             let mut import = provider
                 .acm
                 .import_certificate()
@@ -43,7 +78,7 @@ pub(super) async fn put_certificate(
                 .ok_or_else(|| AwsError::Step("ImportCertificate returned no ARN".to_owned()))?
         }
     };
-    let serial = serial(provider, &arn).await?;
+    let serial = once_imported("DescribeCertificate", || serial(provider, &arn)).await?;
     let id = ResourceId::new(Kind::Certificate, name.clone()).to_string();
     let tags = [
         (TAG_ID, id),
@@ -56,16 +91,79 @@ pub(super) async fn put_certificate(
     .map(|(k, v)| aws_sdk_acm::types::Tag::builder().key(k).value(v).build())
     .collect::<Result<Vec<_>, _>>()
     .map_err(|e| AwsError::Step(e.to_string()))?;
+    once_imported("AddTagsToCertificate", || async {
+        provider
+            .acm
+            .add_tags_to_certificate()
+            .certificate_arn(&arn)
+            .set_tags(Some(tags.clone()))
+            .send()
+            .await
+            .map_err(|e| AwsError::call("AddTagsToCertificate", &e))
+    })
+    .await?;
+    inventory.certificates.insert(name.clone(), arn);
+    Ok(())
+}
+
+/// Marks a certificate as replaced ([`TAG_REPLACED`]).
+async fn retire(provider: &AwsProvider, applying: &Applying, arn: &str) -> Result<(), AwsError> {
+    let tag = aws_sdk_acm::types::Tag::builder()
+        .key(TAG_REPLACED)
+        .value(applying.commit_tag())
+        .build()
+        .map_err(|e| AwsError::Step(e.to_string()))?;
     provider
         .acm
         .add_tags_to_certificate()
-        .certificate_arn(&arn)
-        .set_tags(Some(tags))
+        .certificate_arn(arn)
+        .tags(tag)
         .send()
         .await
         .map_err(|e| AwsError::call("AddTagsToCertificate", &e))?;
-    inventory.certificates.insert(name.clone(), arn);
     Ok(())
+}
+
+/// The key type and size ACM holds for a certificate (`EC_prime256v1`).
+async fn key_algorithm_of(provider: &AwsProvider, arn: &str) -> Result<Option<String>, AwsError> {
+    Ok(provider
+        .acm
+        .describe_certificate()
+        .certificate_arn(arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("DescribeCertificate", &e))?
+        .certificate()
+        .and_then(|c| c.key_algorithm())
+        .map(|k| k.as_str().to_owned()))
+}
+
+/// ACM's name for the key type and size of the leaf certificate in
+/// `leaf_pem`; `None` when lbops cannot tell (the import then says).
+fn key_algorithm(leaf_pem: &[u8]) -> Option<&'static str> {
+    use x509_parser::public_key::PublicKey;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(leaf_pem).ok()?;
+    let certificate = pem.parse_x509().ok()?;
+    let key = certificate.public_key();
+    match key.parsed().ok()? {
+        PublicKey::RSA(rsa) => match rsa.key_size() {
+            1024 => Some("RSA_1024"),
+            2048 => Some("RSA_2048"),
+            3072 => Some("RSA_3072"),
+            4096 => Some("RSA_4096"),
+            _ => None,
+        },
+        PublicKey::EC(_) => {
+            let curve = key.algorithm.parameters.as_ref()?.as_oid().ok()?;
+            match curve.to_id_string().as_str() {
+                "1.2.840.10045.3.1.7" => Some("EC_prime256v1"),
+                "1.3.132.0.34" => Some("EC_secp384r1"),
+                "1.3.132.0.35" => Some("EC_secp521r1"),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 /// The serial number ACM holds for a certificate: what tells lbops' own
@@ -116,6 +214,7 @@ fn read_key(key: &KeyRef) -> Result<Vec<u8>, AwsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::aws::testing::{config, replayed, Answer, Replay};
 
     #[test]
     fn a_chain_splits_into_its_leaf_and_the_rest() {
@@ -132,6 +231,131 @@ mod tests {
         let (leaf, rest) =
             split_chain("-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n");
         assert!(!leaf.is_empty() && rest.is_empty());
+    }
+
+    #[test]
+    fn the_key_type_and_size_read_from_a_leaf_are_acms_names() {
+        let rsa = include_str!("../../../tests/fixtures/material/chain.pem");
+        let (leaf, _) = split_chain(rsa);
+        assert_eq!(key_algorithm(&leaf), Some("RSA_2048"));
+        for (algorithm, expected) in [
+            (&rcgen::PKCS_ECDSA_P256_SHA256, "EC_prime256v1"),
+            (&rcgen::PKCS_ECDSA_P384_SHA384, "EC_secp384r1"),
+        ] {
+            let (pem, _) = self_signed(algorithm);
+            assert_eq!(key_algorithm(pem.as_bytes()), Some(expected));
+        }
+        assert_eq!(key_algorithm(b"not a certificate"), None);
+    }
+
+    /// A certificate and its key, as PEM.
+    fn self_signed(algorithm: &'static rcgen::SignatureAlgorithm) -> (String, String) {
+        let key = rcgen::KeyPair::generate_for(algorithm).unwrap();
+        let params = rcgen::CertificateParams::new(vec!["shop.example.test".to_owned()]).unwrap();
+        (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    }
+
+    const OLD: &str =
+        "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012";
+    const NEW: &str =
+        "arn:aws:acm:eu-west-1:123456789012:certificate/87654321-4321-4321-4321-210987654321";
+
+    fn described(arn: &str, key_algorithm: &str) -> Answer {
+        Answer::ok(
+            "DescribeCertificate",
+            &format!(
+                r#"{{"Certificate":{{"CertificateArn":"{arn}","Serial":"5e:1a","Type":"IMPORTED","Status":"ISSUED","KeyAlgorithm":"{key_algorithm}"}}}}"#
+            ),
+        )
+    }
+
+    /// Puts an ECDSA P-256 certificate named `shop` over `OLD`, answered
+    /// by `answers`; the requests sent and the ARN it is then known by.
+    async fn put_over_old(answers: Vec<Answer>) -> (Vec<serde_json::Value>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let (pem, key) = self_signed(&rcgen::PKCS_ECDSA_P256_SHA256);
+        let key_path = dir.path().join("shop.key");
+        std::fs::write(&key_path, key).unwrap();
+        let replay = Replay::new(answers);
+        let provider = replayed(config(&[], Some("http://127.0.0.1:9")), &replay).await;
+        let applying = Applying {
+            placement: super::super::Placement::default(),
+            commit: crate::source::CommitId::parse("0123456789abcdef0123456789abcdef01234567")
+                .unwrap(),
+        };
+        let name: Name = "shop".parse().unwrap();
+        let mut inventory = Inventory::default();
+        inventory.certificates.insert(name.clone(), OLD.to_owned());
+        let key = KeyRef::File(key_path.display().to_string());
+        put_certificate(&provider, &applying, &mut inventory, &name, &pem, &key)
+            .await
+            .unwrap();
+        assert_eq!(replay.left(), Vec::<&str>::new(), "answers never asked for");
+        let sent = replay
+            .sent()
+            .iter()
+            .map(|b| serde_json::from_str(b).unwrap())
+            .collect();
+        (sent, inventory.certificates[&name].clone())
+    }
+
+    #[tokio::test]
+    async fn the_same_key_type_is_re_imported_in_place() {
+        let (sent, arn) = put_over_old(vec![
+            described(OLD, "EC_prime256v1"),
+            Answer::ok(
+                "ImportCertificate",
+                &format!(r#"{{"CertificateArn":"{OLD}"}}"#),
+            ),
+            described(OLD, "EC_prime256v1"),
+            Answer::ok("AddTagsToCertificate", "{}"),
+        ])
+        .await;
+        assert_eq!(
+            sent[1]["CertificateArn"], OLD,
+            "re-imported over the old ARN"
+        );
+        assert_eq!(arn, OLD);
+    }
+
+    /// ACM keeps a certificate's key type and size: re-importing an ECDSA
+    /// certificate over an RSA one fails on AWS (moto allows it).
+    #[tokio::test]
+    async fn a_new_key_type_is_a_new_certificate_and_the_old_one_is_left_to_the_plan() {
+        let not_yet = Answer {
+            operation: "DescribeCertificate",
+            status: 400,
+            body: format!(
+                r#"{{"__type":"ResourceNotFoundException","message":"Could not find certificate {NEW}."}}"#
+            ),
+        };
+        let (sent, arn) = put_over_old(vec![
+            described(OLD, "RSA_2048"),
+            Answer::ok("AddTagsToCertificate", "{}"),
+            Answer::ok(
+                "ImportCertificate",
+                &format!(r#"{{"CertificateArn":"{NEW}"}}"#),
+            ),
+            // Eventual consistency: ACM does not know it for a moment.
+            not_yet,
+            described(NEW, "EC_prime256v1"),
+            Answer::ok("AddTagsToCertificate", "{}"),
+        ])
+        .await;
+        // The old one is marked replaced before anything is imported.
+        assert_eq!(sent[1]["CertificateArn"], OLD);
+        assert_eq!(sent[1]["Tags"][0]["Key"], TAG_REPLACED);
+        assert!(
+            sent[2].get("CertificateArn").is_none(),
+            "a new import: {}",
+            sent[2]
+        );
+        assert_eq!(sent[5]["CertificateArn"], NEW);
+        assert_eq!(arn, NEW);
+        assert_eq!(
+            replaced_name(OLD).as_str(),
+            "replaced-12345678-1234-1234-1234-123456789012"
+        );
     }
 
     #[test]

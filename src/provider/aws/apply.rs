@@ -231,6 +231,43 @@ where
     }
 }
 
+/// How long a certificate ACM has just imported may stay unknown: ACM and
+/// ELBv2 are eventually consistent, and a listener naming it, or ACM's own
+/// reads of it, can fail for a while after `ImportCertificate` returns.
+pub(super) const IMPORT_PATIENCE: Duration = Duration::from_secs(60);
+
+/// `call`, again while AWS does not know a certificate just imported yet:
+/// ELBv2 answers `CertificateNotFound`, ACM `ResourceNotFoundException`.
+/// Only for calls that name a certificate lbops imported (or put in the
+/// plan) itself: a wrong ARN waits [`IMPORT_PATIENCE`] and then fails.
+pub(super) async fn once_imported<T, F, Fut>(
+    operation: &'static str,
+    call: F,
+) -> Result<T, AwsError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let deadline = Instant::now() + IMPORT_PATIENCE;
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match call().await {
+            Err(e)
+                if Instant::now() < deadline
+                    && matches!(
+                        e.code(),
+                        Some("CertificateNotFound" | "ResourceNotFoundException")
+                    ) =>
+            {
+                tracing::debug!(operation, error = %e, "certificate not visible yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 async fn create_pool(
     provider: &AwsProvider,
     applying: &Applying,
@@ -397,6 +434,38 @@ async fn wait_gone(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failing(code: &str) -> AwsError {
+        AwsError::Call {
+            operation: "CreateListener",
+            code: Some(code.to_owned()),
+            message: format!("{code}: Certificate not found"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_certificate_just_imported_is_waited_for_and_nothing_else_is() {
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let answer = once_imported("CreateListener", || async {
+            match calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+                0 => Err(failing("CertificateNotFound")),
+                1 => Err(failing("ResourceNotFoundException")),
+                _ => Ok("arn"),
+            }
+        })
+        .await;
+        assert_eq!(answer.unwrap(), "arn");
+        assert_eq!(calls.into_inner(), 3);
+
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let answer: Result<(), _> = once_imported("CreateListener", || async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(failing("ValidationError"))
+        })
+        .await;
+        assert_eq!(answer.unwrap_err().code(), Some("ValidationError"));
+        assert_eq!(calls.into_inner(), 1, "other errors are not retried");
+    }
 
     #[test]
     fn aws_names_fit_32_characters_and_stay_distinct() {

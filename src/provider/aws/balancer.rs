@@ -2,7 +2,7 @@
 //! differ are touched (a canary shift is one `ModifyRule`); an NLB's
 //! Elastic IPs are allocated, tagged and found again by tag.
 
-use super::apply::{aws_name, patiently, tag};
+use super::apply::{aws_name, once_imported, patiently, tag};
 use super::map::{
     self, TAG_ADDRESS_POOL, TAG_CERTIFICATES, TAG_COMMIT, TAG_CONTENT_TYPE, TAG_ID, TAG_INDEX,
     TAG_NAME, TAG_PATH,
@@ -364,10 +364,14 @@ async fn create_listener(
     if let Some(first) = certificates.first() {
         create = create.certificates(Certificate::builder().certificate_arn(first).build());
     }
-    let created = create
-        .send()
-        .await
-        .map_err(|e| AwsError::call("CreateListener", &e))?;
+    let created = once_imported("CreateListener", || async {
+        create
+            .clone()
+            .send()
+            .await
+            .map_err(|e| AwsError::call("CreateListener", &e))
+    })
+    .await?;
     let arn = created
         .listeners()
         .first()
@@ -388,7 +392,7 @@ async fn add_certificates(
     listener: &str,
     arns: &[String],
 ) -> Result<(), AwsError> {
-    provider
+    let add = provider
         .elb
         .add_listener_certificates()
         .listener_arn(listener)
@@ -396,10 +400,14 @@ async fn add_certificates(
             arns.iter()
                 .map(|a| Certificate::builder().certificate_arn(a).build())
                 .collect(),
-        ))
-        .send()
-        .await
-        .map_err(|e| AwsError::call("AddListenerCertificates", &e))?;
+        ));
+    once_imported("AddListenerCertificates", || async {
+        add.clone()
+            .send()
+            .await
+            .map_err(|e| AwsError::call("AddListenerCertificates", &e))
+    })
+    .await?;
     Ok(())
 }
 
@@ -437,10 +445,14 @@ async fn sync_listener(
         if let Some(first) = certificates.first() {
             modify = modify.certificates(Certificate::builder().certificate_arn(first).build());
         }
-        modify
-            .send()
-            .await
-            .map_err(|e| AwsError::call("ModifyListener", &e))?;
+        once_imported("ModifyListener", || async {
+            modify
+                .clone()
+                .send()
+                .await
+                .map_err(|e| AwsError::call("ModifyListener", &e))
+        })
+        .await?;
     }
     // SNI certificates: add the new before removing the old.
     let wanted: Vec<String> = certificates.iter().skip(1).cloned().collect();

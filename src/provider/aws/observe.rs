@@ -132,6 +132,20 @@ impl Inventory {
                 let Some(name) = owned(&tags, Kind::Certificate) else {
                     continue;
                 };
+                if tags.contains_key(super::acm::TAG_REPLACED) {
+                    // Replaced by a new import: left for the plan to delete.
+                    let name = super::acm::replaced_name(arn);
+                    self.state.certificates.insert(
+                        name.clone(),
+                        ObservedCertificate {
+                            chain_sha256: "replaced by a certificate of another key type"
+                                .to_owned(),
+                            key: KeyRef::Provider(arn.to_owned()),
+                        },
+                    );
+                    self.certificates.insert(name, arn.to_owned());
+                    continue;
+                }
                 let serial = super::acm::serial(provider, arn).await?;
                 // The chain lbops imported, while ACM still holds it: a
                 // certificate re-imported by hand has another serial.

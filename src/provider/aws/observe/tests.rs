@@ -242,3 +242,34 @@ async fn acm_is_asked_for_every_key_type_and_ecdsa_certificates_are_observed() {
     let second: serde_json::Value = serde_json::from_str(&replay.sent()[3]).unwrap();
     assert_eq!(second["NextToken"], "AAEAAZ9lpPpage2");
 }
+
+/// A certificate lbops replaced with a new import (its key type changed)
+/// is observed under a name no catalog has, so the plan deletes it once
+/// no listener uses it; it is never taken for the certificate it was.
+#[tokio::test]
+async fn a_replaced_certificate_is_observed_apart_for_the_plan_to_delete() {
+    let replay = Replay::new(vec![
+        Answer::ok(
+            "ListCertificates",
+            &format!(
+                r#"{{"CertificateSummaryList":[{{"CertificateArn":"{CERT_A}","DomainName":"shop.example.test","KeyAlgorithm":"RSA_2048","Type":"IMPORTED","Status":"ISSUED"}}]}}"#
+            ),
+        ),
+        Answer::ok(
+            "ListTagsForCertificate",
+            r#"{"Tags":[{"Key":"lbops:id","Value":"certificate/shop"},{"Key":"lbops:replaced","Value":"0123456789abcdef0123456789abcdef01234567"}]}"#,
+        ),
+        elb("DescribeTargetGroups", "<TargetGroups/>"),
+        elb("DescribeLoadBalancers", "<LoadBalancers/>"),
+        Answer::ok(
+            "DescribeAddresses",
+            "<DescribeAddressesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
+             <requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</requestId><addressesSet/></DescribeAddressesResponse>",
+        ),
+    ]);
+    let provider = replayed(config(&["shop"], Some("http://127.0.0.1:9")), &replay).await;
+    let inventory = Inventory::read(&provider).await.unwrap();
+    let names: Vec<&str> = inventory.certificates.keys().map(|n| n.as_str()).collect();
+    assert_eq!(names, ["replaced-12345678-1234-1234-1234-123456789012"]);
+    assert!(!inventory.state.certificates.contains_key("shop"));
+}
