@@ -389,7 +389,7 @@ async fn wait_healthy(
 ) -> Result<(), AwsError> {
     let deadline = Instant::now() + timeout;
     loop {
-        let running = observe::target_health(provider, arn).await?;
+        let running = observe::describe_target_health(provider, arn).await?;
         match health::wait_state(targets, &running) {
             Wait::Ready => return Ok(()),
             Wait::Failed(reason) => return Err(AwsError::Step(format!("pool `{pool}`: {reason}"))),
@@ -434,6 +434,80 @@ async fn wait_gone(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::aws::testing::{config, replayed, Answer, Replay};
+
+    const GROUP: &str =
+        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/lbops-shop-canary/73e2d6bc24d8a067";
+
+    /// A `DescribeTargetHealth` answer as ELBv2 sends it: one target
+    /// 10.0.1.5:8080 in `state`, for `reason`.
+    fn target_health(state: &str, reason: &str) -> Answer {
+        let reason = if reason.is_empty() {
+            String::new()
+        } else {
+            format!("<Reason>{reason}</Reason><Description>{reason}</Description>")
+        };
+        Answer::ok(
+            "DescribeTargetHealth",
+            &format!(
+                "<DescribeTargetHealthResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\">\
+                 <DescribeTargetHealthResult><TargetHealthDescriptions><member>\
+                 <HealthCheckPort>8080</HealthCheckPort><TargetHealth><State>{state}</State>{reason}</TargetHealth>\
+                 <Target><Port>8080</Port><Id>10.0.1.5</Id></Target>\
+                 </member></TargetHealthDescriptions></DescribeTargetHealthResult>\
+                 <ResponseMetadata><RequestId>c534f810-f389-11e5-9192-3fff33344cfa</RequestId></ResponseMetadata>\
+                 </DescribeTargetHealthResponse>"
+            ),
+        )
+    }
+
+    async fn wait(answers: Vec<Answer>, timeout: Duration) -> (Result<(), AwsError>, Replay) {
+        let replay = Replay::new(answers);
+        let provider = replayed(config(&[], Some("http://127.0.0.1:9")), &replay).await;
+        let targets = ["10.0.1.5:8080".parse().unwrap()];
+        let pool = "canary".parse().unwrap();
+        let waited = wait_healthy(&provider, GROUP, &pool, &targets, timeout).await;
+        (waited, replay)
+    }
+
+    #[tokio::test]
+    async fn a_new_target_is_waited_for_from_registration_to_its_first_passed_check() {
+        let (waited, replay) = wait(
+            vec![
+                target_health("initial", "Elb.RegistrationInProgress"),
+                target_health("initial", "Elb.InitialHealthChecking"),
+                target_health("healthy", ""),
+            ],
+            Duration::from_secs(60),
+        )
+        .await;
+        waited.unwrap();
+        assert_eq!(replay.left(), Vec::<&str>::new());
+    }
+
+    #[tokio::test]
+    async fn a_target_still_initial_at_the_timeout_is_not_ready() {
+        // An NLB's: registration takes minutes, longer than the wait.
+        let (waited, _) = wait(
+            vec![target_health("initial", "Elb.InitialHealthChecking")],
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(
+            waited.unwrap_err().to_string(),
+            "pool `canary`: not healthy after 0s: 10.0.1.5:8080 not checked yet"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_group_no_listener_uses_yet_is_ready_once_registered() {
+        let (waited, _) = wait(
+            vec![target_health("unused", "Target.NotInUse")],
+            Duration::from_secs(60),
+        )
+        .await;
+        waited.unwrap();
+    }
 
     fn failing(code: &str) -> AwsError {
         AwsError::Call {

@@ -5,10 +5,14 @@
 //! ELBv2 states: `initial` (registered, first checks running), `healthy`,
 //! `unhealthy`, `unused` (no listener forwards to the target group yet),
 //! `draining` (deregistered, finishing requests), `unavailable` (health
-//! checks disabled).
+//! checks disabled). They are judged as ELBv2 says them, not as lbops'
+//! [`crate::model::Health`], which has one `Unknown` for `initial` and
+//! `unused`: an `initial` target has passed no check, and must never count
+//! as ready, while an `unused` one cannot be checked until traffic is
+//! pointed at its group.
 
-use crate::model::{Health, ObservedTarget};
-use crate::spec::units::TargetAddr;
+use crate::spec::units::{TargetAddr, TargetHost};
+use aws_sdk_elasticloadbalancingv2::types::{TargetHealthDescription, TargetHealthStateEnum};
 
 /// What to do next while waiting for new targets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,43 +27,70 @@ pub enum Wait {
     Failed(String),
 }
 
-/// Where waiting for `awaited` stands, given the target group's current health.
+/// Where waiting for `awaited` stands, given the target group's
+/// `DescribeTargetHealth` answer.
 ///
-/// `Unknown` covers ELBv2's `initial` and `unused`. A group whose targets
-/// are all `unused` has no listener yet, so nothing would ever probe them:
-/// that counts as ready. Any `initial` target keeps the wait pending; an
-/// `unhealthy` one too (it may still pass within the timeout), and a
-/// missing or draining one fails at once.
+/// `healthy` is ready; `initial` and `unhealthy` keep the wait pending
+/// (a check is running, or may still pass within the timeout); a missing
+/// or `draining` target fails at once. `unused` is ready only while no
+/// target of the group is checked at all (no listener uses it yet);
+/// `unavailable` (checks disabled) is ready, nothing will ever check it.
 #[must_use]
-pub fn wait_state(awaited: &[TargetAddr], running: &[ObservedTarget]) -> Wait {
+pub fn wait_state(awaited: &[TargetAddr], running: &[TargetHealthDescription]) -> Wait {
+    let states: Vec<(TargetAddr, Option<&TargetHealthStateEnum>)> = running
+        .iter()
+        .filter_map(|d| Some((address(d)?, d.target_health().and_then(|h| h.state()))))
+        .collect();
+    // Checked targets: the group gets traffic, so an `unused` one is only
+    // not registered in ELBv2's view yet.
+    let group_in_use = states.iter().any(|(_, s)| {
+        matches!(
+            s,
+            Some(
+                TargetHealthStateEnum::Healthy
+                    | TargetHealthStateEnum::Unhealthy
+                    | TargetHealthStateEnum::Initial
+            )
+        )
+    });
     let mut pending = Vec::new();
-    let mut probed = false;
-    for address in awaited {
-        let Some(target) = running.iter().find(|t| t.address == *address) else {
-            return Wait::Failed(format!("target {address} is not registered"));
+    for wanted in awaited {
+        let Some((_, state)) = states.iter().find(|(a, _)| a == wanted) else {
+            return Wait::Failed(format!("target {wanted} is not registered"));
         };
-        match target.health {
-            Health::Healthy => probed = true,
-            Health::Unhealthy => {
-                probed = true;
-                pending.push(format!("{address} unhealthy"));
+        match state {
+            Some(TargetHealthStateEnum::Healthy | TargetHealthStateEnum::Unavailable) => {}
+            Some(TargetHealthStateEnum::Unused) if !group_in_use => {}
+            Some(TargetHealthStateEnum::Draining) => {
+                return Wait::Failed(format!("target {wanted} is draining"));
             }
-            Health::Draining => {
-                return Wait::Failed(format!("target {address} is draining"));
+            Some(TargetHealthStateEnum::Unhealthy) => pending.push(format!("{wanted} unhealthy")),
+            Some(TargetHealthStateEnum::Initial) => {
+                pending.push(format!("{wanted} not checked yet"));
             }
-            Health::Unknown => pending.push(format!("{address} not checked yet")),
+            Some(TargetHealthStateEnum::Unused) => pending.push(format!("{wanted} not in use yet")),
+            other => pending.push(format!(
+                "{wanted} {}",
+                other.map_or("in no state", |s| s.as_str())
+            )),
         }
     }
-    // Nothing probed at all, while other targets of the group are: the
-    // group is in use and these are in `initial`.
-    let group_in_use = running
-        .iter()
-        .any(|t| matches!(t.health, Health::Healthy | Health::Unhealthy));
-    if pending.is_empty() || (!probed && !group_in_use) {
+    if pending.is_empty() {
         Wait::Ready
     } else {
         Wait::Pending(pending.join(", "))
     }
+}
+
+/// A description's target as an address (ip target groups only).
+pub(super) fn address(description: &TargetHealthDescription) -> Option<TargetAddr> {
+    let target = description.target()?;
+    let ip = target.id()?.parse().ok()?;
+    let port = u16::try_from(target.port()?).ok()?;
+    Some(TargetAddr {
+        host: TargetHost::Ip(ip),
+        port,
+    })
 }
 
 #[cfg(test)]
@@ -70,18 +101,24 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn target(s: &str, health: Health) -> ObservedTarget {
-        ObservedTarget {
-            address: addr(s),
-            weight: 1,
-            backup: false,
-            health,
-        }
+    /// A target as `DescribeTargetHealth` describes it, in `state`.
+    fn target(s: &str, state: &str) -> TargetHealthDescription {
+        use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealth};
+        let (ip, port) = s.rsplit_once(':').unwrap();
+        TargetHealthDescription::builder()
+            .target(
+                TargetDescription::builder()
+                    .id(ip)
+                    .port(port.parse().unwrap())
+                    .build(),
+            )
+            .target_health(TargetHealth::builder().state(state.into()).build())
+            .build()
     }
 
     /// One recorded `DescribeTargetHealth` sequence per case: each answer
     /// is judged in turn, as the wait loop does.
-    fn replay(awaited: &[&str], answers: &[Vec<ObservedTarget>]) -> Vec<Wait> {
+    fn replay(awaited: &[&str], answers: &[Vec<TargetHealthDescription>]) -> Vec<Wait> {
         let awaited: Vec<TargetAddr> = awaited.iter().map(|a| addr(a)).collect();
         answers.iter().map(|a| wait_state(&awaited, a)).collect()
     }
@@ -92,12 +129,12 @@ mod tests {
             &["10.0.1.5:8080"],
             &[
                 vec![
-                    target("10.0.1.4:8080", Health::Healthy),
-                    target("10.0.1.5:8080", Health::Unknown),
+                    target("10.0.1.4:8080", "healthy"),
+                    target("10.0.1.5:8080", "initial"),
                 ],
                 vec![
-                    target("10.0.1.4:8080", Health::Healthy),
-                    target("10.0.1.5:8080", Health::Healthy),
+                    target("10.0.1.4:8080", "healthy"),
+                    target("10.0.1.5:8080", "healthy"),
                 ],
             ],
         );
@@ -115,9 +152,9 @@ mod tests {
         let waits = replay(
             &["10.0.1.5:8080"],
             &[
-                vec![target("10.0.1.5:8080", Health::Unhealthy)],
-                vec![target("10.0.1.5:8080", Health::Unhealthy)],
-                vec![target("10.0.1.5:8080", Health::Healthy)],
+                vec![target("10.0.1.5:8080", "unhealthy")],
+                vec![target("10.0.1.5:8080", "unhealthy")],
+                vec![target("10.0.1.5:8080", "healthy")],
             ],
         );
         assert_eq!(waits[0], Wait::Pending("10.0.1.5:8080 unhealthy".into()));
@@ -130,8 +167,8 @@ mod tests {
         let waits = replay(
             &["10.0.1.5:8080"],
             &[
-                vec![target("10.0.1.5:8080", Health::Draining)],
-                vec![target("10.0.1.6:8080", Health::Healthy)],
+                vec![target("10.0.1.5:8080", "draining")],
+                vec![target("10.0.1.6:8080", "healthy")],
             ],
         );
         assert_eq!(
@@ -149,8 +186,8 @@ mod tests {
         let waits = replay(
             &["10.0.1.5:8080", "10.0.1.6:8080"],
             &[vec![
-                target("10.0.1.5:8080", Health::Unknown),
-                target("10.0.1.6:8080", Health::Unknown),
+                target("10.0.1.5:8080", "unused"),
+                target("10.0.1.6:8080", "unused"),
             ]],
         );
         assert_eq!(waits, vec![Wait::Ready]);
@@ -161,14 +198,45 @@ mod tests {
         let waits = replay(
             &["10.0.1.5:8080", "10.0.1.6:8080"],
             &[vec![
-                target("10.0.1.4:8080", Health::Healthy),
-                target("10.0.1.5:8080", Health::Healthy),
-                target("10.0.1.6:8080", Health::Unknown),
+                target("10.0.1.4:8080", "healthy"),
+                target("10.0.1.5:8080", "healthy"),
+                target("10.0.1.6:8080", "initial"),
             ]],
         );
         assert_eq!(
             waits,
             vec![Wait::Pending("10.0.1.6:8080 not checked yet".into())]
+        );
+    }
+
+    #[test]
+    fn targets_no_check_has_passed_are_never_ready_even_all_of_them() {
+        // An NLB's new group, its listener already forwarding: every
+        // target `initial` for minutes. Not a group nobody uses.
+        let waits = replay(
+            &["10.0.1.5:8080", "10.0.1.6:8080"],
+            &[vec![
+                target("10.0.1.5:8080", "initial"),
+                target("10.0.1.6:8080", "initial"),
+            ]],
+        );
+        assert_eq!(
+            waits,
+            vec![Wait::Pending(
+                "10.0.1.5:8080 not checked yet, 10.0.1.6:8080 not checked yet".into()
+            )]
+        );
+        // `unused` beside checked targets is pending too.
+        let waits = replay(
+            &["10.0.1.6:8080"],
+            &[vec![
+                target("10.0.1.5:8080", "initial"),
+                target("10.0.1.6:8080", "unused"),
+            ]],
+        );
+        assert_eq!(
+            waits,
+            vec![Wait::Pending("10.0.1.6:8080 not in use yet".into())]
         );
     }
 }

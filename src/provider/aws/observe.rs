@@ -13,7 +13,7 @@ use crate::spec::kinds::certificate::KeyRef;
 use crate::spec::kinds::loadbalancer::{AddressSpec, Listener, LoadBalancerSpec, Route, TlsPolicy};
 use crate::spec::kinds::pool::Target;
 use crate::spec::kinds::Kind;
-use crate::spec::units::{Name, TargetAddr, TargetHost};
+use crate::spec::units::Name;
 use crate::spec::yaml::Spanned;
 use aws_sdk_elasticloadbalancingv2::types::{self as elb, TargetHealthStateEnum};
 use std::collections::BTreeMap;
@@ -568,34 +568,37 @@ fn by_hand_pool_settings() -> crate::spec::kinds::pool::PoolSpec {
     }
 }
 
-/// The targets of a target group and their health, by address.
-pub(super) async fn target_health(
+/// What `DescribeTargetHealth` says of a target group (one answer: the
+/// call does not page).
+pub(super) async fn describe_target_health(
     provider: &AwsProvider,
     target_group: &str,
-) -> Result<Vec<ObservedTarget>, AwsError> {
-    let answer = provider
+) -> Result<Vec<elb::TargetHealthDescription>, AwsError> {
+    Ok(provider
         .elb
         .describe_target_health()
         .target_group_arn(target_group)
         .send()
         .await
-        .map_err(|e| AwsError::call("DescribeTargetHealth", &e))?;
-    let mut out: Vec<ObservedTarget> = answer
+        .map_err(|e| AwsError::call("DescribeTargetHealth", &e))?
         .target_health_descriptions()
+        .to_vec())
+}
+
+/// The targets of a target group and their health, by address.
+pub(super) async fn target_health(
+    provider: &AwsProvider,
+    target_group: &str,
+) -> Result<Vec<ObservedTarget>, AwsError> {
+    let mut out: Vec<ObservedTarget> = describe_target_health(provider, target_group)
+        .await?
         .iter()
         .filter_map(|d| {
-            let target = d.target()?;
-            let ip = target.id()?.parse().ok()?;
-            let port = u16::try_from(target.port()?).ok()?;
-            let state = d.target_health().and_then(|h| h.state());
             Some(ObservedTarget {
-                address: TargetAddr {
-                    host: TargetHost::Ip(ip),
-                    port,
-                },
+                address: super::health::address(d)?,
                 weight: crate::spec::kinds::pool::DEFAULT_TARGET_WEIGHT,
                 backup: false,
-                health: health(state),
+                health: health(d.target_health().and_then(|h| h.state())),
             })
         })
         .collect();
