@@ -177,6 +177,28 @@ fn acm_json_requests_are_checked_and_key_material_is_never_shown() {
     );
 }
 
+#[test]
+fn model_patterns_keep_ecma_meanings_in_rust() {
+    // `\w` in ACM's ARN pattern is ASCII in ECMA 262 (Unicode in Rust's
+    // regex); patterns hold for the whole value, as AWS checks them.
+    let target = "CertificateManager.DeleteCertificate";
+    let arn = |id: &str| {
+        format!(r#"{{"CertificateArn":"arn:aws:acm:eu-west-1:123456789012:certificate/{id}"}}"#)
+    };
+    assert!(json(target, &arn("12345678-1234")).is_ok());
+    let violations = json(target, &arn("12345678-1234é")).unwrap_err();
+    assert!(
+        violations[0].constraint.starts_with("pattern arn:"),
+        "{violations:?}"
+    );
+    let trailing =
+        r#"{"CertificateArn":"arn:aws:acm:eu-west-1:123456789012:certificate/1 and more"}"#;
+    assert!(
+        json(target, trailing).is_err(),
+        "a match inside the value is not enough"
+    );
+}
+
 /// The check as the SDK interceptor every test client carries: the
 /// request the SDK serializes fails the test before it is sent.
 #[tokio::test]
