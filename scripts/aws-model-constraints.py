@@ -9,8 +9,9 @@ only what constrains a request: type, required members, min/max (length,
 list size or range), pattern, enum, sensitive, and each member's name on
 the wire (Query and EC2 protocols rename and flatten; JSON does not).
 
-Pinned: it refuses any botocore but PINNED_BOTOCORE (the one moto 5.2.5
-pulled into target/moto-venv), so the fixture changes only on purpose.
+Pinned: it refuses any botocore but PINNED_BOTOCORE (the one scripts/test
+installs beside moto 5.2.5 into target/moto-venv), so the fixture changes
+only on purpose; scripts/test runs it with --check.
 
     target/moto-venv/bin/python scripts/aws-model-constraints.py          # write
     target/moto-venv/bin/python scripts/aws-model-constraints.py --check  # compare
