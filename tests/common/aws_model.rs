@@ -69,11 +69,20 @@ pub struct Violation {
     pub constraint: String,
 }
 
+/// The path of a violation about the request as a whole: an operation
+/// the fixture does not have, or a body that cannot be read.
+const WHOLE_REQUEST: &str = "(request)";
+
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let why = if self.path == WHOLE_REQUEST {
+            "the strict check cannot judge it"
+        } else {
+            "real AWS refuses this request; moto does not"
+        };
         write!(
             f,
-            "{}: {} = {} breaks {} (real AWS refuses this request; moto does not)",
+            "{}: {} = {} breaks {} ({why})",
             self.operation, self.path, self.value, self.constraint
         )
     }
@@ -269,7 +278,7 @@ pub fn check(request: &WireRequest<'_>) -> Result<String, Vec<Violation>> {
     let unknown = |operation: &str, what: String| {
         vec![Violation {
             operation: operation.to_owned(),
-            path: "(request)".to_owned(),
+            path: WHOLE_REQUEST.to_owned(),
             value: what,
             constraint: "an operation in tests/fixtures/aws-model-constraints.json (add it to scripts/aws-model-constraints.py)".to_owned(),
         }]
