@@ -149,9 +149,11 @@ spec:
 
     async fn placed() -> (Placed, Placement) {
         let catalog = crate::provider::aws::testing::catalog(REPO);
-        // Nothing is sent: these tests only route.
+        // Nothing is sent: these tests only route (were anything sent, it
+        // would meet the strict request check).
         let config = crate::provider::aws::testing::config(&["shop"], Some("http://127.0.0.1:9"));
-        let aws = AwsProvider::connect(config, Vec::new()).await;
+        let strict = crate::provider::aws::testing::aws_model::StrictModel::shared();
+        let aws = AwsProvider::connect(config, vec![strict]).await;
         let embedded = EmbeddedProvider::new("http://127.0.0.1:9", "unused");
         let placement = aws.placement(&catalog);
         (Placed::new(embedded, Some(aws)), placement)
