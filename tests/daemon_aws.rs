@@ -256,3 +256,56 @@ async fn a_commit_elbv2_cannot_run_is_invalid_at_its_line_and_changes_nothing() 
     let (_, groups) = e.forward().await.unwrap();
     assert_eq!(groups.iter().map(|(_, w)| *w).collect::<Vec<_>>(), [90, 10]);
 }
+
+/// The check before moto answers what AWS answers a request that breaks
+/// the model (400 `ValidationError`, naming member, value and pattern),
+/// and keeps it to fail the test; good requests reach moto.
+#[tokio::test]
+async fn the_strict_endpoint_refuses_what_aws_refuses_and_passes_the_rest() {
+    use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata;
+    use aws_sdk_elasticloadbalancingv2::types::Tag;
+    let _turn = moto().fresh().await;
+    let strict = StrictMoto::start().await;
+    let config = aws_sdk_elasticloadbalancingv2::config::Builder::from(&sdk_config(REGION).await)
+        .endpoint_url(&strict.endpoint)
+        .build();
+    let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(config);
+    let arn = "arn:aws:elasticloadbalancing:ap-southeast-2:123456789012:targetgroup/lbops-web/1";
+    let refused = elb
+        .add_tags()
+        .resource_arns(arn)
+        .tags(
+            Tag::builder()
+                .key("lbops:content-type")
+                .value("text/plain; charset=utf-8")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    let error = refused.into_service_error();
+    assert_eq!(error.code(), Some("ValidationError"));
+    assert!(
+        error
+            .message()
+            .unwrap_or_default()
+            .contains("AddTags: Tags[0].Value = \"text/plain; charset=utf-8\" breaks pattern"),
+        "{error:?}"
+    );
+    assert_eq!(strict.take_violations().len(), 1);
+    // A valid request goes through to moto (which has no such group).
+    let passed = elb
+        .add_tags()
+        .resource_arns(arn)
+        .tags(
+            Tag::builder()
+                .key("lbops:content-type")
+                .value("text/plain")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_ne!(passed.into_service_error().code(), Some("ValidationError"));
+    assert!(strict.violations().is_empty());
+}

@@ -244,6 +244,12 @@ impl StrictMoto {
     pub fn violations(&self) -> Vec<String> {
         self.violations.lock().unwrap().clone()
     }
+
+    /// Takes the violations seen so far: a test that provokes one on
+    /// purpose takes it, so only the unexpected ones fail it.
+    pub fn take_violations(&self) -> Vec<String> {
+        std::mem::take(&mut *self.violations.lock().unwrap())
+    }
 }
 
 impl Drop for StrictMoto {
