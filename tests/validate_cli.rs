@@ -623,3 +623,62 @@ fn aws_nlb_addresses_must_match_its_subnets() {
         .edit("balancers/shop-tcp.yaml", "    - pool: public\n    - pool: public\n", "    - pool: public\n")
         .expect_with(ON_AWS, 1, "repo/balancers/shop-tcp.yaml:9:7: error[unsupported-by-provider] loadbalancer/shop-tcp: an NLB takes one Elastic IP per subnet: this balancer has 1 address(es) and the daemon config gives it 2 subnet(s)");
 }
+
+/// `lbops token create` as an admin runs it: the printed entry goes into
+/// the ServiceAccount and validates; the token matches its hash; a token
+/// committed by mistake is caught by validation's secret scan.
+#[test]
+fn a_created_token_entry_validates_and_a_committed_token_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_lbops"))
+        .args([
+            "token",
+            "create",
+            "--service-account",
+            "deploy-bot",
+            "--name",
+            "pipeline",
+            "--scopes",
+            "state.read,pool.targets.*",
+            "--resources",
+            "pool/web-*,*",
+            "--expires",
+            "30d",
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect("run lbops");
+    assert!(output.status.success(), "{output:?}");
+    let created: Value = serde_json::from_slice(&output.stdout).expect("json");
+    let token = created["token"].as_str().expect("a token");
+    let entry = &created["entry"];
+    let parsed = lbops::spec::material::api_token::ApiToken::parse(token).expect("it parses");
+    assert_eq!(parsed.id().as_str(), entry["id"].as_str().unwrap());
+    let hash = lbops::spec::material::parse_token_hash(entry["hash"].as_str().unwrap()).unwrap();
+    assert!(parsed.matches(&hash));
+
+    // The text output's entry, pasted under `tokens:`.
+    let text = Command::new(env!("CARGO_BIN_EXE_lbops"))
+        .args(["token", "create", "--service-account", "deploy-bot"])
+        .args(["--scopes", "*", "--resources", "pool/web-*"])
+        .output()
+        .expect("run lbops");
+    let text = String::from_utf8(text.stdout).unwrap();
+    let (_, entry) = text
+        .split_once("access.tokens.issue`:\n\n")
+        .expect("an entry");
+    assert!(!entry.contains("lbops_"), "the entry never holds the token");
+    let repo = Repo::example();
+    repo.edit(
+        "access/service-accounts.yaml",
+        "  tokens:\n",
+        &format!("  tokens:\n{entry}"),
+    );
+    let run = repo.validate(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    repo.write("pools/notes.yaml", &format!("# deploy with {token}\n"));
+    repo.expect_only(
+        "repo/pools/notes.yaml:1:15: error[secret-in-repo]: this file contains an lbops API token; secrets must never be committed",
+    );
+}
