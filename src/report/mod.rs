@@ -6,7 +6,7 @@ pub mod alerts;
 pub mod forge;
 pub mod notes;
 use crate::source::CommitId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The longest description a status may carry (GitHub's limit; the
@@ -14,7 +14,7 @@ use std::fmt;
 pub const MAX_DESCRIPTION: usize = 140;
 
 /// Which step of lbops' flow a status is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusContext {
     Validate,
@@ -49,7 +49,7 @@ impl StatusContext {
 }
 
 /// Where a status stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusState {
     Pending,

@@ -129,5 +129,6 @@ impl StatusSink for ForgeSink {
     }
 }
 
+/// The stand-in forges, for the daemon's tests of delivery too.
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

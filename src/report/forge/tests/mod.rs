@@ -5,8 +5,8 @@ mod dedup;
 mod gitlab;
 mod refusals;
 mod retries;
-mod shapes;
-mod standin;
+pub mod shapes;
+pub mod standin;
 mod states;
 
 use super::{build_with, ForgeConfig, ForgeKind, ForgeSink, RetryPolicy};
