@@ -138,57 +138,42 @@ impl Journal {
     /// the status — only if that status is still the one the daemon last
     /// set for its context. A failure of an older one (a newer status was
     /// set meanwhile) changes nothing: the page never goes back to it.
-    pub fn sink_failed(
-        &self,
-        commit: CommitId,
-        git_ref: &str,
-        at: i64,
-        status: &Status,
-        error: String,
-    ) {
-        self.update(commit, git_ref, at, |r| {
-            match r.statuses.get_mut(&status.context) {
-                Some(shown) if shown.shows(status) => shown.sink_error = Some(error),
-                Some(_) => {}
-                None => {
-                    r.statuses.insert(
-                        status.context,
-                        StatusRecord {
-                            state: status.state,
-                            description: status.description.clone(),
-                            sink_error: Some(error),
-                        },
-                    );
+    /// A commit the pages no longer hold is not brought back.
+    pub fn sink_failed(&self, commit: CommitId, at: i64, status: &Status, error: String) {
+        self.existing(commit, |record| {
+            if let Some(shown) = record.statuses.get_mut(&status.context) {
+                if shown.shows(status) {
+                    shown.sink_error = Some(error);
+                    record.at = at;
                 }
             }
         });
     }
 
     /// Sink `sink` posted `status`: an error of that sink shown beside
-    /// the same status goes away. Nothing else changes, and a commit the
-    /// pages no longer hold is not brought back.
-    pub fn sink_delivered(
-        &self,
-        commit: CommitId,
-        context: StatusContext,
-        status: &Status,
-        sink: &str,
-    ) {
+    /// the same status goes away. Nothing else changes.
+    pub fn sink_delivered(&self, commit: CommitId, status: &Status, sink: &str) {
+        self.existing(commit, |record| {
+            if let Some(shown) = record.statuses.get_mut(&status.context) {
+                let from_sink = shown
+                    .sink_error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with(&format!("{sink}:")));
+                if shown.shows(status) && from_sink {
+                    shown.sink_error = None;
+                }
+            }
+        });
+    }
+
+    /// Changes the record of `commit`, if the pages still hold it.
+    fn existing(&self, commit: CommitId, change: impl FnOnce(&mut CommitRecord)) {
         let mut records = self
             .records
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(record) = records.iter_mut().find(|r| r.commit == commit) else {
-            return;
-        };
-        if let Some(shown) = record.statuses.get_mut(&context) {
-            let from_sink = shown
-                .sink_error
-                .as_deref()
-                .is_some_and(|e| e.starts_with(&format!("{sink}:")));
-            if shown.shows(status) && from_sink {
-                shown.sink_error = None;
-            }
+        if let Some(record) = records.iter_mut().find(|r| r.commit == commit) {
+            change(record);
         }
     }
 
@@ -295,10 +280,10 @@ mod tests {
         );
         journal.status(commit, "main", 2, StatusContext::Apply, ok("applied"));
         // The forge's post of "applying" fails after "applied" was set.
-        journal.sink_failed(commit, "main", 3, &applying, "github: HTTP 503".into());
+        journal.sink_failed(commit, 3, &applying, "github: HTTP 503".into());
         assert_eq!(shown(&journal), ok("applied"));
         // A failed post of the status shown is shown beside it …
-        journal.sink_failed(commit, "main", 4, &applied, "github: HTTP 503".into());
+        journal.sink_failed(commit, 4, &applied, "github: HTTP 503".into());
         let failed = shown(&journal);
         assert_eq!(
             (failed.state, failed.description.as_str()),
@@ -306,9 +291,9 @@ mod tests {
         );
         assert_eq!(failed.sink_error.as_deref(), Some("github: HTTP 503"));
         // … until that forge takes it; another sink's success clears nothing.
-        journal.sink_delivered(commit, StatusContext::Apply, &applied, "gitlab");
+        journal.sink_delivered(commit, &applied, "gitlab");
         assert!(shown(&journal).sink_error.is_some());
-        journal.sink_delivered(commit, StatusContext::Apply, &applied, "github");
+        journal.sink_delivered(commit, &applied, "github");
         assert_eq!(shown(&journal), ok("applied"));
     }
 

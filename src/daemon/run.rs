@@ -240,7 +240,6 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     let tell = Tell {
         journal: journal.clone(),
         alerter: alerter.clone(),
-        branch: config.repository.branch.clone(),
         clock: clock.clone(),
     };
     let _deliveries: Vec<DropAbort> = forges

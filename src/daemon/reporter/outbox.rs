@@ -221,7 +221,6 @@ pub fn forge_key(kind: &str, api: &str, repository: &str) -> String {
 pub struct Tell {
     pub journal: Arc<Journal>,
     pub alerter: Arc<Alerter>,
-    pub branch: String,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -261,13 +260,12 @@ pub async fn deliver(
                 Ok(()) => {
                     outbox.done(&entry);
                     tell.journal
-                        .sink_delivered(entry.commit, entry.context, &status, forge.name());
+                        .sink_delivered(entry.commit, &status, forge.name());
                 }
                 Err(e) => {
                     tracing::warn!(commit = %entry.commit.short(), sink = forge.name(), error = %e, "cannot post a status");
                     tell.journal.sink_failed(
                         entry.commit,
-                        &tell.branch,
                         tell.clock.unix_seconds(),
                         &status,
                         e.to_string(),

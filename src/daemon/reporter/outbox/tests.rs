@@ -26,7 +26,6 @@ fn tell(clock: Arc<SteppedClock>) -> Tell {
     Tell {
         journal: Arc::new(Journal::default()),
         alerter: Arc::new(Alerter::from_config(&alerts).unwrap()),
-        branch: "main".into(),
         clock,
     }
 }

@@ -312,13 +312,16 @@ fn gitlab(rules: &Rules, sha: &str, body: &Value, last: Option<&Kept>) -> Option
                 .body(r#"{"message":{"target_url":["is too long (maximum is 255 characters)"]}}"#),
         );
     }
-    if let Some(git_ref) = body["ref"].as_str() {
-        let on_it = rules.branches.get(git_ref).is_some_and(|c| c.contains(sha));
-        if !on_it {
-            return Some(
-                Reply::status(404).body(r#"{"message":"404 References for commit Not Found"}"#),
-            );
-        }
+    // With a ref, the commit must be on it; without one GitLab takes the
+    // first branch holding the commit, and there must be one.
+    let on_a_branch = match body["ref"].as_str() {
+        Some(git_ref) => rules.branches.get(git_ref).is_some_and(|c| c.contains(sha)),
+        None => rules.branches.values().any(|c| c.contains(sha)),
+    };
+    if !on_a_branch {
+        return Some(
+            Reply::status(404).body(r#"{"message":"404 References for commit Not Found"}"#),
+        );
     }
     let was = last.and_then(|k| k.body["state"].as_str()).unwrap_or("");
     let wanted = body["state"].as_str().unwrap_or("");
