@@ -88,6 +88,9 @@ pub fn common(_: StatusCode, _: &str) -> Option<Answer> {
     None
 }
 
+/// How many full (commit, context) pairs are remembered.
+const REMEMBERED_FULL: usize = 1_024;
+
 /// What the forge was asked for, to say what to check when it refuses.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -202,8 +205,12 @@ impl Core {
                 Outcome::Refused(message) => return Err(self.permanent(scrub(message, token))),
                 Outcome::Full(message) => {
                     let message = scrub(message, token);
-                    self.lock_full()
-                        .insert((posted.commit, posted.context.clone()));
+                    let mut full = self.lock_full();
+                    // Rare, and only a request is lost by forgetting.
+                    if full.len() >= REMEMBERED_FULL {
+                        full.clear();
+                    }
+                    full.insert((posted.commit, posted.context.clone()));
                     return Err(self.permanent(message));
                 }
                 Outcome::Retry { reason, wait } => (scrub(reason, token), wait),

@@ -159,4 +159,9 @@ async fn bitbucket_takes_an_api_token_with_its_email_and_an_api_url_with_2_0() {
     .await;
     forge.sink.post(commit(), &status()).await.unwrap();
     assert_eq!(forge.server.kept().len(), 1);
+    assert_eq!(forge.server.seen()[0].auth.as_deref(), Some("Basic"));
+    // Without an email, the token is an access token, sent as Bearer.
+    let forge = Forge::start(ForgeKind::Bitbucket).await;
+    forge.sink.post(commit(), &status()).await.unwrap();
+    assert_eq!(forge.server.seen()[0].auth.as_deref(), Some("Bearer"));
 }

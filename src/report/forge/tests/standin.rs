@@ -31,6 +31,8 @@ use tokio::net::TcpListener;
 #[derive(Clone, Debug)]
 pub struct Seen {
     pub path: String,
+    /// The scheme of the Authorization header (`Bearer`, `Basic`), if sent.
+    pub auth: Option<String>,
     pub body: Value,
     pub at: Instant,
 }
@@ -236,8 +238,15 @@ async fn answer(
             Reply::status(422).body(&format!("{{\"message\":{}}}", Value::from(violation)))
         }
         Ok(body) => {
+            let auth = parts
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_whitespace().next())
+                .map(str::to_owned);
             state.seen.push(Seen {
                 path: path.clone(),
+                auth,
                 body: body.clone(),
                 at: Instant::now(),
             });
