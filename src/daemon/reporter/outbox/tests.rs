@@ -96,8 +96,9 @@ fn as_shown(kept: &Kept) -> (String, String, String, String) {
 async fn a_ten_minute_outage_ends_with_every_status_delivered_in_order() {
     let clock = Arc::new(SteppedClock::at_unix(T0));
     let forge = github(&clock).await;
-    let recovers = clock.now() + Duration::from_secs(600);
-    forge.server.outage(clock.clone(), recovers);
+    // Down until the test says when it recovers (below), so that the
+    // first delivery task cannot outrun the test's clock checks.
+    forge.server.outage(clock.clone(), at(T0 + 86_400));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(FILE);
     let (a, b) = (commit(), other_commit());
@@ -133,6 +134,10 @@ async fn a_ten_minute_outage_ends_with_every_status_delivered_in_order() {
     drop(running);
     drop(outbox);
     assert!(forge.server.kept().is_empty(), "the forge was down");
+    // Back ten minutes after it went down (or, had the first task's waits
+    // gone past that already, a minute from now).
+    let recovers = at(T0 + 600).max(clock.now() + Duration::from_secs(60));
+    forge.server.outage(clock.clone(), recovers);
     let outbox = Arc::new(Outbox::open(&path, &[KEY.into()]).unwrap());
     assert_eq!(
         outbox.waiting(KEY).len(),
