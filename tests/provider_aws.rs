@@ -130,7 +130,7 @@ impl Account {
             vpc,
             balancers: [
                 ("shop".parse().unwrap(), placed(Scheme::InternetFacing)),
-                ("shop-tcp".parse().unwrap(), placed(Scheme::Internal)),
+                ("shop-tcp".parse().unwrap(), placed(Scheme::InternetFacing)),
             ]
             .into_iter()
             .collect(),

@@ -29,9 +29,8 @@ use super::{ApplyContext, Provider, ProviderError};
 use crate::model::{Capabilities, ObservedState, Step, StepOutcome};
 use crate::source::CommitId;
 use crate::spec::kinds::loadbalancer::{Action, Protocol};
-use crate::spec::kinds::Kind;
 use crate::spec::units::Name;
-use crate::spec::{Catalog, Code, Diagnostic};
+use crate::spec::{Catalog, Diagnostic};
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -150,34 +149,12 @@ impl Placement {
 }
 
 /// What the balancers `placement` puts on AWS ask that ELBv2 cannot do:
-/// [`limits::check`], and an NLB's addresses against its subnets in the
-/// daemon config (one Elastic IP per subnet).
+/// [`limits::check`], and [`limits::check_placed`] against where the
+/// daemon config puts them.
 #[must_use]
 pub fn refusals(catalog: &Catalog, config: &AwsConfig, placement: &Placement) -> Vec<Diagnostic> {
     let mut out = limits::check(catalog, &placement.balancers);
-    for name in &placement.balancers {
-        let (Some(lb), Some(placed)) =
-            (catalog.load_balancers.get(name), config.balancers.get(name))
-        else {
-            continue;
-        };
-        let addresses = lb.spec.addresses.len();
-        if addresses > 0 && addresses != placed.subnets.len() {
-            out.push(
-                Diagnostic::error(
-                    &lb.origin.file,
-                    lb.spec.addresses[0].pos,
-                    Code::UnsupportedByProvider,
-                    format!(
-                        "an NLB takes one Elastic IP per subnet: this balancer has {addresses} address(es) and the daemon config gives it {} subnet(s)",
-                        placed.subnets.len()
-                    ),
-                )
-                .about(Kind::LoadBalancer, name.as_str())
-                .hint("list as many addresses as the balancer has subnets in provider.aws.balancers"),
-            );
-        }
-    }
+    out.extend(limits::check_placed(catalog, config, &placement.balancers));
     out
 }
 
