@@ -45,6 +45,10 @@ pub const TAG_ADDRESS_POOL: &str = "lbops:address-pool";
 /// A listener's, route's or address's place in its list in git.
 pub const TAG_INDEX: &str = "lbops:index";
 /// A listener's SNI certificates, space-separated, in the order git lists them.
+///
+/// `lbops:path`, `lbops:content-type`, `lbops:certificates` and ACM's
+/// `lbops:key` can hold what a tag cannot: they are written and read
+/// through [`super::tags`].
 pub const TAG_CERTIFICATES: &str = "lbops:certificates";
 
 /// The security policy lbops gives HTTPS and TLS listeners.
