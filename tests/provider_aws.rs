@@ -8,7 +8,9 @@
 mod common;
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -104,6 +106,38 @@ impl Intercept for Recorder {
     }
 }
 
+/// ACM as it really answers `ListCertificates`: without `Includes.keyTypes`
+/// it lists only RSA_1024 and RSA_2048 certificates (acm model,
+/// `Filters.keyTypes`), where moto lists every one. This asks moto for
+/// what AWS would list.
+#[derive(Debug)]
+struct AcmDefaultKeyTypes;
+
+impl Intercept for AcmDefaultKeyTypes {
+    fn name(&self) -> &'static str {
+        "acm-default-key-types"
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_acm::operation::list_certificates::ListCertificatesInput;
+        use aws_sdk_acm::types::{Filters, KeyAlgorithm};
+        if let Some(list) = context.input_mut().downcast_mut::<ListCertificatesInput>() {
+            let includes = list
+                .includes
+                .get_or_insert_with(|| Filters::builder().build());
+            includes
+                .key_types
+                .get_or_insert_with(|| vec![KeyAlgorithm::Rsa1024, KeyAlgorithm::Rsa2048]);
+        }
+        Ok(())
+    }
+}
+
 /// A fresh account: a VPC with two subnets; the provider's config places
 /// the example's two balancers there.
 struct Account {
@@ -146,7 +180,10 @@ impl Account {
     async fn provider(&self, calls: &Arc<Calls>) -> AwsProvider {
         AwsProvider::connect(
             self.config.clone(),
-            vec![SharedInterceptor::new(Recorder(calls.clone()))],
+            vec![
+                SharedInterceptor::new(Recorder(calls.clone())),
+                SharedInterceptor::new(AcmDefaultKeyTypes),
+            ],
         )
         .await
         .with_health_poll(std::time::Duration::from_millis(50))
@@ -332,6 +369,33 @@ async fn from_an_empty_account_the_example_applies_and_observes_as_desired() {
     assert_eq!(held, allocations);
     // Applying again changes nothing.
     assert_eq!(account.converge(&provider, &desired).await, 0);
+}
+
+#[tokio::test]
+async fn an_ecdsa_certificate_is_observed_and_not_imported_again() {
+    let Applied {
+        account,
+        calls,
+        provider,
+        _turn,
+    } = Applied::example().await;
+    let desired = account.catalog(unchanged);
+    // The example's key is ECDSA P-256, which ACM lists only when asked.
+    let key = std::fs::read_to_string(account.key_dir.path().join("shop.key")).unwrap();
+    assert!(
+        key.contains("BEGIN PRIVATE KEY") && !key.contains("RSA"),
+        "an ECDSA key"
+    );
+    let observed = provider.observe().await.unwrap();
+    assert!(
+        observed.certificates.contains_key("shop-example-test"),
+        "{:?}",
+        observed.certificates.keys().collect::<Vec<_>>()
+    );
+    let before = calls.mutating().len();
+    assert_eq!(plan(&desired, &observed).steps, []);
+    assert_eq!(account.converge(&provider, &desired).await, 0);
+    assert_eq!(calls.mutating()[before..], [] as [&str; 0]);
 }
 
 #[tokio::test]

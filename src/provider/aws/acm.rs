@@ -83,6 +83,22 @@ fn certificate_tags(
     .collect()
 }
 
+/// What `ListCertificates` must include: every key type ACM knows (the
+/// acm model's `KeyAlgorithm`). Left out, ACM lists only RSA_1024 and
+/// RSA_2048 certificates, so an ECDSA one (the example's) is never seen:
+/// every apply would import it again and never delete the old copies,
+/// until the account's import quota ran out.
+pub(super) fn every_key_type() -> aws_sdk_acm::types::Filters {
+    use aws_sdk_acm::types::{Filters, KeyAlgorithm};
+    let all = KeyAlgorithm::values()
+        .iter()
+        .copied()
+        .map(KeyAlgorithm::from);
+    Filters::builder()
+        .set_key_types(Some(all.collect()))
+        .build()
+}
+
 /// The serial number ACM holds for a certificate: what tells lbops' own
 /// import from one made by hand.
 pub(super) async fn serial(provider: &AwsProvider, arn: &str) -> Result<String, AwsError> {
@@ -177,6 +193,29 @@ mod tests {
                 super::super::tags::decode(&read, TAG_SERIAL).as_deref(),
                 Some("0a:1b:2c")
             );
+        }
+    }
+
+    #[test]
+    fn certificates_of_every_key_type_are_listed() {
+        // The acm model's KeyAlgorithm (2015-12-08): what ACM lists by
+        // default is only the two RSA ones.
+        let filters = every_key_type();
+        let asked: Vec<&str> = filters
+            .key_types()
+            .iter()
+            .map(aws_sdk_acm::types::KeyAlgorithm::as_str)
+            .collect();
+        for key_type in [
+            "RSA_1024",
+            "RSA_2048",
+            "RSA_3072",
+            "RSA_4096",
+            "EC_prime256v1",
+            "EC_secp384r1",
+            "EC_secp521r1",
+        ] {
+            assert!(asked.contains(&key_type), "{key_type} in {asked:?}");
         }
     }
 

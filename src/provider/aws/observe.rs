@@ -109,6 +109,7 @@ impl Inventory {
             let page = provider
                 .acm
                 .list_certificates()
+                .includes(super::acm::every_key_type())
                 .set_next_token(token)
                 .send()
                 .await
