@@ -43,6 +43,11 @@ struct Calls {
     /// The `SubnetMappings` of every `CreateLoadBalancer` sent: moto
     /// ignores their `AllocationId`, so the request is what is checked.
     subnet_mappings: Mutex<Vec<Vec<(String, String)>>>,
+    /// What moto takes without checking: each target registered, with
+    /// its `AvailabilityZone`; each target group's and each balancer's
+    /// `IpAddressType`, by name.
+    registered: Mutex<Vec<(String, Option<String>)>>,
+    ip_address_types: Mutex<Vec<(String, String)>>,
 }
 
 impl Calls {
@@ -89,6 +94,31 @@ impl Intercept for Recorder {
                 })
                 .collect();
             self.0.subnet_mappings.lock().unwrap().push(mappings);
+            let kind = create.ip_address_type().map(|t| t.as_str().to_owned());
+            self.0.ip_address_types.lock().unwrap().push((
+                create.name().unwrap_or_default().to_owned(),
+                kind.unwrap_or_else(|| "(default)".to_owned()),
+            ));
+        }
+        {
+            use aws_sdk_elasticloadbalancingv2::operation::create_target_group::CreateTargetGroupInput;
+            use aws_sdk_elasticloadbalancingv2::operation::register_targets::RegisterTargetsInput;
+            if let Some(create) = context.input().downcast_ref::<CreateTargetGroupInput>() {
+                let kind = create.ip_address_type().map(|t| t.as_str().to_owned());
+                self.0.ip_address_types.lock().unwrap().push((
+                    create.name().unwrap_or_default().to_owned(),
+                    kind.unwrap_or_else(|| "(default)".to_owned()),
+                ));
+            }
+            if let Some(register) = context.input().downcast_ref::<RegisterTargetsInput>() {
+                let mut registered = self.0.registered.lock().unwrap();
+                for target in register.targets() {
+                    registered.push((
+                        target.id().unwrap_or_default().to_owned(),
+                        target.availability_zone().map(str::to_owned),
+                    ));
+                }
+            }
         }
         let operation = cfg
             .load::<Metadata>()
@@ -396,6 +426,72 @@ async fn an_ecdsa_certificate_is_observed_and_not_imported_again() {
     assert_eq!(plan(&desired, &observed).steps, []);
     assert_eq!(account.converge(&provider, &desired).await, 0);
     assert_eq!(calls.mutating()[before..], [] as [&str; 0]);
+}
+
+/// `examples/aws/repo` with `from` replaced by `to` in its pools.
+fn pools_with(from: &'static str, to: &'static str) -> impl Fn(&str, String) -> String {
+    move |path, text| {
+        if path.ends_with("pools/shop.yaml") {
+            assert!(text.contains(from), "{from}");
+            text.replace(from, to)
+        } else {
+            text
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_target_outside_the_vpc_is_registered_in_every_zone() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let calls = Arc::new(Calls::default());
+    let provider = account.provider(&calls).await;
+    // The VPC is 10.0.0.0/16; the canary sits in a peered 192.168.0.0/16.
+    let desired = account.catalog(pools_with("10.0.1.20:8080", "192.168.7.20:8080"));
+    account.converge(&provider, &desired).await;
+    let registered = calls.registered.lock().unwrap().clone();
+    let zone = |id: &str| {
+        registered
+            .iter()
+            .find(|(i, _)| i == id)
+            .unwrap_or_else(|| panic!("{id} registered: {registered:?}"))
+            .1
+            .clone()
+    };
+    assert_eq!(zone("192.168.7.20").as_deref(), Some("all"));
+    assert_eq!(zone("10.0.1.10"), None, "the VPC's own: its zone is found");
+    assert!(plan(&desired, &provider.observe().await.unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn an_ipv6_pool_is_an_ipv6_target_group_behind_a_dualstack_balancer() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let calls = Arc::new(Calls::default());
+    let provider = account.provider(&calls).await;
+    let desired = account.catalog(pools_with(
+        "    - address: 10.0.1.30:9000\n    - address: 10.0.2.30:9000\n",
+        "    - address: \"[2001:db8:1::30]:9000\"\n    - address: \"[2001:db8:2::30]:9000\"\n",
+    ));
+    account.converge(&provider, &desired).await;
+    let kinds = calls.ip_address_types.lock().unwrap().clone();
+    let kind = |name: &str| {
+        kinds
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} created: {kinds:?}"))
+            .1
+            .clone()
+    };
+    assert_eq!(kind("lbops-shop-api"), "ipv6");
+    assert_eq!(kind("lbops-shop-stable"), "ipv4");
+    assert_eq!(
+        kind("lbops-shop"),
+        "dualstack",
+        "the ALB forwards to shop-api"
+    );
+    assert_eq!(kind("lbops-shop-tcp"), "(default)");
+    assert!(plan(&desired, &provider.observe().await.unwrap()).is_empty());
 }
 
 #[tokio::test]

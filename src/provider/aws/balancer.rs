@@ -211,6 +211,9 @@ pub(super) async fn sync_balancer(
                         });
                 create = create.set_subnet_mappings(Some(mappings.collect()));
             }
+            if applying.placement.dualstack(spec) {
+                create = create.ip_address_type(elb::IpAddressType::Dualstack);
+            }
             if family == Family::Application && !placed.security_groups.is_empty() {
                 create = create.set_security_groups(Some(placed.security_groups.clone()));
             }

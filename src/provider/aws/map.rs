@@ -21,7 +21,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
     self as elb, ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig,
     HostHeaderConditionConfig, HttpHeaderConditionConfig, HttpRequestMethodConditionConfig,
     Matcher, PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig,
-    RedirectActionStatusCodeEnum, RuleCondition, TargetGroupAttribute, TargetGroupTuple,
+    RedirectActionStatusCodeEnum, RuleCondition, TargetGroupAttribute,
+    TargetGroupIpAddressTypeEnum, TargetGroupTuple,
 };
 use std::time::Duration;
 
@@ -471,6 +472,23 @@ fn codes(matcher: &str) -> Option<Vec<Spanned<u16>>> {
         }
     }
     Some(out)
+}
+
+/// Which addresses a pool's target group holds: IPv6 when its targets
+/// are (`limits` refuses a pool of both), IPv4 otherwise. ELBv2 fixes it
+/// when the group is created and registers no target of the other kind.
+#[must_use]
+pub fn ip_address_type(spec: &PoolSpec) -> TargetGroupIpAddressTypeEnum {
+    use crate::spec::units::TargetHost;
+    let ipv6 = spec
+        .targets
+        .iter()
+        .any(|t| matches!(t.address.value.host, TargetHost::Ip(ip) if ip.is_ipv6()));
+    if ipv6 {
+        TargetGroupIpAddressTypeEnum::Ipv6
+    } else {
+        TargetGroupIpAddressTypeEnum::Ipv4
+    }
 }
 
 pub const ATTR_DEREGISTRATION: &str = "deregistration_delay.timeout_seconds";

@@ -31,7 +31,7 @@ pub(crate) mod testing;
 use super::{ApplyContext, Provider, ProviderError};
 use crate::model::{Capabilities, ObservedState, Step, StepOutcome};
 use crate::source::CommitId;
-use crate::spec::kinds::loadbalancer::{Action, Protocol};
+use crate::spec::kinds::loadbalancer::{Action, LoadBalancerSpec, Protocol};
 use crate::spec::units::Name;
 use crate::spec::{Catalog, Diagnostic};
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
@@ -120,6 +120,9 @@ pub struct Placement {
     pub balancers: BTreeSet<Name>,
     pub pools: BTreeMap<Name, Family>,
     pub certificates: BTreeSet<Name>,
+    /// The pools among `pools` whose targets are IPv6: their target
+    /// groups are `ipv6`, and only a dualstack balancer forwards to one.
+    pub ipv6_pools: BTreeSet<Name>,
 }
 
 impl Placement {
@@ -147,7 +150,32 @@ impl Placement {
                 }
             }
         }
+        placement.ipv6_pools = placement
+            .pools
+            .keys()
+            .filter(|name| {
+                catalog.pools.get(*name).is_some_and(|pool| {
+                    map::ip_address_type(&pool.spec)
+                        == aws_sdk_elasticloadbalancingv2::types::TargetGroupIpAddressTypeEnum::Ipv6
+                })
+            })
+            .cloned()
+            .collect();
         placement
+    }
+
+    /// Whether a balancer must be created dualstack: it forwards to an
+    /// IPv6 pool (ELBv2 refuses an `ipv6` target group to an `ipv4`
+    /// balancer). Its subnets then need IPv6 ranges.
+    #[must_use]
+    pub fn dualstack(&self, spec: &LoadBalancerSpec) -> bool {
+        spec.listeners.iter().any(|listener| {
+            let actions = listener.routes.iter().map(|r| &r.action);
+            actions.chain(&listener.default_action).any(|action| {
+                matches!(&action.value, Action::Forward(forward)
+                    if forward.pools.iter().any(|p| self.ipv6_pools.contains(&p.pool.value)))
+            })
+        })
     }
 }
 
@@ -311,6 +339,20 @@ impl Applying {
             .get(pool)
             .copied()
             .unwrap_or(Family::Application)
+    }
+
+    /// Which addresses a pool's target group holds, fixed when it is
+    /// created: the catalog's targets say (a `CreatePool` step has none).
+    fn ip_address_type(
+        &self,
+        pool: &Name,
+    ) -> aws_sdk_elasticloadbalancingv2::types::TargetGroupIpAddressTypeEnum {
+        use aws_sdk_elasticloadbalancingv2::types::TargetGroupIpAddressTypeEnum as Type;
+        if self.placement.ipv6_pools.contains(pool) {
+            Type::Ipv6
+        } else {
+            Type::Ipv4
+        }
     }
 
     /// The value of the `lbops:commit` tag.
