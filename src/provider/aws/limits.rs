@@ -16,7 +16,7 @@ use crate::spec::kinds::loadbalancer::{
     PathMatch, Protocol, Redirect, Route, RouteMatch,
 };
 use crate::spec::kinds::pool::{Algorithm, HealthCheck, PoolSpec, Probe};
-use crate::spec::kinds::{Kind, Resource};
+use crate::spec::kinds::{Kind, Resource, ResourceId};
 use crate::spec::units::{is_dns_name, Name, TargetHost};
 use crate::spec::yaml::{Pos, Spanned};
 use crate::spec::{Catalog, Code, Diagnostic};
@@ -156,27 +156,26 @@ fn placed_limits(
             "remove `addresses`, or make the balancer `scheme: internet-facing` in provider.aws.balancers",
         );
     }
+    // The addresses taken from AddressPools, in the order of the entries.
+    let id = ResourceId::new(Kind::LoadBalancer, lb.name.clone()).to_string();
+    let mut assigned = catalog
+        .allocation
+        .get(&id)
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| a.pool.is_some());
     for address in &lb.spec.addresses {
-        let ipv6 = match &address.value {
-            AddressSpec::Static(ip) => ip.is_ipv6().then(|| ip.to_string()),
-            AddressSpec::FromPool { pool, address } => match address {
-                Some(ip) => ip.is_ipv6().then(|| ip.to_string()),
-                None => catalog
-                    .address_pools
-                    .get(&pool.value)
-                    .and_then(|p| p.spec.cidrs.iter().find(|c| !c.value.0.is_ipv4()))
-                    .map(|c| {
-                        format!(
-                            "an address from `{}`, which holds {}",
-                            pool.value, c.value.0
-                        )
-                    }),
-            },
+        let ip = match &address.value {
+            AddressSpec::Static(ip) => Some(*ip),
+            AddressSpec::FromPool { address, .. } => {
+                let next = assigned.next().map(|a| a.address);
+                address.or(next)
+            }
         };
-        if let Some(asked) = ipv6 {
+        if let Some(ip) = ip.filter(std::net::IpAddr::is_ipv6) {
             r.refuse(
                 address.pos,
-                format!("Elastic IPs are IPv4 addresses; this NLB asks for {asked}"),
+                format!("Elastic IPs are IPv4 addresses; this NLB asks for {ip}"),
                 "give the NLB IPv4 addresses (an AddressPool of IPv4 CIDRs); AWS gives a dualstack NLB its IPv6 addresses from the subnets",
             );
         }

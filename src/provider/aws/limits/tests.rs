@@ -1178,11 +1178,21 @@ fn elastic_ips_are_ipv4() {
             "addresses: [203.0.113.20, {pool: v6}]"
         )])
     );
-    let found = placed(&yaml, |_| {});
-    assert!(
-        found
-            .iter()
-            .any(|d| d.message.contains("Elastic IPs are IPv4")),
-        "{found:#?}"
+    assert_one(
+        &placed(&yaml, |_| {}),
+        LB,
+        "db",
+        line_of(&yaml, "{pool: v6}"),
+        "Elastic IPs are IPv4 addresses; this NLB asks for 2001:db8:1::",
     );
+    // An IPv4 AddressPool, as the example's, is fine.
+    let pool = "---\nkind: AddressPool\nname: v4\nspec:\n  cidrs: [198.51.100.0/28]\n";
+    let yaml = format!(
+        "{}{pool}",
+        base_with(&[(
+            "addresses: [203.0.113.20]",
+            "addresses: [203.0.113.20, {pool: v4}]"
+        )])
+    );
+    assert_eq!(placed(&yaml, |_| {}), []);
 }
