@@ -9,6 +9,18 @@
 //! (a redirect's default port, a literal `*` in a path or header), so that
 //! a plan against AWS is empty once applied. Certificates have no limits
 //! here: ACM imports any chain `validate` accepts.
+//!
+//! [`check`] needs only the catalog; [`check_placed`] adds what depends on
+//! where the daemon config puts a balancer (subnets, scheme), refused
+//! before an NLB's Elastic IPs are allocated, since a `CreateLoadBalancer`
+//! that fails afterwards would leave them behind.
+//!
+//! IP targets: ELBv2 takes addresses from the VPC's subnets, RFC 1918 and
+//! 100.64.0.0/10. Which ranges the VPC holds is known only by asking AWS,
+//! so an IPv4 target must be RFC 1918 or 100.64.0.0/10 (a VPC whose own
+//! CIDR is publicly routable is the exception this refuses wrongly), an
+//! IPv6 one is left to AWS, and `apply` sends `AvailabilityZone: all` for
+//! a target outside the VPC's ranges.
 
 use super::{AwsBalancer, AwsConfig, Scheme};
 use crate::spec::kinds::loadbalancer::{
@@ -33,8 +45,9 @@ const MAX_VALUES_PER_CONDITION: usize = 3;
 const MAX_CONDITION_VALUE: usize = 128;
 /// The longest header name an http-header condition may match.
 const MAX_HEADER_NAME: usize = 40;
-/// What a path pattern may hold besides ASCII letters and digits (`*` and
-/// `?` are wildcards, refused on their own; `&` only as `&amp;`).
+/// What a path pattern may hold besides ASCII letters and digits. `*` and
+/// `?` are wildcards, refused on their own; `&`, which ELBv2 takes only
+/// written `&amp;`, is refused with the rest.
 const PATH_PUNCTUATION: &str = "_-.$/~\"'@:+";
 /// Subnets an ALB needs, in different availability zones.
 const MIN_ALB_SUBNETS: usize = 2;
