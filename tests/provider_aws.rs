@@ -495,6 +495,49 @@ async fn an_ipv6_pool_is_an_ipv6_target_group_behind_a_dualstack_balancer() {
 }
 
 #[tokio::test]
+async fn a_running_balancer_becomes_dualstack_for_a_new_ipv6_pool() {
+    let Applied {
+        account,
+        calls,
+        provider,
+        _turn,
+    } = Applied::example().await;
+    // The canary moves to a new pool of IPv6 targets.
+    let desired = account.catalog(|path, text| {
+        if path.ends_with("balancers/shop.yaml") {
+            text.replace("pool: shop-canary", "pool: shop-v6")
+        } else if path.ends_with("pools/shop.yaml") {
+            let v6 = text[text.find("---\nkind: Pool\nname: shop-canary").unwrap()..]
+                .split("---\nkind: Pool\nname: shop-api")
+                .next()
+                .unwrap()
+                .replace("name: shop-canary", "name: shop-v6")
+                .replace("10.0.1.20:8080", "\"[2001:db8:1::20]:8080\"");
+            format!("{text}{v6}")
+        } else {
+            text
+        }
+    });
+    let before = calls.mutating().len();
+    account.converge(&provider, &desired).await;
+    let made = &calls.mutating()[before..];
+    let switched = made.iter().position(|c| c == "SetIpAddressType");
+    let forwarded = made.iter().position(|c| c == "ModifyRule");
+    assert!(
+        switched.is_some() && switched < forwarded,
+        "dualstack before the rule forwards to the ipv6 group: {made:?}"
+    );
+    let kinds = calls.ip_address_types.lock().unwrap().clone();
+    assert!(
+        kinds.contains(&("lbops-shop-v6".to_owned(), "ipv6".to_owned())),
+        "{kinds:?}"
+    );
+    assert!(plan(&desired, &provider.observe().await.unwrap()).is_empty());
+    // Once dualstack, it stays so: nothing more to switch.
+    assert_eq!(account.converge(&provider, &desired).await, 0);
+}
+
+#[tokio::test]
 async fn a_canary_weight_change_touches_only_the_forward_config() {
     let Applied {
         account,

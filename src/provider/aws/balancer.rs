@@ -175,7 +175,13 @@ pub(super) async fn sync_balancer(
                  rename the balancer to replace it, or keep its addresses"
             )));
         }
-        Some(_) => {}
+        Some(_) => {
+            if applying.placement.dualstack(spec) {
+                if let Some(arns) = inventory.balancers.get(name) {
+                    ensure_dualstack(provider, &arns.arn).await?;
+                }
+            }
+        }
         None => {
             let allocations = if family == Family::Network {
                 ensure_addresses(provider, applying, name, spec).await?
@@ -268,6 +274,34 @@ pub(super) async fn sync_balancer(
             }
             _ => create_listener(provider, inventory, &arns.arn, index, listener).await?,
         }
+    }
+    Ok(())
+}
+
+/// Makes a running balancer dualstack, before a listener or rule of it
+/// forwards to an IPv6 pool (ELBv2 refuses an `ipv6` target group to an
+/// `ipv4` balancer). Its subnets need IPv6 ranges; AWS says so if not.
+async fn ensure_dualstack(provider: &AwsProvider, arn: &str) -> Result<(), AwsError> {
+    let described = provider
+        .elb
+        .describe_load_balancers()
+        .load_balancer_arns(arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("DescribeLoadBalancers", &e))?;
+    let ipv4 = described
+        .load_balancers()
+        .iter()
+        .any(|b| b.ip_address_type() == Some(&elb::IpAddressType::Ipv4));
+    if ipv4 {
+        provider
+            .elb
+            .set_ip_address_type()
+            .load_balancer_arn(arn)
+            .ip_address_type(elb::IpAddressType::Dualstack)
+            .send()
+            .await
+            .map_err(|e| AwsError::call("SetIpAddressType", &e))?;
     }
     Ok(())
 }
