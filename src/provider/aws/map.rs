@@ -49,7 +49,7 @@ pub const TAG_INDEX: &str = "lbops:index";
 ///
 /// `lbops:path`, `lbops:content-type`, `lbops:certificates` and ACM's
 /// `lbops:key` can hold what a tag cannot: they are written and read
-/// through [`super::tags`].
+/// through the provider's `tags` module.
 pub const TAG_CERTIFICATES: &str = "lbops:certificates";
 
 /// The security policy lbops gives HTTPS and TLS listeners.

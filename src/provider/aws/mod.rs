@@ -7,7 +7,7 @@
 //! - [`map`] (pure): lbops' kinds in ELBv2's vocabulary, both ways.
 //! - [`health`] (pure): when a `WaitHealthy` is done, from what
 //!   `DescribeTargetHealth` says.
-//! - [`tags`] (pure): what lbops keeps in tags, as values ELBv2 and ACM
+//! - `tags` (pure): what lbops keeps in tags, as values ELBv2 and ACM
 //!   take (escaped, and cut into numbered parts when long), both ways.
 //! - `observe` and `apply`: the SDK calls. Everything lbops creates is
 //!   tagged `lbops:id` (`kind/name`) and `lbops:commit`, and is found by
@@ -24,7 +24,7 @@ pub mod health;
 pub mod limits;
 pub mod map;
 mod observe;
-pub mod tags;
+mod tags;
 #[cfg(test)]
 pub(crate) mod testing;
 
