@@ -585,6 +585,19 @@ fn aws_slow_start_outside_elbv2s_range() {
 }
 
 #[test]
+fn aws_slow_start_with_least_requests_is_refused() {
+    // What the example's `shop-stable` asked for until issue 14: AWS
+    // answers "You cannot enable both slow start and …".
+    Repo::aws_example()
+        .edit(
+            "pools/shop.yaml",
+            "  # round_robin: ELBv2 ramps new targets up (slow_start) only with it.\n",
+            "  algorithm: least_requests\n",
+        )
+        .expect_with(ON_AWS, 1, "repo/pools/shop.yaml:4:1: error[unsupported-by-provider] pool/shop-stable: an ELBv2 target group cannot combine slow start with `least_requests`; this pool, used by the ALB `shop`, asks for both");
+}
+
+#[test]
 fn aws_consistent_hash_is_refused() {
     Repo::aws_example()
         .edit(
@@ -601,7 +614,7 @@ fn aws_more_than_five_condition_values_in_a_rule() {
         .edit(
             "balancers/shop.yaml",
             "methods: [GET, POST]",
-            "methods: [GET, POST, PUT, DELETE]",
+            "methods: [GET, POST]\n            headers: [{name: x-a}, {name: x-b}]",
         )
         .expect_with(ON_AWS, 1, "repo/balancers/shop.yaml:32:17: error[unsupported-by-provider] loadbalancer/shop: ELBv2 rules take at most 5 condition values; route `api` has 7 (host 1, exact path 1, prefix path 2, each header 1, each method 1)");
 }
