@@ -27,7 +27,7 @@
 //! source:    spec support
 //! judge:     spec model identity authz source
 //! plan:      spec model
-//! dataplane: spec model fsutil
+//! dataplane: spec model fsutil support
 //! provider:  spec model plan dataplane source  # source: the CommitId an apply tags with
 //! admission: spec judge provider
 //! report:    source support

@@ -61,6 +61,8 @@ enum Command {
     Run(cli::run::RunArgs),
     /// Check or search the tamper-evident audit log.
     Audit(cli::audit::AuditArgs),
+    /// Create API tokens for ServiceAccounts.
+    Token(cli::token::TokenArgs),
     /// Try lbops on this machine: the example repository as a fresh git
     /// repository signed with a demo key, backends for its pools, and the
     /// daemon serving it; prints what to try (curl, a signed commit, the
@@ -161,6 +163,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Authorize(args) => cli::authorize::run(args, unix_now()),
         Command::Run(args) => cli::run::run(args),
         Command::Audit(args) => cli::audit::run(args),
+        Command::Token(args) => cli::token::run(
+            args,
+            time::OffsetDateTime::from(lbops::support::clock::Clock::now(
+                &lbops::support::clock::SystemClock,
+            )),
+        ),
         Command::Demo(args) => cli::demo::run(args),
     }
 }

@@ -8,7 +8,9 @@
 mod common;
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -41,6 +43,11 @@ struct Calls {
     /// The `SubnetMappings` of every `CreateLoadBalancer` sent: moto
     /// ignores their `AllocationId`, so the request is what is checked.
     subnet_mappings: Mutex<Vec<Vec<(String, String)>>>,
+    /// What moto takes without checking: each target registered, with
+    /// its `AvailabilityZone`; each target group's and each balancer's
+    /// `IpAddressType`, by name.
+    registered: Mutex<Vec<(String, Option<String>)>>,
+    ip_address_types: Mutex<Vec<(String, String)>>,
 }
 
 impl Calls {
@@ -87,6 +94,31 @@ impl Intercept for Recorder {
                 })
                 .collect();
             self.0.subnet_mappings.lock().unwrap().push(mappings);
+            let kind = create.ip_address_type().map(|t| t.as_str().to_owned());
+            self.0.ip_address_types.lock().unwrap().push((
+                create.name().unwrap_or_default().to_owned(),
+                kind.unwrap_or_else(|| "(default)".to_owned()),
+            ));
+        }
+        {
+            use aws_sdk_elasticloadbalancingv2::operation::create_target_group::CreateTargetGroupInput;
+            use aws_sdk_elasticloadbalancingv2::operation::register_targets::RegisterTargetsInput;
+            if let Some(create) = context.input().downcast_ref::<CreateTargetGroupInput>() {
+                let kind = create.ip_address_type().map(|t| t.as_str().to_owned());
+                self.0.ip_address_types.lock().unwrap().push((
+                    create.name().unwrap_or_default().to_owned(),
+                    kind.unwrap_or_else(|| "(default)".to_owned()),
+                ));
+            }
+            if let Some(register) = context.input().downcast_ref::<RegisterTargetsInput>() {
+                let mut registered = self.0.registered.lock().unwrap();
+                for target in register.targets() {
+                    registered.push((
+                        target.id().unwrap_or_default().to_owned(),
+                        target.availability_zone().map(str::to_owned),
+                    ));
+                }
+            }
         }
         let operation = cfg
             .load::<Metadata>()
@@ -99,6 +131,38 @@ impl Intercept for Recorder {
         made.push(operation.clone());
         if self.0.fail_at == Some(made.len()) {
             return Err(format!("injected fault at {operation}").into());
+        }
+        Ok(())
+    }
+}
+
+/// ACM as it really answers `ListCertificates`: without `Includes.keyTypes`
+/// it lists only RSA_1024 and RSA_2048 certificates (acm model,
+/// `Filters.keyTypes`), where moto lists every one. This asks moto for
+/// what AWS would list.
+#[derive(Debug)]
+struct AcmDefaultKeyTypes;
+
+impl Intercept for AcmDefaultKeyTypes {
+    fn name(&self) -> &'static str {
+        "acm-default-key-types"
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_acm::operation::list_certificates::ListCertificatesInput;
+        use aws_sdk_acm::types::{Filters, KeyAlgorithm};
+        if let Some(list) = context.input_mut().downcast_mut::<ListCertificatesInput>() {
+            let includes = list
+                .includes
+                .get_or_insert_with(|| Filters::builder().build());
+            includes
+                .key_types
+                .get_or_insert_with(|| vec![KeyAlgorithm::Rsa1024, KeyAlgorithm::Rsa2048]);
         }
         Ok(())
     }
@@ -130,7 +194,7 @@ impl Account {
             vpc,
             balancers: [
                 ("shop".parse().unwrap(), placed(Scheme::InternetFacing)),
-                ("shop-tcp".parse().unwrap(), placed(Scheme::Internal)),
+                ("shop-tcp".parse().unwrap(), placed(Scheme::InternetFacing)),
             ]
             .into_iter()
             .collect(),
@@ -151,6 +215,7 @@ impl Account {
             vec![
                 common::aws_model::StrictModel::shared(),
                 SharedInterceptor::new(Recorder(calls.clone())),
+                SharedInterceptor::new(AcmDefaultKeyTypes),
             ],
         )
         .await
@@ -341,6 +406,142 @@ async fn from_an_empty_account_the_example_applies_and_observes_as_desired() {
     held.sort();
     assert_eq!(held, allocations);
     // Applying again changes nothing.
+    assert_eq!(account.converge(&provider, &desired).await, 0);
+}
+
+#[tokio::test]
+async fn an_ecdsa_certificate_is_observed_and_not_imported_again() {
+    let Applied {
+        account,
+        calls,
+        provider,
+        _turn,
+    } = Applied::example().await;
+    let desired = account.catalog(unchanged);
+    // The example's key is ECDSA P-256, which ACM lists only when asked.
+    let key = std::fs::read_to_string(account.key_dir.path().join("shop.key")).unwrap();
+    assert!(
+        key.contains("BEGIN PRIVATE KEY") && !key.contains("RSA"),
+        "an ECDSA key"
+    );
+    let observed = provider.observe().await.unwrap();
+    assert!(
+        observed.certificates.contains_key("shop-example-test"),
+        "{:?}",
+        observed.certificates.keys().collect::<Vec<_>>()
+    );
+    let before = calls.mutating().len();
+    assert_eq!(plan(&desired, &observed).steps, []);
+    assert_eq!(account.converge(&provider, &desired).await, 0);
+    assert_eq!(calls.mutating()[before..], [] as [&str; 0]);
+}
+
+/// `examples/aws/repo` with `from` replaced by `to` in its pools.
+fn pools_with(from: &'static str, to: &'static str) -> impl Fn(&str, String) -> String {
+    move |path, text| {
+        if path.ends_with("pools/shop.yaml") {
+            assert!(text.contains(from), "{from}");
+            text.replace(from, to)
+        } else {
+            text
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_target_outside_the_vpc_is_registered_in_every_zone() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let calls = Arc::new(Calls::default());
+    let provider = account.provider(&calls).await;
+    // The VPC is 10.0.0.0/16; the canary sits in a peered 192.168.0.0/16.
+    let desired = account.catalog(pools_with("10.0.1.20:8080", "192.168.7.20:8080"));
+    account.converge(&provider, &desired).await;
+    let registered = calls.registered.lock().unwrap().clone();
+    let zone = |id: &str| {
+        registered
+            .iter()
+            .find(|(i, _)| i == id)
+            .unwrap_or_else(|| panic!("{id} registered: {registered:?}"))
+            .1
+            .clone()
+    };
+    assert_eq!(zone("192.168.7.20").as_deref(), Some("all"));
+    assert_eq!(zone("10.0.1.10"), None, "the VPC's own: its zone is found");
+    assert!(plan(&desired, &provider.observe().await.unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn an_ipv6_pool_is_an_ipv6_target_group_behind_a_dualstack_balancer() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let calls = Arc::new(Calls::default());
+    let provider = account.provider(&calls).await;
+    let desired = account.catalog(pools_with(
+        "    - address: 10.0.1.30:9000\n    - address: 10.0.2.30:9000\n",
+        "    - address: \"[2001:db8:1::30]:9000\"\n    - address: \"[2001:db8:2::30]:9000\"\n",
+    ));
+    account.converge(&provider, &desired).await;
+    let kinds = calls.ip_address_types.lock().unwrap().clone();
+    let kind = |name: &str| {
+        kinds
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} created: {kinds:?}"))
+            .1
+            .clone()
+    };
+    assert_eq!(kind("lbops-shop-api"), "ipv6");
+    assert_eq!(kind("lbops-shop-stable"), "ipv4");
+    assert_eq!(
+        kind("lbops-shop"),
+        "dualstack",
+        "the ALB forwards to shop-api"
+    );
+    assert_eq!(kind("lbops-shop-tcp"), "(default)");
+    assert!(plan(&desired, &provider.observe().await.unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn a_running_balancer_becomes_dualstack_for_a_new_ipv6_pool() {
+    let Applied {
+        account,
+        calls,
+        provider,
+        _turn,
+    } = Applied::example().await;
+    // The canary moves to a new pool of IPv6 targets.
+    let desired = account.catalog(|path, text| {
+        if path.ends_with("balancers/shop.yaml") {
+            text.replace("pool: shop-canary", "pool: shop-v6")
+        } else if path.ends_with("pools/shop.yaml") {
+            let v6 = text[text.find("---\nkind: Pool\nname: shop-canary").unwrap()..]
+                .split("---\nkind: Pool\nname: shop-api")
+                .next()
+                .unwrap()
+                .replace("name: shop-canary", "name: shop-v6")
+                .replace("10.0.1.20:8080", "\"[2001:db8:1::20]:8080\"");
+            format!("{text}{v6}")
+        } else {
+            text
+        }
+    });
+    let before = calls.mutating().len();
+    account.converge(&provider, &desired).await;
+    let made = &calls.mutating()[before..];
+    let switched = made.iter().position(|c| c == "SetIpAddressType");
+    let forwarded = made.iter().position(|c| c == "ModifyRule");
+    assert!(
+        switched.is_some() && switched < forwarded,
+        "dualstack before the rule forwards to the ipv6 group: {made:?}"
+    );
+    let kinds = calls.ip_address_types.lock().unwrap().clone();
+    assert!(
+        kinds.contains(&("lbops-shop-v6".to_owned(), "ipv6".to_owned())),
+        "{kinds:?}"
+    );
+    assert!(plan(&desired, &provider.observe().await.unwrap()).is_empty());
+    // Once dualstack, it stays so: nothing more to switch.
     assert_eq!(account.converge(&provider, &desired).await, 0);
 }
 

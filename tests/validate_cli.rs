@@ -585,6 +585,19 @@ fn aws_slow_start_outside_elbv2s_range() {
 }
 
 #[test]
+fn aws_slow_start_with_least_requests_is_refused() {
+    // What the example's `shop-stable` asked for until issue 14: AWS
+    // answers "You cannot enable both slow start and …".
+    Repo::aws_example()
+        .edit(
+            "pools/shop.yaml",
+            "  # round_robin: ELBv2 ramps new targets up (slow_start) only with it.\n",
+            "  algorithm: least_requests\n",
+        )
+        .expect_with(ON_AWS, 1, "repo/pools/shop.yaml:4:1: error[unsupported-by-provider] pool/shop-stable: an ELBv2 target group cannot combine slow start with `least_requests`; this pool, used by the ALB `shop`, asks for both");
+}
+
+#[test]
 fn aws_consistent_hash_is_refused() {
     Repo::aws_example()
         .edit(
@@ -601,7 +614,7 @@ fn aws_more_than_five_condition_values_in_a_rule() {
         .edit(
             "balancers/shop.yaml",
             "methods: [GET, POST]",
-            "methods: [GET, POST, PUT, DELETE]",
+            "methods: [GET, POST]\n            headers: [{name: x-a}, {name: x-b}]",
         )
         .expect_with(ON_AWS, 1, "repo/balancers/shop.yaml:32:17: error[unsupported-by-provider] loadbalancer/shop: ELBv2 rules take at most 5 condition values; route `api` has 7 (host 1, exact path 1, prefix path 2, each header 1, each method 1)");
 }
@@ -622,4 +635,63 @@ fn aws_nlb_addresses_must_match_its_subnets() {
     Repo::aws_example()
         .edit("balancers/shop-tcp.yaml", "    - pool: public\n    - pool: public\n", "    - pool: public\n")
         .expect_with(ON_AWS, 1, "repo/balancers/shop-tcp.yaml:9:7: error[unsupported-by-provider] loadbalancer/shop-tcp: an NLB takes one Elastic IP per subnet: this balancer has 1 address(es) and the daemon config gives it 2 subnet(s)");
+}
+
+/// `lbops token create` as an admin runs it: the printed entry goes into
+/// the ServiceAccount and validates; the token matches its hash; a token
+/// committed by mistake is caught by validation's secret scan.
+#[test]
+fn a_created_token_entry_validates_and_a_committed_token_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_lbops"))
+        .args([
+            "token",
+            "create",
+            "--service-account",
+            "deploy-bot",
+            "--name",
+            "pipeline",
+            "--scopes",
+            "state.read,pool.targets.*",
+            "--resources",
+            "pool/web-*,*",
+            "--expires",
+            "30d",
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect("run lbops");
+    assert!(output.status.success(), "{output:?}");
+    let created: Value = serde_json::from_slice(&output.stdout).expect("json");
+    let token = created["token"].as_str().expect("a token");
+    let entry = &created["entry"];
+    let parsed = lbops::spec::material::api_token::ApiToken::parse(token).expect("it parses");
+    assert_eq!(parsed.id().as_str(), entry["id"].as_str().unwrap());
+    let hash = lbops::spec::material::parse_token_hash(entry["hash"].as_str().unwrap()).unwrap();
+    assert!(parsed.matches(&hash));
+
+    // The text output's entry, pasted under `tokens:`.
+    let text = Command::new(env!("CARGO_BIN_EXE_lbops"))
+        .args(["token", "create", "--service-account", "deploy-bot"])
+        .args(["--scopes", "*", "--resources", "pool/web-*"])
+        .output()
+        .expect("run lbops");
+    let text = String::from_utf8(text.stdout).unwrap();
+    let (_, entry) = text
+        .split_once("access.tokens.issue`:\n\n")
+        .expect("an entry");
+    assert!(!entry.contains("lbops_"), "the entry never holds the token");
+    let repo = Repo::example();
+    repo.edit(
+        "access/service-accounts.yaml",
+        "  tokens:\n",
+        &format!("  tokens:\n{entry}"),
+    );
+    let run = repo.validate(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    repo.write("pools/notes.yaml", &format!("# deploy with {token}\n"));
+    repo.expect_only(
+        "repo/pools/notes.yaml:1:15: error[secret-in-repo]: this file contains an lbops API token; secrets must never be committed",
+    );
 }

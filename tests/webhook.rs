@@ -253,6 +253,30 @@ async fn a_signed_forgejo_push_is_accepted() {
 }
 
 #[tokio::test]
+async fn a_signed_bitbucket_push_is_accepted() {
+    let endpoint = Endpoint::start().await;
+    let body = format!(
+        r#"{{"push":{{"changes":[{{"new":{{"type":"branch","name":"main","target":{{"type":"commit","hash":"{SHA}"}}}},"old":{{"type":"branch","name":"main","target":{{"type":"commit","hash":"0000000000000000000000000000000000000000"}}}}}}]}},"repository":{{"full_name":"acme/lb"}}}}"#
+    )
+    .into_bytes();
+    let signature = format!("sha256={}", sign(SECRET, &body));
+    let answer = post(
+        endpoint.addr,
+        &[
+            ("X-Event-Key", "repo:push"),
+            ("X-Hook-UUID", "{a8f7e9c0-5f0e-4b5c-9c43-6a1b4a0f6d11}"),
+            ("X-Request-UUID", "5f3c1a0e-7b7e-4f43-9a8f-0d7c2c9e1b22"),
+            ("X-Hub-Signature", &signature),
+            ("User-Agent", "Bitbucket-Webhooks/2.0"),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(endpoint.stop().await, vec![trigger(Forge::Bitbucket)]);
+}
+
+#[tokio::test]
 async fn a_ping_and_other_events_are_answered_200_without_a_trigger() {
     let endpoint = Endpoint::start().await;
     let ping = br#"{"zen":"Design for failure.","hook_id":1}"#;

@@ -37,6 +37,49 @@ pub fn authorize(
     })
 }
 
+/// What a caller with an API token may do: what the token's ServiceAccount
+/// may do ([`authorize`]), narrowed by the token's scopes (action
+/// patterns) and resources (resource patterns), each when the token lists
+/// any. A token never widens its account's roles.
+pub fn authorize_token(
+    policy: &Catalog,
+    caller: &crate::identity::TokenCaller,
+    change: &Change,
+) -> Result<Permit, Denied> {
+    let principal = caller.principal();
+    let permit = authorize(policy, &principal, change)?;
+    let scoped = caller.scopes.is_empty()
+        || caller
+            .scopes
+            .iter()
+            .any(|scope| crate::spec::actions::pattern_matches(scope, change.action.name));
+    let within = caller.resources.is_empty()
+        || caller
+            .resources
+            .iter()
+            .any(|pattern| super::rules::resource_matches(pattern, change.resource.as_ref()));
+    let why = if !scoped {
+        Why::TokenScopes {
+            token: caller.id.to_string(),
+            scopes: caller.scopes.clone(),
+        }
+    } else if !within {
+        Why::TokenResources {
+            token: caller.id.to_string(),
+            resources: caller.resources.clone(),
+        }
+    } else {
+        return Ok(permit);
+    };
+    Err(Denied {
+        principal,
+        action: change.action,
+        resource: change.resource.clone(),
+        why: Box::new(why),
+        held_by: HeldBy::default(),
+    })
+}
+
 /// The policy indexed once — each principal's roles, each role's holders —
 /// for judging many changes; same answers as [`authorize`].
 pub struct Authorizer<'a> {

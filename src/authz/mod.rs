@@ -20,8 +20,10 @@ mod rules;
 mod fixture;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod token_tests;
 
-pub use authorizer::{authorize, Authorizer};
+pub use authorizer::{authorize, authorize_token, Authorizer};
 pub use change::Change;
 pub use diff::changes;
 pub use permit::{Denied, Grant, HeldBy, Holders, Miss, NearMiss, Permit, Via, Why};

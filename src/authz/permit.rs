@@ -142,6 +142,15 @@ pub enum Why {
         roles: Vec<(Name, Via)>,
         near: Vec<NearMiss>,
     },
+    /// The account's roles allow it, but the API token used is scoped to
+    /// other actions.
+    TokenScopes { token: String, scopes: Vec<String> },
+    /// The account's roles allow it, but the API token used may touch
+    /// other resources only.
+    TokenResources {
+        token: String,
+        resources: Vec<String>,
+    },
 }
 
 /// A rule that names the action but misses the resource or its labels.
@@ -225,6 +234,16 @@ impl fmt::Display for Denied {
             }
             Why::OwnerDisabled { owner } => write!(f, "its owner user/{owner} is disabled")?,
             Why::NoRoles => write!(f, "{who} holds no roles")?,
+            Why::TokenScopes { token, scopes } => write!(
+                f,
+                "its role allows it, but token {token} is scoped to {}",
+                scopes.join(", ")
+            )?,
+            Why::TokenResources { token, resources } => write!(
+                f,
+                "its role allows it, but token {token} may touch only {}",
+                resources.join(", ")
+            )?,
             Why::NotCovered { roles, near } if near.is_empty() => {
                 let roles: Vec<String> = roles.iter().map(|(r, via)| format!("{r}{via}")).collect();
                 let s = if roles.len() == 1 { "" } else { "s" };
@@ -265,7 +284,13 @@ impl fmt::Display for Denied {
                 }
             }
         }
-        write!(f, "; {}", self.held_by)
+        match self.why.as_ref() {
+            // The role is there; the token is what to change.
+            Why::TokenScopes { .. } | Why::TokenResources { .. } => f.write_str(
+                "; create a token whose scopes and resources include this (`lbops token create`)",
+            ),
+            _ => write!(f, "; {}", self.held_by),
+        }
     }
 }
 

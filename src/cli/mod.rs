@@ -6,3 +6,4 @@ pub mod dataplane;
 pub mod demo;
 pub mod plan;
 pub mod run;
+pub mod token;

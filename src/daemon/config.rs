@@ -78,17 +78,6 @@ pub enum RepositoryLocation {
     },
 }
 
-impl RepositoryLocation {
-    /// The remote's URL, for a mirrored repository.
-    #[must_use]
-    pub fn url(&self) -> Option<&str> {
-        match self {
-            RepositoryLocation::Local(_) => None,
-            RepositoryLocation::Remote { url, .. } => Some(url),
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RepositoryFile {

@@ -3,7 +3,7 @@
 //! (the audit log is the durable record); shared with the HTTP page.
 
 use crate::judge::Judgement;
-use crate::report::{StatusContext, StatusState};
+use crate::report::{Status, StatusContext, StatusState};
 use crate::source::CommitId;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -26,6 +26,13 @@ pub struct StatusRecord {
     pub description: String,
     /// Set when a status sink refused or failed (e.g. a forge's 401).
     pub sink_error: Option<String>,
+}
+
+impl StatusRecord {
+    /// Whether this is `status` as the daemon set it.
+    fn shows(&self, status: &Status) -> bool {
+        self.state == status.state && self.description == status.description
+    }
 }
 
 /// Everything known about one judged commit.
@@ -127,6 +134,49 @@ impl Journal {
         });
     }
 
+    /// A sink failed to post `status`: the page shows the error beside
+    /// the status — only if that status is still the one the daemon last
+    /// set for its context. A failure of an older one (a newer status was
+    /// set meanwhile) changes nothing: the page never goes back to it.
+    /// A commit the pages no longer hold is not brought back.
+    pub fn sink_failed(&self, commit: CommitId, at: i64, status: &Status, error: String) {
+        self.existing(commit, |record| {
+            if let Some(shown) = record.statuses.get_mut(&status.context) {
+                if shown.shows(status) {
+                    shown.sink_error = Some(error);
+                    record.at = at;
+                }
+            }
+        });
+    }
+
+    /// Sink `sink` posted `status`: an error of that sink shown beside
+    /// the same status goes away. Nothing else changes.
+    pub fn sink_delivered(&self, commit: CommitId, status: &Status, sink: &str) {
+        self.existing(commit, |record| {
+            if let Some(shown) = record.statuses.get_mut(&status.context) {
+                let from_sink = shown
+                    .sink_error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with(&format!("{sink}:")));
+                if shown.shows(status) && from_sink {
+                    shown.sink_error = None;
+                }
+            }
+        });
+    }
+
+    /// Changes the record of `commit`, if the pages still hold it.
+    fn existing(&self, commit: CommitId, change: impl FnOnce(&mut CommitRecord)) {
+        let mut records = self
+            .records
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(record) = records.iter_mut().find(|r| r.commit == commit) {
+            change(record);
+        }
+    }
+
     /// The newest `n` records, newest first.
     #[must_use]
     pub fn recent(&self, n: usize) -> Vec<CommitRecord> {
@@ -206,6 +256,45 @@ mod tests {
         assert_eq!(records[0].at, 2);
         assert_eq!(records[0].drift.as_deref(), Some("pool/web"));
         assert!(records[0].statuses.contains_key(&StatusContext::Validate));
+    }
+
+    #[test]
+    fn a_failed_post_of_an_older_status_does_not_bring_it_back() {
+        let journal = Journal::default();
+        let commit = CommitId::parse(&"c".repeat(40)).unwrap();
+        let applying = Status::new(StatusContext::Apply, StatusState::Pending, "applying");
+        let applied = Status::new(StatusContext::Apply, StatusState::Success, "applied");
+        let shown = |j: &Journal| {
+            j.get(&commit.to_string()).unwrap().statuses[&StatusContext::Apply].clone()
+        };
+        journal.status(
+            commit,
+            "main",
+            1,
+            StatusContext::Apply,
+            StatusRecord {
+                state: applying.state,
+                description: applying.description.clone(),
+                sink_error: None,
+            },
+        );
+        journal.status(commit, "main", 2, StatusContext::Apply, ok("applied"));
+        // The forge's post of "applying" fails after "applied" was set.
+        journal.sink_failed(commit, 3, &applying, "github: HTTP 503".into());
+        assert_eq!(shown(&journal), ok("applied"));
+        // A failed post of the status shown is shown beside it …
+        journal.sink_failed(commit, 4, &applied, "github: HTTP 503".into());
+        let failed = shown(&journal);
+        assert_eq!(
+            (failed.state, failed.description.as_str()),
+            (StatusState::Success, "applied")
+        );
+        assert_eq!(failed.sink_error.as_deref(), Some("github: HTTP 503"));
+        // … until that forge takes it; another sink's success clears nothing.
+        journal.sink_delivered(commit, &applied, "gitlab");
+        assert!(shown(&journal).sink_error.is_some());
+        journal.sink_delivered(commit, &applied, "github");
+        assert_eq!(shown(&journal), ok("applied"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use super::config::{EmbeddedConfig, RepositoryLocation, TrustStart};
 use super::readiness::Readiness;
 use super::reconcile::{error_policy, Deps, Next, Reconciler, RetryPolicy, Waiting};
+use super::reporter::outbox::{deliver, forge_key, Outbox, Tell, FILE as OUTBOX_FILE};
 use super::reporter::Reporter;
 use super::state::{DaemonState, StateError, StateStore};
 use super::DaemonConfig;
@@ -19,7 +20,7 @@ use crate::provider::embedded::EmbeddedProvider;
 use crate::report::notes::{GitNotes, NotesConfig, PushTarget};
 use crate::report::ContextName;
 use crate::source::{GitSource, SecretRef};
-use crate::support::clock::{Clock, SystemClock};
+use crate::support::clock::{Clock, SystemClock, TokioSleeper};
 use crate::trigger::{Trigger, TriggerSource};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -152,10 +153,21 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         .iter()
         .map(|forge| {
             let names = ContextName::new(config.statuses.instance.clone());
-            crate::report::forge::build(forge, names, clock.clone())
-                .map_err(|e| StartError::Notes(e.to_string()))
+            let sink = crate::report::forge::build(forge, names, clock.clone())
+                .map_err(|e| StartError::Notes(e.to_string()))?;
+            let key = forge_key(
+                forge.kind.as_str(),
+                &forge.api().map_err(|e| StartError::Notes(e.to_string()))?,
+                forge.repository.trim().trim_matches('/'),
+            );
+            Ok((key, sink))
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, StartError>>()?;
+    let keys: Vec<String> = forges.iter().map(|(key, _)| key.clone()).collect();
+    let outbox = Arc::new(
+        Outbox::open(&state_dir.join(OUTBOX_FILE), &keys)
+            .map_err(|e| StartError::Notes(e.to_string()))?,
+    );
 
     let (triggers, mut triggered) = mpsc::channel::<Trigger>(64);
     let _watcher = match (&config.repository.location, config.trigger.watch) {
@@ -201,9 +213,11 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         .map_err(|e| StartError::Trigger(format!("drift.schedule: {e}")))?;
     let poll = config.trigger.poll.0;
 
-    let alerter = crate::report::alerts::Alerter::from_config(&config.alerts)
-        .map_err(|e| StartError::Alerts(e.to_string()))?
-        .with_clock(clock.clone());
+    let alerter = Arc::new(
+        crate::report::alerts::Alerter::from_config(&config.alerts)
+            .map_err(|e| StartError::Alerts(e.to_string()))?
+            .with_clock(clock.clone()),
+    );
     let journal = Arc::new(super::journal::Journal::default());
     let metrics = Arc::new(super::metrics::Metrics::default());
     let readiness = Arc::new(Readiness::default());
@@ -223,11 +237,29 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             let _ = api_stopped.await;
         },
     ));
+    let tell = Tell {
+        journal: journal.clone(),
+        alerter: alerter.clone(),
+        clock: clock.clone(),
+    };
+    let _deliveries: Vec<DropAbort> = forges
+        .into_iter()
+        .map(|(key, sink)| {
+            DropAbort(tokio::spawn(deliver(
+                outbox.clone(),
+                sink,
+                key,
+                Arc::new(TokioSleeper),
+                tell.clone(),
+            )))
+        })
+        .collect();
     let reporter = Reporter {
         audit,
         notes,
-        forges,
-        alerter: Arc::new(alerter),
+        forges: keys,
+        outbox,
+        alerter,
         journal: journal.clone(),
         metrics: metrics.clone(),
         branch: config.repository.branch.clone(),
@@ -517,6 +549,15 @@ fn watch(
             .map_err(|e| StartError::Trigger(format!("cannot watch {}: {e}", path.display())))?;
     }
     Ok(watcher)
+}
+
+/// A background task that stops when its handle is dropped.
+struct DropAbort(tokio::task::JoinHandle<()>);
+
+impl Drop for DropAbort {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(test)]

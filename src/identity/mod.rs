@@ -14,6 +14,7 @@ mod keyring;
 mod openpgp;
 mod principal;
 mod ssh;
+pub mod token;
 
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ mod tests;
 pub use error::{BootstrapKeyError, DisabledReason, KeyStatusSource, NoIdentity};
 pub use keyring::Keyring;
 pub use principal::Principal;
+pub use token::{authenticate, TokenCaller, TokenRefused};
 
 use crate::spec::material::KeyFormat;
 use serde::{Serialize, Serializer};

@@ -28,6 +28,12 @@ pub(super) struct PoolChange<'a> {
     demote: Vec<Target>,
     /// Running targets the pool no longer lists.
     remove: Vec<TargetAddr>,
+    /// Primaries that stay as they are but that no health check has
+    /// passed yet (a wait that timed out, a restart while ELBv2 still says
+    /// `initial`): they are waited for again before any traffic shift,
+    /// across retries and restarts, because what decides is what the
+    /// provider observes now, not what an earlier plan did.
+    unconfirmed: Vec<Target>,
 }
 
 impl<'a> PoolChange<'a> {
@@ -46,6 +52,7 @@ impl<'a> PoolChange<'a> {
             promote: Vec::new(),
             demote: Vec::new(),
             remove: Vec::new(),
+            unconfirmed: Vec::new(),
         };
         let current = by_address(running);
         let wanted = wanted(spec);
@@ -76,11 +83,18 @@ impl<'a> PoolChange<'a> {
                 };
                 moves.push(target.clone());
             }
-            Some(running) if running.weight != target.weight.value => {
-                self.weights
-                    .push((target.address.value.clone(), target.weight.value));
+            Some(running) => {
+                if running.weight != target.weight.value {
+                    self.weights
+                        .push((target.address.value.clone(), target.weight.value));
+                }
+                // Without a health check nothing ever passes, and nothing
+                // is there to wait for.
+                let checked = self.spec.health_check.is_some();
+                if checked && !backup && running.health == Health::Unknown {
+                    self.unconfirmed.push(target.clone());
+                }
             }
-            Some(_) => {}
         }
     }
 
@@ -123,10 +137,22 @@ impl<'a> PoolChange<'a> {
     }
 
     /// Phase 4: the newly added primary targets, which must pass their
-    /// health check before weights or routes send traffic their way.
-    /// Backups only serve when every primary is down, so nothing waits on them.
+    /// health check before weights or routes send traffic their way, and,
+    /// when the pool's traffic shifts at all, the running primaries no
+    /// check has passed yet. Backups only serve when every primary is
+    /// down, so nothing waits on them.
     pub(super) fn wait_for_added(&self) -> Option<Step> {
-        (!self.add.is_empty()).then(|| self.wait_healthy(&self.add))
+        let shifts = !self.add.is_empty()
+            || !self.weights.is_empty()
+            || !self.promote.is_empty()
+            || !self.demote.is_empty()
+            || !self.remove.is_empty();
+        if !shifts {
+            return None;
+        }
+        let mut awaited: Vec<Target> = self.add.iter().chain(&self.unconfirmed).cloned().collect();
+        awaited.sort_by(|a, b| a.address.value.cmp(&b.address.value));
+        (!awaited.is_empty()).then(|| self.wait_healthy(&awaited))
     }
 
     /// Phase 5: weights of targets that keep running in the same role.

@@ -6,7 +6,7 @@ pub mod alerts;
 pub mod forge;
 pub mod notes;
 use crate::source::CommitId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The longest description a status may carry (GitHub's limit; the
@@ -14,7 +14,7 @@ use std::fmt;
 pub const MAX_DESCRIPTION: usize = 140;
 
 /// Which step of lbops' flow a status is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusContext {
     Validate,
@@ -49,7 +49,7 @@ impl StatusContext {
 }
 
 /// Where a status stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusState {
     Pending,
@@ -81,6 +81,9 @@ pub struct Status {
     pub description: String,
     /// The daemon's page for this commit.
     pub target_url: Option<String>,
+    /// The branch the status is about, for forges that attach statuses to
+    /// a branch's pipeline (GitLab's `ref`): `main`, not `refs/heads/main`.
+    pub branch: Option<String>,
 }
 
 impl Status {
@@ -93,7 +96,21 @@ impl Status {
             state,
             description: clip(description),
             target_url: None,
+            branch: None,
         }
+    }
+
+    /// The status about `git_ref`, a branch given either way (`main` or
+    /// `refs/heads/main`); another kind of ref (a tag, a merge request's
+    /// head) names no branch.
+    #[must_use]
+    pub fn on_ref(mut self, git_ref: &str) -> Self {
+        self.branch = match git_ref.strip_prefix("refs/heads/") {
+            Some(branch) => Some(branch.to_owned()),
+            None if git_ref.starts_with("refs/") || git_ref.is_empty() => None,
+            None => Some(git_ref.to_owned()),
+        };
+        self
     }
 
     #[must_use]

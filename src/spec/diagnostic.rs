@@ -47,6 +47,9 @@ pub enum Code {
     BadSigningKey,
     DuplicateSigningKey,
     BadTokenHash,
+    /// A token's `id` is not one `lbops token create` makes, or two
+    /// tokens share one.
+    BadTokenId,
     DuplicateEmail,
     InvalidOwner,
     UnsupportedByProvider,
@@ -89,6 +92,7 @@ impl Code {
             Code::BadSigningKey => "bad-signing-key",
             Code::DuplicateSigningKey => "duplicate-signing-key",
             Code::BadTokenHash => "bad-token-hash",
+            Code::BadTokenId => "bad-token-id",
             Code::DuplicateEmail => "duplicate-email",
             Code::InvalidOwner => "invalid-owner",
             Code::UnsupportedByProvider => "unsupported-by-provider",

@@ -313,6 +313,22 @@ fn access_rules() {
             "9:16 unknown-action"
         ]
     );
+    let hash = format!("sha256:{}", "0".repeat(64));
+    let tokens = format!(
+        "kind: ServiceAccount\nname: s\nspec:\n  owner: a\n  tokens:\n\
+         \x20   - {{name: t1, id: abc123def456, hash: \"{hash}\", expires: 2030-01-01, resources: [pool/web-*]}}\n\
+         \x20   - {{name: t2, id: abc123def456, hash: \"{hash}\", expires: 2030-01-01}}\n\
+         \x20   - {{name: t3, id: ABC, hash: \"{hash}\", expires: 2030-01-01, resources: [pools]}}\n"
+    );
+    let active = "kind: User\nname: a\nspec:\n  emails: [a@example.test]\n";
+    assert_eq!(
+        codes(&[("s.yaml", &tokens), ("u.yaml", active)]),
+        [
+            "7:22 bad-token-id",
+            "8:22 bad-token-id",
+            "8:141 bad-resource-pattern"
+        ]
+    );
     let no_key = "kind: User\nname: a\nspec:\n  emails: [a@example.test]\n  signing_keys: [{revoked: true}]\n";
     assert_eq!(codes(&[("u.yaml", no_key)]), ["5:18 bad-signing-key"]);
 }

@@ -3,5 +3,6 @@
 
 pub mod backoff;
 pub mod clock;
+pub mod constant_time;
 pub mod glob;
 pub mod hex;

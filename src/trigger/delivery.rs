@@ -7,10 +7,10 @@
 //! | GitHub         | `X-GitHub-Delivery`                                                             |
 //! | GitLab         | `X-Gitlab-Event-UUID`, `Idempotency-Key` (GitLab 17.4+, kept on retries)        |
 //! | Gitea, Forgejo | `X-Forgejo-Delivery`, `X-Gitea-Delivery`, `X-Gogs-Delivery`, `X-GitHub-Delivery` |
+//! | Bitbucket      | `X-Request-UUID` (`X-Hook-UUID` names the webhook, not the delivery)            |
 //!
 //! Gitea and Forgejo send the same id in every one of their headers.
-//! Bitbucket (`X-Request-UUID`, `X-Hook-UUID`) and Gogs are not senders the
-//! endpoint accepts at all, so they have no row.
+//! Gogs is not a sender the endpoint accepts at all, so it has no row.
 //!
 //! No forge signs its delivery id: whoever captured a delivery can replay it
 //! under another id, or none. That is why a delivery is also known by the
@@ -46,6 +46,7 @@ pub struct DeliveryId {
 
 const GITHUB: &[&str] = &["X-GitHub-Delivery"];
 const GITLAB: &[&str] = &["X-Gitlab-Event-UUID", "Idempotency-Key"];
+const BITBUCKET: &[&str] = &["X-Request-UUID"];
 const GITEA: &[&str] = &[
     "X-Forgejo-Delivery",
     "X-Gitea-Delivery",
@@ -63,6 +64,7 @@ pub fn delivery(headers: &HeaderMap, body: &[u8]) -> Result<Delivery, BadRequest
         Ok(Forge::GitHub) => GITHUB,
         Ok(Forge::GitLab) => GITLAB,
         Ok(Forge::Gitea) => GITEA,
+        Ok(Forge::Bitbucket) => BITBUCKET,
         // Not proven, so never asked; nothing to name.
         Err(_) => &[],
     };
@@ -145,6 +147,12 @@ mod tests {
         assert_eq!(forgejo.unwrap().header, "X-Forgejo-Delivery");
         let gitea = id(&[("X-Gitea-Event", "push"), ("X-Gitea-Delivery", UUID)]);
         assert_eq!(gitea.unwrap().header, "X-Gitea-Delivery");
+        let bitbucket = id(&[
+            ("X-Event-Key", "repo:push"),
+            ("X-Hook-UUID", "{a8f7e9c0-0000-4000-8000-000000000000}"),
+            ("X-Request-UUID", UUID),
+        ]);
+        assert_eq!(bitbucket.unwrap().header, "X-Request-UUID");
         // A GitLab request's X-GitHub-Delivery is not GitLab's id.
         assert_eq!(
             id(&[("X-Gitlab-Event", "Push Hook"), ("X-GitHub-Delivery", UUID)]),

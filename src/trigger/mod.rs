@@ -54,6 +54,8 @@ pub enum Forge {
     GitHub,
     GitLab,
     Gitea,
+    /// Bitbucket Cloud.
+    Bitbucket,
 }
 
 impl fmt::Display for Forge {
@@ -62,6 +64,7 @@ impl fmt::Display for Forge {
             Forge::GitHub => "GitHub",
             Forge::GitLab => "GitLab",
             Forge::Gitea => "Gitea/Forgejo",
+            Forge::Bitbucket => "Bitbucket",
         })
     }
 }

@@ -16,14 +16,49 @@ struct Push {
     checkout_sha: Option<String>,
 }
 
+/// Bitbucket Cloud's push payload: `push.changes[]`, each with the ref's
+/// `new` state (`null` when it was deleted) and its `old` one.
+#[derive(Deserialize)]
+struct BitbucketPush {
+    push: BitbucketChanges,
+}
+
+#[derive(Deserialize)]
+struct BitbucketChanges {
+    changes: Vec<BitbucketChange>,
+}
+
+#[derive(Deserialize)]
+struct BitbucketChange {
+    new: Option<BitbucketRef>,
+    old: Option<BitbucketRef>,
+}
+
+#[derive(Deserialize)]
+struct BitbucketRef {
+    /// `branch` or `tag`.
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    target: Option<BitbucketTarget>,
+}
+
+#[derive(Deserialize)]
+struct BitbucketTarget {
+    hash: String,
+}
+
 /// Reads a push event's ref and new head from its JSON body.
 pub(super) fn push(forge: Forge, body: &[u8]) -> Result<WebhookEvent, BadRequest> {
+    if forge == Forge::Bitbucket {
+        return bitbucket_push(body);
+    }
     let push: Push =
         serde_json::from_slice(body).map_err(|e| BadRequest::NotJson(e.to_string()))?;
     let git_ref = push.git_ref.map(checked_ref).transpose()?;
     let head = match forge {
         Forge::GitLab => push.checkout_sha.or(push.after),
-        Forge::GitHub | Forge::Gitea => push.after,
+        Forge::GitHub | Forge::Gitea | Forge::Bitbucket => push.after,
     };
     let after = head
         .map(checked_sha)
@@ -31,6 +66,45 @@ pub(super) fn push(forge: Forge, body: &[u8]) -> Result<WebhookEvent, BadRequest
         .filter(|sha| !is_zero(sha));
     Ok(WebhookEvent::Push {
         forge,
+        git_ref,
+        after,
+    })
+}
+
+/// A Bitbucket push names the first change's ref and its new head (a push
+/// of several refs still triggers one reconcile, which reads them all).
+fn bitbucket_push(body: &[u8]) -> Result<WebhookEvent, BadRequest> {
+    let push: BitbucketPush =
+        serde_json::from_slice(body).map_err(|e| BadRequest::NotJson(e.to_string()))?;
+    let Some(change) = push.push.changes.into_iter().next() else {
+        return Ok(WebhookEvent::Push {
+            forge: Forge::Bitbucket,
+            git_ref: None,
+            after: None,
+        });
+    };
+    let (named, after) = match (change.new, change.old) {
+        (Some(new), _) => {
+            let after = new.target.as_ref().map(|t| t.hash.clone());
+            (Some(new), after)
+        }
+        (None, old) => (old, None),
+    };
+    let git_ref = named
+        .map(|r| match r.kind.as_str() {
+            "tag" => Ok(format!("refs/tags/{}", r.name)),
+            "branch" | "named_branch" => Ok(format!("refs/heads/{}", r.name)),
+            _ => Err(BadRequest::BadField {
+                field: "push.changes[].new.type",
+                expected: "branch or tag",
+            }),
+        })
+        .transpose()?
+        .map(checked_ref)
+        .transpose()?;
+    let after = after.map(checked_sha).transpose()?;
+    Ok(WebhookEvent::Push {
+        forge: Forge::Bitbucket,
         git_ref,
         after,
     })
@@ -111,6 +185,24 @@ mod tests {
             push(Forge::Gitea, deleted.as_bytes()),
             Ok(event(Forge::Gitea, "refs/tags/v1", None))
         );
+    }
+
+    #[test]
+    fn reads_bitbucket_pushes() {
+        // Trimmed from Bitbucket Cloud's repo:push payload.
+        let body = format!(
+            r#"{{"push":{{"changes":[{{"new":{{"type":"branch","name":"main","target":{{"type":"commit","hash":"{SHA}"}}}},"old":{{"type":"branch","name":"main","target":{{"hash":"{ZERO}"}}}},"created":false,"forced":false}}]}},"repository":{{"full_name":"acme/lb-config"}}}}"#
+        );
+        assert_eq!(
+            push(Forge::Bitbucket, body.as_bytes()),
+            Ok(event(Forge::Bitbucket, "refs/heads/main", Some(SHA)))
+        );
+        let deleted = r#"{"push":{"changes":[{"new":null,"old":{"type":"tag","name":"v1","target":{"hash":"0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"}}}]}}"#;
+        assert_eq!(
+            push(Forge::Bitbucket, deleted.as_bytes()),
+            Ok(event(Forge::Bitbucket, "refs/tags/v1", None))
+        );
+        assert!(push(Forge::Bitbucket, br#"{"ref":"refs/heads/main"}"#).is_err());
     }
 
     #[test]

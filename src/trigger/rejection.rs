@@ -23,9 +23,9 @@ pub enum Unauthorized {
     )]
     NoSecret,
     #[error(
-        "not a GitHub, GitLab, Gitea or Forgejo webhook (no X-GitHub-Event, X-Gitlab-Event, \
-         X-Gitea-Event or X-Forgejo-Event header): send push events from the forge's \
-         webhook settings"
+        "not a GitHub, GitLab, Gitea, Forgejo or Bitbucket webhook (no X-GitHub-Event, \
+         X-Gitlab-Event, X-Gitea-Event, X-Forgejo-Event or X-Event-Key header): send push \
+         events from the forge's webhook settings"
     )]
     UnknownSender,
     #[error("{header} is missing: set a secret on the forge's webhook, the same one lbops reads")]

@@ -6,9 +6,10 @@
 //! | GitHub         | `X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`        | `X-GitHub-Event`                  |
 //! | GitLab         | `X-Gitlab-Token: <secret>`                             | `X-Gitlab-Event`                  |
 //! | Gitea, Forgejo | `X-Gitea-Signature` / `X-Forgejo-Signature: <hex HMAC>` | `X-Gitea-Event` / `X-Forgejo-Event` |
+//! | Bitbucket Cloud | `X-Hub-Signature: sha256=<hex HMAC-SHA256>`           | `X-Event-Key`                     |
 //!
 //! Gitea and Forgejo also send GitHub's headers, so they are recognised
-//! first. Every comparison with the secret is constant time (`hmac`'s
+//! first; Bitbucket sends none of the others'. Every comparison with the secret is constant time (`hmac`'s
 //! `verify_slice`), and the body is parsed only once it is proven.
 
 use super::event::WebhookEvent;
@@ -29,6 +30,10 @@ const GITEA_EVENT: &str = "x-gitea-event";
 const GITEA_SIGNATURE: &str = "X-Gitea-Signature";
 const FORGEJO_EVENT: &str = "x-forgejo-event";
 const FORGEJO_SIGNATURE: &str = "X-Forgejo-Signature";
+const BITBUCKET_EVENT: &str = "x-event-key";
+/// Bitbucket signs as GitHub does, under GitHub's older header name
+/// (GitHub itself sends a SHA-1 there, which lbops does not take).
+const BITBUCKET_SIGNATURE: &str = "X-Hub-Signature";
 
 /// What a GitHub signature looks like, for the error message.
 const GITHUB_FORMAT: &str = "sha256= and 64 hex digits";
@@ -71,6 +76,10 @@ pub fn verify(headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<Webhook
                 GITEA_EVENT
             }
         }
+        Forge::Bitbucket => {
+            check_signature(headers, BITBUCKET_SIGNATURE, Some("sha256="), body, secret)?;
+            BITBUCKET_EVENT
+        }
     };
     let name = event_name(headers, event_header)?;
     Ok(classify(forge, name, body)?)
@@ -91,6 +100,8 @@ pub(super) fn sender(headers: &HeaderMap) -> Result<Forge, Unauthorized> {
         Ok(Forge::GitLab)
     } else if any(&[GITHUB_EVENT, GITHUB_SIGNATURE]) {
         Ok(Forge::GitHub)
+    } else if any(&[BITBUCKET_EVENT]) {
+        Ok(Forge::Bitbucket)
     } else {
         Err(Unauthorized::UnknownSender)
     }
@@ -202,9 +213,9 @@ fn event_name<'a>(headers: &'a HeaderMap, header: &'static str) -> Result<&'a st
 fn classify(forge: Forge, name: &str, body: &[u8]) -> Result<WebhookEvent, BadRequest> {
     match (forge, name) {
         (Forge::GitHub, "ping") => Ok(WebhookEvent::Ping),
-        (Forge::GitHub | Forge::Gitea, "push") | (Forge::GitLab, "Push Hook" | "Tag Push Hook") => {
-            payload::push(forge, body)
-        }
+        (Forge::GitHub | Forge::Gitea, "push")
+        | (Forge::GitLab, "Push Hook" | "Tag Push Hook")
+        | (Forge::Bitbucket, "repo:push") => payload::push(forge, body),
         _ => Ok(WebhookEvent::Ignored(name.to_owned())),
     }
 }

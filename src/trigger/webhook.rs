@@ -1,5 +1,5 @@
-//! The webhook endpoint: `POST /hooks/git` from GitHub, GitLab, Gitea or
-//! Forgejo. A verified push sends one [`Trigger`] to the daemon.
+//! The webhook endpoint: `POST /hooks/git` from GitHub, GitLab, Gitea,
+//! Forgejo or Bitbucket Cloud. A verified push sends one [`Trigger`] to the daemon.
 //!
 //! | answer | when                                                        |
 //! |--------|-------------------------------------------------------------|

@@ -221,12 +221,25 @@ fn diff_tokens(before: &[Token], after: &[Token], found: &mut Found) {
         };
         let Token {
             name: _, // the key these two were paired by
+            id,
             hash,
             expires,
+            created,
             scopes,
+            resources,
         } = token;
-        if *hash != now.hash {
+        if *hash != now.hash || *id != now.id {
             found.note(ISSUE, format!("token `{name}` replaced (new hash)"));
+        }
+        if *created != now.created {
+            found.note(ISSUE, format!("token `{name}` creation time changed"));
+        }
+        if let Some(detail) = plus_minus(
+            &format!("token `{name}` resources"),
+            names(resources),
+            names(&now.resources),
+        ) {
+            found.note(ISSUE, detail);
         }
         if *expires != now.expires {
             let (a, b) = (timestamp(expires.value), timestamp(now.expires.value));

@@ -128,6 +128,13 @@ state_dir: '{state}'
             audit: AuditLog::open(&dir.path().join("audit.jsonl")).unwrap().log,
             notes: GitNotes::new(NotesConfig::new(&repo, ContextName::new(None))).unwrap(),
             forges: Vec::new(),
+            outbox: Arc::new(
+                crate::daemon::reporter::outbox::Outbox::open(
+                    &state_dir.join(crate::daemon::reporter::outbox::FILE),
+                    &[],
+                )
+                .unwrap(),
+            ),
             alerter: Arc::new(alerter),
             journal: Arc::new(Journal::default()),
             metrics: Arc::new(Metrics::default()),

@@ -8,6 +8,7 @@
 //! anything else of it that follows the record, and [`Reporter::report`]
 //! stops at a failed write, so the caller changes nothing either.
 
+pub mod outbox;
 pub(super) mod text;
 
 use super::drift::Drifted;
@@ -18,11 +19,11 @@ use crate::audit::{AuditError, AuditEvent, AuditLog, EventKind, Head, DAEMON_ACT
 use crate::judge::{Judgement, Ruling};
 use crate::model::Step;
 use crate::report::alerts::{Alert, Alerter};
-use crate::report::forge::ForgeSink;
 use crate::report::notes::GitNotes;
-use crate::report::{ReportError, Status, StatusContext, StatusSink, StatusState};
+use crate::report::{Status, StatusContext, StatusSink, StatusState};
 use crate::source::CommitId;
 use crate::support::clock::Clock;
+use outbox::Outbox;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,9 +91,11 @@ pub enum ReconcileEvent<'a> {
 pub struct Reporter {
     pub(super) audit: AuditLog,
     pub(super) notes: GitNotes,
-    /// Forges that get the statuses too (posted in the background: a
-    /// forge may retry for minutes).
-    pub(super) forges: Vec<ForgeSink>,
+    /// Forges that get the statuses too, by their [`outbox::forge_key`]:
+    /// put in the outbox, and posted from there in the background (a
+    /// forge may be down for minutes or hours).
+    pub(super) forges: Vec<String>,
+    pub(super) outbox: Arc<Outbox>,
     pub(super) alerter: Arc<Alerter>,
     /// What the daemon's pages show.
     pub(super) journal: Arc<Journal>,
@@ -268,7 +271,8 @@ impl Reporter {
                 } else {
                     StatusState::Failure
                 };
-                self.post(head, StatusContext::Plan, state, &text).await;
+                self.post_on(git_ref, head, StatusContext::Plan, state, &text)
+                    .await;
             }
             E::Waiting { head, error, retry } => {
                 let why = text::waiting(retry, error);
@@ -369,8 +373,7 @@ impl Reporter {
             .map(|url| format!("{}/commits/{commit}", url.trim_end_matches('/')))
     }
 
-    /// Posts a status to git notes (and shows it on the daemon's page)
-    /// now, and to the forges in the background.
+    /// Posts a status of the watched branch: see [`Reporter::post_on`].
     async fn post(
         &self,
         commit: CommitId,
@@ -378,7 +381,22 @@ impl Reporter {
         state: StatusState,
         description: &str,
     ) {
-        let status = Status::new(context, state, description);
+        self.post_on(&self.branch, commit, context, state, description)
+            .await;
+    }
+
+    /// Posts a status of `commit` on `git_ref` to git notes (and shows it
+    /// on the daemon's page) now, and puts it in the forges' outbox, from
+    /// which they get it in the background.
+    async fn post_on(
+        &self,
+        git_ref: &str,
+        commit: CommitId,
+        context: StatusContext,
+        state: StatusState,
+        description: &str,
+    ) {
+        let status = Status::new(context, state, description).on_ref(git_ref);
         let status = match self.page(commit) {
             Some(url) => status.with_url(url),
             None => status,
@@ -401,40 +419,8 @@ impl Reporter {
             record,
         );
         for forge in &self.forges {
-            self.post_to_forge(forge.clone(), commit, status.clone());
+            self.outbox.want(forge, commit, &status);
         }
-    }
-
-    /// Posts to a forge in the background (it may retry for minutes); a
-    /// failure shows on the daemon's page as an error beside the status,
-    /// and one that retrying cannot fix (a 401) is also alerted.
-    fn post_to_forge(&self, forge: ForgeSink, commit: CommitId, status: Status) {
-        let journal = self.journal.clone();
-        let alerter = self.alerter.clone();
-        let branch = self.branch.clone();
-        let clock = self.clock.clone();
-        tokio::spawn(async move {
-            let Err(e) = forge.post(commit, &status).await else {
-                return;
-            };
-            tracing::warn!(commit = %commit.short(), sink = forge.name(), error = %e, "cannot post a status");
-            let record = StatusRecord {
-                state: status.state,
-                description: status.description.clone(),
-                sink_error: Some(e.to_string()),
-            };
-            journal.status(
-                commit,
-                &branch,
-                clock.unix_seconds(),
-                status.context,
-                record,
-            );
-            if let ReportError::Permanent { .. } = e {
-                let alert = Alert::bad_config(Some(&commit.to_string()), &e.to_string());
-                alerter.send(&alert).await;
-            }
-        });
     }
 
     /// Announces an alert without holding up the reconcile (sinks retry

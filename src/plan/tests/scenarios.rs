@@ -779,3 +779,78 @@ fn a_plan_reads_as_numbered_lines() {
 }
 
 // ---- the fixpoint, over generated estates ----
+
+// ---- targets no health check has passed yet ----
+
+/// `before` as a provider reports it when `unconfirmed`'s health check
+/// has not passed yet: a wait that timed out, or a restart while ELBv2
+/// still says `initial`.
+fn with_unchecked(before: &Catalog, pool: &str, unconfirmed: &str) -> ObservedState {
+    let mut observed = observed_from(before);
+    let running = observed.pools.get_mut(pool).expect("the pool runs");
+    for target in &mut running.targets {
+        if target.address == addr(unconfirmed) {
+            target.health = Health::Unknown;
+        }
+    }
+    observed
+}
+
+#[test]
+fn a_target_no_check_has_passed_is_waited_for_again_before_traffic_leaves_the_others() {
+    let before = catalog(&[("lb.yaml", &web("{pool: web-stable}")), ("p.yaml", STABLE)]);
+    let shrunk = STABLE.replace("    - {address: 127.0.0.1:9001, weight: 1}\n", "");
+    let after = catalog(&[("lb.yaml", &web("{pool: web-stable}")), ("p.yaml", &shrunk)]);
+    let observed = with_unchecked(&before, "web-stable", "127.0.0.1:9002");
+    assert_eq!(
+        plan(&after, &observed).steps,
+        [
+            Step::WaitHealthy {
+                pool: name("web-stable"),
+                targets: vec![addr("127.0.0.1:9002")],
+                timeout: Duration::from_secs(30),
+            },
+            Step::DrainTargets {
+                pool: name("web-stable"),
+                targets: vec![addr("127.0.0.1:9001")],
+                timeout: Duration::from_secs(20),
+            },
+            Step::RemoveTargets {
+                pool: name("web-stable"),
+                targets: vec![addr("127.0.0.1:9001")],
+            },
+        ]
+    );
+    // Its twin: once the check passed, the same change drains at once.
+    let steps = plan(&after, &observed_from(&before)).steps;
+    assert!(
+        !steps.iter().any(|s| matches!(s, Step::WaitHealthy { .. })),
+        "{steps:#?}"
+    );
+}
+
+#[test]
+fn an_unchecked_target_alone_is_no_change_and_without_a_health_check_is_never_awaited() {
+    let before = catalog(&[("lb.yaml", &web("{pool: web-stable}")), ("p.yaml", STABLE)]);
+    let observed = with_unchecked(&before, "web-stable", "127.0.0.1:9002");
+    assert_eq!(plan(&before, &observed).steps, []);
+
+    let unchecked = |text: &str| {
+        text.replace(
+            "  health_check:\n    probe: {http: {path: /healthz}}\n    interval: 5s\n    timeout: 2s\n",
+            "",
+        )
+    };
+    let before = catalog(&[
+        ("lb.yaml", &web("{pool: web-stable}")),
+        ("p.yaml", &unchecked(STABLE)),
+    ]);
+    let shrunk = unchecked(STABLE).replace("    - {address: 127.0.0.1:9001, weight: 1}\n", "");
+    let after = catalog(&[("lb.yaml", &web("{pool: web-stable}")), ("p.yaml", &shrunk)]);
+    let observed = with_unchecked(&before, "web-stable", "127.0.0.1:9002");
+    let steps = plan(&after, &observed).steps;
+    assert!(
+        !steps.iter().any(|s| matches!(s, Step::WaitHealthy { .. })),
+        "{steps:#?}"
+    );
+}

@@ -79,18 +79,11 @@ pub(super) async fn put_certificate(
         }
     };
     let serial = once_imported("DescribeCertificate", || serial(provider, &arn)).await?;
-    let id = ResourceId::new(Kind::Certificate, name.clone()).to_string();
-    let tags = [
-        (TAG_ID, id),
-        (TAG_COMMIT, applying.commit_tag()),
-        (TAG_CHAIN, crate::model::sha256_hex(chain_pem)),
-        (TAG_SERIAL, serial),
-        (TAG_KEY, observe::key_tag(key)),
-    ]
-    .into_iter()
-    .map(|(k, v)| aws_sdk_acm::types::Tag::builder().key(k).value(v).build())
-    .collect::<Result<Vec<_>, _>>()
-    .map_err(|e| AwsError::Step(e.to_string()))?;
+    let tags = certificate_tags(name, &applying.commit_tag(), chain_pem, &serial, key)
+        .into_iter()
+        .map(|(k, v)| aws_sdk_acm::types::Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AwsError::Step(e.to_string()))?;
     once_imported("AddTagsToCertificate", || async {
         provider
             .acm
@@ -164,6 +157,44 @@ fn key_algorithm(leaf_pem: &[u8]) -> Option<&'static str> {
         }
         _ => None,
     }
+}
+
+/// The tags of a certificate lbops imported (or adopted), as ACM takes
+/// them ([`tags`](super::tags)): a key file's path can hold anything.
+fn certificate_tags(
+    name: &Name,
+    commit: &str,
+    chain_pem: &str,
+    serial: &str,
+    key: &KeyRef,
+) -> Vec<(String, String)> {
+    let id = ResourceId::new(Kind::Certificate, name.clone()).to_string();
+    [
+        (TAG_ID, id),
+        (TAG_COMMIT, commit.to_owned()),
+        (TAG_CHAIN, crate::model::sha256_hex(chain_pem)),
+        (TAG_SERIAL, serial.to_owned()),
+        (TAG_KEY, observe::key_tag(key)),
+    ]
+    .iter()
+    .flat_map(|(key, value)| super::tags::encode(key, value))
+    .collect()
+}
+
+/// What `ListCertificates` must include: every key type ACM knows (the
+/// acm model's `KeyAlgorithm`). Left out, ACM lists only RSA_1024 and
+/// RSA_2048 certificates, so an ECDSA one (the example's) is never seen:
+/// every apply would import it again and never delete the old copies,
+/// until the account's import quota ran out.
+pub(super) fn every_key_type() -> aws_sdk_acm::types::Filters {
+    use aws_sdk_acm::types::{Filters, KeyAlgorithm};
+    let all = KeyAlgorithm::values()
+        .iter()
+        .copied()
+        .map(KeyAlgorithm::from);
+    Filters::builder()
+        .set_key_types(Some(all.collect()))
+        .build()
 }
 
 /// The serial number ACM holds for a certificate: what tells lbops' own
@@ -356,6 +387,60 @@ mod tests {
             replaced_name(OLD).as_str(),
             "replaced-12345678-1234-1234-1234-123456789012"
         );
+    }
+
+    #[test]
+    fn certificate_tags_are_valid_in_acm_and_read_back() {
+        let name: Name = "shop-example-test".parse().unwrap();
+        let path = format!("/etc/lbops/keys/{}/shop; key=1 (é).key", "d".repeat(300));
+        for key in [
+            KeyRef::File(path),
+            KeyRef::Env("SHOP_KEY".into()),
+            KeyRef::Provider("arn:aws:acm:eu-west-1:123456789012:certificate/0b1c".into()),
+        ] {
+            let tags = certificate_tags(&name, "0123abcd", "chain", "0a:1b:2c", &key);
+            // The acm model's TagKey and TagValue, ASCII part (all lbops
+            // writes); at most 50 tags on a certificate.
+            assert!(tags.len() <= 50);
+            let alphabet = |s: &str| {
+                s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(c))
+            };
+            for (k, v) in &tags {
+                assert!((1..=128).contains(&k.len()) && alphabet(k), "{k}");
+                assert!(v.len() <= 256 && alphabet(v), "{k}: {v:?}");
+            }
+            let read: observe::Tags = tags.into_iter().collect();
+            let decoded = super::super::tags::decode(&read, TAG_KEY);
+            assert_eq!(decoded.as_deref().and_then(observe::key_ref), Some(key));
+            assert_eq!(
+                super::super::tags::decode(&read, TAG_SERIAL).as_deref(),
+                Some("0a:1b:2c")
+            );
+        }
+    }
+
+    #[test]
+    fn certificates_of_every_key_type_are_listed() {
+        // The acm model's KeyAlgorithm (2015-12-08): what ACM lists by
+        // default is only the two RSA ones.
+        let filters = every_key_type();
+        let asked: Vec<&str> = filters
+            .key_types()
+            .iter()
+            .map(aws_sdk_acm::types::KeyAlgorithm::as_str)
+            .collect();
+        for key_type in [
+            "RSA_1024",
+            "RSA_2048",
+            "RSA_3072",
+            "RSA_4096",
+            "EC_prime256v1",
+            "EC_secp384r1",
+            "EC_secp521r1",
+        ] {
+            assert!(asked.contains(&key_type), "{key_type} in {asked:?}");
+        }
     }
 
     #[test]

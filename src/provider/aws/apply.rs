@@ -11,6 +11,7 @@ use super::map::{self, TAG_COMMIT, TAG_ID};
 use super::observe::{self, Inventory};
 use super::{Applying, AwsError, AwsProvider, Family};
 use crate::model::Step;
+use crate::spec::cidr::Cidr;
 use crate::spec::kinds::pool::PoolSpec;
 use crate::spec::kinds::{Kind, ResourceId};
 use crate::spec::units::{Name, TargetAddr, TargetHost};
@@ -99,11 +100,13 @@ pub(super) async fn step(
                 )));
             }
             let arn = target_group(inventory, pool)?;
+            let vpc = vpc_ranges(provider).await?;
+            let addresses = targets.iter().map(|t| &t.address.value);
             provider
                 .elb
                 .register_targets()
                 .target_group_arn(arn)
-                .set_targets(Some(descriptions(targets.iter().map(|t| &t.address.value))?))
+                .set_targets(Some(descriptions(addresses, &vpc)?))
                 .send()
                 .await
                 .map_err(|e| AwsError::call("RegisterTargets", &e))?;
@@ -125,13 +128,14 @@ pub(super) async fn step(
         }
         Step::DrainTargets { pool, targets, .. } => {
             let arn = target_group(inventory, pool)?;
+            let vpc = vpc_ranges(provider).await?;
             // ELBv2 drains on deregistration, for the target group's
             // deregistration delay (the pool's draining_timeout).
             provider
                 .elb
                 .deregister_targets()
                 .target_group_arn(arn)
-                .set_targets(Some(descriptions(targets.iter())?))
+                .set_targets(Some(descriptions(targets.iter(), &vpc)?))
                 .send()
                 .await
                 .map_err(|e| AwsError::call("DeregisterTargets", &e))?;
@@ -157,11 +161,12 @@ pub(super) async fn step(
                 .map(|t| t.address)
                 .collect();
             if !left.is_empty() {
+                let vpc = vpc_ranges(provider).await?;
                 provider
                     .elb
                     .deregister_targets()
                     .target_group_arn(&arn)
-                    .set_targets(Some(descriptions(left.iter())?))
+                    .set_targets(Some(descriptions(left.iter(), &vpc)?))
                     .send()
                     .await
                     .map_err(|e| AwsError::call("DeregisterTargets", &e))?;
@@ -190,15 +195,54 @@ fn target_group(inventory: &Inventory, pool: &Name) -> Result<String, AwsError> 
         .ok_or_else(|| AwsError::Map(map::MapError::NoTargetGroup(pool.clone())))
 }
 
+/// The zone ELBv2 registers a target outside the VPC in: every zone of
+/// the balancer (it cannot tell which one the address is in).
+const ALL_ZONES: &str = "all";
+
+/// The address ranges of the VPC target groups are created in, IPv4 and
+/// IPv6.
+async fn vpc_ranges(provider: &AwsProvider) -> Result<Vec<Cidr>, AwsError> {
+    let answer = provider
+        .ec2
+        .describe_vpcs()
+        .vpc_ids(&provider.config.vpc)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("DescribeVpcs", &e))?;
+    let mut ranges = Vec::new();
+    for vpc in answer.vpcs() {
+        let v4 = vpc
+            .cidr_block_association_set()
+            .iter()
+            .filter_map(|a| a.cidr_block());
+        let v6 = vpc
+            .ipv6_cidr_block_association_set()
+            .iter()
+            .filter_map(|a| a.ipv6_cidr_block());
+        let all = vpc.cidr_block().into_iter().chain(v4).chain(v6);
+        ranges.extend(all.filter_map(|c| c.parse::<Cidr>().ok()));
+    }
+    Ok(ranges)
+}
+
+/// Targets as ELBv2 registers and deregisters them: an address outside
+/// the `vpc` ranges (a peered network, on-premises; `limits` lets only
+/// private ones through) needs `AvailabilityZone: all`, and is given it
+/// on deregistration too, as it was registered.
 fn descriptions<'a>(
     targets: impl Iterator<Item = &'a TargetAddr>,
+    vpc: &[Cidr],
 ) -> Result<Vec<TargetDescription>, AwsError> {
     targets
         .map(|address| match &address.host {
-            TargetHost::Ip(ip) => Ok(TargetDescription::builder()
-                .id(ip.to_string())
-                .port(i32::from(address.port))
-                .build()),
+            TargetHost::Ip(ip) => {
+                let outside = !vpc.iter().any(|range| range.contains(*ip));
+                Ok(TargetDescription::builder()
+                    .id(ip.to_string())
+                    .port(i32::from(address.port))
+                    .set_availability_zone(outside.then(|| ALL_ZONES.to_owned()))
+                    .build())
+            }
             TargetHost::Dns(host) => Err(AwsError::Step(format!(
                 "target `{host}`: ELBv2 ip target groups take IP addresses (lbops validate refuses names)"
             ))),
@@ -294,6 +338,7 @@ async fn create_pool(
         .port(i32::from(port))
         .vpc_id(&provider.config.vpc)
         .target_type(TargetTypeEnum::Ip)
+        .ip_address_type(applying.ip_address_type(name))
         .health_check_enabled(true)
         .health_check_protocol(health.protocol)
         .set_health_check_path(health.path)
@@ -539,6 +584,38 @@ mod tests {
         .await;
         assert_eq!(answer.unwrap_err().code(), Some("ValidationError"));
         assert_eq!(calls.into_inner(), 1, "other errors are not retried");
+    }
+
+    fn addresses(texts: &[&str]) -> Vec<TargetAddr> {
+        texts.iter().map(|t| t.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_target_outside_the_vpc_is_registered_in_every_zone() {
+        let vpc: Vec<Cidr> = ["10.0.0.0/16", "2001:db8:1::/56"]
+            .iter()
+            .map(|c| c.parse().unwrap())
+            .collect();
+        let targets = addresses(&[
+            "10.0.1.10:8080",
+            "192.168.7.20:8080",
+            "100.64.0.9:8080",
+            "[2001:db8:1::5]:8080",
+        ]);
+        let sent = descriptions(targets.iter(), &vpc).unwrap();
+        let zones: Vec<(Option<&str>, Option<&str>)> = sent
+            .iter()
+            .map(|d| (d.id(), d.availability_zone()))
+            .collect();
+        assert_eq!(
+            zones,
+            [
+                (Some("10.0.1.10"), None),
+                (Some("192.168.7.20"), Some("all")),
+                (Some("100.64.0.9"), Some("all")),
+                (Some("2001:db8:1::5"), None),
+            ]
+        );
     }
 
     #[test]

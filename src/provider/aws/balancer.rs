@@ -175,7 +175,13 @@ pub(super) async fn sync_balancer(
                  rename the balancer to replace it, or keep its addresses"
             )));
         }
-        Some(_) => {}
+        Some(_) => {
+            if applying.placement.dualstack(spec) {
+                if let Some(arns) = inventory.balancers.get(name) {
+                    ensure_dualstack(provider, &arns.arn).await?;
+                }
+            }
+        }
         None => {
             let allocations = if family == Family::Network {
                 ensure_addresses(provider, applying, name, spec).await?
@@ -210,6 +216,9 @@ pub(super) async fn sync_balancer(
                                 .build()
                         });
                 create = create.set_subnet_mappings(Some(mappings.collect()));
+            }
+            if applying.placement.dualstack(spec) {
+                create = create.ip_address_type(elb::IpAddressType::Dualstack);
             }
             if family == Family::Application && !placed.security_groups.is_empty() {
                 create = create.set_security_groups(Some(placed.security_groups.clone()));
@@ -269,6 +278,34 @@ pub(super) async fn sync_balancer(
     Ok(())
 }
 
+/// Makes a running balancer dualstack, before a listener or rule of it
+/// forwards to an IPv6 pool (ELBv2 refuses an `ipv6` target group to an
+/// `ipv4` balancer). Its subnets need IPv6 ranges; AWS says so if not.
+async fn ensure_dualstack(provider: &AwsProvider, arn: &str) -> Result<(), AwsError> {
+    let described = provider
+        .elb
+        .describe_load_balancers()
+        .load_balancer_arns(arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("DescribeLoadBalancers", &e))?;
+    let ipv4 = described
+        .load_balancers()
+        .iter()
+        .any(|b| b.ip_address_type() == Some(&elb::IpAddressType::Ipv4));
+    if ipv4 {
+        provider
+            .elb
+            .set_ip_address_type()
+            .load_balancer_arn(arn)
+            .ip_address_type(elb::IpAddressType::Dualstack)
+            .send()
+            .await
+            .map_err(|e| AwsError::call("SetIpAddressType", &e))?;
+    }
+    Ok(())
+}
+
 fn listener_tags(index: usize, listener: &Listener) -> Vec<elb::Tag> {
     let mut tags = vec![
         tag(TAG_NAME, listener.name.value.to_string()),
@@ -282,16 +319,24 @@ fn listener_tags(index: usize, listener: &Listener) -> Vec<elb::Tag> {
             .skip(1)
             .map(|c| c.value.to_string())
             .collect();
-        tags.push(tag(TAG_CERTIFICATES, names.join(" ")));
+        tags.extend(encoded(TAG_CERTIFICATES, &names.join(" ")));
     }
     if let Some(content_type) = listener
         .default_action
         .as_ref()
         .and_then(|a| map::content_type_of(&a.value))
     {
-        tags.push(tag(TAG_CONTENT_TYPE, content_type));
+        tags.extend(encoded(TAG_CONTENT_TYPE, content_type));
     }
     tags
+}
+
+/// `value` under `key` as the tags ELBv2 takes ([`tags`](super::tags)).
+fn encoded(key: &str, value: &str) -> Vec<elb::Tag> {
+    super::tags::encode(key, value)
+        .into_iter()
+        .map(|(key, value)| tag(&key, value))
+        .collect()
 }
 
 fn route_tags(index: usize, route: &Route) -> Vec<elb::Tag> {
@@ -300,10 +345,10 @@ fn route_tags(index: usize, route: &Route) -> Vec<elb::Tag> {
         tag(TAG_INDEX, index.to_string()),
     ];
     if let Some(path) = map::path_spelling(&route.matches) {
-        tags.push(tag(TAG_PATH, path));
+        tags.extend(encoded(TAG_PATH, path));
     }
     if let Some(content_type) = map::content_type_of(&route.action.value) {
-        tags.push(tag(TAG_CONTENT_TYPE, content_type));
+        tags.extend(encoded(TAG_CONTENT_TYPE, content_type));
     }
     tags
 }
@@ -641,4 +686,117 @@ pub(super) async fn delete_balancer(
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The tags of listeners and rules: every one a value ELBv2 takes,
+    //! and read back as what was written.
+
+    use super::*;
+    use crate::provider::aws::testing::catalog;
+    use crate::spec::kinds::loadbalancer::{TlsPolicy, TlsVersion};
+    use crate::spec::yaml::Spanned;
+
+    const REPO: &str = r#"
+kind: LoadBalancer
+name: shop
+spec:
+  listeners:
+    - name: web
+      protocol: http
+      port: 80
+      routes:
+        - name: odd
+          priority: 1
+          match: {path: {prefix: "/~user/$x'\"&%;/"}}
+          action: {fixed_response: {status: 200, content_type: "text/plain; charset=utf-8"}}
+      default_action: {fixed_response: {status: 404}}
+"#;
+
+    /// The listener, with as many SNI certificates of long names as an
+    /// ALB takes (25 besides the default).
+    fn listener() -> Listener {
+        let mut listener = catalog(REPO).load_balancers["shop"].spec.listeners[0].clone();
+        let names = (0..26).map(|i| {
+            let name = format!("certificate-{i:02}-{}", "x".repeat(45));
+            Spanned::unplaced(name.parse().unwrap())
+        });
+        listener.tls = Some(Spanned::unplaced(TlsPolicy {
+            certificates: names.collect(),
+            min_version: TlsVersion::Tls12,
+            ciphers: Vec::new(),
+        }));
+        listener
+    }
+
+    /// The elbv2 model's `TagKey` and `TagValue` (ASCII part, which is
+    /// all lbops writes): `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`, keys 1–128
+    /// and values 0–256 characters.
+    #[track_caller]
+    fn assert_valid(tags: &[elb::Tag]) {
+        let alphabet = |s: &str| {
+            s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(c))
+        };
+        for tag in tags {
+            let (key, value) = (
+                tag.key().unwrap_or_default(),
+                tag.value().unwrap_or_default(),
+            );
+            assert!(
+                (1..=128).contains(&key.len()) && alphabet(key),
+                "key {key:?}"
+            );
+            assert!(value.len() <= 256 && alphabet(value), "{key}: {value:?}");
+        }
+    }
+
+    fn read_back(tags: &[elb::Tag]) -> observe::Tags {
+        tags.iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn listener_tags_are_valid_and_read_back() {
+        let listener = listener();
+        let tags = listener_tags(0, &listener);
+        assert_valid(&tags);
+        let read = read_back(&tags);
+        let sni: Vec<String> = listener.tls.as_ref().unwrap().value.certificates[1..]
+            .iter()
+            .map(|c| c.value.to_string())
+            .collect();
+        assert_eq!(
+            observe::sni_order(&read),
+            sni,
+            "the SNI certificates in git's order"
+        );
+        assert_eq!(
+            observe::content_type(&read).as_deref(),
+            Some("text/plain; charset=utf-8")
+        );
+    }
+
+    #[test]
+    fn route_tags_are_valid_and_read_back() {
+        let route = &listener().routes[0];
+        let tags = route_tags(0, route);
+        assert_valid(&tags);
+        let read = read_back(&tags);
+        assert_eq!(
+            observe::path_spelling(&read).as_deref(),
+            Some("/~user/$x'\"&%;/")
+        );
+        assert_eq!(
+            observe::content_type(&read).as_deref(),
+            Some("text/plain; charset=utf-8")
+        );
+    }
 }

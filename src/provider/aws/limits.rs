@@ -9,13 +9,26 @@
 //! (a redirect's default port, a literal `*` in a path or header), so that
 //! a plan against AWS is empty once applied. Certificates have no limits
 //! here: ACM imports any chain `validate` accepts.
+//!
+//! [`check`] needs only the catalog; [`check_placed`] adds what depends on
+//! where the daemon config puts a balancer (subnets, scheme), refused
+//! before an NLB's Elastic IPs are allocated, since a `CreateLoadBalancer`
+//! that fails afterwards would leave them behind.
+//!
+//! IP targets: ELBv2 takes addresses from the VPC's subnets, RFC 1918 and
+//! 100.64.0.0/10. Which ranges the VPC holds is known only by asking AWS,
+//! so an IPv4 target must be RFC 1918 or 100.64.0.0/10 (a VPC whose own
+//! CIDR is publicly routable is the exception this refuses wrongly), an
+//! IPv6 one is left to AWS, and `apply` sends `AvailabilityZone: all` for
+//! a target outside the VPC's ranges.
 
+use super::{AwsBalancer, AwsConfig, Scheme};
 use crate::spec::kinds::loadbalancer::{
-    Action, AddressSpec, FixedResponse, Forward, Listener, LoadBalancerSpec, PathMatch, Protocol,
-    Redirect, Route, RouteMatch,
+    Action, AddressSpec, FixedResponse, Forward, HeaderMatch, Listener, LoadBalancerSpec,
+    PathMatch, Protocol, Redirect, Route, RouteMatch,
 };
 use crate::spec::kinds::pool::{Algorithm, HealthCheck, PoolSpec, Probe};
-use crate::spec::kinds::{Kind, Resource};
+use crate::spec::kinds::{Kind, Resource, ResourceId};
 use crate::spec::units::{is_dns_name, Name, TargetHost};
 use crate::spec::yaml::{Pos, Spanned};
 use crate::spec::{Catalog, Code, Diagnostic};
@@ -26,6 +39,18 @@ use std::time::Duration;
 
 /// Condition values one rule may hold (a prefix path counts twice).
 const MAX_CONDITION_VALUES: usize = 5;
+/// Values one condition may hold (its methods, say).
+const MAX_VALUES_PER_CONDITION: usize = 3;
+/// The longest path pattern, host or header value a condition may hold.
+const MAX_CONDITION_VALUE: usize = 128;
+/// The longest header name an http-header condition may match.
+const MAX_HEADER_NAME: usize = 40;
+/// What a path pattern may hold besides ASCII letters and digits. `*` and
+/// `?` are wildcards, refused on their own; `&`, which ELBv2 takes only
+/// written `&amp;`, is refused with the rest.
+const PATH_PUNCTUATION: &str = "_-.$/~\"'@:+";
+/// Subnets an ALB needs, in different availability zones.
+const MIN_ALB_SUBNETS: usize = 2;
 /// Target groups one forward action may split between.
 const MAX_FORWARD_GROUPS: usize = 5;
 /// The weights a forward action's target groups may have.
@@ -86,6 +111,88 @@ pub fn check(catalog: &Catalog, on_aws: &BTreeSet<Name>) -> Vec<Diagnostic> {
         }
     }
     out
+}
+
+/// What ELBv2 cannot do with the balancers named in `on_aws` where the
+/// daemon `config` places them. An NLB's Elastic IPs are allocated before
+/// `CreateLoadBalancer`, so everything that call would refuse about them
+/// is refused here, before any address is allocated.
+#[must_use]
+pub fn check_placed(
+    catalog: &Catalog,
+    config: &AwsConfig,
+    on_aws: &BTreeSet<Name>,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for name in on_aws {
+        let (Some(lb), Some(placed)) =
+            (catalog.load_balancers.get(name), config.balancers.get(name))
+        else {
+            continue;
+        };
+        placed_limits(catalog, lb, placed, &mut out);
+    }
+    out
+}
+
+fn placed_limits(
+    catalog: &Catalog,
+    lb: &Resource<LoadBalancerSpec>,
+    placed: &AwsBalancer,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut r = Report::new(Kind::LoadBalancer, lb, out);
+    let subnets = placed.subnets.len();
+    let family = Family::of_balancer(&lb.spec);
+    if family == Family::Alb && subnets < MIN_ALB_SUBNETS {
+        r.refuse(
+            lb.origin.pos,
+            format!("an ELBv2 ALB needs subnets in at least {MIN_ALB_SUBNETS} availability zones; the daemon config gives this balancer {subnets}"),
+            "list two or more subnets, in different availability zones, under provider.aws.balancers",
+        );
+    }
+    let Some(first) = lb.spec.addresses.first() else {
+        return;
+    };
+    let addresses = lb.spec.addresses.len();
+    if addresses != subnets {
+        r.refuse(
+            first.pos,
+            format!("an NLB takes one Elastic IP per subnet: this balancer has {addresses} address(es) and the daemon config gives it {subnets} subnet(s)"),
+            "list as many addresses as the balancer has subnets in provider.aws.balancers",
+        );
+    }
+    if placed.scheme == Scheme::Internal {
+        r.refuse(
+            first.pos,
+            "an internal ELBv2 NLB has private addresses from its subnets, so it cannot hold Elastic IPs",
+            "remove `addresses`, or make the balancer `scheme: internet-facing` in provider.aws.balancers",
+        );
+    }
+    // The addresses taken from AddressPools, in the order of the entries.
+    let id = ResourceId::new(Kind::LoadBalancer, lb.name.clone()).to_string();
+    let mut assigned = catalog
+        .allocation
+        .get(&id)
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| a.pool.is_some());
+    for address in &lb.spec.addresses {
+        let ip = match &address.value {
+            AddressSpec::Static(ip) => Some(*ip),
+            AddressSpec::FromPool { address, .. } => {
+                let next = assigned.next().map(|a| a.address);
+                address.or(next)
+            }
+        };
+        if let Some(ip) = ip.filter(std::net::IpAddr::is_ipv6) {
+            r.refuse(
+                address.pos,
+                format!("Elastic IPs are IPv4 addresses; this NLB asks for {ip}"),
+                "give the NLB IPv4 addresses (an AddressPool of IPv4 CIDRs); AWS gives a dualstack NLB its IPv6 addresses from the subnets",
+            );
+        }
+    }
 }
 
 /// A redirect target in the one form ELBv2 can express; `host` and `path`
@@ -302,7 +409,7 @@ fn listener_limits(r: &mut Report<'_>, listener: &Listener) {
     for action in actions(listener) {
         match &action.value {
             Action::Forward(forward) => forward_limits(r, action.pos, forward),
-            Action::Redirect(redirect) => redirect_limits(r, redirect),
+            Action::Redirect(redirect) => redirect_limits(r, listener, redirect),
             Action::FixedResponse(fixed) => fixed_limits(r, action.pos, fixed),
         }
     }
@@ -333,28 +440,120 @@ fn route_limits(r: &mut Report<'_>, route: &Route) {
             "split the route into routes with fewer conditions, e.g. one per method",
         );
     }
+    let methods = route.matches.methods.len();
+    if methods > MAX_VALUES_PER_CONDITION {
+        r.refuse(
+            route.name.pos,
+            format!("ELBv2 conditions take at most {MAX_VALUES_PER_CONDITION} values; route `{name}` matches {methods} methods, which are one condition"),
+            format!("split the route into routes of {MAX_VALUES_PER_CONDITION} methods or fewer"),
+        );
+    }
+    if let Some(host) = route.matches.host.as_ref() {
+        host_limits(r, name, host);
+    }
     if let Some(path) = route.matches.path.as_ref() {
-        if path.value.path().contains(['*', '?']) {
-            r.refuse(
-                path.pos,
-                format!("ELBv2 reads `*` and `?` in a path as wildcards; route `{name}` asks for them literally"),
-                "match a path without `*` or `?`",
-            );
-        }
+        path_limits(r, name, path);
     }
     for header in &route.matches.headers {
-        if header
-            .value
-            .as_deref()
-            .is_some_and(|v| v.contains(['*', '?']))
-        {
-            let header_name = &header.name.value;
-            r.refuse(
-                header.name.pos,
-                format!("ELBv2 reads `*` and `?` in a header value as wildcards; the value of header `{header_name}` has them"),
-                "match a value without `*` or `?`; leave `value` out to match any value",
-            );
-        }
+        header_limits(r, header);
+    }
+}
+
+/// A host-header value: at most 128 characters, with a `.` and only
+/// letters after the last one (so neither `localhost` nor an address).
+fn host_limits(r: &mut Report<'_>, route: &Name, host: &Spanned<String>) {
+    let value = &host.value;
+    if value.len() > MAX_CONDITION_VALUE {
+        r.refuse(
+            host.pos,
+            format!("ELBv2 host conditions are at most {MAX_CONDITION_VALUE} characters; route `{route}` matches a host of {}", value.len()),
+            "match a shorter host name, or a wildcard (`*.example.test`)",
+        );
+    }
+    let top = value.rsplit_once('.').map(|(_, top)| top);
+    if !top.is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphabetic())) {
+        r.refuse(
+            host.pos,
+            format!("ELBv2 host conditions need a `.` and only letters after the last one; route `{route}` matches `{value}`"),
+            "match a fully qualified host name such as `api.example.test`; route by address with a separate listener",
+        );
+    }
+}
+
+/// A path: its patterns (a prefix `/p` is `/p` and `/p/*`) at most 128
+/// characters, of the characters ELBv2 takes, without wildcards.
+fn path_limits(r: &mut Report<'_>, route: &Name, path: &Spanned<PathMatch>) {
+    let text = path.value.path();
+    if text.contains(['*', '?']) {
+        r.refuse(
+            path.pos,
+            format!("ELBv2 reads `*` and `?` in a path as wildcards; route `{route}` asks for them literally"),
+            "match a path without `*` or `?`",
+        );
+    }
+    let longest = match &path.value {
+        PathMatch::Exact(p) => p.len(),
+        PathMatch::Prefix(p) if p == "/" => 2,
+        PathMatch::Prefix(p) => p.trim_end_matches('/').len() + 2,
+    };
+    if longest > MAX_CONDITION_VALUE {
+        r.refuse(
+            path.pos,
+            format!("ELBv2 path patterns are at most {MAX_CONDITION_VALUE} characters; route `{route}`'s path becomes one of {longest} (a prefix `/p` is sent as `/p` and `/p/*`)"),
+            "match a shorter path",
+        );
+    }
+    let odd: BTreeSet<char> = text
+        .chars()
+        .filter(|c| {
+            !c.is_ascii_alphanumeric() && !PATH_PUNCTUATION.contains(*c) && !"*?".contains(*c)
+        })
+        .collect();
+    if !odd.is_empty() {
+        let odd: String = odd.into_iter().collect();
+        r.refuse(
+            path.pos,
+            format!("ELBv2 path patterns take letters, digits and `{PATH_PUNCTUATION}`; route `{route}`'s path `{text}` has `{odd}`"),
+            "match a path of those characters (a percent-encoded or non-ASCII path cannot be matched by an ELBv2 rule)",
+        );
+    }
+}
+
+/// An http-header condition: a name of at most 40 characters that is not
+/// `Host` (ELBv2 matches it with a host condition), a value of at most 128
+/// characters without wildcards.
+fn header_limits(r: &mut Report<'_>, header: &HeaderMatch) {
+    let header_name = &header.name.value;
+    if header_name.len() > MAX_HEADER_NAME {
+        r.refuse(
+            header.name.pos,
+            format!("ELBv2 header names are at most {MAX_HEADER_NAME} characters; `{header_name}` has {}", header_name.len()),
+            "match a shorter header name",
+        );
+    }
+    if header_name.eq_ignore_ascii_case("host") {
+        r.refuse(
+            header.name.pos,
+            format!("ELBv2 matches the host with a host condition, not a header condition on `{header_name}`"),
+            "write `host: …` in the route's `match` instead of a `host` header",
+        );
+    }
+    let Some(value) = header.value.as_deref() else {
+        return;
+    };
+    if value.contains(['*', '?']) {
+        r.refuse(
+            header.name.pos,
+            format!("ELBv2 reads `*` and `?` in a header value as wildcards; the value of header `{header_name}` has them"),
+            "match a value without `*` or `?`; leave `value` out to match any value",
+        );
+    }
+    if value.len() > MAX_CONDITION_VALUE {
+        r.refuse(
+            header.name.pos,
+            format!("ELBv2 header values are at most {MAX_CONDITION_VALUE} characters; the value of header `{header_name}` has {}", value.len()),
+            "match a shorter value",
+        );
     }
 }
 
@@ -391,7 +590,7 @@ fn forward_limits(r: &mut Report<'_>, pos: Pos, forward: &Forward) {
     }
 }
 
-fn redirect_limits(r: &mut Report<'_>, redirect: &Redirect) {
+fn redirect_limits(r: &mut Report<'_>, listener: &Listener, redirect: &Redirect) {
     let (status, to) = (redirect.status.value, &redirect.to.value);
     if !REDIRECT_STATUSES.contains(&status) {
         r.refuse(
@@ -409,6 +608,14 @@ fn redirect_limits(r: &mut Report<'_>, redirect: &Redirect) {
         return;
     };
     let scheme = parts.scheme;
+    if listener.protocol.value == Protocol::Https && scheme == "http" {
+        let listener = &listener.name.value;
+        r.refuse(
+            redirect.to.pos,
+            format!("ELBv2 cannot redirect HTTPS to HTTP; listener `{listener}` is https and redirects to `{to}`"),
+            "redirect to an `https://` URL, or put the redirect on an http listener",
+        );
+    }
     let default_port = if scheme == "https" { 443 } else { 80 };
     if parts.port == Some(default_port) {
         r.refuse(
@@ -475,14 +682,39 @@ fn pool_limits(
             "give each balancer its own pool with the same targets",
         );
     }
+    let first_ip = spec
+        .targets
+        .iter()
+        .find_map(|t| match t.address.value.host {
+            TargetHost::Ip(ip) => Some(ip),
+            TargetHost::Dns(_) => None,
+        });
     for target in &spec.targets {
         let (address, weight) = (&target.address.value, target.weight.value);
-        if let TargetHost::Dns(host) = &address.host {
-            r.refuse(
+        match &address.host {
+            TargetHost::Dns(host) => r.refuse(
                 target.address.pos,
                 format!("ELBv2 ip target groups take IP addresses; target `{address}` names the host `{host}`"),
                 "list the target by its IP address",
-            );
+            ),
+            TargetHost::Ip(ip) => {
+                if first_ip.is_some_and(|first| first.is_ipv4() != ip.is_ipv4()) {
+                    r.refuse(
+                        target.address.pos,
+                        format!("an ELBv2 target group holds IPv4 or IPv6 targets, not both; this pool's first target is {}, and `{address}` is not", if ip.is_ipv4() { "IPv6" } else { "IPv4" }),
+                        "put the IPv4 and the IPv6 targets in two pools, and split the forward between them",
+                    );
+                }
+                if let std::net::IpAddr::V4(v4) = ip {
+                    if !private_target(*v4) {
+                        r.refuse(
+                            target.address.pos,
+                            format!("ELBv2 ip targets are private addresses (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10); target `{address}` is publicly routable"),
+                            "list the target by its private address (a VPC whose own CIDR is publicly routable is the one exception, and lbops cannot see it when it validates)",
+                        );
+                    }
+                }
+            }
         }
         if weight != 1 {
             r.refuse(
@@ -552,6 +784,16 @@ fn pool_limits(
             "set `slow_start` to whole seconds from 30s to 15m, or remove it",
         );
     }
+    if let (Algorithm::LeastRequests | Algorithm::WeightedRandom, Some(alb)) =
+        (&spec.algorithm, alb)
+    {
+        let algorithm = crate::model::algorithm_name(&spec.algorithm);
+        r.refuse(
+            origin,
+            format!("an ELBv2 target group cannot combine slow start with `{algorithm}`; this pool, used by the ALB `{alb}`, asks for both"),
+            "remove `slow_start`, or `algorithm` (round_robin ramps new targets up with slow start)",
+        );
+    }
 }
 
 fn health_limits(r: &mut Report<'_>, hc: &Spanned<HealthCheck>, alb: Option<&Name>) {
@@ -603,6 +845,15 @@ fn health_limits(r: &mut Report<'_>, hc: &Spanned<HealthCheck>, alb: Option<&Nam
             }
         }
     }
+}
+
+/// Whether ELBv2 takes `ip` as an ip target wherever it is: RFC 1918 or
+/// RFC 6598 (100.64.0.0/10). The VPC's own subnets may hold others (a
+/// VPC with a publicly routable CIDR), but those cannot be told apart
+/// without asking AWS, so `check` refuses every publicly routable one.
+fn private_target(ip: std::net::Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_private() || (a == 100 && (b & 0b1100_0000) == 64)
 }
 
 fn whole_seconds_in(d: Duration, range: &RangeInclusive<u64>) -> bool {

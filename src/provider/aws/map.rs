@@ -21,7 +21,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
     self as elb, ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig,
     HostHeaderConditionConfig, HttpHeaderConditionConfig, HttpRequestMethodConditionConfig,
     Matcher, PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig,
-    RedirectActionStatusCodeEnum, RuleCondition, TargetGroupAttribute, TargetGroupTuple,
+    RedirectActionStatusCodeEnum, RuleCondition, TargetGroupAttribute,
+    TargetGroupIpAddressTypeEnum, TargetGroupTuple,
 };
 use std::time::Duration;
 
@@ -45,6 +46,10 @@ pub const TAG_ADDRESS_POOL: &str = "lbops:address-pool";
 /// A listener's, route's or address's place in its list in git.
 pub const TAG_INDEX: &str = "lbops:index";
 /// A listener's SNI certificates, space-separated, in the order git lists them.
+///
+/// `lbops:path`, `lbops:content-type`, `lbops:certificates` and ACM's
+/// `lbops:key` can hold what a tag cannot: they are written and read
+/// through the provider's `tags` module.
 pub const TAG_CERTIFICATES: &str = "lbops:certificates";
 
 /// The security policy lbops gives HTTPS and TLS listeners.
@@ -467,6 +472,23 @@ fn codes(matcher: &str) -> Option<Vec<Spanned<u16>>> {
         }
     }
     Some(out)
+}
+
+/// Which addresses a pool's target group holds: IPv6 when its targets
+/// are (`limits` refuses a pool of both), IPv4 otherwise. ELBv2 fixes it
+/// when the group is created and registers no target of the other kind.
+#[must_use]
+pub fn ip_address_type(spec: &PoolSpec) -> TargetGroupIpAddressTypeEnum {
+    use crate::spec::units::TargetHost;
+    let ipv6 = spec
+        .targets
+        .iter()
+        .any(|t| matches!(t.address.value.host, TargetHost::Ip(ip) if ip.is_ipv6()));
+    if ipv6 {
+        TargetGroupIpAddressTypeEnum::Ipv6
+    } else {
+        TargetGroupIpAddressTypeEnum::Ipv4
+    }
 }
 
 pub const ATTR_DEREGISTRATION: &str = "deregistration_delay.timeout_seconds";

@@ -7,6 +7,8 @@
 //! - [`map`] (pure): lbops' kinds in ELBv2's vocabulary, both ways.
 //! - [`health`] (pure): when a `WaitHealthy` is done, from what
 //!   `DescribeTargetHealth` says.
+//! - `tags` (pure): what lbops keeps in tags, as values ELBv2 and ACM
+//!   take (escaped, and cut into numbered parts when long), both ways.
 //! - `observe` and `apply`: the SDK calls. Everything lbops creates is
 //!   tagged `lbops:id` (`kind/name`) and `lbops:commit`, and is found by
 //!   that tag, never by name: what lbops does not own is left alone, and a
@@ -22,16 +24,16 @@ pub mod health;
 pub mod limits;
 pub mod map;
 mod observe;
+mod tags;
 #[cfg(test)]
 pub(crate) mod testing;
 
 use super::{ApplyContext, Provider, ProviderError};
 use crate::model::{Capabilities, ObservedState, Step, StepOutcome};
 use crate::source::CommitId;
-use crate::spec::kinds::loadbalancer::{Action, Protocol};
-use crate::spec::kinds::Kind;
+use crate::spec::kinds::loadbalancer::{Action, LoadBalancerSpec, Protocol};
 use crate::spec::units::Name;
-use crate::spec::{Catalog, Code, Diagnostic};
+use crate::spec::{Catalog, Diagnostic};
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -118,6 +120,9 @@ pub struct Placement {
     pub balancers: BTreeSet<Name>,
     pub pools: BTreeMap<Name, Family>,
     pub certificates: BTreeSet<Name>,
+    /// The pools among `pools` whose targets are IPv6: their target
+    /// groups are `ipv6`, and only a dualstack balancer forwards to one.
+    pub ipv6_pools: BTreeSet<Name>,
 }
 
 impl Placement {
@@ -145,39 +150,42 @@ impl Placement {
                 }
             }
         }
+        placement.ipv6_pools = placement
+            .pools
+            .keys()
+            .filter(|name| {
+                catalog.pools.get(*name).is_some_and(|pool| {
+                    map::ip_address_type(&pool.spec)
+                        == aws_sdk_elasticloadbalancingv2::types::TargetGroupIpAddressTypeEnum::Ipv6
+                })
+            })
+            .cloned()
+            .collect();
         placement
+    }
+
+    /// Whether a balancer must be created dualstack: it forwards to an
+    /// IPv6 pool (ELBv2 refuses an `ipv6` target group to an `ipv4`
+    /// balancer). Its subnets then need IPv6 ranges.
+    #[must_use]
+    pub fn dualstack(&self, spec: &LoadBalancerSpec) -> bool {
+        spec.listeners.iter().any(|listener| {
+            let actions = listener.routes.iter().map(|r| &r.action);
+            actions.chain(&listener.default_action).any(|action| {
+                matches!(&action.value, Action::Forward(forward)
+                    if forward.pools.iter().any(|p| self.ipv6_pools.contains(&p.pool.value)))
+            })
+        })
     }
 }
 
 /// What the balancers `placement` puts on AWS ask that ELBv2 cannot do:
-/// [`limits::check`], and an NLB's addresses against its subnets in the
-/// daemon config (one Elastic IP per subnet).
+/// [`limits::check`], and [`limits::check_placed`] against where the
+/// daemon config puts them.
 #[must_use]
 pub fn refusals(catalog: &Catalog, config: &AwsConfig, placement: &Placement) -> Vec<Diagnostic> {
     let mut out = limits::check(catalog, &placement.balancers);
-    for name in &placement.balancers {
-        let (Some(lb), Some(placed)) =
-            (catalog.load_balancers.get(name), config.balancers.get(name))
-        else {
-            continue;
-        };
-        let addresses = lb.spec.addresses.len();
-        if addresses > 0 && addresses != placed.subnets.len() {
-            out.push(
-                Diagnostic::error(
-                    &lb.origin.file,
-                    lb.spec.addresses[0].pos,
-                    Code::UnsupportedByProvider,
-                    format!(
-                        "an NLB takes one Elastic IP per subnet: this balancer has {addresses} address(es) and the daemon config gives it {} subnet(s)",
-                        placed.subnets.len()
-                    ),
-                )
-                .about(Kind::LoadBalancer, name.as_str())
-                .hint("list as many addresses as the balancer has subnets in provider.aws.balancers"),
-            );
-        }
-    }
+    out.extend(limits::check_placed(catalog, config, &placement.balancers));
     out
 }
 
@@ -341,6 +349,20 @@ impl Applying {
             .get(pool)
             .copied()
             .unwrap_or(Family::Application)
+    }
+
+    /// Which addresses a pool's target group holds, fixed when it is
+    /// created: the catalog's targets say (a `CreatePool` step has none).
+    fn ip_address_type(
+        &self,
+        pool: &Name,
+    ) -> aws_sdk_elasticloadbalancingv2::types::TargetGroupIpAddressTypeEnum {
+        use aws_sdk_elasticloadbalancingv2::types::TargetGroupIpAddressTypeEnum as Type;
+        if self.placement.ipv6_pools.contains(pool) {
+            Type::Ipv6
+        } else {
+            Type::Ipv4
+        }
     }
 
     /// The value of the `lbops:commit` tag.

@@ -109,7 +109,7 @@ impl Inventory {
             let page = provider
                 .acm
                 .list_certificates()
-                .includes(every_key_type())
+                .includes(super::acm::every_key_type())
                 .set_next_token(token)
                 .send()
                 .await
@@ -149,13 +149,13 @@ impl Inventory {
                 let serial = super::acm::serial(provider, arn).await?;
                 // The chain lbops imported, while ACM still holds it: a
                 // certificate re-imported by hand has another serial.
-                let chain_sha256 = match (tags.get(TAG_CHAIN), tags.get(TAG_SERIAL)) {
-                    (Some(chain), Some(tagged)) if *tagged == serial => chain.clone(),
+                let decoded = |key| super::tags::decode(&tags, key);
+                let chain_sha256 = match (decoded(TAG_CHAIN), decoded(TAG_SERIAL)) {
+                    (Some(chain), Some(tagged)) if tagged == serial => chain,
                     _ => format!("changed outside lbops (serial {serial})"),
                 };
-                let key = tags
-                    .get(TAG_KEY)
-                    .and_then(|k| key_ref(k))
+                let key = decoded(TAG_KEY)
+                    .and_then(|k| key_ref(&k))
                     .unwrap_or_else(|| KeyRef::Provider(arn.to_owned()));
                 self.state
                     .certificates
@@ -410,10 +410,8 @@ impl Inventory {
         let mut extra_names: Vec<Name> = extra.iter().map(name_of).collect();
         // SNI certificates in the order lbops wrote them, while they are
         // the same set.
-        if let Some(order) = tag.get(map::TAG_CERTIFICATES) {
-            let order: Vec<&str> = order.split(' ').collect();
-            extra_names.sort_by_key(|n| order.iter().position(|o| *o == n.as_str()));
-        }
+        let order = sni_order(tag);
+        extra_names.sort_by_key(|n| order.iter().position(|o| o == n.as_str()));
         names.extend(extra_names);
         entry.extra_certificates = extra;
         let policy = listener.ssl_policy().unwrap_or_default();
@@ -469,10 +467,7 @@ impl Inventory {
                 .get(TAG_NAME)
                 .and_then(|n| n.parse().ok())
                 .unwrap_or_else(|| by_hand(&format!("rule-{priority}")));
-            let matches = map::from_conditions(
-                rule.conditions(),
-                tag.get(map::TAG_PATH).map(String::as_str),
-            );
+            let matches = map::from_conditions(rule.conditions(), path_spelling(tag).as_deref());
             let action = rule.actions().first().and_then(|a| self.action(a, tag));
             let (Some(matches), Some(action)) = (matches, action) else {
                 // Something lbops never writes: a route that cannot match
@@ -511,24 +506,9 @@ impl Inventory {
                     .find(|(_, a)| *a == arn)
                     .map(|(n, _)| n.clone())
             },
-            tag.get(map::TAG_CONTENT_TYPE).map(String::as_str),
+            content_type(tag).as_deref(),
         )
     }
-}
-
-/// A `ListCertificates` filter for every key type: without one, ACM lists
-/// only RSA_1024 and RSA_2048 certificates, and an ECDSA certificate lbops
-/// imported would look missing (and be imported again, on every apply).
-fn every_key_type() -> aws_sdk_acm::types::Filters {
-    use aws_sdk_acm::types::{Filters, KeyAlgorithm};
-    Filters::builder()
-        .set_key_types(Some(
-            KeyAlgorithm::values()
-                .iter()
-                .map(|v| KeyAlgorithm::from(*v))
-                .collect(),
-        ))
-        .build()
 }
 
 /// A name for something lbops did not write.
@@ -646,6 +626,25 @@ pub(super) struct Eip {
     pub public_ip: String,
     pub allocation_id: String,
     pub spec: AddressSpec,
+}
+
+// What lbops keeps in tags, as [`super::tags`] wrote it.
+
+/// A listener's SNI certificates in the order lbops wrote them.
+pub(super) fn sni_order(tags: &Tags) -> Vec<String> {
+    super::tags::decode(tags, map::TAG_CERTIFICATES)
+        .map(|order| order.split(' ').map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// A fixed response's content type as lbops wrote it.
+pub(super) fn content_type(tags: &Tags) -> Option<String> {
+    super::tags::decode(tags, map::TAG_CONTENT_TYPE)
+}
+
+/// A route's path prefix as the user spelled it.
+pub(super) fn path_spelling(tags: &Tags) -> Option<String> {
+    super::tags::decode(tags, map::TAG_PATH)
 }
 
 #[cfg(test)]

@@ -62,3 +62,16 @@ fn nothing_is_placed_on_aws_unless_the_config_says_so() {
     let placement = Placement::of(&catalog(REPO), &config(&[]));
     assert_eq!(placement, Placement::default());
 }
+
+#[test]
+fn a_balancer_forwarding_to_an_ipv6_pool_is_dualstack() {
+    let repo = REPO.replace("10.0.3.10:5432", "[2001:db8::10]:5432");
+    let catalog = catalog(&repo);
+    let placement = Placement::of(&catalog, &config(&["shop", "data"]));
+    assert_eq!(
+        placement.ipv6_pools,
+        BTreeSet::from(["db".parse::<Name>().unwrap()])
+    );
+    assert!(placement.dualstack(&catalog.load_balancers["data"].spec));
+    assert!(!placement.dualstack(&catalog.load_balancers["shop"].spec));
+}

@@ -3,7 +3,7 @@
 //! `POST {api}/2.0/repositories/{workspace}/{repo_slug}/commit/{commit}/statuses/build`;
 //! a status with the same `key` is overwritten.
 
-use super::http::{never, ApiRequest, Auth, Core};
+use super::http::{common, ApiRequest, Auth, Core};
 use super::last::Posted;
 use crate::report::{ContextName, ReportError, Status, StatusSink, StatusState};
 use crate::source::CommitId;
@@ -12,7 +12,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-pub(super) const SCOPE: &str = "use an access token of the repository (or of its project or workspace) with a Repositories scope";
+pub(super) const SCOPE: &str = "use an access token of the repository (or of its project or workspace) with the Repositories: Write scope, or an Atlassian API token with repository write scope and `email` set to its account's email";
 
 /// The longest `key` lbops sends.
 pub const MAX_KEY: usize = 40;
@@ -26,16 +26,29 @@ pub struct Bitbucket {
     /// `https://bitbucket.org/{workspace}/{repo_slug}/commits`
     pages: String,
     names: ContextName,
+    auth: Auth,
 }
 
 impl Bitbucket {
-    pub(super) fn new(core: Core, api: &str, repository: &[String], names: ContextName) -> Self {
+    /// `api` is the API's host; an `api_url` given as `…/2.0` is taken
+    /// too. With `basic_user` (an Atlassian account's email, or an old
+    /// app password's username) the token goes as HTTP Basic auth, else
+    /// as a Bearer access token.
+    pub(super) fn new(
+        core: Core,
+        api: &str,
+        repository: &[String],
+        names: ContextName,
+        basic_user: Option<String>,
+    ) -> Self {
+        let api = api.strip_suffix("/2.0").unwrap_or(api);
         let repository = repository.join("/");
         Bitbucket {
             core: Arc::new(core),
             commits: format!("{api}/2.0/repositories/{repository}/commit"),
             pages: format!("https://bitbucket.org/{repository}/commits"),
             names,
+            auth: basic_user.map_or(Auth::Bearer, Auth::Basic),
         }
     }
 }
@@ -96,10 +109,10 @@ impl StatusSink for Bitbucket {
         });
         let request = ApiRequest {
             url: format!("{}/{commit}/statuses/build", self.commits),
-            auth: Auth::Bearer,
+            auth: self.auth.clone(),
             headers: &[],
             body,
-            already_set: never,
+            answer: common,
         };
         self.core.post(posted, request).await
     }

@@ -11,6 +11,9 @@ pub fn http_client(retry: &RetryPolicy) -> Result<reqwest::Client, reqwest::Erro
     install_crypto_provider();
     let builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
+        // A redirected POST comes back as a GET without its token: the
+        // core reports the redirect instead (see `http`).
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(retry.request_timeout)
         .connect_timeout(retry.request_timeout.min(Duration::from_secs(10)));
     // Unit tests talk to stand-in forges on 127.0.0.1: a proxy from the

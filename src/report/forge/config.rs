@@ -75,6 +75,12 @@ pub struct ForgeConfig {
     pub token_file: Option<PathBuf>,
     /// An environment variable holding the token.
     pub token_env: Option<String>,
+    /// Bitbucket only: the Atlassian account's email for an Atlassian API
+    /// token (or the username for an old app password), sent with the
+    /// token as HTTP Basic auth. Without it the token is sent as a Bearer
+    /// access token (a repository, project or workspace access token).
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 /// Why a forge config cannot be used; each says what to change.
@@ -100,6 +106,10 @@ pub enum ForgeConfigError {
         repository: String,
         form: &'static str,
     },
+    #[error("email is for Bitbucket's Atlassian API tokens; the {kind} status backend takes none, remove it")]
+    EmailNotUsed { kind: ForgeKind },
+    #[error("email `{email}` is not an account email or username; give the Atlassian account's email for an API token")]
+    BadEmail { email: String },
     #[error("cannot set up the HTTP client for {kind}: {message}; this is a bug in lbops, please report it")]
     Client { kind: ForgeKind, message: String },
 }
@@ -113,6 +123,29 @@ impl ForgeConfig {
             (None, Some(name)) if !name.is_empty() => Ok(SecretRef::Env(name.clone())),
             (None, _) => Err(ForgeConfigError::NoToken { kind }),
             (Some(_), Some(_)) => Err(ForgeConfigError::TwoTokens { kind }),
+        }
+    }
+
+    /// The user for HTTP Basic auth (Bitbucket's API tokens), if any.
+    pub fn basic_user(&self) -> Result<Option<String>, ForgeConfigError> {
+        let kind = self.kind;
+        match (&self.email, kind) {
+            (None, _) => Ok(None),
+            (Some(_), ForgeKind::GitHub | ForgeKind::GitLab | ForgeKind::Gitea) => {
+                Err(ForgeConfigError::EmailNotUsed { kind })
+            }
+            (Some(email), ForgeKind::Bitbucket) => {
+                let email = email.trim();
+                let fits = !email.is_empty()
+                    && !email.contains(':')
+                    && email.chars().all(|c| c.is_ascii_graphic());
+                match fits {
+                    true => Ok(Some(email.to_owned())),
+                    false => Err(ForgeConfigError::BadEmail {
+                        email: email.to_owned(),
+                    }),
+                }
+            }
         }
     }
 
@@ -207,6 +240,7 @@ mod tests {
             repository: "o/r".into(),
             token_file: None,
             token_env: None,
+            email: None,
         };
         assert_eq!(base.api().unwrap(), "https://api.github.com");
         assert!(matches!(
@@ -257,9 +291,35 @@ mod tests {
             repository: repo.into(),
             token_file: None,
             token_env: Some("T".into()),
+            email: None,
         };
         assert_eq!(c("g/s/p").segments().unwrap(), ["g", "s", "p"]);
         assert_eq!(c("4242").segments().unwrap(), ["4242"]);
         assert!(c("p").segments().is_err());
+    }
+
+    #[test]
+    fn an_email_is_for_bitbucket_only() {
+        let c = |kind, email: &str| ForgeConfig {
+            kind,
+            api_url: None,
+            repository: "w/r".into(),
+            token_file: None,
+            token_env: Some("T".into()),
+            email: Some(email.into()),
+        };
+        assert_eq!(
+            c(ForgeKind::Bitbucket, " ops@acme.test ").basic_user(),
+            Ok(Some("ops@acme.test".into()))
+        );
+        assert_eq!(
+            c(ForgeKind::GitHub, "ops@acme.test").basic_user(),
+            Err(ForgeConfigError::EmailNotUsed {
+                kind: ForgeKind::GitHub
+            })
+        );
+        for bad in ["", "a:b", "a b"] {
+            assert!(c(ForgeKind::Bitbucket, bad).basic_user().is_err(), "{bad}");
+        }
     }
 }

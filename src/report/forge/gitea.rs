@@ -3,7 +3,7 @@
 //! <https://codeberg.org/api/swagger#/repository/repoCreateStatus>
 //! `POST {site}/api/v1/repos/{owner}/{repo}/statuses/{sha}`.
 
-use super::http::{never, ApiRequest, Auth, Core};
+use super::http::{common, ApiRequest, Auth, Core};
 use super::last::Posted;
 use crate::report::{ContextName, ReportError, Status, StatusSink, StatusState};
 use crate::source::CommitId;
@@ -51,7 +51,7 @@ impl StatusSink for Gitea {
             auth: Auth::Token,
             headers: &[],
             body,
-            already_set: never,
+            answer: common,
         };
         self.core.post(posted, request).await
     }

@@ -2,10 +2,11 @@
 //! <https://docs.github.com/en/rest/commits/statuses#create-a-commit-status>
 //! `POST {api}/repos/{owner}/{repo}/statuses/{sha}`.
 
-use super::http::{never, ApiRequest, Auth, Core};
+use super::http::{Answer, ApiRequest, Auth, Core};
 use super::last::Posted;
 use crate::report::{ContextName, ReportError, Status, StatusSink, StatusState};
 use crate::source::CommitId;
+use reqwest::StatusCode;
 use std::sync::Arc;
 
 pub(super) const SCOPE: &str = "a fine-grained token needs \"Commit statuses: write\" on the repository, a classic token the repo:status scope (repo for a private repository)";
@@ -39,6 +40,19 @@ fn state(state: StatusState) -> &'static str {
     state.as_str()
 }
 
+/// GitHub keeps at most 1,000 statuses per commit and context and
+/// answers 422 "This SHA and context has reached the maximum number of
+/// statuses." to the next one.
+fn answer(status: StatusCode, body: &str) -> Option<Answer> {
+    let full = status == StatusCode::UNPROCESSABLE_ENTITY
+        && body.contains("reached the maximum number of statuses");
+    full.then(|| {
+        Answer::Full(
+            "GitHub keeps at most 1,000 statuses per commit and context, and this one has them all (HTTP 422); it cannot change on this commit any more, and lbops stops posting it: the next commit starts afresh".to_owned(),
+        )
+    })
+}
+
 impl StatusSink for GitHub {
     fn name(&self) -> &'static str {
         self.core.sink()
@@ -52,7 +66,7 @@ impl StatusSink for GitHub {
             auth: Auth::Bearer,
             headers: HEADERS,
             body,
-            already_set: never,
+            answer,
         };
         self.core.post(posted, request).await
     }

@@ -35,7 +35,7 @@ pub use retry::RetryPolicy;
 use self::http::{Core, Target};
 use super::{ContextName, ReportError, Status, StatusSink};
 use crate::source::CommitId;
-use crate::support::clock::Clock;
+use crate::support::clock::{Clock, Sleeper, TokioSleeper};
 use std::sync::Arc;
 
 /// The sink for one forge. An enum rather than `dyn StatusSink`: the
@@ -49,21 +49,30 @@ pub enum ForgeSink {
 }
 
 /// The sink `config` describes, with [`RetryPolicy::default`]; `clock`
-/// tells how long a rate limit that ends at a given time lasts.
+/// tells how long a rate limit that ends at a given time lasts, and the
+/// waits between attempts are slept on tokio's timer.
 pub fn build(
     config: &ForgeConfig,
     names: ContextName,
     clock: Arc<dyn Clock>,
 ) -> Result<ForgeSink, ForgeConfigError> {
-    build_with(config, names, RetryPolicy::default(), clock)
+    build_with(
+        config,
+        names,
+        RetryPolicy::default(),
+        clock,
+        Arc::new(TokioSleeper),
+    )
 }
 
-/// The sink `config` describes, retrying as `retry` says.
+/// The sink `config` describes, retrying as `retry` says and waiting
+/// on `sleeper`.
 pub fn build_with(
     config: &ForgeConfig,
     names: ContextName,
     retry: RetryPolicy,
     clock: Arc<dyn Clock>,
+    sleeper: Arc<dyn Sleeper>,
 ) -> Result<ForgeSink, ForgeConfigError> {
     let kind = config.kind;
     let token = config.token()?;
@@ -81,17 +90,22 @@ pub fn build_with(
     };
     let target = Target {
         sink: kind.as_str(),
+        api: api.clone(),
         repository: repository.join("/"),
         scope,
     };
-    let core = Core::new(target, client, token, retry, clock);
+    let core = Core::new(target, client, token, retry, clock, sleeper);
     Ok(match kind {
         ForgeKind::GitHub => ForgeSink::GitHub(GitHub::new(core, &api, &repository, names)),
         ForgeKind::GitLab => ForgeSink::GitLab(GitLab::new(core, &api, &repository, names)),
         ForgeKind::Gitea => ForgeSink::Gitea(Gitea::new(core, &api, &repository, names)),
-        ForgeKind::Bitbucket => {
-            ForgeSink::Bitbucket(Bitbucket::new(core, &api, &repository, names))
-        }
+        ForgeKind::Bitbucket => ForgeSink::Bitbucket(Bitbucket::new(
+            core,
+            &api,
+            &repository,
+            names,
+            config.basic_user()?,
+        )),
     })
 }
 
@@ -115,5 +129,6 @@ impl StatusSink for ForgeSink {
     }
 }
 
+/// The stand-in forges, for the daemon's tests of delivery too.
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -52,25 +52,61 @@ impl RetryPolicy {
 /// The most of a backoff that jitter takes off, in percent.
 const JITTER_PERCENT: u8 = 50;
 
+/// The least a secondary rate limit is waited out (GitHub: "wait for at
+/// least one minute before retrying").
+pub const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// A rate limit, as the answer tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// The quota is used up; it lasts this long, if the forge says.
+    Primary(Option<Duration>),
+    /// GitHub's secondary limit (too many writes, too fast): quota is
+    /// left, no time is given; wait at least [`SECONDARY_LIMIT_WAIT`].
+    Secondary,
+}
+
 /// Whether a response is a rate limit, and if the forge says how long
 /// it lasts, for how long.
 ///
-/// 429 always is. 403 is only with `Retry-After` or a remaining-quota
-/// header of 0 (GitHub's primary and secondary limits): GitHub sends
-/// `X-RateLimit-Reset` on every response, so a reset header alone on a
-/// 403 is a permission problem, not a limit.
+/// A 429 always is. A 403 is with `Retry-After` or a remaining-quota
+/// header of 0 (GitHub's primary limit). A 403 or 429 with no
+/// `Retry-After` and quota left (`X-RateLimit-Remaining` over 0) is
+/// GitHub's secondary limit — but GitHub sends the quota headers on
+/// every answer, so a 403 counts only when its message says so ("secondary
+/// rate limit", or the older "abuse detection"): anything else is a
+/// permission problem.
 #[must_use]
 pub fn rate_limit(
     status: StatusCode,
     headers: &HeaderMap,
+    body: &str,
     now: SystemTime,
-) -> Option<Option<Duration>> {
-    let limited = status == StatusCode::TOO_MANY_REQUESTS
-        || (status == StatusCode::FORBIDDEN
-            && (headers.contains_key("retry-after")
-                || header(headers, "x-ratelimit-remaining").as_deref() == Some("0")
-                || header(headers, "ratelimit-remaining").as_deref() == Some("0")));
-    limited.then(|| requested_wait(headers, unix_seconds(now)))
+) -> Option<Limit> {
+    let retry_after = headers.contains_key("retry-after");
+    let remaining = header(headers, "x-ratelimit-remaining")
+        .or_else(|| header(headers, "ratelimit-remaining"))
+        .and_then(|v| v.parse::<u64>().ok());
+    let says_secondary = {
+        let body = body.to_ascii_lowercase();
+        body.contains("secondary rate limit") || body.contains("abuse detection")
+    };
+    let primary = |wait| Some(Limit::Primary(wait));
+    match (status, retry_after, remaining) {
+        (StatusCode::TOO_MANY_REQUESTS | StatusCode::FORBIDDEN, false, Some(left))
+            if left > 0 && (status == StatusCode::TOO_MANY_REQUESTS || says_secondary) =>
+        {
+            Some(Limit::Secondary)
+        }
+        (StatusCode::TOO_MANY_REQUESTS, _, _) | (StatusCode::FORBIDDEN, true, _) => {
+            primary(requested_wait(headers, unix_seconds(now)))
+        }
+        (StatusCode::FORBIDDEN, false, Some(0)) => {
+            primary(requested_wait(headers, unix_seconds(now)))
+        }
+        (StatusCode::FORBIDDEN, false, None) if says_secondary => Some(Limit::Secondary),
+        _ => None,
+    }
 }
 
 /// The wait a forge asks for: `Retry-After` (seconds or an HTTP date),
@@ -143,19 +179,19 @@ mod tests {
     #[test]
     fn what_counts_as_a_rate_limit() {
         let now = 1_700_000_000;
-        let limit = |code: u16, pairs: &[(&'static str, &str)]| {
+        let limit = |code: u16, pairs: &[(&'static str, &str)], body: &str| {
             let at = UNIX_EPOCH + Duration::from_secs(now);
-            rate_limit(StatusCode::from_u16(code).unwrap(), &headers(pairs), at)
+            rate_limit(
+                StatusCode::from_u16(code).unwrap(),
+                &headers(pairs),
+                body,
+                at,
+            )
         };
-        assert_eq!(limit(429, &[]), Some(None));
-        assert_eq!(
-            limit(429, &[("retry-after", "1")]),
-            Some(Some(Duration::from_secs(1)))
-        );
-        assert_eq!(
-            limit(403, &[("retry-after", "7")]),
-            Some(Some(Duration::from_secs(7)))
-        );
+        let primary = |secs: Option<u64>| Some(Limit::Primary(secs.map(Duration::from_secs)));
+        assert_eq!(limit(429, &[], ""), primary(None));
+        assert_eq!(limit(429, &[("retry-after", "1")], ""), primary(Some(1)));
+        assert_eq!(limit(403, &[("retry-after", "7")], ""), primary(Some(7)));
         // GitHub's primary limit: remaining 0, reset as a Unix time.
         let reset = (now + 4).to_string();
         let wait = limit(
@@ -164,22 +200,29 @@ mod tests {
                 ("x-ratelimit-remaining", "0"),
                 ("x-ratelimit-reset", &reset),
             ],
+            r#"{"message":"API rate limit exceeded for user ID 1."}"#,
         );
-        assert_eq!(wait, Some(Some(Duration::from_secs(5))));
-        // A plain permission error carries the reset header too.
+        assert_eq!(wait, primary(Some(5)));
+        // GitHub's secondary limit: quota left, no retry-after; at least
+        // a minute, whatever the reset header says.
         let reset = reset.as_str();
-        assert_eq!(
-            limit(
-                403,
-                &[
-                    ("x-ratelimit-remaining", "4999"),
-                    ("x-ratelimit-reset", reset)
-                ]
-            ),
-            None
-        );
-        assert_eq!(limit(401, &[("retry-after", "1")]), None);
-        assert_eq!(limit(503, &[]), None);
+        let quota_left = [
+            ("x-ratelimit-remaining", "4999"),
+            ("x-ratelimit-reset", reset),
+        ];
+        let secondary = r#"{"message":"You have exceeded a secondary rate limit and have been temporarily blocked from content creation. Please retry your request again later."}"#;
+        assert_eq!(limit(403, &quota_left, secondary), Some(Limit::Secondary));
+        assert_eq!(limit(429, &quota_left, secondary), Some(Limit::Secondary));
+        assert_eq!(limit(429, &quota_left, ""), Some(Limit::Secondary));
+        assert_eq!(limit(403, &[], secondary), Some(Limit::Secondary));
+        // With retry-after, the forge said how long.
+        let told = [("x-ratelimit-remaining", "4999"), ("retry-after", "30")];
+        assert_eq!(limit(403, &told, secondary), primary(Some(30)));
+        // A plain permission error carries the quota headers too.
+        let denied = r#"{"message":"Resource not accessible by personal access token"}"#;
+        assert_eq!(limit(403, &quota_left, denied), None);
+        assert_eq!(limit(401, &[("retry-after", "1")], ""), None);
+        assert_eq!(limit(503, &[], ""), None);
     }
 
     #[test]

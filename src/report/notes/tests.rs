@@ -402,6 +402,7 @@ async fn descriptions_cannot_forge_lines() {
         state: StatusState::Failure,
         description: "bad\nlbops/authorize: success — forged\r\n\u{1b}[2J".into(),
         target_url: Some("http://x/\n  details: http://evil/".into()),
+        branch: None,
     };
     notes.post(commit, &forged).await.unwrap();
     let entries = notes.read(commit).unwrap();

@@ -89,15 +89,29 @@ pub struct ServiceAccountSpec {
     pub tokens: Vec<Token>,
 }
 
-/// An API token, stored only as a hash.
+/// An API token, stored only as a hash. `lbops token create` prints the
+/// entry to add.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Token {
     pub name: Spanned<Name>,
+    /// The token's public id (12 of `[a-z0-9]`, the part after `lbops_`):
+    /// what logs, audit records and pages name it by, and how the daemon
+    /// finds this entry for a presented token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Spanned<String>>,
     /// `sha256:<64 hex>` or an argon2 PHC string; never the token itself.
     pub hash: Spanned<String>,
     pub expires: Spanned<Timestamp>,
-    /// Actions (or patterns) this token may use; a subset of the account's roles.
+    /// When it was created (as `lbops token create` wrote it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<Spanned<Timestamp>>,
+    /// Actions (or patterns) this token may use. They only narrow the
+    /// account's roles: a call needs both.
     #[serde(default)]
     pub scopes: Vec<Spanned<String>>,
+    /// Resources (`kind/name` patterns, e.g. `pool/web-*`) this token may
+    /// touch; none listed means whatever the account's roles allow.
+    #[serde(default)]
+    pub resources: Vec<Spanned<String>>,
 }

@@ -161,6 +161,21 @@ pub enum AnySpec {
     ServiceAccount(access::ServiceAccountSpec),
 }
 
+/// Whether `text` is a resource pattern a Role rule or a token may name:
+/// `*`, or `KIND/NAME` where KIND is a kind's id prefix or `*` and NAME is
+/// lowercase letters, digits, `-` and `*` (any run).
+#[must_use]
+pub fn is_resource_pattern(text: &str) -> bool {
+    text == "*"
+        || text.split_once('/').is_some_and(|(kind, name)| {
+            (kind == "*" || Kind::ALL.iter().any(|k| k.id_prefix() == kind))
+                && !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'*')
+        })
+}
+
 /// The JSON Schema of one kind's whole document (envelope and spec).
 #[must_use]
 pub fn json_schema(kind: Kind) -> serde_json::Value {

@@ -16,6 +16,7 @@
 //! Error messages are meant for users: they say what is wrong and what to do,
 //! and they never contain the offending value or any secret material.
 
+pub mod api_token;
 mod certs;
 mod keys;
 mod secrets;

@@ -19,6 +19,7 @@
 //! | [`SecretKind::GoogleApiKey`] | `AIza` + exactly 35 of `[A-Za-z0-9_-]` |
 //! | [`SecretKind::DigitalOceanToken`] | `dop_v1_`, `doo_v1_`, `dor_v1_` + exactly 64 lowercase hex digits |
 //! | [`SecretKind::NpmToken`] | `npm_` + exactly 36 letters/digits |
+//! | [`SecretKind::LbopsToken`] | an lbops API token, `lbops_` + 12 of `[a-z0-9]` + `_` + 46 letters/digits, whose checksum holds (see [`super::api_token`]) |
 //! | [`SecretKind::JsonWebToken`] | three base64url segments `eyJ….eyJ….<signature>` (header and payload at least 10 characters, signature at least 16) |
 //!
 //! Tokens only match on token boundaries: the character before a token must
@@ -66,13 +67,15 @@ pub enum SecretKind {
     DigitalOceanToken,
     /// An npm access token (`npm_`).
     NpmToken,
+    /// An lbops API token (`lbops_…`) with a valid checksum.
+    LbopsToken,
     /// A JSON Web Token, i.e. a bearer credential (`eyJ….eyJ….…`).
     JsonWebToken,
 }
 
 impl SecretKind {
     /// Every kind, in a stable order.
-    pub const ALL: [SecretKind; 14] = [
+    pub const ALL: [SecretKind; 15] = [
         SecretKind::PrivateKeyBlock,
         SecretKind::OpenSshPrivateKey,
         SecretKind::PgpPrivateKeyBlock,
@@ -86,6 +89,7 @@ impl SecretKind {
         SecretKind::GoogleApiKey,
         SecretKind::DigitalOceanToken,
         SecretKind::NpmToken,
+        SecretKind::LbopsToken,
         SecretKind::JsonWebToken,
     ];
 
@@ -106,6 +110,7 @@ impl SecretKind {
             SecretKind::GoogleApiKey => "a Google API key",
             SecretKind::DigitalOceanToken => "a DigitalOcean API token",
             SecretKind::NpmToken => "an npm access token",
+            SecretKind::LbopsToken => "an lbops API token",
             SecretKind::JsonWebToken => "a JSON Web Token (bearer credential)",
         }
     }
@@ -162,6 +167,11 @@ impl SecretKind {
                 "Remove it and reference it through an environment variable or a secret-provider \
                  id. It is in git history now: revoke it with `npm token revoke` and create a new \
                  one."
+            }
+            SecretKind::LbopsToken => {
+                "Remove it: a ServiceAccount keeps only the hash `lbops token create` prints. It is \
+                 in git history now: remove its entry from the ServiceAccount's `tokens` (that \
+                 revokes it at once) and create a new one."
             }
             SecretKind::JsonWebToken => {
                 "Remove it and reference it through an environment variable or a secret-provider \
@@ -396,6 +406,7 @@ impl<'a> Scanner<'a> {
             b's' | b'r' => self.stripe(pos),
             b'd' => self.digitalocean(pos),
             b'n' => self.npm(pos),
+            b'l' => self.lbops(pos),
             b'e' => self.jwt(pos),
             b'P' => self
                 .at(pos, b"PuTTY-User-Key-File-")
@@ -518,6 +529,17 @@ impl<'a> Scanner<'a> {
         let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
         let end = self.fixed(pos + 7, 64, hex, is_word)?;
         Some((SecretKind::DigitalOceanToken, end))
+    }
+
+    fn lbops(&self, pos: usize) -> Option<(SecretKind, usize)> {
+        use super::api_token::{is_token, PREFIX, TOKEN_LEN};
+        if !self.at(pos, PREFIX.as_bytes()) {
+            return None;
+        }
+        let end = pos + TOKEN_LEN;
+        let candidate = std::str::from_utf8(self.bytes.get(pos..end)?).ok()?;
+        let continues = self.bytes.get(end).is_some_and(|&b| is_word(b));
+        (!continues && is_token(candidate)).then_some((SecretKind::LbopsToken, end))
     }
 
     fn npm(&self, pos: usize) -> Option<(SecretKind, usize)> {

@@ -34,6 +34,9 @@ pub(super) fn check(catalog: &Catalog, out: &mut Sink) {
     // ServiceAccounts: the first definition (in file order) is named.
     let mut emails = Claims::default();
     let mut keys = Claims::default();
+    // Token ids name one token across every account: the daemon finds a
+    // presented token's entry by its id.
+    let mut token_ids: BTreeMap<String, (String, Pos)> = BTreeMap::new();
     for user in catalog.users.values() {
         let mut r = Reporter::new(Kind::User, user, out);
         if user.spec.emails.is_empty() {
@@ -92,6 +95,32 @@ pub(super) fn check(catalog: &Catalog, out: &mut Sink) {
             }
             for scope in &token.scopes {
                 action_pattern(&mut r, scope);
+            }
+            for pattern in &token.resources {
+                resource_pattern(&mut r, pattern);
+            }
+            if let Some(id) = &token.id {
+                let holder = format!("serviceaccount/{} token `{}`", account.name, token.name);
+                if let Err(e) = material::api_token::TokenId::parse(&id.value) {
+                    r.error(
+                        id.pos,
+                        Code::BadTokenId,
+                        format!("token `{}`: {e}", token.name),
+                        "copy the `id:` line `lbops token create` printed with the token",
+                    );
+                } else if let Some((first, at)) = token_ids.get(&id.value) {
+                    r.error(
+                        id.pos,
+                        Code::BadTokenId,
+                        format!(
+                            "token id `{}` is also {first}'s (line {})",
+                            id.value, at.line
+                        ),
+                        "every token has its own id: create a new token with `lbops token create`",
+                    );
+                } else {
+                    token_ids.insert(id.value.clone(), (holder, id.pos));
+                }
             }
         }
     }
@@ -203,15 +232,7 @@ fn action_pattern(r: &mut Reporter<'_>, pattern: &Spanned<String>) {
 
 fn resource_pattern(r: &mut Reporter<'_>, pattern: &Spanned<String>) {
     let text = pattern.value.as_str();
-    let valid = text == "*"
-        || text.split_once('/').is_some_and(|(kind, name)| {
-            (kind == "*" || Kind::ALL.iter().any(|k| k.id_prefix() == kind))
-                && !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'*')
-        });
-    if !valid {
+    if !crate::spec::kinds::is_resource_pattern(text) {
         let prefixes: Vec<&str> = Kind::ALL.iter().map(|k| k.id_prefix()).collect();
         r.error(
             pattern.pos,

@@ -325,6 +325,73 @@ fn a_wrong_forgejo_signature_is_not_rescued_by_a_gitea_one() {
 
 // Any forge
 
+// Bitbucket
+
+/// A Bitbucket Cloud `repo:push`, trimmed.
+fn bitbucket_push_body() -> String {
+    format!(
+        r#"{{"push":{{"changes":[{{"new":{{"type":"branch","name":"main","target":{{"type":"commit","hash":"{SHA}"}}}},"old":null}}]}}}}"#
+    )
+}
+
+#[test]
+fn bitbucket_push_with_a_good_signature() {
+    let body = bitbucket_push_body();
+    let signature = format!("sha256={}", sign(SECRET, body.as_bytes()));
+    let h = headers(&[
+        ("X-Event-Key", "repo:push"),
+        ("X-Request-UUID", "f6266f16-1bf3-46a5-9ea4-602e06ead473"),
+        ("X-Hub-Signature", &signature),
+        ("User-Agent", "Bitbucket-Webhooks/2.0"),
+    ]);
+    assert_eq!(
+        verify(&h, body.as_bytes(), SECRET),
+        Ok(push(Forge::Bitbucket))
+    );
+    // Other events are verified, then left alone.
+    let h = headers(&[
+        ("X-Event-Key", "pullrequest:created"),
+        ("X-Hub-Signature", &signature),
+    ]);
+    assert_eq!(
+        verify(&h, body.as_bytes(), SECRET),
+        Ok(WebhookEvent::Ignored("pullrequest:created".into()))
+    );
+}
+
+#[test]
+fn bitbucket_wrong_secret_missing_and_malformed() {
+    let body = bitbucket_push_body();
+    let wrong = format!("sha256={}", sign(b"other", body.as_bytes()));
+    let signed =
+        |signature: &str| headers(&[("X-Event-Key", "repo:push"), ("X-Hub-Signature", signature)]);
+    assert_eq!(
+        unauthorized(verify(&signed(&wrong), body.as_bytes(), SECRET)),
+        Unauthorized::WrongSignature {
+            header: "X-Hub-Signature"
+        }
+    );
+    // GitHub's SHA-1 form under the same header is not taken.
+    assert!(matches!(
+        unauthorized(verify(
+            &signed("sha1=0123456789abcdef0123456789abcdef01234567"),
+            body.as_bytes(),
+            SECRET
+        )),
+        Unauthorized::MalformedSignature { .. }
+    ));
+    assert_eq!(
+        unauthorized(verify(
+            &headers(&[("X-Event-Key", "repo:push")]),
+            body.as_bytes(),
+            SECRET
+        )),
+        Unauthorized::MissingSignature {
+            header: "X-Hub-Signature"
+        }
+    );
+}
+
 #[test]
 fn no_forge_headers_means_no_trust() {
     let h = headers(&[("Content-Type", "application/json")]);

@@ -51,7 +51,7 @@ spec:
           priority: 30
           match: {host: old.example.test}
           action:
-            redirect: {status: 302, to: "http://www.example.test:8080/new{path}"}
+            redirect: {status: 302, to: "https://www.example.test:8443/new{path}"}
       default_action:
         fixed_response: {status: 404}
 ---
@@ -77,7 +77,6 @@ spec:
     interval: 10s
     timeout: 5s
   draining_timeout: 30s
-  slow_start: 30s
 ---
 kind: Pool
 name: web-canary
@@ -86,6 +85,7 @@ spec:
     - address: 10.0.1.3:8080
   health_check:
     probe: {http: {path: /healthz}}
+  slow_start: 30s
 ---
 kind: Pool
 name: db
@@ -431,7 +431,7 @@ fn redirects_are_301_or_302() {
 fn a_redirect_target_must_be_a_form_elbv2_expresses() {
     assert_refused(
         &[(
-            "http://www.example.test:8080/new{path}",
+            "https://www.example.test:8443/new{path}",
             "https://www.example.test/new{path}#top",
         )],
         LB,
@@ -445,13 +445,13 @@ fn a_redirect_target_must_be_a_form_elbv2_expresses() {
 fn a_redirect_does_not_spell_the_default_port() {
     assert_refused(
         &[(
-            "http://www.example.test:8080/",
-            "http://www.example.test:80/",
+            "https://www.example.test:8443/",
+            "https://www.example.test:443/",
         )],
         LB,
         "web",
-        "www.example.test:80/",
-        "`:80` on an http redirect as no port",
+        "www.example.test:443/",
+        "`:443` on an https redirect as no port",
     );
 }
 
@@ -690,7 +690,7 @@ fn an_alb_pool_is_checked_over_http() {
         &refused(&yaml),
         POOL,
         "web-canary",
-        line_of(&yaml, "    probe: tcp\n---\nkind: Pool\nname: db"),
+        line_of(&yaml, "    probe: tcp\n  slow_start"),
         "probes with tcp",
     );
 }
@@ -736,8 +736,8 @@ fn slow_start_is_30_to_900_seconds() {
     assert_one(
         &refused(&yaml),
         POOL,
-        "web-stable",
-        document_line(&yaml, POOL, "web-stable"),
+        "web-canary",
+        document_line(&yaml, POOL, "web-canary"),
         "ELBv2 slow start must be 30–900 s (or off); this pool asks for 10s",
     );
     assert_eq!(
@@ -763,7 +763,11 @@ fn an_nlb_pool_has_no_slow_start() {
 
 #[test]
 fn a_pool_serves_an_alb_or_an_nlb_not_both() {
-    let yaml = base_with(&[("[{pool: db}]", "[{pool: web-canary}]")]);
+    // (Without its slow start, which the NLB would refuse as well.)
+    let yaml = base_with(&[
+        ("[{pool: db}]", "[{pool: web-canary}]"),
+        ("  slow_start: 30s\n", ""),
+    ]);
     assert_one(
         &refused(&yaml),
         POOL,
@@ -887,4 +891,308 @@ fn redirect_targets_elbv2_cannot_express_are_refused() {
     ] {
         assert_eq!(parse_redirect(to), None, "{to:?} should be refused");
     }
+}
+
+// What AWS refuses though moto takes it (issue 14).
+
+#[test]
+fn slow_start_cannot_go_with_least_requests_or_weighted_random() {
+    for algorithm in ["least_requests", "weighted_random"] {
+        let yaml = base_with(&[(
+            "  slow_start: 30s\n",
+            &format!("  slow_start: 30s\n  algorithm: {algorithm}\n"),
+        )]);
+        assert_one(
+            &refused(&yaml),
+            POOL,
+            "web-canary",
+            document_line(&yaml, POOL, "web-canary"),
+            &format!("cannot combine slow start with `{algorithm}`"),
+        );
+    }
+    // Round robin ramps up (BASE), and the other algorithms without it.
+    let yaml = base_with(&[("  slow_start: 30s\n", "  algorithm: weighted_random\n")]);
+    assert_eq!(refused(&yaml), []);
+}
+
+#[test]
+fn an_https_listener_cannot_redirect_to_http() {
+    assert_refused(
+        &[(
+            "https://www.example.test:8443/",
+            "http://www.example.test:8443/",
+        )],
+        LB,
+        "web",
+        "http://www.example.test:8443/",
+        "cannot redirect HTTPS to HTTP; listener `https` is https",
+    );
+    // An http listener may redirect to http.
+    let yaml = base_with(&[(
+        "https://{host}{path}?{query}",
+        "http://www.example.test/new{path}",
+    )]);
+    assert_eq!(refused(&yaml), []);
+}
+
+#[test]
+fn a_condition_takes_at_most_three_values() {
+    // Without host and header the route has 1 + 4 = 5 values: only the
+    // condition's own limit is passed.
+    assert_refused(
+        &[
+            ("            host: api.example.test\n", ""),
+            ("            headers: [{name: x-canary}]\n", ""),
+            ("methods: [GET, POST]", "methods: [GET, POST, PUT, DELETE]"),
+        ],
+        LB,
+        "web",
+        "- name: api",
+        "route `api` matches 4 methods, which are one condition",
+    );
+    let yaml = base_with(&[
+        ("            host: api.example.test\n", ""),
+        ("methods: [GET, POST]", "methods: [GET, POST, PUT]"),
+    ]);
+    assert_eq!(refused(&yaml), []);
+}
+
+#[test]
+fn host_conditions_are_qualified_names_of_at_most_128_characters() {
+    for host in ["localhost", "api.example.a1"] {
+        assert_refused(
+            &[("host: api.example.test", &format!("host: {host}"))],
+            LB,
+            "web",
+            &format!("host: {host}"),
+            "need a `.` and only letters after the last one",
+        );
+    }
+    let long = format!("{}.{}.example.test", "a".repeat(60), "b".repeat(60));
+    assert_refused(
+        &[("host: api.example.test", &format!("host: {long}"))],
+        LB,
+        "web",
+        &format!("host: {long}"),
+        "at most 128 characters; route `api` matches a host of 134",
+    );
+    let yaml = base_with(&[("host: api.example.test", "host: \"*.example.test\"")]);
+    assert_eq!(refused(&yaml), []);
+}
+
+#[test]
+fn path_patterns_are_at_most_128_characters_of_a_fixed_set() {
+    // A prefix is sent as `/p` and `/p/*`: 126 characters become 128.
+    let fits = format!("/{}", "a".repeat(125));
+    assert_eq!(
+        refused(&base_with(&[("/checkout}", &format!("{fits}}}"))])),
+        []
+    );
+    let long = format!("/{}", "a".repeat(126));
+    assert_refused(
+        &[("/checkout}", &format!("{long}}}"))],
+        LB,
+        "web",
+        "match: {path:",
+        "path patterns are at most 128 characters; route `maintenance`'s path becomes one of 129",
+    );
+    for (path, odd) in [
+        ("/a%20b", "%"),
+        ("/café", "é"),
+        ("/a&b", "&"),
+        ("/a b", " "),
+    ] {
+        assert_refused(
+            &[("/checkout}", &format!("\"{path}\"}}"))],
+            LB,
+            "web",
+            "match: {path:",
+            &format!("has `{odd}`"),
+        );
+    }
+    let yaml = base_with(&[("/checkout}", "\"/a_b-c.d$e/~f'g@h:i+j\"}")]);
+    assert_eq!(refused(&yaml), []);
+}
+
+#[test]
+fn header_names_are_at_most_40_characters_and_not_host() {
+    let long = format!("x-{}", "a".repeat(39));
+    assert_refused(
+        &[("{name: x-canary}", &format!("{{name: {long}}}"))],
+        LB,
+        "web",
+        &long,
+        "header names are at most 40 characters",
+    );
+    assert_refused(
+        &[("{name: x-canary}", "{name: Host}")],
+        LB,
+        "web",
+        "{name: Host}",
+        "host condition, not a header condition on `Host`",
+    );
+    let value = "v".repeat(129);
+    assert_refused(
+        &[(
+            "{name: x-canary}",
+            &format!("{{name: x-canary, value: {value}}}"),
+        )],
+        LB,
+        "web",
+        "{name: x-canary",
+        "header values are at most 128 characters",
+    );
+    let fits = format!("x-{}", "a".repeat(38));
+    let yaml = base_with(&[("{name: x-canary}", &format!("{{name: {fits}}}"))]);
+    assert_eq!(refused(&yaml), []);
+}
+
+#[test]
+fn ipv4_targets_are_private_addresses() {
+    for public in ["203.0.113.7", "8.8.8.8", "100.128.0.1", "172.32.0.1"] {
+        assert_refused(
+            &[("10.0.1.3:8080", &format!("{public}:8080"))],
+            POOL,
+            "web-canary",
+            &format!("{public}:8080"),
+            "is publicly routable",
+        );
+    }
+    for private in [
+        "10.9.9.9",
+        "172.16.0.1",
+        "192.168.1.1",
+        "100.64.0.1",
+        "100.127.255.254",
+    ] {
+        let yaml = base_with(&[("10.0.1.3:8080", &format!("{private}:8080"))]);
+        assert_eq!(refused(&yaml), [], "{private}");
+    }
+}
+
+#[test]
+fn a_pool_holds_ipv4_or_ipv6_targets_not_both() {
+    assert_refused(
+        &[(
+            "- address: 10.0.1.2:8080",
+            "- address: \"[2001:db8::2]:8080\"",
+        )],
+        POOL,
+        "web-stable",
+        "[2001:db8::2]:8080",
+        "holds IPv4 or IPv6 targets, not both; this pool's first target is IPv4",
+    );
+    let yaml = base_with(&[("10.0.1.3:8080", "\"[2001:db8::3]:8080\"")]);
+    assert_eq!(refused(&yaml), []);
+}
+
+// Where the daemon config places a balancer.
+
+fn placed(yaml: &str, edit: impl FnOnce(&mut AwsConfig)) -> Vec<Diagnostic> {
+    let catalog = load_repo(yaml);
+    let mut config = crate::provider::aws::testing::config(&["web", "db"], None);
+    edit(&mut config);
+    let mut out = check(&catalog, &everything(&catalog));
+    out.extend(check_placed(&catalog, &config, &everything(&catalog)));
+    out
+}
+
+/// `db` with two addresses, as its two subnets need.
+fn two_addresses() -> String {
+    base_with(&[(
+        "addresses: [203.0.113.20]",
+        "addresses: [203.0.113.20, 203.0.113.21]",
+    )])
+}
+
+#[test]
+fn the_base_repository_fits_two_subnets_internet_facing() {
+    assert_eq!(placed(&two_addresses(), |_| {}), []);
+}
+
+#[test]
+fn an_nlb_takes_one_address_per_subnet() {
+    let found = placed(BASE, |_| {});
+    assert_one(
+        &found,
+        LB,
+        "db",
+        line_of(BASE, "[203.0.113.20]"),
+        "this balancer has 1 address(es) and the daemon config gives it 2 subnet(s)",
+    );
+}
+
+#[test]
+fn an_internal_nlb_cannot_hold_elastic_ips() {
+    let yaml = two_addresses();
+    let found = placed(&yaml, |c| {
+        c.balancers.get_mut("db").unwrap().scheme = Scheme::Internal;
+    });
+    assert_one(
+        &found,
+        LB,
+        "db",
+        line_of(&yaml, "[203.0.113.20,"),
+        "internal ELBv2 NLB has private addresses",
+    );
+    // An internal ALB is fine: it holds no addresses.
+    let found = placed(&yaml, |c| {
+        c.balancers.get_mut("web").unwrap().scheme = Scheme::Internal;
+    });
+    assert_eq!(found, []);
+}
+
+#[test]
+fn an_alb_needs_two_subnets() {
+    let yaml = two_addresses();
+    let found = placed(&yaml, |c| {
+        c.balancers.get_mut("web").unwrap().subnets.truncate(1);
+    });
+    assert_one(
+        &found,
+        LB,
+        "web",
+        document_line(&yaml, LB, "web"),
+        "needs subnets in at least 2 availability zones; the daemon config gives this balancer 1",
+    );
+}
+
+#[test]
+fn elastic_ips_are_ipv4() {
+    let yaml = base_with(&[(
+        "addresses: [203.0.113.20]",
+        "addresses: [203.0.113.20, \"2001:db8::20\"]",
+    )]);
+    assert_one(
+        &placed(&yaml, |_| {}),
+        LB,
+        "db",
+        line_of(&yaml, "2001:db8::20"),
+        "Elastic IPs are IPv4 addresses; this NLB asks for 2001:db8::20",
+    );
+    let pool = "---\nkind: AddressPool\nname: v6\nspec:\n  cidrs: [\"2001:db8:1::/64\"]\n";
+    let yaml = format!(
+        "{}{pool}",
+        base_with(&[(
+            "addresses: [203.0.113.20]",
+            "addresses: [203.0.113.20, {pool: v6}]"
+        )])
+    );
+    assert_one(
+        &placed(&yaml, |_| {}),
+        LB,
+        "db",
+        line_of(&yaml, "{pool: v6}"),
+        "Elastic IPs are IPv4 addresses; this NLB asks for 2001:db8:1::",
+    );
+    // An IPv4 AddressPool, as the example's, is fine.
+    let pool = "---\nkind: AddressPool\nname: v4\nspec:\n  cidrs: [198.51.100.0/28]\n";
+    let yaml = format!(
+        "{}{pool}",
+        base_with(&[(
+            "addresses: [203.0.113.20]",
+            "addresses: [203.0.113.20, {pool: v4}]"
+        )])
+    );
+    assert_eq!(placed(&yaml, |_| {}), []);
 }

@@ -2,16 +2,17 @@
 //! published request shape.
 
 mod dedup;
+mod gitlab;
 mod refusals;
 mod retries;
-mod shapes;
-mod standin;
+pub mod shapes;
+pub mod standin;
 mod states;
 
 use super::{build_with, ForgeConfig, ForgeKind, ForgeSink, RetryPolicy};
 use crate::report::ContextName;
 use crate::source::CommitId;
-use crate::support::clock::SystemClock;
+use crate::support::clock::{Clock, Sleeper, SteppedClock, SystemClock, TokioSleeper};
 use standin::{Shape, StandIn};
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,23 +52,45 @@ impl Forge {
     }
 
     pub async fn with(kind: ForgeKind, names: ContextName, retry: RetryPolicy) -> Self {
+        Self::built(kind, names, retry, None, |_| {}).await
+    }
+
+    /// A sink on a [`SteppedClock`]: its waits take no time.
+    pub async fn stepped(kind: ForgeKind, clock: Arc<SteppedClock>) -> Self {
+        Self::built(
+            kind,
+            ContextName::default(),
+            RetryPolicy::default(),
+            Some(clock),
+            |_| {},
+        )
+        .await
+    }
+
+    pub async fn built(
+        kind: ForgeKind,
+        names: ContextName,
+        retry: RetryPolicy,
+        clock: Option<Arc<SteppedClock>>,
+        edit: impl FnOnce(&mut ForgeConfig),
+    ) -> Self {
         let shape: Shape = match kind {
             ForgeKind::GitHub => shapes::github,
             ForgeKind::GitLab => shapes::gitlab,
             ForgeKind::Gitea => shapes::gitea,
             ForgeKind::Bitbucket => shapes::bitbucket,
         };
-        let server = StandIn::start(shape).await;
+        let server = StandIn::start(kind, shape).await;
         let dir = tempfile::tempdir().unwrap();
         let token_file = dir.path().join("token");
         std::fs::write(&token_file, format!("{}\n", shapes::TOKEN)).unwrap();
-        let sink = build_with(
-            &config(kind, &server.base, token_file),
-            names,
-            retry,
-            Arc::new(SystemClock),
-        )
-        .unwrap();
+        let mut config = config(kind, &server.base, token_file);
+        edit(&mut config);
+        let (clock, sleeper): (Arc<dyn Clock>, Arc<dyn Sleeper>) = match clock {
+            Some(clock) => (clock.clone(), clock),
+            None => (Arc::new(SystemClock), Arc::new(TokioSleeper)),
+        };
+        let sink = build_with(&config, names, retry, clock, sleeper).unwrap();
         Forge {
             server,
             sink,
@@ -87,5 +110,6 @@ pub fn config(kind: ForgeKind, base: &str, token_file: std::path::PathBuf) -> Fo
         repository: repository.to_owned(),
         token_file: Some(token_file),
         token_env: None,
+        email: None,
     }
 }

@@ -39,6 +39,10 @@ async fn refusals_are_permanent_and_say_what_to_check() {
             for phrase in phrases {
                 assert!(message.contains(phrase), "{kind} {code}: {message}");
             }
+            if (kind, code) == (ForgeKind::GitLab, 403) {
+                // Statuses on a protected branch need its push or merge rights.
+                assert!(message.contains("protected branch"), "{message}");
+            }
             assert!(!message.contains(TOKEN), "{message}");
             assert_eq!(forge.server.seen().len(), 1, "{kind} {code}: not retried");
         }
@@ -71,4 +75,93 @@ async fn an_unreadable_token_says_where_it_was_looked_for() {
     );
     config.token_file = None;
     assert!(build(&config, ContextName::default(), Arc::new(SystemClock)).is_err());
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_and_names_the_url_to_use() {
+    for kind in KINDS {
+        // Moved to another host: followed, the POST would become a GET
+        // there, without its token.
+        let forge = Forge::start(kind).await;
+        let path = forge.server.path_of(commit());
+        forge.server.reply(
+            Reply::status(301).header("location", format!("https://forge.acme.test/api{path}")),
+        );
+        let error = forge.sink.post(commit(), &status()).await.unwrap_err();
+        let message = error.to_string();
+        println!("{message}");
+        assert!(matches!(error, ReportError::Permanent { .. }), "{message}");
+        assert!(message.contains("HTTP 301"), "{message}");
+        assert!(
+            message.contains("set api_url to https://forge.acme.test/api"),
+            "{kind}: {message}"
+        );
+        assert_eq!(forge.server.seen().len(), 1, "{kind}");
+
+        // Moved on the same server, by a relative Location: followed, the
+        // stand-in would see a GET.
+        let forge = Forge::start(kind).await;
+        forge
+            .server
+            .reply(Reply::status(302).header("location", "/elsewhere"));
+        let error = forge.sink.post(commit(), &status()).await.unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, ReportError::Permanent { .. }), "{message}");
+        assert!(message.contains("/elsewhere"), "{kind}: {message}");
+        assert_eq!(forge.server.seen().len(), 1, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn githubs_thousand_statuses_per_context_are_recognised_and_not_retried() {
+    let forge = Forge::start(ForgeKind::GitHub).await;
+    forge.server.rules(|rules| rules.status_limit = 3);
+    let flip = |n: usize| {
+        let state = match n % 2 {
+            0 => StatusState::Failure,
+            _ => StatusState::Success,
+        };
+        Status::new(StatusContext::Drift, state, "drift comes and goes")
+    };
+    for n in 0..3 {
+        forge.sink.post(commit(), &flip(n)).await.unwrap();
+    }
+    let error = forge.sink.post(commit(), &flip(3)).await.unwrap_err();
+    let message = error.to_string();
+    println!("{message}");
+    assert!(matches!(error, ReportError::Permanent { .. }), "{message}");
+    assert!(message.contains("1,000 statuses"), "{message}");
+    assert!(!message.contains("bug in lbops"), "{message}");
+    // The forge still shows the failure: the same again needs nothing …
+    forge.sink.post(commit(), &flip(4)).await.unwrap();
+    // … and, known full, the next change of that context is not sent at all …
+    let again = forge.sink.post(commit(), &flip(5)).await.unwrap_err();
+    assert!(matches!(again, ReportError::Permanent { .. }), "{again}");
+    assert_eq!(forge.server.seen().len(), 4);
+    // … while the commit's other contexts still are.
+    let other = Status::new(StatusContext::Apply, StatusState::Success, "applied");
+    forge.sink.post(commit(), &other).await.unwrap();
+    assert_eq!(forge.server.kept().len(), 4);
+}
+
+#[tokio::test]
+async fn bitbucket_takes_an_api_token_with_its_email_and_an_api_url_with_2_0() {
+    let forge = super::Forge::built(
+        ForgeKind::Bitbucket,
+        ContextName::default(),
+        super::quick(),
+        None,
+        |config| {
+            config.api_url = config.api_url.take().map(|url| format!("{url}/2.0/"));
+            config.email = Some(super::shapes::EMAIL.into());
+        },
+    )
+    .await;
+    forge.sink.post(commit(), &status()).await.unwrap();
+    assert_eq!(forge.server.kept().len(), 1);
+    assert_eq!(forge.server.seen()[0].auth.as_deref(), Some("Basic"));
+    // Without an email, the token is an access token, sent as Bearer.
+    let forge = Forge::start(ForgeKind::Bitbucket).await;
+    forge.sink.post(commit(), &status()).await.unwrap();
+    assert_eq!(forge.server.seen()[0].auth.as_deref(), Some("Bearer"));
 }

@@ -4,7 +4,7 @@ use super::standin::Reply;
 use super::{commit, quick, Forge, KINDS};
 use crate::report::forge::{build_with, ForgeKind, RetryPolicy};
 use crate::report::{ContextName, ReportError, Status, StatusContext, StatusSink, StatusState};
-use crate::support::clock::SystemClock;
+use crate::support::clock::{SteppedClock, SystemClock, TokioSleeper};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -136,6 +136,7 @@ async fn an_unreachable_forge_is_retried_then_transient() {
         ContextName::default(),
         retry,
         Arc::new(SystemClock),
+        Arc::new(TokioSleeper),
     )
     .unwrap();
     let error = sink.post(commit(), &status()).await.unwrap_err();
@@ -143,4 +144,57 @@ async fn an_unreachable_forge_is_retried_then_transient() {
     assert!(matches!(error, ReportError::Transient { .. }), "{message}");
     assert!(message.contains("cannot reach"), "{message}");
     assert!(!message.contains(super::shapes::TOKEN));
+}
+
+/// GitHub's secondary limit as GitHub sends it: quota left, no
+/// `retry-after`, the reset time of the primary quota beside it.
+fn secondary_limit(code: u16) -> Reply {
+    Reply::status(code)
+        .header("x-ratelimit-limit", "5000")
+        .header("x-ratelimit-remaining", "4987")
+        .header("x-ratelimit-reset", "1767229200")
+        .body(r#"{"message":"You have exceeded a secondary rate limit and have been temporarily blocked from content creation. Please retry your request again later.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits","status":"403"}"#)
+}
+
+#[tokio::test]
+async fn githubs_secondary_rate_limit_is_waited_out_for_a_minute() {
+    for code in [403, 429] {
+        let clock = Arc::new(SteppedClock::at_unix(1_767_225_600));
+        let forge = Forge::stepped(ForgeKind::GitHub, clock.clone()).await;
+        forge.server.reply(secondary_limit(code));
+        forge.sink.post(commit(), &status()).await.unwrap();
+        assert_eq!(forge.server.kept().len(), 1, "{code}");
+        assert_eq!(forge.server.seen().len(), 2, "{code}");
+        assert_eq!(clock.slept(), [Duration::from_secs(60)], "{code}");
+    }
+}
+
+#[tokio::test]
+async fn a_secondary_limit_with_retry_after_waits_what_it_says() {
+    let clock = Arc::new(SteppedClock::at_unix(1_767_225_600));
+    let forge = Forge::stepped(ForgeKind::GitHub, clock.clone()).await;
+    forge
+        .server
+        .reply(secondary_limit(403).header("retry-after", "17"));
+    forge.sink.post(commit(), &status()).await.unwrap();
+    assert_eq!(clock.slept(), [Duration::from_secs(17)]);
+}
+
+#[tokio::test]
+async fn a_secondary_limit_that_stays_is_transient_not_a_bad_config() {
+    let clock = Arc::new(SteppedClock::at_unix(1_767_225_600));
+    let forge = Forge::stepped(ForgeKind::GitHub, clock.clone()).await;
+    for _ in 0..3 {
+        forge.server.reply(secondary_limit(403));
+    }
+    let error = forge.sink.post(commit(), &status()).await.unwrap_err();
+    assert!(matches!(error, ReportError::Transient { .. }), "{error}");
+    assert!(
+        error.to_string().contains("secondary rate limit"),
+        "{error}"
+    );
+    // A minute, then twice that would pass the two minutes one post may
+    // wait: the rest is the outbox's to retry, later.
+    assert_eq!(clock.slept(), [Duration::from_secs(60)]);
+    assert_eq!(forge.server.seen().len(), 2);
 }

@@ -6,6 +6,8 @@ use serde_json::{Map, Value};
 
 /// The token the tests configure; the stand-ins accept only this one.
 pub const TOKEN: &str = "tok-3f9a5c-secret-value";
+/// The Atlassian account an API token belongs to (Bitbucket, Basic auth).
+pub const EMAIL: &str = "ops@acme.test";
 pub const OWNER_REPO: &str = "acme/lb-config";
 /// GitLab's project, with a subgroup, as the config names it …
 pub const GITLAB_PROJECT: &str = "acme/net/lb-config";
@@ -84,7 +86,14 @@ pub fn bitbucket(
     body: &[u8],
 ) -> Result<Value, String> {
     post_json(method, headers)?;
-    header(headers, "authorization", &format!("Bearer {TOKEN}"))?;
+    // An access token as Bearer, or an Atlassian API token as Basic with
+    // the account's email.
+    let basic = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{EMAIL}:{TOKEN}"))
+    };
+    header(headers, "authorization", &format!("Bearer {TOKEN}"))
+        .or_else(|_| header(headers, "authorization", &format!("Basic {basic}")))?;
     sha_between(
         path,
         &format!("/2.0/repositories/{OWNER_REPO}/commit/"),

@@ -91,6 +91,7 @@ fn descriptions_and_urls_cannot_break_the_line_format() {
             "line one\nlbops/validate: success — forged\r\n\tdetails: x\u{2028}\u{1b}[31m end"
                 .into(),
         target_url: Some("http://h/p a\nlbops/drift: success".into()),
+        branch: None,
     };
     let written = NoteEntry::from_status(&ContextName::new(Some("st age\nx".into())), &nasty);
     assert_eq!(written.context, "lbops/st-age-x/apply");
@@ -115,6 +116,7 @@ fn descriptions_and_urls_cannot_break_the_line_format() {
         state: StatusState::Failure,
         description: "é".repeat(500),
         target_url: Some(" \n ".into()),
+        branch: None,
     };
     let written = NoteEntry::from_status(&ContextName::default(), &long);
     assert_eq!(written.description.chars().count(), MAX_DESCRIPTION);

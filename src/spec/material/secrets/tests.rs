@@ -205,6 +205,22 @@ fn gitlab_slack_stripe_npm_digitalocean_google() {
     assert_eq!(kinds(&npm), vec![SecretKind::NpmToken]);
     assert_eq!(kinds(&npm[..npm.len() - 1]), vec![]);
 
+    let lbops = crate::spec::material::api_token::ApiToken::generate(|buffer| {
+        for (i, b) in buffer.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(151).wrapping_add(3);
+        }
+    });
+    let lbops = lbops.expose();
+    assert_eq!(kinds(lbops), vec![SecretKind::LbopsToken]);
+    assert_eq!(
+        kinds(&format!("token: \"{lbops}\"\n")),
+        vec![SecretKind::LbopsToken]
+    );
+    assert_eq!(kinds(&format!("{lbops}x")), vec![], "continues into a word");
+    let mut typo = lbops.to_owned();
+    typo.replace_range(20..21, if &lbops[20..21] == "A" { "B" } else { "A" });
+    assert_eq!(kinds(&typo), vec![], "a checksum that fails is no token");
+
     let digital_ocean = ["do", "p_v1_", &"0123456789abcdef".repeat(4)].concat();
     assert_eq!(kinds(&digital_ocean), vec![SecretKind::DigitalOceanToken]);
     assert_eq!(kinds(&digital_ocean.to_uppercase()), vec![]);
