@@ -30,9 +30,7 @@ FIXTURE = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures",
     "aws-model-constraints.json")
 
-# Every operation src/provider/aws calls, by botocore service name (and
-# SetIpAddressType and DescribeVpcs, which the aws-limits branch of issue
-# 14 calls: listed ahead so the two merge without a regeneration).
+# Every operation src/provider/aws calls, by botocore service name.
 OPERATIONS = {
     "elbv2": [
         "AddListenerCertificates", "AddTags", "CreateListener",
