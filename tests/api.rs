@@ -259,14 +259,27 @@ async fn get_from(
     path: &str,
     authorization: Option<&str>,
 ) -> Answer {
+    let auth = authorization.map_or_else(String::new, |a| format!("authorization: {a}\r\n"));
+    request(base, source, "GET", path, &auth).await
+}
+
+/// `method path` with `headers` (whole lines, each ending in CRLF).
+async fn request(
+    base: SocketAddr,
+    source: IpAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+) -> Answer {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(SocketAddr::new(source, 0)).unwrap();
     let mut stream = socket.connect(base).await.unwrap();
-    let auth = authorization.map_or_else(String::new, |a| format!("authorization: {a}\r\n"));
     stream
         .write_all(
-            format!("GET {path} HTTP/1.1\r\nhost: lbops\r\n{auth}connection: close\r\n\r\n")
-                .as_bytes(),
+            format!(
+                "{method} {path} HTTP/1.1\r\nhost: lbops\r\n{headers}content-length: 0\r\nconnection: close\r\n\r\n"
+            )
+            .as_bytes(),
         )
         .await
         .unwrap();
@@ -454,6 +467,23 @@ async fn every_refusal_is_the_right_status_and_one_audit_record_and_no_secret_le
         (404, Some("no-such-endpoint"))
     );
     made.push(("no route", "/v1/nowhere", 404, "no-such-endpoint"));
+    let auth = format!("authorization: Bearer {}\r\n", t.full.expose());
+    let local = IpAddr::from([127, 0, 0, 1]);
+    let post = request(base, local, "POST", "/v1/pools", &auth).await;
+    assert_eq!(
+        (post.status, post.body["code"].as_str()),
+        (405, Some("method-not-allowed")),
+        "{post:?}"
+    );
+    made.push(("wrong method", "/v1/pools", 405, "method-not-allowed"));
+    let padding = format!("x-padding: {}\r\n", "a".repeat(17 * 1024));
+    let big = request(base, local, "GET", "/v1/pools", &format!("{auth}{padding}")).await;
+    assert_eq!(
+        (big.status, big.body["code"].as_str()),
+        (431, Some("headers-too-large")),
+        "{big:?}"
+    );
+    made.push(("big headers", "/v1/pools", 431, "headers-too-large"));
 
     // Each call is one api_call record, in order, with what it was.
     let records = e.api_calls();
@@ -465,7 +495,12 @@ async fn every_refusal_is_the_right_status_and_one_audit_record_and_no_secret_le
         let detail = &event["detail"];
         assert_eq!(detail["path"], *path, "{case}: {event}");
         assert_eq!(detail["status"], *status, "{case}: {event}");
-        assert_eq!(detail["method"], "GET", "{case}: {event}");
+        let method = if *case == "wrong method" {
+            "POST"
+        } else {
+            "GET"
+        };
+        assert_eq!(detail["method"], method, "{case}: {event}");
         assert!(
             detail["peer"].as_str().unwrap().starts_with("127.0.0."),
             "{case}: {event}"
