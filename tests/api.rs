@@ -625,7 +625,7 @@ async fn a_read_shows_weights_live_health_and_the_applied_commit_until_the_token
     // The rate limit: a burst of 20, then 429 with Retry-After; another
     // token is not held up.
     let mut limited = None;
-    for _ in 0..25 {
+    for _ in 0..60 {
         let answer = get(base, "/v1/pools", Some(&t.busy)).await;
         if answer.status == 429 {
             limited = Some(answer);
