@@ -1,5 +1,6 @@
-//! The API's router in-process: the OpenAPI document against the
-//! endpoint table.
+//! The API in-process: the OpenAPI document against the endpoint table,
+//! the JSON shapes, every error's wording, and the router over a real
+//! socket before a commit is trusted and with the audit log down.
 
 use super::routes::Endpoint;
 use std::collections::BTreeSet;
@@ -173,4 +174,130 @@ fn every_error_has_a_code_a_message_and_a_hint_and_none_names_a_secret() {
     assert_eq!(all[3].message(), all[4].message());
     assert_eq!(all[3].code(), all[4].code());
     assert_ne!(all[3].refusal().reason, all[4].refusal().reason);
+}
+
+/// A provider that runs nothing.
+struct Nothing;
+
+impl super::Observe for Nothing {
+    fn observe(
+        &self,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<crate::model::ObservedState, crate::provider::ProviderError>,
+                > + Send
+                + '_,
+        >,
+    > {
+        Box::pin(async { Ok(crate::model::ObservedState::default()) })
+    }
+}
+
+/// GET `url` with `authorization`: status, headers, JSON body.
+async fn get(url: &str, authorization: &str) -> (u16, axum::http::HeaderMap, serde_json::Value) {
+    use http_body_util::{BodyExt, Empty};
+    let client: hyper_util::client::legacy::Client<_, Empty<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let request = hyper::Request::get(url)
+        .header("authorization", authorization)
+        .body(Empty::new())
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, serde_json::from_slice(&body).unwrap())
+}
+
+#[tokio::test]
+async fn nothing_is_answered_before_a_commit_is_trusted_or_while_the_audit_log_is_down() {
+    use crate::audit::AuditLog;
+    use crate::daemon::trusted::Trusted;
+    use crate::spec::material::api_token::ApiToken;
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let audit = Arc::new(Mutex::new(AuditLog::open(&path).unwrap().log));
+    let trusted = Trusted::default();
+    let state = super::ApiState {
+        trusted: trusted.clone(),
+        live: Arc::new(super::Live::new(Arc::new(Nothing))),
+        audit: audit.clone(),
+        limiter: Arc::new(super::limit::RateLimiter::new(Default::default())),
+        metrics: Default::default(),
+        clock: Arc::new(crate::support::clock::FixedClock::at_unix(1_800_000_000)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = axum::Router::new().nest(super::routes::PREFIX, super::router(state));
+    let task = tokio::spawn(crate::daemon::pages::serve(listener, app, async move {
+        let _ = stopped.await;
+    }));
+
+    let token = ApiToken::generate(|b| b.fill(3));
+    let bearer = format!("Bearer {}", token.expose());
+    let (status, headers, body) = get(&format!("{base}/pools"), &bearer).await;
+    assert_eq!((status, body["code"].as_str()), (503, Some("not-ready")));
+    assert_eq!(headers["retry-after"], "5");
+
+    let policy = catalog(&format!(
+        "kind: Role
+name: reader
+spec: {{rules: [{{actions: [state.read], resources: ['*']}}]}}
+---
+kind: User
+name: alice
+spec: {{emails: [alice@example.test]}}
+---
+kind: ServiceAccount
+name: bot
+spec:
+  owner: alice
+  roles: [reader]
+  tokens: [{{name: ci, id: {}, hash: '{}', expires: 2099-01-01}}]
+---
+kind: Pool
+name: web
+spec: {{targets: [{{address: '10.0.0.1:80'}}]}}
+",
+        token.id(),
+        token.stored_hash()
+    ));
+    let commit = crate::source::CommitId::parse(&"ab".repeat(20)).unwrap();
+    trusted.publish(commit, Arc::new(policy));
+    let (status, _, body) = get(&format!("{base}/pools"), &bearer).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["commit"], "ab".repeat(20));
+    assert_eq!(body["pools"][0]["targets"][0]["health"], "unknown");
+
+    // No audit, no answer.
+    audit.lock().unwrap().set_disk_full(true);
+    let (status, _, body) = get(&format!("{base}/pools"), &bearer).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("audit-unavailable"))
+    );
+    assert!(body.get("pools").is_none());
+
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let outcomes: Vec<&str> = records
+        .iter()
+        .map(|r| r["event"]["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["not-ready", "ok"]);
+    assert_eq!(records[1]["event"]["actor"], "serviceaccount/bot");
+    assert_eq!(
+        records[1]["event"]["detail"]["token_id"],
+        token.id().as_str()
+    );
 }
