@@ -80,6 +80,84 @@ pub fn authorize_token(
     })
 }
 
+/// Whether a token's caller may do `action` at all, before it is known
+/// on which resources: the account is active and holds a role with a rule
+/// naming the action, and the token's scopes name it. A request that
+/// needs the action on resources it finds later (a listing) is refused
+/// as a whole when this fails; each resource is then still judged with
+/// [`authorize_token`] (and left out when denied). Not a [`Permit`]: it
+/// allows nothing on its own. The denial names the repository, as no
+/// resource is known yet.
+pub fn token_holds_action(
+    policy: &Catalog,
+    caller: &crate::identity::TokenCaller,
+    action: &'static crate::spec::actions::Action,
+) -> Result<(), Denied> {
+    let principal = caller.principal();
+    let names = |patterns: &[crate::spec::yaml::Spanned<String>]| {
+        patterns
+            .iter()
+            .any(|p| crate::spec::actions::pattern_matches(&p.value, action.name))
+    };
+    let denied = |why: Why| {
+        // The roles with a rule naming the action, and who holds them.
+        let mut naming = policy
+            .roles
+            .values()
+            .filter(|role| role.spec.rules.iter().any(|rule| names(&rule.actions)));
+        let roles = naming
+            .by_ref()
+            .take(MAX_ROLES)
+            .map(|role| {
+                let mut names = holders_of(policy, role.name.as_str());
+                let more = names.len().saturating_sub(MAX_NAMES);
+                names.truncate(MAX_NAMES);
+                Holders {
+                    role: role.name.clone(),
+                    names,
+                    more,
+                }
+            })
+            .collect();
+        Denied {
+            principal: principal.clone(),
+            action,
+            resource: None,
+            why: Box::new(why),
+            held_by: HeldBy {
+                roles,
+                more: naming.count(),
+            },
+        }
+    };
+    let held = resolve(policy, &principal).map_err(&denied)?;
+    if !held
+        .iter()
+        .any(|h| h.role.spec.rules.iter().any(|rule| names(&rule.actions)))
+    {
+        let roles = held
+            .iter()
+            .map(|h| (h.role.name.clone(), h.via.clone()))
+            .collect();
+        return Err(denied(Why::NotCovered {
+            roles,
+            near: Vec::new(),
+        }));
+    }
+    let scoped = caller.scopes.is_empty()
+        || caller
+            .scopes
+            .iter()
+            .any(|scope| crate::spec::actions::pattern_matches(scope, action.name));
+    if !scoped {
+        return Err(denied(Why::TokenScopes {
+            token: caller.id.to_string(),
+            scopes: caller.scopes.clone(),
+        }));
+    }
+    Ok(())
+}
+
 /// The policy indexed once — each principal's roles, each role's holders —
 /// for judging many changes; same answers as [`authorize`].
 pub struct Authorizer<'a> {

@@ -46,6 +46,21 @@ impl Change {
             detail: action.description.to_owned(),
         }
     }
+
+    /// Doing `action` on an existing resource that stays as it is — a
+    /// read through the API (`state.read` of `pool/web`): the resource's
+    /// labels are the same before and after, so a rule's `when.labels`
+    /// applies to it as to a change.
+    #[must_use]
+    pub fn on(action: &'static Action, resource: ResourceId, labels: Labels) -> Change {
+        Change {
+            action,
+            detail: format!("{} {resource}", action.name),
+            resource: Some(resource),
+            labels_before: Some(labels.clone()),
+            labels_after: Some(labels),
+        }
+    }
 }
 
 impl fmt::Display for Change {

@@ -180,3 +180,81 @@ fn a_token_only_narrows_its_accounts_roles() {
     let denied = authorize_token(&disabled, &caller(&disabled, &t), &web).unwrap_err();
     assert!(matches!(*denied.why, Why::OwnerDisabled { .. }), "{denied}");
 }
+
+/// The example policy where web-oncall may also read its pools.
+fn readable() -> Catalog {
+    edited(&[(
+        "access/roles.yaml",
+        "    - actions: [pool.weights.update, pool.targets.update]\n",
+        "    - actions: [pool.weights.update, pool.targets.update, state.read]\n",
+    )])
+}
+
+fn read_of(policy: &Catalog, pool: &str) -> Change {
+    let found = policy.pools.get(pool).expect("the example has the pool");
+    Change::on(
+        &crate::spec::actions::STATE_READ,
+        crate::spec::kinds::ResourceId::new(crate::spec::kinds::Kind::Pool, found.name.clone()),
+        found.labels.clone(),
+    )
+}
+
+#[test]
+fn a_read_is_judged_on_the_resource_with_its_labels_and_the_tokens_patterns() {
+    let t = token(4);
+    let policy = issued(&readable(), entry(&t, &t, &[], &[]));
+    let who = caller(&policy, &t);
+    let permit = authorize_token(&policy, &who, &read_of(&policy, "web-stable")).unwrap();
+    assert_eq!(permit.action().name, "state.read");
+    // The role's `when: {labels: {team: web}}` holds for reads too.
+    let denied = authorize_token(&policy, &who, &read_of(&policy, "db")).unwrap_err();
+    assert!(
+        matches!(&*denied.why, Why::NotCovered { near, .. } if !near.is_empty()),
+        "{denied}"
+    );
+
+    let narrow = issued(
+        &readable(),
+        entry(&t, &t, &["state.read"], &["pool/web-a*"]),
+    );
+    let who = caller(&narrow, &t);
+    assert!(authorize_token(&narrow, &who, &read_of(&narrow, "web-api")).is_ok());
+    let denied = authorize_token(&narrow, &who, &read_of(&narrow, "web-stable")).unwrap_err();
+    assert!(
+        matches!(*denied.why, Why::TokenResources { .. }),
+        "{denied}"
+    );
+}
+
+#[test]
+fn holding_an_action_at_all_needs_the_role_the_scope_and_an_active_owner() {
+    let read = &crate::spec::actions::STATE_READ;
+    let t = token(5);
+    let policy = issued(&readable(), entry(&t, &t, &["state.read"], &["pool/web-*"]));
+    assert_eq!(
+        token_holds_action(&policy, &caller(&policy, &t), read),
+        Ok(())
+    );
+
+    // The role names no state.read: refused whatever the resource.
+    let unreadable = issued(&trusted(), entry(&t, &t, &[], &[]));
+    let denied = token_holds_action(&unreadable, &caller(&unreadable, &t), read).unwrap_err();
+    assert!(
+        matches!(&*denied.why, Why::NotCovered { near, .. } if near.is_empty()),
+        "{denied}"
+    );
+    assert_eq!(
+        denied.to_string(),
+        "serviceaccount/deploy-bot may not state.read on the repository: no rule of role \
+         web-oncall allows state.read; held by roles auditor (carol), sre-admin (alice)"
+    );
+
+    let scoped = issued(&readable(), entry(&t, &t, &["pool.weights.update"], &[]));
+    let denied = token_holds_action(&scoped, &caller(&scoped, &t), read).unwrap_err();
+    assert!(matches!(*denied.why, Why::TokenScopes { .. }), "{denied}");
+
+    let mut disabled = policy.clone();
+    disabled.users.get_mut("alice").unwrap().spec.disabled = true;
+    let denied = token_holds_action(&disabled, &caller(&disabled, &t), read).unwrap_err();
+    assert!(matches!(*denied.why, Why::OwnerDisabled { .. }), "{denied}");
+}

@@ -8,6 +8,7 @@ use crate::spec::yaml::{self, de};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -312,23 +313,63 @@ pub struct StatusConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
-    /// Where the pages (`/`, `/commits/{sha}`), `/healthz`, `/readyz` and
-    /// `/metrics` are served. Read-only, but they show who changed what:
-    /// loopback unless a proxy in front decides who may look.
+    /// Where the pages (`/`, `/commits/{sha}`), `/healthz`, `/readyz`,
+    /// `/metrics` and the token-authenticated API (`/v1/…`) are served.
+    /// The pages are read-only, but they show who changed what: loopback
+    /// unless a proxy in front decides who may look.
     #[serde(default = "default_api_listen")]
     pub listen: SocketAddr,
+    /// How fast each API token may call (`/v1/…`).
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             listen: default_api_listen(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
 
 fn default_api_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8712))
+}
+
+/// A token bucket per API token (and, for calls that present no valid
+/// token, per peer address): `burst` calls at once, refilled at
+/// `per_second`; a call over it is answered `429` with `Retry-After`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    #[serde(default = "default_per_second")]
+    pub per_second: NonZeroU32,
+    #[serde(default = "default_burst")]
+    pub burst: NonZeroU32,
+}
+
+/// Calls per second a token may make on average: a deploy pipeline or an
+/// autoscaler calls a few times a minute; a loop gone wrong is stopped.
+pub const DEFAULT_RATE_PER_SECOND: NonZeroU32 = NonZeroU32::new(10).expect("not zero");
+/// Calls a token may make at once after being idle.
+pub const DEFAULT_RATE_BURST: NonZeroU32 = NonZeroU32::new(20).expect("not zero");
+
+fn default_per_second() -> NonZeroU32 {
+    DEFAULT_RATE_PER_SECOND
+}
+
+fn default_burst() -> NonZeroU32 {
+    DEFAULT_RATE_BURST
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_second: DEFAULT_RATE_PER_SECOND,
+            burst: DEFAULT_RATE_BURST,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -811,6 +852,23 @@ state_dir: state
         let errors = DaemonConfig::parse("lbops.yaml", &text).unwrap_err();
         assert!(errors.to_string().starts_with("lbops.yaml:11:"), "{errors}");
         assert!(errors.to_string().contains("seconds first"), "{errors}");
+    }
+
+    #[test]
+    fn the_api_rate_limit_has_a_default_and_refuses_zero() {
+        let config = DaemonConfig::parse("lbops.yaml", GOOD).unwrap();
+        assert_eq!(config.api.rate_limit, RateLimitConfig::default());
+        let text = format!("{GOOD}api: {{rate_limit: {{per_second: 2, burst: 5}}}}\n");
+        let config = DaemonConfig::parse("lbops.yaml", &text).unwrap();
+        assert_eq!(config.api.rate_limit.per_second.get(), 2);
+        assert_eq!(config.api.rate_limit.burst.get(), 5);
+        let text = format!("{GOOD}api: {{rate_limit: {{per_second: 0}}}}\n");
+        let errors = DaemonConfig::parse("lbops.yaml", &text).unwrap_err();
+        let errors = errors.to_string();
+        assert!(
+            errors.starts_with("lbops.yaml:15:32:") && errors.contains("nonzero"),
+            "{errors}"
+        );
     }
 
     #[test]

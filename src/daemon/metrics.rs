@@ -23,6 +23,8 @@ pub struct Metrics {
     drift: AtomicU64,
     /// Unix seconds of the last apply; 0 before the first.
     last_applied: AtomicI64,
+    /// API calls by token id.
+    pub tokens: super::api::TokenUsage,
 }
 
 impl Metrics {
@@ -120,6 +122,7 @@ impl Metrics {
             (now_unix - last).max(0)
         };
         let _ = writeln!(out, "lbops_last_applied_commit_age_seconds {age}");
+        self.tokens.render(&mut out);
         out
     }
 }

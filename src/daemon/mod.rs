@@ -2,6 +2,7 @@
 //! is allowed to the balancers, keeps them in line with git, and reports
 //! back onto the commits.
 
+pub mod api;
 pub mod config;
 pub mod drift;
 pub mod journal;
@@ -13,6 +14,7 @@ pub mod reconcile;
 pub mod reporter;
 pub mod run;
 pub mod state;
+pub mod trusted;
 
 pub use config::{DaemonConfig, DriftMode};
 pub use run::run;

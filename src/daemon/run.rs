@@ -4,6 +4,8 @@
 //! schedule into reconciles and drift checks — one at a time, with
 //! triggers that arrive meanwhile coalesced.
 
+use super::api::limit::RateLimiter;
+use super::api::{ApiState, Live, Observe};
 use super::config::{EmbeddedConfig, RepositoryLocation, TrustStart};
 use super::readiness::Readiness;
 use super::reconcile::{error_policy, Deps, Next, Reconciler, RetryPolicy, Waiting};
@@ -131,7 +133,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         }
         None => None,
     };
-    let provider = crate::provider::placed::Placed::new(provider, aws);
+    let provider = Arc::new(crate::provider::placed::Placed::new(provider, aws));
 
     let mut notes_config = NotesConfig::new(
         notes_repo,
@@ -222,21 +224,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     let metrics = Arc::new(super::metrics::Metrics::default());
     let readiness = Arc::new(Readiness::default());
     if let Ok(address) = api_listener.local_addr() {
-        tracing::info!(pages = %format!("http://{address}/"), "pages, probes and /metrics");
+        tracing::info!(pages = %format!("http://{address}/"), api = %format!("http://{address}/v1/"), "pages, probes and /metrics");
     }
-    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api = tokio::spawn(super::pages::serve(
-        api_listener,
-        super::pages::PagesState {
-            journal: journal.clone(),
-            metrics: metrics.clone(),
-            ready: readiness.clone(),
-            clock: clock.clone(),
-        },
-        async move {
-            let _ = api_stopped.await;
-        },
-    ));
     let tell = Tell {
         journal: journal.clone(),
         alerter: alerter.clone(),
@@ -254,8 +243,11 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             )))
         })
         .collect();
+    let audit = Arc::new(std::sync::Mutex::new(audit));
+    let rate_limit = config.api.rate_limit;
+    let observer: Arc<dyn Observe> = provider.clone();
     let reporter = Reporter {
-        audit,
+        audit: audit.clone(),
         notes,
         forges: keys,
         outbox,
@@ -278,6 +270,28 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         },
         state,
     );
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let pages = super::pages::router(super::pages::PagesState {
+        journal: journal.clone(),
+        metrics: metrics.clone(),
+        ready: readiness.clone(),
+        clock: clock.clone(),
+    });
+    let api = super::api::router(ApiState {
+        trusted: reconciler.trusted(),
+        live: Arc::new(Live::new(observer)),
+        audit,
+        limiter: Arc::new(RateLimiter::new(rate_limit)),
+        metrics: metrics.clone(),
+        clock: clock.clone(),
+    });
+    let api = tokio::spawn(super::pages::serve(
+        api_listener,
+        pages.nest(super::api::routes::PREFIX, api),
+        async move {
+            let _ = api_stopped.await;
+        },
+    ));
 
     tokio::pin!(shutdown);
     let mut attempt: u32 = 0;

@@ -71,5 +71,21 @@ pub trait Provider {
     async fn apply(&self, steps: &[Step], context: ApplyContext<'_>) -> Vec<StepOutcome>;
 }
 
+/// A shared provider is the provider: the daemon's reconciler applies
+/// through it while its API observes through another handle.
+impl<P: Provider> Provider for std::sync::Arc<P> {
+    fn capabilities(&self) -> Capabilities {
+        P::capabilities(self)
+    }
+
+    async fn observe(&self) -> Result<ObservedState, ProviderError> {
+        P::observe(self).await
+    }
+
+    async fn apply(&self, steps: &[Step], context: ApplyContext<'_>) -> Vec<StepOutcome> {
+        P::apply(self, steps, context).await
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -28,16 +28,20 @@ pub struct PagesState {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Serves the pages on `listener` until `shutdown` completes (open
-/// connections are then let finish).
+/// Serves `router` (the pages, with the API nested under `/v1`) on
+/// `listener` until `shutdown` completes (open connections are then let
+/// finish). Handlers see the peer's address (`ConnectInfo`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: PagesState,
+    router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ async fn start(state: PagesState) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, state, async move {
+    let task = tokio::spawn(serve(listener, router(state), async move {
         let _ = stopped.await;
     }));
     Served {

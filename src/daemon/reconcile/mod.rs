@@ -29,6 +29,7 @@ pub use error::{backoff, error_policy, ReconcileError, Retry, RetryPolicy};
 
 use super::reporter::{text, ReconcileEvent, Reporter};
 use super::state::{DaemonState, HeadOutcome, JudgedHead, Judging, StateStore};
+use super::trusted::Trusted;
 use super::DaemonConfig;
 use crate::admission::{admit, keep_addresses, Admission, Placement};
 use crate::judge::{self, Judgement, TrustAnchor, Verification};
@@ -94,6 +95,8 @@ pub struct Reconciler<P = Placed> {
     last_drift: Option<(String, bool)>,
     /// The head the daemon stopped on, until the branch moves.
     waiting: Option<Waiting>,
+    /// The trusted commit and catalog, published for the API.
+    trusted: Trusted,
 }
 
 impl<P: Provider> Reconciler<P> {
@@ -107,7 +110,15 @@ impl<P: Provider> Reconciler<P> {
             planned: HashSet::new(),
             last_drift: None,
             waiting: None,
+            trusted: Trusted::default(),
         }
+    }
+
+    /// A read handle on the trusted commit and its catalog, updated when
+    /// a commit is applied or resumed.
+    #[must_use]
+    pub fn trusted(&self) -> Trusted {
+        self.trusted.clone()
     }
 
     /// What is saved across restarts, as it stands.
@@ -180,7 +191,9 @@ impl<P: Provider> Reconciler<P> {
         if steps > 0 {
             tracing::info!(commit = %commit.short(), steps, "resumed the trusted commit");
         }
-        self.applied = Some(Arc::new(catalog));
+        let catalog = Arc::new(catalog);
+        self.trusted.publish(commit, catalog.clone());
+        self.applied = Some(catalog);
         Ok(())
     }
 
@@ -274,6 +287,10 @@ impl<P: Provider> Reconciler<P> {
                 self.state.trusted = Some(head);
                 self.remember(head, HeadOutcome::Applied, &text::steps_applied(steps));
                 self.deps.store.save(&self.state)?;
+                // Trusted now: API calls are judged by its policy.
+                if let Some(catalog) = &self.applied {
+                    self.trusted.publish(head, catalog.clone());
+                }
                 Ok(Next::Idle)
             }
             // One that waits is reported once, as such, by `reconcile`.

@@ -125,7 +125,9 @@ state_dir: '{state}'
         let config = DaemonConfig::parse("lbops.yaml", &config).unwrap();
         let alerter = Alerter::from_config(&config.alerts).unwrap();
         let reporter = Reporter {
-            audit: AuditLog::open(&dir.path().join("audit.jsonl")).unwrap().log,
+            audit: Arc::new(std::sync::Mutex::new(
+                AuditLog::open(&dir.path().join("audit.jsonl")).unwrap().log,
+            )),
             notes: GitNotes::new(NotesConfig::new(&repo, ContextName::new(None))).unwrap(),
             forges: Vec::new(),
             outbox: Arc::new(
@@ -552,7 +554,13 @@ async fn nothing_changes_while_the_audit_log_cannot_be_written() {
     let applied = e.provider().applied();
     e.write("estate.yaml", &estate(5, ADDRESSES));
     let head = e.commit("alice", "web: weight 5");
-    e.reconciler.deps.reporter.audit.set_disk_full(true);
+    e.reconciler
+        .deps
+        .reporter
+        .audit
+        .lock()
+        .unwrap()
+        .set_disk_full(true);
 
     let error = e.reconcile().await.unwrap_err();
 
@@ -582,7 +590,13 @@ async fn nothing_changes_while_the_audit_log_cannot_be_written() {
     );
 
     // Room again: the next reconcile applies it.
-    e.reconciler.deps.reporter.audit.set_disk_full(false);
+    e.reconciler
+        .deps
+        .reporter
+        .audit
+        .lock()
+        .unwrap()
+        .set_disk_full(false);
     assert_eq!(e.reconcile().await.unwrap(), Next::Idle);
     assert_eq!(e.weight(), 5);
     assert_eq!(e.trusted(), Some(head));

@@ -24,7 +24,7 @@ use crate::report::{Status, StatusContext, StatusSink, StatusState};
 use crate::source::CommitId;
 use crate::support::clock::Clock;
 use outbox::Outbox;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What happened during a reconcile, in the order it happens.
@@ -89,7 +89,8 @@ pub enum ReconcileEvent<'a> {
 
 /// Where reports go.
 pub struct Reporter {
-    pub(super) audit: AuditLog,
+    /// Shared with the API, which records every call in the same chain.
+    pub(super) audit: Arc<Mutex<AuditLog>>,
     pub(super) notes: GitNotes,
     /// Forges that get the statuses too, by their [`outbox::forge_key`]:
     /// put in the outbox, and posted from there in the background (a
@@ -355,6 +356,8 @@ impl Reporter {
     /// Appends `event` to the audit log.
     fn record(&mut self, event: AuditEvent) -> Result<Head, AuditError> {
         self.audit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .append(&event, time::OffsetDateTime::from(self.clock.now()))
     }
 

@@ -1,0 +1,261 @@
+//! What every call to `/v1` goes through, answered or refused: size
+//! limits, the bearer token checked against the trusted policy, the rate
+//! limit, then the endpoint; and after it, one `api_call` record in the
+//! audit log (no record, no answer), the token's use counted, one log
+//! line. The token itself is never logged, recorded or echoed: only its
+//! public id.
+
+use super::error::{ApiError, Refusal};
+use super::limit::Spender;
+use super::routes::{Endpoint, MAX_BODY_BYTES, MAX_HEADER_BYTES, PREFIX};
+use super::{ApiState, Caller};
+use crate::audit::{AuditEvent, EventKind};
+use crate::identity::{authenticate, TokenCaller, TokenRefused};
+use crate::spec::material::api_token::TokenId;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// The actor of calls that proved no identity.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// How much of a path the audit record and the log keep.
+const MAX_RECORDED_PATH: usize = 256;
+
+/// Who called, as far as the front door could tell.
+enum Who {
+    /// No token was needed, or none usable was given.
+    Anonymous,
+    /// A token of the policy was presented but refused (wrong secret,
+    /// expired): its id, unproven.
+    Claimed(TokenId),
+    Token(Box<TokenCaller>),
+}
+
+impl Who {
+    fn actor(&self) -> String {
+        match self {
+            Who::Anonymous => ANONYMOUS.to_owned(),
+            Who::Claimed(id) => format!("{ANONYMOUS} (token {id} refused)"),
+            Who::Token(caller) => caller.principal().to_string(),
+        }
+    }
+
+    fn token_id(&self) -> Option<&TokenId> {
+        match self {
+            Who::Anonymous => None,
+            Who::Claimed(id) => Some(id),
+            Who::Token(caller) => Some(&caller.id),
+        }
+    }
+}
+
+pub(super) async fn front_door(
+    State(api): State<ApiState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+    let method = request.method().clone();
+    let path = recorded_path(&format!("{PREFIX}{}", request.uri().path()));
+    let public = Endpoint::ALL
+        .iter()
+        .any(|e| e.public() && e.path() == request.uri().path());
+    let now = api.clock.unix_seconds();
+    let (who, mut response) = match admit(&api, request.headers(), public, peer, now) {
+        Err((who, refused)) => (who, refused.into_response()),
+        Ok(None) => (Who::Anonymous, next.run(request).await),
+        Ok(Some(caller)) => {
+            let who = Who::Token(Box::new(caller.token.clone()));
+            request.extensions_mut().insert(caller);
+            (who, next.run(request).await)
+        }
+    };
+    let refusal = response.extensions().get::<Refusal>().cloned();
+    let status = response.status();
+    let event = AuditEvent::new(
+        EventKind::ApiCall,
+        who.actor(),
+        refusal.as_ref().map_or("ok", |r| r.code),
+    )
+    .with_detail(serde_json::json!({
+        "token_id": who.token_id().map(TokenId::as_str),
+        "peer": peer.to_string(),
+        "method": method.as_str(),
+        "path": path,
+        "status": status.as_u16(),
+        "reason": refusal.as_ref().map(|r| r.reason.as_str()),
+    }));
+    let audit = api.audit.clone();
+    let at = time::OffsetDateTime::from(api.clock.now());
+    let recorded = tokio::task::spawn_blocking(move || {
+        audit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .append(&event, at)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    if let Err(error) = recorded {
+        tracing::error!(%error, "api: cannot write the audit log; the call is refused");
+        response = ApiError::AuditUnavailable.into_response();
+    }
+    api.metrics.tokens.record(
+        who.token_id(),
+        status.is_client_error() || status.is_server_error(),
+        now,
+        peer,
+    );
+    tracing::info!(
+        token_id = who.token_id().map(TokenId::as_str),
+        actor = %who.actor(),
+        %peer,
+        method = method.as_str(),
+        path,
+        status = response.status().as_u16(),
+        outcome = refusal.as_ref().map_or("ok", |r| r.code),
+        "api call"
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Limits, token and rate: the caller, `None` for a public endpoint, or
+/// the refusal and who it is about.
+fn admit(
+    api: &ApiState,
+    headers: &HeaderMap,
+    public: bool,
+    peer: SocketAddr,
+    now: i64,
+) -> Result<Option<Caller>, (Who, ApiError)> {
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err((Who::Anonymous, ApiError::HeadersTooLarge(MAX_HEADER_BYTES)));
+    }
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if length.is_some_and(|l| l > MAX_BODY_BYTES as u64) {
+        return Err((Who::Anonymous, ApiError::BodyTooLarge(MAX_BODY_BYTES)));
+    }
+    let by_peer = || {
+        api.limiter
+            .take(&Spender::Peer(peer.ip()), Instant::now())
+            .map_err(|retry_after| ApiError::RateLimited { retry_after })
+    };
+    if public {
+        by_peer().map_err(|e| (Who::Anonymous, e))?;
+        return Ok(None);
+    }
+    let Some(view) = api.trusted.load() else {
+        return Err((Who::Anonymous, ApiError::NotReady));
+    };
+    let presented = match bearer(headers) {
+        Ok(token) => token,
+        Err(refused) => {
+            by_peer().map_err(|e| (Who::Anonymous, e))?;
+            return Err((Who::Anonymous, refused));
+        }
+    };
+    match authenticate(&view.catalog, presented, now) {
+        Ok(token) => {
+            api.limiter
+                .take(&Spender::Token(token.id.clone()), Instant::now())
+                .map_err(|retry_after| {
+                    (
+                        Who::Token(Box::new(token.clone())),
+                        ApiError::RateLimited { retry_after },
+                    )
+                })?;
+            Ok(Some(Caller { token, view }))
+        }
+        Err(refused) => {
+            // Only ids of the policy are named: an invented one is anonymous.
+            let who = match &refused {
+                TokenRefused::WrongSecret(id) | TokenRefused::Expired { id, .. } => {
+                    Who::Claimed(id.clone())
+                }
+                TokenRefused::Malformed(_) | TokenRefused::UnknownId(_) => Who::Anonymous,
+            };
+            if let Err(e) = by_peer() {
+                return Err((who, e));
+            }
+            Err((who, ApiError::Token(refused)))
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::MissingToken)?;
+    let text = value.to_str().map_err(|_| ApiError::NotBearer)?;
+    let (scheme, token) = text.trim().split_once(' ').ok_or(ApiError::NotBearer)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::NotBearer);
+    }
+    Ok(token.trim())
+}
+
+/// The path as the audit log and the log keep it: cut to a length, and
+/// withheld when it looks like it holds a secret (a token pasted into a
+/// URL must not reach the log through the path).
+fn recorded_path(path: &str) -> String {
+    if path.contains(crate::spec::material::api_token::PREFIX)
+        || !crate::spec::material::scan(path).is_empty()
+    {
+        return "[withheld: the path looks like it holds a secret]".to_owned();
+    }
+    let mut end = path.len().min(MAX_RECORDED_PATH);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    path[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_holding_a_token_is_withheld_and_a_long_one_cut() {
+        let token = crate::spec::material::api_token::ApiToken::generate(|b| b.fill(7));
+        let path = format!("/v1/pools/{}", token.expose());
+        assert!(!recorded_path(&path).contains(token.expose()));
+        assert_eq!(recorded_path("/v1/pools/web"), "/v1/pools/web");
+        let long = format!("/v1/{}", "é".repeat(300));
+        assert!(recorded_path(&long).len() <= MAX_RECORDED_PATH);
+    }
+
+    #[test]
+    fn only_a_bearer_header_carries_a_token() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer(&headers), Err(ApiError::MissingToken));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic eDp5"),
+        );
+        assert_eq!(bearer(&headers), Err(ApiError::NotBearer));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer  abc "),
+        );
+        assert_eq!(bearer(&headers), Ok("abc"));
+    }
+}
