@@ -101,33 +101,16 @@ pub fn token_holds_action(
     };
     let denied = |why: Why| {
         // The roles with a rule naming the action, and who holds them.
-        let mut naming = policy
+        let naming = policy
             .roles
             .values()
             .filter(|role| role.spec.rules.iter().any(|rule| names(&rule.actions)));
-        let roles = naming
-            .by_ref()
-            .take(MAX_ROLES)
-            .map(|role| {
-                let mut names = holders_of(policy, role.name.as_str());
-                let more = names.len().saturating_sub(MAX_NAMES);
-                names.truncate(MAX_NAMES);
-                Holders {
-                    role: role.name.clone(),
-                    names,
-                    more,
-                }
-            })
-            .collect();
         Denied {
             principal: principal.clone(),
             action,
             resource: None,
             why: Box::new(why),
-            held_by: HeldBy {
-                roles,
-                more: naming.count(),
-            },
+            held_by: some_holders(naming, &|role| holders_of(policy, role)),
         }
     };
     let held = resolve(policy, &principal).map_err(&denied)?;
@@ -281,13 +264,24 @@ fn decide(
 /// The roles of the policy that would allow exactly this change, and
 /// some of their holders.
 fn held_by(policy: &Catalog, change: &Change, holders: &dyn Fn(&str) -> Vec<String>) -> HeldBy {
-    let mut allowing = policy.roles.values().filter(|role| {
+    let allowing = policy.roles.values().filter(|role| {
         role.spec
             .rules
             .iter()
             .any(|rule| fit(rule, change) == RuleFit::Allows)
     });
-    let roles: Vec<Holders> = allowing
+    some_holders(allowing, holders)
+}
+
+/// The first [`MAX_ROLES`] of `roles`, each with up to [`MAX_NAMES`] of
+/// its holders, and how many roles and names are left out.
+fn some_holders<'p>(
+    mut roles: impl Iterator<
+        Item = &'p crate::spec::kinds::Resource<crate::spec::kinds::access::RoleSpec>,
+    >,
+    holders: &dyn Fn(&str) -> Vec<String>,
+) -> HeldBy {
+    let shown = roles
         .by_ref()
         .take(MAX_ROLES)
         .map(|role| {
@@ -302,7 +296,7 @@ fn held_by(policy: &Catalog, change: &Change, holders: &dyn Fn(&str) -> Vec<Stri
         })
         .collect();
     HeldBy {
-        roles,
-        more: allowing.count(),
+        roles: shown,
+        more: roles.count(),
     }
 }
