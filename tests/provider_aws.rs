@@ -772,3 +772,232 @@ async fn deleting_a_balancer_drains_its_pool_and_releases_its_addresses() {
     assert_eq!(account.census().await, (1, 2, 3, 0));
     assert!(plan(&smaller, &provider.observe().await.unwrap()).is_empty());
 }
+
+/// EC2 as it answers while an NLB's network interfaces still hold its
+/// Elastic IPs after the balancer is deleted (for minutes; moto lets go at
+/// once): every `ReleaseAddress` is refused with `InvalidIPAddress.InUse`
+/// while `held` is set, and nothing is released.
+#[derive(Debug, Default)]
+struct HeldAddresses {
+    held: std::sync::atomic::AtomicBool,
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+/// Marks a `ReleaseAddress` this attempt answers for EC2.
+#[derive(Debug)]
+struct Refused;
+
+impl aws_smithy_types::config_bag::Storable for Refused {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+#[derive(Debug)]
+struct HoldAddresses(Arc<HeldAddresses>);
+
+impl Intercept for HoldAddresses {
+    fn name(&self) -> &'static str {
+        "hold-addresses"
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_ec2::operation::release_address::ReleaseAddressInput;
+        use std::sync::atomic::Ordering;
+        if !self.0.held.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Some(release) = context.input_mut().downcast_mut::<ReleaseAddressInput>() {
+            // Sent for an address that is not there, so moto keeps the
+            // real one; the answer is replaced below.
+            release.allocation_id = Some("eipalloc-0000000000000000".to_owned());
+            cfg.interceptor_state().store_put(Refused);
+            self.0.refused.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_smithy_runtime_api::http::{Response, StatusCode};
+        if cfg.load::<Refused>().is_some() {
+            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error>\
+                <Code>InvalidIPAddress.InUse</Code><Message>Address is in use.</Message>\
+                </Error></Errors><RequestID>held-by-a-network-interface</RequestID></Response>";
+            let mut response = Response::new(
+                StatusCode::try_from(400).expect("a status"),
+                aws_smithy_types::body::SdkBody::from(body),
+            );
+            response
+                .headers_mut()
+                .insert("content-type", "text/xml;charset=UTF-8");
+            *context.response_mut() = response;
+        }
+        Ok(())
+    }
+}
+
+impl Account {
+    /// A provider whose `ReleaseAddress` calls `held` refuses, and that
+    /// waits only briefly for AWS to let go.
+    async fn holding_provider(&self, calls: &Arc<Calls>, held: &Arc<HeldAddresses>) -> AwsProvider {
+        AwsProvider::connect(
+            self.config.clone(),
+            vec![
+                SharedInterceptor::new(Recorder(calls.clone())),
+                SharedInterceptor::new(AcmDefaultKeyTypes),
+                SharedInterceptor::new(HoldAddresses(held.clone())),
+            ],
+        )
+        .await
+        .with_health_poll(std::time::Duration::from_millis(50))
+        .with_in_use_patience(std::time::Duration::from_millis(500))
+    }
+}
+
+/// The example without its NLB and the pool only that uses.
+fn without_the_nlb(path: &str, text: String) -> String {
+    if path.ends_with("shop-tcp.yaml") {
+        String::new()
+    } else if path.ends_with("pools/shop.yaml") {
+        text[..text.find("---\nkind: Pool\nname: shop-mail").unwrap()].to_owned()
+    } else {
+        text
+    }
+}
+
+#[tokio::test]
+async fn elastic_ips_still_held_after_their_nlb_is_deleted_are_released_later() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let calls = Arc::new(Calls::default());
+    let held = Arc::new(HeldAddresses::default());
+    let provider = account.holding_provider(&calls, &held).await;
+    account
+        .converge(&provider, &account.catalog(unchanged))
+        .await;
+    assert_eq!(account.census().await, (2, 4, 4, 2));
+
+    // The NLB leaves git; its network interfaces outlive it, past the
+    // provider's patience.
+    let smaller = account.catalog(without_the_nlb);
+    held.held.store(true, std::sync::atomic::Ordering::SeqCst);
+    let steps = plan(&smaller, &provider.observe().await.unwrap()).steps;
+    let outcomes = provider.apply(&steps, context(&smaller)).await;
+    let failed: Vec<String> = steps
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| matches!(o, StepOutcome::Failed { .. }))
+        .map(|(s, o)| format!("{s}: {o:?}"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("InvalidIPAddress.InUse"), "{failed:?}");
+    assert!(held.refused.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    // The balancer is gone; its two addresses are not.
+    assert_eq!(account.census().await, (1, 2, 4, 2));
+
+    // The next plan still knows them, and says what it will do.
+    let observed = provider.observe().await.unwrap();
+    let next = plan(&smaller, &observed).steps;
+    let shown: Vec<String> = next.iter().map(ToString::to_string).collect();
+    assert!(
+        next.contains(&lbops::model::Step::DeleteLoadBalancer {
+            name: "shop-tcp".parse().unwrap()
+        }),
+        "{shown:?}"
+    );
+
+    // Once AWS lets go, a later reconcile releases them.
+    held.held.store(false, std::sync::atomic::Ordering::SeqCst);
+    account.converge(&provider, &smaller).await;
+    assert_eq!(account.census().await, (1, 2, 3, 0));
+    assert!(plan(&smaller, &provider.observe().await.unwrap()).is_empty());
+}
+
+/// Fails every `CreateLoadBalancer` of an NLB, after its Elastic IPs were
+/// allocated (as AWS does for an internal NLB given some, say).
+#[derive(Debug)]
+struct RefuseNlb;
+
+impl Intercept for RefuseNlb {
+    fn name(&self) -> &'static str {
+        "refuse-nlb"
+    }
+
+    fn read_before_serialization(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_elasticloadbalancingv2::operation::create_load_balancer::CreateLoadBalancerInput;
+        use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
+        match context.input().downcast_ref::<CreateLoadBalancerInput>() {
+            Some(create) if create.r#type() == Some(&LoadBalancerTypeEnum::Network) => {
+                Err("injected: the NLB is refused".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn elastic_ips_of_a_balancer_whose_create_failed_do_not_leak() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let desired = account.catalog(unchanged);
+    let refusing = AwsProvider::connect(
+        account.config.clone(),
+        vec![
+            SharedInterceptor::new(AcmDefaultKeyTypes),
+            SharedInterceptor::new(RefuseNlb),
+        ],
+    )
+    .await
+    .with_health_poll(std::time::Duration::from_millis(50));
+    let steps = plan(&desired, &refusing.observe().await.unwrap()).steps;
+    let outcomes = refusing.apply(&steps, context(&desired)).await;
+    assert!(outcomes
+        .iter()
+        .any(|o| matches!(o, StepOutcome::Failed { reason } if reason.contains("NLB is refused"))));
+    assert_eq!(account.census().await.3, 2, "allocated before the create");
+
+    // Still in git: the next reconcile creates it with the same addresses.
+    let calls = Arc::new(Calls::default());
+    let provider = account.provider(&calls).await;
+    account.converge(&provider, &desired).await;
+    assert_eq!(account.census().await, (2, 4, 4, 2));
+    assert!(!calls.mutating().contains(&"AllocateAddress".to_owned()));
+
+    // And had git dropped it instead, the plan would have released them.
+    moto().reset().await;
+    let account = Account::new().await;
+    let desired = account.catalog(unchanged);
+    let refusing = AwsProvider::connect(
+        account.config.clone(),
+        vec![
+            SharedInterceptor::new(AcmDefaultKeyTypes),
+            SharedInterceptor::new(RefuseNlb),
+        ],
+    )
+    .await;
+    let steps = plan(&desired, &refusing.observe().await.unwrap()).steps;
+    refusing.apply(&steps, context(&desired)).await;
+    assert_eq!(account.census().await.3, 2);
+    let smaller = account.catalog(without_the_nlb);
+    account
+        .converge(&provider_for(&account).await, &smaller)
+        .await;
+    assert_eq!(account.census().await, (1, 2, 3, 0));
+}
+
+async fn provider_for(account: &Account) -> AwsProvider {
+    account.provider(&Arc::new(Calls::default())).await
+}

@@ -20,10 +20,6 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use std::time::{Duration, Instant};
 
-/// How long deletes wait for AWS to let go of what still uses a resource
-/// (a listener just deleted, a balancer still shutting down).
-const IN_USE_PATIENCE: Duration = Duration::from_secs(120);
-
 /// An ELBv2 name (load balancer or target group): at most 32 characters,
 /// letters, digits and `-`; long names keep a hash so they stay unique.
 #[must_use]
@@ -70,7 +66,7 @@ pub(super) async fn step(
             let Some(arn) = inventory.certificates.remove(name) else {
                 return Ok(());
             };
-            patiently("DeleteCertificate", || async {
+            patiently(provider, "DeleteCertificate", || async {
                 provider
                     .acm
                     .delete_certificate()
@@ -172,7 +168,7 @@ pub(super) async fn step(
                     .map_err(|e| AwsError::call("DeregisterTargets", &e))?;
                 wait_gone(provider, &arn, name, &left).await?;
             }
-            patiently("DeleteTargetGroup", || async {
+            patiently(provider, "DeleteTargetGroup", || async {
                 provider
                     .elb
                     .delete_target_group()
@@ -250,13 +246,18 @@ fn descriptions<'a>(
         .collect()
 }
 
-/// Retries `call` while AWS says what it deletes is still in use.
-pub(super) async fn patiently<F, Fut>(operation: &'static str, call: F) -> Result<(), AwsError>
+/// Retries `call` while AWS says what it deletes is still in use, for the
+/// provider's patience ([`super::IN_USE_PATIENCE`]).
+pub(super) async fn patiently<F, Fut>(
+    provider: &AwsProvider,
+    operation: &'static str,
+    call: F,
+) -> Result<(), AwsError>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<(), AwsError>>,
 {
-    let deadline = Instant::now() + IN_USE_PATIENCE;
+    let deadline = Instant::now() + provider.in_use_patience;
     let mut delay = Duration::from_millis(200);
     loop {
         match call().await {

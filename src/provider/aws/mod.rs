@@ -13,6 +13,11 @@
 //!   tagged `lbops:id` (`kind/name`) and `lbops:commit`, and is found by
 //!   that tag, never by name: what lbops does not own is left alone, and a
 //!   plan cut off halfway is finished, not repeated, by the next one.
+//!   Elastic IPs whose balancer does not run (its delete ran out of
+//!   patience while AWS still held them, or its create failed) are
+//!   observed as that balancer with only its addresses, so the next plan
+//!   shows them deleted (or the balancer created with them): the planner
+//!   stays as it is, and the plan on the commit's status says what runs.
 //!
 //! Credentials come from the standard AWS chain (environment, profile,
 //! IMDS, IRSA), never from the repository.
@@ -200,7 +205,15 @@ pub struct AwsProvider {
     /// whole account again (while it is [`INVENTORY_FRESH`]).
     last_read: Mutex<Option<(Instant, observe::Inventory)>>,
     poll: Duration,
+    /// How long a delete waits for AWS to let go of what it deletes.
+    in_use_patience: Duration,
 }
+
+/// How long deletes wait for AWS to let go of what still uses a resource
+/// (a listener just deleted, a balancer still shutting down). An NLB's
+/// network interfaces can hold its Elastic IPs for longer (minutes): what
+/// is still held then is found again by the next observe (see `observe`).
+pub const IN_USE_PATIENCE: Duration = Duration::from_secs(120);
 
 /// How long an observe's inventory serves the apply that follows it.
 pub const INVENTORY_FRESH: Duration = Duration::from_secs(5);
@@ -236,6 +249,7 @@ impl AwsProvider {
             config,
             last_read: Mutex::new(None),
             poll: HEALTH_POLL,
+            in_use_patience: IN_USE_PATIENCE,
         }
     }
 
@@ -243,6 +257,14 @@ impl AwsProvider {
     #[must_use]
     pub fn with_health_poll(mut self, poll: Duration) -> Self {
         self.poll = poll;
+        self
+    }
+
+    /// Waits this long for AWS to let go of what a delete removes (tests
+    /// shorten it to see what the next reconcile does after it runs out).
+    #[must_use]
+    pub fn with_in_use_patience(mut self, patience: Duration) -> Self {
+        self.in_use_patience = patience;
         self
     }
 

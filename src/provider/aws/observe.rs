@@ -232,7 +232,7 @@ impl Inventory {
             .filter_map(|b| b.load_balancer_arn().map(str::to_owned))
             .collect();
         let tags = Self::tags(provider, &arns).await?;
-        let addresses = super::balancer::addresses(provider).await?;
+        let mut addresses = super::balancer::addresses(provider).await?;
         for balancer in balancers {
             let Some(arn) = balancer.load_balancer_arn() else {
                 continue;
@@ -248,8 +248,8 @@ impl Inventory {
                 addresses: Vec::new(),
                 listeners: Vec::new(),
             };
-            if let Some(eips) = addresses.get(&name) {
-                for eip in eips {
+            if let Some(eips) = addresses.remove(&name) {
+                for eip in &eips {
                     spec.addresses.push(Spanned::unplaced(eip.spec.clone()));
                     arns.addresses
                         .push((eip.public_ip.clone(), eip.allocation_id.clone()));
@@ -261,7 +261,30 @@ impl Inventory {
             self.state.load_balancers.insert(name.clone(), spec);
             self.balancers.insert(name, arns);
         }
+        self.add_remnants(addresses);
         Ok(())
+    }
+
+    /// Elastic IPs lbops tagged for a balancer that does not run: one
+    /// whose delete ran out of patience before AWS let go of them (an
+    /// NLB's network interfaces outlive it by minutes), or whose create
+    /// failed after they were allocated. Each such balancer is observed
+    /// as a remnant: its addresses and no listeners, and no ARN in
+    /// [`Self::balancers`]. The planner needs nothing new for it: when git
+    /// no longer has the balancer, the plan (shown on the commit's status)
+    /// says `DeleteLoadBalancer`, which releases them; when git still
+    /// has it, `PutLoadBalancer` creates it with them.
+    fn add_remnants(&mut self, addresses: BTreeMap<Name, Vec<Eip>>) {
+        for (name, eips) in addresses {
+            let spec = LoadBalancerSpec {
+                addresses: eips
+                    .iter()
+                    .map(|eip| Spanned::unplaced(eip.spec.clone()))
+                    .collect(),
+                listeners: Vec::new(),
+            };
+            self.state.load_balancers.insert(name, spec);
+        }
     }
 
     async fn read_listeners(
