@@ -1001,3 +1001,89 @@ async fn elastic_ips_of_a_balancer_whose_create_failed_do_not_leak() {
 async fn provider_for(account: &Account) -> AwsProvider {
     account.provider(&Arc::new(Calls::default())).await
 }
+
+/// Records what each `ImportCertificate` asks (whether it names an ARN,
+/// and the keys of the tags it carries), and refuses the first
+/// `AddTagsToCertificate`, as a crash between the two calls would.
+#[derive(Debug, Default)]
+struct Imports {
+    sent: Mutex<Vec<(bool, Vec<String>)>>,
+    tagging_refused: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug)]
+struct WatchImports(Arc<Imports>);
+
+impl Intercept for WatchImports {
+    fn name(&self) -> &'static str {
+        "watch-imports"
+    }
+
+    fn read_before_serialization(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_acm::operation::add_tags_to_certificate::AddTagsToCertificateInput;
+        use aws_sdk_acm::operation::import_certificate::ImportCertificateInput;
+        if let Some(import) = context.input().downcast_ref::<ImportCertificateInput>() {
+            let keys = import.tags().iter().map(|t| t.key().to_owned()).collect();
+            self.0
+                .sent
+                .lock()
+                .unwrap()
+                .push((import.certificate_arn().is_some(), keys));
+        }
+        if context
+            .input()
+            .downcast_ref::<AddTagsToCertificateInput>()
+            .is_some()
+            && !self
+                .0
+                .tagging_refused
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err("injected: cut off before tagging".into());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_new_import_carries_its_owner_tag_so_a_cut_off_import_is_not_repeated() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let desired = account.catalog(unchanged);
+    let imports = Arc::new(Imports::default());
+    let provider = AwsProvider::connect(
+        account.config.clone(),
+        vec![
+            SharedInterceptor::new(AcmDefaultKeyTypes),
+            SharedInterceptor::new(WatchImports(imports.clone())),
+        ],
+    )
+    .await
+    .with_health_poll(std::time::Duration::from_millis(50));
+    let steps = plan(&desired, &provider.observe().await.unwrap()).steps;
+    let outcomes = provider.apply(&steps, context(&desired)).await;
+    assert!(matches!(&outcomes[0], StepOutcome::Failed { reason } if reason.contains("cut off")));
+    // A new import asks for `lbops:id` in the request (what the README's
+    // IAM policy requires of it).
+    let sent = imports.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert!(!sent[0].0, "a new import names no ARN");
+    assert!(sent[0].1.contains(&"lbops:id".to_owned()), "{sent:?}");
+
+    // The next reconcile finds the certificate by that tag and imports
+    // again in place, with no tags (ACM refuses them there): one
+    // certificate, not two.
+    account.converge(&provider, &desired).await;
+    let sent = imports.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[1], (true, Vec::new()));
+    let acm = aws_sdk_acm::Client::new(&common::moto::sdk_config(REGION).await);
+    let listed = acm.list_certificates().send().await.unwrap();
+    assert_eq!(listed.certificate_summary_list().len(), 1);
+    assert!(plan(&desired, &provider.observe().await.unwrap()).is_empty());
+}

@@ -34,6 +34,14 @@ pub(super) async fn put_certificate(
             if !chain.is_empty() {
                 import = import.certificate_chain(Blob::new(chain));
             }
+            if existing.is_none() {
+                // Owned from the moment it exists: found again should the
+                // tagging below not happen, and an IAM policy can require
+                // `aws:RequestTag/lbops:id` of a new import. ACM refuses
+                // tags on a re-import (which names the ARN); that one is
+                // allowed by `aws:ResourceTag/lbops:id`.
+                import = import.set_tags(Some(acm_tags(import_tags(name, applying))?));
+            }
             import
                 .send()
                 .await
@@ -44,11 +52,13 @@ pub(super) async fn put_certificate(
         }
     };
     let serial = serial(provider, &arn).await?;
-    let tags = certificate_tags(name, &applying.commit_tag(), chain_pem, &serial, key)
-        .into_iter()
-        .map(|(k, v)| aws_sdk_acm::types::Tag::builder().key(k).value(v).build())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| AwsError::Step(e.to_string()))?;
+    let tags = acm_tags(certificate_tags(
+        name,
+        &applying.commit_tag(),
+        chain_pem,
+        &serial,
+        key,
+    ))?;
     provider
         .acm
         .add_tags_to_certificate()
@@ -59,6 +69,25 @@ pub(super) async fn put_certificate(
         .map_err(|e| AwsError::call("AddTagsToCertificate", &e))?;
     inventory.certificates.insert(name.clone(), arn);
     Ok(())
+}
+
+/// Tags as the ACM SDK takes them.
+fn acm_tags(tags: Vec<(String, String)>) -> Result<Vec<aws_sdk_acm::types::Tag>, AwsError> {
+    tags.into_iter()
+        .map(|(k, v)| aws_sdk_acm::types::Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AwsError::Step(e.to_string()))
+}
+
+/// The tags a new import carries in its request: whose it is, and from
+/// which commit. The rest (chain digest, serial, key reference) needs the
+/// certificate's serial, so it is added after.
+fn import_tags(name: &Name, applying: &Applying) -> Vec<(String, String)> {
+    let id = ResourceId::new(Kind::Certificate, name.clone()).to_string();
+    [(TAG_ID, id), (TAG_COMMIT, applying.commit_tag())]
+        .iter()
+        .flat_map(|(key, value)| super::tags::encode(key, value))
+        .collect()
 }
 
 /// The tags of a certificate lbops imported (or adopted), as ACM takes
