@@ -192,6 +192,7 @@ impl Account {
             region: REGION.to_owned(),
             endpoint_url: Some(moto().endpoint.clone()),
             vpc,
+            instance: None,
             balancers: [
                 ("shop".parse().unwrap(), placed(Scheme::InternetFacing)),
                 ("shop-tcp".parse().unwrap(), placed(Scheme::InternetFacing)),
@@ -1086,4 +1087,60 @@ async fn a_new_import_carries_its_owner_tag_so_a_cut_off_import_is_not_repeated(
     let listed = acm.list_certificates().send().await.unwrap();
     assert_eq!(listed.certificate_summary_list().len(), 1);
     assert!(plan(&desired, &provider.observe().await.unwrap()).is_empty());
+}
+
+impl Account {
+    /// A daemon of this account with `instance` as its
+    /// `provider.aws.instance`.
+    async fn daemon(&self, instance: Option<&str>) -> AwsProvider {
+        let mut config = self.config.clone();
+        config.instance = instance.map(|i| i.parse().unwrap());
+        AwsProvider::connect(config, vec![SharedInterceptor::new(AcmDefaultKeyTypes)])
+            .await
+            .with_health_poll(std::time::Duration::from_millis(50))
+    }
+}
+
+#[tokio::test]
+async fn two_daemons_in_one_account_keep_to_their_own_resources() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let desired = account.catalog(unchanged);
+    let blue = account.daemon(Some("blue")).await;
+    let green = account.daemon(Some("green")).await;
+    account.converge(&blue, &desired).await;
+    assert_eq!(account.census().await, (2, 4, 4, 2));
+
+    // Green sees nothing of blue's, and neither does a daemon without an
+    // instance (which owns only what carries none, as from before one).
+    assert_eq!(green.observe().await.unwrap(), ObservedState::default());
+    let unnamed = account.daemon(None).await;
+    assert_eq!(unnamed.observe().await.unwrap(), ObservedState::default());
+
+    // Green puts the same repository there: its own of everything.
+    account.converge(&green, &desired).await;
+    assert_eq!(account.census().await, (4, 8, 8, 4));
+    assert!(plan(&desired, &blue.observe().await.unwrap()).is_empty());
+
+    // Green's repository empties: green deletes its own, blue's run on.
+    account.converge(&green, &Catalog::default()).await;
+    assert_eq!(account.census().await, (2, 4, 4, 2));
+    assert_eq!(green.observe().await.unwrap(), ObservedState::default());
+    assert!(plan(&desired, &blue.observe().await.unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn a_daemon_without_an_instance_keeps_what_an_older_lbops_created() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let desired = account.catalog(unchanged);
+    // Created with no instance, as every lbops before instances did.
+    let before = account.daemon(None).await;
+    account.converge(&before, &desired).await;
+    // After the upgrade, still without one: all of it is still its own.
+    let upgraded = account.daemon(None).await;
+    assert!(plan(&desired, &upgraded.observe().await.unwrap()).is_empty());
+    // A daemon given an instance in the same account adopts none of it.
+    let other = account.daemon(Some("blue")).await;
+    assert_eq!(other.observe().await.unwrap(), ObservedState::default());
 }

@@ -2,7 +2,7 @@
 //! reference points at (read at apply time, never logged), re-imported
 //! in place on rotation so listeners keep their ARN.
 
-use super::map::{TAG_CHAIN, TAG_COMMIT, TAG_ID, TAG_KEY, TAG_SERIAL};
+use super::map::{TAG_CHAIN, TAG_COMMIT, TAG_ID, TAG_INSTANCE, TAG_KEY, TAG_SERIAL};
 use super::observe::{self, Inventory};
 use super::{Applying, AwsError, AwsProvider};
 use crate::spec::kinds::certificate::KeyRef;
@@ -52,13 +52,9 @@ pub(super) async fn put_certificate(
         }
     };
     let serial = serial(provider, &arn).await?;
-    let tags = acm_tags(certificate_tags(
-        name,
-        &applying.commit_tag(),
-        chain_pem,
-        &serial,
-        key,
-    ))?;
+    let mut tags = import_tags(name, applying);
+    tags.extend(certificate_tags(chain_pem, &serial, key));
+    let tags = acm_tags(tags)?;
     provider
         .acm
         .add_tags_to_certificate()
@@ -84,25 +80,19 @@ fn acm_tags(tags: Vec<(String, String)>) -> Result<Vec<aws_sdk_acm::types::Tag>,
 /// certificate's serial, so it is added after.
 fn import_tags(name: &Name, applying: &Applying) -> Vec<(String, String)> {
     let id = ResourceId::new(Kind::Certificate, name.clone()).to_string();
+    let instance = applying.instance_tag().map(|i| (TAG_INSTANCE, i));
     [(TAG_ID, id), (TAG_COMMIT, applying.commit_tag())]
-        .iter()
-        .flat_map(|(key, value)| super::tags::encode(key, value))
+        .into_iter()
+        .chain(instance)
+        .flat_map(|(key, value)| super::tags::encode(key, &value))
         .collect()
 }
 
-/// The tags of a certificate lbops imported (or adopted), as ACM takes
-/// them ([`tags`](super::tags)): a key file's path can hold anything.
-fn certificate_tags(
-    name: &Name,
-    commit: &str,
-    chain_pem: &str,
-    serial: &str,
-    key: &KeyRef,
-) -> Vec<(String, String)> {
-    let id = ResourceId::new(Kind::Certificate, name.clone()).to_string();
+/// The tags of a certificate lbops imported (or adopted) beside its
+/// [`import_tags`], as ACM takes them ([`tags`](super::tags)): a key
+/// file's path can hold anything.
+fn certificate_tags(chain_pem: &str, serial: &str, key: &KeyRef) -> Vec<(String, String)> {
     [
-        (TAG_ID, id),
-        (TAG_COMMIT, commit.to_owned()),
         (TAG_CHAIN, crate::model::sha256_hex(chain_pem)),
         (TAG_SERIAL, serial.to_owned()),
         (TAG_KEY, observe::key_tag(key)),
@@ -196,6 +186,12 @@ mod tests {
 
     #[test]
     fn certificate_tags_are_valid_in_acm_and_read_back() {
+        let applying = Applying {
+            placement: super::super::Placement::default(),
+            commit: crate::source::CommitId::parse("0123456789abcdef0123456789abcdef01234567")
+                .unwrap(),
+            instance: Some("blue".parse().unwrap()),
+        };
         let name: Name = "shop-example-test".parse().unwrap();
         let path = format!("/etc/lbops/keys/{}/shop; key=1 (é).key", "d".repeat(300));
         for key in [
@@ -203,7 +199,8 @@ mod tests {
             KeyRef::Env("SHOP_KEY".into()),
             KeyRef::Provider("arn:aws:acm:eu-west-1:123456789012:certificate/0b1c".into()),
         ] {
-            let tags = certificate_tags(&name, "0123abcd", "chain", "0a:1b:2c", &key);
+            let mut tags = import_tags(&name, &applying);
+            tags.extend(certificate_tags("chain", "0a:1b:2c", &key));
             // The acm model's TagKey and TagValue, ASCII part (all lbops
             // writes); at most 50 tags on a certificate.
             assert!(tags.len() <= 50);
@@ -216,6 +213,8 @@ mod tests {
                 assert!(v.len() <= 256 && alphabet(v), "{k}: {v:?}");
             }
             let read: observe::Tags = tags.into_iter().collect();
+            assert_eq!(read[TAG_ID], "certificate/shop-example-test");
+            assert_eq!(read[TAG_INSTANCE], "blue");
             let decoded = super::super::tags::decode(&read, TAG_KEY);
             assert_eq!(decoded.as_deref().and_then(observe::key_ref), Some(key));
             assert_eq!(

@@ -7,7 +7,7 @@
 //! differ are touched, so a canary weight shift is one `ModifyRule`.
 
 use super::health::{self, Wait};
-use super::map::{self, TAG_COMMIT, TAG_ID};
+use super::map::{self, TAG_COMMIT, TAG_ID, TAG_INSTANCE};
 use super::observe::{self, Inventory};
 use super::{Applying, AwsError, AwsProvider, Family};
 use crate::model::Step;
@@ -22,13 +22,18 @@ use std::time::{Duration, Instant};
 
 /// An ELBv2 name (load balancer or target group): at most 32 characters,
 /// letters, digits and `-`; long names keep a hash so they stay unique.
+/// A daemon with an instance puts it in its names, so two daemons in one
+/// account can each have a balancer `shop` (names are unique there).
 #[must_use]
-pub fn aws_name(name: &Name) -> String {
-    let full = format!("lbops-{name}");
+pub fn aws_name(instance: Option<&Name>, name: &Name) -> String {
+    let full = match instance {
+        Some(instance) => format!("lbops-{instance}-{name}"),
+        None => format!("lbops-{name}"),
+    };
     if full.len() <= 32 {
         return full;
     }
-    let hash = crate::model::sha256_hex(name.as_str());
+    let hash = crate::model::sha256_hex(&full);
     format!("{}-{}", full[..23].trim_end_matches('-'), &hash[..8])
 }
 
@@ -39,10 +44,12 @@ pub(super) fn tag(key: &str, value: impl Into<String>) -> elb::Tag {
 impl Applying {
     /// The tags that mark a resource as lbops' own, and from which commit.
     pub(super) fn owner_tags(&self, kind: Kind, name: &Name) -> Vec<elb::Tag> {
-        vec![
+        let mut tags = vec![
             tag(TAG_ID, ResourceId::new(kind, name.clone()).to_string()),
             tag(TAG_COMMIT, self.commit_tag()),
-        ]
+        ];
+        tags.extend(self.instance_tag().map(|i| tag(TAG_INSTANCE, i)));
+        tags
     }
 }
 
@@ -297,7 +304,7 @@ async fn create_pool(
     let created = provider
         .elb
         .create_target_group()
-        .name(aws_name(name))
+        .name(aws_name(applying.instance.as_ref(), name))
         .protocol(protocol)
         .port(i32::from(port))
         .vpc_id(&provider.config.vpc)
@@ -478,15 +485,23 @@ mod tests {
 
     #[test]
     fn aws_names_fit_32_characters_and_stay_distinct() {
-        assert_eq!(aws_name(&"web".parse().unwrap()), "lbops-web");
+        assert_eq!(aws_name(None, &"web".parse().unwrap()), "lbops-web");
+        let blue: Name = "blue".parse().unwrap();
+        assert_eq!(
+            aws_name(Some(&blue), &"web".parse().unwrap()),
+            "lbops-blue-web"
+        );
         let long: Name = "a-very-long-pool-name-for-the-checkout-service"
             .parse()
             .unwrap();
         let other: Name = "a-very-long-pool-name-for-the-checkout-servicf"
             .parse()
             .unwrap();
-        assert!(aws_name(&long).len() <= 32);
-        assert_ne!(aws_name(&long), aws_name(&other));
-        assert!(!aws_name(&long).contains("--"));
+        for instance in [None, Some(&blue)] {
+            assert!(aws_name(instance, &long).len() <= 32);
+            assert_ne!(aws_name(instance, &long), aws_name(instance, &other));
+            assert!(!aws_name(instance, &long).contains("--"));
+        }
+        assert_ne!(aws_name(None, &long), aws_name(Some(&blue), &long));
     }
 }

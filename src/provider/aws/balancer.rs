@@ -5,7 +5,7 @@
 use super::apply::{aws_name, patiently, tag};
 use super::map::{
     self, TAG_ADDRESS_POOL, TAG_CERTIFICATES, TAG_COMMIT, TAG_CONTENT_TYPE, TAG_ID, TAG_INDEX,
-    TAG_NAME, TAG_PATH,
+    TAG_INSTANCE, TAG_NAME, TAG_PATH,
 };
 use super::observe::{self, Eip, Inventory};
 use super::{Applying, AwsError, AwsProvider, Family, Scheme};
@@ -37,6 +37,9 @@ pub(super) async fn addresses(
             .iter()
             .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
             .collect();
+        if !provider.owns_instance(tags.get(TAG_INSTANCE).copied()) {
+            continue;
+        }
         let Some(name) = tags
             .get(TAG_ID)
             .and_then(|id| id.strip_prefix("loadbalancer/"))
@@ -119,6 +122,9 @@ async fn ensure_addresses(
                 .value(index.to_string())
                 .build(),
         ];
+        if let Some(instance) = applying.instance_tag() {
+            tags.push(Tag::builder().key(TAG_INSTANCE).value(instance).build());
+        }
         if let Some(pool) = pool {
             tags.push(
                 Tag::builder()
@@ -219,7 +225,7 @@ pub(super) async fn sync_balancer(
             let mut create = provider
                 .elb
                 .create_load_balancer()
-                .name(aws_name(name))
+                .name(aws_name(applying.instance.as_ref(), name))
                 .r#type(match family {
                     Family::Application => LoadBalancerTypeEnum::Application,
                     Family::Network => LoadBalancerTypeEnum::Network,

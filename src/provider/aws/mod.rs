@@ -71,6 +71,19 @@ pub struct AwsConfig {
     pub endpoint_url: Option<String>,
     /// The VPC target groups are created in.
     pub vpc: String,
+    /// Which daemon this is, when more than one puts balancers in the
+    /// same account and region: everything it creates is tagged
+    /// `lbops:instance` with it (and named `lbops-INSTANCE-…`), and it
+    /// owns only what carries its own. Without one it owns only what
+    /// carries no `lbops:instance` (as everything an older lbops
+    /// created), so an upgrade keeps what runs.
+    ///
+    /// Its own key, not `statuses.instance`: that one names status
+    /// contexts of daemons sharing a repository, which is another
+    /// question than sharing an account; reusing it would also hand
+    /// whatever an existing daemon with it created to nobody.
+    #[serde(default)]
+    pub instance: Option<Name>,
     /// The balancers placed on AWS, by name; every other balancer stays on
     /// the embedded data plane.
     pub balancers: BTreeMap<Name, AwsBalancer>,
@@ -284,6 +297,12 @@ impl AwsProvider {
             })
     }
 
+    /// Whether a resource tagged `lbops:instance` with `tagged` (or not
+    /// tagged so) belongs to this daemon (see [`AwsConfig::instance`]).
+    fn owns_instance(&self, tagged: Option<&str>) -> bool {
+        tagged == self.config.instance.as_ref().map(Name::as_str)
+    }
+
     fn endpoint(&self) -> String {
         self.config
             .endpoint_url
@@ -309,6 +328,7 @@ impl Provider for AwsProvider {
         let applying = Applying {
             placement: self.placement(context.catalog),
             commit: context.commit,
+            instance: self.config.instance.clone(),
         };
         let mut outcomes = vec![StepOutcome::Skipped; steps.len()];
         let recent = self
@@ -350,6 +370,8 @@ impl Provider for AwsProvider {
 struct Applying {
     placement: Placement,
     commit: CommitId,
+    /// The daemon's `provider.aws.instance`, tagged on what it creates.
+    instance: Option<Name>,
 }
 
 impl Applying {
@@ -375,6 +397,11 @@ impl Applying {
         } else {
             Type::Ipv4
         }
+    }
+
+    /// The value of the `lbops:instance` tag, when this daemon has one.
+    fn instance_tag(&self) -> Option<String> {
+        self.instance.as_ref().map(ToString::to_string)
     }
 
     /// The value of the `lbops:commit` tag.

@@ -54,6 +54,15 @@ fn owned(tags: &Tags, kind: Kind) -> Option<Name> {
     (k == kind.id_prefix()).then(|| name.parse().ok())?
 }
 
+/// [`owned`], and by this daemon: tagged `lbops:instance` with its
+/// `provider.aws.instance`, or not at all when it has none (what an
+/// older lbops created). Another daemon's resources are not read, so they
+/// are neither adopted nor deleted.
+fn owned_here(provider: &AwsProvider, tags: &Tags, kind: Kind) -> Option<Name> {
+    let instance = tags.get(map::TAG_INSTANCE).map(String::as_str);
+    owned(tags, kind).filter(|_| provider.owns_instance(instance))
+}
+
 fn index(tags: &Tags) -> usize {
     tags.get(TAG_INDEX)
         .and_then(|i| i.parse().ok())
@@ -129,7 +138,7 @@ impl Inventory {
                     .iter()
                     .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()))
                     .collect();
-                let Some(name) = owned(&tags, Kind::Certificate) else {
+                let Some(name) = owned_here(provider, &tags, Kind::Certificate) else {
                     continue;
                 };
                 let serial = super::acm::serial(provider, arn).await?;
@@ -181,7 +190,10 @@ impl Inventory {
             let Some(arn) = group.target_group_arn() else {
                 continue;
             };
-            let Some(name) = tags.get(arn).and_then(|t| owned(t, Kind::Pool)) else {
+            let Some(name) = tags
+                .get(arn)
+                .and_then(|t| owned_here(provider, t, Kind::Pool))
+            else {
                 continue;
             };
             let attributes = provider
@@ -237,7 +249,10 @@ impl Inventory {
             let Some(arn) = balancer.load_balancer_arn() else {
                 continue;
             };
-            let Some(name) = tags.get(arn).and_then(|t| owned(t, Kind::LoadBalancer)) else {
+            let Some(name) = tags
+                .get(arn)
+                .and_then(|t| owned_here(provider, t, Kind::LoadBalancer))
+            else {
                 continue;
             };
             let mut arns = BalancerArns {
