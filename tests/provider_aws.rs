@@ -1144,3 +1144,59 @@ async fn a_daemon_without_an_instance_keeps_what_an_older_lbops_created() {
     let other = account.daemon(Some("blue")).await;
     assert_eq!(other.observe().await.unwrap(), ObservedState::default());
 }
+
+#[tokio::test]
+async fn a_certificate_imported_twice_under_one_owner_tag_is_deleted_once() {
+    let Applied {
+        account,
+        calls,
+        provider,
+        _turn,
+    } = Applied::example().await;
+    let desired = account.catalog(unchanged);
+    // An import whose answer was lost and that was sent again: a second
+    // certificate carrying the same `lbops:id`.
+    let acm = aws_sdk_acm::Client::new(&common::moto::sdk_config(REGION).await);
+    let read = |file: &str| std::fs::read(account.key_dir.path().join(file)).unwrap();
+    let tag = |key: &str, value: &str| {
+        aws_sdk_acm::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+            .unwrap()
+    };
+    acm.import_certificate()
+        .certificate(aws_smithy_types::Blob::new(read("shop.pem")))
+        .private_key(aws_smithy_types::Blob::new(read("shop.key")))
+        .tags(tag("lbops:id", "certificate/shop-example-test"))
+        .tags(tag(
+            "lbops:commit",
+            "0123456789abcdef0123456789abcdef01234567",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let count = || async {
+        acm.list_certificates()
+            .send()
+            .await
+            .unwrap()
+            .certificate_summary_list()
+            .len()
+    };
+    assert_eq!(count().await, 2);
+
+    // The plan shows the second one deleted, and nothing else.
+    let steps = plan(&desired, &provider.observe().await.unwrap()).steps;
+    let shown: Vec<String> = steps.iter().map(ToString::to_string).collect();
+    assert!(
+        matches!(&steps[..], [lbops::model::Step::DeleteCertificate { name }]
+            if name.as_str().starts_with("shop-example-test-duplicate-")),
+        "{shown:?}"
+    );
+    let before = calls.mutating().len();
+    account.converge(&provider, &desired).await;
+    assert_eq!(calls.mutating()[before..], ["DeleteCertificate"]);
+    assert_eq!(count().await, 1);
+    assert!(plan(&desired, &provider.observe().await.unwrap()).is_empty());
+}

@@ -147,21 +147,51 @@ impl Inventory {
                 let decoded = |key| super::tags::decode(&tags, key);
                 let chain_sha256 = match (decoded(TAG_CHAIN), decoded(TAG_SERIAL)) {
                     (Some(chain), Some(tagged)) if tagged == serial => chain,
-                    _ => format!("changed outside lbops (serial {serial})"),
+                    _ => format!("{CHANGED_OUTSIDE} (serial {serial})"),
                 };
                 let key = decoded(TAG_KEY)
                     .and_then(|k| key_ref(&k))
                     .unwrap_or_else(|| KeyRef::Provider(arn.to_owned()));
-                self.state
-                    .certificates
-                    .insert(name.clone(), ObservedCertificate { chain_sha256, key });
-                self.certificates.insert(name, arn.to_owned());
+                let observed = ObservedCertificate { chain_sha256, key };
+                self.add_certificate(name, arn.to_owned(), observed);
             }
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
                 return Ok(());
             }
         }
+    }
+
+    /// A certificate lbops owns. A second one tagged with the same
+    /// `lbops:id` (an import whose answer was lost, so it was sent again)
+    /// would otherwise leak for good, as only one can hold the name: the
+    /// one whose tags still match what ACM holds (then the first by ARN)
+    /// keeps it, and the other is observed as [`duplicate`], which git
+    /// never has, so the plan shows it deleted (a listener on it is moved
+    /// to the one kept first, as the plan puts balancers before deletes).
+    fn add_certificate(&mut self, name: Name, arn: String, observed: ObservedCertificate) {
+        let verified = |c: &ObservedCertificate| !c.chain_sha256.starts_with(CHANGED_OUTSIDE);
+        let (name, arn, observed) = match (
+            self.certificates.get(&name),
+            self.state.certificates.get(&name),
+        ) {
+            (Some(kept_arn), Some(kept)) => {
+                let keeps = (verified(kept), std::cmp::Reverse(kept_arn))
+                    >= (verified(&observed), std::cmp::Reverse(&arn));
+                if keeps {
+                    (duplicate(&name, &arn), arn, observed)
+                } else {
+                    let kept_arn = kept_arn.clone();
+                    let kept = kept.clone();
+                    self.state.certificates.insert(name.clone(), observed);
+                    self.certificates.insert(name.clone(), arn);
+                    (duplicate(&name, &kept_arn), kept_arn, kept)
+                }
+            }
+            _ => (name, arn, observed),
+        };
+        self.state.certificates.insert(name.clone(), observed);
+        self.certificates.insert(name, arn);
     }
 
     async fn read_target_groups(&mut self, provider: &AwsProvider) -> Result<(), AwsError> {
@@ -505,6 +535,22 @@ impl Inventory {
             content_type(tag).as_deref(),
         )
     }
+}
+
+/// The start of the chain digest observed for a certificate whose tags
+/// do not match what ACM holds, so that the plan imports it again.
+const CHANGED_OUTSIDE: &str = "changed outside lbops";
+
+/// The name a second certificate tagged as `name` is observed under:
+/// `NAME-duplicate-` and 8 hex digits of its ARN's digest.
+fn duplicate(name: &Name, arn: &str) -> Name {
+    let hash = crate::model::sha256_hex(arn);
+    let suffix = format!("-duplicate-{}", &hash[..8]);
+    let room = crate::spec::units::MAX_NAME_LEN - suffix.len();
+    let stem = name.as_str()[..name.as_str().len().min(room)].trim_end_matches('-');
+    format!("{stem}{suffix}")
+        .parse()
+        .unwrap_or_else(|_| by_hand("certificate"))
 }
 
 /// A name for something lbops did not write.
