@@ -209,15 +209,26 @@ impl Account {
     }
 
     async fn provider(&self, calls: &Arc<Calls>) -> AwsProvider {
-        AwsProvider::connect(
-            self.config.clone(),
-            vec![
-                SharedInterceptor::new(Recorder(calls.clone())),
-                SharedInterceptor::new(AcmDefaultKeyTypes),
-            ],
-        )
-        .await
-        .with_health_poll(std::time::Duration::from_millis(50))
+        self.provider_with(self.config.clone(), calls, Vec::new())
+            .await
+    }
+
+    /// A provider with `config`, recording into `calls`, and `extra`
+    /// interceptors after the ones every test has (faults to inject).
+    async fn provider_with(
+        &self,
+        config: AwsConfig,
+        calls: &Arc<Calls>,
+        extra: Vec<SharedInterceptor>,
+    ) -> AwsProvider {
+        let mut interceptors = vec![
+            SharedInterceptor::new(Recorder(calls.clone())),
+            SharedInterceptor::new(AcmDefaultKeyTypes),
+        ];
+        interceptors.extend(extra);
+        AwsProvider::connect(config, interceptors)
+            .await
+            .with_health_poll(std::time::Duration::from_millis(50))
     }
 
     /// `examples/aws/repo`, with `edit` applied to its files' texts and a
@@ -849,17 +860,17 @@ impl Account {
     /// A provider whose `ReleaseAddress` calls `held` refuses, and that
     /// waits only briefly for AWS to let go.
     async fn holding_provider(&self, calls: &Arc<Calls>, held: &Arc<HeldAddresses>) -> AwsProvider {
-        AwsProvider::connect(
-            self.config.clone(),
-            vec![
-                SharedInterceptor::new(Recorder(calls.clone())),
-                SharedInterceptor::new(AcmDefaultKeyTypes),
-                SharedInterceptor::new(HoldAddresses(held.clone())),
-            ],
-        )
-        .await
-        .with_health_poll(std::time::Duration::from_millis(50))
-        .with_in_use_patience(std::time::Duration::from_millis(500))
+        let hold = SharedInterceptor::new(HoldAddresses(held.clone()));
+        self.provider_with(self.config.clone(), calls, vec![hold])
+            .await
+            .with_in_use_patience(std::time::Duration::from_millis(500))
+    }
+
+    /// A provider whose every `CreateLoadBalancer` of an NLB fails.
+    async fn refusing_nlbs(&self) -> AwsProvider {
+        let refuse = SharedInterceptor::new(RefuseNlb);
+        self.provider_with(self.config.clone(), &Arc::default(), vec![refuse])
+            .await
     }
 }
 
@@ -954,15 +965,7 @@ async fn elastic_ips_of_a_balancer_whose_create_failed_do_not_leak() {
     let _turn = moto().fresh().await;
     let account = Account::new().await;
     let desired = account.catalog(unchanged);
-    let refusing = AwsProvider::connect(
-        account.config.clone(),
-        vec![
-            SharedInterceptor::new(AcmDefaultKeyTypes),
-            SharedInterceptor::new(RefuseNlb),
-        ],
-    )
-    .await
-    .with_health_poll(std::time::Duration::from_millis(50));
+    let refusing = account.refusing_nlbs().await;
     let steps = plan(&desired, &refusing.observe().await.unwrap()).steps;
     let outcomes = refusing.apply(&steps, context(&desired)).await;
     assert!(outcomes
@@ -981,26 +984,15 @@ async fn elastic_ips_of_a_balancer_whose_create_failed_do_not_leak() {
     moto().reset().await;
     let account = Account::new().await;
     let desired = account.catalog(unchanged);
-    let refusing = AwsProvider::connect(
-        account.config.clone(),
-        vec![
-            SharedInterceptor::new(AcmDefaultKeyTypes),
-            SharedInterceptor::new(RefuseNlb),
-        ],
-    )
-    .await;
+    let refusing = account.refusing_nlbs().await;
     let steps = plan(&desired, &refusing.observe().await.unwrap()).steps;
     refusing.apply(&steps, context(&desired)).await;
     assert_eq!(account.census().await.3, 2);
     let smaller = account.catalog(without_the_nlb);
     account
-        .converge(&provider_for(&account).await, &smaller)
+        .converge(&account.provider(&Arc::default()).await, &smaller)
         .await;
     assert_eq!(account.census().await, (1, 2, 3, 0));
-}
-
-async fn provider_for(account: &Account) -> AwsProvider {
-    account.provider(&Arc::new(Calls::default())).await
 }
 
 /// Records what each `ImportCertificate` asks (whether it names an ARN,
@@ -1057,15 +1049,10 @@ async fn a_new_import_carries_its_owner_tag_so_a_cut_off_import_is_not_repeated(
     let account = Account::new().await;
     let desired = account.catalog(unchanged);
     let imports = Arc::new(Imports::default());
-    let provider = AwsProvider::connect(
-        account.config.clone(),
-        vec![
-            SharedInterceptor::new(AcmDefaultKeyTypes),
-            SharedInterceptor::new(WatchImports(imports.clone())),
-        ],
-    )
-    .await
-    .with_health_poll(std::time::Duration::from_millis(50));
+    let watch = SharedInterceptor::new(WatchImports(imports.clone()));
+    let provider = account
+        .provider_with(account.config.clone(), &Arc::default(), vec![watch])
+        .await;
     let steps = plan(&desired, &provider.observe().await.unwrap()).steps;
     let outcomes = provider.apply(&steps, context(&desired)).await;
     assert!(matches!(&outcomes[0], StepOutcome::Failed { reason } if reason.contains("cut off")));
@@ -1095,9 +1082,8 @@ impl Account {
     async fn daemon(&self, instance: Option<&str>) -> AwsProvider {
         let mut config = self.config.clone();
         config.instance = instance.map(|i| i.parse().unwrap());
-        AwsProvider::connect(config, vec![SharedInterceptor::new(AcmDefaultKeyTypes)])
+        self.provider_with(config, &Arc::default(), Vec::new())
             .await
-            .with_health_poll(std::time::Duration::from_millis(50))
     }
 }
 
