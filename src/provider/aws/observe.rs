@@ -543,7 +543,7 @@ const CHANGED_OUTSIDE: &str = "changed outside lbops";
 
 /// The name a second certificate tagged as `name` is observed under:
 /// `NAME-duplicate-` and 8 hex digits of its ARN's digest.
-fn duplicate(name: &Name, arn: &str) -> Name {
+pub(super) fn duplicate(name: &Name, arn: &str) -> Name {
     let hash = crate::model::sha256_hex(arn);
     let suffix = format!("-duplicate-{}", &hash[..8]);
     let room = crate::spec::units::MAX_NAME_LEN - suffix.len();
