@@ -1186,3 +1186,39 @@ async fn a_certificate_imported_twice_under_one_owner_tag_is_deleted_once() {
     assert_eq!(count().await, 1);
     assert!(plan(&desired, &provider.observe().await.unwrap()).is_empty());
 }
+
+#[tokio::test]
+async fn elastic_ips_of_a_failed_create_that_git_no_longer_lists_are_released_by_the_next() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let desired = account.catalog(unchanged);
+    let refusing = account.refusing_nlbs().await;
+    let steps = plan(&desired, &refusing.observe().await.unwrap()).steps;
+    refusing.apply(&steps, context(&desired)).await;
+    let held = || async {
+        let answer = account.ec2.describe_addresses().send().await.unwrap();
+        let mut ips: Vec<String> = answer
+            .addresses()
+            .iter()
+            .filter_map(|a| a.public_ip().map(str::to_owned))
+            .collect();
+        ips.sort();
+        ips
+    };
+    assert_eq!(held().await, ["198.51.100.1", "198.51.100.2"]);
+
+    // Git moves the NLB's addresses to another range before it ever ran.
+    let moved = account.catalog(|path, text| {
+        if path.ends_with("addresspools/public.yaml") {
+            text.replace("198.51.100.0/28", "198.51.100.16/28")
+        } else {
+            text
+        }
+    });
+    let calls = Arc::new(Calls::default());
+    account
+        .converge(&account.provider(&calls).await, &moved)
+        .await;
+    assert_eq!(held().await, ["198.51.100.17", "198.51.100.18"]);
+    assert_eq!(account.census().await, (2, 4, 4, 2));
+}
