@@ -192,6 +192,7 @@ impl Account {
             region: REGION.to_owned(),
             endpoint_url: Some(moto().endpoint.clone()),
             vpc,
+            instance: None,
             balancers: [
                 ("shop".parse().unwrap(), placed(Scheme::InternetFacing)),
                 ("shop-tcp".parse().unwrap(), placed(Scheme::InternetFacing)),
@@ -210,16 +211,27 @@ impl Account {
     /// The provider under test: every request it sends is checked
     /// against the service models (`common::aws_model`), as AWS would.
     async fn provider(&self, calls: &Arc<Calls>) -> AwsProvider {
-        AwsProvider::connect(
-            self.config.clone(),
-            vec![
-                common::aws_model::StrictModel::shared(),
-                SharedInterceptor::new(Recorder(calls.clone())),
-                SharedInterceptor::new(AcmDefaultKeyTypes),
-            ],
-        )
-        .await
-        .with_health_poll(std::time::Duration::from_millis(50))
+        self.provider_with(self.config.clone(), calls, Vec::new())
+            .await
+    }
+
+    /// A provider with `config`, recording into `calls`, and `extra`
+    /// interceptors after the ones every test has (faults to inject).
+    async fn provider_with(
+        &self,
+        config: AwsConfig,
+        calls: &Arc<Calls>,
+        extra: Vec<SharedInterceptor>,
+    ) -> AwsProvider {
+        let mut interceptors = vec![
+            common::aws_model::StrictModel::shared(),
+            SharedInterceptor::new(Recorder(calls.clone())),
+            SharedInterceptor::new(AcmDefaultKeyTypes),
+        ];
+        interceptors.extend(extra);
+        AwsProvider::connect(config, interceptors)
+            .await
+            .with_health_poll(std::time::Duration::from_millis(50))
     }
 
     /// `examples/aws/repo`, with `edit` applied to its files' texts and a
@@ -836,4 +848,442 @@ async fn a_new_key_type_is_a_new_certificate_and_the_old_one_is_deleted() {
     );
     let observed = provider.observe().await.unwrap();
     assert!(plan(&desired, &observed).is_empty());
+}
+
+/// EC2 as it answers while an NLB's network interfaces still hold its
+/// Elastic IPs after the balancer is deleted (for minutes; moto lets go at
+/// once): every `ReleaseAddress` is refused with `InvalidIPAddress.InUse`
+/// while `held` is set, and nothing is released.
+#[derive(Debug, Default)]
+struct HeldAddresses {
+    held: std::sync::atomic::AtomicBool,
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+/// Marks a `ReleaseAddress` this attempt answers for EC2.
+#[derive(Debug)]
+struct Refused;
+
+impl aws_smithy_types::config_bag::Storable for Refused {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+#[derive(Debug)]
+struct HoldAddresses(Arc<HeldAddresses>);
+
+impl Intercept for HoldAddresses {
+    fn name(&self) -> &'static str {
+        "hold-addresses"
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_ec2::operation::release_address::ReleaseAddressInput;
+        use std::sync::atomic::Ordering;
+        if !self.0.held.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Some(release) = context.input_mut().downcast_mut::<ReleaseAddressInput>() {
+            // Sent for an address that is not there, so moto keeps the
+            // real one; the answer is replaced below.
+            release.allocation_id = Some("eipalloc-0000000000000000".to_owned());
+            cfg.interceptor_state().store_put(Refused);
+            self.0.refused.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_smithy_runtime_api::http::{Response, StatusCode};
+        if cfg.load::<Refused>().is_some() {
+            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error>\
+                <Code>InvalidIPAddress.InUse</Code><Message>Address is in use.</Message>\
+                </Error></Errors><RequestID>held-by-a-network-interface</RequestID></Response>";
+            let mut response = Response::new(
+                StatusCode::try_from(400).expect("a status"),
+                aws_smithy_types::body::SdkBody::from(body),
+            );
+            response
+                .headers_mut()
+                .insert("content-type", "text/xml;charset=UTF-8");
+            *context.response_mut() = response;
+        }
+        Ok(())
+    }
+}
+
+impl Account {
+    /// A provider whose `ReleaseAddress` calls `held` refuses, and that
+    /// waits only briefly for AWS to let go.
+    async fn holding_provider(&self, calls: &Arc<Calls>, held: &Arc<HeldAddresses>) -> AwsProvider {
+        let hold = SharedInterceptor::new(HoldAddresses(held.clone()));
+        self.provider_with(self.config.clone(), calls, vec![hold])
+            .await
+            .with_in_use_patience(std::time::Duration::from_millis(500))
+    }
+
+    /// A provider whose every `CreateLoadBalancer` of an NLB fails.
+    async fn refusing_nlbs(&self) -> AwsProvider {
+        let refuse = SharedInterceptor::new(RefuseNlb);
+        self.provider_with(self.config.clone(), &Arc::default(), vec![refuse])
+            .await
+    }
+}
+
+/// The example without its NLB and the pool only that uses.
+fn without_the_nlb(path: &str, text: String) -> String {
+    if path.ends_with("shop-tcp.yaml") {
+        String::new()
+    } else if path.ends_with("pools/shop.yaml") {
+        text[..text.find("---\nkind: Pool\nname: shop-mail").unwrap()].to_owned()
+    } else {
+        text
+    }
+}
+
+#[tokio::test]
+async fn elastic_ips_still_held_after_their_nlb_is_deleted_are_released_later() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let calls = Arc::new(Calls::default());
+    let held = Arc::new(HeldAddresses::default());
+    let provider = account.holding_provider(&calls, &held).await;
+    account
+        .converge(&provider, &account.catalog(unchanged))
+        .await;
+    assert_eq!(account.census().await, (2, 4, 4, 2));
+
+    // The NLB leaves git; its network interfaces outlive it, past the
+    // provider's patience.
+    let smaller = account.catalog(without_the_nlb);
+    held.held.store(true, std::sync::atomic::Ordering::SeqCst);
+    let steps = plan(&smaller, &provider.observe().await.unwrap()).steps;
+    let outcomes = provider.apply(&steps, context(&smaller)).await;
+    let failed: Vec<String> = steps
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| matches!(o, StepOutcome::Failed { .. }))
+        .map(|(s, o)| format!("{s}: {o:?}"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("InvalidIPAddress.InUse"), "{failed:?}");
+    assert!(held.refused.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    // The balancer is gone; its two addresses are not.
+    assert_eq!(account.census().await, (1, 2, 4, 2));
+
+    // The next plan still knows them, and says what it will do.
+    let observed = provider.observe().await.unwrap();
+    let next = plan(&smaller, &observed).steps;
+    let shown: Vec<String> = next.iter().map(ToString::to_string).collect();
+    assert!(
+        next.contains(&lbops::model::Step::DeleteLoadBalancer {
+            name: "shop-tcp".parse().unwrap()
+        }),
+        "{shown:?}"
+    );
+
+    // Once AWS lets go, a later reconcile releases them.
+    held.held.store(false, std::sync::atomic::Ordering::SeqCst);
+    account.converge(&provider, &smaller).await;
+    assert_eq!(account.census().await, (1, 2, 3, 0));
+    assert!(plan(&smaller, &provider.observe().await.unwrap()).is_empty());
+}
+
+/// Fails every `CreateLoadBalancer` of an NLB, after its Elastic IPs were
+/// allocated (as AWS does for an internal NLB given some, say).
+#[derive(Debug)]
+struct RefuseNlb;
+
+impl Intercept for RefuseNlb {
+    fn name(&self) -> &'static str {
+        "refuse-nlb"
+    }
+
+    fn read_before_serialization(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_elasticloadbalancingv2::operation::create_load_balancer::CreateLoadBalancerInput;
+        use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
+        match context.input().downcast_ref::<CreateLoadBalancerInput>() {
+            Some(create) if create.r#type() == Some(&LoadBalancerTypeEnum::Network) => {
+                Err("injected: the NLB is refused".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn elastic_ips_of_a_balancer_whose_create_failed_do_not_leak() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let desired = account.catalog(unchanged);
+    let refusing = account.refusing_nlbs().await;
+    let steps = plan(&desired, &refusing.observe().await.unwrap()).steps;
+    let outcomes = refusing.apply(&steps, context(&desired)).await;
+    assert!(outcomes
+        .iter()
+        .any(|o| matches!(o, StepOutcome::Failed { reason } if reason.contains("NLB is refused"))));
+    assert_eq!(account.census().await.3, 2, "allocated before the create");
+
+    // Still in git: the next reconcile creates it with the same addresses.
+    let calls = Arc::new(Calls::default());
+    let provider = account.provider(&calls).await;
+    account.converge(&provider, &desired).await;
+    assert_eq!(account.census().await, (2, 4, 4, 2));
+    assert!(!calls.mutating().contains(&"AllocateAddress".to_owned()));
+
+    // And had git dropped it instead, the plan would have released them.
+    moto().reset().await;
+    let account = Account::new().await;
+    let desired = account.catalog(unchanged);
+    let refusing = account.refusing_nlbs().await;
+    let steps = plan(&desired, &refusing.observe().await.unwrap()).steps;
+    refusing.apply(&steps, context(&desired)).await;
+    assert_eq!(account.census().await.3, 2);
+    let smaller = account.catalog(without_the_nlb);
+    account
+        .converge(&account.provider(&Arc::default()).await, &smaller)
+        .await;
+    assert_eq!(account.census().await, (1, 2, 3, 0));
+}
+
+/// Records what each `ImportCertificate` asks (whether it names an ARN,
+/// and the keys of the tags it carries), and refuses the first
+/// `AddTagsToCertificate`, as a crash between the two calls would.
+#[derive(Debug, Default)]
+struct Imports {
+    sent: Mutex<Vec<(bool, Vec<String>)>>,
+    tagging_refused: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug)]
+struct WatchImports(Arc<Imports>);
+
+impl Intercept for WatchImports {
+    fn name(&self) -> &'static str {
+        "watch-imports"
+    }
+
+    fn read_before_serialization(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_acm::operation::add_tags_to_certificate::AddTagsToCertificateInput;
+        use aws_sdk_acm::operation::import_certificate::ImportCertificateInput;
+        if let Some(import) = context.input().downcast_ref::<ImportCertificateInput>() {
+            let keys = import.tags().iter().map(|t| t.key().to_owned()).collect();
+            self.0
+                .sent
+                .lock()
+                .unwrap()
+                .push((import.certificate_arn().is_some(), keys));
+        }
+        if context
+            .input()
+            .downcast_ref::<AddTagsToCertificateInput>()
+            .is_some()
+            && !self
+                .0
+                .tagging_refused
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err("injected: cut off before tagging".into());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_new_import_carries_its_owner_tag_so_a_cut_off_import_is_not_repeated() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let desired = account.catalog(unchanged);
+    let imports = Arc::new(Imports::default());
+    let watch = SharedInterceptor::new(WatchImports(imports.clone()));
+    let provider = account
+        .provider_with(account.config.clone(), &Arc::default(), vec![watch])
+        .await;
+    let steps = plan(&desired, &provider.observe().await.unwrap()).steps;
+    let outcomes = provider.apply(&steps, context(&desired)).await;
+    assert!(matches!(&outcomes[0], StepOutcome::Failed { reason } if reason.contains("cut off")));
+    // A new import asks for `lbops:id` in the request (what the README's
+    // IAM policy requires of it).
+    let sent = imports.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert!(!sent[0].0, "a new import names no ARN");
+    assert!(sent[0].1.contains(&"lbops:id".to_owned()), "{sent:?}");
+
+    // The next reconcile finds the certificate by that tag and imports
+    // again in place, with no tags (ACM refuses them there): one
+    // certificate, not two.
+    account.converge(&provider, &desired).await;
+    let sent = imports.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[1], (true, Vec::new()));
+    let acm = aws_sdk_acm::Client::new(&common::moto::sdk_config(REGION).await);
+    let listed = acm.list_certificates().send().await.unwrap();
+    assert_eq!(listed.certificate_summary_list().len(), 1);
+    assert!(plan(&desired, &provider.observe().await.unwrap()).is_empty());
+}
+
+impl Account {
+    /// A daemon of this account with `instance` as its
+    /// `provider.aws.instance`.
+    async fn daemon(&self, instance: Option<&str>) -> AwsProvider {
+        let mut config = self.config.clone();
+        config.instance = instance.map(|i| i.parse().unwrap());
+        self.provider_with(config, &Arc::default(), Vec::new())
+            .await
+    }
+}
+
+#[tokio::test]
+async fn two_daemons_in_one_account_keep_to_their_own_resources() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let desired = account.catalog(unchanged);
+    let blue = account.daemon(Some("blue")).await;
+    let green = account.daemon(Some("green")).await;
+    account.converge(&blue, &desired).await;
+    assert_eq!(account.census().await, (2, 4, 4, 2));
+
+    // Green sees nothing of blue's, and neither does a daemon without an
+    // instance (which owns only what carries none, as from before one).
+    assert_eq!(green.observe().await.unwrap(), ObservedState::default());
+    let unnamed = account.daemon(None).await;
+    assert_eq!(unnamed.observe().await.unwrap(), ObservedState::default());
+
+    // Green puts the same repository there: its own of everything.
+    account.converge(&green, &desired).await;
+    assert_eq!(account.census().await, (4, 8, 8, 4));
+    assert!(plan(&desired, &blue.observe().await.unwrap()).is_empty());
+
+    // Green's repository empties: green deletes its own, blue's run on.
+    account.converge(&green, &Catalog::default()).await;
+    assert_eq!(account.census().await, (2, 4, 4, 2));
+    assert_eq!(green.observe().await.unwrap(), ObservedState::default());
+    assert!(plan(&desired, &blue.observe().await.unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn a_daemon_without_an_instance_keeps_what_an_older_lbops_created() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let desired = account.catalog(unchanged);
+    // Created with no instance, as every lbops before instances did.
+    let before = account.daemon(None).await;
+    account.converge(&before, &desired).await;
+    // After the upgrade, still without one: all of it is still its own.
+    let upgraded = account.daemon(None).await;
+    assert!(plan(&desired, &upgraded.observe().await.unwrap()).is_empty());
+    // A daemon given an instance in the same account adopts none of it.
+    let other = account.daemon(Some("blue")).await;
+    assert_eq!(other.observe().await.unwrap(), ObservedState::default());
+}
+
+#[tokio::test]
+async fn a_certificate_imported_twice_under_one_owner_tag_is_deleted_once() {
+    let Applied {
+        account,
+        calls,
+        provider,
+        _turn,
+    } = Applied::example().await;
+    let desired = account.catalog(unchanged);
+    // An import whose answer was lost and that was sent again: a second
+    // certificate carrying the same `lbops:id`.
+    let acm = aws_sdk_acm::Client::new(&common::moto::sdk_config(REGION).await);
+    let read = |file: &str| std::fs::read(account.key_dir.path().join(file)).unwrap();
+    let tag = |key: &str, value: &str| {
+        aws_sdk_acm::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+            .unwrap()
+    };
+    acm.import_certificate()
+        .certificate(aws_smithy_types::Blob::new(read("shop.pem")))
+        .private_key(aws_smithy_types::Blob::new(read("shop.key")))
+        .tags(tag("lbops:id", "certificate/shop-example-test"))
+        .tags(tag(
+            "lbops:commit",
+            "0123456789abcdef0123456789abcdef01234567",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let count = || async {
+        acm.list_certificates()
+            .send()
+            .await
+            .unwrap()
+            .certificate_summary_list()
+            .len()
+    };
+    assert_eq!(count().await, 2);
+
+    // The plan shows the second one deleted, and nothing else.
+    let steps = plan(&desired, &provider.observe().await.unwrap()).steps;
+    let shown: Vec<String> = steps.iter().map(ToString::to_string).collect();
+    assert!(
+        matches!(&steps[..], [lbops::model::Step::DeleteCertificate { name }]
+            if name.as_str().starts_with("shop-example-test-duplicate-")),
+        "{shown:?}"
+    );
+    let before = calls.mutating().len();
+    account.converge(&provider, &desired).await;
+    assert_eq!(calls.mutating()[before..], ["DeleteCertificate"]);
+    assert_eq!(count().await, 1);
+    assert!(plan(&desired, &provider.observe().await.unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn elastic_ips_of_a_failed_create_that_git_no_longer_lists_are_released_by_the_next() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let desired = account.catalog(unchanged);
+    let refusing = account.refusing_nlbs().await;
+    let steps = plan(&desired, &refusing.observe().await.unwrap()).steps;
+    refusing.apply(&steps, context(&desired)).await;
+    let held = || async {
+        let answer = account.ec2.describe_addresses().send().await.unwrap();
+        let mut ips: Vec<String> = answer
+            .addresses()
+            .iter()
+            .filter_map(|a| a.public_ip().map(str::to_owned))
+            .collect();
+        ips.sort();
+        ips
+    };
+    assert_eq!(held().await, ["198.51.100.1", "198.51.100.2"]);
+
+    // Git moves the NLB's addresses to another range before it ever ran.
+    let moved = account.catalog(|path, text| {
+        if path.ends_with("addresspools/public.yaml") {
+            text.replace("198.51.100.0/28", "198.51.100.16/28")
+        } else {
+            text
+        }
+    });
+    let calls = Arc::new(Calls::default());
+    account
+        .converge(&account.provider(&calls).await, &moved)
+        .await;
+    assert_eq!(held().await, ["198.51.100.17", "198.51.100.18"]);
+    assert_eq!(account.census().await, (2, 4, 4, 2));
 }

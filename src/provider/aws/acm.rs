@@ -4,7 +4,7 @@
 //! or size changes: ACM keeps those, so that is a new certificate.
 
 use super::apply::once_imported;
-use super::map::{TAG_CHAIN, TAG_COMMIT, TAG_ID, TAG_KEY, TAG_SERIAL};
+use super::map::{TAG_CHAIN, TAG_COMMIT, TAG_ID, TAG_INSTANCE, TAG_KEY, TAG_SERIAL};
 use super::observe::{self, Inventory};
 use super::{Applying, AwsError, AwsProvider};
 use crate::spec::kinds::certificate::KeyRef;
@@ -69,6 +69,14 @@ pub(super) async fn put_certificate(
             if !chain.is_empty() {
                 import = import.certificate_chain(Blob::new(chain));
             }
+            if existing.is_none() {
+                // Owned from the moment it exists: found again should the
+                // tagging below not happen, and an IAM policy can require
+                // `aws:RequestTag/lbops:id` of a new import. ACM refuses
+                // tags on a re-import (which names the ARN); that one is
+                // allowed by `aws:ResourceTag/lbops:id`.
+                import = import.set_tags(Some(acm_tags(import_tags(name, applying))?));
+            }
             import
                 .send()
                 .await
@@ -79,11 +87,9 @@ pub(super) async fn put_certificate(
         }
     };
     let serial = once_imported("DescribeCertificate", || serial(provider, &arn)).await?;
-    let tags = certificate_tags(name, &applying.commit_tag(), chain_pem, &serial, key)
-        .into_iter()
-        .map(|(k, v)| aws_sdk_acm::types::Tag::builder().key(k).value(v).build())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| AwsError::Step(e.to_string()))?;
+    let mut tags = import_tags(name, applying);
+    tags.extend(certificate_tags(chain_pem, &serial, key));
+    let tags = acm_tags(tags)?;
     once_imported("AddTagsToCertificate", || async {
         provider
             .acm
@@ -159,19 +165,32 @@ fn key_algorithm(leaf_pem: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// The tags of a certificate lbops imported (or adopted), as ACM takes
-/// them ([`tags`](super::tags)): a key file's path can hold anything.
-fn certificate_tags(
-    name: &Name,
-    commit: &str,
-    chain_pem: &str,
-    serial: &str,
-    key: &KeyRef,
-) -> Vec<(String, String)> {
+/// Tags as the ACM SDK takes them.
+fn acm_tags(tags: Vec<(String, String)>) -> Result<Vec<aws_sdk_acm::types::Tag>, AwsError> {
+    tags.into_iter()
+        .map(|(k, v)| aws_sdk_acm::types::Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AwsError::Step(e.to_string()))
+}
+
+/// The tags a new import carries in its request: whose it is, and from
+/// which commit. The rest (chain digest, serial, key reference) needs the
+/// certificate's serial, so it is added after.
+fn import_tags(name: &Name, applying: &Applying) -> Vec<(String, String)> {
     let id = ResourceId::new(Kind::Certificate, name.clone()).to_string();
+    let instance = applying.instance_tag().map(|i| (TAG_INSTANCE, i));
+    [(TAG_ID, id), (TAG_COMMIT, applying.commit_tag())]
+        .into_iter()
+        .chain(instance)
+        .flat_map(|(key, value)| super::tags::encode(key, &value))
+        .collect()
+}
+
+/// The tags of a certificate lbops imported (or adopted) beside its
+/// [`import_tags`], as ACM takes them ([`tags`](super::tags)): a key
+/// file's path can hold anything.
+fn certificate_tags(chain_pem: &str, serial: &str, key: &KeyRef) -> Vec<(String, String)> {
     [
-        (TAG_ID, id),
-        (TAG_COMMIT, commit.to_owned()),
         (TAG_CHAIN, crate::model::sha256_hex(chain_pem)),
         (TAG_SERIAL, serial.to_owned()),
         (TAG_KEY, observe::key_tag(key)),
@@ -313,6 +332,7 @@ mod tests {
             placement: super::super::Placement::default(),
             commit: crate::source::CommitId::parse("0123456789abcdef0123456789abcdef01234567")
                 .unwrap(),
+            instance: None,
         };
         let name: Name = "shop".parse().unwrap();
         let mut inventory = Inventory::default();
@@ -391,6 +411,12 @@ mod tests {
 
     #[test]
     fn certificate_tags_are_valid_in_acm_and_read_back() {
+        let applying = Applying {
+            placement: super::super::Placement::default(),
+            commit: crate::source::CommitId::parse("0123456789abcdef0123456789abcdef01234567")
+                .unwrap(),
+            instance: Some("blue".parse().unwrap()),
+        };
         let name: Name = "shop-example-test".parse().unwrap();
         let path = format!("/etc/lbops/keys/{}/shop; key=1 (é).key", "d".repeat(300));
         for key in [
@@ -398,7 +424,8 @@ mod tests {
             KeyRef::Env("SHOP_KEY".into()),
             KeyRef::Provider("arn:aws:acm:eu-west-1:123456789012:certificate/0b1c".into()),
         ] {
-            let tags = certificate_tags(&name, "0123abcd", "chain", "0a:1b:2c", &key);
+            let mut tags = import_tags(&name, &applying);
+            tags.extend(certificate_tags("chain", "0a:1b:2c", &key));
             // The acm model's TagKey and TagValue, ASCII part (all lbops
             // writes); at most 50 tags on a certificate.
             assert!(tags.len() <= 50);
@@ -411,6 +438,8 @@ mod tests {
                 assert!(v.len() <= 256 && alphabet(v), "{k}: {v:?}");
             }
             let read: observe::Tags = tags.into_iter().collect();
+            assert_eq!(read[TAG_ID], "certificate/shop-example-test");
+            assert_eq!(read[TAG_INSTANCE], "blue");
             let decoded = super::super::tags::decode(&read, TAG_KEY);
             assert_eq!(decoded.as_deref().and_then(observe::key_ref), Some(key));
             assert_eq!(

@@ -7,7 +7,7 @@
 //! differ are touched, so a canary weight shift is one `ModifyRule`.
 
 use super::health::{self, Wait};
-use super::map::{self, TAG_COMMIT, TAG_ID};
+use super::map::{self, TAG_COMMIT, TAG_ID, TAG_INSTANCE};
 use super::observe::{self, Inventory};
 use super::{Applying, AwsError, AwsProvider, Family};
 use crate::model::Step;
@@ -20,19 +20,20 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use std::time::{Duration, Instant};
 
-/// How long deletes wait for AWS to let go of what still uses a resource
-/// (a listener just deleted, a balancer still shutting down).
-const IN_USE_PATIENCE: Duration = Duration::from_secs(120);
-
 /// An ELBv2 name (load balancer or target group): at most 32 characters,
 /// letters, digits and `-`; long names keep a hash so they stay unique.
+/// A daemon with an instance puts it in its names, so two daemons in one
+/// account can each have a balancer `shop` (names are unique there).
 #[must_use]
-pub fn aws_name(name: &Name) -> String {
-    let full = format!("lbops-{name}");
+pub fn aws_name(instance: Option<&Name>, name: &Name) -> String {
+    let full = match instance {
+        Some(instance) => format!("lbops-{instance}-{name}"),
+        None => format!("lbops-{name}"),
+    };
     if full.len() <= 32 {
         return full;
     }
-    let hash = crate::model::sha256_hex(name.as_str());
+    let hash = crate::model::sha256_hex(&full);
     format!("{}-{}", full[..23].trim_end_matches('-'), &hash[..8])
 }
 
@@ -43,10 +44,12 @@ pub(super) fn tag(key: &str, value: impl Into<String>) -> elb::Tag {
 impl Applying {
     /// The tags that mark a resource as lbops' own, and from which commit.
     pub(super) fn owner_tags(&self, kind: Kind, name: &Name) -> Vec<elb::Tag> {
-        vec![
+        let mut tags = vec![
             tag(TAG_ID, ResourceId::new(kind, name.clone()).to_string()),
             tag(TAG_COMMIT, self.commit_tag()),
-        ]
+        ];
+        tags.extend(self.instance_tag().map(|i| tag(TAG_INSTANCE, i)));
+        tags
     }
 }
 
@@ -70,7 +73,7 @@ pub(super) async fn step(
             let Some(arn) = inventory.certificates.remove(name) else {
                 return Ok(());
             };
-            patiently("DeleteCertificate", || async {
+            patiently(provider, "DeleteCertificate", || async {
                 provider
                     .acm
                     .delete_certificate()
@@ -172,7 +175,7 @@ pub(super) async fn step(
                     .map_err(|e| AwsError::call("DeregisterTargets", &e))?;
                 wait_gone(provider, &arn, name, &left).await?;
             }
-            patiently("DeleteTargetGroup", || async {
+            patiently(provider, "DeleteTargetGroup", || async {
                 provider
                     .elb
                     .delete_target_group()
@@ -250,13 +253,18 @@ fn descriptions<'a>(
         .collect()
 }
 
-/// Retries `call` while AWS says what it deletes is still in use.
-pub(super) async fn patiently<F, Fut>(operation: &'static str, call: F) -> Result<(), AwsError>
+/// Retries `call` while AWS says what it deletes is still in use, for the
+/// provider's patience ([`super::IN_USE_PATIENCE`]).
+pub(super) async fn patiently<F, Fut>(
+    provider: &AwsProvider,
+    operation: &'static str,
+    call: F,
+) -> Result<(), AwsError>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<(), AwsError>>,
 {
-    let deadline = Instant::now() + IN_USE_PATIENCE;
+    let deadline = Instant::now() + provider.in_use_patience;
     let mut delay = Duration::from_millis(200);
     loop {
         match call().await {
@@ -333,7 +341,7 @@ async fn create_pool(
     let created = provider
         .elb
         .create_target_group()
-        .name(aws_name(name))
+        .name(aws_name(applying.instance.as_ref(), name))
         .protocol(protocol)
         .port(i32::from(port))
         .vpc_id(&provider.config.vpc)
@@ -620,15 +628,23 @@ mod tests {
 
     #[test]
     fn aws_names_fit_32_characters_and_stay_distinct() {
-        assert_eq!(aws_name(&"web".parse().unwrap()), "lbops-web");
+        assert_eq!(aws_name(None, &"web".parse().unwrap()), "lbops-web");
+        let blue: Name = "blue".parse().unwrap();
+        assert_eq!(
+            aws_name(Some(&blue), &"web".parse().unwrap()),
+            "lbops-blue-web"
+        );
         let long: Name = "a-very-long-pool-name-for-the-checkout-service"
             .parse()
             .unwrap();
         let other: Name = "a-very-long-pool-name-for-the-checkout-servicf"
             .parse()
             .unwrap();
-        assert!(aws_name(&long).len() <= 32);
-        assert_ne!(aws_name(&long), aws_name(&other));
-        assert!(!aws_name(&long).contains("--"));
+        for instance in [None, Some(&blue)] {
+            assert!(aws_name(instance, &long).len() <= 32);
+            assert_ne!(aws_name(instance, &long), aws_name(instance, &other));
+            assert!(!aws_name(instance, &long).contains("--"));
+        }
+        assert_ne!(aws_name(None, &long), aws_name(Some(&blue), &long));
     }
 }

@@ -5,7 +5,7 @@
 use super::apply::{aws_name, once_imported, patiently, tag};
 use super::map::{
     self, TAG_ADDRESS_POOL, TAG_CERTIFICATES, TAG_COMMIT, TAG_CONTENT_TYPE, TAG_ID, TAG_INDEX,
-    TAG_NAME, TAG_PATH,
+    TAG_INSTANCE, TAG_NAME, TAG_PATH,
 };
 use super::observe::{self, Eip, Inventory};
 use super::{Applying, AwsError, AwsProvider, Family, Scheme};
@@ -37,6 +37,9 @@ pub(super) async fn addresses(
             .iter()
             .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
             .collect();
+        if !provider.owns_instance(tags.get(TAG_INSTANCE).copied()) {
+            continue;
+        }
         let Some(name) = tags
             .get(TAG_ID)
             .and_then(|id| id.strip_prefix("loadbalancer/"))
@@ -119,6 +122,9 @@ async fn ensure_addresses(
                 .value(index.to_string())
                 .build(),
         ];
+        if let Some(instance) = applying.instance_tag() {
+            tags.push(Tag::builder().key(TAG_INSTANCE).value(instance).build());
+        }
         if let Some(pool) = pool {
             tags.push(
                 Tag::builder()
@@ -148,7 +154,29 @@ async fn ensure_addresses(
                 .to_owned(),
         );
     }
+    // Held for it, but no longer in git (its create failed, then git
+    // changed): nothing uses them, as the balancer does not run yet.
+    for eip in held.iter().filter(|e| !out.contains(&e.allocation_id)) {
+        release(provider, &eip.allocation_id).await?;
+    }
     Ok(out)
+}
+
+/// Releases an Elastic IP lbops allocated, once AWS has let go of it. One
+/// that stays held past the provider's patience stays tagged: the next
+/// observe finds it again (`observe`'s remnants).
+async fn release(provider: &AwsProvider, allocation_id: &str) -> Result<(), AwsError> {
+    patiently(provider, "ReleaseAddress", || async {
+        provider
+            .ec2
+            .release_address()
+            .allocation_id(allocation_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::call("ReleaseAddress", &e))
+    })
+    .await
 }
 
 pub(super) async fn sync_balancer(
@@ -167,7 +195,13 @@ pub(super) async fn sync_balancer(
         .listeners
         .first()
         .map_or(Family::Application, |l| Family::of(l.protocol.value));
-    let running = inventory.state.load_balancers.get(name).cloned();
+    // A remnant (Elastic IPs observed without their balancer) is created
+    // anew, with them.
+    let running = inventory
+        .balancers
+        .contains_key(name)
+        .then(|| inventory.state.load_balancers.get(name).cloned())
+        .flatten();
     match &running {
         Some(running) if running.addresses != spec.addresses => {
             return Err(AwsError::Step(format!(
@@ -191,7 +225,7 @@ pub(super) async fn sync_balancer(
             let mut create = provider
                 .elb
                 .create_load_balancer()
-                .name(aws_name(name))
+                .name(aws_name(applying.instance.as_ref(), name))
                 .r#type(match family {
                     Family::Application => LoadBalancerTypeEnum::Application,
                     Family::Network => LoadBalancerTypeEnum::Network,
@@ -672,18 +706,10 @@ pub(super) async fn delete_balancer(
             .map_err(|e| AwsError::call("DeleteLoadBalancer", &e))?;
     }
     // Its Elastic IPs go with it, once AWS has let go of them.
+    // A remnant (its balancer deleted by an earlier plan, or never
+    // created) has only these.
     for eip in addresses(provider).await?.remove(name).unwrap_or_default() {
-        patiently("ReleaseAddress", || async {
-            provider
-                .ec2
-                .release_address()
-                .allocation_id(&eip.allocation_id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| AwsError::call("ReleaseAddress", &e))
-        })
-        .await?;
+        release(provider, &eip.allocation_id).await?;
     }
     Ok(())
 }

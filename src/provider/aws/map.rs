@@ -28,6 +28,10 @@ use std::time::Duration;
 
 /// The tag that marks what lbops owns: `kind/name`, e.g. `pool/web`.
 pub const TAG_ID: &str = "lbops:id";
+/// Which lbops daemon owns the resource: the `provider.aws.instance` of
+/// its config. Absent on what a daemon without one (or an older lbops)
+/// created.
+pub const TAG_INSTANCE: &str = "lbops:instance";
 /// The commit whose apply last wrote the resource.
 pub const TAG_COMMIT: &str = "lbops:commit";
 /// A listener's or a route's lbops name.

@@ -13,6 +13,11 @@
 //!   tagged `lbops:id` (`kind/name`) and `lbops:commit`, and is found by
 //!   that tag, never by name: what lbops does not own is left alone, and a
 //!   plan cut off halfway is finished, not repeated, by the next one.
+//!   Elastic IPs whose balancer does not run (its delete ran out of
+//!   patience while AWS still held them, or its create failed) are
+//!   observed as that balancer with only its addresses, so the next plan
+//!   shows them deleted (or the balancer created with them): the planner
+//!   stays as it is, and the plan on the commit's status says what runs.
 //!
 //! Credentials come from the standard AWS chain (environment, profile,
 //! IMDS, IRSA), never from the repository.
@@ -66,6 +71,19 @@ pub struct AwsConfig {
     pub endpoint_url: Option<String>,
     /// The VPC target groups are created in.
     pub vpc: String,
+    /// Which daemon this is, when more than one puts balancers in the
+    /// same account and region: everything it creates is tagged
+    /// `lbops:instance` with it (and named `lbops-INSTANCE-…`), and it
+    /// owns only what carries its own. Without one it owns only what
+    /// carries no `lbops:instance` (as everything an older lbops
+    /// created), so an upgrade keeps what runs.
+    ///
+    /// Its own key, not `statuses.instance`: that one names status
+    /// contexts of daemons sharing a repository, which is another
+    /// question than sharing an account; reusing it would also hand
+    /// whatever an existing daemon with it created to nobody.
+    #[serde(default)]
+    pub instance: Option<Name>,
     /// The balancers placed on AWS, by name; every other balancer stays on
     /// the embedded data plane.
     pub balancers: BTreeMap<Name, AwsBalancer>,
@@ -200,7 +218,15 @@ pub struct AwsProvider {
     /// whole account again (while it is [`INVENTORY_FRESH`]).
     last_read: Mutex<Option<(Instant, observe::Inventory)>>,
     poll: Duration,
+    /// How long a delete waits for AWS to let go of what it deletes.
+    in_use_patience: Duration,
 }
+
+/// How long deletes wait for AWS to let go of what still uses a resource
+/// (a listener just deleted, a balancer still shutting down). An NLB's
+/// network interfaces can hold its Elastic IPs for longer (minutes): what
+/// is still held then is found again by the next observe (see `observe`).
+pub const IN_USE_PATIENCE: Duration = Duration::from_secs(120);
 
 /// How long an observe's inventory serves the apply that follows it.
 pub const INVENTORY_FRESH: Duration = Duration::from_secs(5);
@@ -246,6 +272,7 @@ impl AwsProvider {
             config,
             last_read: Mutex::new(None),
             poll: HEALTH_POLL,
+            in_use_patience: IN_USE_PATIENCE,
         }
     }
 
@@ -253,6 +280,14 @@ impl AwsProvider {
     #[must_use]
     pub fn with_health_poll(mut self, poll: Duration) -> Self {
         self.poll = poll;
+        self
+    }
+
+    /// Waits this long for AWS to let go of what a delete removes (tests
+    /// shorten it to see what the next reconcile does after it runs out).
+    #[must_use]
+    pub fn with_in_use_patience(mut self, patience: Duration) -> Self {
+        self.in_use_patience = patience;
         self
     }
 
@@ -270,6 +305,12 @@ impl AwsProvider {
                 endpoint: self.endpoint(),
                 reason: e.to_string(),
             })
+    }
+
+    /// Whether a resource tagged `lbops:instance` with `tagged` (or not
+    /// tagged so) belongs to this daemon (see [`AwsConfig::instance`]).
+    fn owns_instance(&self, tagged: Option<&str>) -> bool {
+        tagged == self.config.instance.as_ref().map(Name::as_str)
     }
 
     fn endpoint(&self) -> String {
@@ -297,6 +338,7 @@ impl Provider for AwsProvider {
         let applying = Applying {
             placement: self.placement(context.catalog),
             commit: context.commit,
+            instance: self.config.instance.clone(),
         };
         let mut outcomes = vec![StepOutcome::Skipped; steps.len()];
         let recent = self
@@ -338,6 +380,8 @@ impl Provider for AwsProvider {
 struct Applying {
     placement: Placement,
     commit: CommitId,
+    /// The daemon's `provider.aws.instance`, tagged on what it creates.
+    instance: Option<Name>,
 }
 
 impl Applying {
@@ -363,6 +407,11 @@ impl Applying {
         } else {
             Type::Ipv4
         }
+    }
+
+    /// The value of the `lbops:instance` tag, when this daemon has one.
+    fn instance_tag(&self) -> Option<String> {
+        self.instance.as_ref().map(ToString::to_string)
     }
 
     /// The value of the `lbops:commit` tag.

@@ -54,6 +54,15 @@ fn owned(tags: &Tags, kind: Kind) -> Option<Name> {
     (k == kind.id_prefix()).then(|| name.parse().ok())?
 }
 
+/// [`owned`], and by this daemon: tagged `lbops:instance` with its
+/// `provider.aws.instance`, or not at all when it has none (what an
+/// older lbops created). Another daemon's resources are not read, so they
+/// are neither adopted nor deleted.
+fn owned_here(provider: &AwsProvider, tags: &Tags, kind: Kind) -> Option<Name> {
+    let instance = tags.get(map::TAG_INSTANCE).map(String::as_str);
+    owned(tags, kind).filter(|_| provider.owns_instance(instance))
+}
+
 fn index(tags: &Tags) -> usize {
     tags.get(TAG_INDEX)
         .and_then(|i| i.parse().ok())
@@ -129,7 +138,7 @@ impl Inventory {
                     .iter()
                     .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()))
                     .collect();
-                let Some(name) = owned(&tags, Kind::Certificate) else {
+                let Some(name) = owned_here(provider, &tags, Kind::Certificate) else {
                     continue;
                 };
                 if tags.contains_key(super::acm::TAG_REPLACED) {
@@ -152,21 +161,51 @@ impl Inventory {
                 let decoded = |key| super::tags::decode(&tags, key);
                 let chain_sha256 = match (decoded(TAG_CHAIN), decoded(TAG_SERIAL)) {
                     (Some(chain), Some(tagged)) if tagged == serial => chain,
-                    _ => format!("changed outside lbops (serial {serial})"),
+                    _ => format!("{CHANGED_OUTSIDE} (serial {serial})"),
                 };
                 let key = decoded(TAG_KEY)
                     .and_then(|k| key_ref(&k))
                     .unwrap_or_else(|| KeyRef::Provider(arn.to_owned()));
-                self.state
-                    .certificates
-                    .insert(name.clone(), ObservedCertificate { chain_sha256, key });
-                self.certificates.insert(name, arn.to_owned());
+                let observed = ObservedCertificate { chain_sha256, key };
+                self.add_certificate(name, arn.to_owned(), observed);
             }
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
                 return Ok(());
             }
         }
+    }
+
+    /// A certificate lbops owns. A second one tagged with the same
+    /// `lbops:id` (an import whose answer was lost, so it was sent again)
+    /// would otherwise leak for good, as only one can hold the name: the
+    /// one whose tags still match what ACM holds (then the first by ARN)
+    /// keeps it, and the other is observed as [`duplicate`], which git
+    /// never has, so the plan shows it deleted (a listener on it is moved
+    /// to the one kept first, as the plan puts balancers before deletes).
+    fn add_certificate(&mut self, name: Name, arn: String, observed: ObservedCertificate) {
+        let verified = |c: &ObservedCertificate| !c.chain_sha256.starts_with(CHANGED_OUTSIDE);
+        let (name, arn, observed) = match (
+            self.certificates.get(&name),
+            self.state.certificates.get(&name),
+        ) {
+            (Some(kept_arn), Some(kept)) => {
+                let keeps = (verified(kept), std::cmp::Reverse(kept_arn))
+                    >= (verified(&observed), std::cmp::Reverse(&arn));
+                if keeps {
+                    (duplicate(&name, &arn), arn, observed)
+                } else {
+                    let kept_arn = kept_arn.clone();
+                    let kept = kept.clone();
+                    self.state.certificates.insert(name.clone(), observed);
+                    self.certificates.insert(name.clone(), arn);
+                    (duplicate(&name, &kept_arn), kept_arn, kept)
+                }
+            }
+            _ => (name, arn, observed),
+        };
+        self.state.certificates.insert(name.clone(), observed);
+        self.certificates.insert(name, arn);
     }
 
     async fn read_target_groups(&mut self, provider: &AwsProvider) -> Result<(), AwsError> {
@@ -195,7 +234,10 @@ impl Inventory {
             let Some(arn) = group.target_group_arn() else {
                 continue;
             };
-            let Some(name) = tags.get(arn).and_then(|t| owned(t, Kind::Pool)) else {
+            let Some(name) = tags
+                .get(arn)
+                .and_then(|t| owned_here(provider, t, Kind::Pool))
+            else {
                 continue;
             };
             let attributes = provider
@@ -246,12 +288,15 @@ impl Inventory {
             .filter_map(|b| b.load_balancer_arn().map(str::to_owned))
             .collect();
         let tags = Self::tags(provider, &arns).await?;
-        let addresses = super::balancer::addresses(provider).await?;
+        let mut addresses = super::balancer::addresses(provider).await?;
         for balancer in balancers {
             let Some(arn) = balancer.load_balancer_arn() else {
                 continue;
             };
-            let Some(name) = tags.get(arn).and_then(|t| owned(t, Kind::LoadBalancer)) else {
+            let Some(name) = tags
+                .get(arn)
+                .and_then(|t| owned_here(provider, t, Kind::LoadBalancer))
+            else {
                 continue;
             };
             let mut arns = BalancerArns {
@@ -262,8 +307,8 @@ impl Inventory {
                 addresses: Vec::new(),
                 listeners: Vec::new(),
             };
-            if let Some(eips) = addresses.get(&name) {
-                for eip in eips {
+            if let Some(eips) = addresses.remove(&name) {
+                for eip in &eips {
                     spec.addresses.push(Spanned::unplaced(eip.spec.clone()));
                     arns.addresses
                         .push((eip.public_ip.clone(), eip.allocation_id.clone()));
@@ -275,7 +320,30 @@ impl Inventory {
             self.state.load_balancers.insert(name.clone(), spec);
             self.balancers.insert(name, arns);
         }
+        self.add_remnants(addresses);
         Ok(())
+    }
+
+    /// Elastic IPs lbops tagged for a balancer that does not run: one
+    /// whose delete ran out of patience before AWS let go of them (an
+    /// NLB's network interfaces outlive it by minutes), or whose create
+    /// failed after they were allocated. Each such balancer is observed
+    /// as a remnant: its addresses and no listeners, and no ARN in
+    /// [`Self::balancers`]. The planner needs nothing new for it: when git
+    /// no longer has the balancer, the plan (shown on the commit's status)
+    /// says `DeleteLoadBalancer`, which releases them; when git still
+    /// has it, `PutLoadBalancer` creates it with them.
+    fn add_remnants(&mut self, addresses: BTreeMap<Name, Vec<Eip>>) {
+        for (name, eips) in addresses {
+            let spec = LoadBalancerSpec {
+                addresses: eips
+                    .iter()
+                    .map(|eip| Spanned::unplaced(eip.spec.clone()))
+                    .collect(),
+                listeners: Vec::new(),
+            };
+            self.state.load_balancers.insert(name, spec);
+        }
     }
 
     async fn read_listeners(
@@ -509,6 +577,22 @@ impl Inventory {
             content_type(tag).as_deref(),
         )
     }
+}
+
+/// The start of the chain digest observed for a certificate whose tags
+/// do not match what ACM holds, so that the plan imports it again.
+const CHANGED_OUTSIDE: &str = "changed outside lbops";
+
+/// The name a second certificate tagged as `name` is observed under:
+/// `NAME-duplicate-` and 8 hex digits of its ARN's digest.
+pub(super) fn duplicate(name: &Name, arn: &str) -> Name {
+    let hash = crate::model::sha256_hex(arn);
+    let suffix = format!("-duplicate-{}", &hash[..8]);
+    let room = crate::spec::units::MAX_NAME_LEN - suffix.len();
+    let stem = name.as_str()[..name.as_str().len().min(room)].trim_end_matches('-');
+    format!("{stem}{suffix}")
+        .parse()
+        .unwrap_or_else(|_| by_hand("certificate"))
 }
 
 /// A name for something lbops did not write.

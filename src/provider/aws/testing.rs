@@ -21,6 +21,7 @@ pub(crate) fn config(balancers: &[&str], endpoint: Option<&str>) -> AwsConfig {
         region: "eu-west-1".into(),
         endpoint_url: endpoint.map(str::to_owned),
         vpc: "vpc-1".into(),
+        instance: None,
         balancers: balancers
             .iter()
             .map(|b| {

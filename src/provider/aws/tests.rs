@@ -75,3 +75,22 @@ fn a_balancer_forwarding_to_an_ipv6_pool_is_dualstack() {
     assert!(placement.dualstack(&catalog.load_balancers["data"].spec));
     assert!(!placement.dualstack(&catalog.load_balancers["shop"].spec));
 }
+
+#[test]
+fn a_duplicate_certificate_is_observed_under_a_stable_name_of_its_own() {
+    let arn = |i: u32| format!("arn:aws:acm:eu-west-1:123456789012:certificate/{i}");
+    let short: Name = "shop-example-test".parse().unwrap();
+    let first = observe::duplicate(&short, &arn(1));
+    assert!(first.as_str().starts_with("shop-example-test-duplicate-"));
+    assert_eq!(
+        first.as_str().len(),
+        "shop-example-test-duplicate-".len() + 8
+    );
+    assert_ne!(first, observe::duplicate(&short, &arn(2)));
+    assert_eq!(first, observe::duplicate(&short, &arn(1)), "stable");
+    // A name of the longest kind still gives a valid one, not ending in `-`.
+    let long: Name = format!("{}-b", "a".repeat(61)).parse().unwrap();
+    let named = observe::duplicate(&long, &arn(1));
+    assert!(named.as_str().len() <= crate::spec::units::MAX_NAME_LEN);
+    assert!(named.as_str().contains("-duplicate-") && !named.as_str().contains("--"));
+}
