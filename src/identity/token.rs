@@ -8,6 +8,7 @@
 //! catalog, so revoking is deleting the entry in a signed commit.
 
 use super::Principal;
+use crate::spec::kinds::access::Token;
 use crate::spec::material::api_token::{ApiToken, TokenFormatError, TokenId};
 use crate::spec::material::parse_token_hash;
 use crate::spec::units::Name;
@@ -100,11 +101,16 @@ pub fn authenticate(
             expired_at,
         });
     }
-    Ok(TokenCaller {
-        account: account.name.clone(),
+    Ok(caller_of(&account.name, id, entry))
+}
+
+/// The caller a token entry of `account` stands for.
+pub(super) fn caller_of(account: &Name, id: &TokenId, entry: &Token) -> TokenCaller {
+    TokenCaller {
+        account: account.clone(),
         id: id.clone(),
         name: entry.name.value.clone(),
         scopes: entry.scopes.iter().map(|s| s.value.clone()).collect(),
         resources: entry.resources.iter().map(|r| r.value.clone()).collect(),
-    })
+    }
 }
