@@ -67,6 +67,8 @@ pub enum StartError {
     },
     #[error("{0}")]
     Alerts(String),
+    #[error("api.signing_key_file: {0}")]
+    ApiKey(#[from] crate::source::ApiSignerError),
 }
 
 /// Runs the daemon until `shutdown` completes.
@@ -94,6 +96,16 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         }
     };
     let first_trust = first_trust(&config)?;
+    // Only its public half judges commits; the write endpoint will sign
+    // with the key itself.
+    let api_key = match &config.api.signing_key_file {
+        Some(path) => {
+            let signer = crate::source::ApiSigner::read(path)?;
+            tracing::info!(fingerprint = %signer.fingerprint(), "API signing key loaded");
+            Some(crate::identity::ApiKey::of(signer.public_key()))
+        }
+        None => None,
+    };
     let store = StateStore::in_dir(&state_dir);
     let mut state = store.load()?;
     let mut audit = open_audit(&state_dir.join(AUDIT_FILE), &store, &mut state)?;
@@ -265,6 +277,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             provider,
             store,
             first_trust,
+            api_key,
             reporter,
             clock: clock.clone(),
         },

@@ -24,7 +24,7 @@ pub use load::{judge_range, Budget, Judged, LoadError, TrustAnchor, Verification
 pub use report::{Author, Denial};
 
 use crate::authz::{self, Authorizer, Change, Denied, Permit};
-use crate::identity::{NoIdentity, Principal, Verified};
+use crate::identity::{ApiVerified, NoIdentity, Principal, Verified};
 use crate::source::{CommitId, CommitInfo};
 use crate::spec::actions;
 use crate::spec::yaml::Pos;
@@ -41,6 +41,10 @@ pub enum Identity {
     /// Signature checks are off in the daemon config: the author email
     /// was taken at its word.
     Claimed { principal: Principal },
+    /// Written by the daemon for an API call and signed with its API key:
+    /// the token's ServiceAccount, narrowed by the token's scopes and
+    /// resources as the trusted policy lists them.
+    Token(ApiVerified),
 }
 
 impl Identity {
@@ -49,6 +53,23 @@ impl Identity {
         match self {
             Identity::Signed(verified) => &verified.principal,
             Identity::Claimed { principal } => principal,
+            Identity::Token(api) => &api.principal,
+        }
+    }
+
+    /// Whether this author may make `change` under `authorizer`'s policy
+    /// (`policy` is the same catalog): a token only within its scopes.
+    fn authorize(
+        &self,
+        authorizer: &Authorizer<'_>,
+        policy: &Catalog,
+        change: &Change,
+    ) -> Result<Permit, Denied> {
+        match self {
+            Identity::Token(api) => authz::authorize_token(policy, &api.token, change),
+            Identity::Signed(_) | Identity::Claimed { .. } => {
+                authorizer.authorize(self.principal(), change)
+            }
         }
     }
 }
@@ -350,8 +371,7 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
                 reason: reason.clone(),
             },
             Ok(identity) => {
-                let principal = identity.principal();
-                let permit = match authorizer.authorize(principal, change) {
+                let permit = match identity.authorize(&authorizer, policy, change) {
                     Ok(permit) => permit,
                     Err(denied) => {
                         return Verdict::Denied {
@@ -363,7 +383,10 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
                 // Narrowed by every revocation on the way from the trusted
                 // commit to this one.
                 for id in &narrowing[who] {
-                    if let Err(denied) = narrowers[id].authorize(principal, change) {
+                    let Some(catalog) = state_of(candidate, id) else {
+                        continue;
+                    };
+                    if let Err(denied) = identity.authorize(&narrowers[id], catalog, change) {
                         return Verdict::Denied {
                             denied,
                             revoked_in: Some(*id),
