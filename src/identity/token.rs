@@ -104,6 +104,20 @@ pub fn authenticate(
     Ok(caller_of(&account.name, id, entry))
 }
 
+/// The token `caller` holds, as `policy` lists it for the same account,
+/// if it does; neither secret nor expiry is checked. For judging a caller
+/// already identified under a policy a later one narrows.
+#[must_use]
+pub fn listed(policy: &Catalog, caller: &TokenCaller) -> Option<TokenCaller> {
+    let account = policy.service_accounts.get(caller.account.as_str())?;
+    account
+        .spec
+        .tokens
+        .iter()
+        .find(|t| t.id.as_ref().is_some_and(|i| i.value == caller.id.as_str()))
+        .map(|entry| caller_of(&account.name, &caller.id, entry))
+}
+
 /// The caller a token entry of `account` stands for.
 pub(super) fn caller_of(account: &Name, id: &TokenId, entry: &Token) -> TokenCaller {
     TokenCaller {

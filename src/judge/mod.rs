@@ -57,6 +57,26 @@ impl Identity {
         }
     }
 
+    /// This identity with its token as `policy` lists it (the same for a
+    /// person): a token's scopes or resources narrowed by a commit before
+    /// this one in the push bind at once, like any revocation. A token
+    /// removed there has already taken the identity away (`load`); a
+    /// widening does not help, since the trusted policy must allow too.
+    fn as_listed_in(&self, policy: &Catalog) -> std::borrow::Cow<'_, Identity> {
+        match self {
+            Identity::Token(api) => match crate::identity::token::listed(policy, &api.token) {
+                Some(token) if token != api.token => {
+                    std::borrow::Cow::Owned(Identity::Token(ApiVerified {
+                        token,
+                        ..api.clone()
+                    }))
+                }
+                _ => std::borrow::Cow::Borrowed(self),
+            },
+            Identity::Signed(_) | Identity::Claimed { .. } => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
     /// Whether this author may make `change` under `authorizer`'s policy
     /// (`policy` is the same catalog): a token only within its scopes.
     fn authorize(
@@ -288,10 +308,12 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
     }
     let authorizer = Authorizer::new(policy);
     let narrowing = narrowing(trusted, policy, candidate);
-    let narrowers: HashMap<CommitId, Authorizer<'_>> = narrowing
+    let narrowers: HashMap<CommitId, (Authorizer<'_>, &Catalog)> = narrowing
         .iter()
         .flatten()
-        .filter_map(|id| state_of(candidate, id).map(|catalog| (*id, Authorizer::new(catalog))))
+        .filter_map(|id| {
+            state_of(candidate, id).map(|catalog| (*id, (Authorizer::new(catalog), catalog)))
+        })
         .collect();
     let in_range: HashMap<CommitId, usize> = candidate
         .commits
@@ -383,10 +405,9 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
                 // Narrowed by every revocation on the way from the trusted
                 // commit to this one.
                 for id in &narrowing[who] {
-                    let Some(catalog) = state_of(candidate, id) else {
-                        continue;
-                    };
-                    if let Err(denied) = identity.authorize(&narrowers[id], catalog, change) {
+                    let (narrower, catalog) = &narrowers[id];
+                    let narrowed = identity.as_listed_in(catalog);
+                    if let Err(denied) = narrowed.authorize(narrower, catalog, change) {
                         return Verdict::Denied {
                             denied,
                             revoked_in: Some(*id),

@@ -585,3 +585,32 @@ fn a_person_s_commit_with_api_trailers_is_judged_as_the_person() {
         .judge_candidate(false);
     assert!(judgement.accepted(), "{judgement}");
 }
+
+#[test]
+fn a_token_narrowed_earlier_in_the_push_binds_at_once() {
+    let with_token = |scopes: &str| {
+        format!(
+            "{DEPLOY_BOT}  tokens:\n    - {{name: ci, id: aaaaaaaaaaaa, hash: 'sha256:{}', expires: 2099-01-01, scopes: [{scopes}]}}\n",
+            "00".repeat(32)
+        )
+    };
+    let pools = [("web", "web", 1), ("canary", "web", 1), ("db", "data", 1)];
+    let trusted = valid(&pools, &with_token("pool.weights.update"));
+    let narrowed = state(&pools, &with_token("pool.targets.update"));
+    let shifted = state(
+        &[("web", "web", 5), ("canary", "web", 1), ("db", "data", 1)],
+        &with_token("pool.targets.update"),
+    );
+    let judgement = History::from(trusted)
+        .commit(1, &[0], user("alice"), narrowed)
+        .commit(2, &[1], token(&["pool.weights.update"], &[]), shifted)
+        .judge_candidate(false);
+    assert_eq!(
+        denied_in(&judgement),
+        [(id(2), "pool.weights.update", "pool/web".to_owned())]
+    );
+    assert!(matches!(
+        &judgement.commits[1].changes[0].verdict,
+        Verdict::Denied { revoked_in: Some(by), .. } if *by == id(1)
+    ));
+}
