@@ -998,3 +998,47 @@ fn api_commits_are_judged_as_their_token_with_the_daemon_s_key() {
         "G api@lbops.invalid deploy-bot <deploy-bot@serviceaccount.lbops.invalid>"
     );
 }
+
+#[test]
+fn the_api_key_never_signs_for_a_person_even_when_listed_for_one() {
+    let team = Team::new();
+    let daemon = SshKey::new("lbops-api");
+    let api_pub = daemon.private_key().with_extension("pub");
+    let repo = GitRepo::new();
+    // Someone listed the daemon's key as alice's (an admin's mistake, or
+    // worse); the trusted commit is trusted as is.
+    repo.write(
+        "access.yaml",
+        &common::estate::policy(&daemon, &team.bob, "", ""),
+    );
+    repo.write("pools.yaml", &pools(1, 1, "data"));
+    let trusted = repo.commit(&team.alice(), "initial estate");
+    repo.write("pools.yaml", &pools(1, 9, "data"));
+    let as_alice = Author {
+        name: "Alice",
+        email: "alice@example.test",
+        signing: Signing::Ssh(&daemon),
+    };
+    let head = repo.commit(&as_alice, "db to 9");
+    let out = Command::new(env!("CARGO_BIN_EXE_lbops"))
+        .arg("authorize")
+        .arg("--repo")
+        .arg(repo.path())
+        .args(["--from", &trusted, "--to", &head, "--api-key"])
+        .arg(&api_pub)
+        .output()
+        .unwrap();
+    let verdict = Verdict {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    };
+    verdict.refused().says(
+        "is signed with the daemon's API key, but it has no `Lbops-Service-Account:` trailer",
+    );
+    assert!(
+        !verdict.stdout.contains("identity  user/alice"),
+        "{}",
+        verdict.stdout
+    );
+}
