@@ -60,6 +60,8 @@ impl ApiKey {
     /// The public half of a private key the daemon holds.
     #[must_use]
     pub fn of(key: &ssh_key::PublicKey) -> ApiKey {
+        // A key the daemon loaded always encodes; if one did not, its
+        // fingerprint would match no signature, which fails closed.
         let blob = key.to_bytes().unwrap_or_default();
         ApiKey {
             key: key.clone(),
