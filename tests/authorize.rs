@@ -838,3 +838,207 @@ async fn authorize_and_the_daemon_agree_on_accepted_refused_and_provider_refused
         }
     }
 }
+
+/// deploy-bot, owned by alice, on the web on-call role, with one token
+/// limited to shifting weights of pool/web.
+const DEPLOY_BOT: &str = "kind: ServiceAccount
+name: deploy-bot
+spec:
+  owner: alice
+  roles: [web-oncall]
+  tokens:
+    - name: ci
+      id: aaaaaaaaaaaa
+      hash: sha256:0057f0d09cace7c71e89bd66d1166cbe24de9006a935a734cde61fcdb5956ea2
+      expires: 2099-01-01
+      scopes: [pool.weights.update]
+      resources: ['pool/web']
+";
+
+/// A commit the daemon's write endpoint would make: the work tree (as
+/// `edit` leaves it) written by `lbops::source::write_api_commit` on top
+/// of `parent`, for deploy-bot's token. No ref moves.
+fn api_commit(
+    repo: &GitRepo,
+    parent: &str,
+    signer: &lbops::source::ApiSigner,
+    summary: &str,
+) -> String {
+    use lbops::spec::api_commit::{ApiTrailers, RequestId};
+    use lbops::spec::material::api_token::TokenId;
+    repo.git(&["add", "-A"], &[]);
+    let tree = repo.git(&["write-tree"], &[]);
+    let trailers = ApiTrailers {
+        account: "deploy-bot".parse().unwrap(),
+        token: TokenId::parse("aaaaaaaaaaaa").unwrap(),
+        request: RequestId::parse("req-42").unwrap(),
+    };
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let commit = lbops::source::ApiCommit {
+        parent: lbops::source::CommitId::parse(parent).unwrap(),
+        tree: git2::Oid::from_str(&tree).unwrap(),
+        summary,
+        trailers: &trailers,
+        time: 1_800_000_000,
+    };
+    lbops::source::write_api_commit(&git, &commit, signer)
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn api_commits_are_judged_as_their_token_with_the_daemon_s_key() {
+    let team = Team::new();
+    let daemon = SshKey::new("lbops-api");
+    let signer = lbops::source::ApiSigner::read(&daemon.private_key()).unwrap();
+    let api_pub = daemon.private_key().with_extension("pub");
+    let repo = GitRepo::new();
+    repo.write("access.yaml", &team.access(""));
+    repo.write("bots.yaml", DEPLOY_BOT);
+    repo.write("pools.yaml", &pools(1, 1, "web"));
+    let trusted = repo.commit(&team.alice(), "initial estate with deploy-bot");
+    let authorize = |to: &str, api_key: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lbops"));
+        command
+            .arg("authorize")
+            .arg("--repo")
+            .arg(repo.path())
+            .args(["--from", &trusted, "--to", to]);
+        if api_key {
+            command.arg("--api-key").arg(&api_pub);
+        }
+        let out = command.output().unwrap();
+        Verdict {
+            code: out.status.code().unwrap(),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    };
+
+    // In scope: the token shifts pool/web's weights.
+    repo.write("pools.yaml", &pools(5, 1, "web"));
+    let in_scope = api_commit(&repo, &trusted, &signer, "Set pool/web weights");
+    authorize(&in_scope, true)
+        .allowed()
+        .says("identity  serviceaccount/deploy-bot (API token aaaaaaaaaaaa, request req-42")
+        .says("allowed   pool.weights.update pool/web");
+    // Without the daemon's key, nobody vouches for it.
+    authorize(&in_scope, false)
+        .refused()
+        .says("which the trusted policy does not list");
+
+    // Out of scope: the account may shift pool/db (team web here), the
+    // token may not.
+    repo.write("pools.yaml", &pools(1, 5, "web"));
+    let out_of_scope = api_commit(&repo, &trusted, &signer, "Set pool/db weights");
+    authorize(&out_of_scope, true)
+        .refused()
+        .says("pool.weights.update pool/db")
+        .says("token aaaaaaaaaaaa may touch only pool/web");
+
+    // A person's commit with the same trailers is the person's.
+    repo.git(&["reset", "-q", "--hard", &trusted], &[]);
+    repo.write("pools.yaml", &pools(5, 1, "web"));
+    let by_bob = repo.commit(
+        &team.bob(),
+        "Set pool/web weights\n\nLbops-Service-Account: deploy-bot\nLbops-Token: aaaaaaaaaaaa\nLbops-Request: req-43",
+    );
+    authorize(&by_bob, true)
+        .allowed()
+        .says("identity  user/bob (Ssh key SHA256:");
+
+    // The signature is git's own kind: ssh-keygen -Y verify accepts it
+    // over the commit without its signature, as git verify-commit does.
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let (signature, payload) = git
+        .extract_signature(&git2::Oid::from_str(&in_scope).unwrap(), None)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (sig_file, allowed) = (dir.path().join("sig"), dir.path().join("allowed"));
+    std::fs::write(&sig_file, &*signature).unwrap();
+    std::fs::write(
+        &allowed,
+        format!("api@lbops.invalid namespaces=\"git\" {}\n", daemon.public),
+    )
+    .unwrap();
+    let mut verify = Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-n", "git", "-I", "api@lbops.invalid", "-f"])
+        .arg(&allowed)
+        .arg("-s")
+        .arg(&sig_file)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    verify.stdin.take().unwrap().write_all(&payload).unwrap();
+    let out = verify.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "ssh-keygen -Y verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And git itself, with the key as an allowed signer.
+    let allowed_opt = format!("gpg.ssh.allowedSignersFile={}", allowed.display());
+    let shown = repo.git(
+        &[
+            "-c",
+            &allowed_opt,
+            "log",
+            "-1",
+            "--format=%G? %GS %an <%ae>",
+            &in_scope,
+        ],
+        &[],
+    );
+    assert_eq!(
+        shown,
+        "G api@lbops.invalid deploy-bot <deploy-bot@serviceaccount.lbops.invalid>"
+    );
+}
+
+#[test]
+fn the_api_key_never_signs_for_a_person_even_when_listed_for_one() {
+    let team = Team::new();
+    let daemon = SshKey::new("lbops-api");
+    let api_pub = daemon.private_key().with_extension("pub");
+    let repo = GitRepo::new();
+    // Someone listed the daemon's key as alice's (an admin's mistake, or
+    // worse); the trusted commit is trusted as is.
+    repo.write(
+        "access.yaml",
+        &common::estate::policy(&daemon, &team.bob, "", ""),
+    );
+    repo.write("pools.yaml", &pools(1, 1, "data"));
+    let trusted = repo.commit(&team.alice(), "initial estate");
+    repo.write("pools.yaml", &pools(1, 9, "data"));
+    let as_alice = Author {
+        name: "Alice",
+        email: "alice@example.test",
+        signing: Signing::Ssh(&daemon),
+    };
+    let head = repo.commit(&as_alice, "db to 9");
+    let out = Command::new(env!("CARGO_BIN_EXE_lbops"))
+        .arg("authorize")
+        .arg("--repo")
+        .arg(repo.path())
+        .args(["--from", &trusted, "--to", &head, "--api-key"])
+        .arg(&api_pub)
+        .output()
+        .unwrap();
+    let verdict = Verdict {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    };
+    verdict.refused().says(
+        "is signed with the daemon's API key, but it has no `Lbops-Service-Account:` trailer",
+    );
+    assert!(
+        !verdict.stdout.contains("identity  user/alice"),
+        "{}",
+        verdict.stdout
+    );
+}

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use lbops::identity::Keyring;
+use lbops::identity::{ApiKey, Keyring};
 use lbops::judge::{self, TrustAnchor};
 use lbops::source::GitSource;
 use std::io::Write;
@@ -28,6 +28,12 @@ pub struct AuthorizeArgs {
     /// write the first policy. Repeat for several admins.
     #[arg(long, value_name = "FILE", conflicts_with = "from")]
     bootstrap_key: Vec<PathBuf>,
+    /// The public half (`.pub` line) of the daemon's API signing key
+    /// (`api.signing_key_file`): commits it signed are judged as the
+    /// ServiceAccount and token their trailers name, as the daemon judges
+    /// them. Without it such commits identify nobody, and are refused.
+    #[arg(long, value_name = "FILE")]
+    api_key: Option<PathBuf>,
     /// `text` for people, `json` for tools.
     #[arg(long, value_enum, default_value_t = crate::Output::Text)]
     output: crate::Output,
@@ -61,6 +67,14 @@ pub fn run(args: AuthorizeArgs, now: i64) -> anyhow::Result<ExitCode> {
             ))
         }
     };
+    let api_key = match &args.api_key {
+        Some(path) => {
+            let line = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Some(ApiKey::parse(&line).context("--api-key")?)
+        }
+        None => None,
+    };
     let aws = crate::aws_placement(args.config.as_deref())?;
     let head = source.resolve(&args.to).context("--to")?;
     let budget = judge::Budget::starting_now(judge::Budget::DEFAULT);
@@ -70,6 +84,7 @@ pub fn run(args: AuthorizeArgs, now: i64) -> anyhow::Result<ExitCode> {
         head,
         now,
         judge::Verification::Required,
+        api_key.as_ref(),
         budget,
     )?;
     // The same admission as the daemon's; the addresses balancers hold

@@ -322,6 +322,13 @@ pub struct ApiConfig {
     /// How fast each API token may call (`/v1/…`).
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// The daemon's API signing key: an unencrypted OpenSSH private key
+    /// file, outside the repository, readable only by the daemon's user.
+    /// Commits it signs speak for the ServiceAccount and token their
+    /// trailers name, and for nobody else; without it, such commits
+    /// identify nobody. `lbops authorize --api-key` takes its `.pub`.
+    #[serde(default)]
+    pub signing_key_file: Option<PathBuf>,
 }
 
 impl Default for ApiConfig {
@@ -329,6 +336,7 @@ impl Default for ApiConfig {
         ApiConfig {
             listen: default_api_listen(),
             rate_limit: RateLimitConfig::default(),
+            signing_key_file: None,
         }
     }
 }
@@ -605,6 +613,9 @@ impl ConfigFile {
         for p in &mut self.trust.admin_key_files {
             fix(p);
         }
+        if let Some(p) = &mut self.api.signing_key_file {
+            fix(p);
+        }
         if let Some(p) = &mut self.provider.embedded.token_file {
             fix(p);
         }
@@ -852,6 +863,18 @@ state_dir: state
         let errors = DaemonConfig::parse("lbops.yaml", &text).unwrap_err();
         assert!(errors.to_string().starts_with("lbops.yaml:11:"), "{errors}");
         assert!(errors.to_string().contains("seconds first"), "{errors}");
+    }
+
+    #[test]
+    fn the_api_signing_key_is_a_file_by_reference() {
+        let config = DaemonConfig::parse("lbops.yaml", GOOD).unwrap();
+        assert_eq!(config.api.signing_key_file, None);
+        let text = format!("{GOOD}api: {{signing_key_file: /etc/lbops/api-key}}\n");
+        let config = DaemonConfig::parse("lbops.yaml", &text).unwrap();
+        assert_eq!(
+            config.api.signing_key_file.as_deref(),
+            Some(Path::new("/etc/lbops/api-key"))
+        );
     }
 
     #[test]

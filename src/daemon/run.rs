@@ -67,6 +67,14 @@ pub enum StartError {
     },
     #[error("{0}")]
     Alerts(String),
+    #[error("api.signing_key_file: {0}")]
+    ApiKey(#[from] crate::source::ApiSignerError),
+    #[error(
+        "api.signing_key_file {} is inside the watched repository; the API key signs for every \
+         token, so keep it outside the repository, readable only by the daemon's user",
+        .0.display()
+    )]
+    ApiKeyInRepository(PathBuf),
 }
 
 /// Runs the daemon until `shutdown` completes.
@@ -94,6 +102,18 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         }
     };
     let first_trust = first_trust(&config)?;
+    // Only its public half judges commits; the write endpoint will sign
+    // with the key itself.
+    let api_key = match &config.api.signing_key_file {
+        Some(path) => {
+            let repo = match &config.repository.location {
+                RepositoryLocation::Local(repo) => Some(repo.as_path()),
+                RepositoryLocation::Remote { .. } => None,
+            };
+            Some(api_key(path, repo)?)
+        }
+        None => None,
+    };
     let store = StateStore::in_dir(&state_dir);
     let mut state = store.load()?;
     let mut audit = open_audit(&state_dir.join(AUDIT_FILE), &store, &mut state)?;
@@ -265,6 +285,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             provider,
             store,
             first_trust,
+            api_key,
             reporter,
             clock: clock.clone(),
         },
@@ -501,6 +522,19 @@ fn first_trust(config: &DaemonConfig) -> Result<TrustAnchor, StartError> {
         .map_err(|e| StartError::AdminKeys(e.to_string()))
 }
 
+/// The public half of the API signing key at `path`, which must not lie
+/// inside the watched repository `repo` (when it is on this machine). Only
+/// the public half judges commits; the write endpoint signs with the key.
+fn api_key(path: &Path, repo: Option<&Path>) -> Result<crate::identity::ApiKey, StartError> {
+    let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_owned());
+    if repo.is_some_and(|repo| real(path).starts_with(real(repo))) {
+        return Err(StartError::ApiKeyInRepository(path.to_owned()));
+    }
+    let signer = crate::source::ApiSigner::read(path)?;
+    tracing::info!(fingerprint = %signer.fingerprint(), "API signing key loaded");
+    Ok(crate::identity::ApiKey::of(signer.public_key()))
+}
+
 /// The data plane's admin token: made once (32 random bytes, hex) and
 /// kept in the state directory, readable by this user only.
 fn admin_token(state_dir: &Path) -> std::io::Result<String> {
@@ -598,5 +632,30 @@ mod tests {
         assert_eq!(readiness.why_not(), None);
         show_readiness(&readiness, Some(&waiting), true);
         assert_eq!(readiness.why_not(), Some(waiting.reason));
+    }
+
+    #[test]
+    fn the_api_key_is_read_from_outside_the_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        let key = ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[3; 32]));
+        let pem = key.to_openssh(ssh_key::LineEnding::LF).unwrap();
+        let (inside, outside) = (repo.join("api-key"), dir.path().join("api-key"));
+        std::fs::write(&inside, pem.as_bytes()).unwrap();
+        std::fs::write(&outside, pem.as_bytes()).unwrap();
+        assert!(matches!(
+            api_key(&inside, Some(&repo)),
+            Err(StartError::ApiKeyInRepository(_))
+        ));
+        let public = api_key(&outside, Some(&repo)).unwrap();
+        assert_eq!(
+            public.fingerprint(),
+            key.fingerprint(ssh_key::HashAlg::Sha256).to_string()
+        );
+        std::fs::write(&outside, "not a key").unwrap();
+        let error = api_key(&outside, None).unwrap_err().to_string();
+        assert!(error.contains("not an OpenSSH private key"), "{error}");
+        assert!(!error.contains("not a key"), "{error}");
     }
 }

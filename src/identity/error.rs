@@ -5,6 +5,7 @@
 //! through [`shown`] first.
 
 use super::Principal;
+use crate::spec::api_commit::TrailerProblem;
 use crate::spec::material::KeyError;
 use crate::spec::units::Name;
 use serde::Serialize;
@@ -198,6 +199,72 @@ pub enum NoIdentity {
         revoked_in: String,
         problem: String,
     },
+
+    #[error(
+        "commit {commit} is signed with the daemon's API key, but {problem}: only the daemon \
+         writes such commits, with `Lbops-Service-Account`, `Lbops-Token` and `Lbops-Request` \
+         trailers; make the change through the API again, or as a signed commit of your own"
+    )]
+    ApiTrailers {
+        commit: String,
+        problem: TrailerProblem,
+    },
+
+    #[error(
+        "commit {commit} is signed with the daemon's API key for serviceaccount/{account}, but \
+         its author `{author_email}` or committer `{committer_email}` is not the form the API \
+         writes (`{account}@serviceaccount.lbops.invalid`, committed by `api@lbops.invalid`): \
+         make the change through the API again"
+    )]
+    ApiAuthor {
+        commit: String,
+        account: Name,
+        author_email: String,
+        committer_email: String,
+    },
+
+    #[error(
+        "commit {commit} is signed with the daemon's API key for serviceaccount/{account}, which \
+         the trusted policy does not have: the account was removed (or never applied); add it \
+         back in a signed commit, then call the API again"
+    )]
+    ApiUnknownAccount { commit: String, account: Name },
+
+    #[error(
+        "commit {commit} is signed with the daemon's API key for token {token} of \
+         serviceaccount/{account}, which the trusted policy does not list (never issued, or \
+         removed): issue a new token with `lbops token create` and call the API again"
+    )]
+    ApiTokenUnknown {
+        commit: String,
+        account: Name,
+        token: String,
+    },
+
+    #[error(
+        "commit {commit} is signed with the daemon's API key for serviceaccount/{account}, but \
+         its token {token} belongs to serviceaccount/{holder}: a token acts only as its own \
+         account; call the API with a token of {account}"
+    )]
+    ApiTokenOfAnotherAccount {
+        commit: String,
+        account: Name,
+        token: String,
+        holder: Name,
+    },
+
+    #[error(
+        "commit {commit} is signed with the daemon's API key for token {token} of \
+         serviceaccount/{account}, which expired at unix time {expired_at} in the trusted \
+         policy: tokens are judged when the commit arrives; issue a new token (`lbops token \
+         create`) and call the API again"
+    )]
+    ApiTokenExpired {
+        commit: String,
+        account: Name,
+        token: String,
+        expired_at: i64,
+    },
 }
 
 fn list(holders: &[Principal]) -> String {
@@ -227,6 +294,12 @@ impl NoIdentity {
             NoIdentity::Disabled { .. } => "disabled",
             NoIdentity::AmbiguousKey { .. } => "ambiguous_key",
             NoIdentity::RevokedInRange { .. } => "revoked_in_range",
+            NoIdentity::ApiTrailers { .. } => "api_trailers",
+            NoIdentity::ApiAuthor { .. } => "api_author",
+            NoIdentity::ApiUnknownAccount { .. } => "api_unknown_account",
+            NoIdentity::ApiTokenUnknown { .. } => "api_token_unknown",
+            NoIdentity::ApiTokenOfAnotherAccount { .. } => "api_token_of_another_account",
+            NoIdentity::ApiTokenExpired { .. } => "api_token_expired",
         }
     }
 }

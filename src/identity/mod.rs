@@ -9,6 +9,7 @@
 //! [`Keyring::bootstrap`] does the same for the daemon config's admin keys,
 //! before any policy is trusted.
 
+mod api;
 mod error;
 mod keyring;
 mod openpgp;
@@ -17,8 +18,11 @@ mod ssh;
 pub mod token;
 
 #[cfg(test)]
+mod api_tests;
+#[cfg(test)]
 mod tests;
 
+pub use api::{ApiKey, ApiKeyError, ApiVerified};
 pub use error::{BootstrapKeyError, DisabledReason, KeyStatusSource, NoIdentity};
 pub use keyring::Keyring;
 pub use principal::Principal;

@@ -8,6 +8,7 @@
 //! catalog, so revoking is deleting the entry in a signed commit.
 
 use super::Principal;
+use crate::spec::kinds::access::Token;
 use crate::spec::material::api_token::{ApiToken, TokenFormatError, TokenId};
 use crate::spec::material::parse_token_hash;
 use crate::spec::units::Name;
@@ -100,11 +101,30 @@ pub fn authenticate(
             expired_at,
         });
     }
-    Ok(TokenCaller {
-        account: account.name.clone(),
+    Ok(caller_of(&account.name, id, entry))
+}
+
+/// The token `caller` holds, as `policy` lists it for the same account,
+/// if it does; neither secret nor expiry is checked. For judging a caller
+/// already identified under a policy a later one narrows.
+#[must_use]
+pub fn listed(policy: &Catalog, caller: &TokenCaller) -> Option<TokenCaller> {
+    let account = policy.service_accounts.get(caller.account.as_str())?;
+    account
+        .spec
+        .tokens
+        .iter()
+        .find(|t| t.id.as_ref().is_some_and(|i| i.value == caller.id.as_str()))
+        .map(|entry| caller_of(&account.name, &caller.id, entry))
+}
+
+/// The caller a token entry of `account` stands for.
+pub(super) fn caller_of(account: &Name, id: &TokenId, entry: &Token) -> TokenCaller {
+    TokenCaller {
+        account: account.clone(),
         id: id.clone(),
         name: entry.name.value.clone(),
         scopes: entry.scopes.iter().map(|s| s.value.clone()).collect(),
         resources: entry.resources.iter().map(|r| r.value.clone()).collect(),
-    })
+    }
 }

@@ -3,7 +3,7 @@
 //! [`super::decide`].
 
 use super::{judge_candidate, Candidate, CandidateCommit, Identity, Judgement};
-use crate::identity::{self, CommitEvidence, Keyring, NoIdentity};
+use crate::identity::{self, ApiKey, CommitEvidence, Keyring, NoIdentity};
 use crate::source::{CommitId, CommitInfo, GitError, GitSource};
 use crate::spec::{self, Catalog, Invalid};
 use std::collections::hash_map::Entry;
@@ -99,15 +99,21 @@ pub struct Judged {
 ///
 /// A range that takes longer than `budget` is refused as invalid (see
 /// [`Judgement::aborted`]), never left to stall the caller.
+///
+/// `api` is the public half of the daemon's API signing key, when it has
+/// one: a commit signed with it speaks for the ServiceAccount and token its
+/// trailers name ([`ApiKey::identify`]), and for nobody else. Without it,
+/// such a commit is signed by a key nobody is listed for.
 pub fn judge_range(
     source: &GitSource,
     anchor: &TrustAnchor,
     head: CommitId,
     now: i64,
     verification: Verification,
+    api: Option<&ApiKey>,
     budget: Budget,
 ) -> Result<Judged, LoadError> {
-    match read_and_decide(source, anchor, head, now, verification, budget) {
+    match read_and_decide(source, anchor, head, now, verification, api, budget) {
         Err(
             over @ (LoadError::OverBudget { .. } | LoadError::Git(GitError::TooManyCommits { .. })),
         ) => Ok(Judged {
@@ -124,6 +130,7 @@ fn read_and_decide(
     head: CommitId,
     now: i64,
     verification: Verification,
+    api: Option<&ApiKey>,
     budget: Budget,
 ) -> Result<Judged, LoadError> {
     let commits_read = std::cell::Cell::new(0usize);
@@ -183,12 +190,16 @@ fn read_and_decide(
         .into_iter()
         .map(|info| {
             let evidence = evidence(&info);
-            let identity = match (verification, anchor) {
-                (Verification::Off, TrustAnchor::Commit(_)) => {
+            let api = api.filter(|key| key.names(&evidence));
+            let identity = match (api, verification, anchor) {
+                // Checked even with signature checks off: the API key
+                // speaks for a token, never for the email it writes.
+                (Some(key), _, _) => key.identify(&trusted, &evidence, now).map(Identity::Token),
+                (None, Verification::Off, TrustAnchor::Commit(_)) => {
                     identity::claimed(&trusted, &evidence)
                         .map(|principal| Identity::Claimed { principal })
                 }
-                _ => keyring.identify(&evidence, now).map(Identity::Signed),
+                (None, _, _) => keyring.identify(&evidence, now).map(Identity::Signed),
             };
             CandidateCommit { info, identity }
         })
@@ -204,7 +215,7 @@ fn read_and_decide(
         TrustAnchor::AdminKeys(_) => Catalog::default(),
         TrustAnchor::Commit(_) => trusted.clone(),
     };
-    narrow_identities(&mut candidate, &trusted, &policy, verification, now);
+    narrow_identities(&mut candidate, &trusted, &policy, verification, api, now);
     Ok(Judged {
         judgement: judge_candidate(&trusted, &policy, &candidate),
         head: head_state,
@@ -230,6 +241,7 @@ fn narrow_identities(
     trusted: &Catalog,
     policy: &Catalog,
     verification: Verification,
+    api: Option<&ApiKey>,
     now: i64,
 ) {
     let narrowing = super::narrowing(trusted, policy, candidate);
@@ -245,6 +257,14 @@ fn narrow_identities(
             };
             let evidence = evidence(&commit.info);
             let again = match (verification, identity) {
+                // The token as the narrowing state lists it: removed or
+                // moved to another account there, it binds at once.
+                (_, Identity::Token(_)) => match api {
+                    Some(key) => key
+                        .identify(state, &evidence, now)
+                        .map(|verified| verified.principal),
+                    None => continue,
+                },
                 (Verification::Off, _) => identity::claimed(state, &evidence),
                 (_, Identity::Signed(_)) => keyrings
                     .entry(*id)

@@ -24,7 +24,7 @@ pub use load::{judge_range, Budget, Judged, LoadError, TrustAnchor, Verification
 pub use report::{Author, Denial};
 
 use crate::authz::{self, Authorizer, Change, Denied, Permit};
-use crate::identity::{NoIdentity, Principal, Verified};
+use crate::identity::{ApiVerified, NoIdentity, Principal, Verified};
 use crate::source::{CommitId, CommitInfo};
 use crate::spec::actions;
 use crate::spec::yaml::Pos;
@@ -41,6 +41,10 @@ pub enum Identity {
     /// Signature checks are off in the daemon config: the author email
     /// was taken at its word.
     Claimed { principal: Principal },
+    /// Written by the daemon for an API call and signed with its API key:
+    /// the token's ServiceAccount, narrowed by the token's scopes and
+    /// resources as the trusted policy lists them.
+    Token(ApiVerified),
 }
 
 impl Identity {
@@ -49,6 +53,43 @@ impl Identity {
         match self {
             Identity::Signed(verified) => &verified.principal,
             Identity::Claimed { principal } => principal,
+            Identity::Token(api) => &api.principal,
+        }
+    }
+
+    /// This identity with its token as `policy` lists it (the same for a
+    /// person): a token's scopes or resources narrowed by a commit before
+    /// this one in the push bind at once, like any revocation. A token
+    /// removed there has already taken the identity away (`load`); a
+    /// widening does not help, since the trusted policy must allow too.
+    fn as_listed_in(&self, policy: &Catalog) -> std::borrow::Cow<'_, Identity> {
+        match self {
+            Identity::Token(api) => match crate::identity::token::listed(policy, &api.token) {
+                Some(token) if token != api.token => {
+                    std::borrow::Cow::Owned(Identity::Token(ApiVerified {
+                        token,
+                        ..api.clone()
+                    }))
+                }
+                _ => std::borrow::Cow::Borrowed(self),
+            },
+            Identity::Signed(_) | Identity::Claimed { .. } => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
+    /// Whether this author may make `change` under `authorizer`'s policy
+    /// (`policy` is the same catalog): a token only within its scopes.
+    fn authorize(
+        &self,
+        authorizer: &Authorizer<'_>,
+        policy: &Catalog,
+        change: &Change,
+    ) -> Result<Permit, Denied> {
+        match self {
+            Identity::Token(api) => authz::authorize_token(policy, &api.token, change),
+            Identity::Signed(_) | Identity::Claimed { .. } => {
+                authorizer.authorize(self.principal(), change)
+            }
         }
     }
 }
@@ -267,10 +308,12 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
     }
     let authorizer = Authorizer::new(policy);
     let narrowing = narrowing(trusted, policy, candidate);
-    let narrowers: HashMap<CommitId, Authorizer<'_>> = narrowing
+    let narrowers: HashMap<CommitId, (Authorizer<'_>, &Catalog)> = narrowing
         .iter()
         .flatten()
-        .filter_map(|id| state_of(candidate, id).map(|catalog| (*id, Authorizer::new(catalog))))
+        .filter_map(|id| {
+            state_of(candidate, id).map(|catalog| (*id, (Authorizer::new(catalog), catalog)))
+        })
         .collect();
     let in_range: HashMap<CommitId, usize> = candidate
         .commits
@@ -350,8 +393,7 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
                 reason: reason.clone(),
             },
             Ok(identity) => {
-                let principal = identity.principal();
-                let permit = match authorizer.authorize(principal, change) {
+                let permit = match identity.authorize(&authorizer, policy, change) {
                     Ok(permit) => permit,
                     Err(denied) => {
                         return Verdict::Denied {
@@ -363,7 +405,9 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
                 // Narrowed by every revocation on the way from the trusted
                 // commit to this one.
                 for id in &narrowing[who] {
-                    if let Err(denied) = narrowers[id].authorize(principal, change) {
+                    let (narrower, catalog) = &narrowers[id];
+                    let narrowed = identity.as_listed_in(catalog);
+                    if let Err(denied) = narrowed.authorize(narrower, catalog, change) {
                         return Verdict::Denied {
                             denied,
                             revoked_in: Some(*id),

@@ -214,6 +214,11 @@ impl fmt::Display for JudgedCommit {
                 f,
                 "  identity  {principal} (NOT VERIFIED: signature checks are off in the daemon config)"
             )?,
+            Ok(Identity::Token(api)) => writeln!(
+                f,
+                "  identity  {} (API token {}, request {}; signed with the daemon's API key {})",
+                api.principal, api.token.id, api.request, api.fingerprint
+            )?,
             Err(reason) => writeln!(f, "  identity  none for {}: {reason}", self.author_email)?,
         }
         if let Some(invalid) = &self.invalid {

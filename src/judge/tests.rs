@@ -430,3 +430,187 @@ fn a_merge_that_keeps_the_signed_value_is_covered_by_it() {
     assert!(judgement.accepted(), "{judgement}");
     assert!(judgement.commits[1].changes.is_empty(), "{judgement}");
 }
+
+// --- commits written by the API -----------------------------------------
+
+/// deploy-bot, owned by alice, on the web on-call role; its tokens are
+/// carried by the identities below, as identity read them from the
+/// trusted policy.
+const DEPLOY_BOT: &str =
+    "---\nkind: ServiceAccount\nname: deploy-bot\nspec:\n  owner: alice\n  roles: [web-oncall]\n";
+
+fn token(scopes: &[&str], resources: &[&str]) -> Result<Identity, NoIdentity> {
+    let account: Name = "deploy-bot".parse().unwrap();
+    let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect();
+    Ok(Identity::Token(crate::identity::ApiVerified {
+        principal: Principal::ServiceAccount(account.clone()),
+        token: crate::identity::TokenCaller {
+            account,
+            id: crate::spec::material::api_token::TokenId::parse("aaaaaaaaaaaa").unwrap(),
+            name: "ci".parse().unwrap(),
+            scopes: strings(scopes),
+            resources: strings(resources),
+        },
+        request: crate::spec::api_commit::RequestId::parse("req-1").unwrap(),
+        fingerprint: "SHA256:daemon".into(),
+    }))
+}
+
+/// Trusted: web and canary (both team web) and db (team data), weight 1.
+fn api_estate() -> Catalog {
+    valid(
+        &[("web", "web", 1), ("canary", "web", 1), ("db", "data", 1)],
+        DEPLOY_BOT,
+    )
+}
+
+fn shifted(web: u32, canary: u32, db: u32) -> Result<Catalog, Invalid> {
+    state(
+        &[
+            ("web", "web", web),
+            ("canary", "web", canary),
+            ("db", "data", db),
+        ],
+        DEPLOY_BOT,
+    )
+}
+
+#[test]
+fn an_api_commit_within_its_token_is_accepted() {
+    let judgement = History::from(api_estate())
+        .commit(
+            1,
+            &[0],
+            token(&["pool.weights.update"], &["pool/web"]),
+            shifted(5, 1, 1),
+        )
+        .judge_candidate(false);
+    assert!(judgement.accepted(), "{judgement}");
+    let json = serde_json::to_value(&judgement).unwrap();
+    assert_eq!(json["commits"][0]["identity"]["Ok"]["by"], "token");
+    assert!(
+        judgement.to_string().contains("API token aaaaaaaaaaaa"),
+        "{judgement}"
+    );
+}
+
+#[test]
+fn a_token_s_scopes_narrow_its_account_s_roles() {
+    // The account may shift weights of team-web pools; the token only
+    // swaps targets.
+    let judgement = History::from(api_estate())
+        .commit(
+            1,
+            &[0],
+            token(&["pool.targets.update"], &[]),
+            shifted(5, 1, 1),
+        )
+        .judge_candidate(false);
+    assert_eq!(
+        denied_in(&judgement),
+        [(id(1), "pool.weights.update", "pool/web".to_owned())]
+    );
+    let Verdict::Denied { denied, .. } = &judgement.commits[0].changes[0].verdict else {
+        panic!("{judgement}");
+    };
+    assert!(matches!(*denied.why, crate::authz::Why::TokenScopes { .. }));
+}
+
+#[test]
+fn a_token_s_resources_narrow_its_account_s_roles() {
+    let judgement = History::from(api_estate())
+        .commit(1, &[0], token(&[], &["pool/web"]), shifted(1, 5, 1))
+        .judge_candidate(false);
+    assert_eq!(
+        denied_in(&judgement),
+        [(id(1), "pool.weights.update", "pool/canary".to_owned())]
+    );
+    let Verdict::Denied { denied, .. } = &judgement.commits[0].changes[0].verdict else {
+        panic!("{judgement}");
+    };
+    assert!(matches!(
+        *denied.why,
+        crate::authz::Why::TokenResources { .. }
+    ));
+}
+
+#[test]
+fn a_token_never_widens_its_account_s_roles() {
+    // No scopes and no resources: whatever the account may do, and the
+    // account may not touch team-data pools.
+    let judgement = History::from(api_estate())
+        .commit(1, &[0], token(&[], &[]), shifted(1, 1, 5))
+        .judge_candidate(false);
+    assert_eq!(
+        denied_in(&judgement),
+        [(id(1), "pool.weights.update", "pool/db".to_owned())]
+    );
+}
+
+#[test]
+fn an_api_commit_whose_token_expired_or_was_removed_may_change_nothing() {
+    let reasons = [
+        NoIdentity::ApiTokenExpired {
+            commit: "c".into(),
+            account: "deploy-bot".parse().unwrap(),
+            token: "aaaaaaaaaaaa".into(),
+            expired_at: NOW - 1,
+        },
+        NoIdentity::ApiTokenUnknown {
+            commit: "c".into(),
+            account: "deploy-bot".parse().unwrap(),
+            token: "aaaaaaaaaaaa".into(),
+        },
+    ];
+    for reason in reasons {
+        let judgement = History::from(api_estate())
+            .commit(1, &[0], Err(reason.clone()), shifted(5, 1, 1))
+            .judge_candidate(false);
+        assert!(!judgement.accepted());
+        assert!(matches!(
+            &judgement.commits[0].changes[0].verdict,
+            Verdict::Unverified { reason: r } if *r == reason
+        ));
+    }
+}
+
+#[test]
+fn a_person_s_commit_with_api_trailers_is_judged_as_the_person() {
+    // bob may shift team-web weights, which the token's resources would
+    // not allow: its trailers neither help nor hinder him, since only the
+    // API key's signature makes a commit the token's (see identity).
+    let judgement = History::from(api_estate())
+        .commit(1, &[0], user("bob"), shifted(1, 5, 1))
+        .message("Shift canary\n\nLbops-Service-Account: deploy-bot\nLbops-Token: aaaaaaaaaaaa\nLbops-Request: r1")
+        .judge_candidate(false);
+    assert!(judgement.accepted(), "{judgement}");
+}
+
+#[test]
+fn a_token_narrowed_earlier_in_the_push_binds_at_once() {
+    let with_token = |scopes: &str| {
+        format!(
+            "{DEPLOY_BOT}  tokens:\n    - {{name: ci, id: aaaaaaaaaaaa, hash: 'sha256:{}', expires: 2099-01-01, scopes: [{scopes}]}}\n",
+            "00".repeat(32)
+        )
+    };
+    let pools = [("web", "web", 1), ("canary", "web", 1), ("db", "data", 1)];
+    let trusted = valid(&pools, &with_token("pool.weights.update"));
+    let narrowed = state(&pools, &with_token("pool.targets.update"));
+    let shifted = state(
+        &[("web", "web", 5), ("canary", "web", 1), ("db", "data", 1)],
+        &with_token("pool.targets.update"),
+    );
+    let judgement = History::from(trusted)
+        .commit(1, &[0], user("alice"), narrowed)
+        .commit(2, &[1], token(&["pool.weights.update"], &[]), shifted)
+        .judge_candidate(false);
+    assert_eq!(
+        denied_in(&judgement),
+        [(id(2), "pool.weights.update", "pool/web".to_owned())]
+    );
+    assert!(matches!(
+        &judgement.commits[1].changes[0].verdict,
+        Verdict::Denied { revoked_in: Some(by), .. } if *by == id(1)
+    ));
+}

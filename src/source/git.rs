@@ -10,6 +10,9 @@ use git2::{ErrorCode, ObjectType, Oid, Repository, Sort, TreeWalkMode, TreeWalkR
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod api_commit;
+pub use api_commit::{write_api_commit, ApiCommit, ApiCommitError, ApiSigner, ApiSignerError};
+
 /// A commit id: 40 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CommitId(Oid);
@@ -294,6 +297,16 @@ impl GitSource {
         ids.into_iter()
             .map(|oid| self.commit(CommitId(oid)))
             .collect()
+    }
+
+    /// Writes the signed commit for an API call ([`write_api_commit`]) into
+    /// this repository; no ref moves.
+    pub fn write_api_commit(
+        &self,
+        commit: &ApiCommit<'_>,
+        signer: &ApiSigner,
+    ) -> Result<CommitId, ApiCommitError> {
+        write_api_commit(&self.repo, commit, signer)
     }
 
     /// One commit's metadata, signature and signed bytes.

@@ -10,5 +10,8 @@ mod ignore;
 
 pub use credentials::{Credentials, Secret, SecretError, SecretRef};
 pub use dir::{read_tree, ReadError};
-pub use git::{CommitId, CommitInfo, GitError, GitSource};
+pub use git::{
+    write_api_commit, ApiCommit, ApiCommitError, ApiSigner, ApiSignerError, CommitId, CommitInfo,
+    GitError, GitSource,
+};
 pub use ignore::IgnoreRules;

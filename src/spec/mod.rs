@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod alloc;
+pub mod api_commit;
 pub mod cidr;
 mod decode;
 mod diagnostic;

@@ -217,6 +217,13 @@ fn commit_section(body: &mut String, commit: &JudgedCommit) {
             badge("failure", "NOT VERIFIED"),
             esc(&commit.author_email)
         ),
+        Ok(Identity::Token(api)) => format!(
+            "<strong>{}</strong> — through API token <code>{}</code> (request <code>{}</code>), signed with the daemon's API key <code>{}</code>",
+            esc(&api.principal.to_string()),
+            esc(api.token.id.as_str()),
+            esc(api.request.as_str()),
+            esc(&api.fingerprint)
+        ),
         Err(reason) => format!(
             "{} none for {}: {}",
             badge("failure", "no verified author"),

@@ -65,6 +65,8 @@ pub struct Deps<P> {
     /// Where trust starts until a commit is applied: the pinned commit,
     /// or the admin keys that may sign the first policy.
     pub first_trust: TrustAnchor,
+    /// The public half of the daemon's API signing key (`api.signing_key_file`).
+    pub api_key: Option<crate::identity::ApiKey>,
     pub reporter: Reporter,
     /// Where "now" comes from: when a head arrives, for judging it.
     pub clock: Arc<dyn Clock>,
@@ -341,8 +343,10 @@ impl<P: Provider> Reconciler<P> {
         let verification = self.verification();
         let budget = judge::Budget::starting_now(self.deps.config.trust.judge_budget.0);
         let now = self.deps.clock.unix_seconds();
+        let api_key = self.deps.api_key.clone();
         let judged = tokio::task::spawn_blocking(move || {
-            judge::judge_range(&source, &anchor, head, now, verification, budget)
+            let api = api_key.as_ref();
+            judge::judge_range(&source, &anchor, head, now, verification, api, budget)
         })
         .await
         .map_err(|e| ReconcileError::JudgePanicked(e.to_string()))?;

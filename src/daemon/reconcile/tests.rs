@@ -149,6 +149,7 @@ state_dir: '{state}'
             provider: InMemory::default(),
             store: StateStore::in_dir(&state_dir),
             first_trust: TrustAnchor::Commit(first),
+            api_key: None,
             reporter,
             clock: Arc::new(SystemClock),
             config,

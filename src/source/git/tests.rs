@@ -331,3 +331,56 @@ fn a_tree_is_read_within_its_limits_in_path_order() {
         ]
     );
 }
+
+#[test]
+fn an_api_commit_is_signed_over_its_trailers_and_moves_no_ref() {
+    use crate::spec::api_commit::{ApiTrailers, RequestId};
+    use crate::spec::material::api_token::TokenId;
+    let repo = Repo::new();
+    let parent = repo.commit("pools/web.yaml", "a: 1\n", "first");
+    let tree = {
+        let git = Repository::open(repo.path()).unwrap();
+        let blob = git.blob(b"a: 2\n").unwrap();
+        let base = git.find_commit(parent.0).unwrap().tree().unwrap();
+        let mut pools = git
+            .treebuilder(Some(
+                &git.find_tree(base.get_name("pools").unwrap().id()).unwrap(),
+            ))
+            .unwrap();
+        pools.insert("web.yaml", blob, 0o100_644).unwrap();
+        let pools = pools.write().unwrap();
+        let mut root = git.treebuilder(Some(&base)).unwrap();
+        root.insert("pools", pools, 0o040_000).unwrap();
+        root.write().unwrap()
+    };
+    let key = ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[7; 32]));
+    let signer = ApiSigner::new(key.clone()).unwrap();
+    assert!(!format!("{signer:?}").contains("PRIVATE"));
+    let trailers = ApiTrailers {
+        account: "deploy-bot".parse().unwrap(),
+        token: TokenId::parse("aaaaaaaaaaaa").unwrap(),
+        request: RequestId::parse("req-1").unwrap(),
+    };
+    let source = repo.source();
+    let commit = ApiCommit {
+        parent,
+        tree,
+        summary: "Set pool/web weights",
+        trailers: &trailers,
+        time: 1_800_000_000,
+    };
+    let id = source.write_api_commit(&commit, &signer).unwrap();
+    assert_eq!(source.head().unwrap(), parent, "no ref moves");
+    let info = source.commit(id).unwrap();
+    assert_eq!(info.parents, [parent]);
+    assert_eq!(info.author_email, "deploy-bot@serviceaccount.lbops.invalid");
+    assert_eq!(info.committer_email, "api@lbops.invalid");
+    assert_eq!(ApiTrailers::from_signed(&info.signed_data), Ok(trailers));
+    let sig = ssh_key::SshSig::from_pem(info.signature.unwrap()).unwrap();
+    assert_eq!(sig.namespace(), "git");
+    key.public_key()
+        .verify("git", &info.signed_data, &sig)
+        .unwrap();
+    let files = source.files_at(id).unwrap();
+    assert_eq!(files.len(), 1);
+}
