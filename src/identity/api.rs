@@ -182,15 +182,7 @@ impl ApiKey {
         }
         let principal = Principal::ServiceAccount(account.clone());
         let owner = &listed.spec.owner.value;
-        let cannot_act = match policy.users.get(owner.as_str()) {
-            None => Some(DisabledReason::OwnerMissing {
-                owner: owner.clone(),
-            }),
-            Some(u) if u.spec.disabled => Some(DisabledReason::OwnerDisabled {
-                owner: owner.clone(),
-            }),
-            Some(_) => None,
-        };
+        let cannot_act = DisabledReason::of_owner(policy, owner);
         if let Some(why) = cannot_act {
             return Err(NoIdentity::Disabled {
                 commit: id(),

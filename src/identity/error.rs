@@ -45,6 +45,23 @@ pub enum DisabledReason {
     OwnerMissing { owner: Name },
 }
 
+impl DisabledReason {
+    /// Why a ServiceAccount owned by `owner` cannot act under `policy`:
+    /// its owner is missing or disabled; `None` when it can.
+    #[must_use]
+    pub fn of_owner(policy: &crate::spec::Catalog, owner: &Name) -> Option<DisabledReason> {
+        match policy.users.get(owner.as_str()) {
+            None => Some(DisabledReason::OwnerMissing {
+                owner: owner.clone(),
+            }),
+            Some(u) if u.spec.disabled => Some(DisabledReason::OwnerDisabled {
+                owner: owner.clone(),
+            }),
+            Some(_) => None,
+        }
+    }
+}
+
 impl fmt::Display for DisabledReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -100,15 +100,7 @@ impl Keyring {
         }
         for account in policy.service_accounts.values() {
             let owner = &account.spec.owner.value;
-            let cannot_act = match policy.users.get(owner.as_str()) {
-                None => Some(DisabledReason::OwnerMissing {
-                    owner: owner.clone(),
-                }),
-                Some(u) if u.spec.disabled => Some(DisabledReason::OwnerDisabled {
-                    owner: owner.clone(),
-                }),
-                Some(_) => None,
-            };
+            let cannot_act = DisabledReason::of_owner(policy, owner);
             let emails = canonical(&account.spec.emails);
             let holder = Holder {
                 principal: Principal::ServiceAccount(account.name.clone()),
