@@ -14,6 +14,7 @@
 //! Writes (a request becomes a signed commit) go through the same front
 //! door and answer with the same errors.
 
+pub mod edit;
 pub mod error;
 mod front_door;
 pub mod limit;
