@@ -78,6 +78,10 @@ pub(super) async fn front_door(
         }
     };
     let refusal = response.extensions().get::<Refusal>().cloned();
+    let commit = response
+        .extensions()
+        .get::<super::writes::Committed>()
+        .map(|c| c.0.clone());
     let status = response.status();
     let event = AuditEvent::new(
         EventKind::ApiCall,
@@ -91,6 +95,7 @@ pub(super) async fn front_door(
         "path": path,
         "status": status.as_u16(),
         "reason": refusal.as_ref().map(|r| r.reason.as_str()),
+        "commit": commit,
     }));
     let audit = api.audit.clone();
     let at = time::OffsetDateTime::from(api.clock.now());

@@ -229,6 +229,7 @@ async fn nothing_is_answered_before_a_commit_is_trusted_or_while_the_audit_log_i
         limiter: Arc::new(super::limit::RateLimiter::new(Default::default())),
         metrics: Default::default(),
         clock: Arc::new(crate::support::clock::FixedClock::at_unix(1_800_000_000)),
+        writer: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/v1", listener.local_addr().unwrap());
