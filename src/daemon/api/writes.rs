@@ -453,3 +453,179 @@ fn commit_target(
     }
     Err(ApiError::Conflict(RETRIES + 1))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::trusted::TrustedView;
+    use crate::spec::material::api_token::ApiToken;
+    use std::process::Command;
+
+    fn git(dir: &std::path::Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(["-c", "user.name=Test", "-c", "user.email=test@example.test"])
+            .args(["-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    fn commit(dir: &std::path::Path, file: &str, text: &str) -> CommitId {
+        let path = dir.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-q", "-m", file]);
+        CommitId::parse(&git(dir, &["rev-parse", "HEAD"])).unwrap()
+    }
+
+    const POOL: &str = "kind: Pool
+name: web
+# comments stay
+spec:
+  targets:
+    - {address: '10.0.0.1:80', weight: 1}
+";
+
+    /// A repository with a policy whose `bot` has tokens `adder` (may
+    /// register targets) and `weights` (may not), and the caller for one.
+    struct Estate {
+        dir: tempfile::TempDir,
+        adder: Caller,
+        weights: Caller,
+        signer: ApiSigner,
+    }
+
+    fn estate() -> Estate {
+        let dir = tempfile::tempdir().unwrap();
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        let adder = ApiToken::generate(|b| b.fill(1));
+        let weights = ApiToken::generate(|b| b.fill(2));
+        let entry = |name: &str, t: &ApiToken, scope: &str| {
+            format!(
+                "{{name: {name}, id: {}, hash: '{}', expires: 2099-01-01, scopes: [{scope}]}}",
+                t.id(),
+                t.stored_hash()
+            )
+        };
+        let policy = format!(
+            "kind: Role
+name: oncall
+spec: {{rules: [{{actions: [pool.targets.update, pool.weights.update], resources: ['pool/*']}}]}}
+---
+kind: User
+name: alice
+spec: {{emails: [alice@example.test]}}
+---
+kind: ServiceAccount
+name: bot
+spec:
+  owner: alice
+  roles: [oncall]
+  tokens: [{}, {}]
+",
+            entry("adder", &adder, "pool.targets.update"),
+            entry("weights", &weights, "pool.weights.update"),
+        );
+        commit(dir.path(), "access.yaml", &policy);
+        let trusted = commit(dir.path(), "pools/web.yaml", POOL);
+        let files = GitSource::open(dir.path(), "main")
+            .unwrap()
+            .files_at(trusted)
+            .unwrap();
+        let catalog = Arc::new(
+            spec::load(&files, &spec::Options::at(1_800_000_000))
+                .unwrap()
+                .catalog,
+        );
+        let view = Arc::new(TrustedView {
+            commit: trusted,
+            catalog: catalog.clone(),
+        });
+        let caller = |t: &ApiToken| Caller {
+            token: crate::identity::authenticate(&catalog, t.expose(), 1_800_000_000).unwrap(),
+            view: view.clone(),
+        };
+        let key = ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[9; 32]));
+        Estate {
+            adder: caller(&adder),
+            weights: caller(&weights),
+            signer: ApiSigner::new(key).unwrap(),
+            dir,
+        }
+    }
+
+    fn add(e: &Estate, caller: &Caller, address: &str) -> Result<CommitId, ApiError> {
+        let target = NewTarget {
+            address: address.into(),
+            weight: 2,
+        };
+        let request = RequestId::parse("req-1").unwrap();
+        commit_target(
+            e.dir.path(),
+            "main",
+            caller,
+            "web",
+            &target,
+            &request,
+            &e.signer,
+            1_800_000_000,
+        )
+    }
+
+    #[test]
+    fn the_edit_is_made_on_the_branch_head_keeping_what_others_pushed() {
+        let e = estate();
+        // A person's push after the trusted commit, to the same file.
+        let pushed = commit(
+            e.dir.path(),
+            "pools/web.yaml",
+            &POOL.replace("# comments stay", "# comments stay\nlabels: {team: web}"),
+        );
+        let made = add(&e, &e.adder, "10.0.0.7:8080").unwrap();
+        let source = GitSource::open(e.dir.path(), "main").unwrap();
+        assert_eq!(source.head().unwrap(), made);
+        assert_eq!(source.commit(made).unwrap().parents, [pushed]);
+        let files = source.files_at(made).unwrap();
+        let pool = files.iter().find(|f| f.path == "pools/web.yaml").unwrap();
+        assert_eq!(
+            pool.text,
+            POOL.replace("# comments stay", "# comments stay\nlabels: {team: web}")
+                + "    - {address: '10.0.0.7:8080', weight: 2}\n"
+        );
+    }
+
+    #[test]
+    fn a_refused_or_invalid_edit_commits_nothing() {
+        let e = estate();
+        let source = GitSource::open(e.dir.path(), "main").unwrap();
+        let head = source.head().unwrap();
+        match add(&e, &e.weights, "10.0.0.7:8080") {
+            Err(ApiError::Forbidden(denied)) => {
+                assert!(
+                    denied.to_string().contains("pool.targets.update"),
+                    "{denied}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match add(&e, &e.adder, "not an address") {
+            Err(ApiError::Invalid(why)) => assert!(why.contains("pools/web.yaml:"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        match add(&e, &e.adder, "10.0.0.1:80") {
+            Err(ApiError::Invalid(_)) => {}
+            other => panic!("a target it already has: {other:?}"),
+        }
+        assert_eq!(source.head().unwrap(), head);
+    }
+}
