@@ -233,6 +233,7 @@ async fn add_target_inner(
                     &request,
                     &signer,
                     unix,
+                    &mut || {},
                 )
                 .map(|commit| (commit, request))
             })
@@ -368,6 +369,8 @@ fn git(e: impl std::fmt::Display) -> ApiError {
 
 /// Makes the commit that adds `target` to pool `name`, and moves the
 /// branch to it: on the head as it is, again on a head that moved.
+/// `before_swap` runs between the commit and the branch's move (tests
+/// push there to race it).
 #[allow(clippy::too_many_arguments)]
 fn commit_target(
     repository: &std::path::Path,
@@ -378,6 +381,7 @@ fn commit_target(
     request: &RequestId,
     signer: &ApiSigner,
     now: i64,
+    before_swap: &mut dyn FnMut(),
 ) -> Result<CommitId, ApiError> {
     let source = GitSource::open(repository, branch).map_err(git)?;
     let trailers = ApiTrailers {
@@ -446,6 +450,7 @@ fn commit_target(
                 signer,
             )
             .map_err(git)?;
+        before_swap();
         if source.advance_branch(head, commit).map_err(git)? {
             return Ok(commit);
         }
@@ -565,6 +570,15 @@ spec:
     }
 
     fn add(e: &Estate, caller: &Caller, address: &str) -> Result<CommitId, ApiError> {
+        add_racing(e, caller, address, &mut || {})
+    }
+
+    fn add_racing(
+        e: &Estate,
+        caller: &Caller,
+        address: &str,
+        before_swap: &mut dyn FnMut(),
+    ) -> Result<CommitId, ApiError> {
         let target = NewTarget {
             address: address.into(),
             weight: 2,
@@ -579,7 +593,56 @@ spec:
             &request,
             &e.signer,
             1_800_000_000,
+            before_swap,
         )
+    }
+
+    #[test]
+    fn a_push_that_wins_the_race_is_kept_and_the_edit_made_again_on_it() {
+        let e = estate();
+        let mut pushes = 0;
+        let mut last = None;
+        let made = add_racing(&e, &e.adder, "10.0.0.7:8080", &mut || {
+            if pushes < 2 {
+                pushes += 1;
+                last = Some(commit(
+                    e.dir.path(),
+                    &format!("notes/{pushes}.yaml"),
+                    "# a person's push\n",
+                ));
+            }
+        })
+        .unwrap();
+        let source = GitSource::open(e.dir.path(), "main").unwrap();
+        assert_eq!(source.head().unwrap(), made);
+        assert_eq!(source.commit(made).unwrap().parents, [last.unwrap()]);
+        let files = source.files_at(made).unwrap();
+        assert!(
+            files.iter().any(|f| f.path == "notes/2.yaml"),
+            "no lost update"
+        );
+        assert!(files
+            .iter()
+            .any(|f| f.path == "pools/web.yaml" && f.text.contains("10.0.0.7:8080")));
+    }
+
+    #[test]
+    fn a_branch_that_keeps_moving_is_a_conflict_after_the_retries() {
+        let e = estate();
+        let mut n = 0;
+        let answer = add_racing(&e, &e.adder, "10.0.0.7:8080", &mut || {
+            n += 1;
+            commit(e.dir.path(), &format!("notes/{n}.yaml"), "# push\n");
+        });
+        assert!(matches!(answer, Err(ApiError::Conflict(4))), "{answer:?}");
+        assert_eq!(n, 4);
+        let source = GitSource::open(e.dir.path(), "main").unwrap();
+        let head = source.head().unwrap();
+        assert!(!source
+            .files_at(head)
+            .unwrap()
+            .iter()
+            .any(|f| f.text.contains("10.0.0.7:8080")));
     }
 
     #[test]
