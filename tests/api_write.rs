@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::estate::{balancer, Daemon, Team};
+use common::estate::{balancer, wait_for_status, Daemon, Team};
 use common::git::{GitRepo, SshKey};
 use common::{Backend, Ports, Reply};
 use lbops::spec::material::api_token::ApiToken;
@@ -296,6 +296,10 @@ state_dir: '{}'
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // Its statuses are in git's notes, as for any commit.
+    let note = wait_for_status(&repo, &commit, "lbops/apply: success", &daemon).await;
+    assert!(note.contains("lbops/authorize: success"), "{note}");
 
     // One api_call record names the commit; no token secret anywhere.
     let audit = std::fs::read_to_string(dir.path().join("state").join("audit.jsonl")).unwrap();
