@@ -181,6 +181,31 @@ state_dir: '{}'
     );
     assert_eq!(commits(&repo), before);
 
+    // A line break cannot reach the YAML; a bad address is 422 at file:line.
+    let broken = post(
+        api,
+        path,
+        &adder,
+        None,
+        r#"{"address": "10.0.0.9:80'\n  x: 1"}"#,
+    )
+    .await;
+    assert_eq!(
+        (broken.status, &broken.body["code"]),
+        (400, &"bad-request".into()),
+        "{broken:?}"
+    );
+    let invalid = post(api, path, &adder, None, r#"{"address": "nowhere"}"#).await;
+    assert_eq!(invalid.status, 422, "{invalid:?}");
+    assert!(
+        invalid.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("pools/web.yaml:"),
+        "{invalid:?}"
+    );
+    assert_eq!(commits(&repo), before);
+
     // Registered, waiting until applied.
     let wait = format!("{path}?wait=applied&timeout=30s");
     let answer = post(api, &wait, &adder, Some("deploy-42"), &body).await;

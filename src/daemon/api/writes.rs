@@ -185,6 +185,16 @@ async fn add_target_inner(
 ) -> Result<Response, ApiError> {
     let target: NewTarget =
         serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    // The address goes into the YAML as a quoted scalar: no line breaks
+    // or other control characters, whatever the validation would say.
+    if target.address.is_empty()
+        || target.address.len() > 255
+        || target.address.chars().any(char::is_control)
+    {
+        return Err(ApiError::BadRequest(
+            "`address` is host:port, 1 to 255 characters without control characters".into(),
+        ));
+    }
     let timeout = wait_for(wait)?;
     let writer = api
         .writer
