@@ -96,7 +96,7 @@ pub(super) async fn front_door(
         "path": path,
         "status": status.as_u16(),
         "reason": refusal.as_ref().map(|r| r.reason.as_str()),
-        "commit": commit,
+        "commit": commit.as_deref(),
     }));
     let audit = api.audit.clone();
     let at = time::OffsetDateTime::from(api.clock.now());
@@ -128,6 +128,7 @@ pub(super) async fn front_door(
         path,
         status = response.status().as_u16(),
         outcome = refusal.as_ref().map_or("ok", |r| r.code),
+        commit,
         "api call"
     );
     response
