@@ -102,18 +102,26 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         }
     };
     let first_trust = first_trust(&config)?;
-    // Only its public half judges commits; the write endpoint will sign
-    // with the key itself.
-    let api_key = match &config.api.signing_key_file {
+    // Its public half judges commits; the write endpoints sign with it.
+    let api_signer = match &config.api.signing_key_file {
         Some(path) => {
             let repo = match &config.repository.location {
                 RepositoryLocation::Local(repo) => Some(repo.as_path()),
                 RepositoryLocation::Remote { .. } => None,
             };
-            Some(api_key(path, repo)?)
+            Some(Arc::new(api_key(path, repo)?))
         }
         None => None,
     };
+    let api_key = api_signer
+        .as_ref()
+        .map(|signer| crate::identity::ApiKey::of(signer.public_key()));
+    // Writes go to a repository on this machine only, for now.
+    let write_to = match &config.repository.location {
+        RepositoryLocation::Local(path) => Some(path.clone()),
+        RepositoryLocation::Remote { .. } => None,
+    };
+    let write_branch = config.repository.branch.clone();
     let store = StateStore::in_dir(&state_dir);
     let mut state = store.load()?;
     let mut audit = open_audit(&state_dir.join(AUDIT_FILE), &store, &mut state)?;
@@ -305,6 +313,13 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         limiter: Arc::new(RateLimiter::new(rate_limit)),
         metrics: metrics.clone(),
         clock: clock.clone(),
+        writer: Some(Arc::new(super::api::writes::Writer::new(
+            write_to,
+            write_branch,
+            api_signer,
+            Some(triggers.clone()),
+            journal.clone(),
+        ))),
     });
     let api = tokio::spawn(super::pages::serve(
         api_listener,
@@ -522,17 +537,17 @@ fn first_trust(config: &DaemonConfig) -> Result<TrustAnchor, StartError> {
         .map_err(|e| StartError::AdminKeys(e.to_string()))
 }
 
-/// The public half of the API signing key at `path`, which must not lie
-/// inside the watched repository `repo` (when it is on this machine). Only
-/// the public half judges commits; the write endpoint signs with the key.
-fn api_key(path: &Path, repo: Option<&Path>) -> Result<crate::identity::ApiKey, StartError> {
+/// The API signing key at `path`, which must not lie inside the watched
+/// repository `repo` (when it is on this machine). Its public half judges
+/// commits; the write endpoints sign with it.
+fn api_key(path: &Path, repo: Option<&Path>) -> Result<crate::source::ApiSigner, StartError> {
     let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_owned());
     if repo.is_some_and(|repo| real(path).starts_with(real(repo))) {
         return Err(StartError::ApiKeyInRepository(path.to_owned()));
     }
     let signer = crate::source::ApiSigner::read(path)?;
     tracing::info!(fingerprint = %signer.fingerprint(), "API signing key loaded");
-    Ok(crate::identity::ApiKey::of(signer.public_key()))
+    Ok(signer)
 }
 
 /// The data plane's admin token: made once (32 random bytes, hex) and

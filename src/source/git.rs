@@ -309,6 +309,46 @@ impl GitSource {
         write_api_commit(&self.repo, commit, signer)
     }
 
+    /// The tree of `parent` with the file at `path` (a `/`-separated path
+    /// in the tree) holding `text`, written to the repository; nothing
+    /// else of the tree changes. No commit is made and no ref moves.
+    pub fn tree_with_file(
+        &self,
+        parent: CommitId,
+        path: &str,
+        text: &str,
+    ) -> Result<Oid, GitError> {
+        let tree = self.repo.find_commit(parent.0)?.tree()?;
+        let blob = self.repo.blob(text.as_bytes())?;
+        let mode = tree
+            .get_path(Path::new(path))
+            .ok()
+            .map_or(git2::FileMode::Blob, |entry| match entry.filemode() {
+                0o100_755 => git2::FileMode::BlobExecutable,
+                _ => git2::FileMode::Blob,
+            });
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        update.upsert(path, blob, mode);
+        Ok(update.create_updated(&self.repo, &tree)?)
+    }
+
+    /// Moves the watched branch from `expected` to `new`, only if it
+    /// still points at `expected` (compare-and-swap): `false` when it
+    /// moved meanwhile, and then nothing changed.
+    pub fn advance_branch(&self, expected: CommitId, new: CommitId) -> Result<bool, GitError> {
+        let name = format!("refs/heads/{}", self.branch);
+        let message = format!("lbops API: {} -> {}", expected.short(), new.short());
+        match self
+            .repo
+            .reference_matching(&name, new.0, true, expected.0, &message)
+        {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Locked) => Ok(false),
+            Err(e) if e.message().contains("old reference value does not match") => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// One commit's metadata, signature and signed bytes.
     pub fn commit(&self, id: CommitId) -> Result<CommitInfo, GitError> {
         let commit = self.repo.find_commit(id.0)?;

@@ -44,6 +44,8 @@ pub struct Trigger {
 pub enum TriggerSource {
     Poll,
     Watch,
+    /// The daemon's API moved the branch.
+    Api,
     Webhook(Forge),
 }
 

@@ -59,6 +59,34 @@ pub enum ApiError {
     /// The call could not be written to the audit log: no audit, no answer.
     #[error("the call could not be recorded in the audit log, so it is not answered")]
     AuditUnavailable,
+    /// A body that is not the endpoint's JSON.
+    #[error("the request body is not valid: {0}")]
+    BadRequest(String),
+    /// The edit, or the tree it makes, does not validate (file:line).
+    #[error("the change does not validate: {0}")]
+    Invalid(String),
+    /// The same Idempotency-Key with another body.
+    #[error("this Idempotency-Key was used with another request body")]
+    IdempotencyKeyReused,
+    /// The branch kept moving while the edit was being made.
+    #[error("the branch moved {0} times while the change was being committed")]
+    Conflict(u32),
+    /// What the daemon cannot do yet for this configuration.
+    #[error("{0}")]
+    NotSupportedYet(&'static str),
+    /// Writes need the daemon's API signing key.
+    #[error("this daemon has no API signing key, so it cannot write")]
+    NoSigningKey,
+    /// The daemon judged the commit and refused it (who, which action,
+    /// which resource, which rule is missing).
+    #[error("the daemon refused the commit: {0}")]
+    Refused(String),
+    /// The commit was allowed but applying it failed.
+    #[error("the commit was allowed but not applied: {0}")]
+    NotApplied(String),
+    /// The repository could not be read or written.
+    #[error("the repository could not be written: {0}")]
+    Repository(String),
 }
 
 /// The JSON body of every refusal.
@@ -85,13 +113,23 @@ impl ApiError {
             ApiError::MissingToken | ApiError::NotBearer | ApiError::Token(_) => {
                 StatusCode::UNAUTHORIZED
             }
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::Refused(_) => StatusCode::FORBIDDEN,
+            ApiError::NotApplied(_) => StatusCode::BAD_GATEWAY,
             ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotReady | ApiError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady | ApiError::AuditUnavailable | ApiError::NoSigningKey => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) | ApiError::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::NotSupportedYet(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Repository(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -115,6 +153,15 @@ impl ApiError {
             ApiError::BodyTooLarge(_) => "body-too-large",
             ApiError::NotReady => "not-ready",
             ApiError::AuditUnavailable => "audit-unavailable",
+            ApiError::BadRequest(_) => "bad-request",
+            ApiError::Invalid(_) => "invalid",
+            ApiError::IdempotencyKeyReused => "idempotency-key-reused",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::NotSupportedYet(_) => "not-supported-yet",
+            ApiError::NoSigningKey => "no-signing-key",
+            ApiError::Repository(_) => "repository-error",
+            ApiError::Refused(_) => "refused",
+            ApiError::NotApplied(_) => "not-applied",
         }
     }
 
@@ -166,6 +213,24 @@ impl ApiError {
             ApiError::AuditUnavailable => {
                 "an operator must make the audit log writable again (see the daemon's log)"
             }
+            ApiError::BadRequest(_) => "see GET /v1/openapi.json for the request's shape",
+            ApiError::Invalid(_) => {
+                "fix what the message names (file:line); `lbops validate` shows the same"
+            }
+            ApiError::IdempotencyKeyReused => "use a new Idempotency-Key for a different request",
+            ApiError::Conflict(_) => "call again; the change is re-applied on the new head",
+            ApiError::NotSupportedYet(_) => {
+                "API writes work on a local repository (repository.path) for now; push a signed \
+                 commit to the remote instead"
+            }
+            ApiError::NoSigningKey => {
+                "an operator must set api.signing_key_file in the daemon config (see README, API)"
+            }
+            ApiError::Repository(_) => "see the daemon's log; call again with the same Idempotency-Key",
+            ApiError::Refused(_) => {
+                "the commit stays in git but is not applied; revert it or grant the missing rule"
+            }
+            ApiError::NotApplied(_) => "see the commit's page (status_url) and the daemon's log",
         }
     }
 

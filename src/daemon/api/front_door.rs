@@ -67,6 +67,7 @@ pub(super) async fn front_door(
     let public = Endpoint::ALL
         .iter()
         .any(|e| e.public() && e.path() == request.uri().path());
+    let allow = allowed_methods(request.uri().path());
     let now = api.clock.unix_seconds();
     let (who, mut response) = match admit(&api, request.headers(), public, peer, now) {
         Err((who, refused)) => (who, refused.into_response()),
@@ -78,6 +79,10 @@ pub(super) async fn front_door(
         }
     };
     let refusal = response.extensions().get::<Refusal>().cloned();
+    let commit = response
+        .extensions()
+        .get::<super::writes::Committed>()
+        .map(|c| c.0.clone());
     let status = response.status();
     let event = AuditEvent::new(
         EventKind::ApiCall,
@@ -91,6 +96,7 @@ pub(super) async fn front_door(
         "path": path,
         "status": status.as_u16(),
         "reason": refusal.as_ref().map(|r| r.reason.as_str()),
+        "commit": commit.as_deref(),
     }));
     let audit = api.audit.clone();
     let at = time::OffsetDateTime::from(api.clock.now());
@@ -122,12 +128,38 @@ pub(super) async fn front_door(
         path,
         status = response.status().as_u16(),
         outcome = refusal.as_ref().map_or("ok", |r| r.code),
+        commit,
         "api call"
     );
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if response.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED {
+        if let Ok(allow) = HeaderValue::from_str(&allow) {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
     response
+}
+
+/// The methods the endpoints at `path` (below `/v1`) answer, for `Allow`.
+fn allowed_methods(path: &str) -> String {
+    let matches = |template: &str| {
+        let (mut want, mut got) = (template.split('/'), path.split('/'));
+        loop {
+            match (want.next(), got.next()) {
+                (None, None) => return true,
+                (Some(w), Some(g)) if w == g || (w.starts_with('{') && !g.is_empty()) => {}
+                _ => return false,
+            }
+        }
+    };
+    Endpoint::ALL
+        .iter()
+        .filter(|e| matches(e.path()))
+        .map(|e| e.method().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Limits, token and rate: the caller, `None` for a public endpoint, or
@@ -241,6 +273,14 @@ mod tests {
         assert_eq!(recorded_path("/v1/pools/web"), "/v1/pools/web");
         let long = format!("/v1/{}", "é".repeat(300));
         assert!(recorded_path(&long).len() <= MAX_RECORDED_PATH);
+    }
+
+    #[test]
+    fn allow_names_the_methods_of_the_path_s_endpoints() {
+        assert_eq!(allowed_methods("/pools/web/targets"), "POST");
+        assert_eq!(allowed_methods("/pools/web"), "GET");
+        assert_eq!(allowed_methods("/pools"), "GET");
+        assert_eq!(allowed_methods("/pools//targets"), "");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! Writes (a request becomes a signed commit) go through the same front
 //! door and answer with the same errors.
 
+pub mod edit;
 pub mod error;
 mod front_door;
 pub mod limit;
@@ -23,6 +24,7 @@ mod reads;
 pub mod routes;
 pub mod usage;
 pub mod view;
+pub mod writes;
 
 #[cfg(test)]
 mod tests;
@@ -53,6 +55,8 @@ pub struct ApiState {
     /// Where per-token use is counted (`/metrics`).
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
+    /// The write endpoints' repository, key and triggers; `None`: reads only.
+    pub writer: Option<Arc<writes::Writer>>,
 }
 
 /// An authenticated caller, and the trusted commit it was checked

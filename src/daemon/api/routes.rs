@@ -4,10 +4,10 @@
 
 use super::error::ApiError;
 use super::front_door::front_door;
-use super::{openapi, reads, ApiState};
+use super::{openapi, reads, writes, ApiState};
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
-use axum::routing::{get, MethodRouter};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 /// Where the API is nested in the daemon's router.
@@ -27,15 +27,17 @@ pub enum Endpoint {
     Balancer,
     Pools,
     Pool,
+    PoolTargets,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 5] = [
+    pub const ALL: [Endpoint; 6] = [
         Endpoint::OpenApi,
         Endpoint::Balancers,
         Endpoint::Balancer,
         Endpoint::Pools,
         Endpoint::Pool,
+        Endpoint::PoolTargets,
     ];
 
     /// The path below `/v1`, as the router and the document write it.
@@ -47,12 +49,16 @@ impl Endpoint {
             Endpoint::Balancer => "/balancers/{name}",
             Endpoint::Pools => "/pools",
             Endpoint::Pool => "/pools/{name}",
+            Endpoint::PoolTargets => "/pools/{name}/targets",
         }
     }
 
     #[must_use]
     pub fn method(self) -> Method {
-        Method::GET
+        match self {
+            Endpoint::PoolTargets => Method::POST,
+            _ => Method::GET,
+        }
     }
 
     /// Whether it answers without a token (the document only).
@@ -69,6 +75,9 @@ impl Endpoint {
             Endpoint::OpenApi => &[200, 429, 503],
             Endpoint::Balancers | Endpoint::Pools => &[200, 401, 403, 429, 503],
             Endpoint::Balancer | Endpoint::Pool => &[200, 401, 403, 404, 429, 503],
+            Endpoint::PoolTargets => &[
+                200, 202, 400, 401, 403, 404, 409, 422, 429, 500, 501, 502, 503,
+            ],
         }
     }
 
@@ -79,6 +88,7 @@ impl Endpoint {
             Endpoint::Balancer => get(reads::balancer),
             Endpoint::Pools => get(reads::pools),
             Endpoint::Pool => get(reads::pool),
+            Endpoint::PoolTargets => post(writes::add_target_call),
         }
     }
 }

@@ -157,6 +157,15 @@ fn every_error_has_a_code_a_message_and_a_hint_and_none_names_a_secret() {
         ApiError::HeadersTooLarge(1),
         ApiError::NotReady,
         ApiError::AuditUnavailable,
+        ApiError::BadRequest("missing field `address`".into()),
+        ApiError::Invalid("pools.yaml:7:7: not a host:port".into()),
+        ApiError::IdempotencyKeyReused,
+        ApiError::Conflict(4),
+        ApiError::NotSupportedYet("API writes to a remote repository are not supported yet"),
+        ApiError::NoSigningKey,
+        ApiError::Repository("disk full".into()),
+        ApiError::Refused("serviceaccount/bot may not pool.targets.update pool/web".into()),
+        ApiError::NotApplied("the provider refused".into()),
     ];
     // Printed so that a person reviews the wording (`--nocapture`).
     for e in &all {
@@ -211,6 +220,28 @@ async fn get(url: &str, authorization: &str) -> (u16, axum::http::HeaderMap, ser
     (status, headers, serde_json::from_slice(&body).unwrap())
 }
 
+/// POST `body` to `url` with `authorization`: status, headers, JSON body.
+async fn post(
+    url: &str,
+    authorization: &str,
+    body: &str,
+) -> (u16, axum::http::HeaderMap, serde_json::Value) {
+    use http_body_util::{BodyExt, Full};
+    let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let request = hyper::Request::post(url)
+        .header("authorization", authorization)
+        .header("content-type", "application/json")
+        .body(Full::new(bytes::Bytes::from(body.to_owned())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, serde_json::from_slice(&body).unwrap())
+}
+
 #[tokio::test]
 async fn nothing_is_answered_before_a_commit_is_trusted_or_while_the_audit_log_is_down() {
     use crate::audit::AuditLog;
@@ -229,6 +260,14 @@ async fn nothing_is_answered_before_a_commit_is_trusted_or_while_the_audit_log_i
         limiter: Arc::new(super::limit::RateLimiter::new(Default::default())),
         metrics: Default::default(),
         clock: Arc::new(crate::support::clock::FixedClock::at_unix(1_800_000_000)),
+        // As for a daemon that watches a remote repository.
+        writer: Some(Arc::new(super::writes::Writer::new(
+            None,
+            "main".into(),
+            None,
+            None,
+            Default::default(),
+        ))),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -274,6 +313,23 @@ spec: {{targets: [{{address: '10.0.0.1:80'}}]}}
     assert_eq!(body["commit"], "ab".repeat(20));
     assert_eq!(body["pools"][0]["targets"][0]["health"], "unknown");
 
+    // A write to a remote repository is not supported yet; GET on the
+    // write path names the method that is.
+    let (status, _, body) = post(
+        &format!("{base}/pools/web/targets"),
+        &bearer,
+        r#"{"address": "10.0.0.2:80"}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (501, Some("not-supported-yet")),
+        "{body}"
+    );
+    assert!(body["hint"].as_str().unwrap().contains("repository.path"));
+    let (status, headers, _) = get(&format!("{base}/pools/web/targets"), &bearer).await;
+    assert_eq!((status, &headers["allow"]), (405, &"POST".parse().unwrap()));
+
     // No audit, no answer.
     audit.lock().unwrap().set_disk_full(true);
     let (status, _, body) = get(&format!("{base}/pools"), &bearer).await;
@@ -294,7 +350,10 @@ spec: {{targets: [{{address: '10.0.0.1:80'}}]}}
         .iter()
         .map(|r| r["event"]["outcome"].as_str().unwrap())
         .collect();
-    assert_eq!(outcomes, ["not-ready", "ok"]);
+    assert_eq!(
+        outcomes,
+        ["not-ready", "ok", "not-supported-yet", "method-not-allowed"]
+    );
     assert_eq!(records[1]["event"]["actor"], "serviceaccount/bot");
     assert_eq!(
         records[1]["event"]["detail"]["token_id"],

@@ -384,3 +384,44 @@ fn an_api_commit_is_signed_over_its_trailers_and_moves_no_ref() {
     let files = source.files_at(id).unwrap();
     assert_eq!(files.len(), 1);
 }
+
+#[test]
+fn a_file_edit_makes_a_tree_and_the_branch_moves_only_from_where_it_was() {
+    let repo = Repo::new();
+    repo.commit("README.md", "hello\n", "readme");
+    let parent = repo.commit("pools/web.yaml", "a: 1\n", "first");
+    let source = repo.source();
+    let tree = source
+        .tree_with_file(parent, "pools/web.yaml", "a: 2\n")
+        .unwrap();
+    let git = Repository::open(repo.path()).unwrap();
+    let sig = git2::Signature::now("T", "t@example.test").unwrap();
+    let parent_commit = git.find_commit(parent.0).unwrap();
+    let new = git
+        .commit(
+            None,
+            &sig,
+            &sig,
+            "edit",
+            &git.find_tree(tree).unwrap(),
+            &[&parent_commit],
+        )
+        .unwrap();
+    let new = CommitId(new);
+    let files = source.files_at(new).unwrap();
+    let texts: Vec<(&str, &str)> = files
+        .iter()
+        .map(|f| (f.path.as_str(), f.text.as_str()))
+        .collect();
+    assert_eq!(
+        texts,
+        [("README.md", "hello\n"), ("pools/web.yaml", "a: 2\n")]
+    );
+    // Someone pushed meanwhile: the swap refuses and nothing moves.
+    let pushed = repo.commit("other.yaml", "b: 1\n", "a person's push");
+    assert!(!source.advance_branch(parent, new).unwrap());
+    assert_eq!(source.head().unwrap(), pushed);
+    // From the head it expected, it moves.
+    assert!(source.advance_branch(pushed, new).unwrap());
+    assert_eq!(source.head().unwrap(), new);
+}
