@@ -313,7 +313,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         limiter: Arc::new(RateLimiter::new(rate_limit)),
         metrics: metrics.clone(),
         clock: clock.clone(),
-        writer: Some(Arc::new(super::api::writes::Writer::new(
+        writer: Some(Arc::new(super::api::writer::Writer::new(
             write_to,
             write_branch,
             api_signer,

@@ -81,7 +81,7 @@ pub(super) async fn front_door(
     let refusal = response.extensions().get::<Refusal>().cloned();
     let commit = response
         .extensions()
-        .get::<super::writes::Committed>()
+        .get::<super::writer::Committed>()
         .map(|c| c.0.clone());
     let status = response.status();
     let event = AuditEvent::new(

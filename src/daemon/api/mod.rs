@@ -24,6 +24,7 @@ mod reads;
 pub mod routes;
 pub mod usage;
 pub mod view;
+pub mod writer;
 pub mod writes;
 
 #[cfg(test)]
@@ -56,7 +57,7 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
     /// The write endpoints' repository, key and triggers; `None`: reads only.
-    pub writer: Option<Arc<writes::Writer>>,
+    pub writer: Option<Arc<writer::Writer>>,
 }
 
 /// An authenticated caller, and the trusted commit it was checked

@@ -261,7 +261,7 @@ async fn nothing_is_answered_before_a_commit_is_trusted_or_while_the_audit_log_i
         metrics: Default::default(),
         clock: Arc::new(crate::support::clock::FixedClock::at_unix(1_800_000_000)),
         // As for a daemon that watches a remote repository.
-        writer: Some(Arc::new(super::writes::Writer::new(
+        writer: Some(Arc::new(super::writer::Writer::new(
             None,
             "main".into(),
             None,
