@@ -259,6 +259,16 @@ fn credentials_never_show_in_urls() {
     );
     assert_eq!(redact_url("ssh://git@host/o/r.git"), "ssh://host/o/r.git");
     assert_eq!(redact_url("/srv/repo"), "/srv/repo");
+    let url = "https://x-access-token:ghp_secret@github.com/o/r.git";
+    assert_eq!(
+        redact_userinfo(
+            "cannot redirect from 'https://x-access-token:ghp_secret@github.com/o/r.git' \
+             (ghp_secret)",
+            url
+        ),
+        "cannot redirect from 'https://github.com/o/r.git' (<redacted>)"
+    );
+    assert_eq!(redact_userinfo("no url here", "/srv/repo"), "no url here");
 }
 
 /// A private key padded past the limit per file: its size comes from the
