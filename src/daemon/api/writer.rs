@@ -223,7 +223,7 @@ pub async fn write_call(
     let signer = writer.signer.clone().ok_or(ApiError::NoSigningKey)?;
     let key = idempotency_key(headers)?;
     let body = BodyDigest::of(body);
-    let token = caller.token.id.clone();
+    let fresh = request_id(api.clock.now());
     let write = Write {
         writer: writer.clone(),
         caller,
@@ -233,47 +233,8 @@ pub async fn write_call(
     };
     let mut keys = writer.keys.lock().await;
     let (commit, request) = match key {
-        None => {
-            let request = request_id(api.clock.now());
-            (write.commit(&request).await?, request)
-        }
-        Some(key) => match keys.ledger.seen(&token, &key, &body) {
-            Seen::Reused => return Err(ApiError::IdempotencyKeyReused),
-            Seen::Made { request, commit } => (commit, request),
-            Seen::New => {
-                let request = request_id(api.clock.now());
-                let since = write.head().await;
-                let intent = Entry {
-                    token,
-                    key,
-                    body,
-                    request: request.clone(),
-                    since,
-                    commit: None,
-                };
-                (write.under_intent(&mut keys, intent).await?, request)
-            }
-            // Made before the daemon could record it, or never made: git
-            // tells which.
-            Seen::Unsettled { request, since } => match write.find(&request, since).await? {
-                Some(commit) => {
-                    tracing::info!(%request, %commit, "api: a retried request's commit was found in git");
-                    keys.settle(&token, &key, commit).await;
-                    (commit, request)
-                }
-                None => {
-                    let intent = Entry {
-                        token,
-                        key,
-                        body,
-                        request: request.clone(),
-                        since,
-                        commit: None,
-                    };
-                    (write.under_intent(&mut keys, intent).await?, request)
-                }
-            },
-        },
+        None => (write.commit(&fresh).await?, fresh),
+        Some(key) => write.keyed(&mut keys, key, body, fresh).await?,
     };
     drop(keys);
     write.wake(commit);
@@ -332,6 +293,43 @@ struct Write {
 }
 
 impl Write {
+    /// The commit of a call with `key` and a body of digest `body`: the
+    /// one remembered, the one git holds for an unsettled intent, or a new
+    /// one (carrying `fresh` for a key never seen).
+    async fn keyed(
+        &self,
+        keys: &mut Keys,
+        key: String,
+        body: BodyDigest,
+        fresh: RequestId,
+    ) -> Result<(CommitId, RequestId), ApiError> {
+        let token = self.caller.token.id.clone();
+        let (request, since) = match keys.ledger.seen(&token, &key, &body) {
+            Seen::Reused => return Err(ApiError::IdempotencyKeyReused),
+            Seen::Made { request, commit } => return Ok((commit, request)),
+            Seen::New => (fresh, self.head().await),
+            // Made before the daemon could record it, or never made: git
+            // tells which.
+            Seen::Unsettled { request, since } => {
+                if let Some(commit) = self.find(&request, since).await? {
+                    tracing::info!(%request, %commit, "api: a retried request's commit was found in git");
+                    keys.settle(&token, &key, commit).await;
+                    return Ok((commit, request));
+                }
+                (request, since)
+            }
+        };
+        let intent = Entry {
+            token,
+            key,
+            body,
+            request: request.clone(),
+            since,
+            commit: None,
+        };
+        Ok((self.under_intent(keys, intent).await?, request))
+    }
+
     /// Records `intent` on disk, then makes its commit and settles it: no
     /// commit without a durable intent.
     async fn under_intent(&self, keys: &mut Keys, intent: Entry) -> Result<CommitId, ApiError> {
