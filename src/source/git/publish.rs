@@ -72,8 +72,10 @@ impl GitSource {
             Some(path) => self.swap_in(&path, url, expected, new)?,
             None => self.push(url, credentials.as_ref(), expected, new)?,
         };
-        if landed {
-            self.follow(new)?;
+        // The push landed whatever happens to the mirror: its branch
+        // catches up at the daemon's next fetch.
+        if let Err(error) = landed.then(|| self.follow(new)).transpose() {
+            tracing::warn!(%error, commit = %new.short(), "the mirror's branch could not follow a push; the next fetch moves it");
         }
         Ok(landed)
     }
