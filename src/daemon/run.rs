@@ -21,7 +21,7 @@ use crate::judge::TrustAnchor;
 use crate::provider::embedded::EmbeddedProvider;
 use crate::report::notes::{GitNotes, NotesConfig, PushTarget};
 use crate::report::ContextName;
-use crate::source::{GitSource, SecretRef};
+use crate::source::{GitLocation, GitSource, SecretRef};
 use crate::support::clock::{Clock, SystemClock, TokioSleeper};
 use crate::trigger::{Trigger, TriggerSource};
 use std::future::Future;
@@ -34,6 +34,9 @@ use tokio::time::Instant;
 
 /// The audit log, in the state directory.
 pub const AUDIT_FILE: &str = "audit.jsonl";
+
+/// The bare mirror of a remote repository, in the state directory.
+pub const MIRROR_DIR: &str = "mirror.git";
 
 /// The file, in the state directory, holding the in-process data plane's
 /// admin token (mode 0600), for operators on this machine.
@@ -69,6 +72,8 @@ pub enum StartError {
     Alerts(String),
     #[error("api.signing_key_file: {0}")]
     ApiKey(#[from] crate::source::ApiSignerError),
+    #[error(transparent)]
+    IdempotencyKeys(#[from] super::api::writer::ledger_file::LedgerFileError),
     #[error(
         "api.signing_key_file {} is inside the watched repository; the API key signs for every \
          token, so keep it outside the repository, readable only by the daemon's user",
@@ -95,7 +100,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             path.clone(),
         ),
         RepositoryLocation::Remote { url, credentials } => {
-            let mirror = state_dir.join("mirror.git");
+            let mirror = state_dir.join(MIRROR_DIR);
             let source =
                 GitSource::remote(url, &mirror, &config.repository.branch, credentials.clone())?;
             (source, mirror)
@@ -116,10 +121,15 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     let api_key = api_signer
         .as_ref()
         .map(|signer| crate::identity::ApiKey::of(signer.public_key()));
-    // Writes go to a repository on this machine only, for now.
+    // API writes move the branch where the daemon reads it: in place, or
+    // by a push from the mirror.
     let write_to = match &config.repository.location {
-        RepositoryLocation::Local(path) => Some(path.clone()),
-        RepositoryLocation::Remote { .. } => None,
+        RepositoryLocation::Local(path) => GitLocation::Local(path.clone()),
+        RepositoryLocation::Remote { url, credentials } => GitLocation::Remote {
+            url: url.clone(),
+            mirror: state_dir.join(MIRROR_DIR),
+            credentials: credentials.clone(),
+        },
     };
     let write_branch = config.repository.branch.clone();
     let store = StateStore::in_dir(&state_dir);
@@ -299,6 +309,14 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         },
         state,
     );
+    let writer = Arc::new(super::api::writer::Writer::new(
+        write_to,
+        write_branch,
+        api_signer,
+        Some(triggers.clone()),
+        journal.clone(),
+        state_dir.join(super::api::writer::ledger_file::FILE),
+    )?);
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let pages = super::pages::router(super::pages::PagesState {
         journal: journal.clone(),
@@ -313,13 +331,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         limiter: Arc::new(RateLimiter::new(rate_limit)),
         metrics: metrics.clone(),
         clock: clock.clone(),
-        writer: Some(Arc::new(super::api::writer::Writer::new(
-            write_to,
-            write_branch,
-            api_signer,
-            Some(triggers.clone()),
-            journal.clone(),
-        ))),
+        writer: Some(writer),
     });
     let api = tokio::spawn(super::pages::serve(
         api_listener,

@@ -71,3 +71,22 @@ pub(crate) fn redact_url(url: &str) -> String {
         None => url.to_owned(),
     }
 }
+
+/// `text` (a libgit2 message, which may quote the URL it was given or was
+/// redirected to) with `url`'s `user:password@` part removed wherever it
+/// appears, and its password on its own too.
+pub(crate) fn redact_userinfo(text: &str, url: &str) -> String {
+    let Some(userinfo) = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .map(|(userinfo, _)| userinfo)
+        .filter(|userinfo| !userinfo.contains('/') && !userinfo.is_empty())
+    else {
+        return text.to_owned();
+    };
+    let text = text.replace(&format!("{userinfo}@"), "");
+    match userinfo.split_once(':') {
+        Some((_, password)) if !password.is_empty() => text.replace(password, "<redacted>"),
+        _ => text,
+    }
+}

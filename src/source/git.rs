@@ -2,7 +2,7 @@
 //! a range, each commit's signature and signed bytes, and each commit's
 //! tree as `(path, text)` pairs for `spec::load`.
 
-use super::auth::{credential_callbacks, redact_url};
+use super::auth::{credential_callbacks, redact_url, redact_userinfo};
 use super::credentials::{Credentials, SecretError};
 use super::ignore::{IgnoreRules, IGNORE_FILE};
 use crate::spec::{Exceeded, Limits, SourceFile, TreeBudget};
@@ -11,7 +11,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod api_commit;
+mod location;
+mod publish;
+mod requests;
 pub use api_commit::{write_api_commit, ApiCommit, ApiCommitError, ApiSigner, ApiSignerError};
+pub use location::GitLocation;
 
 /// A commit id: 40 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,6 +98,8 @@ pub enum GitError {
     NoSuchBranch { branch: String, location: String },
     #[error("cannot fetch {url}: {message}")]
     Fetch { url: String, message: String },
+    #[error("cannot push to {url}: {message}")]
+    Push { url: String, message: String },
     #[error("cannot read the repository credentials: {0}")]
     Credentials(#[from] SecretError),
     #[error(
@@ -191,7 +197,7 @@ impl GitSource {
         };
         let fetch_error = |e: git2::Error| GitError::Fetch {
             url: redact_url(url),
-            message: e.message().to_owned(),
+            message: redact_userinfo(e.message(), url),
         };
         let mut secret_error = None;
         let callbacks = credential_callbacks(credentials.as_ref(), &mut secret_error);
@@ -343,8 +349,7 @@ impl GitSource {
             .reference_matching(&name, new.0, true, expected.0, &message)
         {
             Ok(_) => Ok(true),
-            Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Locked) => Ok(false),
-            Err(e) if e.message().contains("old reference value does not match") => Ok(false),
+            Err(e) if publish::moved(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }

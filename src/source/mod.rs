@@ -12,6 +12,6 @@ pub use credentials::{Credentials, Secret, SecretError, SecretRef};
 pub use dir::{read_tree, ReadError};
 pub use git::{
     write_api_commit, ApiCommit, ApiCommitError, ApiSigner, ApiSignerError, CommitId, CommitInfo,
-    GitError, GitSource,
+    GitError, GitLocation, GitSource,
 };
 pub use ignore::IgnoreRules;

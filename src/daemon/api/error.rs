@@ -68,6 +68,10 @@ pub enum ApiError {
     /// The same Idempotency-Key with another body.
     #[error("this Idempotency-Key was used with another request body")]
     IdempotencyKeyReused,
+    /// The Idempotency-Key could not be recorded before its commit was
+    /// made, so none was.
+    #[error("the Idempotency-Key could not be recorded, so nothing was committed")]
+    KeysUnavailable,
     /// The branch kept moving while the edit was being made.
     #[error("the branch moved {0} times while the change was being committed")]
     Conflict(u32),
@@ -120,9 +124,10 @@ impl ApiError {
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotReady | ApiError::AuditUnavailable | ApiError::NoSigningKey => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::NotReady
+            | ApiError::AuditUnavailable
+            | ApiError::NoSigningKey
+            | ApiError::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) | ApiError::IdempotencyKeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -156,6 +161,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad-request",
             ApiError::Invalid(_) => "invalid",
             ApiError::IdempotencyKeyReused => "idempotency-key-reused",
+            ApiError::KeysUnavailable => "idempotency-keys-unavailable",
             ApiError::Conflict(_) => "conflict",
             ApiError::NotSupportedYet(_) => "not-supported-yet",
             ApiError::NoSigningKey => "no-signing-key",
@@ -218,10 +224,14 @@ impl ApiError {
                 "fix what the message names (file:line); `lbops validate` shows the same"
             }
             ApiError::IdempotencyKeyReused => "use a new Idempotency-Key for a different request",
+            ApiError::KeysUnavailable => {
+                "an operator must make the state directory writable again (see the daemon's log); \
+                 then call again with the same Idempotency-Key"
+            }
             ApiError::Conflict(_) => "call again; the change is re-applied on the new head",
             ApiError::NotSupportedYet(_) => {
-                "API writes work on a local repository (repository.path) for now; push a signed \
-                 commit to the remote instead"
+                "this daemon serves no write endpoints; push a signed commit to the repository \
+                 instead"
             }
             ApiError::NoSigningKey => {
                 "an operator must set api.signing_key_file in the daemon config (see README, API)"

@@ -160,8 +160,9 @@ fn every_error_has_a_code_a_message_and_a_hint_and_none_names_a_secret() {
         ApiError::BadRequest("missing field `address`".into()),
         ApiError::Invalid("pools.yaml:7:7: not a host:port".into()),
         ApiError::IdempotencyKeyReused,
+        ApiError::KeysUnavailable,
         ApiError::Conflict(4),
-        ApiError::NotSupportedYet("API writes to a remote repository are not supported yet"),
+        ApiError::NotSupportedYet("this daemon does not write"),
         ApiError::NoSigningKey,
         ApiError::Repository("disk full".into()),
         ApiError::Refused("serviceaccount/bot may not pool.targets.update pool/web".into()),
@@ -260,14 +261,18 @@ async fn nothing_is_answered_before_a_commit_is_trusted_or_while_the_audit_log_i
         limiter: Arc::new(super::limit::RateLimiter::new(Default::default())),
         metrics: Default::default(),
         clock: Arc::new(crate::support::clock::FixedClock::at_unix(1_800_000_000)),
-        // As for a daemon that watches a remote repository.
-        writer: Some(Arc::new(super::writer::Writer::new(
-            None,
-            "main".into(),
-            None,
-            None,
-            Default::default(),
-        ))),
+        // As for a daemon without an API signing key.
+        writer: Some(Arc::new(
+            super::writer::Writer::new(
+                crate::source::GitLocation::Local(dir.path().to_owned()),
+                "main".into(),
+                None,
+                None,
+                Default::default(),
+                dir.path().join("keys.json"),
+            )
+            .unwrap(),
+        )),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -313,8 +318,8 @@ spec: {{targets: [{{address: '10.0.0.1:80'}}]}}
     assert_eq!(body["commit"], "ab".repeat(20));
     assert_eq!(body["pools"][0]["targets"][0]["health"], "unknown");
 
-    // A write to a remote repository is not supported yet; GET on the
-    // write path names the method that is.
+    // A write without the daemon's API key is refused; GET on the write
+    // path names the method that is.
     let (status, _, body) = post(
         &format!("{base}/pools/web/targets"),
         &bearer,
@@ -323,10 +328,13 @@ spec: {{targets: [{{address: '10.0.0.1:80'}}]}}
     .await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (501, Some("not-supported-yet")),
+        (503, Some("no-signing-key")),
         "{body}"
     );
-    assert!(body["hint"].as_str().unwrap().contains("repository.path"));
+    assert!(body["hint"]
+        .as_str()
+        .unwrap()
+        .contains("api.signing_key_file"));
     let (status, headers, _) = get(&format!("{base}/pools/web/targets"), &bearer).await;
     assert_eq!((status, &headers["allow"]), (405, &"POST".parse().unwrap()));
 
@@ -352,7 +360,7 @@ spec: {{targets: [{{address: '10.0.0.1:80'}}]}}
         .collect();
     assert_eq!(
         outcomes,
-        ["not-ready", "ok", "not-supported-yet", "method-not-allowed"]
+        ["not-ready", "ok", "no-signing-key", "method-not-allowed"]
     );
     assert_eq!(records[1]["event"]["actor"], "serviceaccount/bot");
     assert_eq!(

@@ -4,11 +4,21 @@
 //! (`authz::changes` from the head to the edit, exactly what the judge
 //! will see) is authorized for the token by the trusted policy before
 //! anything is written. The commit is signed with the daemon's API key
-//! and the branch moves only from the head the edit was made on; if it
+//! and the branch moves only from the head the edit was made on (in
+//! place for a repository on this machine, by a push for a remote); if it
 //! moved, the edit is made again on the new head, [`RETRIES`] times, then
-//! `409`. Then: the reconcile loop is woken, an `Idempotency-Key` is
-//! remembered, and `?wait=applied` blocks until the daemon applied or
-//! refused the commit.
+//! `409`. Then the reconcile loop is woken, and `?wait=applied` blocks
+//! until the daemon applied or refused the commit.
+//!
+//! An `Idempotency-Key` is recorded in the state directory
+//! ([`ledger_file`]) before its commit is made, and settled with the
+//! commit after: a retry gets the first call's commit, across restarts.
+//! A retry of a key whose commit was never recorded (the daemon stopped
+//! in between) looks for the commit carrying the request id in git, and
+//! makes it only if it is not there.
+
+mod ledger;
+pub mod ledger_file;
 
 use super::edit::EditError;
 use super::error::ApiError;
@@ -16,16 +26,17 @@ use super::{ApiState, Caller};
 use crate::authz::{authorize_token, changes};
 use crate::daemon::journal::Journal;
 use crate::judge::{Ruling, Verdict};
-use crate::source::{ApiCommit, ApiSigner, CommitId, GitSource};
+use crate::source::{ApiCommit, ApiSigner, CommitId, GitLocation, GitSource};
 use crate::spec::api_commit::{ApiTrailers, RequestId};
+use crate::spec::material::api_token::TokenId;
 use crate::spec::{self, Catalog, SourceFile};
 use crate::trigger::{Trigger, TriggerSource};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ledger::{BodyDigest, Entry, Ledger, Seen};
+pub use ledger::{MAX_KEY_LEN, REMEMBERED_KEYS};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -35,17 +46,18 @@ use tokio::sync::mpsc;
 /// How many times an edit is made again on a branch that moved.
 pub const RETRIES: u32 = 3;
 
-/// How many Idempotency-Keys are remembered (in memory: a restart forgets).
-pub const REMEMBERED_KEYS: usize = 1024;
+/// How many commits after an unsettled key's intent are read to find the
+/// commit carrying its request id.
+pub const SETTLE_WALK: usize = 1000;
 
 /// The longest `?timeout=` a waiting call may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// What the write endpoints need beyond the reads.
 pub struct Writer {
-    /// The repository on this machine; `None` when it is remote (not
-    /// supported yet).
-    pub repository: Option<PathBuf>,
+    /// The repository whose branch is written: the daemon's, or the
+    /// mirror of its remote.
+    pub location: GitLocation,
     pub branch: String,
     /// The daemon's API key; `None` when the config names none.
     pub signer: Option<Arc<ApiSigner>>,
@@ -55,44 +67,59 @@ pub struct Writer {
     /// The judgements and apply results, for `?wait=applied`.
     pub journal: Arc<Journal>,
     /// One write at a time, and the keys seen.
-    keys: tokio::sync::Mutex<VecDeque<Remembered>>,
+    keys: tokio::sync::Mutex<Keys>,
+}
+
+/// The remembered keys and the file that keeps them.
+struct Keys {
+    ledger: Ledger,
+    file: PathBuf,
 }
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer")
-            .field("repository", &self.repository)
+            .field("location", &self.location)
             .field("branch", &self.branch)
             .finish_non_exhaustive()
     }
 }
 
 impl Writer {
-    #[must_use]
+    /// A writer of `branch` in `location`, whose Idempotency-Keys are kept
+    /// in `keys_file` (read now; see [`ledger_file`] for a file that is
+    /// not a ledger).
     pub fn new(
-        repository: Option<PathBuf>,
+        location: GitLocation,
         branch: String,
         signer: Option<Arc<ApiSigner>>,
         triggers: Option<mpsc::Sender<Trigger>>,
         journal: Arc<Journal>,
-    ) -> Writer {
-        Writer {
-            repository,
+        keys_file: PathBuf,
+    ) -> Result<Writer, ledger_file::LedgerFileError> {
+        let (ledger, set_aside) = ledger_file::load(&keys_file)?;
+        if let Some(set_aside) = set_aside {
+            tracing::warn!(
+                file = %keys_file.display(),
+                moved_to = %set_aside.moved_to.display(),
+                problem = %set_aside.problem,
+                "api: the Idempotency-Key ledger is not readable as one; it was moved aside and \
+                 the daemon starts with no keys, so a retry of an earlier call may make a second \
+                 commit"
+            );
+        }
+        Ok(Writer {
+            location,
             branch,
             signer,
             triggers,
             journal,
-            keys: tokio::sync::Mutex::new(VecDeque::new()),
-        }
+            keys: tokio::sync::Mutex::new(Keys {
+                ledger,
+                file: keys_file,
+            }),
+        })
     }
-}
-
-/// An Idempotency-Key's first answer: the commit it made.
-struct Remembered {
-    token: String,
-    key: String,
-    body: [u8; 32],
-    written: Written,
 }
 
 /// The commit a write made, as the response and the audit record name it.
@@ -101,6 +128,16 @@ pub struct Written {
     pub commit: String,
     pub request_id: String,
     pub status_url: String,
+}
+
+impl Written {
+    fn of(commit: CommitId, request: &RequestId) -> Written {
+        Written {
+            commit: commit.to_string(),
+            request_id: request.to_string(),
+            status_url: format!("/commits/{commit}"),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -183,82 +220,25 @@ pub async fn write_call(
         .writer
         .clone()
         .ok_or(ApiError::NotSupportedYet("this daemon does not write"))?;
-    let Some(repository) = writer.repository.clone() else {
-        return Err(ApiError::NotSupportedYet(
-            "API writes to a remote repository are not supported yet",
-        ));
-    };
     let signer = writer.signer.clone().ok_or(ApiError::NoSigningKey)?;
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(value) => match value.to_str() {
-            Ok(k) if !k.is_empty() && k.len() <= 255 => Some(k.to_owned()),
-            _ => {
-                return Err(ApiError::BadRequest(
-                    "Idempotency-Key is 1 to 255 visible characters".into(),
-                ))
-            }
-        },
+    let key = idempotency_key(headers)?;
+    let body = BodyDigest::of(body);
+    let fresh = request_id(api.clock.now());
+    let write = Write {
+        writer: writer.clone(),
+        caller,
+        edit,
+        signer,
+        unix: api.clock.unix_seconds(),
     };
-    let digest: [u8; 32] = Sha256::digest(body).into();
-    let token = caller.token.id.to_string();
     let mut keys = writer.keys.lock().await;
-    let earlier = key.as_ref().and_then(|key| {
-        keys.iter()
-            .find(|r| r.token == token && &r.key == key)
-            .map(|r| (r.body == digest, r.written.clone()))
-    });
-    let written = match earlier {
-        Some((false, _)) => return Err(ApiError::IdempotencyKeyReused),
-        Some((true, written)) => written,
-        None => {
-            let now = api.clock.now();
-            let request = request_id(now);
-            let unix = api.clock.unix_seconds();
-            let branch = writer.branch.clone();
-            let commit = tokio::task::spawn_blocking(move || {
-                commit_edit(
-                    &repository,
-                    &branch,
-                    &caller,
-                    &*edit,
-                    &request,
-                    &signer,
-                    unix,
-                    &mut || {},
-                )
-                .map(|commit| (commit, request))
-            })
-            .await
-            .map_err(|e| ApiError::Repository(e.to_string()))??;
-            let (commit, request) = commit;
-            if let Some(triggers) = &writer.triggers {
-                let _ = triggers.try_send(Trigger {
-                    source: TriggerSource::Api,
-                    git_ref: Some(format!("refs/heads/{}", writer.branch)),
-                    after: Some(commit.to_string()),
-                });
-            }
-            let written = Written {
-                commit: commit.to_string(),
-                request_id: request.to_string(),
-                status_url: format!("/commits/{commit}"),
-            };
-            if let Some(key) = key {
-                if keys.len() >= REMEMBERED_KEYS {
-                    keys.pop_front();
-                }
-                keys.push_back(Remembered {
-                    token,
-                    key,
-                    body: digest,
-                    written: written.clone(),
-                });
-            }
-            written
-        }
+    let (commit, request) = match key {
+        None => (write.commit(&fresh).await?, fresh),
+        Some(key) => write.keyed(&mut keys, key, body, fresh).await?,
     };
     drop(keys);
+    write.wake(commit);
+    let written = Written::of(commit, &request);
     let mut response = match timeout {
         None => (StatusCode::ACCEPTED, Json(written.clone())).into_response(),
         Some(timeout) => wait_applied(api, &writer, &written, timeout).await?,
@@ -269,11 +249,183 @@ pub async fn write_call(
     Ok(response)
 }
 
+/// The call's `Idempotency-Key`, if it sent one.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if ledger::valid_key(key) => Ok(Some(key.to_owned())),
+        _ => Err(ApiError::BadRequest(format!(
+            "Idempotency-Key is 1 to {MAX_KEY_LEN} visible characters"
+        ))),
+    }
+}
+
+impl Keys {
+    /// Writes the ledger to its file.
+    async fn save(&self) -> std::io::Result<()> {
+        let (file, ledger) = (self.file.clone(), self.ledger.clone());
+        tokio::task::spawn_blocking(move || ledger_file::save(&file, &ledger))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    /// Records `commit` as `key`'s. The commit is made whatever happens
+    /// here: if the file cannot be written, the intent stays on disk and a
+    /// retry after a restart finds the commit in git.
+    async fn settle(&mut self, token: &TokenId, key: &str, commit: CommitId) {
+        if self.ledger.settle(token, key, commit) {
+            if let Err(error) = self.save().await {
+                tracing::warn!(%error, file = %self.file.display(), %commit, "api: cannot record an Idempotency-Key's commit; a retry will look for it in git");
+            }
+        }
+    }
+}
+
+/// One write call's parts, for the steps that make its commit.
+struct Write {
+    writer: Arc<Writer>,
+    caller: Caller,
+    edit: Arc<dyn Edit>,
+    signer: Arc<ApiSigner>,
+    unix: i64,
+}
+
+impl Write {
+    /// The commit of a call with `key` and a body of digest `body`: the
+    /// one remembered, the one git holds for an unsettled intent, or a new
+    /// one (carrying `fresh` for a key never seen).
+    async fn keyed(
+        &self,
+        keys: &mut Keys,
+        key: String,
+        body: BodyDigest,
+        fresh: RequestId,
+    ) -> Result<(CommitId, RequestId), ApiError> {
+        let token = self.caller.token.id.clone();
+        let (request, since) = match keys.ledger.seen(&token, &key, &body) {
+            Seen::Reused => return Err(ApiError::IdempotencyKeyReused),
+            Seen::Made { request, commit } => return Ok((commit, request)),
+            Seen::New => (fresh, self.head().await),
+            // Made before the daemon could record it, or never made: git
+            // tells which.
+            Seen::Unsettled { request, since } => {
+                if let Some(commit) = self.find(&request, since).await? {
+                    tracing::info!(%request, %commit, "api: a retried request's commit was found in git");
+                    keys.settle(&token, &key, commit).await;
+                    return Ok((commit, request));
+                }
+                (request, since)
+            }
+        };
+        let intent = Entry {
+            token,
+            key,
+            body,
+            request: request.clone(),
+            since,
+            commit: None,
+        };
+        Ok((self.under_intent(keys, intent).await?, request))
+    }
+
+    /// Records `intent` on disk, then makes its commit and settles it: no
+    /// commit without a durable intent.
+    async fn under_intent(&self, keys: &mut Keys, intent: Entry) -> Result<CommitId, ApiError> {
+        let (token, key, request) = (
+            intent.token.clone(),
+            intent.key.clone(),
+            intent.request.clone(),
+        );
+        keys.ledger.intend(intent);
+        if let Err(error) = keys.save().await {
+            tracing::error!(%error, file = %keys.file.display(), "api: cannot record an Idempotency-Key; nothing is committed");
+            return Err(ApiError::KeysUnavailable);
+        }
+        let commit = self.commit(&request).await?;
+        keys.settle(&token, &key, commit).await;
+        Ok(commit)
+    }
+
+    /// Makes the edit a commit carrying `request` and moves the branch to it.
+    async fn commit(&self, request: &RequestId) -> Result<CommitId, ApiError> {
+        let (writer, caller, edit, signer) = (
+            self.writer.clone(),
+            self.caller.clone(),
+            self.edit.clone(),
+            self.signer.clone(),
+        );
+        let (request, unix) = (request.clone(), self.unix);
+        tokio::task::spawn_blocking(move || {
+            let source = writer.location.open(&writer.branch).map_err(git)?;
+            commit_edit_on(
+                &source,
+                &caller,
+                &*edit,
+                &request,
+                &signer,
+                unix,
+                &mut || {},
+            )
+        })
+        .await
+        .map_err(git)?
+    }
+
+    /// The branch head as this machine last saw it (the mirror's, for a
+    /// remote): an intent's commit comes after it.
+    async fn head(&self) -> Option<CommitId> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || writer.location.open(&writer.branch)?.head())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// The commit carrying `request`, made by this daemon for this token,
+    /// among the branch's commits after `since`.
+    async fn find(
+        &self,
+        request: &RequestId,
+        since: Option<CommitId>,
+    ) -> Result<Option<CommitId>, ApiError> {
+        let (writer, signer, token) = (
+            self.writer.clone(),
+            self.signer.clone(),
+            self.caller.token.id.clone(),
+        );
+        let request = request.clone();
+        tokio::task::spawn_blocking(move || {
+            let source = writer.location.open(&writer.branch).map_err(git)?;
+            let head = source.latest().map_err(git)?;
+            source
+                .find_request(since, head, &request, SETTLE_WALK, &|commit, trailers| {
+                    trailers.token == token && signer.signed(commit)
+                })
+                .map_err(git)
+        })
+        .await
+        .map_err(git)?
+    }
+
+    /// Wakes the reconcile loop for `commit`.
+    fn wake(&self, commit: CommitId) {
+        if let Some(triggers) = &self.writer.triggers {
+            let _ = triggers.try_send(Trigger {
+                source: TriggerSource::Api,
+                git_ref: Some(format!("refs/heads/{}", self.writer.branch)),
+                after: Some(commit.to_string()),
+            });
+        }
+    }
+}
+
 /// Blocks until the trusted commit is `written`'s (or has it in its
 /// history), it was refused, or `timeout` passed.
 async fn wait_applied(
     api: &ApiState,
-    writer: &Writer,
+    writer: &Arc<Writer>,
     written: &Written,
     timeout: Duration,
 ) -> Result<Response, ApiError> {
@@ -299,13 +451,12 @@ async fn wait_applied(
 }
 
 /// Whether `trusted` descends from `commit`.
-async fn applied_after(writer: &Writer, commit: CommitId, trusted: CommitId) -> bool {
-    let Some(path) = writer.repository.clone() else {
-        return false;
-    };
-    let branch = writer.branch.clone();
+async fn applied_after(writer: &Arc<Writer>, commit: CommitId, trusted: CommitId) -> bool {
+    let writer = writer.clone();
     tokio::task::spawn_blocking(move || {
-        GitSource::open(&path, &branch)
+        writer
+            .location
+            .open(&writer.branch)
             .and_then(|source| source.is_ancestor(commit, trusted))
             .unwrap_or(false)
     })
@@ -359,9 +510,9 @@ fn git(e: impl std::fmt::Display) -> ApiError {
     ApiError::Repository(e.to_string())
 }
 
-/// Makes the commit of `edit` and moves the branch to it: on the head as
-/// it is, again on a head that moved. `before_swap` runs between the
-/// commit and the branch's move (tests push there to race it).
+/// [`commit_edit_on`] the branch of the repository at `repository`: the
+/// form the endpoints' tests call.
+#[cfg(test)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn commit_edit(
     repository: &std::path::Path,
@@ -374,6 +525,21 @@ pub(super) fn commit_edit(
     before_swap: &mut dyn FnMut(),
 ) -> Result<CommitId, ApiError> {
     let source = GitSource::open(repository, branch).map_err(git)?;
+    commit_edit_on(&source, caller, edit, request, signer, now, before_swap)
+}
+
+/// Makes the commit of `edit` and moves the branch to it: on the head as
+/// it is, again on a head that moved. `before_swap` runs between the
+/// commit and the branch's move (tests push there to race it).
+pub(super) fn commit_edit_on(
+    source: &GitSource,
+    caller: &Caller,
+    edit: &dyn Edit,
+    request: &RequestId,
+    signer: &ApiSigner,
+    now: i64,
+    before_swap: &mut dyn FnMut(),
+) -> Result<CommitId, ApiError> {
     let trailers = ApiTrailers {
         account: caller.token.account.clone(),
         token: caller.token.id.clone(),
@@ -381,7 +547,7 @@ pub(super) fn commit_edit(
     };
     let summary = edit.summary();
     for _ in 0..=RETRIES {
-        let head = source.head().map_err(git)?;
+        let head = source.latest().map_err(git)?;
         let files = source.files_at(head).map_err(git)?;
         let before = spec::load(&files, &spec::Options::at(now))
             .map_err(|invalid| {
@@ -421,10 +587,13 @@ pub(super) fn commit_edit(
             )
             .map_err(git)?;
         before_swap();
-        if source.advance_branch(head, commit).map_err(git)? {
+        if source.publish(head, commit).map_err(git)? {
             return Ok(commit);
         }
         tracing::info!(%request, "api: the branch moved; making the edit again on its new head");
     }
     Err(ApiError::Conflict(RETRIES + 1))
 }
+
+#[cfg(test)]
+mod tests;

@@ -152,3 +152,19 @@ pub fn write_api_commit(
     let id = repo.commit_signed(content, &signature, Some("gpgsig"))?;
     Ok(CommitId(id))
 }
+
+impl ApiSigner {
+    /// Whether `commit` carries a signature this key made over it: a
+    /// commit lbops wrote, not one someone pushed claiming its trailers.
+    #[must_use]
+    pub fn signed(&self, commit: &super::CommitInfo) -> bool {
+        let Some(signature) = &commit.signature else {
+            return false;
+        };
+        ssh_key::SshSig::from_pem(signature).is_ok_and(|sig| {
+            self.public_key()
+                .verify(GIT_NAMESPACE, &commit.signed_data, &sig)
+                .is_ok()
+        })
+    }
+}

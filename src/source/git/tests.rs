@@ -259,6 +259,16 @@ fn credentials_never_show_in_urls() {
     );
     assert_eq!(redact_url("ssh://git@host/o/r.git"), "ssh://host/o/r.git");
     assert_eq!(redact_url("/srv/repo"), "/srv/repo");
+    let url = "https://x-access-token:ghp_secret@github.com/o/r.git";
+    assert_eq!(
+        redact_userinfo(
+            "cannot redirect from 'https://x-access-token:ghp_secret@github.com/o/r.git' \
+             (ghp_secret)",
+            url
+        ),
+        "cannot redirect from 'https://github.com/o/r.git' (<redacted>)"
+    );
+    assert_eq!(redact_userinfo("no url here", "/srv/repo"), "no url here");
 }
 
 /// A private key padded past the limit per file: its size comes from the
@@ -424,4 +434,69 @@ fn a_file_edit_makes_a_tree_and_the_branch_moves_only_from_where_it_was() {
     // From the head it expected, it moves.
     assert!(source.advance_branch(pushed, new).unwrap());
     assert_eq!(source.head().unwrap(), new);
+}
+
+#[test]
+fn a_request_s_commit_is_found_after_the_head_it_was_made_on_within_the_bound() {
+    use crate::spec::api_commit::{ApiTrailers, RequestId};
+    use crate::spec::material::api_token::TokenId;
+    let repo = Repo::new();
+    let base = repo.commit("pools/web.yaml", "a: 1\n", "base");
+    let source = repo.source();
+    let key = ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[3; 32]));
+    let signer = ApiSigner::new(key).unwrap();
+    let other = ApiSigner::new(ssh_key::PrivateKey::from(
+        ssh_key::private::Ed25519Keypair::from_seed(&[8; 32]),
+    ))
+    .unwrap();
+    let api_commit = |request: &str, text: &str| {
+        let head = source.head().unwrap();
+        let tree = source.tree_with_file(head, "pools/web.yaml", text).unwrap();
+        let trailers = ApiTrailers {
+            account: "deploy-bot".parse().unwrap(),
+            token: TokenId::parse("aaaaaaaaaaaa").unwrap(),
+            request: RequestId::parse(request).unwrap(),
+        };
+        let commit = ApiCommit {
+            parent: head,
+            tree,
+            summary: "an edit",
+            trailers: &trailers,
+            time: 1_800_000_000,
+        };
+        let id = source.write_api_commit(&commit, &signer).unwrap();
+        assert!(source.advance_branch(head, id).unwrap());
+        id
+    };
+    let first = api_commit("req-1", "a: 2\n");
+    let person = repo.commit("notes.yaml", "# hi\n", "a person's push");
+    let second = api_commit("req-2", "a: 3\n");
+    let head = source.head().unwrap();
+    let request = |r: &str| RequestId::parse(r).unwrap();
+    let ours = |c: &CommitInfo, _: &ApiTrailers| signer.signed(c);
+    let find = |since, r: &str, max| source.find_request(since, head, &request(r), max, &ours);
+
+    assert_eq!(find(Some(base), "req-1", 10).unwrap(), Some(first));
+    assert_eq!(find(Some(base), "req-2", 10).unwrap(), Some(second));
+    assert_eq!(find(None, "req-2", 10).unwrap(), Some(second));
+    assert_eq!(
+        find(Some(first), "req-1", 10).unwrap(),
+        None,
+        "before `since`"
+    );
+    assert_eq!(
+        find(Some(base), "req-2", 2).unwrap(),
+        None,
+        "past the bound"
+    );
+    assert_eq!(find(Some(base), "req-3", 10).unwrap(), None);
+    // Someone else's key (or none) is not the daemon's.
+    let theirs = |c: &CommitInfo, _: &ApiTrailers| other.signed(c);
+    assert_eq!(
+        source
+            .find_request(Some(base), head, &request("req-1"), 10, &theirs)
+            .unwrap(),
+        None
+    );
+    assert!(!signer.signed(&source.commit(person).unwrap()));
 }
