@@ -62,6 +62,8 @@ const STYLE: &str = "
 body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
 header{background:#1d2330;color:#fff;padding:.7em 1.5em}
 header a{color:#fff;text-decoration:none;font-weight:600}
+header nav{display:inline;margin-left:1.5em}
+header nav a{font-weight:400;margin-right:1em}
 main{padding:1em 1.5em;max-width:72em}
 h1{font-size:1.35em;margin:.3em 0 .6em}
 h2{font-size:1.1em;margin:1.4em 0 .5em}
@@ -79,6 +81,7 @@ ul.statuses li{margin:.1em 0}
 .failure,.denied,.refused,.invalid,.rewound{background:#c62828}
 .error{background:#b45309}
 .pending,.unjudged{background:#6b7280}
+.stale{background:#7c4dff}
 .who{color:#4b5563;font-size:.9em}
 .muted{color:#6b7280}
 section.commit{background:#fff;border:1px solid #d8dce3;padding:.6em .9em;margin:.8em 0}
@@ -95,7 +98,8 @@ pub fn page(title: &str, body: &str) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <header><a href=\"/\">lbops</a></header>\n<main>\n{body}</main>\n</body>\n</html>\n",
+         <header><a href=\"/\">lbops</a><nav><a href=\"/\">Commits</a>\
+         <a href=\"/tokens\">API tokens</a></nav></header>\n<main>\n{body}</main>\n</body>\n</html>\n",
         esc(title)
     )
 }
