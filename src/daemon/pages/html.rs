@@ -48,6 +48,16 @@ pub fn href_segment(text: &str) -> String {
     out
 }
 
+/// Unix seconds as the day, `2026-01-02` (UTC).
+#[must_use]
+pub fn day(unix: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
 /// Unix seconds as `2026-01-02 03:04:05 UTC`.
 #[must_use]
 pub fn utc(unix: i64) -> String {
@@ -88,6 +98,8 @@ section.commit{background:#fff;border:1px solid #d8dce3;padding:.6em .9em;margin
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;margin:0}
 dt{font-weight:600}
 dd{margin:0}
+table.tokens{font-size:.9em}
+.nowrap{white-space:nowrap}
 ";
 
 /// A whole page: no scripts, no external resources, inline style only
@@ -132,5 +144,6 @@ mod tests {
     #[test]
     fn times_are_utc() {
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(day(86_399), "1970-01-01");
     }
 }

@@ -3,7 +3,7 @@
 //! to), in `lbops authorize`'s wording; and the API tokens of the trusted
 //! policy with their use.
 
-use super::html::{badge, esc, href_segment, page, utc};
+use super::html::{badge, day, esc, href_segment, page, utc};
 use super::tokens::{Flag, TokenRow};
 use crate::daemon::journal::{ApplyResult, CommitRecord, StatusRecord};
 use crate::judge::{Identity, JudgedCommit, Judgement, Ruling};
@@ -179,7 +179,7 @@ pub fn tokens(rows: &[TokenRow], commit: Option<&str>, now: i64, since: i64) -> 
         return page("lbops: API tokens", &body);
     }
     body.push_str(
-        "<table class=\"tokens\">\n<thead><tr><th>Flags</th><th>Account</th><th>Owner</th>\
+        "<table class=\"tokens\">\n<thead><tr><th>Flags</th><th>ServiceAccount</th><th>Owner</th>\
          <th>Token</th><th>Scopes</th><th>Resources</th><th>Expires</th><th>Created</th>\
          <th>Last used</th><th>Calls</th><th>Refused</th></tr></thead>\n<tbody>\n",
     );
@@ -209,7 +209,7 @@ pub fn tokens(rows: &[TokenRow], commit: Option<&str>, now: i64, since: i64) -> 
             || "<span class=\"muted\">never</span>".to_owned(),
             |(at, peer)| {
                 format!(
-                    "{}<br><span class=\"who\">from {}</span>",
+                    "<span class=\"nowrap\">{}</span><br><span class=\"who\">from {}</span>",
                     esc(&utc(at)),
                     esc(&peer.to_string())
                 )
@@ -217,25 +217,34 @@ pub fn tokens(rows: &[TokenRow], commit: Option<&str>, now: i64, since: i64) -> 
         );
         let _ = writeln!(
             body,
-            "<tr id=\"token-{anchor}\"><td>{flags}</td><td>serviceaccount/{account}</td><td>user/{owner}</td>\
+            "<tr id=\"token-{anchor}\"><td>{flags}</td><td>{account}</td><td>{owner}</td>\
              <td>{name}<br>{id}</td><td>{scopes}</td><td>{resources}</td><td>{expires}</td>\
              <td>{created}</td><td>{last}</td><td>{calls}</td><td>{refused}</td></tr>",
             anchor = href_segment(&format!("{}-{}", row.account, row.name)),
             account = esc(row.account.as_str()),
             owner = esc(row.owner.as_str()),
             name = esc(row.name.as_str()),
-            scopes = list(&row.scopes, "all its roles allow"),
-            resources = list(&row.resources, "all its roles allow"),
-            expires = esc(&utc(row.expires)),
+            scopes = list(&row.scopes, "any its roles allow"),
+            resources = list(&row.resources, "any its roles allow"),
+            expires = dated(row.expires),
             created = row
                 .created
-                .map_or_else(|| "<span class=\"muted\">unknown</span>".to_owned(), |c| esc(&utc(c)).to_string()),
+                .map_or_else(|| "<span class=\"muted\">unknown</span>".to_owned(), dated),
             calls = row.used.calls,
             refused = row.used.refused,
         );
     }
     body.push_str("</tbody>\n</table>\n");
     page("lbops: API tokens", &body)
+}
+
+/// The day, with the time in its tooltip.
+fn dated(unix: i64) -> String {
+    format!(
+        "<span class=\"nowrap\" title=\"{}\">{}</span>",
+        esc(&utc(unix)),
+        esc(&day(unix))
+    )
 }
 
 /// A flag as a badge that says how long.
@@ -742,9 +751,10 @@ spec: {emails: [bob@example.test], groups: [web-team]}
              <span class=\"badge stale\">unused for 40 days</span>",
             "<span class=\"badge failure\">expired 1 day(s) ago</span>",
             "<span class=\"badge stale\">never used</span>",
-            "<td>serviceaccount/deploy-bot</td><td>user/alice</td><td>busy<br><code>abcdefghijkl</code></td>\
-             <td><code>pool.targets.update</code></td><td><span class=\"muted\">all its roles allow</span></td>",
-            "2027-01-15 07:00:00 UTC<br><span class=\"who\">from 10.1.2.3:40000</span></td><td>7</td><td>2</td>",
+            "<td>deploy-bot</td><td>alice</td><td>busy<br><code>abcdefghijkl</code></td>\
+             <td><code>pool.targets.update</code></td><td><span class=\"muted\">any its roles allow</span></td>\
+             <td><span class=\"nowrap\" title=\"2027-01-20 08:00:00 UTC\">2027-01-20</span></td>",
+            "2027-01-15 07:00:00 UTC</span><br><span class=\"who\">from 10.1.2.3:40000</span></td><td>7</td><td>2</td>",
             "4 token(s), 3 flagged. Use is counted since 2027-01-15 06:00:00 UTC",
             &format!("<a href=\"/commits/{0}\"><code>{1}</code></a>", "ab".repeat(20), "ab".repeat(6)),
             "<a href=\"/tokens\">API tokens</a>",
