@@ -606,7 +606,10 @@ state_dir: '{}'
             "expires in 5 day(s) deploy-bot alice ending {}",
             ending.id()
         ),
-        &format!("never used deploy-bot alice stale {}", stale.id()),
+        &format!(
+            "not used since the daemon started deploy-bot alice stale {}",
+            stale.id()
+        ),
         &format!(
             "— deploy-bot alice ci {} state.read any its roles allow",
             ci.id()

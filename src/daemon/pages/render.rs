@@ -189,7 +189,7 @@ pub fn tokens(rows: &[TokenRow], commit: Option<&str>, now: i64, since: i64) -> 
             false => row
                 .flags
                 .iter()
-                .map(|f| flag(f, now))
+                .map(|f| flag(f, now, row.created.is_some_and(|c| c < since)))
                 .collect::<Vec<_>>()
                 .join(" "),
         };
@@ -247,14 +247,19 @@ fn dated(unix: i64) -> String {
     )
 }
 
-/// A flag as a badge that says how long.
-fn flag(flag: &Flag, now: i64) -> String {
+/// A flag as a badge that says how long. Use is counted since the daemon
+/// started: a token created before that and not seen since is not said
+/// to be "never used".
+fn flag(flag: &Flag, now: i64, created_before_start: bool) -> String {
     let days = |seconds: i64| seconds.div_euclid(86_400);
     match flag {
         Flag::Expired { at } => badge("failure", &format!("expired {} day(s) ago", days(now - at))),
         Flag::Expiring { at } => badge("error", &format!("expires in {} day(s)", days(at - now))),
         Flag::Unused { last: Some(last) } => {
             badge("stale", &format!("unused for {} days", days(now - last)))
+        }
+        Flag::Unused { last: None } if created_before_start => {
+            badge("stale", "not used since the daemon started")
         }
         Flag::Unused { last: None } => badge("stale", "never used"),
     }
@@ -743,6 +748,10 @@ spec: {emails: [bob@example.test], groups: [web-team]}
             ),
             token_row("gone", vec![Flag::Expired { at: now - 86_400 }]),
             token_row("fresh", vec![Flag::Unused { last: None }]),
+            TokenRow {
+                created: Some(now - 90 * 86_400),
+                ..token_row("restarted", vec![Flag::Unused { last: None }])
+            },
             token_row("busy", vec![]),
         ];
         let html = tokens(&rows, Some(&"ab".repeat(20)), now, now - 7_200);
@@ -755,7 +764,8 @@ spec: {emails: [bob@example.test], groups: [web-team]}
              <td><code>pool.targets.update</code></td><td><span class=\"muted\">any its roles allow</span></td>\
              <td><span class=\"nowrap\" title=\"2027-01-20 08:00:00 UTC\">2027-01-20</span></td>",
             "2027-01-15 07:00:00 UTC</span><br><span class=\"who\">from 10.1.2.3:40000</span></td><td>7</td><td>2</td>",
-            "4 token(s), 3 flagged. Use is counted since 2027-01-15 06:00:00 UTC",
+            "<span class=\"badge stale\">not used since the daemon started</span>",
+            "5 token(s), 4 flagged. Use is counted since 2027-01-15 06:00:00 UTC",
             &format!("<a href=\"/commits/{0}\"><code>{1}</code></a>", "ab".repeat(20), "ab".repeat(6)),
             "<a href=\"/tokens\">API tokens</a>",
         ] {
