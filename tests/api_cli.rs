@@ -412,6 +412,74 @@ state_dir: '{}'
     assert!(twice.stderr.contains("is listed twice"), "{twice:?}");
     assert_eq!(commits(&repo), before + 1);
 
+    // Not applied within --timeout: exit 1, the commit made, and how to
+    // wait again without a second commit; which works. (The daemon may
+    // apply a commit within the instant of `0s`: then another target is
+    // tried.)
+    let mut tries = 0;
+    let mut late_backends = Vec::new();
+    let (late, key) = loop {
+        tries += 1;
+        late_backends.push(Backend::named("late").await);
+        let late = late_backends[tries - 1].address.to_string();
+        let key = format!("rollout-{tries}");
+        let run = lbops(
+            &seen,
+            &[
+                "targets",
+                "add",
+                "web",
+                &late,
+                "--wait",
+                "--timeout",
+                "0s",
+                "--idempotency-key",
+                &key,
+            ],
+            &adder_env,
+        )
+        .await;
+        if run.code == 0 {
+            assert!(tries < 5, "applied at once five times: {run:?}");
+            continue;
+        }
+        assert_eq!(run.code, 1, "{run:?}");
+        let head = repo.head();
+        assert!(
+            run.stderr.starts_with(&format!(
+                "lbops: register {late} in pool/web: committed as {} but not applied \
+                 within 0s; see {server}/commits/{head}\n",
+                &head[..12]
+            )),
+            "{run:?}"
+        );
+        assert!(
+            run.stderr.contains(&format!(
+                "to try again without committing twice, run it with --idempotency-key {key}\n"
+            )),
+            "{run:?}"
+        );
+        break (late, key);
+    };
+    let made = repo.head();
+    let waited = lbops(
+        &seen,
+        &[
+            "targets",
+            "add",
+            "web",
+            &late,
+            "--wait",
+            "--idempotency-key",
+            &key,
+        ],
+        &adder_env,
+    )
+    .await;
+    assert_eq!(waited.code, 0, "{waited:?}");
+    assert!(waited.stdout.contains(&made[..12]), "{waited:?}");
+    assert_eq!(repo.head(), made, "no second commit");
+
     // Listed, with its weight (the reader token may read only).
     let list_args = [
         "targets",
@@ -538,6 +606,28 @@ state_dir: '{}'
         "{untrusted:?}"
     );
     proxy_task.abort();
+
+    // Allowed, committed, but the daemon does not shift traffic to a target
+    // that never turns healthy: 502, exit 1. (Last: every later commit
+    // on this branch would carry the dead target.)
+    let dead = ports.address().to_string();
+    let not_applied = lbops(
+        &seen,
+        &["targets", "add", "web", &dead, "--wait"],
+        &adder_env,
+    )
+    .await;
+    assert_eq!(not_applied.code, 1, "{not_applied:?}");
+    assert!(
+        not_applied.stderr.starts_with(&format!(
+            "lbops: register {dead} in pool/web: committed but not applied (502 not-applied)\n"
+        )),
+        "{not_applied:?}"
+    );
+    assert!(
+        not_applied.stderr.contains("not healthy"),
+        "{not_applied:?}"
+    );
 
     no_token_printed(&seen, &[&adder, &weights_only, &reader, &stranger]);
     for token in [&adder, &weights_only, &reader, &stranger] {

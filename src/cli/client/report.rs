@@ -86,7 +86,8 @@ impl Context<'_> {
     }
 
     /// How to try again without a second commit, for answers after which
-    /// that is what to do.
+    /// that is what to do: on stderr whatever the output, so that a
+    /// pipeline reading JSON on stdout still logs it.
     fn again(&self) {
         if let Some(key) = self.key {
             self.err(&format!(
@@ -102,8 +103,15 @@ pub fn write(cx: &Context<'_>, answer: &Answer) -> ExitCode {
     let Some(body) = &answer.json else {
         return unexpected(cx, answer);
     };
+    let status = answer.status.as_u16();
+    // Whether the same command with the same key is what to run next.
+    // (Not after 501 or 502: the same call gets the same answer.)
+    let again = verdict != Verdict::Done && matches!(status, 202 | 409 | 429 | 500 | 503);
     if let Output::Json = cx.output {
         cx.out(&pretty(body));
+        if again {
+            cx.again();
+        }
         return verdict.exit();
     }
     let commit = short(body["commit"].as_str().unwrap_or("?"));
@@ -111,7 +119,7 @@ pub fn write(cx: &Context<'_>, answer: &Answer) -> ExitCode {
     let see = page
         .as_deref()
         .map_or_else(String::new, |p| format!("; see {p}"));
-    match (verdict, answer.status.as_u16()) {
+    match (verdict, status) {
         (Verdict::Done, 202) => cx.out(&format!(
             "accepted: {} as commit {commit}; the daemon applies it next (--wait waits for that){see}",
             cx.what
@@ -128,7 +136,6 @@ pub fn write(cx: &Context<'_>, answer: &Answer) -> ExitCode {
                 "lbops: {}: committed as {commit} but not applied{within}{see}",
                 cx.what
             ));
-            cx.again();
         }
         (_, status) => {
             cx.err(&format!(
@@ -142,10 +149,10 @@ pub fn write(cx: &Context<'_>, answer: &Answer) -> ExitCode {
             if let Some(page) = page {
                 cx.err(&format!("  see {page}"));
             }
-            if status == 409 || status >= 500 {
-                cx.again();
-            }
         }
+    }
+    if again {
+        cx.again();
     }
     verdict.exit()
 }
@@ -225,9 +232,9 @@ pub fn no_answer(cx: &Context<'_>, failed: &NoAnswer) -> ExitCode {
         Output::Text => {
             cx.err(&format!("lbops: {}: {message}", cx.what));
             cx.err(&format!("  hint: {hint}"));
-            cx.again();
         }
     }
+    cx.again();
     Verdict::Failed.exit()
 }
 

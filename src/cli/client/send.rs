@@ -7,6 +7,7 @@
 //! until `--timeout` has passed.
 
 use super::connect::endpoint;
+use super::report::scrub;
 use super::request::Request;
 use lbops::spec::material::api_token::ApiToken;
 use reqwest::header::{HeaderMap, AUTHORIZATION, RETRY_AFTER};
@@ -115,7 +116,8 @@ async fn with_retries(
             Err(why) => return Err(NoAnswer { attempts, why }),
         };
         eprintln!(
-            "lbops: {why}; trying again in {} (try {} of {})",
+            "lbops: {}; trying again in {} (try {} of {})",
+            scrub(&why, caller.token),
             seconds(later),
             attempts + 1,
             caller.retries + 1
