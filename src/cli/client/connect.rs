@@ -21,8 +21,8 @@ const USER_AGENT: &str = concat!("lbops-cli/", env!("CARGO_PKG_VERSION"));
 /// How long to wait for a TCP (and TLS) connection to the daemon.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The most bytes of a token file read: a token and a line break, with
-/// room for a stray comment line's worth of slack; more is not a token file.
+/// The most bytes of a token file read: a token and its line break fit
+/// many times over, and a file that big is not a token file anyway.
 const MAX_TOKEN_FILE: u64 = 1024;
 
 /// Why the client cannot call the daemon, before calling it. Messages
