@@ -63,6 +63,13 @@ enum Command {
     Audit(cli::audit::AuditArgs),
     /// Create API tokens for ServiceAccounts.
     Token(cli::token::TokenArgs),
+    /// Register, deregister, drain or list a pool's targets through the
+    /// daemon's API, with a ServiceAccount's token (for pipelines).
+    Targets(cli::client::TargetsArgs),
+    /// Set a pool's target weights through the daemon's API.
+    Weights(cli::client::WeightsArgs),
+    /// Split a balancer route's traffic between pools through the daemon's API.
+    Routes(cli::client::RoutesArgs),
     /// Try lbops on this machine: the example repository as a fresh git
     /// repository signed with a demo key, backends for its pools, and the
     /// daemon serving it; prints what to try (curl, a signed commit, the
@@ -79,7 +86,7 @@ pub(crate) enum Output {
 /// Exit status for input that does not validate.
 pub(crate) const EXIT_INVALID: u8 = 1;
 /// Exit status for a usage or I/O error (clap uses it for usage errors too).
-const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -170,6 +177,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )),
         ),
         Command::Demo(args) => cli::demo::run(args),
+        Command::Targets(args) => Ok(cli::client::targets(args)),
+        Command::Weights(args) => Ok(cli::client::weights(args)),
+        Command::Routes(args) => Ok(cli::client::routes(args)),
     }
 }
 

@@ -8,12 +8,14 @@
 
 mod common;
 
-use common::estate::{access, balancer, pools, wait_for_status, Daemon};
+use common::estate::{access, balancer, pools, wait_for_status, Daemon, Team};
 use common::git::{Author, GitRepo, Signing, SshKey};
 use common::{Backend, Ports, Reply};
+use lbops::spec::material::api_token::ApiToken;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use time::format_description::well_known::Rfc3339;
 
 use std::time::{Duration, Instant};
 
@@ -477,4 +479,172 @@ state_dir: '{}'
     // An unknown commit is a 404 page, not an error.
     let (status, _, body) = get(&format!("{base}/commits/{}", "0".repeat(40))).await;
     assert_eq!(status, 404, "{body}");
+}
+
+/// GET with a bearer token, over plain HTTP: the status.
+async fn get_with_token(url: &str, token: &ApiToken) -> u16 {
+    use http_body_util::{BodyExt, Empty};
+    let client: hyper_util::client::legacy::Client<_, Empty<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let request = hyper::Request::get(url)
+        .header("authorization", format!("Bearer {}", token.expose()))
+        .body(Empty::new())
+        .unwrap();
+    let response = client
+        .request(request)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status().as_u16();
+    let _ = response.into_body().collect().await;
+    status
+}
+
+/// The tokens page in a browser: every token of the trusted policy, the
+/// expired, the expiring and the unused ones flagged and listed first,
+/// and a token used through the API showing that use (time, peer, count).
+/// The tokens' dates are set from today, as the daemon's clock is real.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tokens_page_in_a_browser_flags_tokens_and_shows_their_use() {
+    let team = Team::new();
+    let ports = Ports::default();
+    let stable = Backend::start_at("stable", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
+    let canary = Backend::start_at("canary", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
+    let random = |buffer: &mut [u8]| {
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), buffer).unwrap();
+    };
+    let (ci, stale, ending, gone) = (
+        ApiToken::generate(random),
+        ApiToken::generate(random),
+        ApiToken::generate(random),
+        ApiToken::generate(random),
+    );
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let rfc3339 = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap();
+    let in_a_year = rfc3339(now + time::Duration::days(365));
+    // An hour past five days, so that it reads "5 day(s)" for the next hour.
+    let soon = rfc3339(now + time::Duration::days(5) + time::Duration::hours(1));
+    let entry = |name: &str, t: &ApiToken, expires: &str, created: &str| {
+        format!(
+            "    - {{name: {name}, id: {}, hash: '{}', expires: '{expires}', created: '{created}', \
+             scopes: [state.read]}}\n",
+            t.id(),
+            t.stored_hash()
+        )
+    };
+    let bots = format!(
+        "kind: Role
+name: reader
+spec:
+  rules: [{{actions: [state.read], resources: ['*']}}]
+---
+kind: ServiceAccount
+name: deploy-bot
+spec:
+  owner: alice
+  roles: [reader]
+  tokens:
+{}{}{}{}",
+        entry("ci", &ci, &in_a_year, "2020-01-01"),
+        entry("stale", &stale, &in_a_year, "2020-01-01"),
+        entry(
+            "ending",
+            &ending,
+            &soon,
+            &rfc3339(now - time::Duration::days(1))
+        ),
+        entry("gone", &gone, "2021-01-01", "2020-01-01"),
+    );
+    let repo = GitRepo::new();
+    repo.write("access.yaml", &team.access());
+    repo.write("bots.yaml", &bots);
+    repo.write("pools.yaml", &pools(&stable, &canary, 10, 1));
+    repo.write("balancers.yaml", &balancer(ports.hold()));
+    let first = repo.commit(&team.alice(), "the estate, with deploy-bot's tokens");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lbops.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "repository: {{path: '{}', branch: main}}
+trigger: {{poll: 30s, watch: false}}
+trust: {{pinned_commit: {first}}}
+provider: {{embedded: {{admin_listen: '127.0.0.1:0'}}}}
+api: {{listen: '127.0.0.1:0'}}
+state_dir: '{}'
+",
+            repo.path().display(),
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&config);
+    daemon.ready().await;
+    let base = daemon.pages().await;
+
+    // ci is used through the API, twice (answered); the others are not.
+    for _ in 0..2 {
+        assert_eq!(get_with_token(&format!("{base}/v1/pools"), &ci).await, 200);
+    }
+
+    let url = format!("{base}/tokens");
+    let dom = chromium(&["--dump-dom"], &url);
+    let page = visible_text(&dom);
+    for expected in [
+        &format!(
+            "in the policy of the trusted commit {} : 4 token(s), 3 flagged",
+            &first[..12]
+        ),
+        &format!(
+            "expired {} day(s) ago deploy-bot alice gone {}",
+            (now.date() - time::macros::date!(2021 - 01 - 01)).whole_days(),
+            gone.id()
+        ),
+        &format!(
+            "expires in 5 day(s) deploy-bot alice ending {}",
+            ending.id()
+        ),
+        &format!(
+            "not used since the daemon started deploy-bot alice stale {}",
+            stale.id()
+        ),
+        &format!(
+            "— deploy-bot alice ci {} state.read any its roles allow",
+            ci.id()
+        ),
+    ] {
+        assert!(
+            page.contains(expected.as_str()),
+            "the tokens page lacks {expected:?}:\n{page}"
+        );
+    }
+    // Flagged first: expired, expiring, unused, then the rest.
+    let at = |token: &ApiToken| page.find(token.id().as_str()).unwrap();
+    assert!(
+        at(&gone) < at(&ending) && at(&ending) < at(&stale) && at(&stale) < at(&ci),
+        "{page}"
+    );
+    // ci's use: today, from this test's loopback address, 2 calls, none refused.
+    let ci_row = &page[at(&ci)..];
+    let today = now.date().to_string();
+    assert!(ci_row.contains(&format!("{today} ")), "{ci_row}");
+    assert!(ci_row.contains("from 127.0.0.1:"), "{ci_row}");
+    assert!(ci_row.trim_end().ends_with(" 2 0"), "{ci_row}");
+    // Reachable from every page's navigation; never a hash or a secret.
+    let index = chromium(&["--dump-dom"], &format!("{base}/"));
+    assert!(
+        index.contains("<a href=\"/tokens\">API tokens</a>"),
+        "{index}"
+    );
+    for token in [&ci, &stale, &ending, &gone] {
+        assert!(!dom.contains(token.expose()));
+        assert!(
+            !dom.contains(&token.stored_hash()[7..]),
+            "a hash is on the page"
+        );
+    }
+    let shots = tempfile::tempdir().unwrap();
+    screenshot(&url, &screenshot_dir(shots.path()).join("tokens.png"));
 }

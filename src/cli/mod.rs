@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod authorize;
+pub mod client;
 pub mod dataplane;
 pub mod demo;
 pub mod plan;

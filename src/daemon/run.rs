@@ -323,6 +323,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         metrics: metrics.clone(),
         ready: readiness.clone(),
         clock: clock.clone(),
+        trusted: reconciler.trusted(),
+        started: clock.unix_seconds(),
     });
     let api = super::api::router(ApiState {
         trusted: reconciler.trusted(),

@@ -48,6 +48,16 @@ pub fn href_segment(text: &str) -> String {
     out
 }
 
+/// Unix seconds as the day, `2026-01-02` (UTC).
+#[must_use]
+pub fn day(unix: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
 /// Unix seconds as `2026-01-02 03:04:05 UTC`.
 #[must_use]
 pub fn utc(unix: i64) -> String {
@@ -62,6 +72,8 @@ const STYLE: &str = "
 body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
 header{background:#1d2330;color:#fff;padding:.7em 1.5em}
 header a{color:#fff;text-decoration:none;font-weight:600}
+header nav{display:inline;margin-left:1.5em}
+header nav a{font-weight:400;margin-right:1em}
 main{padding:1em 1.5em;max-width:72em}
 h1{font-size:1.35em;margin:.3em 0 .6em}
 h2{font-size:1.1em;margin:1.4em 0 .5em}
@@ -79,12 +91,15 @@ ul.statuses li{margin:.1em 0}
 .failure,.denied,.refused,.invalid,.rewound{background:#c62828}
 .error{background:#b45309}
 .pending,.unjudged{background:#6b7280}
+.stale{background:#7c4dff}
 .who{color:#4b5563;font-size:.9em}
 .muted{color:#6b7280}
 section.commit{background:#fff;border:1px solid #d8dce3;padding:.6em .9em;margin:.8em 0}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;margin:0}
 dt{font-weight:600}
 dd{margin:0}
+table.tokens{font-size:.9em}
+.nowrap{white-space:nowrap}
 ";
 
 /// A whole page: no scripts, no external resources, inline style only
@@ -95,7 +110,8 @@ pub fn page(title: &str, body: &str) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <header><a href=\"/\">lbops</a></header>\n<main>\n{body}</main>\n</body>\n</html>\n",
+         <header><a href=\"/\">lbops</a><nav><a href=\"/\">Commits</a>\
+         <a href=\"/tokens\">API tokens</a></nav></header>\n<main>\n{body}</main>\n</body>\n</html>\n",
         esc(title)
     )
 }
@@ -128,5 +144,6 @@ mod tests {
     #[test]
     fn times_are_utc() {
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(day(86_399), "1970-01-01");
     }
 }

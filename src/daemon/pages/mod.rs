@@ -2,17 +2,21 @@
 //! recent commits with their statuses, decisions and drift;
 //! `GET /commits/{sha}` is the page each status links to (who, what
 //! changed, allowed or denied and why, the plan and its result);
+//! `GET /tokens` lists the trusted policy's API tokens with their use,
+//! flagging those to look at ([`tokens`]);
 //! `GET /healthz`, `GET /readyz` and `GET /metrics` (Prometheus text).
 
 mod html;
 pub mod render;
 mod routes;
+pub mod tokens;
 
 pub use routes::{router, CONTENT_SECURITY_POLICY, METRICS_CONTENT_TYPE};
 
 use crate::daemon::journal::Journal;
 use crate::daemon::metrics::Metrics;
 use crate::daemon::readiness::Readiness;
+use crate::daemon::trusted::Trusted;
 use crate::support::clock::Clock;
 use std::future::Future;
 use std::sync::Arc;
@@ -24,8 +28,12 @@ pub struct PagesState {
     pub journal: Arc<Journal>,
     pub metrics: Arc<Metrics>,
     pub ready: Arc<Readiness>,
-    /// What `/metrics` counts ages from.
+    /// What `/metrics` counts ages from, and the tokens page's "now".
     pub clock: Arc<dyn Clock>,
+    /// The trusted commit, whose policy's tokens `/tokens` lists.
+    pub trusted: Trusted,
+    /// Unix seconds the daemon started at: token use is counted from then.
+    pub started: i64,
 }
 
 /// Serves `router` (the pages, with the API nested under `/v1`) on

@@ -1,8 +1,10 @@
-//! The daemon's pages, as pure functions of the journal's records: the
-//! index of recent commits and the page of one commit (the page each
-//! status links to). The wording is `lbops authorize`'s.
+//! The daemon's pages, as pure functions of what they show: the index of
+//! recent commits and the page of one commit (the page each status links
+//! to), in `lbops authorize`'s wording; and the API tokens of the trusted
+//! policy with their use.
 
-use super::html::{badge, esc, href_segment, page, utc};
+use super::html::{badge, day, esc, href_segment, page, utc};
+use super::tokens::{Flag, TokenRow};
 use crate::daemon::journal::{ApplyResult, CommitRecord, StatusRecord};
 use crate::judge::{Identity, JudgedCommit, Judgement, Ruling};
 use crate::report::StatusContext;
@@ -143,6 +145,124 @@ pub fn not_found(commit: &str) -> String {
             crate::daemon::journal::REMEMBERED
         ),
     )
+}
+
+/// The tokens page: every API token of the trusted `commit`'s policy,
+/// flagged ones first, with its use since `since` (when the daemon began
+/// counting), as of `now`. `None`: no commit is trusted yet.
+#[must_use]
+pub fn tokens(rows: &[TokenRow], commit: Option<&str>, now: i64, since: i64) -> String {
+    let mut body = String::from("<h1>API tokens</h1>\n");
+    let Some(commit) = commit else {
+        body.push_str(
+            "<p class=\"muted\">No commit is trusted yet, so there is no policy to list tokens of.</p>\n",
+        );
+        return page("lbops: API tokens", &body);
+    };
+    let flagged = rows.iter().filter(|r| !r.flags.is_empty()).count();
+    let _ = writeln!(
+        body,
+        "<p>The ServiceAccounts' tokens in the policy of the trusted commit \
+         <a href=\"/commits/{sha}\"><code>{short}</code></a>: {} token(s), {flagged} flagged. \
+         Use is counted since {since}; flagged are tokens expired, expiring within {} days, \
+         or unused for {} days (or never used and created that long ago). Revoke a token \
+         by removing its entry from git.</p>",
+        rows.len(),
+        super::tokens::EXPIRING_WITHIN / 86_400,
+        super::tokens::UNUSED_AFTER / 86_400,
+        sha = href_segment(commit),
+        short = esc(commit.get(..12).unwrap_or(commit)),
+        since = esc(&utc(since)),
+    );
+    if rows.is_empty() {
+        body.push_str("<p class=\"muted\">No ServiceAccount has a token.</p>\n");
+        return page("lbops: API tokens", &body);
+    }
+    body.push_str(
+        "<table class=\"tokens\">\n<thead><tr><th>Flags</th><th>ServiceAccount</th><th>Owner</th>\
+         <th>Token</th><th>Scopes</th><th>Resources</th><th>Expires</th><th>Created</th>\
+         <th>Last used</th><th>Calls</th><th>Refused</th></tr></thead>\n<tbody>\n",
+    );
+    for row in rows {
+        let flags = match row.flags.is_empty() {
+            true => "<span class=\"muted\">—</span>".to_owned(),
+            false => row
+                .flags
+                .iter()
+                .map(|f| flag(f, now, row.created.is_some_and(|c| c < since)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        let id = row.id.as_deref().map_or_else(
+            || "<span class=\"muted\">no id: no call can present it</span>".to_owned(),
+            |id| format!("<code>{}</code>", esc(id)),
+        );
+        let list = |items: &[String], none: &str| match items.is_empty() {
+            true => format!("<span class=\"muted\">{}</span>", esc(none)),
+            false => items
+                .iter()
+                .map(|i| format!("<code>{}</code>", esc(i)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        let last = row.used.last.map_or_else(
+            || "<span class=\"muted\">never</span>".to_owned(),
+            |(at, peer)| {
+                format!(
+                    "<span class=\"nowrap\">{}</span><br><span class=\"who\">from {}</span>",
+                    esc(&utc(at)),
+                    esc(&peer.to_string())
+                )
+            },
+        );
+        let _ = writeln!(
+            body,
+            "<tr id=\"token-{anchor}\"><td>{flags}</td><td>{account}</td><td>{owner}</td>\
+             <td>{name}<br>{id}</td><td>{scopes}</td><td>{resources}</td><td>{expires}</td>\
+             <td>{created}</td><td>{last}</td><td>{calls}</td><td>{refused}</td></tr>",
+            anchor = href_segment(&format!("{}-{}", row.account, row.name)),
+            account = esc(row.account.as_str()),
+            owner = esc(row.owner.as_str()),
+            name = esc(row.name.as_str()),
+            scopes = list(&row.scopes, "any its roles allow"),
+            resources = list(&row.resources, "any its roles allow"),
+            expires = dated(row.expires),
+            created = row
+                .created
+                .map_or_else(|| "<span class=\"muted\">unknown</span>".to_owned(), dated),
+            calls = row.used.calls,
+            refused = row.used.refused,
+        );
+    }
+    body.push_str("</tbody>\n</table>\n");
+    page("lbops: API tokens", &body)
+}
+
+/// The day, with the time in its tooltip.
+fn dated(unix: i64) -> String {
+    format!(
+        "<span class=\"nowrap\" title=\"{}\">{}</span>",
+        esc(&utc(unix)),
+        esc(&day(unix))
+    )
+}
+
+/// A flag as a badge that says how long. Use is counted since the daemon
+/// started: a token created before that and not seen since is not said
+/// to be "never used".
+fn flag(flag: &Flag, now: i64, created_before_start: bool) -> String {
+    let days = |seconds: i64| seconds.div_euclid(86_400);
+    match flag {
+        Flag::Expired { at } => badge("failure", &format!("expired {} day(s) ago", days(now - at))),
+        Flag::Expiring { at } => badge("error", &format!("expires in {} day(s)", days(at - now))),
+        Flag::Unused { last: Some(last) } => {
+            badge("stale", &format!("unused for {} days", days(now - last)))
+        }
+        Flag::Unused { last: None } if created_before_start => {
+            badge("stale", "not used since the daemon started")
+        }
+        Flag::Unused { last: None } => badge("stale", "never used"),
+    }
 }
 
 /// The outcome, as a colored badge.
@@ -590,6 +710,69 @@ spec: {emails: [bob@example.test], groups: [web-team]}
         assert!(html.contains(">refused: 1 denied</span>"), "{html}");
         assert!(html.contains("canary to 50<br><span class=\"who\">bob@example.test</span>"));
         assert!(index(&[]).contains("No commit judged yet"));
+    }
+
+    fn token_row(name: &str, flags: Vec<Flag>) -> TokenRow {
+        TokenRow {
+            account: "deploy-bot".parse().unwrap(),
+            owner: "alice".parse().unwrap(),
+            name: name.parse().unwrap(),
+            id: Some("abcdefghijkl".into()),
+            scopes: vec!["pool.targets.update".into()],
+            resources: vec![],
+            expires: 1_800_000_000 + 5 * 86_400,
+            created: None,
+            used: crate::daemon::api::usage::Use {
+                last: Some((1_800_000_000 - 3_600, "10.1.2.3:40000".parse().unwrap())),
+                calls: 7,
+                refused: 2,
+            },
+            flags,
+        }
+    }
+
+    #[test]
+    fn the_tokens_page_shows_each_token_s_use_and_flags_in_words() {
+        let now = 1_800_000_000;
+        let rows = [
+            token_row(
+                "ending",
+                vec![
+                    Flag::Expiring {
+                        at: now + 5 * 86_400,
+                    },
+                    Flag::Unused {
+                        last: Some(now - 40 * 86_400),
+                    },
+                ],
+            ),
+            token_row("gone", vec![Flag::Expired { at: now - 86_400 }]),
+            token_row("fresh", vec![Flag::Unused { last: None }]),
+            TokenRow {
+                created: Some(now - 90 * 86_400),
+                ..token_row("restarted", vec![Flag::Unused { last: None }])
+            },
+            token_row("busy", vec![]),
+        ];
+        let html = tokens(&rows, Some(&"ab".repeat(20)), now, now - 7_200);
+        for expected in [
+            "<span class=\"badge error\">expires in 5 day(s)</span> \
+             <span class=\"badge stale\">unused for 40 days</span>",
+            "<span class=\"badge failure\">expired 1 day(s) ago</span>",
+            "<span class=\"badge stale\">never used</span>",
+            "<td>deploy-bot</td><td>alice</td><td>busy<br><code>abcdefghijkl</code></td>\
+             <td><code>pool.targets.update</code></td><td><span class=\"muted\">any its roles allow</span></td>\
+             <td><span class=\"nowrap\" title=\"2027-01-20 08:00:00 UTC\">2027-01-20</span></td>",
+            "2027-01-15 07:00:00 UTC</span><br><span class=\"who\">from 10.1.2.3:40000</span></td><td>7</td><td>2</td>",
+            "<span class=\"badge stale\">not used since the daemon started</span>",
+            "5 token(s), 4 flagged. Use is counted since 2027-01-15 06:00:00 UTC",
+            &format!("<a href=\"/commits/{0}\"><code>{1}</code></a>", "ab".repeat(20), "ab".repeat(6)),
+            "<a href=\"/tokens\">API tokens</a>",
+        ] {
+            assert!(html.contains(expected), "{expected}\n{html}");
+        }
+        let not_yet = tokens(&[], None, now, now);
+        assert!(not_yet.contains("No commit is trusted yet"), "{not_yet}");
     }
 
     #[test]

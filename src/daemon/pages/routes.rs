@@ -1,4 +1,4 @@
-//! The routes: two HTML pages, the probes and `/metrics`. Read-only:
+//! The routes: the HTML pages, the probes and `/metrics`. Read-only:
 //! every route is a GET, and nothing here changes the daemon.
 
 use super::{render, PagesState};
@@ -18,6 +18,7 @@ pub fn router(state: PagesState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/commits/{sha}", get(commit))
+        .route("/tokens", get(tokens))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -50,6 +51,16 @@ async fn commit(State(state): State<PagesState>, Path(sha): Path<String>) -> Res
         Some(record) => Html(render::commit(&record)).into_response(),
         None => (StatusCode::NOT_FOUND, Html(render::not_found(&sha))).into_response(),
     }
+}
+
+async fn tokens(State(state): State<PagesState>) -> Html<String> {
+    let now = state.clock.unix_seconds();
+    let view = state.trusted.load();
+    let rows = view.as_ref().map_or_else(Vec::new, |view| {
+        super::tokens::rows(&view.catalog, &state.metrics.tokens, now)
+    });
+    let commit = view.as_ref().map(|view| view.commit.to_string());
+    Html(render::tokens(&rows, commit.as_deref(), now, state.started))
 }
 
 async fn not_found() -> Response {

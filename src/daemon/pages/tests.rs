@@ -50,6 +50,8 @@ async fn probes_metrics_and_pages_answer_with_their_headers() {
         metrics: Default::default(),
         ready: Default::default(),
         clock: Arc::new(FixedClock::at_unix(1_800_000_100)),
+        trusted: Default::default(),
+        started: 1_800_000_000,
     };
     let commit = "c0ffee".repeat(6) + "c0ff";
     state.journal.status(
@@ -113,8 +115,11 @@ async fn probes_metrics_and_pages_answer_with_their_headers() {
     assert!(body.contains("Unknown commit"), "{body}");
     assert_eq!(headers["content-security-policy"], CONTENT_SECURITY_POLICY);
     assert_eq!(call("GET", &format!("{base}/nothing-here")).await.0, 404);
+    let (status, _, body) = call("GET", &format!("{base}/tokens")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("No commit is trusted yet"), "{body}");
 
-    for path in ["/", "/commits/c0ffee1", "/metrics"] {
+    for path in ["/", "/commits/c0ffee1", "/metrics", "/tokens"] {
         let (status, _, _) = call("POST", &format!("{base}{path}")).await;
         assert_eq!(status, 405, "POST {path} is not allowed");
     }
