@@ -61,7 +61,7 @@ pub async fn call(State(scim): State<ScimState>, request: Request) -> Response {
         .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
     let method = request.method().clone();
     let path = recorded_path(&format!("{PREFIX}{}", request.uri().path()));
-    let base = base_url(&scim, request.headers());
+    let base = base_url(scim.url.as_deref(), request.headers());
     let admitted = admit(&scim, request.headers());
     let actor = if admitted.is_ok() {
         IDENTITY_PROVIDER
@@ -444,9 +444,9 @@ fn new_id() -> Result<String, ScimError> {
 
 /// Where resources live, for `meta.location`: `scim.url`, else this
 /// request's `Host` (when it is a plain host and port).
-fn base_url(scim: &ScimState, headers: &HeaderMap) -> String {
-    if let Some(url) = &scim.url {
-        return url.clone();
+fn base_url(url: Option<&str>, headers: &HeaderMap) -> String {
+    if let Some(url) = url {
+        return url.to_owned();
     }
     let host = headers
         .get(header::HOST)
@@ -499,6 +499,8 @@ fn respond(answer: Answer) -> Response {
             StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             Some(error.body()),
         ),
+        // A change is rendered once kept (in `call`); one not kept
+        // became an error there.
         Answer::Changed { .. } => (StatusCode::NO_CONTENT, None),
     };
     let mut response = match &body {
@@ -534,4 +536,52 @@ fn respond(answer: Answer) -> Response {
         );
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_base_url_is_the_configured_one_or_a_plain_host() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(base_url(None, &headers), "http://localhost/scim/v2");
+        headers.insert(header::HOST, HeaderValue::from_static("lbops.test:8712"));
+        assert_eq!(base_url(None, &headers), "http://lbops.test:8712/scim/v2");
+        headers.insert(header::HOST, HeaderValue::from_static("evil/x?y"));
+        assert_eq!(base_url(None, &headers), "http://localhost/scim/v2");
+        assert_eq!(
+            base_url(Some("https://lbops.example.com/scim/v2"), &headers),
+            "https://lbops.example.com/scim/v2"
+        );
+    }
+
+    #[test]
+    fn a_recorded_path_is_cut_and_never_holds_a_token() {
+        let token = crate::spec::material::api_token::ApiToken::generate(|b| b.fill(7));
+        let path = format!("/scim/v2/Users/{}", token.expose());
+        assert!(!recorded_path(&path).contains(token.expose()));
+        assert_eq!(recorded_path("/scim/v2/Users/a"), "/scim/v2/Users/a");
+        assert!(recorded_path(&format!("/scim/v2/{}", "é".repeat(300))).len() <= MAX_RECORDED_PATH);
+    }
+
+    #[test]
+    fn answers_are_scim_json_with_their_headers() {
+        let error = respond(Answer::Error(ScimError::Unauthorized("no".into())));
+        assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(error.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
+        assert!(error.headers().contains_key(header::WWW_AUTHENTICATE));
+        let created = respond(Answer::Json(
+            StatusCode::CREATED,
+            json!({"meta": {"version": "W/\"3\"", "location": "http://x/scim/v2/Users/a"}}),
+        ));
+        assert_eq!(created.headers()[header::ETAG], "W/\"3\"");
+        assert_eq!(
+            created.headers()[header::LOCATION],
+            "http://x/scim/v2/Users/a"
+        );
+        let gone = respond(Answer::NoContent);
+        assert_eq!(gone.status(), StatusCode::NO_CONTENT);
+        assert!(!gone.headers().contains_key(header::CONTENT_TYPE));
+    }
 }
