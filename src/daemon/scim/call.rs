@@ -9,7 +9,7 @@
 use super::route::{self, Action, Route};
 use super::{ScimState, PREFIX};
 use crate::audit::{AuditEvent, EventKind};
-use crate::idp::scim::list::{list, Params, Query};
+use crate::idp::scim::list::{list, list_all, Params, Query};
 use crate::idp::scim::render::{self, Projection};
 use crate::idp::scim::{discovery, Kind, Planned, Precondition, ScimError, Store};
 use axum::body::Body;
@@ -210,9 +210,11 @@ async fn serve_or_fail(
     };
     let at = scim.clock.unix_seconds();
     let body = match &action {
-        Action::Create(_) | Action::Replace(..) | Action::Patch(..) | Action::Search(_) => {
-            body(request.into_body()).await?
-        }
+        Action::Create(_)
+        | Action::Replace(..)
+        | Action::Patch(..)
+        | Action::Search(_)
+        | Action::SearchAll => body(request.into_body()).await?,
         _ => Value::Null,
     };
     let pending =
@@ -237,12 +239,18 @@ async fn serve_or_fail(
             )
         }
         Action::Search(kind) => {
-            let query = search(&body, kind)?;
+            let query = Query::parse(SearchBody::read(&body)?.params(), kind)?;
             let store = scim.directory.lock().await;
             (
                 Answer::Json(StatusCode::OK, list(&store, kind, &query, base)),
                 None,
             )
+        }
+        Action::SearchAll => {
+            let search = SearchBody::read(&body)?;
+            let store = scim.directory.lock().await;
+            let found = list_all(&store, search.params(), base)?;
+            (Answer::Json(StatusCode::OK, found), None)
         }
         Action::Create(kind) => {
             let projection = projection(kind)?;
@@ -332,7 +340,7 @@ async fn read(
             value
         }
         // The router sends these elsewhere; answered alike all the same.
-        Route::Collection(_) | Route::Search(_) | Route::Unoffered(_) => {
+        Route::Collection(_) | Route::Search(_) | Route::SearchAll | Route::Unoffered(_) => {
             return Err(ScimError::MethodNotAllowed(
                 "use GET on a resource".to_owned(),
             ))
@@ -341,47 +349,59 @@ async fn read(
     Ok(Answer::Json(StatusCode::OK, value))
 }
 
-/// A `POST …/.search` body (RFC 7644 §3.4.3) as query parameters.
-fn search(body: &Value, kind: Kind) -> Result<Query, ScimError> {
-    let text = |name: &str| -> Result<Option<String>, ScimError> {
-        Ok(match body.get(name) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            Some(Value::Array(items)) => Some(
-                items
-                    .iter()
-                    .map(|i| i.as_str().map(str::to_owned))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| {
-                        ScimError::InvalidValue(format!("\"{name}\" is a list of attribute names"))
-                    })?
-                    .join(","),
-            ),
-            Some(_) => {
-                return Err(ScimError::InvalidValue(format!(
-                    "\"{name}\" is a string or a number"
-                )))
-            }
+/// A `POST …/.search` body (RFC 7644 §3.4.3): the query parameters.
+struct SearchBody {
+    filter: Option<String>,
+    start_index: Option<String>,
+    count: Option<String>,
+    attributes: Option<String>,
+    excluded: Option<String>,
+}
+
+impl SearchBody {
+    fn read(body: &Value) -> Result<SearchBody, ScimError> {
+        let text = |name: &str| -> Result<Option<String>, ScimError> {
+            Ok(match body.get(name) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(Value::Array(items)) => Some(
+                    items
+                        .iter()
+                        .map(|i| i.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| {
+                            ScimError::InvalidValue(format!(
+                                "\"{name}\" is a list of attribute names"
+                            ))
+                        })?
+                        .join(","),
+                ),
+                Some(_) => {
+                    return Err(ScimError::InvalidValue(format!(
+                        "\"{name}\" is a string or a number"
+                    )))
+                }
+            })
+        };
+        Ok(SearchBody {
+            filter: text("filter")?,
+            start_index: text("startIndex")?,
+            count: text("count")?,
+            attributes: text("attributes")?,
+            excluded: text("excludedAttributes")?,
         })
-    };
-    let (filter, start_index, count, attributes, excluded) = (
-        text("filter")?,
-        text("startIndex")?,
-        text("count")?,
-        text("attributes")?,
-        text("excludedAttributes")?,
-    );
-    Query::parse(
+    }
+
+    fn params(&self) -> Params<'_> {
         Params {
-            filter: filter.as_deref(),
-            start_index: start_index.as_deref(),
-            count: count.as_deref(),
-            attributes: attributes.as_deref(),
-            excluded_attributes: excluded.as_deref(),
-        },
-        kind,
-    )
+            filter: self.filter.as_deref(),
+            start_index: self.start_index.as_deref(),
+            count: self.count.as_deref(),
+            attributes: self.attributes.as_deref(),
+            excluded_attributes: self.excluded.as_deref(),
+        }
+    }
 }
 
 /// The body as JSON, read up to [`MAX_BODY_BYTES`].

@@ -18,8 +18,9 @@ pub enum Route {
     Resource(Kind, String),
     /// `/Users/.search` or `/Groups/.search`.
     Search(Kind),
-    /// What RFC 7644 defines and lbops does not offer: `/Bulk`, `/Me`,
-    /// `/.search` across resource types.
+    /// `/.search`, across resource types.
+    SearchAll,
+    /// What RFC 7644 defines and lbops does not offer: `/Bulk`, `/Me`.
     Unoffered(&'static str),
 }
 
@@ -29,6 +30,7 @@ pub enum Action {
     Read(Route),
     List(Kind),
     Search(Kind),
+    SearchAll,
     Create(Kind),
     Replace(Kind, String),
     Patch(Kind, String),
@@ -63,7 +65,7 @@ pub fn route(path: &str) -> Result<Route, ScimError> {
         ["ResourceTypes", id] => Route::ResourceType((*id).to_owned()),
         ["Schemas"] => Route::Schemas,
         ["Schemas", id] => Route::Schema((*id).to_owned()),
-        [".search"] => Route::Unoffered("searching several resource types at once (POST /.search)"),
+        [".search"] => Route::SearchAll,
         ["Bulk"] => Route::Unoffered("bulk operations"),
         ["Me"] => Route::Unoffered("/Me (the token is the identity provider's, not a person's)"),
         [collection] => Route::Collection(kind(collection).ok_or_else(|| not_found(path))?),
@@ -99,7 +101,8 @@ pub fn action(method: &Method, route: Route) -> Result<Action, ScimError> {
         (Route::Collection(kind), Method::POST) => Ok(Action::Create(kind)),
         (Route::Collection(_), _) => refuse("GET or POST"),
         (Route::Search(kind), Method::POST) => Ok(Action::Search(kind)),
-        (Route::Search(_), _) => refuse("POST"),
+        (Route::SearchAll, Method::POST) => Ok(Action::SearchAll),
+        (Route::Search(_) | Route::SearchAll, _) => refuse("POST"),
         (Route::Resource(kind, id), Method::GET) => Ok(Action::Read(Route::Resource(kind, id))),
         (Route::Resource(kind, id), Method::PUT) => Ok(Action::Replace(kind, id)),
         (Route::Resource(kind, id), Method::PATCH) => Ok(Action::Patch(kind, id)),
@@ -146,7 +149,8 @@ mod tests {
             405
         );
         assert_eq!(act(Method::PUT, "/Users").unwrap_err().status(), 405);
-        assert_eq!(act(Method::POST, "/.search").unwrap_err().status(), 501);
+        assert_eq!(act(Method::POST, "/.search"), Ok(Action::SearchAll));
+        assert_eq!(act(Method::GET, "/.search").unwrap_err().status(), 405);
         assert_eq!(act(Method::POST, "/Bulk").unwrap_err().status(), 501);
         for missing in ["/", "/Nope", "/Users/a/b", "/Users//x"] {
             assert_eq!(

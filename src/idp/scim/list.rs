@@ -67,7 +67,62 @@ impl Query {
 /// The ListResponse of `query` over `kind`.
 #[must_use]
 pub fn list(store: &Store, kind: Kind, query: &Query, base: &str) -> Value {
-    let matching: Vec<&Resource> = match &query.filter {
+    let matching = matching(store, kind, query);
+    page(store, &[(kind, matching, query)], query, base)
+}
+
+/// The ListResponse of a search across both resource types (`POST
+/// /.search`, RFC 7644 §3.4.3): Users, then Groups. A filter naming an
+/// attribute one type lacks matches none of that type; one that neither
+/// type can read is refused.
+pub fn list_all(store: &Store, params: Params<'_>, base: &str) -> Result<Value, ScimError> {
+    let users = Query::parse(params, Kind::User);
+    let groups = Query::parse(params, Kind::Group);
+    let (first, queries) = match (&users, &groups) {
+        (Err(e), Err(_)) => return Err(e.clone()),
+        (Ok(u), Ok(g)) => (u, vec![(Kind::User, u), (Kind::Group, g)]),
+        (Ok(u), Err(_)) => (u, vec![(Kind::User, u)]),
+        (Err(_), Ok(g)) => (g, vec![(Kind::Group, g)]),
+    };
+    let parts: Vec<(Kind, Vec<&Resource>, &Query)> = queries
+        .into_iter()
+        .map(|(kind, query)| (kind, matching(store, kind, query), query))
+        .collect();
+    Ok(page(store, &parts, first, base))
+}
+
+/// One page of the resources of `parts`, in order, each shown as its
+/// type's query asks.
+fn page(
+    store: &Store,
+    parts: &[(Kind, Vec<&Resource>, &Query)],
+    query: &Query,
+    base: &str,
+) -> Value {
+    let total: usize = parts.iter().map(|(_, matching, _)| matching.len()).sum();
+    let page: Vec<Value> = parts
+        .iter()
+        .flat_map(|(kind, matching, query)| matching.iter().map(move |r| (*kind, *r, *query)))
+        .skip(query.start_index - 1)
+        .take(query.count)
+        .map(|(kind, r, query)| {
+            let mut value = render::resource(store, kind, r, base);
+            query.projection.apply(&mut value);
+            value
+        })
+        .collect();
+    json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": query.start_index,
+        "itemsPerPage": page.len(),
+        "Resources": page,
+    })
+}
+
+/// The resources of `kind` that pass the query's filter.
+fn matching<'a>(store: &'a Store, kind: Kind, query: &Query) -> Vec<&'a Resource> {
+    match &query.filter {
         // A userName is unique: look it up instead of reading every User.
         Some(filter) if kind == Kind::User && filter.naming(kind.schema()).is_some() => {
             let name = filter.naming(kind.schema()).unwrap_or_default();
@@ -83,22 +138,5 @@ pub fn list(store: &Store, kind: Kind, query: &Query, base: &str) -> Value {
             .filter(|r| filter.matches(&r.id, &r.attrs))
             .collect(),
         None => store.all(kind).values().collect(),
-    };
-    let page: Vec<Value> = matching
-        .iter()
-        .skip(query.start_index - 1)
-        .take(query.count)
-        .map(|r| {
-            let mut value = render::resource(store, kind, r, base);
-            query.projection.apply(&mut value);
-            value
-        })
-        .collect();
-    json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": matching.len(),
-        "startIndex": query.start_index,
-        "itemsPerPage": page.len(),
-        "Resources": page,
-    })
+    }
 }

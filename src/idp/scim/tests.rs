@@ -812,3 +812,53 @@ fn every_error_reads_as_rfc_7644_error_json() {
         );
     }
 }
+
+#[test]
+fn a_search_across_types_pages_users_then_groups_and_a_filter_one_type_lacks_matches_none_of_it() {
+    let mut store = Store::default();
+    user(&mut store, "u1", "ada@x.test");
+    user(&mut store, "u2", "bea@x.test");
+    group(&mut store, "g1", "sre", &["u1"]);
+    let all = list::list_all(&store, Params::default(), BASE).unwrap();
+    assert_eq!(all["totalResults"], 3);
+    let ids: Vec<&str> = all["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["u1", "u2", "g1"]);
+    let second = list::list_all(
+        &store,
+        Params {
+            start_index: Some("3"),
+            attributes: Some("displayName"),
+            ..Params::default()
+        },
+        BASE,
+    )
+    .unwrap();
+    assert_eq!(
+        second["Resources"],
+        json!([{"schemas": [schema::GROUP_SCHEMA], "id": "g1", "displayName": "sre"}])
+    );
+    let users_only = list::list_all(
+        &store,
+        Params {
+            filter: Some(r#"userName eq "bea@x.test""#),
+            ..Params::default()
+        },
+        BASE,
+    )
+    .unwrap();
+    assert_eq!(users_only["totalResults"], 1);
+    let neither = list::list_all(
+        &store,
+        Params {
+            filter: Some(r#"title eq "x""#),
+            ..Params::default()
+        },
+        BASE,
+    );
+    assert!(matches!(neither, Err(ScimError::InvalidFilter(_))));
+}
