@@ -32,6 +32,7 @@
 //! admission: spec judge provider
 //! report:    source support
 //! audit:     spec model support
+//! idp:
 //! trigger:   source
 //! daemon:    *
 //! ```
@@ -44,6 +45,8 @@
 //! commit an apply is for with `source`'s `CommitId`. `admission` joins
 //! a judged range (`judge`) with where its balancers run (`provider`): the
 //! one answer the daemon, `lbops authorize` and `validate --config` share.
+//! `idp` is what the identity provider pushed (SCIM), pure values that
+//! the daemon keeps and serves.
 //! `report`, `audit` and `trigger` are edges only
 //! the daemon and the CLI use; `daemon` is the composition root, and
 //! nothing in the library uses it.
@@ -56,6 +59,7 @@ pub mod daemon;
 pub mod dataplane;
 pub mod fsutil;
 pub mod identity;
+pub mod idp;
 pub mod judge;
 pub mod model;
 pub mod plan;

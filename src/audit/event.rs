@@ -31,6 +31,9 @@ pub enum EventKind {
     Trust,
     /// The daemon started.
     Startup,
+    /// A call to the SCIM endpoints (`/scim/v2`), by the identity provider
+    /// or anyone else.
+    ScimCall,
 }
 
 impl EventKind {
@@ -46,6 +49,7 @@ impl EventKind {
             EventKind::ApiCall => "api_call",
             EventKind::Trust => "trust",
             EventKind::Startup => "startup",
+            EventKind::ScimCall => "scim_call",
         }
     }
 }
@@ -147,6 +151,7 @@ mod tests {
             EventKind::ApiCall,
             EventKind::Trust,
             EventKind::Startup,
+            EventKind::ScimCall,
         ] {
             assert_eq!(
                 serde_json::to_string(&kind).unwrap(),

@@ -32,6 +32,9 @@ pub struct DaemonConfig {
     /// Where lbops keeps its state, audit log and data-plane config.
     pub state_dir: PathBuf,
     pub log: LogConfig,
+    /// The SCIM 2.0 endpoints at `/scim/v2` for the identity provider;
+    /// `None`: no such endpoints.
+    pub scim: Option<ScimConfig>,
 }
 
 /// The config as written, before the rules across its fields are checked
@@ -56,6 +59,8 @@ struct ConfigFile {
     state_dir: PathBuf,
     #[serde(default)]
     log: LogConfig,
+    #[serde(default)]
+    scim: Option<ScimFile>,
 }
 
 #[derive(Debug)]
@@ -160,6 +165,54 @@ struct WebhookFile {
     listen: SocketAddr,
     secret_file: Option<PathBuf>,
     secret_env: Option<String>,
+}
+
+/// What the identity provider pushes users and groups with.
+#[derive(Debug)]
+pub struct ScimConfig {
+    /// The bearer token the identity provider sends; kept only as its
+    /// SHA-256 once read.
+    pub token: SecretRef,
+    /// The endpoint's public URL (e.g. `https://lbops.example.com/scim/v2`),
+    /// the base of each resource's `meta.location`; `None`: from the
+    /// request's `Host`.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScimFile {
+    token_file: Option<PathBuf>,
+    token_env: Option<String>,
+    url: Option<String>,
+}
+
+impl ScimFile {
+    fn check(self, problems: &mut Vec<Problem>) -> Option<ScimConfig> {
+        let url = self.url.map(|u| u.trim_end_matches('/').to_owned());
+        if let Some(url) = &url {
+            let scheme = url.starts_with("https://") || url.starts_with("http://");
+            if !scheme || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                problems.push((
+                    vec!["scim", "url"],
+                    "the SCIM endpoint's public URL, e.g. `https://lbops.example.com/scim/v2`"
+                        .to_owned(),
+                ));
+            }
+        }
+        let token = match (self.token_file, self.token_env) {
+            (Some(file), None) => SecretRef::File(file),
+            (None, Some(env)) => SecretRef::Env(env),
+            _ => {
+                problems.push((
+                    vec!["scim"],
+                    "give exactly one of `token_file` or `token_env`: the bearer token the identity provider sends (e.g. `openssl rand -hex 32`)".to_owned(),
+                ));
+                return None;
+            }
+        };
+        Some(ScimConfig { token, url })
+    }
 }
 
 #[derive(Debug)]
@@ -558,10 +611,12 @@ impl ConfigFile {
                 ));
             }
         }
+        let scim = self.scim.map(|scim| scim.check(&mut problems));
         // No webhook is a choice; a webhook the check refused is not.
         let webhook = webhook.map_or(Some(None), |checked| checked.map(Some));
-        match (repository, trust, embedded, webhook) {
-            (Some(repository), Some(trust), Some(embedded), Some(webhook))
+        let scim = scim.map_or(Some(None), |checked| checked.map(Some));
+        match (repository, trust, embedded, webhook, scim) {
+            (Some(repository), Some(trust), Some(embedded), Some(webhook), Some(scim))
                 if problems.is_empty() =>
             {
                 Ok(DaemonConfig {
@@ -582,6 +637,7 @@ impl ConfigFile {
                     alerts: self.alerts,
                     state_dir: self.state_dir,
                     log: self.log,
+                    scim,
                 })
             }
             _ => Err(problems),
@@ -617,6 +673,9 @@ impl ConfigFile {
             fix(p);
         }
         if let Some(p) = &mut self.provider.embedded.token_file {
+            fix(p);
+        }
+        if let Some(p) = self.scim.as_mut().and_then(|s| s.token_file.as_mut()) {
             fix(p);
         }
         for hook in &mut self.alerts.webhooks {
@@ -875,6 +934,44 @@ state_dir: state
             config.api.signing_key_file.as_deref(),
             Some(Path::new("/etc/lbops/api-key"))
         );
+    }
+
+    #[test]
+    fn scim_takes_its_token_by_reference_and_is_off_without_a_section() {
+        assert!(DaemonConfig::parse("lbops.yaml", GOOD)
+            .unwrap()
+            .scim
+            .is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lbops.yaml");
+        std::fs::write(
+            &path,
+            format!("{GOOD}scim: {{token_file: scim-token, url: 'https://lbops.example.com/scim/v2/'}}\n"),
+        )
+        .unwrap();
+        let scim = DaemonConfig::load(&path).unwrap().scim.unwrap();
+        assert_eq!(scim.token, SecretRef::File(dir.path().join("scim-token")));
+        assert_eq!(
+            scim.url.as_deref(),
+            Some("https://lbops.example.com/scim/v2")
+        );
+        let text = format!("{GOOD}scim: {{token_env: T}}\n");
+        let scim = DaemonConfig::parse("lbops.yaml", &text)
+            .unwrap()
+            .scim
+            .unwrap();
+        assert_eq!(scim.token, SecretRef::Env("T".into()));
+        let text = format!("{GOOD}scim: {{url: 'ftp://x'}}\n");
+        let errors = DaemonConfig::parse("lbops.yaml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errors.contains("lbops.yaml:15:") && errors.contains("exactly one of `token_file`"),
+            "{errors}"
+        );
+        assert!(errors.contains("public URL"), "{errors}");
+        let text = format!("{GOOD}scim: {{token: x}}\n");
+        assert!(DaemonConfig::parse("lbops.yaml", &text).is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod readiness;
 pub mod reconcile;
 pub mod reporter;
 pub mod run;
+pub mod scim;
 pub mod state;
 pub mod trusted;
 

@@ -80,6 +80,8 @@ pub enum StartError {
         .0.display()
     )]
     ApiKeyInRepository(PathBuf),
+    #[error("{0}")]
+    Scim(String),
 }
 
 /// Runs the daemon until `shutdown` completes.
@@ -282,6 +284,10 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         })
         .collect();
     let audit = Arc::new(std::sync::Mutex::new(audit));
+    let scim = match &config.scim {
+        Some(scim) => Some(start_scim(scim, &state_dir, audit.clone(), clock.clone())?),
+        None => None,
+    };
     let rate_limit = config.api.rate_limit;
     let observer: Arc<dyn Observe> = provider.clone();
     let reporter = Reporter {
@@ -335,13 +341,16 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         clock: clock.clone(),
         writer: Some(writer),
     });
-    let api = tokio::spawn(super::pages::serve(
-        api_listener,
-        pages.nest(super::api::routes::PREFIX, api),
-        async move {
-            let _ = api_stopped.await;
-        },
-    ));
+    let mut routes = pages.nest(super::api::routes::PREFIX, api);
+    if let Some(scim) = scim {
+        if let Ok(address) = api_listener.local_addr() {
+            tracing::info!(scim = %format!("http://{address}{}/", super::scim::PREFIX), "SCIM endpoints for the identity provider");
+        }
+        routes = routes.nest(super::scim::PREFIX, super::scim::router(scim));
+    }
+    let api = tokio::spawn(super::pages::serve(api_listener, routes, async move {
+        let _ = api_stopped.await;
+    }));
 
     tokio::pin!(shutdown);
     let mut attempt: u32 = 0;
@@ -479,6 +488,41 @@ async fn start_dataplane(
     );
     let provider = EmbeddedProvider::new(format!("http://{}", admin.local_addr()), token);
     Ok((provider, dataplane, admin))
+}
+
+/// The SCIM endpoints' state: the token read and hashed (it is not kept
+/// otherwise), the directory read from the state directory.
+fn start_scim(
+    config: &super::config::ScimConfig,
+    state_dir: &Path,
+    audit: Arc<std::sync::Mutex<AuditLog>>,
+    clock: Arc<dyn Clock>,
+) -> Result<super::scim::ScimState, StartError> {
+    let token = config
+        .token
+        .read()
+        .map_err(|e| StartError::Scim(format!("scim: {e}")))?;
+    let token =
+        super::scim::ScimToken::new(token.expose()).map_err(|e| StartError::Scim(e.to_string()))?;
+    let directory =
+        super::scim::Directory::open(state_dir).map_err(|e| StartError::Scim(e.to_string()))?;
+    let view = directory.snapshot();
+    tracing::info!(
+        users = view
+            .users()
+            .filter(|u| u.standing != crate::idp::Standing::Deleted)
+            .count(),
+        groups = view.groups().count(),
+        seq = view.seq(),
+        "SCIM directory loaded"
+    );
+    Ok(super::scim::ScimState {
+        token,
+        directory: Arc::new(directory),
+        audit,
+        clock,
+        url: config.url.clone(),
+    })
 }
 
 /// Opens the audit log and checks that it holds the head the state kept

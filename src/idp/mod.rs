@@ -1,0 +1,14 @@
+//! What the identity provider says about people, kept apart from git:
+//! it can take access away (a deactivated or deleted User, a lost group
+//! membership), never grant it (DESIGN.md, "Access beyond git").
+//!
+//! * [`scim`]: the SCIM 2.0 directory the identity provider pushes, as
+//!   pure values and functions;
+//! * [`view`]: the read view the rest of lbops asks — who is active,
+//!   who was deactivated or deleted and by which change, who is in which
+//!   group — cheap to share, rebuilt after every change.
+
+pub mod scim;
+pub mod view;
+
+pub use view::{DirectoryView, IdpGroup, IdpUser, Standing};
