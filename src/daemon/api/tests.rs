@@ -148,6 +148,11 @@ fn every_error_has_a_code_a_message_and_a_hint_and_none_names_a_secret() {
             name: "web".into(),
             hidden: None,
         },
+        ApiError::NoSuchPart {
+            resource: "pool/web".into(),
+            part: "target",
+            name: "10.0.0.9:80".into(),
+        },
         ApiError::NoRoute,
         ApiError::MethodNotAllowed,
         ApiError::RateLimited {
@@ -286,7 +291,7 @@ async fn nothing_is_answered_before_a_commit_is_trusted_or_while_the_audit_log_i
     let policy = catalog(&format!(
         "kind: Role
 name: reader
-spec: {{rules: [{{actions: [state.read], resources: ['*']}}]}}
+spec: {{rules: [{{actions: [state.read, pool.targets.update], resources: ['*']}}]}}
 ---
 kind: User
 name: alice
@@ -313,7 +318,7 @@ spec: {{targets: [{{address: '10.0.0.1:80'}}]}}
     assert_eq!(body["commit"], "ab".repeat(20));
     assert_eq!(body["pools"][0]["targets"][0]["health"], "unknown");
 
-    // A write to a remote repository is not supported yet; GET on the
+    // A write to a remote repository is not supported yet; GET on a
     // write path names the method that is.
     let (status, _, body) = post(
         &format!("{base}/pools/web/targets"),
@@ -327,8 +332,8 @@ spec: {{targets: [{{address: '10.0.0.1:80'}}]}}
         "{body}"
     );
     assert!(body["hint"].as_str().unwrap().contains("repository.path"));
-    let (status, headers, _) = get(&format!("{base}/pools/web/targets"), &bearer).await;
-    assert_eq!((status, &headers["allow"]), (405, &"POST".parse().unwrap()));
+    let (status, headers, _) = get(&format!("{base}/pools/web/weights"), &bearer).await;
+    assert_eq!((status, &headers["allow"]), (405, &"PUT".parse().unwrap()));
 
     // No audit, no answer.
     audit.lock().unwrap().set_disk_full(true);

@@ -6,14 +6,16 @@
 //! anything is written. The commit is signed with the daemon's API key
 //! and the branch moves only from the head the edit was made on; if it
 //! moved, the edit is made again on the new head, [`RETRIES`] times, then
-//! `409`. Then: the reconcile loop is woken, an `Idempotency-Key` is
+//! `409`. An edit that changes nothing is refused, unless what it asks
+//! for is already so ([`Edit::already_so`]): then, once the caller is
+//! allowed, `200` without a commit. Then: the reconcile loop is woken, an `Idempotency-Key` is
 //! remembered, and `?wait=applied` blocks until the daemon applied or
 //! refused the commit.
 
 use super::edit::EditError;
 use super::error::ApiError;
 use super::{ApiState, Caller};
-use crate::authz::{authorize_token, changes};
+use crate::authz::{authorize_token, changes, Change};
 use crate::daemon::journal::Journal;
 use crate::judge::{Ruling, Verdict};
 use crate::source::{ApiCommit, ApiSigner, CommitId, GitSource};
@@ -157,6 +159,15 @@ pub trait Edit: Send + Sync {
     fn edit(&self, files: &[SourceFile], before: &Catalog) -> Result<FileEdit, ApiError>;
     /// The answer when the edit changes nothing the judge would see.
     fn unchanged(&self) -> ApiError;
+    /// For an edit that sets a value (a weight, a split): when it changes
+    /// nothing because the head already has what the call asks for, the
+    /// change the call stands for, which the caller must still be allowed
+    /// to make; the call then succeeds without a commit, so a retried
+    /// drain or PUT is not an error. `None` (the default): refused with
+    /// [`Edit::unchanged`].
+    fn already_so(&self, _before: &Catalog) -> Option<Change> {
+        None
+    }
 }
 
 /// One file of the tree with new text.
@@ -232,6 +243,9 @@ pub async fn write_call(
             .await
             .map_err(|e| ApiError::Repository(e.to_string()))??;
             let (commit, request) = commit;
+            let Some(commit) = commit else {
+                return Ok(already_so(&request));
+            };
             if let Some(triggers) = &writer.triggers {
                 let _ = triggers.try_send(Trigger {
                     source: TriggerSource::Api,
@@ -267,6 +281,18 @@ pub async fn write_call(
         .extensions_mut()
         .insert(Committed(written.commit.clone()));
     Ok(response)
+}
+
+/// The answer to a call whose edit the branch head already had: `200`,
+/// and no commit to wait for.
+fn already_so(request: &RequestId) -> Response {
+    let body = serde_json::json!({
+        "commit": null,
+        "request_id": request.to_string(),
+        "status_url": null,
+        "unchanged": true,
+    });
+    (StatusCode::OK, Json(body)).into_response()
 }
 
 /// Blocks until the trusted commit is `written`'s (or has it in its
@@ -360,8 +386,9 @@ fn git(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// Makes the commit of `edit` and moves the branch to it: on the head as
-/// it is, again on a head that moved. `before_swap` runs between the
-/// commit and the branch's move (tests push there to race it).
+/// it is, again on a head that moved; `None` when the head already is
+/// what the edit asks for ([`Edit::already_so`]). `before_swap` runs
+/// between the commit and the branch's move (tests push there to race it).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn commit_edit(
     repository: &std::path::Path,
@@ -372,7 +399,7 @@ pub(super) fn commit_edit(
     signer: &ApiSigner,
     now: i64,
     before_swap: &mut dyn FnMut(),
-) -> Result<CommitId, ApiError> {
+) -> Result<Option<CommitId>, ApiError> {
     let source = GitSource::open(repository, branch).map_err(git)?;
     let trailers = ApiTrailers {
         account: caller.token.account.clone(),
@@ -399,7 +426,10 @@ pub(super) fn commit_edit(
             .catalog;
         let made = changes(&before, &after);
         if made.is_empty() {
-            return Err(edit.unchanged());
+            let change = edit.already_so(&before).ok_or_else(|| edit.unchanged())?;
+            let _permit = authorize_token(&caller.view.catalog, &caller.token, &change)
+                .map_err(|denied| ApiError::Forbidden(Box::new(denied)))?;
+            return Ok(None);
         }
         for change in &made {
             let _permit = authorize_token(&caller.view.catalog, &caller.token, change)
@@ -422,7 +452,7 @@ pub(super) fn commit_edit(
             .map_err(git)?;
         before_swap();
         if source.advance_branch(head, commit).map_err(git)? {
-            return Ok(commit);
+            return Ok(Some(commit));
         }
         tracing::info!(%request, "api: the branch moved; making the edit again on its new head");
     }
