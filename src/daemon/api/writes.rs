@@ -12,7 +12,7 @@
 mod forward;
 mod targets;
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
 
 pub(super) use forward::set_forward_call;
 pub use forward::{ForwardTo, NewForward, SetForward};

@@ -13,7 +13,7 @@ use crate::spec::api_commit::RequestId;
 use crate::spec::material::api_token::ApiToken;
 use std::process::Command;
 
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
+pub(in crate::daemon::api) fn git(dir: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(["-c", "user.name=Test", "-c", "user.email=test@example.test"])
         .args(["-c", "commit.gpgsign=false"])
@@ -31,7 +31,7 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-fn commit(dir: &std::path::Path, file: &str, text: &str) -> CommitId {
+pub(in crate::daemon::api) fn commit(dir: &std::path::Path, file: &str, text: &str) -> CommitId {
     let path = dir.join(file);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
