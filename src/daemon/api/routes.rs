@@ -84,13 +84,6 @@ impl Endpoint {
         }
     }
 
-    /// Whether it changes the repository (a write: an `Edit` made a
-    /// commit by the writer).
-    #[must_use]
-    pub fn writes(self) -> bool {
-        self.method() != Method::GET
-    }
-
     /// Whether it answers without a token (the document only).
     #[must_use]
     pub fn public(self) -> bool {
