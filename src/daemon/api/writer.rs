@@ -8,9 +8,9 @@
 //! moved, the edit is made again on the new head, [`RETRIES`] times, then
 //! `409`. An edit that changes nothing is refused, unless what it asks
 //! for is already so ([`Edit::already_so`]): then, once the caller is
-//! allowed, `200` without a commit. Then: the reconcile loop is woken, an `Idempotency-Key` is
-//! remembered, and `?wait=applied` blocks until the daemon applied or
-//! refused the commit.
+//! allowed, `200` without a commit. Then: the reconcile loop is woken,
+//! an `Idempotency-Key` is remembered, and `?wait=applied` blocks until
+//! the daemon applied or refused the commit.
 
 use super::edit::EditError;
 use super::error::ApiError;
