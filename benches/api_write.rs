@@ -14,7 +14,7 @@
 //! `cargo bench --bench api_write` (or `-- 300` for 300 calls).
 
 #[path = "../tests/common/mod.rs"]
-#[allow(unused_imports, dead_code)]
+#[allow(unused_imports)]
 mod common;
 
 use common::estate::{balancer, Daemon, Team};

@@ -33,7 +33,7 @@ pub enum Reply {
 }
 
 /// An HTTP/1.1 backend on 127.0.0.1. `/slow/<ms>` answers after that
-/// long. Killing (or dropping) it closes every connection it has; a
+/// long; `/hold` answers once the test calls [`Backend::release`]. Killing (or dropping) it closes every connection it has; a
 /// killed backend's port stays held until it is dropped, so connections
 /// to it are refused rather than answered by whoever took the port.
 pub struct Backend {
@@ -41,6 +41,8 @@ pub struct Backend {
     stop: tokio::sync::watch::Sender<bool>,
     /// The paths of the requests it has received, as they arrive.
     received: tokio::sync::watch::Sender<Vec<String>>,
+    /// Whether `/hold` requests may be answered.
+    released: tokio::sync::watch::Sender<bool>,
     task: JoinHandle<()>,
     _port: Ports,
 }
@@ -66,6 +68,8 @@ impl Backend {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let received = tokio::sync::watch::Sender::new(Vec::new());
         let receiving = received.clone();
+        let released = tokio::sync::watch::Sender::new(false);
+        let release = released.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -73,11 +77,16 @@ impl Backend {
                 };
                 let mut stopped = stopped.clone();
                 let receiving = receiving.clone();
+                let release = release.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<Incoming>| {
                         let path = request.uri().path().to_owned();
                         receiving.send_modify(|paths| paths.push(path));
+                        let mut released = release.subscribe();
                         async move {
+                            if request.uri().path() == "/hold" {
+                                let _ = released.wait_for(|r| *r).await;
+                            }
                             Ok::<_, std::convert::Infallible>(Response::new(Full::new(
                                 Bytes::from(answer(name, reply, &request).await),
                             )))
@@ -96,6 +105,7 @@ impl Backend {
             address,
             stop,
             received,
+            released,
             task,
             _port: port,
         }
@@ -110,6 +120,16 @@ impl Backend {
             .await
             .unwrap_or_else(|_| panic!("no request for {path} reached the backend"))
             .expect("the backend keeps its sender");
+    }
+
+    /// Answers the `/hold` requests it holds, and any that come later.
+    pub fn release(&self) {
+        self.released.send_replace(true);
+    }
+
+    /// How many requests for `path` it has received.
+    pub fn received(&self, path: &str) -> usize {
+        self.received.borrow().iter().filter(|p| *p == path).count()
     }
 
     /// Stops listening and drops every open connection.

@@ -2,6 +2,19 @@
 //! the lines the edit is about change; comments, order, quoting and
 //! every other byte of the file stay as they were, so the commit's diff
 //! is what a person would have written.
+//!
+//! Adding a target reads the file's lines ([`add_target`]); the other
+//! edits start from where the parser says a value is ([`tree`](self)'s
+//! ranges) and read their result back before it is committed:
+//! [`remove_target`], [`set_target_weights`] (drain is weight 0),
+//! [`set_forward`].
+
+mod forward;
+mod targets;
+mod tree;
+
+pub use forward::set_forward;
+pub use targets::{remove_target, set_target_weights, TargetAt, TargetList};
 
 /// Why an edit could not be made as text (the caller answers 422).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -10,6 +23,14 @@ pub enum EditError {
     NoSpec { file: String, line: u32 },
     #[error("{file}:{line}: `spec.targets` is written in a form the API does not edit yet (write it as a block list or a one-line `[…]`)")]
     Unsupported { file: String, line: u32 },
+    /// What an edit would change is written in a way it does not edit
+    /// safely (an anchor, a value over several lines…).
+    #[error("{file}:{line}: {what}: the API does not edit this form; make the change in git, or write the list as `- …` items or a one-line `[…]` without anchors")]
+    Form {
+        file: String,
+        line: u32,
+        what: String,
+    },
 }
 
 /// Where a line starts and what it holds.

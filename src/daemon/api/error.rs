@@ -37,6 +37,14 @@ pub enum ApiError {
         /// log only, never for the client.
         hidden: Option<Box<Denied>>,
     },
+    /// A resource the call may change, without the part it names (a
+    /// pool's target, a balancer's route).
+    #[error("{resource} has no {part} {name}")]
+    NoSuchPart {
+        resource: String,
+        part: &'static str,
+        name: String,
+    },
     /// No endpoint at this path.
     #[error("no API endpoint at this path")]
     NoRoute,
@@ -119,7 +127,9 @@ impl ApiError {
             }
             ApiError::Forbidden(_) | ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::NotApplied(_) => StatusCode::BAD_GATEWAY,
-            ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::NotFound { .. } | ApiError::NoSuchPart { .. } | ApiError::NoRoute => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -150,7 +160,7 @@ impl ApiError {
             }
             ApiError::Token(TokenRefused::Expired { .. }) => "token-expired",
             ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound { .. } => "not-found",
+            ApiError::NotFound { .. } | ApiError::NoSuchPart { .. } => "not-found",
             ApiError::NoRoute => "no-such-endpoint",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::RateLimited { .. } => "rate-limited",
@@ -207,6 +217,9 @@ impl ApiError {
                  see the message for which rule is missing"
             }
             ApiError::NotFound { .. } => "list what this token may read with the collection's GET",
+            ApiError::NoSuchPart { .. } => {
+                "see what it has with GET /v1/pools/{name}/targets or GET /v1/balancers/{name}"
+            }
             ApiError::NoRoute | ApiError::MethodNotAllowed => {
                 "see GET /v1/openapi.json for the endpoints and their methods"
             }

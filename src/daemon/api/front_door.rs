@@ -277,7 +277,9 @@ mod tests {
 
     #[test]
     fn allow_names_the_methods_of_the_path_s_endpoints() {
-        assert_eq!(allowed_methods("/pools/web/targets"), "POST");
+        assert_eq!(allowed_methods("/pools/web/targets"), "GET, POST");
+        assert_eq!(allowed_methods("/pools/web/targets/10.0.0.1:80"), "DELETE");
+        assert_eq!(allowed_methods("/pools/web/weights"), "PUT");
         assert_eq!(allowed_methods("/pools/web"), "GET");
         assert_eq!(allowed_methods("/pools"), "GET");
         assert_eq!(allowed_methods("/pools//targets"), "");

@@ -1,5 +1,5 @@
-//! The read endpoints (`state.read`): balancers and pools of the applied
-//! commit, with live health.
+//! The read endpoints (`state.read`): balancers, pools and a pool's
+//! targets of the applied commit, with live health.
 //!
 //! A caller without `state.read` at all (its token's scopes, or its
 //! account's roles, or an inactive owner) is refused with `403`. One that
@@ -89,6 +89,23 @@ pub(super) async fn pool(
         commit: caller.view.commit.to_string(),
         observed: observed.is_some(),
         pool: view::pool(found, observed.as_deref()),
+    }))
+}
+
+pub(super) async fn pool_targets(
+    State(api): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Result<Json<view::PoolTargets>, ApiError> {
+    may_read_any(&caller)?;
+    let found = find(&caller, Kind::Pool, &caller.view.catalog.pools, &name)?;
+    let observed = api.live.observed().await;
+    let pool = view::pool(found, observed.as_deref());
+    Ok(Json(view::PoolTargets {
+        commit: caller.view.commit.to_string(),
+        observed: observed.is_some(),
+        pool: pool.name,
+        targets: pool.targets,
     }))
 }
 

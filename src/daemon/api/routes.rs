@@ -7,7 +7,7 @@ use super::front_door::front_door;
 use super::{openapi, reads, writes, ApiState};
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 
 /// Where the API is nested in the daemon's router.
@@ -27,17 +27,29 @@ pub enum Endpoint {
     Balancer,
     Pools,
     Pool,
-    PoolTargets,
+    /// A pool's targets with live health.
+    ListTargets,
+    AddTarget,
+    RemoveTarget,
+    DrainTarget,
+    SetWeights,
+    /// A route's forward split.
+    SetForward,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 6] = [
+    pub const ALL: [Endpoint; 11] = [
         Endpoint::OpenApi,
         Endpoint::Balancers,
         Endpoint::Balancer,
         Endpoint::Pools,
         Endpoint::Pool,
-        Endpoint::PoolTargets,
+        Endpoint::ListTargets,
+        Endpoint::AddTarget,
+        Endpoint::RemoveTarget,
+        Endpoint::DrainTarget,
+        Endpoint::SetWeights,
+        Endpoint::SetForward,
     ];
 
     /// The path below `/v1`, as the router and the document write it.
@@ -49,15 +61,26 @@ impl Endpoint {
             Endpoint::Balancer => "/balancers/{name}",
             Endpoint::Pools => "/pools",
             Endpoint::Pool => "/pools/{name}",
-            Endpoint::PoolTargets => "/pools/{name}/targets",
+            Endpoint::ListTargets | Endpoint::AddTarget => "/pools/{name}/targets",
+            Endpoint::RemoveTarget => "/pools/{name}/targets/{address}",
+            Endpoint::DrainTarget => "/pools/{name}/targets/{address}/drain",
+            Endpoint::SetWeights => "/pools/{name}/weights",
+            Endpoint::SetForward => "/balancers/{name}/routes/{route}/forward",
         }
     }
 
     #[must_use]
     pub fn method(self) -> Method {
         match self {
-            Endpoint::PoolTargets => Method::POST,
-            _ => Method::GET,
+            Endpoint::AddTarget | Endpoint::DrainTarget => Method::POST,
+            Endpoint::RemoveTarget => Method::DELETE,
+            Endpoint::SetWeights | Endpoint::SetForward => Method::PUT,
+            Endpoint::OpenApi
+            | Endpoint::Balancers
+            | Endpoint::Balancer
+            | Endpoint::Pools
+            | Endpoint::Pool
+            | Endpoint::ListTargets => Method::GET,
         }
     }
 
@@ -74,8 +97,14 @@ impl Endpoint {
         match self {
             Endpoint::OpenApi => &[200, 429, 503],
             Endpoint::Balancers | Endpoint::Pools => &[200, 401, 403, 429, 503],
-            Endpoint::Balancer | Endpoint::Pool => &[200, 401, 403, 404, 429, 503],
-            Endpoint::PoolTargets => &[
+            Endpoint::Balancer | Endpoint::Pool | Endpoint::ListTargets => {
+                &[200, 401, 403, 404, 429, 503]
+            }
+            Endpoint::AddTarget
+            | Endpoint::RemoveTarget
+            | Endpoint::DrainTarget
+            | Endpoint::SetWeights
+            | Endpoint::SetForward => &[
                 200, 202, 400, 401, 403, 404, 409, 422, 429, 500, 501, 502, 503,
             ],
         }
@@ -88,7 +117,12 @@ impl Endpoint {
             Endpoint::Balancer => get(reads::balancer),
             Endpoint::Pools => get(reads::pools),
             Endpoint::Pool => get(reads::pool),
-            Endpoint::PoolTargets => post(writes::add_target_call),
+            Endpoint::ListTargets => get(reads::pool_targets),
+            Endpoint::AddTarget => post(writes::add_target_call),
+            Endpoint::RemoveTarget => delete(writes::remove_target_call),
+            Endpoint::DrainTarget => post(writes::drain_target_call),
+            Endpoint::SetWeights => put(writes::set_weights_call),
+            Endpoint::SetForward => put(writes::set_forward_call),
         }
     }
 }

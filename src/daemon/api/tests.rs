@@ -148,6 +148,11 @@ fn every_error_has_a_code_a_message_and_a_hint_and_none_names_a_secret() {
             name: "web".into(),
             hidden: None,
         },
+        ApiError::NoSuchPart {
+            resource: "pool/web".into(),
+            part: "target",
+            name: "10.0.0.9:80".into(),
+        },
         ApiError::NoRoute,
         ApiError::MethodNotAllowed,
         ApiError::RateLimited {
@@ -291,7 +296,7 @@ async fn nothing_is_answered_before_a_commit_is_trusted_or_while_the_audit_log_i
     let policy = catalog(&format!(
         "kind: Role
 name: reader
-spec: {{rules: [{{actions: [state.read], resources: ['*']}}]}}
+spec: {{rules: [{{actions: [state.read, pool.targets.update], resources: ['*']}}]}}
 ---
 kind: User
 name: alice
@@ -318,7 +323,7 @@ spec: {{targets: [{{address: '10.0.0.1:80'}}]}}
     assert_eq!(body["commit"], "ab".repeat(20));
     assert_eq!(body["pools"][0]["targets"][0]["health"], "unknown");
 
-    // A write without the daemon's API key is refused; GET on the write
+    // A write without the daemon's API key is refused; GET on a write
     // path names the method that is.
     let (status, _, body) = post(
         &format!("{base}/pools/web/targets"),
@@ -335,8 +340,8 @@ spec: {{targets: [{{address: '10.0.0.1:80'}}]}}
         .as_str()
         .unwrap()
         .contains("api.signing_key_file"));
-    let (status, headers, _) = get(&format!("{base}/pools/web/targets"), &bearer).await;
-    assert_eq!((status, &headers["allow"]), (405, &"POST".parse().unwrap()));
+    let (status, headers, _) = get(&format!("{base}/pools/web/weights"), &bearer).await;
+    assert_eq!((status, &headers["allow"]), (405, &"PUT".parse().unwrap()));
 
     // No audit, no answer.
     audit.lock().unwrap().set_disk_full(true);
@@ -367,4 +372,178 @@ spec: {{targets: [{{address: '10.0.0.1:80'}}]}}
         records[1]["event"]["detail"]["token_id"],
         token.id().as_str()
     );
+}
+
+/// `method` `body` to `url` with `authorization`: status and JSON body.
+async fn send(
+    method: &str,
+    url: &str,
+    authorization: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    use http_body_util::{BodyExt, Full};
+    let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("authorization", authorization)
+        .header("content-type", "application/json")
+        .body(Full::new(bytes::Bytes::from(body.to_owned())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+#[tokio::test]
+async fn an_account_whose_owner_is_disabled_reads_and_writes_nothing() {
+    // Validation refuses a disabled owner, so a daemon never trusts one
+    // from git today (tests/api.rs cannot set this row up); a trusted
+    // policy may still come to it (an owner disabled by a revocation
+    // stacked before), so every endpoint is held to it here, over a real
+    // socket, with a writer on a real repository.
+    use super::writes::tests::{commit, git};
+    use crate::audit::AuditLog;
+    use crate::daemon::trusted::Trusted;
+    use crate::source::{ApiSigner, GitSource};
+    use crate::spec::material::api_token::ApiToken;
+    use std::sync::{Arc, Mutex};
+
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    let token = ApiToken::generate(|b| b.fill(5));
+    commit(
+        repo.path(),
+        "estate.yaml",
+        &format!(
+            "kind: Role
+name: everything
+spec: {{rules: [{{actions: ['*'], resources: ['*']}}]}}
+---
+kind: User
+name: alice
+spec: {{emails: [alice@example.test]}}
+---
+kind: ServiceAccount
+name: bot
+spec:
+  owner: alice
+  roles: [everything]
+  tokens: [{{name: ci, id: {}, hash: '{}', expires: 2099-01-01}}]
+---
+kind: Pool
+name: web
+spec: {{targets: [{{address: '10.0.0.1:80'}}, {{address: '10.0.0.2:80'}}]}}
+---
+kind: LoadBalancer
+name: edge
+spec:
+  listeners:
+    - name: http
+      protocol: http
+      port: 80
+      routes: [{{name: app, priority: 1, action: {{forward: {{pools: [{{pool: web}}]}}}}}}]
+",
+            token.id(),
+            token.stored_hash()
+        ),
+    );
+    let source = GitSource::open(repo.path(), "main").unwrap();
+    let head = source.head().unwrap();
+    let files = source.files_at(head).unwrap();
+    let mut policy = crate::spec::load(&files, &crate::spec::Options::at(1_800_000_000))
+        .unwrap()
+        .catalog;
+    policy.users.get_mut("alice").unwrap().spec.disabled = true;
+    let trusted = Trusted::default();
+    trusted.publish(head, Arc::new(policy));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let audit = Arc::new(Mutex::new(AuditLog::open(&path).unwrap().log));
+    let key = ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[9; 32]));
+    let state = super::ApiState {
+        trusted,
+        live: Arc::new(super::Live::new(Arc::new(Nothing))),
+        audit,
+        limiter: Arc::new(super::limit::RateLimiter::new(Default::default())),
+        metrics: Default::default(),
+        clock: Arc::new(crate::support::clock::FixedClock::at_unix(1_800_000_000)),
+        writer: Some(Arc::new(
+            super::writer::Writer::new(
+                crate::source::GitLocation::Local(repo.path().to_owned()),
+                "main".into(),
+                Some(Arc::new(ApiSigner::new(key).unwrap())),
+                None,
+                Default::default(),
+                dir.path().join("keys.json"),
+            )
+            .unwrap(),
+        )),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = axum::Router::new().nest(super::routes::PREFIX, super::router(state));
+    let task = tokio::spawn(crate::daemon::pages::serve(listener, app, async move {
+        let _ = stopped.await;
+    }));
+
+    let bearer = format!("Bearer {}", token.expose());
+    let mut called = 0;
+    for e in Endpoint::ALL.into_iter().filter(|e| !e.public()) {
+        // A request each endpoint would answer for an active owner.
+        let body = match e {
+            Endpoint::AddTarget => r#"{"address": "10.0.0.3:80"}"#,
+            Endpoint::SetWeights => r#"{"weights": {"10.0.0.1:80": 5}}"#,
+            Endpoint::SetForward => r#"{"pools": [{"pool": "web", "weight": 2}]}"#,
+            Endpoint::OpenApi
+            | Endpoint::Balancers
+            | Endpoint::Balancer
+            | Endpoint::Pools
+            | Endpoint::Pool
+            | Endpoint::ListTargets
+            | Endpoint::RemoveTarget
+            | Endpoint::DrainTarget => "",
+        };
+        let name = if e.path().starts_with("/balancers") {
+            "edge"
+        } else {
+            "web"
+        };
+        let path = e
+            .path()
+            .replace("{name}", name)
+            .replace("{address}", "10.0.0.1%3A80")
+            .replace("{route}", "app");
+        let method = e.method();
+        let (status, answer) = send(method.as_str(), &format!("{base}{path}"), &bearer, body).await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (403, Some("forbidden")),
+            "{method} {path}: {answer}"
+        );
+        assert!(
+            answer["message"].as_str().unwrap().contains("alice"),
+            "{method} {path}: {answer}"
+        );
+        assert_eq!(source.head().unwrap(), head, "{method} {path} committed");
+        called += 1;
+    }
+
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), called);
+    for record in &records {
+        assert_eq!(record["event"]["outcome"], "forbidden", "{record}");
+        assert_eq!(record["event"]["actor"], "serviceaccount/bot", "{record}");
+    }
 }

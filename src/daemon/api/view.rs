@@ -39,6 +39,16 @@ pub struct PoolAt {
     pub pool: Pool,
 }
 
+/// `GET /v1/pools/{name}/targets`: a pool's targets, as in [`Pool`].
+#[derive(Debug, Serialize)]
+pub struct PoolTargets {
+    pub commit: String,
+    pub observed: bool,
+    /// The pool's name.
+    pub pool: String,
+    pub targets: Vec<PoolTarget>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct PoolTarget {
     pub address: String,

@@ -7,8 +7,10 @@
 //! and the branch moves only from the head the edit was made on (in
 //! place for a repository on this machine, by a push for a remote); if it
 //! moved, the edit is made again on the new head, [`RETRIES`] times, then
-//! `409`. Then the reconcile loop is woken, and `?wait=applied` blocks
-//! until the daemon applied or refused the commit.
+//! `409`. An edit that changes nothing is refused, unless what it asks
+//! for is already so ([`Edit::already_so`]): then, once the caller is
+//! allowed, `200` without a commit. Then the reconcile loop is woken, and
+//! `?wait=applied` blocks until the daemon applied or refused the commit.
 //!
 //! An `Idempotency-Key` is recorded in the state directory
 //! ([`ledger_file`]) before its commit is made, and settled with the
@@ -23,7 +25,7 @@ pub mod ledger_file;
 use super::edit::EditError;
 use super::error::ApiError;
 use super::{ApiState, Caller};
-use crate::authz::{authorize_token, changes};
+use crate::authz::{authorize_token, changes, Change};
 use crate::daemon::journal::Journal;
 use crate::judge::{Ruling, Verdict};
 use crate::source::{ApiCommit, ApiSigner, CommitId, GitLocation, GitSource};
@@ -194,6 +196,15 @@ pub trait Edit: Send + Sync {
     fn edit(&self, files: &[SourceFile], before: &Catalog) -> Result<FileEdit, ApiError>;
     /// The answer when the edit changes nothing the judge would see.
     fn unchanged(&self) -> ApiError;
+    /// For an edit that sets a value (a weight, a split): when it changes
+    /// nothing because the head already has what the call asks for, the
+    /// change the call stands for, which the caller must still be allowed
+    /// to make; the call then succeeds without a commit, so a retried
+    /// drain or PUT is not an error. `None` (the default): refused with
+    /// [`Edit::unchanged`].
+    fn already_so(&self, _before: &Catalog) -> Option<Change> {
+        None
+    }
 }
 
 /// One file of the tree with new text.
@@ -237,6 +248,9 @@ pub async fn write_call(
         Some(key) => write.keyed(&mut keys, key, body, fresh).await?,
     };
     drop(keys);
+    let Some(commit) = commit else {
+        return Ok(already_so(&request));
+    };
     write.wake(commit);
     let written = Written::of(commit, &request);
     let mut response = match timeout {
@@ -302,11 +316,11 @@ impl Write {
         key: String,
         body: BodyDigest,
         fresh: RequestId,
-    ) -> Result<(CommitId, RequestId), ApiError> {
+    ) -> Result<(Option<CommitId>, RequestId), ApiError> {
         let token = self.caller.token.id.clone();
         let (request, since) = match keys.ledger.seen(&token, &key, &body) {
             Seen::Reused => return Err(ApiError::IdempotencyKeyReused),
-            Seen::Made { request, commit } => return Ok((commit, request)),
+            Seen::Made { request, commit } => return Ok((Some(commit), request)),
             Seen::New => (fresh, self.head().await),
             // Made before the daemon could record it, or never made: git
             // tells which.
@@ -314,7 +328,7 @@ impl Write {
                 if let Some(commit) = self.find(&request, since).await? {
                     tracing::info!(%request, %commit, "api: a retried request's commit was found in git");
                     keys.settle(&token, &key, commit).await;
-                    return Ok((commit, request));
+                    return Ok((Some(commit), request));
                 }
                 (request, since)
             }
@@ -331,8 +345,14 @@ impl Write {
     }
 
     /// Records `intent` on disk, then makes its commit and settles it: no
-    /// commit without a durable intent.
-    async fn under_intent(&self, keys: &mut Keys, intent: Entry) -> Result<CommitId, ApiError> {
+    /// commit without a durable intent. An edit the head already had
+    /// makes none, and its intent stays unsettled: a retry looks in git,
+    /// finds nothing, and finds the head as it is again.
+    async fn under_intent(
+        &self,
+        keys: &mut Keys,
+        intent: Entry,
+    ) -> Result<Option<CommitId>, ApiError> {
         let (token, key, request) = (
             intent.token.clone(),
             intent.key.clone(),
@@ -344,12 +364,14 @@ impl Write {
             return Err(ApiError::KeysUnavailable);
         }
         let commit = self.commit(&request).await?;
-        keys.settle(&token, &key, commit).await;
+        if let Some(commit) = commit {
+            keys.settle(&token, &key, commit).await;
+        }
         Ok(commit)
     }
 
     /// Makes the edit a commit carrying `request` and moves the branch to it.
-    async fn commit(&self, request: &RequestId) -> Result<CommitId, ApiError> {
+    async fn commit(&self, request: &RequestId) -> Result<Option<CommitId>, ApiError> {
         let (writer, caller, edit, signer) = (
             self.writer.clone(),
             self.caller.clone(),
@@ -419,6 +441,18 @@ impl Write {
             });
         }
     }
+}
+
+/// The answer to a call whose edit the branch head already had: `200`,
+/// and no commit to wait for.
+fn already_so(request: &RequestId) -> Response {
+    let body = serde_json::json!({
+        "commit": null,
+        "request_id": request.to_string(),
+        "status_url": null,
+        "unchanged": true,
+    });
+    (StatusCode::OK, Json(body)).into_response()
 }
 
 /// Blocks until the trusted commit is `written`'s (or has it in its
@@ -523,14 +557,15 @@ pub(super) fn commit_edit(
     signer: &ApiSigner,
     now: i64,
     before_swap: &mut dyn FnMut(),
-) -> Result<CommitId, ApiError> {
+) -> Result<Option<CommitId>, ApiError> {
     let source = GitSource::open(repository, branch).map_err(git)?;
     commit_edit_on(&source, caller, edit, request, signer, now, before_swap)
 }
 
 /// Makes the commit of `edit` and moves the branch to it: on the head as
-/// it is, again on a head that moved. `before_swap` runs between the
-/// commit and the branch's move (tests push there to race it).
+/// it is, again on a head that moved; `None` when the head already is
+/// what the edit asks for ([`Edit::already_so`]). `before_swap` runs
+/// between the commit and the branch's move (tests push there to race it).
 pub(super) fn commit_edit_on(
     source: &GitSource,
     caller: &Caller,
@@ -539,7 +574,7 @@ pub(super) fn commit_edit_on(
     signer: &ApiSigner,
     now: i64,
     before_swap: &mut dyn FnMut(),
-) -> Result<CommitId, ApiError> {
+) -> Result<Option<CommitId>, ApiError> {
     let trailers = ApiTrailers {
         account: caller.token.account.clone(),
         token: caller.token.id.clone(),
@@ -565,7 +600,10 @@ pub(super) fn commit_edit_on(
             .catalog;
         let made = changes(&before, &after);
         if made.is_empty() {
-            return Err(edit.unchanged());
+            let change = edit.already_so(&before).ok_or_else(|| edit.unchanged())?;
+            let _permit = authorize_token(&caller.view.catalog, &caller.token, &change)
+                .map_err(|denied| ApiError::Forbidden(Box::new(denied)))?;
+            return Ok(None);
         }
         for change in &made {
             let _permit = authorize_token(&caller.view.catalog, &caller.token, change)
@@ -588,7 +626,7 @@ pub(super) fn commit_edit_on(
             .map_err(git)?;
         before_swap();
         if source.publish(head, commit).map_err(git)? {
-            return Ok(commit);
+            return Ok(Some(commit));
         }
         tracing::info!(%request, "api: the branch moved; making the edit again on its new head");
     }

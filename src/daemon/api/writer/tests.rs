@@ -265,7 +265,8 @@ async fn an_intent_whose_commit_was_made_is_answered_from_git_with_that_commit()
         NOW,
         &mut || {},
     )
-    .unwrap();
+    .unwrap()
+    .expect("a commit");
     // Someone pushed after it.
     std::fs::write(e.repo().join("notes.yaml"), "# a person's push\n").unwrap();
     git(&e.repo(), &["add", "-A"]);
