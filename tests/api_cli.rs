@@ -6,7 +6,9 @@
 //! action); a bad token file, an unreachable daemon and bad arguments
 //! exit 2; `--output json` is the daemon's JSON; a 429 is waited out with
 //! the same Idempotency-Key; https works through a TLS proxy with
-//! `--ca-file`. No run ever prints a token.
+//! `--ca-file`; a rollout sets weights, shifts a split, drains (an
+//! unchanged drain exits 0 without a commit) and deregisters. No run
+//! ever prints a token.
 
 mod common;
 
@@ -827,6 +829,249 @@ async fn bad_token_files_an_unreachable_daemon_and_bad_arguments_exit_2() {
         assert!(run.stderr.contains(says), "{args:?}: {run:?}");
     }
 
+    no_token_printed(&seen, &[&token]);
+    drop(ports);
+}
+
+/// The rest of a rollout with the client, each step `--wait`ed and seen
+/// on the balancer: weights set, a canary split shifted (all traffic to
+/// the canary), a target drained (and drained again: unchanged, exit 0,
+/// no commit), then deregistered; `targets list` shows each step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_sets_weights_shifts_the_split_drains_and_removes_with_the_client() {
+    let team = Team::new();
+    let api_key = SshKey::new("lbops-api");
+    let token = ApiToken::generate(random);
+    let stable = Backend::start_at("stable", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
+    let old = Backend::start_at("old", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
+    let canary = Backend::start_at("canary", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
+    let ports = Ports::default();
+    let port = ports.hold();
+    let repo = GitRepo::new();
+    repo.write("access.yaml", &team.access());
+    repo.write(
+        "bots.yaml",
+        &format!(
+            "kind: Role
+name: router
+spec:
+  rules: [{{actions: [loadbalancer.routes.update, state.read], resources: ['*']}}]
+---
+kind: ServiceAccount
+name: deploy-bot
+spec:
+  owner: alice
+  roles: [web-oncall, router]
+  tokens:
+    - {{name: rollout, id: {}, hash: '{}', expires: 2099-01-01}}
+",
+            token.id(),
+            token.stored_hash()
+        ),
+    );
+    repo.write(
+        "pools.yaml",
+        &format!(
+            "kind: Pool
+name: web-stable
+labels: {{team: web}}
+spec:
+  targets:
+    - {{address: '{}', weight: 1}}
+    - {{address: '{}', weight: 1}}   # the old version
+---
+kind: Pool
+name: web-canary
+labels: {{team: web}}
+spec:
+  targets: [{{address: '{}'}}]
+",
+            stable.address, old.address, canary.address
+        ),
+    );
+    repo.write(
+        "balancers.yaml",
+        &format!(
+            "kind: LoadBalancer
+name: edge
+spec:
+  addresses: [127.0.0.1]
+  listeners:
+    - name: http
+      protocol: http
+      port: {port}
+      routes:
+        - name: api
+          priority: 10
+          match: {{path: {{prefix: /api}}}}
+          action: {{forward: {{pools: [{{pool: web-stable, weight: 100}}, {{pool: web-canary, weight: 0}}]}}}}
+      default_action: {{forward: {{pools: [{{pool: web-stable}}]}}}}
+"
+        ),
+    );
+    let first = repo.commit(&team.alice(), "the estate, with deploy-bot");
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "repository: {{path: '{}', branch: main}}
+trigger: {{poll: 30s, watch: false}}
+trust: {{pinned_commit: {first}}}
+provider: {{embedded: {{admin_listen: '127.0.0.1:0'}}}}
+api: {{listen: '127.0.0.1:0', signing_key_file: '{}'}}
+state_dir: '{}'
+",
+        repo.path().display(),
+        api_key.private_key().display(),
+        dir.path().join("state").display()
+    );
+    std::fs::write(dir.path().join("lbops.yaml"), config).unwrap();
+    let daemon = Daemon::start(&dir.path().join("lbops.yaml"));
+    daemon.ready().await;
+    let server = daemon.pages().await;
+    let files = tempfile::tempdir().unwrap();
+    let token_path = token_file(files.path(), "rollout", token.expose());
+    let env = [
+        ("LBOPS_SERVER", server.as_str()),
+        ("LBOPS_TOKEN_FILE", token_path.to_str().unwrap()),
+    ];
+    let seen = Seen::default();
+    let balancer = SocketAddr::from(([127, 0, 0, 1], port));
+    // Who answers `count` requests to `path`, by backend name.
+    let answering = |path: &'static str, count: usize| async move {
+        let mut names = std::collections::BTreeMap::<String, usize>::new();
+        for _ in 0..count {
+            let (status, body) = get(balancer, path, "").await;
+            assert_eq!(status, 200, "{body}");
+            let name = body.split_whitespace().next().unwrap_or("").to_owned();
+            *names.entry(name).or_default() += 1;
+        }
+        names
+    };
+    let weights_of = |json: &str| -> Vec<(String, u64)> {
+        let body: serde_json::Value = serde_json::from_str(json).unwrap();
+        body["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["in_git"] != false)
+            .map(|t| {
+                (
+                    t["address"].as_str().unwrap().to_owned(),
+                    t["weight"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (stable_at, old_at) = (stable.address.to_string(), old.address.to_string());
+
+    // Weights: the old version gets none of the default action's traffic.
+    let set = lbops(
+        &seen,
+        &[
+            "weights",
+            "set",
+            "pool/web-stable",
+            &format!("{stable_at}=3"),
+            &format!("{old_at}=0"),
+            "--wait",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(set.code, 0, "{set:?}");
+    assert!(set.stdout.starts_with("applied: "), "{set:?}");
+    let names = answering("/", 20).await;
+    assert_eq!(names.keys().collect::<Vec<_>>(), ["stable"], "{names:?}");
+
+    // The canary split: everything under /api to the canary.
+    let split = lbops(
+        &seen,
+        &[
+            "routes",
+            "split",
+            "loadbalancer/edge",
+            "api",
+            "web-stable=0",
+            "web-canary=100",
+            "--wait",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(split.code, 0, "{split:?}");
+    let names = answering("/api/x", 20).await;
+    assert_eq!(names.keys().collect::<Vec<_>>(), ["canary"], "{names:?}");
+
+    // Drain: already weight 0 from the weights step, so unchanged and no commit.
+    let before = commits(&repo);
+    let drained = lbops(
+        &seen,
+        &["targets", "drain", "web-stable", &old_at, "--wait"],
+        &env,
+    )
+    .await;
+    assert_eq!(drained.code, 0, "{drained:?}");
+    assert!(drained.stdout.starts_with("unchanged: "), "{drained:?}");
+    assert_eq!(commits(&repo), before);
+    // Weight it again, then drain it for real.
+    let set = lbops(
+        &seen,
+        &[
+            "weights",
+            "set",
+            "web-stable",
+            &format!("{old_at}=1"),
+            "--wait",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(set.code, 0, "{set:?}");
+    let drained = lbops(
+        &seen,
+        &["targets", "drain", "web-stable", &old_at, "--wait"],
+        &env,
+    )
+    .await;
+    assert_eq!(drained.code, 0, "{drained:?}");
+    assert!(drained.stdout.starts_with("applied: "), "{drained:?}");
+    let listed = lbops(
+        &seen,
+        &["targets", "list", "web-stable", "--output", "json"],
+        &env,
+    )
+    .await;
+    assert_eq!(listed.code, 0, "{listed:?}");
+    assert_eq!(
+        weights_of(&listed.stdout),
+        [(stable_at.clone(), 3), (old_at.clone(), 0)],
+        "{listed:?}"
+    );
+
+    // Deregistered: gone from git and from the list.
+    let removed = lbops(
+        &seen,
+        &["targets", "remove", "pool/web-stable", &old_at, "--wait"],
+        &env,
+    )
+    .await;
+    assert_eq!(removed.code, 0, "{removed:?}");
+    let listed = lbops(
+        &seen,
+        &["targets", "list", "web-stable", "--output", "json"],
+        &env,
+    )
+    .await;
+    assert_eq!(weights_of(&listed.stdout), [(stable_at, 3)], "{listed:?}");
+    // Removing it again: the daemon answers 404, exit 1.
+    let again = lbops(
+        &seen,
+        &["targets", "remove", "pool/web-stable", &old_at],
+        &env,
+    )
+    .await;
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(again.stderr.contains("404"), "{again:?}");
+    assert_eq!(commits(&repo), before + 3, "weights, drain, remove");
     no_token_printed(&seen, &[&token]);
     drop(ports);
 }

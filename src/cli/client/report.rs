@@ -120,6 +120,11 @@ pub fn write(cx: &Context<'_>, answer: &Answer) -> ExitCode {
         .as_deref()
         .map_or_else(String::new, |p| format!("; see {p}"));
     match (verdict, status) {
+        // A drain, weights or split the branch already had: nothing to commit.
+        (Verdict::Done, 200) if body["unchanged"] == true => cx.out(&format!(
+            "unchanged: {}: the branch already has it; no commit made",
+            cx.what
+        )),
         (Verdict::Done, 202) => cx.out(&format!(
             "accepted: {} as commit {commit}; the daemon applies it next (--wait waits for that){see}",
             cx.what
