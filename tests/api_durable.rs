@@ -17,6 +17,7 @@ mod common;
 
 use common::estate::{balancer, Daemon, Team};
 use common::git::{GitRepo, SshKey};
+use common::git_http::GitHttp;
 use common::{Backend, ChildProcess, Ports, Reply};
 use lbops::spec::material::api_token::ApiToken;
 use std::io::BufRead;
@@ -522,7 +523,7 @@ async fn a_daemon_that_watches_an_http_remote_fetches_and_pushes_with_its_token(
     let e = Estate::new().await;
     let added = Backend::start_at("added", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
     let secret = "api-durable-http-remote-token";
-    let server = git_http::GitHttp::start(e.dir.path(), ("x-access-token", secret));
+    let server = GitHttp::start(e.dir.path(), Some(("x-access-token", secret)), None);
     let token_file = e.dir.path().join("git-token");
     std::fs::write(&token_file, format!("{secret}\n")).unwrap();
     let repository = format!(
@@ -544,168 +545,4 @@ async fn a_daemon_that_watches_an_http_remote_fetches_and_pushes_with_its_token(
     assert!(server.pushes() >= 1);
     routes_to(e.port, &["added"]).await;
     assert!(!daemon.logs().contains(secret), "the token is never logged");
-}
-
-mod git_http {
-    //! `git http-backend` (git's own smart HTTP server, a CGI program)
-    //! behind a hyper server on 127.0.0.1 that asks for Basic credentials.
-
-    use base64::Engine as _;
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, Full};
-    use hyper::{Request, Response};
-    use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    pub struct GitHttp {
-        pub port: u16,
-        stop: Option<tokio::sync::oneshot::Sender<()>>,
-        thread: Option<std::thread::JoinHandle<()>>,
-        pushes: Arc<AtomicUsize>,
-    }
-
-    struct Serve {
-        root: PathBuf,
-        basic: String,
-        pushes: Arc<AtomicUsize>,
-    }
-
-    impl GitHttp {
-        /// Serves the repositories under `root` to whoever sends `credentials`.
-        pub fn start(root: &Path, (user, password): (&str, &str)) -> GitHttp {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.set_nonblocking(true).unwrap();
-            let port = listener.local_addr().unwrap().port();
-            let pushes = Arc::new(AtomicUsize::new(0));
-            let serve = Arc::new(Serve {
-                root: root.to_owned(),
-                basic: base64::engine::general_purpose::STANDARD
-                    .encode(format!("{user}:{password}")),
-                pushes: pushes.clone(),
-            });
-            let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-            let thread = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    loop {
-                        let stream = tokio::select! {
-                            accepted = listener.accept() => accepted.unwrap().0,
-                            _ = &mut stopped => return,
-                        };
-                        let serve = serve.clone();
-                        tokio::spawn(async move {
-                            let service = hyper::service::service_fn(move |request| {
-                                let serve = serve.clone();
-                                async move {
-                                    Ok::<_, std::convert::Infallible>(serve.answer(request).await)
-                                }
-                            });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                                .await;
-                        });
-                    }
-                });
-            });
-            GitHttp {
-                port,
-                stop: Some(stop),
-                thread: Some(thread),
-                pushes,
-            }
-        }
-
-        /// How many pushes it received.
-        pub fn pushes(&self) -> usize {
-            self.pushes.load(Ordering::SeqCst)
-        }
-    }
-
-    impl Drop for GitHttp {
-        fn drop(&mut self) {
-            let _ = self.stop.take().map(|stop| stop.send(()));
-            let _ = self.thread.take().map(std::thread::JoinHandle::join);
-        }
-    }
-
-    impl Serve {
-        async fn answer(&self, request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
-            let reply = |status: u16, headers: &[(String, String)], body: Vec<u8>| {
-                let mut response = Response::builder().status(status);
-                for (name, value) in headers {
-                    response = response.header(name, value);
-                }
-                response.body(Full::new(Bytes::from(body))).unwrap()
-            };
-            let header = |name: &str| {
-                request
-                    .headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            if header("authorization").strip_prefix("Basic ") != Some(self.basic.as_str()) {
-                let challenge = [("www-authenticate".into(), "Basic realm=\"git\"".into())];
-                return reply(401, &challenge, Vec::new());
-            }
-            let uri = request.uri().clone();
-            if uri.path().ends_with("/git-receive-pack") {
-                self.pushes.fetch_add(1, Ordering::SeqCst);
-            }
-            let (content_type, encoding) = (header("content-type"), header("content-encoding"));
-            let method = request.method().to_string();
-            let body = request.into_body().collect().await.unwrap().to_bytes();
-            let mut cgi = std::process::Command::new("git")
-                .arg("http-backend")
-                .env_clear()
-                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-                .env("GIT_PROJECT_ROOT", &self.root)
-                .env("GIT_HTTP_EXPORT_ALL", "1")
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .env("REQUEST_METHOD", method)
-                .env("PATH_INFO", uri.path())
-                .env("QUERY_STRING", uri.query().unwrap_or_default())
-                .env("CONTENT_TYPE", content_type)
-                .env("CONTENT_LENGTH", body.len().to_string())
-                .env("HTTP_CONTENT_ENCODING", encoding)
-                .env("REMOTE_USER", "lbops")
-                .env("REMOTE_ADDR", "127.0.0.1")
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            {
-                use std::io::Write as _;
-                cgi.stdin.take().unwrap().write_all(&body).unwrap();
-            }
-            let out = cgi.wait_with_output().unwrap().stdout;
-            let (head_end, body_start) = out
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .map(|at| (at, at + 4))
-                .or_else(|| {
-                    out.windows(2)
-                        .position(|w| w == b"\n\n")
-                        .map(|at| (at, at + 2))
-                })
-                .unwrap();
-            let mut status = 200;
-            let mut headers = Vec::new();
-            for line in String::from_utf8_lossy(&out[..head_end]).lines() {
-                let (name, value) = line.split_once(':').unwrap();
-                match name.eq_ignore_ascii_case("status") {
-                    true => status = value.trim()[..3].parse().unwrap(),
-                    false => headers.push((name.to_owned(), value.trim().to_owned())),
-                }
-            }
-            reply(status, &headers, out[body_start..].to_vec())
-        }
-    }
 }

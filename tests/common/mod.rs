@@ -5,6 +5,7 @@
 pub mod aws_model;
 pub mod estate;
 pub mod git;
+pub mod git_http;
 pub mod logs;
 pub mod moto;
 

@@ -193,7 +193,11 @@ fn an_http_remote_gets_the_commit_only_from_the_head_it_was_made_on() {
     let remote = Remote::new();
     let token = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(token.path(), "the-right-token\n").unwrap();
-    let server = http::GitHttp::start(&remote, Some(("x-access-token", "the-right-token")), None);
+    let server = http::GitHttp::start(
+        remote.dir.path(),
+        Some(("x-access-token", "the-right-token")),
+        None,
+    );
     let creds = Credentials::Token {
         username: "x-access-token".into(),
         token: SecretRef::File(token.path().to_owned()),
@@ -210,7 +214,11 @@ fn a_refused_push_names_the_remote_without_its_credentials() {
     // The right user, a wrong token: refused, and the token is nowhere.
     let wrong = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(wrong.path(), "s3cret-but-wrong\n").unwrap();
-    let server = http::GitHttp::start(&remote, Some(("x-access-token", "the-right-token")), None);
+    let server = http::GitHttp::start(
+        remote.dir.path(),
+        Some(("x-access-token", "the-right-token")),
+        None,
+    );
     let creds = Credentials::Token {
         username: "x-access-token".into(),
         token: SecretRef::File(wrong.path().to_owned()),
@@ -243,10 +251,10 @@ fn a_refused_push_names_the_remote_without_its_credentials() {
 #[test]
 fn a_push_is_never_redirected_to_another_host() {
     let remote = Remote::new();
-    let elsewhere = http::GitHttp::start(&remote, None, None);
+    let elsewhere = http::GitHttp::start(remote.dir.path(), None, None);
     // `localhost` is another host than `127.0.0.1` to a client.
     let redirect = format!("http://localhost:{}", elsewhere.port);
-    let server = http::GitHttp::start(&remote, None, Some(redirect));
+    let server = http::GitHttp::start(remote.dir.path(), None, Some(redirect));
     let (_ok_dir, ok) = mirror(&remote.url(), None);
     let head = ok.latest().unwrap();
     let mine = edit(&ok, head, "a: 2\n");
@@ -274,7 +282,7 @@ fn pre_receive(remote: &Remote, script: &str) {
 #[test]
 fn a_push_the_server_refuses_is_an_error_unless_the_branch_moved() {
     let remote = Remote::new();
-    let server = http::GitHttp::start(&remote, None, None);
+    let server = http::GitHttp::start(remote.dir.path(), None, None);
     let (_dir, source) = mirror(&server.url(""), None);
 
     // A hook refuses: the branch is where it was, so it is not a race.
@@ -328,198 +336,6 @@ fn copy_all(from: &GitSource, to: &git2::Repository) {
         .unwrap();
 }
 
-mod http {
-    //! `git http-backend` (git's smart HTTP server, a CGI program) behind
-    //! a hyper server on 127.0.0.1, optionally asking for Basic
-    //! credentials or redirecting every request elsewhere.
-
-    use super::Remote;
-    use base64::Engine as _;
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, Full};
-    use hyper::{Request, Response};
-    use std::path::PathBuf;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    pub struct GitHttp {
-        pub port: u16,
-        stop: Option<tokio::sync::oneshot::Sender<()>>,
-        thread: Option<std::thread::JoinHandle<()>>,
-        requests: Arc<AtomicUsize>,
-    }
-
-    struct Serve {
-        root: PathBuf,
-        basic: Option<String>,
-        redirect: Option<String>,
-        requests: Arc<AtomicUsize>,
-    }
-
-    impl GitHttp {
-        pub fn start(
-            remote: &Remote,
-            credentials: Option<(&str, &str)>,
-            redirect: Option<String>,
-        ) -> GitHttp {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.set_nonblocking(true).unwrap();
-            let port = listener.local_addr().unwrap().port();
-            let requests = Arc::new(AtomicUsize::new(0));
-            let serve = Arc::new(Serve {
-                root: remote.dir.path().to_owned(),
-                basic: credentials.map(|(user, password)| {
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-                }),
-                redirect,
-                requests: requests.clone(),
-            });
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let thread = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    tokio::pin!(stopped);
-                    loop {
-                        let stream = tokio::select! {
-                            accepted = listener.accept() => accepted.unwrap().0,
-                            _ = &mut stopped => return,
-                        };
-                        let serve = serve.clone();
-                        tokio::spawn(async move {
-                            let service = hyper::service::service_fn(move |request| {
-                                let serve = serve.clone();
-                                async move {
-                                    Ok::<_, std::convert::Infallible>(serve.answer(request).await)
-                                }
-                            });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                                .await;
-                        });
-                    }
-                });
-            });
-            GitHttp {
-                port,
-                stop: Some(stop),
-                thread: Some(thread),
-                requests,
-            }
-        }
-
-        /// The repository's URL, with `userinfo` (`user:password@`) in it.
-        pub fn url(&self, userinfo: &str) -> String {
-            format!("http://{userinfo}127.0.0.1:{}/repo.git", self.port)
-        }
-
-        pub fn requests(&self) -> usize {
-            self.requests.load(Ordering::SeqCst)
-        }
-    }
-
-    impl Drop for GitHttp {
-        fn drop(&mut self) {
-            let _ = self.stop.take().map(|stop| stop.send(()));
-            let _ = self.thread.take().map(std::thread::JoinHandle::join);
-        }
-    }
-
-    impl Serve {
-        async fn answer(&self, request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
-            self.requests.fetch_add(1, Ordering::SeqCst);
-            let reply = |status: u16, headers: &[(&str, &str)], body: Vec<u8>| {
-                let mut response = Response::builder().status(status);
-                for (name, value) in headers {
-                    response = response.header(*name, *value);
-                }
-                response.body(Full::new(Bytes::from(body))).unwrap()
-            };
-            let uri = request.uri().clone();
-            if let Some(to) = &self.redirect {
-                let location = format!("{to}{}", uri.path_and_query().unwrap());
-                return reply(302, &[("location", &location)], Vec::new());
-            }
-            let authorized = request
-                .headers()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Basic "));
-            if let Some(basic) = &self.basic {
-                if authorized != Some(basic.as_str()) {
-                    return reply(
-                        401,
-                        &[("www-authenticate", "Basic realm=\"git\"")],
-                        Vec::new(),
-                    );
-                }
-            }
-            let header = |name: &str| {
-                request
-                    .headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            let (content_type, encoding) = (header("content-type"), header("content-encoding"));
-            let method = request.method().to_string();
-            let body = request.into_body().collect().await.unwrap().to_bytes();
-            let mut cgi = std::process::Command::new("git")
-                .arg("http-backend")
-                .env_clear()
-                .env("GIT_PROJECT_ROOT", &self.root)
-                .env("GIT_HTTP_EXPORT_ALL", "1")
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-                .env("REQUEST_METHOD", method)
-                .env("PATH_INFO", uri.path())
-                .env("QUERY_STRING", uri.query().unwrap_or_default())
-                .env("CONTENT_TYPE", content_type)
-                .env("CONTENT_LENGTH", body.len().to_string())
-                .env("HTTP_CONTENT_ENCODING", encoding)
-                .env("REMOTE_USER", "lbops")
-                .env("REMOTE_ADDR", "127.0.0.1")
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            {
-                use std::io::Write as _;
-                cgi.stdin.take().unwrap().write_all(&body).unwrap();
-            }
-            let out = cgi.wait_with_output().unwrap().stdout;
-            let split = out
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .map(|at| (at, at + 4))
-                .or_else(|| {
-                    out.windows(2)
-                        .position(|w| w == b"\n\n")
-                        .map(|at| (at, at + 2))
-                })
-                .unwrap();
-            let head = String::from_utf8_lossy(&out[..split.0]).into_owned();
-            let mut status = 200;
-            let mut headers = Vec::new();
-            for line in head.lines() {
-                let (name, value) = line.split_once(':').unwrap();
-                let value = value.trim();
-                if name.eq_ignore_ascii_case("status") {
-                    status = value[..3].parse().unwrap();
-                } else {
-                    headers.push((name.to_owned(), value.to_owned()));
-                }
-            }
-            let headers: Vec<(&str, &str)> = headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
-            reply(status, &headers, out[split.1..].to_vec())
-        }
-    }
-}
+#[path = "../../../../tests/common/git_http.rs"]
+#[allow(dead_code)] // the integration tests count pushes; these count requests
+mod http;
