@@ -17,6 +17,7 @@
 #[allow(unused_imports)]
 mod common;
 
+use common::api::random;
 use common::estate::{balancer, Daemon, Team};
 use common::git::GitRepo;
 use common::git::SshKey;
@@ -25,10 +26,6 @@ use lbops::spec::material::api_token::ApiToken;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn random(buffer: &mut [u8]) {
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), buffer).unwrap();
-}
 
 fn main() {
     let calls: usize = std::env::args()

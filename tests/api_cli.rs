@@ -12,6 +12,8 @@
 
 mod common;
 
+use common::api::{commits, random};
+
 use common::estate::{balancer, Daemon, Team};
 use common::git::{GitRepo, SshKey};
 use common::{Backend, Ports, Reply};
@@ -22,10 +24,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn random(buffer: &mut [u8]) {
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), buffer).unwrap();
-}
 
 /// One run of the binary.
 #[derive(Debug)]
@@ -163,12 +161,6 @@ async fn get(to: SocketAddr, path: &str, headers: &str) -> (u16, String) {
     let raw = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     (head[9..12].parse().unwrap(), body.to_owned())
-}
-
-fn commits(repo: &GitRepo) -> usize {
-    repo.git(&["rev-list", "--count", "main"], &[])
-        .parse()
-        .unwrap()
 }
 
 /// A TLS proxy on 127.0.0.1 in front of `to`, with a certificate for

@@ -15,6 +15,8 @@
 
 mod common;
 
+use common::api::{address as api_of, call, random};
+
 use common::estate::{balancer, Daemon, Team};
 use common::git::{GitRepo, SshKey};
 use common::git_http::GitHttp;
@@ -25,11 +27,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn random(buffer: &mut [u8]) {
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), buffer).unwrap();
-}
 
 /// deploy-bot (role web-oncall) with a token that may register targets
 /// of `pool/web`.
@@ -225,35 +222,6 @@ struct Answer {
     body: serde_json::Value,
 }
 
-/// One HTTP/1.1 call with a body, read whole.
-async fn call(
-    to: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &str,
-    body: &str,
-) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(to).await.unwrap();
-    stream
-        .write_all(
-            format!(
-                "{method} {path} HTTP/1.1\r\nhost: lbops\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(40), stream.read_to_end(&mut raw))
-        .await
-        .expect("answered in time")
-        .unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, text) = raw.split_once("\r\n\r\n").unwrap();
-    (head[9..12].parse().unwrap(), text.to_owned())
-}
-
 /// Registers `target` in pool `web` with `key`; `wait` adds
 /// `?wait=applied`. A daemon that has not applied a commit since it
 /// started (503 `not-ready`) is asked again, as a client would, until a
@@ -286,15 +254,6 @@ async fn register(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn api_of(daemon: &Daemon) -> SocketAddr {
-    daemon
-        .pages()
-        .await
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap()
 }
 
 /// Sends requests through the balancer until every backend in `names`

@@ -15,6 +15,8 @@
 
 mod common;
 
+use common::api::{call, commits, random};
+
 use common::estate::{balancer, wait_for_status, Daemon, Team};
 use common::git::{GitRepo, SshKey};
 use common::{Backend, Ports, Reply};
@@ -23,11 +25,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn random(buffer: &mut [u8]) {
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), buffer).unwrap();
-}
 
 /// deploy-bot's tokens: each may do one thing.
 struct Tokens {
@@ -134,35 +131,6 @@ struct Answer {
     body: serde_json::Value,
 }
 
-/// One HTTP/1.1 call with a body, read whole.
-async fn call(
-    to: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &str,
-    body: &str,
-) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(to).await.unwrap();
-    stream
-        .write_all(
-            format!(
-                "{method} {path} HTTP/1.1\r\nhost: lbops\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(40), stream.read_to_end(&mut raw))
-        .await
-        .expect("answered in time")
-        .unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, text) = raw.split_once("\r\n\r\n").unwrap();
-    (head[9..12].parse().unwrap(), text.to_owned())
-}
-
 /// `method path` to the API with `token` and `body`.
 async fn api_call(
     api: SocketAddr,
@@ -194,12 +162,6 @@ async fn post(
     body: &str,
 ) -> Answer {
     api_call(api, "POST", path, token, key, body).await
-}
-
-fn commits(repo: &GitRepo) -> usize {
-    repo.git(&["rev-list", "--count", "main"], &[])
-        .parse()
-        .unwrap()
 }
 
 /// A daemon over `repo` with its first commit `first` pinned, the

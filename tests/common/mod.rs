@@ -2,6 +2,7 @@
 //! ports, configs from YAML, and child processes that are always killed.
 #![allow(dead_code)] // each test crate uses its own part of this
 
+pub mod api;
 pub mod aws_model;
 pub mod estate;
 pub mod git;
