@@ -17,8 +17,8 @@
 #[allow(unused_imports)]
 mod common;
 
-use common::api::random;
-use common::estate::{balancer, Daemon, Team};
+use common::api::{random, start_daemon};
+use common::estate::{balancer, Team};
 use common::git::GitRepo;
 use common::git::SshKey;
 use common::{Backend, Ports, Reply};
@@ -90,21 +90,14 @@ spec:
     repo.write("balancers.yaml", &balancer(port));
     let first = repo.commit(&team.alice(), "the estate, with deploy-bot");
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "repository: {{path: '{}', branch: main}}
-trigger: {{poll: 30s, watch: false}}
-trust: {{pinned_commit: {first}}}
-provider: {{embedded: {{admin_listen: '127.0.0.1:0'}}}}
-api: {{listen: '127.0.0.1:0', signing_key_file: '{}', rate_limit: {{per_second: 1000, burst: 1000}}}}
-state_dir: '{}'
-",
-        repo.path().display(),
-        api_key.private_key().display(),
-        dir.path().join("state").display()
-    );
-    std::fs::write(dir.path().join("lbops.yaml"), config).unwrap();
-    let daemon = Daemon::start(&dir.path().join("lbops.yaml"));
-    daemon.ready().await;
+    let daemon = start_daemon(
+        &repo,
+        &first,
+        &api_key,
+        ", rate_limit: {per_second: 1000, burst: 1000}",
+        dir.path(),
+    )
+    .await;
     let api: SocketAddr = daemon
         .pages()
         .await

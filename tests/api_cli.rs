@@ -12,9 +12,9 @@
 
 mod common;
 
-use common::api::{commits, random};
+use common::api::{commits, random, start_daemon};
 
-use common::estate::{balancer, Daemon, Team};
+use common::estate::{balancer, Team};
 use common::git::{GitRepo, SshKey};
 use common::{Backend, Ports, Reply};
 use lbops::spec::material::api_token::{ApiToken, TOKEN_LEN};
@@ -230,21 +230,14 @@ async fn a_pipeline_registers_a_target_and_waits_until_it_is_routed_and_refusals
     let first = repo.commit(&team.alice(), "the estate, with deploy-bot");
     let dir = tempfile::tempdir().unwrap();
     // One call a second, five at once: a burst of calls meets a 429.
-    let config = format!(
-        "repository: {{path: '{}', branch: main}}
-trigger: {{poll: 30s, watch: false}}
-trust: {{pinned_commit: {first}}}
-provider: {{embedded: {{admin_listen: '127.0.0.1:0'}}}}
-api: {{listen: '127.0.0.1:0', signing_key_file: '{}', rate_limit: {{per_second: 1, burst: 5}}}}
-state_dir: '{}'
-",
-        repo.path().display(),
-        api_key.private_key().display(),
-        dir.path().join("state").display()
-    );
-    std::fs::write(dir.path().join("lbops.yaml"), config).unwrap();
-    let daemon = Daemon::start(&dir.path().join("lbops.yaml"));
-    daemon.ready().await;
+    let daemon = start_daemon(
+        &repo,
+        &first,
+        &api_key,
+        ", rate_limit: {per_second: 1, burst: 5}",
+        dir.path(),
+    )
+    .await;
     let server = daemon.pages().await;
     let api: SocketAddr = server.trim_start_matches("http://").parse().unwrap();
     let files = tempfile::tempdir().unwrap();
@@ -903,21 +896,7 @@ spec:
     );
     let first = repo.commit(&team.alice(), "the estate, with deploy-bot");
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "repository: {{path: '{}', branch: main}}
-trigger: {{poll: 30s, watch: false}}
-trust: {{pinned_commit: {first}}}
-provider: {{embedded: {{admin_listen: '127.0.0.1:0'}}}}
-api: {{listen: '127.0.0.1:0', signing_key_file: '{}'}}
-state_dir: '{}'
-",
-        repo.path().display(),
-        api_key.private_key().display(),
-        dir.path().join("state").display()
-    );
-    std::fs::write(dir.path().join("lbops.yaml"), config).unwrap();
-    let daemon = Daemon::start(&dir.path().join("lbops.yaml"));
-    daemon.ready().await;
+    let daemon = start_daemon(&repo, &first, &api_key, "", dir.path()).await;
     let server = daemon.pages().await;
     let files = tempfile::tempdir().unwrap();
     let token_path = token_file(files.path(), "rollout", token.expose());

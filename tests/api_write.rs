@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::api::{call, commits, random};
+use common::api::{call, commits, random, start_daemon};
 
 use common::estate::{balancer, wait_for_status, Daemon, Team};
 use common::git::{GitRepo, SshKey};
@@ -174,21 +174,7 @@ struct Running {
 
 async fn run(repo: &GitRepo, first: &str, api_key: &SshKey) -> Running {
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "repository: {{path: '{}', branch: main}}
-trigger: {{poll: 30s, watch: false}}
-trust: {{pinned_commit: {first}}}
-provider: {{embedded: {{admin_listen: '127.0.0.1:0'}}}}
-api: {{listen: '127.0.0.1:0', signing_key_file: '{}'}}
-state_dir: '{}'
-",
-        repo.path().display(),
-        api_key.private_key().display(),
-        dir.path().join("state").display()
-    );
-    std::fs::write(dir.path().join("lbops.yaml"), config).unwrap();
-    let daemon = Daemon::start(&dir.path().join("lbops.yaml"));
-    daemon.ready().await;
+    let daemon = start_daemon(repo, first, api_key, "", dir.path()).await;
     let api: SocketAddr = daemon
         .pages()
         .await

@@ -58,3 +58,32 @@ pub fn commits(repo: &GitRepo) -> usize {
         .parse()
         .unwrap()
 }
+
+/// `lbops run` over `repo` (trusting `first`), its embedded data plane in
+/// process, the API on a port of its own signing with `api_key`; `api`
+/// adds keys to the `api:` mapping (e.g. `, rate_limit: {…}`). Started
+/// and ready; its config and state live in `dir`.
+pub async fn start_daemon(
+    repo: &GitRepo,
+    first: &str,
+    api_key: &super::git::SshKey,
+    api: &str,
+    dir: &std::path::Path,
+) -> Daemon {
+    let config = format!(
+        "repository: {{path: '{}', branch: main}}
+trigger: {{poll: 30s, watch: false}}
+trust: {{pinned_commit: {first}}}
+provider: {{embedded: {{admin_listen: '127.0.0.1:0'}}}}
+api: {{listen: '127.0.0.1:0', signing_key_file: '{}'{api}}}
+state_dir: '{}'
+",
+        repo.path().display(),
+        api_key.private_key().display(),
+        dir.join("state").display()
+    );
+    std::fs::write(dir.join("lbops.yaml"), config).unwrap();
+    let daemon = Daemon::start(&dir.join("lbops.yaml"));
+    daemon.ready().await;
+    daemon
+}
