@@ -16,6 +16,9 @@ pub struct Capabilities {
     pub backup_targets: bool,
     pub slow_start: bool,
     pub fixed_responses: bool,
+    /// Whether a route may send an idempotent request that a target broke
+    /// off to another target (`retries`).
+    pub retries: bool,
     /// Whether a balancer must list its addresses (the embedded data plane
     /// binds them; a cloud balancer may get its own).
     pub needs_addresses: bool,
@@ -74,6 +77,18 @@ pub fn unsupported(catalog: &Catalog, capabilities: &Capabilities) -> Vec<Diagno
                 .iter()
                 .map(|r| &r.action)
                 .chain(&listener.default_action);
+            let retrying = listener.routes.iter().filter_map(|r| r.retries.as_ref());
+            for retries in retrying {
+                if !capabilities.retries {
+                    refuse(
+                        file,
+                        retries.pos,
+                        Kind::LoadBalancer,
+                        &lb.name,
+                        "retry requests a target broke off (`retries`)".into(),
+                    );
+                }
+            }
             for action in actions {
                 if matches!(action.value, Action::FixedResponse(_)) && !capabilities.fixed_responses
                 {
@@ -129,6 +144,7 @@ impl Capabilities {
             (self.backup_targets, "backup targets"),
             (self.slow_start, "slow start"),
             (self.fixed_responses, "fixed responses"),
+            (self.retries, "route retries"),
         ] {
             if has {
                 parts.push(feature.to_owned());

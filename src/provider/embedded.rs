@@ -37,6 +37,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     backup_targets: true,
     slow_start: true,
     fixed_responses: true,
+    retries: true,
     needs_addresses: true,
 };
 

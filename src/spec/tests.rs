@@ -244,6 +244,52 @@ fn listener_and_route_rules() {
 }
 
 #[test]
+fn route_retries_rules() {
+    let retries = |attempts: &str, action: &str| {
+        LB.replace(
+            "          action: {forward: {pools: [{pool: web}]}}\n",
+            &format!("          action: {action}\n          retries: {{attempts: {attempts}}}\n"),
+        )
+    };
+    let forward = "{forward: {pools: [{pool: web}]}}";
+    let valid = retries("2", forward);
+    assert_eq!(
+        codes(&[("lb.yaml", &valid), ("pool.yaml", POOL)]),
+        Vec::<String>::new()
+    );
+    let spec = load_texts(&[("lb.yaml", &valid), ("pool.yaml", POOL)])
+        .expect("valid")
+        .catalog;
+    let route = &spec.load_balancers["front"].spec.listeners[0].routes[0];
+    assert_eq!(
+        route.retries.as_ref().map(|r| r.value.attempts.value),
+        Some(2)
+    );
+    assert_eq!(
+        rendered(load_texts(&[("lb.yaml", &retries("0", forward)), ("pool.yaml", POOL)])),
+        ["lb.yaml:13:31: error[invalid-value] loadbalancer/front: `retries.attempts` is 0; a route may retry a request on 1 to 3 more targets\n  \
+          hint: use 1 to 3, or remove `retries` (requests that never reached a target are retried anyway)"]
+    );
+    assert_eq!(
+        codes(&[("lb.yaml", &retries("4", forward)), ("pool.yaml", POOL)]),
+        ["13:31 invalid-value"]
+    );
+    assert_eq!(
+        rendered(load_texts(&[(
+            "lb.yaml",
+            &retries("1", "{fixed_response: {status: 503}}")
+        )])),
+        ["lb.yaml:13:20: error[invalid-route] loadbalancer/front: route `all` answers itself, so `retries` has nothing to retry\n  \
+          hint: remove `retries`, or make the action `forward`"]
+    );
+    let unknown = retries("1, on: [5xx]", forward);
+    assert_eq!(
+        codes(&[("lb.yaml", &unknown), ("pool.yaml", POOL)]),
+        ["13:34 unknown-field"]
+    );
+}
+
+#[test]
 fn pool_rules() {
     let twice = POOL.to_owned()
         + "    - address: 10.0.0.1:80\n  backup_targets:\n    - address: 10.0.0.1:80\n";

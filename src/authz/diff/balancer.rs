@@ -10,14 +10,14 @@
 //! | `addresses` (static or from an AddressPool, pinned or not) | `loadbalancer.addresses.update` |
 //! | `listeners`: added, removed, reordered; `name`, `protocol`, `port`, `idle_timeout` | `loadbalancer.listeners.update` |
 //! | listener `tls`: `certificates`, `min_version`, `ciphers` | `loadbalancer.tls.update` |
-//! | listener `routes` (`name`, `priority`, `match`, `action`), `default_action` | `loadbalancer.routes.update` |
+//! | listener `routes` (`name`, `priority`, `match`, `action`, `retries`), `default_action` | `loadbalancer.routes.update` |
 
 use super::text::{opt_dur, plus_minus};
 use super::{Classify, Found};
 use crate::spec::actions;
 use crate::spec::kinds::loadbalancer::{
-    Action, AddressSpec, FixedResponse, Forward, Listener, LoadBalancerSpec, Redirect, Route,
-    RouteMatch, TlsPolicy, TlsVersion, WeightedPool,
+    Action, AddressSpec, FixedResponse, Forward, Listener, LoadBalancerSpec, Redirect, Retries,
+    Route, RouteMatch, TlsPolicy, TlsVersion, WeightedPool,
 };
 use crate::spec::kinds::Kind;
 use crate::spec::yaml::Spanned;
@@ -256,6 +256,7 @@ fn diff_routes(listener: &str, before: &[Route], after: &[Route], found: &mut Fo
             priority,
             matches,
             action,
+            retries,
         } = route;
         if *priority != now.priority {
             let (a, b) = (priority.value, now.priority.value);
@@ -269,6 +270,10 @@ fn diff_routes(listener: &str, before: &[Route], after: &[Route], found: &mut Fo
             let change = action_change(action, &now.action);
             found.note(ROUTES, format!("route `{name}` {change}"));
         }
+        if *retries != now.retries {
+            let (a, b) = (retries_text(retries), retries_text(&now.retries));
+            found.note(ROUTES, format!("route `{name}` retries {a} → {b}"));
+        }
     }
     for (name, route) in &new {
         if !old.contains_key(name) {
@@ -281,6 +286,13 @@ fn diff_routes(listener: &str, before: &[Route], after: &[Route], found: &mut Fo
     }
     if found.len() == noted {
         found.note(ROUTES, format!("listener `{listener}` routes reordered"));
+    }
+}
+
+fn retries_text(retries: &Option<Spanned<Retries>>) -> String {
+    match retries {
+        Some(r) => format!("{} attempts", r.value.attempts.value),
+        None => "none".to_owned(),
     }
 }
 

@@ -217,6 +217,26 @@ fn balancer_routes_tls_listeners_and_addresses() {
 }
 
 #[test]
+fn route_retries_are_a_routes_update() {
+    let api_forward = "                - pool: web-api\n";
+    let with =
+        |attempts: u32| format!("{api_forward}          retries: {{attempts: {attempts}}}\n");
+    let candidate = edited(&[(LB, api_forward, &with(2))]);
+    assert_eq!(
+        lines(&candidate),
+        ["loadbalancer.routes.update loadbalancer/web: route `api` retries none → 2 attempts"]
+    );
+    let more = edited(&[(LB, api_forward, &with(3))]);
+    assert_eq!(
+        changes(&candidate, &more)
+            .iter()
+            .map(|c| format!("{} {}", c.action.name, c.detail))
+            .collect::<Vec<_>>(),
+        ["loadbalancer.routes.update route `api` retries 2 attempts → 3 attempts"]
+    );
+}
+
+#[test]
 fn a_new_listener_needs_the_actions_of_everything_it_brings() {
     let candidate = edited(&[(
         LB,

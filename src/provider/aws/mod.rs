@@ -54,6 +54,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     backup_targets: false,
     slow_start: true,
     fixed_responses: true,
+    retries: false,
     needs_addresses: false,
 };
 

@@ -553,6 +553,9 @@ impl Inventory {
                     priority: Spanned::unplaced(priority),
                     matches,
                     action: Spanned::unplaced(action),
+                    // ALB rules have no retries; `model::unsupported`
+                    // refuses routes that ask for them on AWS.
+                    retries: None,
                 },
             ));
             entry.rules.insert(name, arn.to_owned());
@@ -613,6 +616,7 @@ fn by_hand_route(priority: u32) -> Route {
             body: "changed outside lbops".to_owned(),
             content_type: String::new(),
         })),
+        retries: None,
     }
 }
 

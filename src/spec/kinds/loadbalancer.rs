@@ -216,7 +216,31 @@ pub struct Route {
     #[serde(rename = "match", default)]
     pub matches: RouteMatch,
     pub action: Spanned<Action>,
+    /// Whether an idempotent request that reached a target may be sent to
+    /// another one when that target breaks off before answering; `forward`
+    /// routes only. A request that never reached its target (connection
+    /// refused, reset or timed out while connecting) is always sent to
+    /// another target, with or without this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<Spanned<Retries>>,
 }
+
+/// A route's retries of requests that were sent: `retries: {attempts: 2}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retries {
+    /// How many more targets an idempotent request (GET, HEAD, OPTIONS,
+    /// PUT, DELETE, TRACE) with a body of at most 64 KiB may be sent to
+    /// after the one before broke off without answering: 1 to 3.
+    #[schemars(range(min = 1, max = 3))]
+    pub attempts: Spanned<u32>,
+}
+
+/// The most retries a route may ask for (and the most any request gets,
+/// whatever failed): a fourth target is rarely better than a 502.
+pub const MAX_RETRY_ATTEMPTS: u32 = 3;
+// The editor schema's `range` on `attempts` spells the bound out.
+const _: () = assert!(MAX_RETRY_ATTEMPTS == 3);
 
 /// Every condition given must hold; an empty match matches everything.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

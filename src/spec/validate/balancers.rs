@@ -5,7 +5,8 @@ use crate::spec::alloc::{self, AddressEntry, AddressPoolDef, AllocError, Balance
 use crate::spec::diagnostic::Code;
 use crate::spec::kinds::certificate::{CertificateSpec, KeyRef};
 use crate::spec::kinds::loadbalancer::{
-    Action, AddressSpec, Listener, LoadBalancerSpec, Route, TlsVersion, REDIRECT_STATUSES,
+    Action, AddressSpec, Listener, LoadBalancerSpec, Route, TlsVersion, MAX_RETRY_ATTEMPTS,
+    REDIRECT_STATUSES,
 };
 use crate::spec::kinds::pool::{HealthCheck, PoolSpec, Probe};
 use crate::spec::kinds::{Kind, Resource, ResourceId};
@@ -233,6 +234,33 @@ fn check_route(r: &mut Reporter<'_>, route: &Route) {
                 Code::InvalidRoute,
                 format!("`{}` is not a header name", header.name.value),
                 "use letters, digits and `-`, e.g. `x-canary`",
+            );
+        }
+    }
+    if let Some(retries) = &route.retries {
+        let attempts = &retries.value.attempts;
+        if !(1..=MAX_RETRY_ATTEMPTS).contains(&attempts.value) {
+            r.error(
+                attempts.pos,
+                Code::InvalidValue,
+                format!(
+                    "`retries.attempts` is {}; a route may retry a request on 1 to {MAX_RETRY_ATTEMPTS} more targets",
+                    attempts.value
+                ),
+                format!(
+                    "use 1 to {MAX_RETRY_ATTEMPTS}, or remove `retries` (requests that never reached a target are retried anyway)"
+                ),
+            );
+        }
+        if !matches!(route.action.value, Action::Forward(_)) {
+            r.error(
+                retries.pos,
+                Code::InvalidRoute,
+                format!(
+                    "route `{}` answers itself, so `retries` has nothing to retry",
+                    route.name
+                ),
+                "remove `retries`, or make the action `forward`",
             );
         }
     }
