@@ -3,7 +3,8 @@
 //! `config` is what it runs, `routing` and `pool` decide where a request
 //! goes (pure or lock-free), `proxy` moves bytes, `server` binds listeners
 //! and swaps configs without dropping connections, `limits` bounds what
-//! each client connection may hold and for how long.
+//! each client connection may hold and for how long, `retry` when a
+//! request a target failed goes to another one.
 
 pub mod admin;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod health;
 pub mod limits;
 pub mod pool;
 mod proxy;
+pub mod retry;
 pub mod routing;
 mod runtime;
 mod server;

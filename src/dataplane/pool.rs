@@ -2,6 +2,7 @@
 //! next target is chosen. Target state is shared across config swaps, so a
 //! target keeps its health and in-flight count when the config changes.
 
+use super::retry::RetryBudget;
 use crate::spec::kinds::pool::{Algorithm, PoolSpec, Target};
 use crate::spec::units::TargetAddr;
 use std::collections::HashMap;
@@ -192,6 +193,9 @@ pub struct PoolState {
     pub primaries: Vec<Arc<TargetState>>,
     pub backups: Vec<Arc<TargetState>>,
     cursor: AtomicU64,
+    /// Its retries in flight, shared with the pool of the same name in
+    /// the configs before and after.
+    retry_budget: Arc<RetryBudget>,
 }
 
 impl PoolState {
@@ -211,7 +215,35 @@ impl PoolState {
             primaries: spec.targets.iter().map(reuse).collect(),
             backups: spec.backup_targets.iter().map(reuse).collect(),
             cursor: AtomicU64::new(0),
+            retry_budget: Arc::default(),
         }
+    }
+
+    /// Shares `previous`'s retry budget, so that retries in flight across
+    /// a config swap still count.
+    #[must_use]
+    pub fn with_retry_budget_of(mut self, previous: &PoolState) -> Self {
+        self.retry_budget = previous.retry_budget.clone();
+        self
+    }
+
+    /// The pool's retry budget.
+    #[must_use]
+    pub fn retry_budget(&self) -> &Arc<RetryBudget> {
+        &self.retry_budget
+    }
+
+    /// Whether a request has another target to go to should one fail it.
+    #[must_use]
+    pub fn has_several_targets(&self) -> bool {
+        self.primaries.len() + self.backups.len() > 1
+    }
+
+    /// Requests (and TCP connections) in flight to its targets now,
+    /// whichever config sent them.
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        self.targets().map(|t| t.in_flight()).sum()
     }
 
     /// Every target of this pool, primaries first.
@@ -224,11 +256,23 @@ impl PoolState {
     /// `key` is the consistent-hash key when the algorithm uses one.
     #[must_use]
     pub fn pick(&self, key: Option<&[u8]>) -> Option<Arc<TargetState>> {
+        self.pick_other_than(key, &[])
+    }
+
+    /// Like [`Self::pick`], among the targets not in `tried`: where a
+    /// request goes after those failed it. Consistent hashing falls to
+    /// the key's next-best target.
+    #[must_use]
+    pub fn pick_other_than(
+        &self,
+        key: Option<&[u8]>,
+        tried: &[Arc<TargetState>],
+    ) -> Option<Arc<TargetState>> {
         let now = now_ms();
         let slow_start = self.spec.slow_start.map(|d| d.0);
         let eligible = |set: &[Arc<TargetState>]| -> Vec<(Arc<TargetState>, u32)> {
             set.iter()
-                .filter(|t| t.is_healthy())
+                .filter(|t| t.is_healthy() && !tried.iter().any(|x| Arc::ptr_eq(x, t)))
                 .map(|t| (t.clone(), t.effective_weight(slow_start, now)))
                 .filter(|(_, w)| *w > 0)
                 .collect()

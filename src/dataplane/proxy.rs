@@ -1,7 +1,8 @@
 //! Serving one HTTP request: route it, then forward, redirect or answer.
 
-use super::pool::InFlight;
-use super::routing::RequestHead;
+use super::pool::{InFlight, PoolState, TargetState};
+use super::retry::{is_idempotent, Attempts, Failure, RequestBody, UpstreamBody};
+use super::routing::{RequestHead, Routed};
 use super::runtime::{ServedListener, Snapshot};
 use crate::spec::kinds::loadbalancer::{Action, FixedResponse, Forward, Redirect};
 use crate::spec::kinds::pool::{Algorithm, HashKey};
@@ -21,7 +22,7 @@ use std::task::{Context, Poll};
 /// Errors a response body can end with: the upstream's, or a drain cut.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 pub type ProxyBody = BoxBody<Bytes, BodyError>;
-pub type Upstream = Client<HttpConnector, Incoming>;
+pub type Upstream = Client<HttpConnector, UpstreamBody>;
 
 /// What a request needs besides itself.
 pub struct RequestContext<'a> {
@@ -85,15 +86,23 @@ pub async fn serve(ctx: RequestContext<'_>, request: Request<Incoming>) -> Respo
         };
         ctx.listener.router.route(&head)
     };
-    match action {
-        None => text(
+    let Some(Routed {
+        action,
+        retries_after_send,
+    }) = action
+    else {
+        return text(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
             "no route matches this request\n",
-        ),
-        Some(Action::FixedResponse(fixed)) => fixed_response(fixed),
-        Some(Action::Redirect(redirect)) => redirect_response(redirect, &host, request.uri()),
-        Some(Action::Forward(forward)) => forward_request(&ctx, forward, &host, request).await,
+        );
+    };
+    match action {
+        Action::FixedResponse(fixed) => fixed_response(fixed),
+        Action::Redirect(redirect) => redirect_response(redirect, &host, request.uri()),
+        Action::Forward(forward) => {
+            forward_request(&ctx, forward, retries_after_send, &host, request).await
+        }
     }
 }
 
@@ -155,11 +164,15 @@ fn redirect_response(redirect: &Redirect, host: &str, uri: &Uri) -> Response<Pro
     }
 }
 
+/// Sends a request to a target of the forward action's pool, and to
+/// another one when that one fails it in a way that allows a retry (see
+/// `retry`): the response is the first answer a target gives, or a 502.
 async fn forward_request(
     ctx: &RequestContext<'_>,
     forward: &Forward,
+    retries_after_send: u32,
     host: &str,
-    mut request: Request<Incoming>,
+    request: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let Some(pool) = choose_pool(ctx.snapshot, ctx.listener, forward) else {
         return text(
@@ -169,69 +182,150 @@ async fn forward_request(
         );
     };
     let key = hash_key(&pool.spec.algorithm, &request, ctx.client_addr);
-    let Some(target) = pool.pick(key.as_deref()) else {
+    let Some(mut target) = pool.pick(key.as_deref()) else {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain; charset=utf-8",
             "no healthy target\n",
         );
     };
-    let guard = target.start_request();
-    let path_and_query = request
-        .uri()
+    let (mut parts, body) = request.into_parts();
+    let path_and_query = parts
+        .uri
         .path_and_query()
         .cloned()
         .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
-    let uri = Uri::builder()
+    parts.version = hyper::Version::HTTP_11;
+    let request_id = prepare_upstream_headers(ctx, host, &mut parts.headers);
+    let after_send = if is_idempotent(&parts.method) {
+        retries_after_send
+    } else {
+        0
+    };
+    // What a retry needs, kept only where there is another target to
+    // retry on: the head (hyper's client consumes the request, even when
+    // it never sends it) and the body, shared rather than copied.
+    let can_retry = pool.has_several_targets();
+    let spare = can_retry.then(|| (parts.method.clone(), parts.headers.clone()));
+    let mut body = RequestBody::new(body, can_retry, after_send > 0);
+    let mut attempts = Attempts::new(after_send);
+    let mut tried: Vec<Arc<TargetState>> = Vec::new();
+    let mut permit = None;
+    let mut head = Some(parts);
+    loop {
+        let mut parts = match head.take() {
+            Some(parts) => parts,
+            None => match &spare {
+                Some((method, headers)) => retry_parts(method, headers),
+                None => return bad_gateway(),
+            },
+        };
+        parts.uri = match upstream_uri(&target, &path_and_query) {
+            Ok(uri) => uri,
+            Err(_) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain; charset=utf-8",
+                    "bad request target\n",
+                )
+            }
+        };
+        let guard = target.start_request();
+        let mut drained = target.drained();
+        let answer = tokio::select! {
+            answer = ctx.upstream.request(Request::from_parts(parts, body.attempt())) => answer,
+            () = drained.as_mut() => {
+                return text(StatusCode::BAD_GATEWAY, "text/plain; charset=utf-8", "the target was removed and its draining timeout passed\n");
+            }
+        };
+        drop(permit.take());
+        let error = match answer {
+            Ok(response) => {
+                target.record_outcome(!response.status().is_server_error());
+                return forward_response(response, &request_id, drained, guard);
+            }
+            Err(error) => error,
+        };
+        drop(guard);
+        target.record_outcome(false);
+        ctx.stats.upstream_error();
+        let failure = Failure::of(&error);
+        if attempts.retry(failure, body.replayable()).is_err() {
+            return bad_gateway();
+        }
+        tried.push(target);
+        let Some(next) = pool.pick_other_than(key.as_deref(), &tried) else {
+            return bad_gateway();
+        };
+        match retry_permit(&pool) {
+            Some(p) => permit = Some(p),
+            None => {
+                ctx.stats.retry_budget_exhausted();
+                return bad_gateway();
+            }
+        }
+        ctx.stats.retry(failure);
+        target = next;
+    }
+}
+
+/// A place in the pool's retry budget, beside the requests in flight now.
+fn retry_permit(pool: &PoolState) -> Option<super::retry::RetryPermit> {
+    pool.retry_budget().try_acquire(pool.in_flight())
+}
+
+/// The head of a retry: the first attempt's method and (prepared)
+/// headers; the URI is set per target.
+fn retry_parts(method: &hyper::Method, headers: &HeaderMap) -> hyper::http::request::Parts {
+    let (mut parts, ()) = Request::new(()).into_parts();
+    parts.method = method.clone();
+    parts.version = hyper::Version::HTTP_11;
+    parts.headers = headers.clone();
+    parts
+}
+
+fn upstream_uri(
+    target: &TargetState,
+    path_and_query: &hyper::http::uri::PathAndQuery,
+) -> Result<Uri, hyper::http::Error> {
+    Uri::builder()
         .scheme("http")
         .authority(target.authority.clone())
-        .path_and_query(path_and_query)
-        .build();
-    let Ok(uri) = uri else {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "text/plain; charset=utf-8",
-            "bad request target\n",
-        );
-    };
-    *request.uri_mut() = uri;
-    *request.version_mut() = hyper::Version::HTTP_11;
-    let request_id = prepare_upstream_headers(ctx, host, request.headers_mut());
-    let mut drained = target.drained();
-    let answer = tokio::select! {
-        answer = ctx.upstream.request(request) => answer,
-        () = drained.as_mut() => {
-            return text(StatusCode::BAD_GATEWAY, "text/plain; charset=utf-8", "the target was removed and its draining timeout passed\n");
-        }
-    };
-    match answer {
-        Ok(response) => {
-            target.record_outcome(!response.status().is_server_error());
-            let (mut parts, body) = response.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
-            if let Ok(value) = HeaderValue::from_str(&request_id) {
-                parts.headers.entry("x-request-id").or_insert(value);
-            }
-            Response::from_parts(
-                parts,
-                Tracked {
-                    inner: body,
-                    drained,
-                    _guard: guard,
-                }
-                .boxed(),
-            )
-        }
-        Err(_) => {
-            target.record_outcome(false);
-            ctx.stats.upstream_error();
-            text(
-                StatusCode::BAD_GATEWAY,
-                "text/plain; charset=utf-8",
-                "the upstream target did not answer\n",
-            )
-        }
+        .path_and_query(path_and_query.clone())
+        .build()
+}
+
+fn bad_gateway() -> Response<ProxyBody> {
+    text(
+        StatusCode::BAD_GATEWAY,
+        "text/plain; charset=utf-8",
+        "the upstream target did not answer\n",
+    )
+}
+
+/// A target's response as the client gets it: hop-by-hop headers gone,
+/// the request id added, the request counted in flight until its body
+/// ends.
+fn forward_response(
+    response: Response<Incoming>,
+    request_id: &str,
+    drained: super::pool::Drained,
+    guard: InFlight,
+) -> Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        parts.headers.entry("x-request-id").or_insert(value);
     }
+    Response::from_parts(
+        parts,
+        Tracked {
+            inner: body,
+            drained,
+            _guard: guard,
+        }
+        .boxed(),
+    )
 }
 
 /// A 503 with a short reason.

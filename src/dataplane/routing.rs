@@ -13,6 +13,15 @@ pub struct RequestHead<'a> {
     pub header: &'a dyn Fn(&str) -> Option<&'a str>,
 }
 
+/// What a request matched.
+#[derive(Clone, Copy, Debug)]
+pub struct Routed<'a> {
+    pub action: &'a Action,
+    /// How many more targets an idempotent request may be sent to after
+    /// one broke off it: the route's `retries.attempts`, else 0.
+    pub retries_after_send: u32,
+}
+
 /// A listener's routes, sorted by priority once so matching is a scan.
 #[derive(Clone, Debug)]
 pub struct Router {
@@ -37,14 +46,20 @@ impl Router {
         self.default_action.as_ref()
     }
 
-    /// The action of the first matching route, else the default action.
+    /// The first matching route, else the default action (which never
+    /// retries a request that was sent).
     #[must_use]
-    pub fn route(&self, request: &RequestHead<'_>) -> Option<&Action> {
-        self.routes
-            .iter()
-            .find(|route| matches(route, request))
-            .map(|route| &route.action.value)
-            .or(self.default_action.as_ref())
+    pub fn route(&self, request: &RequestHead<'_>) -> Option<Routed<'_>> {
+        match self.routes.iter().find(|route| matches(route, request)) {
+            Some(route) => Some(Routed {
+                action: &route.action.value,
+                retries_after_send: route.retries.as_ref().map_or(0, |r| r.value.attempts.value),
+            }),
+            None => self.default_action.as_ref().map(|action| Routed {
+                action,
+                retries_after_send: 0,
+            }),
+        }
     }
 }
 

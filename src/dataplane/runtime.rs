@@ -64,7 +64,11 @@ impl Snapshot {
                             .collect()
                     })
                     .unwrap_or_default();
-                (name.clone(), Arc::new(PoolState::new(spec, &known)))
+                let mut pool = PoolState::new(spec, &known);
+                if let Some(before) = previous.pools.get(name) {
+                    pool = pool.with_retry_budget_of(before);
+                }
+                (name.clone(), Arc::new(pool))
             })
             .collect();
         let mut listeners = HashMap::new();

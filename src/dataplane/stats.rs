@@ -3,6 +3,7 @@
 //! rendered by the admin API's `/metrics`.
 
 use super::limits::ListenerConnections;
+use super::retry::Failure;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -26,6 +27,10 @@ pub struct RequestStats {
     /// Responses by status class: 1xx .. 5xx.
     by_class: [AtomicU64; 5],
     upstream_errors: AtomicU64,
+    /// Requests sent to another target, by how the one before failed
+    /// them: not sent, then sent.
+    retries: [AtomicU64; 2],
+    retry_budget_exhausted: AtomicU64,
 }
 
 impl RequestStats {
@@ -48,6 +53,17 @@ impl RequestStats {
         self.upstream_errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a request sent to another target after `failure`.
+    pub fn retry(&self, failure: Failure) {
+        self.retries[retry_index(failure)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request that could have been retried, but that its pool's
+    /// retry budget had no room for.
+    pub fn retry_budget_exhausted(&self) {
+        self.retry_budget_exhausted.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Appends the Prometheus text for these counters.
     pub fn render(&self, out: &mut String) {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -64,12 +80,32 @@ impl RequestStats {
                 load(class)
             );
         }
-        let _ = writeln!(out, "# HELP lbops_dataplane_upstream_errors_total Requests whose target could not be reached or broke off.");
+        let _ = writeln!(out, "# HELP lbops_dataplane_upstream_errors_total Attempts whose target could not be reached or broke off (a retried request counts each failed attempt).");
         let _ = writeln!(out, "# TYPE lbops_dataplane_upstream_errors_total counter");
         let _ = writeln!(
             out,
             "lbops_dataplane_upstream_errors_total {}",
             load(&self.upstream_errors)
+        );
+        let _ = writeln!(out, "# HELP lbops_dataplane_retries_total Requests sent to another target, by how the one before failed: connect-failure (nothing was sent) or reset (sent, then the target broke off).");
+        let _ = writeln!(out, "# TYPE lbops_dataplane_retries_total counter");
+        for failure in [Failure::NotSent, Failure::Sent] {
+            let _ = writeln!(
+                out,
+                "lbops_dataplane_retries_total{{reason=\"{}\"}} {}",
+                failure.label(),
+                load(&self.retries[retry_index(failure)])
+            );
+        }
+        let _ = writeln!(out, "# HELP lbops_dataplane_retry_budget_exhausted_total Failed requests not retried because retries already took their pool's budget (20% of its requests in flight, at least 3).");
+        let _ = writeln!(
+            out,
+            "# TYPE lbops_dataplane_retry_budget_exhausted_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "lbops_dataplane_retry_budget_exhausted_total {}",
+            load(&self.retry_budget_exhausted)
         );
         let name = "lbops_dataplane_request_duration_seconds";
         let _ = writeln!(
@@ -86,6 +122,13 @@ impl RequestStats {
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
         let _ = writeln!(out, "{name}_sum {}", load(&self.sum_micros) as f64 / 1e6);
         let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+fn retry_index(failure: Failure) -> usize {
+    match failure {
+        Failure::NotSent => 0,
+        Failure::Sent => 1,
     }
 }
 
@@ -185,9 +228,16 @@ mod tests {
         stats.record(503, Duration::from_millis(30));
         stats.record(200, Duration::from_secs(9));
         stats.upstream_error();
+        stats.retry(Failure::NotSent);
+        stats.retry(Failure::NotSent);
+        stats.retry(Failure::Sent);
+        stats.retry_budget_exhausted();
         let mut out = String::new();
         stats.render(&mut out);
         for line in [
+            "lbops_dataplane_retries_total{reason=\"connect-failure\"} 2",
+            "lbops_dataplane_retries_total{reason=\"reset\"} 1",
+            "lbops_dataplane_retry_budget_exhausted_total 1",
             "lbops_dataplane_requests_total{class=\"2xx\"} 2",
             "lbops_dataplane_requests_total{class=\"5xx\"} 1",
             "lbops_dataplane_upstream_errors_total 1",
