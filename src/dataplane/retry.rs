@@ -35,8 +35,11 @@ pub const REPLAY_BODY_LIMIT: usize = 64 * 1024;
 /// (Envoy's `budget_percent`).
 pub const RETRY_BUDGET_PERCENT: usize = 20;
 /// Retries in flight a pool allows however few requests it has (Envoy's
-/// `min_retry_concurrency`).
-pub const MIN_RETRY_CONCURRENCY: usize = 3;
+/// `min_retry_concurrency`, whose default of 3 is lower): a target that
+/// dies fails every request it had and every one that picks it before it
+/// is ejected, nearly at once, and on a pool with a few dozen requests in
+/// flight 3 would turn some of those into 502s.
+pub const MIN_RETRY_CONCURRENCY: usize = 10;
 
 /// Whether a method may be sent twice with the effect of once (RFC 9110
 /// §9.2.2).

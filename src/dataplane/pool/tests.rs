@@ -169,3 +169,47 @@ fn interleaving_keeps_exact_shares_but_spreads_them_out() {
         );
     }
 }
+
+#[test]
+fn a_retry_goes_to_a_target_not_tried_yet_then_to_backups_then_nowhere() {
+    for algorithm in [
+        "round_robin",
+        "least_requests",
+        "weighted_random",
+        "{consistent_hash: source_ip}",
+    ] {
+        let pool = PoolState::new(
+            &spec(&format!("algorithm: {algorithm}\n{TWO}")),
+            &HashMap::new(),
+        );
+        let key = Some(&b"client"[..]);
+        let mut tried = Vec::new();
+        for _ in 0..3 {
+            let next = pool.pick_other_than(key, &tried).expect("a target");
+            assert!(
+                !tried.iter().any(|t| Arc::ptr_eq(t, &next)),
+                "{algorithm}: never the same target again"
+            );
+            tried.push(next);
+        }
+        let order: Vec<String> = tried.iter().map(|t| t.address.to_string()).collect();
+        assert_eq!(order[2], "10.0.0.9:80", "{algorithm}: the backup last");
+        assert!(pool.pick_other_than(key, &tried).is_none(), "{algorithm}");
+    }
+}
+
+#[test]
+fn the_retry_budget_outlives_config_swaps_of_its_pool() {
+    let old = PoolState::new(&spec(TWO), &HashMap::new());
+    let permit = old.retry_budget().try_acquire(0).expect("room");
+    let new = PoolState::new(&spec(TWO), &HashMap::new()).with_retry_budget_of(&old);
+    assert_eq!(new.retry_budget().in_flight(), 1);
+    drop(permit);
+    assert_eq!(new.retry_budget().in_flight(), 0);
+    assert!(new.has_several_targets());
+    let one = PoolState::new(
+        &spec("targets: [{address: 10.0.0.1:80}]\n"),
+        &HashMap::new(),
+    );
+    assert!(!one.has_several_targets());
+}

@@ -61,20 +61,20 @@ fn a_request_whose_body_is_gone_is_not_retried() {
 }
 
 #[test]
-fn the_budget_is_a_fifth_of_the_requests_in_flight_and_at_least_three() {
-    assert_eq!(budget(0), 3);
-    assert_eq!(budget(19), 3);
-    assert_eq!(budget(20), 4);
-    assert_eq!(budget(100), 20);
+fn the_budget_is_a_fifth_of_the_requests_in_flight_and_at_least_ten() {
+    assert_eq!(budget(0), 10);
+    assert_eq!(budget(54), 10);
+    assert_eq!(budget(55), 11);
+    assert_eq!(budget(1000), 200);
     assert_eq!(budget(usize::MAX), usize::MAX / 100);
     let pool = Arc::new(RetryBudget::default());
-    let permits: Vec<RetryPermit> = (0..3).filter_map(|_| pool.try_acquire(10)).collect();
-    assert_eq!(permits.len(), 3);
-    assert!(pool.try_acquire(10).is_none(), "full at 3 beside 10");
-    let fourth = pool.try_acquire(20).expect("room for 4 beside 20");
-    assert_eq!(pool.in_flight(), 4);
+    let permits: Vec<RetryPermit> = (0..12).filter_map(|_| pool.try_acquire(10)).collect();
+    assert_eq!(permits.len(), 10);
+    assert!(pool.try_acquire(10).is_none(), "full at 10 beside 10");
+    let eleventh = pool.try_acquire(55).expect("room for 11 beside 55");
+    assert_eq!(pool.in_flight(), 11);
     drop(permits);
-    drop(fourth);
+    drop(eleventh);
     assert_eq!(pool.in_flight(), 0, "permits give their place back");
 }
 
