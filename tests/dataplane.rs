@@ -444,14 +444,21 @@ async fn failing_requests_eject_a_target_passively() {
         .unwrap();
     let client = client();
     let url = format!("http://127.0.0.1:{port}/");
+    // Each failed connect is retried on the good target, so no client
+    // sees it; five of them in a row eject the dead target.
     let first = spread(&client, &url, 20).await;
-    assert_eq!(
-        first.get("502"),
-        Some(&5),
-        "{first:?}: five failures eject the dead target"
-    );
+    assert_eq!(first.get("good"), Some(&20), "{first:?}");
+    let snapshot = dataplane.snapshot();
+    let dead_target = snapshot.pools["p"]
+        .targets()
+        .find(|t| t.address.to_string() == format!("127.0.0.1:{dead}"))
+        .expect("listed");
+    assert!(!dead_target.is_healthy(), "five failures eject it");
+    let tried = dead_target.requests();
+    assert_eq!(tried, 5);
     let after = spread(&client, &url, 20).await;
     assert_eq!(after.get("good"), Some(&20), "{after:?}");
+    assert_eq!(dead_target.requests(), tried, "not tried while ejected");
     dataplane.shutdown().await;
 }
 
