@@ -236,7 +236,7 @@ impl<B: Body<Data = Bytes> + Unpin> RequestBody<B> {
                 let (attempt, hint) = {
                     let mut replay = shared.lock().unwrap_or_else(PoisonError::into_inner);
                     replay.current += 1;
-                    (replay.current, replay.hint.clone())
+                    (replay.current, replay.hint)
                 };
                 UpstreamBody::Replay(ReplayBody {
                     shared: shared.clone(),
@@ -362,7 +362,7 @@ where
         match self {
             Self::Empty => SizeHint::with_exact(0),
             Self::Once(body) => body.size_hint(),
-            Self::Replay(replay) => replay.hint.clone(),
+            Self::Replay(replay) => replay.hint,
         }
     }
 }

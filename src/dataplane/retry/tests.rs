@@ -114,7 +114,7 @@ impl Body for Client {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.hint.clone()
+        self.hint
     }
 }
 
