@@ -64,7 +64,7 @@ catalogue! {
     LOADBALANCER_LISTENERS_UPDATE = "loadbalancer.listeners.update", LB,
         "Add, remove or change listeners (protocol, port, idle timeout).";
     LOADBALANCER_ROUTES_UPDATE = "loadbalancer.routes.update", LB,
-        "Add, remove or change routes, their matches, priorities and actions, and default actions.";
+        "Add, remove or change routes, their matches, priorities, actions and retries, and default actions.";
     LOADBALANCER_TLS_UPDATE = "loadbalancer.tls.update", LB,
         "Change a listener's TLS policy: certificates, minimum version, ciphers.";
     LOADBALANCER_ADDRESSES_UPDATE = "loadbalancer.addresses.update", LB,
