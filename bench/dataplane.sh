@@ -4,8 +4,11 @@
 # (HTTP keep-alive to clients and upstreams, two targets, round robin), all
 # on 127.0.0.1, each driven by the same wrk run. Then 100 config changes
 # through lbops while wrk runs, counting non-2xx answers and socket errors.
+# Last, a target killed under load: three backends, one SIGKILLed halfway
+# through a wrk run, failed requests counted for lbops and HAProxy.
 #
 #   bash bench/dataplane.sh            # DURATION=10 CONNECTIONS=64 THREADS=2 by default
+#   bash bench/dataplane.sh kill       # only the killed-target scenario (KILL_ROUNDS=3)
 #
 # Installs wrk, haproxy and nginx from Debian when missing. Everything it
 # starts is stopped on exit.
@@ -42,6 +45,177 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# A target killed under load. Three backends (single-process nginx, so
+# that SIGKILL takes all of one down: its connections are reset or closed
+# by the kernel mid-request, new ones refused), round robin, active TCP
+# checks every second for both balancers; wrk runs DURATION seconds and
+# one backend is killed halfway. A failed request is a non-2xx answer or
+# a wrk socket error (connect, read, write, timeout after wrk's 2 s).
+# Every run starts fresh backends and a fresh balancer; rounds interleave
+# the contenders:
+#   lbops                 a forward route with `retries: {attempts: 2}`
+#                         (GETs that reached the dying target are resent)
+#   lbops-connect-only    the same without `retries`: only requests that
+#                         never reached a target are resent (the default)
+#   haproxy               `retries 3` + `option redispatch` (retry-on
+#                         conn-failure, HAProxy's default)
+#   haproxy-all-retryable the same + `retry-on all-retryable-errors`
+KILL_BACKEND_PORTS=(18281 18282 18283)
+KILL_PORT=18290
+KILL_ADMIN_PORT=18299
+KILL_ROUNDS=${KILL_ROUNDS:-3}
+KILL_CONTENDERS=(lbops lbops-connect-only haproxy haproxy-all-retryable)
+
+kill_backends_start() {
+  kill_backend_pids=()
+  for port in "${KILL_BACKEND_PORTS[@]}"; do
+    cat >"$work/kill-backend-$port.conf" <<CONF
+master_process off;
+daemon off;
+pid $work/kill-backend-$port.pid;
+error_log $work/kill-backend-$port-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000;
+  server { listen 127.0.0.1:$port; location / { return 200 "ok\n"; } }
+}
+CONF
+    nginx -c "$work/kill-backend-$port.conf" -p "$work" & kill_backend_pids+=($!)
+    pids+=($!)
+  done
+}
+
+# Starts one contender on KILL_PORT; sets contender_pid.
+kill_contender_start() { # name
+  local targets="" servers="" port retries="" retry_on=""
+  for port in "${KILL_BACKEND_PORTS[@]}"; do
+    targets+="    - address: 127.0.0.1:$port"$'\n'
+    servers+="  server s$port 127.0.0.1:$port check inter 1s fall 2 rise 2"$'\n'
+  done
+  case $1 in
+  lbops*)
+    [ "$1" = lbops ] && retries="          retries: {attempts: 2}"
+    rm -rf "$work/kill-repo" "$work/kill-state"
+    mkdir -p "$work/kill-repo"
+    cat >"$work/kill-repo/kill.yaml" <<YAML
+kind: Pool
+name: killed
+spec:
+  algorithm: round_robin
+  targets:
+$targets  health_check: {probe: tcp, interval: 1s, timeout: 500ms, healthy_threshold: 2, unhealthy_threshold: 2}
+---
+kind: LoadBalancer
+name: killed
+spec:
+  addresses: [127.0.0.1]
+  listeners:
+    - name: http
+      protocol: http
+      port: $KILL_PORT
+      routes:
+        - name: all
+          priority: 1
+          action: {forward: {pools: [{pool: killed}]}}
+$retries
+YAML
+    $LBOPS dataplane --repo "$work/kill-repo" --state-dir "$work/kill-state" \
+      --admin-listen 127.0.0.1:$KILL_ADMIN_PORT --admin-token-sha256-file "$work/admin.sha256" \
+      2>>"$work/kill-lbops.log" &
+    contender_pid=$!
+    pids+=($!)
+    ;;
+  haproxy*)
+    [ "$1" = haproxy-all-retryable ] && retry_on="  retry-on all-retryable-errors"
+    cat >"$work/kill-haproxy.cfg" <<CONF
+global
+  nbthread 2
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+  http-reuse always
+  retries 3
+  option redispatch
+frontend killed
+  bind 127.0.0.1:$KILL_PORT
+  default_backend killed
+backend killed
+  balance roundrobin
+$retry_on
+$servers
+CONF
+    haproxy -f "$work/kill-haproxy.cfg" -db 2>>"$work/kill-haproxy.log" &
+    contender_pid=$!
+    pids+=($!)
+    ;;
+  esac
+}
+
+# One run; sets run_result to "requests non2xx socket_errors retries
+# exhausted" (the last two from lbops' /metrics, "-" for HAProxy).
+kill_run() { # name
+  kill_backends_start
+  kill_contender_start "$1"
+  for port in "${KILL_BACKEND_PORTS[@]}" $KILL_PORT; do wait_port "$port"; done
+  # Both balancers have seen every backend pass a check.
+  sleep 2.5
+  local out="$work/kill-wrk.txt"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$KILL_PORT/" >"$out" &
+  local wrk_pid=$!
+  sleep "$(awk -v d="$DURATION" 'BEGIN { printf "%.1f", d / 2 }')"
+  kill -9 "${kill_backend_pids[0]}"
+  wait "$wrk_pid"
+  local retries=- exhausted=-
+  if [[ $1 == lbops* ]]; then
+    local metrics
+    metrics=$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$KILL_ADMIN_PORT/metrics")
+    retries=$(awk '/^lbops_dataplane_retries_total/ {n += $2} END {print n + 0}' <<<"$metrics")
+    exhausted=$(awk '/^lbops_dataplane_retry_budget_exhausted_total/ {print $2}' <<<"$metrics")
+  fi
+  kill "$contender_pid" "${kill_backend_pids[@]:1}" 2>/dev/null || true
+  wait "$contender_pid" "${kill_backend_pids[@]}" 2>/dev/null || true
+  local requests errors non2xx
+  requests=$(awk '/requests in/ {print $1}' "$out")
+  errors=$(awk '/Socket errors/ {gsub(",", ""); print $4+$6+$8+$10}' "$out")
+  non2xx=$(awk '/Non-2xx/ {print $5}' "$out")
+  run_result="${requests:-0} ${non2xx:-0} ${errors:-0} $retries ${exhausted:-0}"
+}
+
+target_killed() {
+  printf '\nA target killed under load: 3 backends, one SIGKILLed after %ss of a %ss wrk run, %s connections, %s threads, %s rounds, on %s cores\n\n' \
+    "$(awk -v d="$DURATION" 'BEGIN { print d / 2 }')" "$DURATION" "$CONNECTIONS" "$THREADS" "$KILL_ROUNDS" "$(nproc)"
+  printf '| %-5s | %-21s | %9s | %7s | %13s | %6s | %7s | %9s |\n' round contender requests non-2xx "socket errors" failed retries exhausted
+  printf '|---|---|---:|---:|---:|---:|---:|---:|\n'
+  declare -A failed_total requests_total
+  local round name requests non2xx errors retries exhausted
+  for round in $(seq "$KILL_ROUNDS"); do
+    for name in "${KILL_CONTENDERS[@]}"; do
+      kill_run "$name"
+      read -r requests non2xx errors retries exhausted <<<"$run_result"
+      failed_total[$name]=$((${failed_total[$name]:-0} + non2xx + errors))
+      requests_total[$name]=$((${requests_total[$name]:-0} + requests))
+      printf '| %-5s | %-21s | %9s | %7s | %13s | %6s | %7s | %9s |\n' \
+        "$round" "$name" "$requests" "$non2xx" "$errors" "$((non2xx + errors))" "$retries" "$exhausted"
+    done
+  done
+  printf '\ntarget killed under load, failed requests over %s rounds:' "$KILL_ROUNDS"
+  for name in "${KILL_CONTENDERS[@]}"; do
+    printf ' %s %s of %s;' "$name" "${failed_total[$name]}" "${requests_total[$name]}"
+  done
+  printf '\n'
+}
+
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+printf %s "$TOKEN" | sha256sum | cut -d' ' -f1 >"$work/admin.sha256"
+if [ "${1:-}" = kill ]; then
+  target_killed
+  exit 0
+fi
 
 # The backend: nginx answering "ok" on two ports.
 cat >"$work/backend.conf" <<CONF
@@ -100,7 +274,6 @@ spec:
   chain_file: bench.pem
   private_key: {file: $work/bench.key}
 YAML
-printf %s "$TOKEN" | sha256sum | cut -d' ' -f1 >"$work/admin.sha256"
 $LBOPS dataplane --repo "$work/repo" --state-dir "$work/state" \
   --admin-listen 127.0.0.1:$ADMIN_PORT --admin-token-sha256-file "$work/admin.sha256" 2>"$work/lbops.log" & pids+=($!)
 
@@ -163,7 +336,6 @@ http {
 CONF
 nginx -c "$work/nginx-lb.conf" -p "$work" & pids+=($!)
 
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 for port in "${BACKEND_PORTS[@]}" $LBOPS_PORT $HAPROXY_PORT $NGINX_PORT $ADMIN_PORT \
   $LBOPS_TLS_PORT $HAPROXY_TLS_PORT $NGINX_TLS_PORT; do wait_port "$port"; done
 
@@ -241,3 +413,5 @@ errors=$(awk '/Socket errors/ {gsub(",", ""); print $4+$6+$8+$10}' "$work/under-
 non2xx=$(awk '/Non-2xx/ {print $5}' "$work/under-load.txt")
 printf '\nupdates under load: 100 config changes (%s refused), %s requests, %s non-2xx, %s socket errors\n' \
   "$rejected" "$requests" "${non2xx:-0}" "${errors:-0}"
+
+target_killed

@@ -69,28 +69,41 @@ impl Seen {
 }
 
 /// A backend that answers `NAME METHOD /path LENGTH` and records what it
-/// was sent, with the bodies' text.
+/// was sent, with the bodies' text and the forwarding headers.
 struct Echo {
     address: SocketAddr,
     seen: Seen,
     bodies: Seen,
+    heads: Seen,
     task: JoinHandle<()>,
+}
+
+/// `METHOD /path xff=… rid=…`, from a request's forwarding headers.
+fn head_line(method: &str, path: &str, header: impl Fn(&str) -> Option<String>) -> String {
+    let xff = header("x-forwarded-for").unwrap_or_default();
+    let rid = header("x-request-id").unwrap_or_default();
+    format!("{method} {path} xff={xff} rid={rid}")
 }
 
 impl Echo {
     async fn start(name: &'static str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let (seen, bodies) = (Seen::default(), Seen::default());
-        let (record, keep) = (seen.clone(), bodies.clone());
+        let (seen, bodies, heads) = (Seen::default(), Seen::default(), Seen::default());
+        let (record, keep, note) = (seen.clone(), bodies.clone(), heads.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (record, keep) = (record.clone(), keep.clone());
+                let (record, keep, note) = (record.clone(), keep.clone(), note.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<Incoming>| {
-                        let (record, keep) = (record.clone(), keep.clone());
+                        let (record, keep, note) = (record.clone(), keep.clone(), note.clone());
                         async move {
-                            let line = format!("{} {}", request.method(), request.uri().path());
+                            let (method, path) = (request.method().as_str(), request.uri().path());
+                            note.add(head_line(method, path, |name| {
+                                let value = request.headers().get(name)?;
+                                Some(value.to_str().ok()?.to_owned())
+                            }));
+                            let line = format!("{method} {path}");
                             let body = request.into_body().collect().await?.to_bytes();
                             record.add(line.clone());
                             keep.add(String::from_utf8_lossy(&body).into_owned());
@@ -108,6 +121,7 @@ impl Echo {
             address,
             seen,
             bodies,
+            heads,
             task,
         }
     }
@@ -126,6 +140,7 @@ impl Drop for Echo {
 struct Breakers {
     addresses: Vec<SocketAddr>,
     seen: Seen,
+    heads: Seen,
     /// Requests read and not yet reset.
     held: watch::Sender<usize>,
     /// Bumped by every release; a request waits for the one after its own.
@@ -135,7 +150,7 @@ struct Breakers {
 
 impl Breakers {
     async fn start(count: usize, hold: bool) -> Self {
-        let seen = Seen::default();
+        let (seen, heads) = (Seen::default(), Seen::default());
         let held = watch::Sender::new(0);
         let releases = watch::Sender::new(0);
         let mut addresses = Vec::new();
@@ -143,12 +158,15 @@ impl Breakers {
         for _ in 0..count {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             addresses.push(listener.local_addr().unwrap());
-            let (seen, held, releases) = (seen.clone(), held.clone(), releases.clone());
+            let (seen, heads) = (seen.clone(), heads.clone());
+            let (held, releases) = (held.clone(), releases.clone());
             tasks.push(tokio::spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
-                    let (seen, held, releases) = (seen.clone(), held.clone(), releases.clone());
+                    let (seen, heads) = (seen.clone(), heads.clone());
+                    let (held, releases) = (held.clone(), releases.clone());
                     tokio::spawn(async move {
-                        break_off(stream, &seen, hold.then_some((&held, &releases))).await;
+                        let hold = hold.then_some((&held, &releases));
+                        break_off(stream, (&seen, &heads), hold).await;
                     });
                 }
             }));
@@ -156,6 +174,7 @@ impl Breakers {
         Self {
             addresses,
             seen,
+            heads,
             held,
             releases,
             tasks,
@@ -193,7 +212,7 @@ impl Drop for Breakers {
 /// for a release when holding, then resets the connection.
 async fn break_off(
     mut stream: TcpStream,
-    seen: &Seen,
+    (seen, heads): (&Seen, &Seen),
     hold: Option<(&watch::Sender<usize>, &watch::Sender<u64>)>,
 ) {
     let mut buf = Vec::new();
@@ -225,6 +244,13 @@ async fn break_off(
     let mut words = head.split(' ');
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
     seen.add(format!("{method} {path}"));
+    heads.add(head_line(method, path, |name| {
+        head.lines().find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }));
     if let Some((held, releases)) = hold {
         let mut released = releases.subscribe();
         let mine = *released.borrow_and_update();
@@ -388,6 +414,14 @@ async fn a_request_that_was_sent_is_retried_only_when_idempotent_and_its_route_a
     .await;
     assert_eq!((status, body.as_str()), (200, "good GET /retrying/get 0"));
     assert_eq!(breaker.seen.count("GET /retrying/get"), 1);
+    // The retry is the same request: same id, the client's address once.
+    let first = breaker.heads.0.lock().unwrap().last().cloned().unwrap();
+    let retry = good.heads.0.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(first, retry);
+    assert!(
+        first.starts_with("GET /retrying/get xff=127.0.0.1 rid=") && first.len() > 40,
+        "{first}"
+    );
     let (status, body) = send(
         &client,
         "PUT",

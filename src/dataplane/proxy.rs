@@ -196,17 +196,18 @@ async fn forward_request(
         .cloned()
         .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
     parts.version = hyper::Version::HTTP_11;
+    // What a retry needs, kept only where there is another target to
+    // retry on: the client's head as it came (hyper's client consumes the
+    // request even when it never sends it; the forwarding headers are
+    // made again), and the body, shared rather than copied.
+    let can_retry = pool.has_several_targets();
+    let spare = can_retry.then(|| SpareHead::of(&parts));
     let request_id = prepare_upstream_headers(ctx, host, &mut parts.headers);
     let after_send = if is_idempotent(&parts.method) {
         retries_after_send
     } else {
         0
     };
-    // What a retry needs, kept only where there is another target to
-    // retry on: the head (hyper's client consumes the request, even when
-    // it never sends it) and the body, shared rather than copied.
-    let can_retry = pool.has_several_targets();
-    let spare = can_retry.then(|| (parts.method.clone(), parts.headers.clone()));
     let mut body = RequestBody::new(body, can_retry, after_send > 0);
     let mut attempts = Attempts::new(after_send);
     let mut tried: Vec<Arc<TargetState>> = Vec::new();
@@ -216,7 +217,7 @@ async fn forward_request(
         let mut parts = match head.take() {
             Some(parts) => parts,
             None => match &spare {
-                Some((method, headers)) => retry_parts(method, headers),
+                Some(spare) => spare.parts(ctx, host, &request_id),
                 None => return bad_gateway(),
             },
         };
@@ -274,14 +275,49 @@ fn retry_permit(pool: &PoolState) -> Option<super::retry::RetryPermit> {
     pool.retry_budget().try_acquire(pool.in_flight())
 }
 
-/// The head of a retry: the first attempt's method and (prepared)
-/// headers; the URI is set per target.
-fn retry_parts(method: &hyper::Method, headers: &HeaderMap) -> hyper::http::request::Parts {
-    let (mut parts, ()) = Request::new(()).into_parts();
-    parts.method = method.clone();
-    parts.version = hyper::Version::HTTP_11;
-    parts.headers = headers.clone();
-    parts
+/// A client's request head, kept for a retry as a plain list: one
+/// allocation, and each value shared with the request's read buffer
+/// rather than copied. The forwarding headers the proxy adds are made
+/// again for the retry (copying them would allocate once more each).
+struct SpareHead {
+    method: hyper::Method,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl SpareHead {
+    fn of(parts: &hyper::http::request::Parts) -> Self {
+        Self {
+            method: parts.method.clone(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect(),
+        }
+    }
+
+    /// The head of a retry, with the first attempt's request id; the URI
+    /// is set per target.
+    fn parts(
+        &self,
+        ctx: &RequestContext<'_>,
+        host: &str,
+        request_id: &str,
+    ) -> hyper::http::request::Parts {
+        let (mut parts, ()) = Request::new(()).into_parts();
+        parts.method = self.method.clone();
+        parts.version = hyper::Version::HTTP_11;
+        let mut headers = HeaderMap::with_capacity(self.headers.len());
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        if let Ok(id) = HeaderValue::from_str(request_id) {
+            headers.entry("x-request-id").or_insert(id);
+        }
+        prepare_upstream_headers(ctx, host, &mut headers);
+        parts.headers = headers;
+        parts
+    }
 }
 
 fn upstream_uri(
