@@ -1,7 +1,9 @@
 //! Serving one HTTP request: route it, then forward, redirect or answer.
 
 use super::pool::{InFlight, PoolState, TargetState};
-use super::retry::{is_idempotent, Attempts, Failure, RequestBody, UpstreamBody};
+use super::retry::{
+    is_idempotent, Attempts, Failure, GiveUp, RequestBody, RetryPermit, UpstreamBody,
+};
 use super::routing::{RequestHead, Routed};
 use super::runtime::{ServedListener, Snapshot};
 use crate::spec::kinds::loadbalancer::{Action, FixedResponse, Forward, Redirect};
@@ -251,28 +253,72 @@ async fn forward_request(
         target.record_outcome(false);
         ctx.stats.upstream_error();
         let failure = Failure::of(&error);
-        if attempts.retry(failure, body.replayable()).is_err() {
-            return bad_gateway();
-        }
         tried.push(target);
-        let Some(next) = pool.pick_other_than(key.as_deref(), &tried) else {
-            return bad_gateway();
+        let retry = Retry {
+            pool: &pool,
+            key: key.as_deref(),
+            tried: &tried,
         };
-        match retry_permit(&pool) {
-            Some(p) => permit = Some(p),
-            None => {
+        match retry.after(failure, &mut attempts, body.replayable()) {
+            Ok((next, place)) => {
+                ctx.stats.retry(failure);
+                target = next;
+                permit = Some(place);
+            }
+            Err(NoRetry::BudgetExhausted) => {
                 ctx.stats.retry_budget_exhausted();
                 return bad_gateway();
             }
+            Err(NoRetry::GiveUp(why)) => {
+                tracing::debug!(?failure, ?why, "a failed request is not retried");
+                return bad_gateway();
+            }
+            Err(NoRetry::NoOtherTarget) => return bad_gateway(),
         }
-        ctx.stats.retry(failure);
-        target = next;
     }
 }
 
-/// A place in the pool's retry budget, beside the requests in flight now.
-fn retry_permit(pool: &PoolState) -> Option<super::retry::RetryPermit> {
-    pool.retry_budget().try_acquire(pool.in_flight())
+/// Where a request that failed may go next.
+struct Retry<'a> {
+    pool: &'a PoolState,
+    key: Option<&'a [u8]>,
+    /// The targets it went to, the one that just failed it last.
+    tried: &'a [Arc<TargetState>],
+}
+
+/// Why a failed request ends in a 502.
+#[derive(Debug)]
+enum NoRetry {
+    GiveUp(GiveUp),
+    /// Every target of the pool was tried, or is ejected or unhealthy.
+    NoOtherTarget,
+    /// Retries take the pool's whole budget.
+    BudgetExhausted,
+}
+
+impl Retry<'_> {
+    /// The next target and a place in the pool's retry budget, or why
+    /// the request has no next attempt.
+    fn after(
+        &self,
+        failure: Failure,
+        attempts: &mut Attempts,
+        replayable: bool,
+    ) -> Result<(Arc<TargetState>, RetryPermit), NoRetry> {
+        attempts
+            .retry(failure, replayable)
+            .map_err(NoRetry::GiveUp)?;
+        let next = self
+            .pool
+            .pick_other_than(self.key, self.tried)
+            .ok_or(NoRetry::NoOtherTarget)?;
+        let place = self
+            .pool
+            .retry_budget()
+            .try_acquire(self.pool.in_flight())
+            .ok_or(NoRetry::BudgetExhausted)?;
+        Ok((next, place))
+    }
 }
 
 /// A client's request head, kept for a retry as a plain list: one
