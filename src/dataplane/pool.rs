@@ -2,7 +2,7 @@
 //! next target is chosen. Target state is shared across config swaps, so a
 //! target keeps its health and in-flight count when the config changes.
 
-use super::retry::RetryBudget;
+use super::retry::{BudgetExhausted, RetryBudget};
 use crate::spec::kinds::pool::{Algorithm, PoolSpec, Target};
 use crate::spec::units::TargetAddr;
 use std::collections::HashMap;
@@ -193,8 +193,8 @@ pub struct PoolState {
     pub primaries: Vec<Arc<TargetState>>,
     pub backups: Vec<Arc<TargetState>>,
     cursor: AtomicU64,
-    /// Its retries in flight, shared with the pool of the same name in
-    /// the configs before and after.
+    /// Its retries, shared with the pool of the same name in the configs
+    /// before and after.
     retry_budget: Arc<RetryBudget>,
 }
 
@@ -210,12 +210,15 @@ impl PoolState {
             }
             None => Arc::new(TargetState::new(target)),
         };
+        let primaries: Vec<Arc<TargetState>> = spec.targets.iter().map(reuse).collect();
+        let backups: Vec<Arc<TargetState>> = spec.backup_targets.iter().map(reuse).collect();
+        let sent = primaries.iter().chain(&backups).map(|t| t.requests()).sum();
         Self {
             spec: spec.clone(),
-            primaries: spec.targets.iter().map(reuse).collect(),
-            backups: spec.backup_targets.iter().map(reuse).collect(),
+            primaries,
+            backups,
             cursor: AtomicU64::new(0),
-            retry_budget: Arc::default(),
+            retry_budget: Arc::new(RetryBudget::new(now_ms(), sent)),
         }
     }
 
@@ -227,23 +230,16 @@ impl PoolState {
         self
     }
 
-    /// The pool's retry budget.
-    #[must_use]
-    pub fn retry_budget(&self) -> &Arc<RetryBudget> {
-        &self.retry_budget
+    /// Takes a retry from the pool's budget now.
+    pub fn admit_retry(&self) -> Result<(), BudgetExhausted> {
+        let sent = self.targets().map(|t| t.requests()).sum();
+        self.retry_budget.admit(now_ms(), sent)
     }
 
     /// Whether a request has another target to go to should one fail it.
     #[must_use]
     pub fn has_several_targets(&self) -> bool {
         self.primaries.len() + self.backups.len() > 1
-    }
-
-    /// Requests (and TCP connections) in flight to its targets now,
-    /// whichever config sent them.
-    #[must_use]
-    pub fn in_flight(&self) -> usize {
-        self.targets().map(|t| t.in_flight()).sum()
     }
 
     /// Every target of this pool, primaries first.

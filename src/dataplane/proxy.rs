@@ -1,9 +1,7 @@
 //! Serving one HTTP request: route it, then forward, redirect or answer.
 
 use super::pool::{InFlight, PoolState, TargetState};
-use super::retry::{
-    is_idempotent, Attempts, Failure, GiveUp, RequestBody, RetryPermit, UpstreamBody,
-};
+use super::retry::{is_idempotent, Attempts, Failure, GiveUp, RequestBody, UpstreamBody};
 use super::routing::{RequestHead, Routed};
 use super::runtime::{ServedListener, Snapshot};
 use crate::spec::kinds::loadbalancer::{Action, FixedResponse, Forward, Redirect};
@@ -213,7 +211,6 @@ async fn forward_request(
     let mut body = RequestBody::new(body, can_retry, after_send > 0);
     let mut attempts = Attempts::new(after_send);
     let mut tried: Vec<Arc<TargetState>> = Vec::new();
-    let mut permit = None;
     let mut head = Some(parts);
     loop {
         let mut parts = match head.take() {
@@ -241,7 +238,6 @@ async fn forward_request(
                 return text(StatusCode::BAD_GATEWAY, "text/plain; charset=utf-8", "the target was removed and its draining timeout passed\n");
             }
         };
-        drop(permit.take());
         let error = match answer {
             Ok(response) => {
                 target.record_outcome(!response.status().is_server_error());
@@ -260,10 +256,9 @@ async fn forward_request(
             tried: &tried,
         };
         match retry.after(failure, &mut attempts, body.replayable()) {
-            Ok((next, place)) => {
+            Ok(next) => {
                 ctx.stats.retry(failure);
                 target = next;
-                permit = Some(place);
             }
             Err(NoRetry::BudgetExhausted) => {
                 ctx.stats.retry_budget_exhausted();
@@ -292,19 +287,19 @@ enum NoRetry {
     GiveUp(GiveUp),
     /// Every target of the pool was tried, or is ejected or unhealthy.
     NoOtherTarget,
-    /// Retries take the pool's whole budget.
+    /// Retries took the pool's whole budget.
     BudgetExhausted,
 }
 
 impl Retry<'_> {
-    /// The next target and a place in the pool's retry budget, or why
+    /// The next target, its retry taken from the pool's budget, or why
     /// the request has no next attempt.
     fn after(
         &self,
         failure: Failure,
         attempts: &mut Attempts,
         replayable: bool,
-    ) -> Result<(Arc<TargetState>, RetryPermit), NoRetry> {
+    ) -> Result<Arc<TargetState>, NoRetry> {
         attempts
             .retry(failure, replayable)
             .map_err(NoRetry::GiveUp)?;
@@ -312,12 +307,10 @@ impl Retry<'_> {
             .pool
             .pick_other_than(self.key, self.tried)
             .ok_or(NoRetry::NoOtherTarget)?;
-        let place = self
-            .pool
-            .retry_budget()
-            .try_acquire(self.pool.in_flight())
-            .ok_or(NoRetry::BudgetExhausted)?;
-        Ok((next, place))
+        self.pool
+            .admit_retry()
+            .map_err(|_| NoRetry::BudgetExhausted)?;
+        Ok(next)
     }
 }
 

@@ -11,8 +11,8 @@
 //! Three parts, each small:
 //! - [`Attempts`] decides, for one request, whether a failure may be
 //!   retried (pure, no clock, no I/O);
-//! - [`RetryBudget`] bounds the retries in flight per pool, as Envoy's
-//!   retry budget does, so that a dying pool cannot be flooded with them;
+//! - [`RetryBudget`] holds the retries of a pool to a share of its recent
+//!   requests, so that a dead pool is not flooded with them;
 //! - [`RequestBody`] keeps the client's body replayable across attempts
 //!   without copying it, and only as far as a replay may be needed.
 
@@ -21,9 +21,9 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::HeaderMap;
 use hyper::Method;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 pub use crate::spec::kinds::loadbalancer::MAX_RETRY_ATTEMPTS as MAX_RETRIES;
 
@@ -31,15 +31,18 @@ pub use crate::spec::kinds::loadbalancer::MAX_RETRY_ATTEMPTS as MAX_RETRIES;
 /// was sent can be sent again; a longer body is never retried after it was
 /// sent.
 pub const REPLAY_BODY_LIMIT: usize = 64 * 1024;
-/// Retries in flight allowed per pool, as a share of its requests in flight
-/// (Envoy's `budget_percent`).
-pub const RETRY_BUDGET_PERCENT: usize = 20;
-/// Retries in flight a pool allows however few requests it has (Envoy's
-/// `min_retry_concurrency`, whose default of 3 is lower): a target that
-/// dies fails every request it had and every one that picks it before it
-/// is ejected, nearly at once, and on a pool with a few dozen requests in
-/// flight 3 would turn some of those into 502s.
-pub const MIN_RETRY_CONCURRENCY: usize = 10;
+/// Retries a pool allows, as a share of the requests it sent recently
+/// (retries included), like Envoy's `budget_percent` and linkerd's
+/// `retry_ratio`.
+pub const RETRY_BUDGET_PERCENT: f64 = 20.0;
+/// What "recently" means: requests and retries count with a weight that
+/// falls by e every this long, so the budget follows the last seconds of
+/// traffic, not the whole history.
+pub const RETRY_BUDGET_WINDOW: Duration = Duration::from_secs(10);
+/// Retries a pool allows recently however few requests it sent, so that
+/// a quiet pool still retries (linkerd's `min_retries_per_second` over
+/// its window; Envoy's `min_retry_concurrency`).
+pub const MIN_RECENT_RETRIES: f64 = 10.0;
 
 /// Whether a method may be sent twice with the effect of once (RFC 9110
 /// §9.2.2).
@@ -140,46 +143,92 @@ impl Attempts {
     }
 }
 
-/// The retries in flight of one pool, kept across config swaps.
-#[derive(Debug, Default)]
+/// The retries of one pool, kept across config swaps: at most
+/// [`RETRY_BUDGET_PERCENT`] of its recent requests plus
+/// [`MIN_RECENT_RETRIES`]. A target that dies fails a third of a
+/// three-target pool's requests in flight at once; a budget of retries
+/// *in flight* (Envoy's) turns most of those into 502s, while one of
+/// recent requests takes the burst, and still keeps a dead pool from
+/// seeing more than about 1.25 attempts per client request (retries are
+/// requests too, so 20% of all is 25% of the clients').
+///
+/// Only the failure path touches it: the requests a pool sent are read
+/// from its targets' counters, which the request path keeps anyway.
+#[derive(Debug)]
 pub struct RetryBudget {
-    in_flight: AtomicUsize,
+    recent: Mutex<Recent>,
 }
+
+/// The budget has no room for another retry now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BudgetExhausted;
 
 impl RetryBudget {
-    /// A place for one retry while `live` requests are in flight to the
-    /// pool, or `None` when retries already take the pool's share.
+    /// A budget that starts counting at `now_ms`, when the pool's targets
+    /// have sent `requests` requests in all.
     #[must_use]
-    pub fn try_acquire(self: &Arc<Self>, live: usize) -> Option<RetryPermit> {
-        let limit = budget(live);
-        self.in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
-            })
-            .ok()?;
-        Some(RetryPermit(self.clone()))
+    pub fn new(now_ms: u64, requests: u64) -> Self {
+        Self {
+            recent: Mutex::new(Recent::new(now_ms, requests)),
+        }
     }
 
-    /// Retries in flight now.
-    #[must_use]
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+    /// Takes one retry from the budget at `now_ms`, when the pool's
+    /// targets have sent `requests` requests in all.
+    pub fn admit(&self, now_ms: u64, requests: u64) -> Result<(), BudgetExhausted> {
+        self.recent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .admit(now_ms, requests)
     }
 }
 
-/// How many retries may be in flight beside `live` requests.
-#[must_use]
-pub fn budget(live: usize) -> usize {
-    (live.saturating_mul(RETRY_BUDGET_PERCENT) / 100).max(MIN_RETRY_CONCURRENCY)
+/// Requests and retries of the recent past, each weighted by
+/// `e^(-age / window)`: about what the last window saw.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Recent {
+    at_ms: u64,
+    /// The pool's request counter at `at_ms`.
+    seen: u64,
+    requests: f64,
+    retries: f64,
 }
 
-/// A retry in flight; dropping it gives its place in the budget back.
-#[derive(Debug)]
-pub struct RetryPermit(Arc<RetryBudget>);
+impl Recent {
+    #[must_use]
+    pub fn new(now_ms: u64, requests: u64) -> Self {
+        Self {
+            at_ms: now_ms,
+            seen: requests,
+            requests: 0.0,
+            retries: 0.0,
+        }
+    }
 
-impl Drop for RetryPermit {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    /// Brings the weights to `now_ms`. The requests sent since the last
+    /// look are taken as sent at an even rate over the gap, which after a
+    /// long quiet spell is the pool's average rate, not nothing.
+    fn advance(&mut self, now_ms: u64, requests: u64) {
+        let window = RETRY_BUDGET_WINDOW.as_secs_f64();
+        let gap = now_ms.saturating_sub(self.at_ms) as f64 / 1000.0 / window;
+        let decay = (-gap).exp();
+        let spread = if gap > 1e-9 { (1.0 - decay) / gap } else { 1.0 };
+        let new = requests.saturating_sub(self.seen) as f64;
+        self.requests = self.requests * decay + new * spread;
+        self.retries *= decay;
+        self.at_ms = self.at_ms.max(now_ms);
+        self.seen = requests;
+    }
+
+    /// Takes one retry, or says there is no room for it.
+    pub fn admit(&mut self, now_ms: u64, requests: u64) -> Result<(), BudgetExhausted> {
+        self.advance(now_ms, requests);
+        let allowed = self.requests * RETRY_BUDGET_PERCENT / 100.0 + MIN_RECENT_RETRIES;
+        if self.retries + 1.0 > allowed {
+            return Err(BudgetExhausted);
+        }
+        self.retries += 1.0;
+        Ok(())
     }
 }
 

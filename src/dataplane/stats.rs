@@ -97,7 +97,7 @@ impl RequestStats {
                 load(&self.retries[retry_index(failure)])
             );
         }
-        let _ = writeln!(out, "# HELP lbops_dataplane_retry_budget_exhausted_total Failed requests not retried because retries already took their pool's budget (20% of its requests in flight, at least 10).");
+        let _ = writeln!(out, "# HELP lbops_dataplane_retry_budget_exhausted_total Failed requests not retried because retries already took their pool's budget (20% of its recent requests, plus 10).");
         let _ = writeln!(
             out,
             "# TYPE lbops_dataplane_retry_budget_exhausted_total counter"

@@ -201,11 +201,15 @@ fn a_retry_goes_to_a_target_not_tried_yet_then_to_backups_then_nowhere() {
 #[test]
 fn the_retry_budget_outlives_config_swaps_of_its_pool() {
     let old = PoolState::new(&spec(TWO), &HashMap::new());
-    let permit = old.retry_budget().try_acquire(0).expect("room");
+    // No requests yet: the floor of ten retries, then none.
+    for _ in 0..10 {
+        assert_eq!(old.admit_retry(), Ok(()));
+    }
+    assert_eq!(old.admit_retry(), Err(BudgetExhausted));
     let new = PoolState::new(&spec(TWO), &HashMap::new()).with_retry_budget_of(&old);
-    assert_eq!(new.retry_budget().in_flight(), 1);
-    drop(permit);
-    assert_eq!(new.retry_budget().in_flight(), 0);
+    assert_eq!(new.admit_retry(), Err(BudgetExhausted), "the same budget");
+    let fresh = PoolState::new(&spec(TWO), &HashMap::new());
+    assert_eq!(fresh.admit_retry(), Ok(()), "a pool of its own");
     assert!(new.has_several_targets());
     let one = PoolState::new(
         &spec("targets: [{address: 10.0.0.1:80}]\n"),

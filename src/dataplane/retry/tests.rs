@@ -61,21 +61,58 @@ fn a_request_whose_body_is_gone_is_not_retried() {
 }
 
 #[test]
-fn the_budget_is_a_fifth_of_the_requests_in_flight_and_at_least_ten() {
-    assert_eq!(budget(0), 10);
-    assert_eq!(budget(54), 10);
-    assert_eq!(budget(55), 11);
-    assert_eq!(budget(1000), 200);
-    assert_eq!(budget(usize::MAX), usize::MAX / 100);
-    let pool = Arc::new(RetryBudget::default());
-    let permits: Vec<RetryPermit> = (0..12).filter_map(|_| pool.try_acquire(10)).collect();
-    assert_eq!(permits.len(), 10);
-    assert!(pool.try_acquire(10).is_none(), "full at 10 beside 10");
-    let eleventh = pool.try_acquire(55).expect("room for 11 beside 55");
-    assert_eq!(pool.in_flight(), 11);
-    drop(permits);
-    drop(eleventh);
-    assert_eq!(pool.in_flight(), 0, "permits give their place back");
+fn the_budget_is_a_fifth_of_recent_requests_and_at_least_ten() {
+    let mut recent = Recent::new(0, 0);
+    let admitted = (0..100).filter(|_| recent.admit(0, 0).is_ok()).count();
+    assert_eq!(admitted, 10, "the floor, with no requests");
+
+    // 1,000 requests a second for a minute: about 10,000 recent ones,
+    // room for about 2,000 retries (and the floor) at once.
+    let mut recent = Recent::new(0, 0);
+    let at = 60_000;
+    let admitted = (0..5000)
+        .take_while(|_| recent.admit(at, 60_000).is_ok())
+        .count();
+    assert!((2005..=2010).contains(&admitted), "{admitted}");
+    // Ten windows later, they have all but gone from the count.
+    let later = at + 10 * RETRY_BUDGET_WINDOW.as_millis() as u64;
+    let admitted = (0..5000)
+        .take_while(|_| recent.admit(later, 60_000).is_ok())
+        .count();
+    assert!(
+        (9..=10).contains(&admitted),
+        "only the floor again: {admitted}"
+    );
+}
+
+#[test]
+fn a_dead_pool_sees_at_most_a_quarter_more_attempts_than_requests() {
+    // Every request fails and asks for one retry; the pool's counter
+    // counts both.
+    let mut recent = Recent::new(0, 0);
+    let (mut sent, mut retries) = (0u64, 0u64);
+    for ms in 0..600_000u64 {
+        sent += 1;
+        if recent.admit(ms, sent).is_ok() {
+            retries += 1;
+            sent += 1;
+        }
+    }
+    // 20% of all attempts is 25% of the requests, and the floor adds ten
+    // a window (one a second here, 0.1% of a thousand).
+    let share = retries as f64 / 600_000.0;
+    assert!((0.249..=0.252).contains(&share), "{share}");
+}
+
+#[test]
+fn a_quiet_pool_is_judged_by_its_average_rate_not_by_nothing() {
+    // 36,000 requests in the hour since the last look, none looked at:
+    // 10 a second, so about 100 recent ones and room for 30 retries.
+    let mut recent = Recent::new(0, 0);
+    let admitted = (0..100)
+        .take_while(|_| recent.admit(3_600_000, 36_000).is_ok())
+        .count();
+    assert_eq!(admitted, 30);
 }
 
 /// A client's body: frames, and `None` where the client has not sent
