@@ -167,12 +167,17 @@ fn redirect_response(redirect: &Redirect, host: &str, uri: &Uri) -> Response<Pro
 /// Sends a request to a target of the forward action's pool, and to
 /// another one when that one fails it in a way that allows a retry (see
 /// `retry`): the response is the first answer a target gives, or a 502.
+///
+/// The first attempt is the whole of the success path; what a retry
+/// needs is kept beside it (the client's head, the body shared rather
+/// than copied, and only where there is another target), and the retries
+/// run in their own future, allocated only when an attempt failed.
 async fn forward_request(
     ctx: &RequestContext<'_>,
     forward: &Forward,
     retries_after_send: u32,
     host: &str,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let Some(pool) = choose_pool(ctx.snapshot, ctx.listener, forward) else {
         return text(
@@ -182,93 +187,146 @@ async fn forward_request(
         );
     };
     let key = hash_key(&pool.spec.algorithm, &request, ctx.client_addr);
-    let Some(mut target) = pool.pick(key.as_deref()) else {
+    let Some(target) = pool.pick(key.as_deref()) else {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain; charset=utf-8",
             "no healthy target\n",
         );
     };
-    let (mut parts, body) = request.into_parts();
-    let path_and_query = parts
-        .uri
+    let guard = target.start_request();
+    let path_and_query = request
+        .uri()
         .path_and_query()
         .cloned()
         .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
-    parts.version = hyper::Version::HTTP_11;
-    // What a retry needs, kept only where there is another target to
-    // retry on: the client's head as it came (hyper's client consumes the
-    // request even when it never sends it; the forwarding headers are
-    // made again), and the body, shared rather than copied.
+    // The client's head as it came: hyper's client consumes the request
+    // even when it never sends it, and a retry makes the forwarding
+    // headers again.
     let can_retry = pool.has_several_targets();
-    let spare = can_retry.then(|| SpareHead::of(&parts));
-    let request_id = prepare_upstream_headers(ctx, host, &mut parts.headers);
-    let after_send = if is_idempotent(&parts.method) {
+    let spare = can_retry.then(|| SpareHead::of(&request, &path_and_query));
+    let Ok(uri) = upstream_uri(&target, path_and_query) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "text/plain; charset=utf-8",
+            "bad request target\n",
+        );
+    };
+    *request.uri_mut() = uri;
+    *request.version_mut() = hyper::Version::HTTP_11;
+    let request_id = prepare_upstream_headers(ctx, host, request.headers_mut());
+    let after_send = if is_idempotent(request.method()) {
         retries_after_send
     } else {
         0
     };
-    let mut body = RequestBody::new(body, can_retry, after_send > 0);
-    let mut attempts = Attempts::new(after_send);
-    let mut tried: Vec<Arc<TargetState>> = Vec::new();
-    let mut head = Some(parts);
-    loop {
-        let mut parts = match head.take() {
-            Some(parts) => parts,
-            None => match &spare {
-                Some(spare) => spare.parts(ctx, host, &request_id),
-                None => return bad_gateway(),
-            },
-        };
-        parts.uri = match upstream_uri(&target, &path_and_query) {
-            Ok(uri) => uri,
-            Err(_) => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    "text/plain; charset=utf-8",
-                    "bad request target\n",
-                )
-            }
-        };
-        let guard = target.start_request();
-        let mut drained = target.drained();
-        let answer = tokio::select! {
-            answer = ctx.upstream.request(Request::from_parts(parts, body.attempt())) => answer,
-            () = drained.as_mut() => {
-                return text(StatusCode::BAD_GATEWAY, "text/plain; charset=utf-8", "the target was removed and its draining timeout passed\n");
-            }
-        };
-        let error = match answer {
-            Ok(response) => {
-                target.record_outcome(!response.status().is_server_error());
-                return forward_response(response, &request_id, drained, guard);
-            }
-            Err(error) => error,
-        };
-        drop(guard);
-        target.record_outcome(false);
-        ctx.stats.upstream_error();
-        let failure = Failure::of(&error);
-        tried.push(target);
-        let retry = Retry {
-            pool: &pool,
-            key: key.as_deref(),
-            tried: &tried,
-        };
-        match retry.after(failure, &mut attempts, body.replayable()) {
-            Ok(next) => {
-                ctx.stats.retry(failure);
-                target = next;
-            }
-            Err(NoRetry::BudgetExhausted) => {
-                ctx.stats.retry_budget_exhausted();
+    let mut body = None;
+    let request = request.map(|incoming| {
+        let mut shared = RequestBody::new(incoming, can_retry, after_send > 0);
+        let first = shared.attempt();
+        body = Some(shared);
+        first
+    });
+    let mut drained = target.drained();
+    let answer = tokio::select! {
+        answer = ctx.upstream.request(request) => answer,
+        () = drained.as_mut() => return drain_cut(),
+    };
+    let error = match answer {
+        Ok(response) => {
+            target.record_outcome(!response.status().is_server_error());
+            return forward_response(response, &request_id, drained, guard);
+        }
+        Err(error) => error,
+    };
+    drop(guard);
+    target.record_outcome(false);
+    ctx.stats.upstream_error();
+    let (Some(spare), Some(body)) = (spare, body) else {
+        return bad_gateway();
+    };
+    let retrying = Retrying {
+        pool: &pool,
+        key: key.as_deref(),
+        host,
+        spare,
+        body,
+        attempts: Attempts::new(after_send),
+        tried: vec![target],
+        request_id,
+    };
+    Box::pin(retrying.run(ctx, Failure::of(&error))).await
+}
+
+fn drain_cut() -> Response<ProxyBody> {
+    text(
+        StatusCode::BAD_GATEWAY,
+        "text/plain; charset=utf-8",
+        "the target was removed and its draining timeout passed\n",
+    )
+}
+
+/// A request a target failed, and what it takes to send it again.
+struct Retrying<'a> {
+    pool: &'a PoolState,
+    key: Option<&'a [u8]>,
+    host: &'a str,
+    spare: SpareHead,
+    body: RequestBody,
+    attempts: Attempts,
+    /// The targets it went to, the one that failed it last.
+    tried: Vec<Arc<TargetState>>,
+    request_id: String,
+}
+
+impl Retrying<'_> {
+    /// Tries other targets after `failure`, while the request may go to
+    /// one: the first answer, or a 502.
+    async fn run(mut self, ctx: &RequestContext<'_>, mut failure: Failure) -> Response<ProxyBody> {
+        loop {
+            let retry = Retry {
+                pool: self.pool,
+                key: self.key,
+                tried: &self.tried,
+            };
+            let target = match retry.after(failure, &mut self.attempts, self.body.replayable()) {
+                Ok(next) => next,
+                Err(NoRetry::BudgetExhausted) => {
+                    ctx.stats.retry_budget_exhausted();
+                    return bad_gateway();
+                }
+                Err(NoRetry::GiveUp(why)) => {
+                    tracing::debug!(?failure, ?why, "a failed request is not retried");
+                    return bad_gateway();
+                }
+                Err(NoRetry::NoOtherTarget) => return bad_gateway(),
+            };
+            ctx.stats.retry(failure);
+            let guard = target.start_request();
+            let Ok(uri) = upstream_uri(&target, self.spare.path_and_query.clone()) else {
                 return bad_gateway();
+            };
+            let mut parts = self.spare.parts(ctx, self.host, &self.request_id);
+            parts.uri = uri;
+            let request = Request::from_parts(parts, self.body.attempt());
+            let mut drained = target.drained();
+            let answer = tokio::select! {
+                answer = ctx.upstream.request(request) => answer,
+                () = drained.as_mut() => return drain_cut(),
+            };
+            match answer {
+                Ok(response) => {
+                    target.record_outcome(!response.status().is_server_error());
+                    return forward_response(response, &self.request_id, drained, guard);
+                }
+                Err(error) => {
+                    drop(guard);
+                    target.record_outcome(false);
+                    ctx.stats.upstream_error();
+                    failure = Failure::of(&error);
+                    self.tried.push(target);
+                }
             }
-            Err(NoRetry::GiveUp(why)) => {
-                tracing::debug!(?failure, ?why, "a failed request is not retried");
-                return bad_gateway();
-            }
-            Err(NoRetry::NoOtherTarget) => return bad_gateway(),
         }
     }
 }
@@ -277,7 +335,7 @@ async fn forward_request(
 struct Retry<'a> {
     pool: &'a PoolState,
     key: Option<&'a [u8]>,
-    /// The targets it went to, the one that just failed it last.
+    /// The targets it went to, the one that failed it last.
     tried: &'a [Arc<TargetState>],
 }
 
@@ -320,15 +378,17 @@ impl Retry<'_> {
 /// again for the retry (copying them would allocate once more each).
 struct SpareHead {
     method: hyper::Method,
+    path_and_query: hyper::http::uri::PathAndQuery,
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl SpareHead {
-    fn of(parts: &hyper::http::request::Parts) -> Self {
+    fn of<B>(request: &Request<B>, path_and_query: &hyper::http::uri::PathAndQuery) -> Self {
         Self {
-            method: parts.method.clone(),
-            headers: parts
-                .headers
+            method: request.method().clone(),
+            path_and_query: path_and_query.clone(),
+            headers: request
+                .headers()
                 .iter()
                 .map(|(name, value)| (name.clone(), value.clone()))
                 .collect(),
@@ -361,12 +421,12 @@ impl SpareHead {
 
 fn upstream_uri(
     target: &TargetState,
-    path_and_query: &hyper::http::uri::PathAndQuery,
+    path_and_query: hyper::http::uri::PathAndQuery,
 ) -> Result<Uri, hyper::http::Error> {
     Uri::builder()
         .scheme("http")
         .authority(target.authority.clone())
-        .path_and_query(path_and_query.clone())
+        .path_and_query(path_and_query)
         .build()
 }
 
@@ -381,6 +441,7 @@ fn bad_gateway() -> Response<ProxyBody> {
 /// A target's response as the client gets it: hop-by-hop headers gone,
 /// the request id added, the request counted in flight until its body
 /// ends.
+#[inline]
 fn forward_response(
     response: Response<Incoming>,
     request_id: &str,
