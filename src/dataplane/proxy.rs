@@ -60,16 +60,18 @@ impl RequestIds {
     }
 }
 
-/// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
+/// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1),
+/// as names rather than strings: removing by a string parses it first,
+/// 16 times a proxied request.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
 ];
 
 /// Handles one request end to end; never fails (errors become responses).
@@ -419,6 +421,7 @@ impl SpareHead {
     }
 }
 
+#[inline]
 fn upstream_uri(
     target: &TargetState,
     path_and_query: hyper::http::uri::PathAndQuery,
@@ -441,7 +444,6 @@ fn bad_gateway() -> Response<ProxyBody> {
 /// A target's response as the client gets it: hop-by-hop headers gone,
 /// the request id added, the request counted in flight until its body
 /// ends.
-#[inline]
 fn forward_response(
     response: Response<Incoming>,
     request_id: &str,
@@ -555,7 +557,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
