@@ -12,6 +12,7 @@
 mod authorizer;
 mod change;
 mod diff;
+pub mod freeze;
 mod grants;
 mod permit;
 mod rules;

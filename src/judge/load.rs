@@ -210,6 +210,7 @@ fn read_and_decide(
         commits,
         states,
         rewritten,
+        now,
     };
     let policy = match anchor {
         TrustAnchor::AdminKeys(_) => Catalog::default(),

@@ -23,6 +23,7 @@ mod tests;
 pub use load::{judge_range, Budget, Judged, LoadError, TrustAnchor, Verification};
 pub use report::{Author, Denial};
 
+use crate::authz::freeze::{self, Frozen, Glass};
 use crate::authz::{self, Authorizer, Change, Denied, Permit};
 use crate::identity::{ApiVerified, NoIdentity, Principal, Verified};
 use crate::source::{CommitId, CommitInfo};
@@ -113,6 +114,8 @@ pub struct Candidate {
     /// The trusted commit, when it is not an ancestor of the head
     /// (history rewritten).
     pub rewritten: Option<CommitId>,
+    /// The judging time (Unix seconds): which Freezes are in force.
+    pub now: i64,
 }
 
 /// Why a change is (not) allowed.
@@ -121,6 +124,10 @@ pub struct Candidate {
 pub enum Verdict {
     Allowed {
         permit: Permit,
+        /// Set when a Freeze in force covers the change and the commit
+        /// broke its glass: reported as an alert and an audit record.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        break_glass: Option<BrokeGlass>,
     },
     Denied {
         denied: Denied,
@@ -129,6 +136,14 @@ pub enum Verdict {
         /// effect at once; a grant only once applied).
         #[serde(skip_serializing_if = "Option::is_none")]
         revoked_in: Option<CommitId>,
+    },
+    /// The author may make the change, but a Freeze of the trusted
+    /// policy in force covers it (the one over last first), and the commit
+    /// did not break the glass, or could not.
+    Frozen {
+        frozen: Vec<Frozen>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        glass: Option<GlassRefused>,
     },
     /// The commit has no verified author, so it may change nothing.
     Unverified {
@@ -143,6 +158,29 @@ pub enum Verdict {
     },
 }
 
+/// A change let through Freezes in force by a break-glass commit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BrokeGlass {
+    /// The reason its `Lbops-Break-Glass:` line gives.
+    pub reason: String,
+    /// The freezes it went through.
+    pub freezes: Vec<Frozen>,
+}
+
+/// Why a commit that tried to break the glass did not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "refused", rename_all = "snake_case")]
+pub enum GlassRefused {
+    /// The `Lbops-Break-Glass:` line is there but unusable.
+    Unreadable { problem: String },
+    /// The author does not hold `freeze.break_glass` on a freeze it needs.
+    Denied {
+        denied: Denied,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        revoked_in: Option<CommitId>,
+    },
+}
+
 /// The trailer that makes a commit's signature authorize rewriting
 /// history away from one trusted commit, and only from that one.
 pub const FORCE_PUSH_TRAILER: &str = "Lbops-Force-Push";
@@ -151,17 +189,28 @@ pub const FORCE_PUSH_TRAILER: &str = "Lbops-Force-Push";
 /// is read from the signed bytes themselves: the commit object after its
 /// headers, so the line is covered by the signature.
 fn signed_for_replacing(info: &CommitInfo, replaces: CommitId) -> bool {
-    let data = &info.signed_data;
-    let Some(body) = data
-        .windows(2)
-        .position(|w| w == b"\n\n")
-        .map(|at| &data[at + 2..])
-    else {
+    let Some(body) = signed_message(info) else {
         return false;
     };
     let wanted = format!("{FORCE_PUSH_TRAILER}: {replaces}");
     body.split(|&b| b == b'\n')
         .any(|line| line.trim_ascii() == wanted.as_bytes())
+}
+
+/// The commit message as signed: the commit object after its headers, so
+/// a trailer read from it is covered by the signature.
+fn signed_message(info: &CommitInfo) -> Option<&[u8]> {
+    let data = &info.signed_data;
+    data.windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|at| &data[at + 2..])
+}
+
+/// What a commit's signed message says about breaking the glass.
+fn glass_of(info: &CommitInfo) -> Glass {
+    signed_message(info).map_or(Glass::Intact, |body| {
+        freeze::glass(&String::from_utf8_lossy(body))
+    })
 }
 
 impl Verdict {
@@ -387,35 +436,88 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
 
     let net: Vec<Change> = authz::changes(trusted, head);
     let net_by_key: HashMap<ChangeKey, &Change> = net.iter().map(|c| (key(c), c)).collect();
-    let judge = |who: usize, change: &Change| -> Verdict {
-        match &candidate.commits[who].identity {
-            Err(reason) => Verdict::Unverified {
-                reason: reason.clone(),
-            },
-            Ok(identity) => {
-                let permit = match identity.authorize(&authorizer, policy, change) {
-                    Ok(permit) => permit,
-                    Err(denied) => {
-                        return Verdict::Denied {
-                            denied,
-                            revoked_in: None,
-                        }
-                    }
-                };
-                // Narrowed by every revocation on the way from the trusted
-                // commit to this one.
-                for id in &narrowing[who] {
-                    let (narrower, catalog) = &narrowers[id];
-                    let narrowed = identity.as_listed_in(catalog);
-                    if let Err(denied) = narrowed.authorize(narrower, catalog, change) {
-                        return Verdict::Denied {
-                            denied,
-                            revoked_in: Some(*id),
-                        };
-                    }
-                }
-                Verdict::Allowed { permit }
+    // Whether the author of commit `who` may make `change`: by the trusted
+    // policy, narrowed by every revocation on the way from the trusted
+    // commit to this one (the commit of the range that took it away).
+    let permitted = |who: usize,
+                     identity: &Identity,
+                     change: &Change|
+     -> Result<Permit, (Denied, Option<CommitId>)> {
+        let permit = identity
+            .authorize(&authorizer, policy, change)
+            .map_err(|denied| (denied, None))?;
+        for id in &narrowing[who] {
+            let (narrower, catalog) = &narrowers[id];
+            let narrowed = identity.as_listed_in(catalog);
+            // Proof under each narrowing policy; the trusted one's is kept.
+            let _narrowed_permit = narrowed
+                .authorize(narrower, catalog, change)
+                .map_err(|denied| (denied, Some(*id)))?;
+        }
+        Ok(permit)
+    };
+    // The trusted policy's freezes, as of the judging time.
+    let in_force = freeze::in_force(policy, candidate.now);
+    let glasses: Vec<Glass> = candidate
+        .commits
+        .iter()
+        .map(|c| {
+            if in_force.is_empty() {
+                Glass::Intact
+            } else {
+                glass_of(&c.info)
             }
+        })
+        .collect();
+    let judge = |who: usize, change: &Change| -> Verdict {
+        let identity = match &candidate.commits[who].identity {
+            Err(reason) => {
+                return Verdict::Unverified {
+                    reason: reason.clone(),
+                }
+            }
+            Ok(identity) => identity,
+        };
+        let permit = match permitted(who, identity, change) {
+            Ok(permit) => permit,
+            Err((denied, revoked_in)) => return Verdict::Denied { denied, revoked_in },
+        };
+        let covering = freeze::covering(&in_force, change);
+        if covering.is_empty() {
+            return Verdict::Allowed {
+                permit,
+                break_glass: None,
+            };
+        }
+        let frozen: Vec<Frozen> = covering.iter().map(|f| f.frozen.clone()).collect();
+        let reason = match &glasses[who] {
+            Glass::Intact => return Verdict::Frozen { frozen, glass: None },
+            Glass::Unreadable { problem } => {
+                let glass = GlassRefused::Unreadable {
+                    problem: problem.clone(),
+                };
+                return Verdict::Frozen {
+                    frozen,
+                    glass: Some(glass),
+                };
+            }
+            Glass::Broken { reason } => reason,
+        };
+        for f in &covering {
+            if let Err((denied, revoked_in)) = permitted(who, identity, &f.break_glass()) {
+                let glass = GlassRefused::Denied { denied, revoked_in };
+                return Verdict::Frozen {
+                    frozen,
+                    glass: Some(glass),
+                };
+            }
+        }
+        Verdict::Allowed {
+            permit,
+            break_glass: Some(BrokeGlass {
+                reason: reason.clone(),
+                freezes: frozen,
+            }),
         }
     };
 

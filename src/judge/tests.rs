@@ -56,6 +56,8 @@ struct History {
     trusted: (CommitId, Catalog),
     commits: Vec<CandidateCommit>,
     states: HashMap<CommitId, Result<Catalog, Invalid>>,
+    /// The judging time.
+    now: i64,
 }
 
 impl History {
@@ -66,6 +68,7 @@ impl History {
             trusted: (id(0), trusted),
             commits: Vec::new(),
             states,
+            now: NOW,
         }
     }
 
@@ -98,6 +101,12 @@ impl History {
         self
     }
 
+    /// Judges as of `now` instead of [`NOW`].
+    fn at(mut self, now: i64) -> Self {
+        self.now = now;
+        self
+    }
+
     /// Gives the last commit this message, in the bytes its signature covers.
     fn message(mut self, text: &str) -> Self {
         let last = self.commits.last_mut().expect("a commit to give a message");
@@ -112,6 +121,7 @@ impl History {
             commits: self.commits,
             states: self.states,
             rewritten: rewritten.then_some(self.trusted.0),
+            now: self.now,
         };
         judge_candidate(&self.trusted.1, &self.trusted.1, &candidate)
     }
@@ -322,6 +332,7 @@ fn moving_the_branch_back_is_refused() {
         commits: Vec::new(),
         states: history.states,
         rewritten: Some(id(0)),
+        now: NOW,
     };
     let judgement = judge_candidate(&history.trusted.1, &history.trusted.1, &candidate);
     assert!(matches!(judgement.ruling, Ruling::Rewound));

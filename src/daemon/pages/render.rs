@@ -532,6 +532,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
             }],
             states,
             rewritten: None,
+            now: 1_800_000_000,
         };
         judge_candidate(&trusted, &trusted, &candidate)
     }

@@ -230,7 +230,7 @@ fn action_pattern(r: &mut Reporter<'_>, pattern: &Spanned<String>) {
     r.error(pattern.pos, Code::UnknownAction, message, "use an action from the README's action table (`lbops actions`), or a pattern such as `pool.*`");
 }
 
-fn resource_pattern(r: &mut Reporter<'_>, pattern: &Spanned<String>) {
+pub(super) fn resource_pattern(r: &mut Reporter<'_>, pattern: &Spanned<String>) {
     let text = pattern.value.as_str();
     if !crate::spec::kinds::is_resource_pattern(text) {
         let prefixes: Vec<&str> = Kind::ALL.iter().map(|k| k.id_prefix()).collect();
