@@ -146,16 +146,12 @@ pub enum Verdict {
         glass: Option<GlassRefused>,
     },
     /// The commit has no verified author, so it may change nothing.
-    Unverified {
-        reason: NoIdentity,
-    },
+    Unverified { reason: NoIdentity },
     /// History was rewritten, but no commit of the range was signed for
     /// replacing this trusted commit: an old signature is no licence to
     /// move the branch again (a replayed, once-trusted head; a stale
     /// pull-request head of an admin).
-    NotSignedForThisMove {
-        replaces: CommitId,
-    },
+    NotSignedForThisMove { replaces: CommitId },
 }
 
 /// A change let through Freezes in force by a break-glass commit.
@@ -491,7 +487,12 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
         }
         let frozen: Vec<Frozen> = covering.iter().map(|f| f.frozen.clone()).collect();
         let reason = match &glasses[who] {
-            Glass::Intact => return Verdict::Frozen { frozen, glass: None },
+            Glass::Intact => {
+                return Verdict::Frozen {
+                    frozen,
+                    glass: None,
+                }
+            }
             Glass::Unreadable { problem } => {
                 let glass = GlassRefused::Unreadable {
                     problem: problem.clone(),

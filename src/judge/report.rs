@@ -109,13 +109,16 @@ impl Judgement {
         self.commits
             .iter()
             .flat_map(|commit| {
-                commit.changes.iter().filter_map(move |judged| match &judged.verdict {
-                    Verdict::Allowed {
-                        break_glass: Some(glass),
-                        ..
-                    } => Some((commit, &judged.change, glass)),
-                    _ => None,
-                })
+                commit
+                    .changes
+                    .iter()
+                    .filter_map(move |judged| match &judged.verdict {
+                        Verdict::Allowed {
+                            break_glass: Some(glass),
+                            ..
+                        } => Some((commit, &judged.change, glass)),
+                        _ => None,
+                    })
             })
             .collect()
     }

@@ -8,9 +8,9 @@
 //! `freeze.update`) the trusted policy must allow, and one that a freeze
 //! whose scope covers `freeze/…` refuses like any other while in force.
 
-mod window;
 #[cfg(test)]
 mod tests;
+mod window;
 
 use super::rules::{labels_match, resource_matches};
 use super::Change;

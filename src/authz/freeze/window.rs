@@ -35,7 +35,10 @@ pub(super) fn in_force_until(window: &Window, zone: &TimeZone, now: i64) -> Opti
 /// `now` (it lasts less than a day and a half however clocks move), so
 /// only today's and yesterday's starts can hold `now`.
 fn weekly_until(window: &Weekly, zone: &TimeZone, now: i64) -> Option<i64> {
-    let today = Timestamp::from_second(now).ok()?.to_zoned(zone.clone()).date();
+    let today = Timestamp::from_second(now)
+        .ok()?
+        .to_zoned(zone.clone())
+        .date();
     let days = [Some(today), today.yesterday().ok()];
     days.into_iter()
         .flatten()
