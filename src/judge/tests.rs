@@ -625,3 +625,116 @@ fn a_token_narrowed_earlier_in_the_push_binds_at_once() {
         Verdict::Denied { revoked_in: Some(by), .. } if *by == id(1)
     ));
 }
+
+/// A freeze over `NOW` (2027-01-15T08:00Z) of every pool and every freeze.
+const FREEZE: &str = "---\nkind: Freeze\nname: holiday\nspec:\n  time_zone: UTC\n  windows:\n    - absolute: {name: new-year, from: '2027-01-10T00:00:00Z', until: '2027-01-20T00:00:00Z'}\n  scope: {resources: ['pool/*', 'freeze/*']}\n";
+
+/// After the freeze is over.
+const LATER: i64 = 1_800_000_000 + 10 * 86_400;
+
+fn frozen_history(author: &str, message: Option<&str>) -> History {
+    let trusted = valid(&[("web", "web", 1)], FREEZE);
+    let history =
+        History::from(trusted).commit(1, &[0], user(author), state(&[("web", "web", 5)], FREEZE));
+    match message {
+        Some(text) => history.message(text),
+        None => history,
+    }
+}
+
+#[test]
+fn a_change_in_a_freeze_is_refused_with_the_window_and_until_when() {
+    let judgement = frozen_history("bob", None).judge_candidate(false);
+    assert!(
+        matches!(judgement.ruling, Ruling::Refused { denials: 1 }),
+        "{judgement}"
+    );
+    let summary = judgement.summary();
+    assert!(
+        summary.starts_with("frozen by freeze/holiday (window new-year) until 2027-01-20T00:00:00Z: pool.weights.update on pool/web by user/bob"),
+        "{summary}"
+    );
+    let text = judgement.to_string();
+    assert!(text.contains("FROZEN"), "{text}");
+    assert!(text.contains("Lbops-Break-Glass: <reason>"), "{text}");
+}
+
+#[test]
+fn the_same_change_after_the_freeze_is_accepted() {
+    let judgement = frozen_history("bob", None).at(LATER).judge_candidate(false);
+    assert!(judgement.accepted(), "{judgement}");
+}
+
+#[test]
+fn a_break_glass_by_someone_who_holds_it_is_accepted_and_named() {
+    let judgement = frozen_history(
+        "alice",
+        Some("shift\n\nLbops-Break-Glass: INC-1 checkout down"),
+    )
+    .judge_candidate(false);
+    assert!(judgement.accepted(), "{judgement}");
+    let glasses = judgement.break_glasses();
+    assert_eq!(glasses.len(), 1);
+    let (commit, change, glass) = glasses[0];
+    assert_eq!(commit.id, id(1));
+    assert_eq!(change.action.name, "pool.weights.update");
+    assert_eq!(glass.reason, "INC-1 checkout down");
+    assert_eq!(glass.freezes[0].freeze.to_string(), "freeze/holiday");
+    assert!(judgement.to_string().contains("BREAK-GLASS"));
+}
+
+#[test]
+fn a_break_glass_without_the_permission_is_refused_naming_it() {
+    let judgement = frozen_history(
+        "bob",
+        Some("shift\n\nLbops-Break-Glass: INC-1 checkout down"),
+    )
+    .judge_candidate(false);
+    assert!(
+        matches!(judgement.ruling, Ruling::Refused { denials: 1 }),
+        "{judgement}"
+    );
+    let Verdict::Frozen {
+        glass: Some(GlassRefused::Denied { denied, .. }),
+        ..
+    } = &judgement.commits[0].changes[0].verdict
+    else {
+        panic!("{judgement}");
+    };
+    assert_eq!(denied.action.name, "freeze.break_glass");
+    let reason = judgement.commits[0].changes[0].verdict.reason();
+    assert!(
+        reason.contains("user/bob may not freeze.break_glass on freeze/holiday"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_break_glass_without_a_reason_does_not_count() {
+    let judgement =
+        frozen_history("alice", Some("shift\n\nLbops-Break-Glass: ")).judge_candidate(false);
+    assert!(
+        matches!(judgement.ruling, Ruling::Refused { .. }),
+        "{judgement}"
+    );
+    assert!(judgement.to_string().contains("its reason is empty"));
+}
+
+#[test]
+fn deleting_the_freeze_in_the_same_push_lifts_nothing() {
+    let trusted = valid(&[("web", "web", 1)], FREEZE);
+    let judgement = History::from(trusted)
+        .commit(1, &[0], user("alice"), state(&[("web", "web", 5)], ""))
+        .judge_candidate(false);
+    assert!(
+        matches!(judgement.ruling, Ruling::Refused { denials: 2 }),
+        "{judgement}"
+    );
+    let actions: Vec<&str> = judgement.commits[0]
+        .changes
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Frozen { .. }))
+        .map(|c| c.change.action.name)
+        .collect();
+    assert_eq!(actions, ["pool.weights.update", "freeze.delete"]);
+}
