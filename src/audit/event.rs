@@ -34,6 +34,8 @@ pub enum EventKind {
     /// A call to the SCIM endpoints (`/scim/v2`), by the identity provider
     /// or anyone else.
     ScimCall,
+    /// A commit broke the glass of a change freeze: who, why, and what.
+    BreakGlass,
 }
 
 impl EventKind {
@@ -50,6 +52,7 @@ impl EventKind {
             EventKind::Trust => "trust",
             EventKind::Startup => "startup",
             EventKind::ScimCall => "scim_call",
+            EventKind::BreakGlass => "break_glass",
         }
     }
 }
@@ -152,6 +155,7 @@ mod tests {
             EventKind::Trust,
             EventKind::Startup,
             EventKind::ScimCall,
+            EventKind::BreakGlass,
         ] {
             assert_eq!(
                 serde_json::to_string(&kind).unwrap(),

@@ -340,6 +340,10 @@ impl Reporter {
             self.post(head, StatusContext::Authorize, state, &summary)
                 .await;
         }
+        let recorded = match self.break_glasses(judgement)? {
+            Some(head) => head,
+            None => recorded,
+        };
         if judgement.rewritten || matches!(judgement.ruling, Ruling::Rewound) {
             let was = trusted.map(|c| c.to_string()).unwrap_or_default();
             self.alert(Alert::rewritten_history(&self.branch, was, head));
@@ -350,6 +354,39 @@ impl Reporter {
             self.alert(Alert::denial(head, &who, &summary));
         }
         tracing::info!(commit = %head.short(), outcome, "judged");
+        Ok(recorded)
+    }
+
+    /// The audit record and the alert of each commit of an accepted
+    /// judgement that broke the glass of a freeze; the audit log's new
+    /// head when there was one.
+    fn break_glasses(&mut self, judgement: &Judgement) -> Result<Option<Head>, AuditError> {
+        if !judgement.accepted() {
+            return Ok(None);
+        }
+        let mut recorded = None;
+        for (commit, record) in text::break_glasses(judgement) {
+            recorded = Some(
+                self.record(
+                    AuditEvent::new(EventKind::BreakGlass, &record.who, "break_glass")
+                        .with_commit(commit.to_string())
+                        .with_resources(record.resources.clone())
+                        .with_detail(serde_json::json!({
+                            "reason": record.reason,
+                            "freezes": record.freezes,
+                            "changes": record.changes,
+                        })),
+                )?,
+            );
+            tracing::warn!(commit = %commit.short(), who = %record.who, reason = %record.reason, "break-glass");
+            self.alert(Alert::break_glass(
+                commit,
+                &record.who,
+                &record.reason,
+                &record.freezes.join(", "),
+                &record.changes.join("; "),
+            ));
+        }
         Ok(recorded)
     }
 

@@ -23,15 +23,19 @@ pub enum AlertKind {
     RewrittenHistory,
     /// The repository or the daemon config cannot be read or is invalid.
     BadConfig,
+    /// A commit broke the glass of a change freeze: applied in a freeze
+    /// because its author holds `freeze.break_glass` and gave a reason.
+    BreakGlass,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 5] = [
+    pub const ALL: [AlertKind; 6] = [
         AlertKind::Denial,
         AlertKind::ApplyFailure,
         AlertKind::Drift,
         AlertKind::RewrittenHistory,
         AlertKind::BadConfig,
+        AlertKind::BreakGlass,
     ];
 
     /// `denial`, `apply_failure`, …: as in the webhook's `kind` field.
@@ -43,6 +47,7 @@ impl AlertKind {
             AlertKind::Drift => "drift",
             AlertKind::RewrittenHistory => "rewritten_history",
             AlertKind::BadConfig => "bad_config",
+            AlertKind::BreakGlass => "break_glass",
         }
     }
 }
@@ -139,6 +144,28 @@ impl Alert {
                  check who pushed it and why."
             ),
             &[branch, &was, &now],
+        )
+    }
+
+    /// `who` broke the glass of `freezes` in `commit`, because `reason`, to
+    /// make `changes`. One alert per commit and reason.
+    #[must_use]
+    pub fn break_glass(
+        commit: impl fmt::Display,
+        who: &str,
+        reason: &str,
+        freezes: &str,
+        changes: &str,
+    ) -> Alert {
+        let commit = commit.to_string();
+        Alert::new(
+            AlertKind::BreakGlass,
+            Some(commit.clone()),
+            &format!("Break-glass: {who} in commit {}: {reason}", short(&commit)),
+            format!(
+                "{who} broke the glass of {freezes} in commit {commit}.\nReason: {reason}\nChanges: {changes}"
+            ),
+            &[&commit, who, reason],
         )
     }
 
