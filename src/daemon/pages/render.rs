@@ -6,7 +6,7 @@
 use super::html::{badge, day, esc, href_segment, page, utc};
 use super::tokens::{Flag, TokenRow};
 use crate::daemon::journal::{ApplyResult, CommitRecord, StatusRecord};
-use crate::judge::{Identity, JudgedCommit, Judgement, Ruling};
+use crate::judge::{Identity, JudgedCommit, Judgement, Ruling, Verdict};
 use crate::report::StatusContext;
 use crate::spec::material::KeyFormat;
 use std::collections::BTreeMap;
@@ -379,10 +379,20 @@ fn commit_section(body: &mut String, commit: &JudgedCommit) {
             .resource
             .as_ref()
             .map_or_else(|| "repository".to_owned(), ToString::to_string);
-        let verdict = if judged.verdict.is_allowed() {
-            badge("allowed", "allowed")
-        } else {
-            badge("denied", "DENIED")
+        let verdict = match &judged.verdict {
+            Verdict::Frozen { frozen, .. } => badge(
+                "denied",
+                &frozen.first().map_or_else(
+                    || "FROZEN".to_owned(),
+                    |f| format!("FROZEN until {}", f.until_text()),
+                ),
+            ),
+            Verdict::Allowed {
+                break_glass: Some(_),
+                ..
+            } => badge("allowed", "allowed: BREAK-GLASS"),
+            v if v.is_allowed() => badge("allowed", "allowed"),
+            _ => badge("denied", "DENIED"),
         };
         let why = judged.verdict.reason();
         let mut why = esc(&why).to_string();
