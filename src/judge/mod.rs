@@ -438,17 +438,17 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
     let permitted = |who: usize,
                      identity: &Identity,
                      change: &Change|
-     -> Result<Permit, (Denied, Option<CommitId>)> {
+     -> Result<Permit, Box<(Denied, Option<CommitId>)>> {
         let permit = identity
             .authorize(&authorizer, policy, change)
-            .map_err(|denied| (denied, None))?;
+            .map_err(|denied| Box::new((denied, None)))?;
         for id in &narrowing[who] {
             let (narrower, catalog) = &narrowers[id];
             let narrowed = identity.as_listed_in(catalog);
             // Proof under each narrowing policy; the trusted one's is kept.
             let _narrowed_permit = narrowed
                 .authorize(narrower, catalog, change)
-                .map_err(|denied| (denied, Some(*id)))?;
+                .map_err(|denied| Box::new((denied, Some(*id))))?;
         }
         Ok(permit)
     };
@@ -476,7 +476,10 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
         };
         let permit = match permitted(who, identity, change) {
             Ok(permit) => permit,
-            Err((denied, revoked_in)) => return Verdict::Denied { denied, revoked_in },
+            Err(refused) => {
+                let (denied, revoked_in) = *refused;
+                return Verdict::Denied { denied, revoked_in };
+            }
         };
         let covering = freeze::covering(&in_force, change);
         if covering.is_empty() {
@@ -505,7 +508,8 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
             Glass::Broken { reason } => reason,
         };
         for f in &covering {
-            if let Err((denied, revoked_in)) = permitted(who, identity, &f.break_glass()) {
+            if let Err(refused) = permitted(who, identity, &f.break_glass()) {
+                let (denied, revoked_in) = *refused;
                 let glass = GlassRefused::Denied { denied, revoked_in };
                 return Verdict::Frozen {
                     frozen,
