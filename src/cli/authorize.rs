@@ -38,7 +38,7 @@ pub struct AuthorizeArgs {
     #[arg(long, value_enum, default_value_t = crate::Output::Text)]
     output: crate::Output,
     /// Judge as of this date (YYYY-MM-DD or RFC 3339) instead of now: key
-    /// expiry, and certificate expiry of the head.
+    /// expiry, certificate expiry of the head, and which Freezes are in force.
     #[arg(long, value_name = "DATE")]
     at: Option<String>,
     /// The daemon config: balancers are checked against the providers it
