@@ -53,6 +53,15 @@ impl Who {
         }
     }
 
+    /// The identity provider's subject of a person, proven or refused.
+    fn subject(&self) -> Option<&str> {
+        match self {
+            Who::Person(person) => Some(&person.subject),
+            Who::Refused(subject) => Some(subject),
+            Who::Anonymous | Who::Claimed(_) | Who::Token(_) => None,
+        }
+    }
+
     fn token_id(&self) -> Option<&TokenId> {
         match self {
             Who::Anonymous | Who::Person(_) | Who::Refused(_) => None,
@@ -103,6 +112,7 @@ pub(super) async fn front_door(
     )
     .with_detail(serde_json::json!({
         "token_id": who.token_id().map(TokenId::as_str),
+        "oidc_subject": who.subject(),
         "peer": peer.to_string(),
         "method": method.as_str(),
         "path": path,
