@@ -422,7 +422,7 @@ impl Setup {
         let response = http()
             .put(format!("{}/v1/pools/web/weights", self.pages))
             .bearer_auth(bearer)
-            .json(&json!({"weights": {}}))
+            .json(&json!({"weights": {self.estate.stable.address.to_string(): 50}}))
             .send()
             .await
             .unwrap();
@@ -507,6 +507,15 @@ async fn a_person_signs_in_reads_with_a_bearer_or_the_session_and_signs_out() {
     let token = setup.id_token("alice").await;
     let (status, pools) = setup.api(Some(&token), None).await;
     assert_eq!(status, 200, "{pools}\n{}", setup.daemon.logs());
+    // A person's writes are not made yet: refused, with what to do, and
+    // nothing committed.
+    let (status, answer) = setup.write(&token).await;
+    assert_eq!(
+        (status, &answer["code"]),
+        (501, &json!("not-supported-yet")),
+        "{answer}"
+    );
+    assert_eq!(setup.estate.repo.head(), setup.estate.first);
 
     // Sign-out revokes the session: the same cookie is nobody now.
     let response = http()
@@ -679,11 +688,31 @@ async fn a_person_with_no_git_user_gets_nothing_unless_viewers_are_allowed() {
     assert_eq!((status, &answer["code"]), (401, &json!("oidc_no_git_user")));
     drop(setup);
 
-    // Viewers allowed: mallory sees the pages, and still can do nothing
+    // Viewers allowed, and only some pages need sign-in: the others are
+    // open; mallory sees the rest as a viewer, and still can do nothing
     // with the API, reading or writing, by session or by bearer.
-    let setup = Setup::new(", allow_viewers: true").await;
-    let (browser, status, page) = setup.sign_in("mallory", "/").await;
+    let setup = Setup::new(", allow_viewers: true, require_sign_in: [tokens, metrics]").await;
+    let open = http()
+        .get(format!("{}/", setup.pages))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status().as_u16(), 200);
+    let tokens = http()
+        .get(format!("{}/tokens", setup.pages))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tokens.status().as_u16(), 303);
+    let metrics = http()
+        .get(format!("{}/metrics", setup.pages))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status().as_u16(), 401);
+    let (browser, status, page) = setup.sign_in("mallory", "/tokens").await;
     assert_eq!(status, 200, "{page}");
+    assert!(page.contains("API tokens"), "{page}");
     assert!(page.contains("mallory@example.test (viewer)"), "{page}");
     let session = browser.cookie(&setup.pages, "lbops_session").unwrap();
     let (status, answer) = setup
