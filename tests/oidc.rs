@@ -537,6 +537,26 @@ async fn a_person_signs_in_reads_with_a_bearer_or_the_session_and_signs_out() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 303);
 
+    // Sign-in and sign-out are audit records, as is each API call; none
+    // holds the session id or a token.
+    let audit =
+        std::fs::read_to_string(setup.estate.dir.path().join("state").join("audit.jsonl")).unwrap();
+    let records: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds = |kind: &str, outcome: &str| {
+        records
+            .iter()
+            .filter(|r| r["event"]["kind"] == kind && r["event"]["outcome"] == outcome)
+            .count()
+    };
+    assert!(
+        kinds("sign_in", "signed_in") >= 1 && kinds("sign_in", "signed_out") == 1,
+        "{audit}"
+    );
+    assert!(audit.contains("user/alice (oidc)"), "{audit}");
+    assert!(!audit.contains(&session) && !audit.contains(&token));
     // The provider rotates its key: a token signed by the new one is
     // accepted once lbops fetched the keys again.
     let kid = setup.provider.rotate().await;

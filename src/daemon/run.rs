@@ -352,7 +352,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     let api = super::api::router(ApiState {
         trusted: reconciler.trusted(),
         live: Arc::new(Live::new(observer)),
-        audit,
+        audit: audit.clone(),
         limiter: Arc::new(RateLimiter::new(rate_limit)),
         metrics: metrics.clone(),
         clock: clock.clone(),
@@ -365,6 +365,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             oidc,
             trusted: reconciler.trusted(),
             clock: clock.clone(),
+            audit: audit.clone(),
         });
         routes = routes.nest(super::oidc::routes::PREFIX, auth);
     }

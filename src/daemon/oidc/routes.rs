@@ -29,6 +29,47 @@ pub struct AuthState {
     pub oidc: Arc<Oidc>,
     pub trusted: Trusted,
     pub clock: Arc<dyn Clock>,
+    /// The daemon's audit log: each sign-in, refusal and sign-out is a
+    /// `sign_in` record (the User and the provider's subject, never a
+    /// code, token or session id).
+    pub audit: Arc<std::sync::Mutex<crate::audit::AuditLog>>,
+}
+
+impl AuthState {
+    /// Appends a `sign_in` record; a sign-in that cannot be recorded is
+    /// refused, as an API call would be.
+    async fn record(
+        &self,
+        actor: String,
+        outcome: &str,
+        subject: Option<&str>,
+    ) -> Result<(), Response> {
+        let event = crate::audit::AuditEvent::new(crate::audit::EventKind::SignIn, actor, outcome)
+            .with_detail(serde_json::json!({
+                "issuer": self.oidc.config().issuer,
+                "subject": subject,
+            }));
+        let audit = self.audit.clone();
+        let at = time::OffsetDateTime::from(self.clock.now());
+        let recorded = tokio::task::spawn_blocking(move || {
+            audit
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .append(&event, at)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        recorded.map_err(|error| {
+            tracing::error!(%error, "oidc: cannot write the audit log; the sign-in is refused");
+            message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in not recorded",
+                "The audit log cannot be written, so nobody is signed in; an operator must fix it.",
+            )
+        })
+    }
 }
 
 pub fn router(state: AuthState) -> Router {
@@ -207,6 +248,10 @@ async fn callback(
         Ok(s) => s,
         Err(why) => {
             tracing::info!(subject = %person.subject, outcome = why.code(), "oidc: sign-in refused");
+            let actor = format!("anonymous (oidc subject {})", person.subject);
+            if let Err(refused) = auth.record(actor, why.code(), Some(&person.subject)).await {
+                return refused;
+            }
             return message(
                 StatusCode::FORBIDDEN,
                 "Signed in at the identity provider, but not here",
@@ -214,6 +259,13 @@ async fn callback(
             );
         }
     };
+    let actor = match &signed_in {
+        SignedIn::User { user, .. } => format!("user/{user}"),
+        SignedIn::Viewer { person, .. } => format!("viewer (oidc subject {})", person.subject),
+    };
+    if let Err(refused) = auth.record(actor, "signed_in", Some(&person.subject)).await {
+        return refused;
+    }
     let id = match oidc.sessions.open(person.clone(), &oidc.random(), now) {
         Ok(id) => id,
         Err(full) => {
@@ -248,9 +300,16 @@ async fn callback(
 
 async fn logout(State(auth): State<AuthState>, headers: HeaderMap) -> Response {
     let oidc = &auth.oidc;
+    let now = auth.clock.unix_seconds();
     if let Some(id) = cookie(&headers, oidc.cookie_name()) {
+        let person = oidc.sessions.get(id, now).map(|s| s.person);
         if oidc.sessions.close(id) {
             tracing::info!("oidc: signed out");
+            let subject = person.as_ref().map(|p| p.subject.as_str());
+            let actor = format!("oidc subject {}", subject.unwrap_or("?"));
+            if let Err(refused) = auth.record(actor, "signed_out", subject).await {
+                return refused;
+            }
         }
     }
     let mut response = message(
