@@ -32,7 +32,7 @@
 //! admission: spec judge provider
 //! report:    source support
 //! audit:     spec model support
-//! idp:
+//! idp:       spec support  # oidc: a person is a User of the trusted policy
 //! trigger:   source
 //! daemon:    *
 //! ```
@@ -45,8 +45,9 @@
 //! commit an apply is for with `source`'s `CommitId`. `admission` joins
 //! a judged range (`judge`) with where its balancers run (`provider`): the
 //! one answer the daemon, `lbops authorize` and `validate --config` share.
-//! `idp` is what the identity provider pushed (SCIM), pure values that
-//! the daemon keeps and serves.
+//! `idp` is what the identity provider pushed (SCIM) or proved (OIDC),
+//! pure values that the daemon keeps and serves; a person it proves is
+//! looked up among the `spec` Users.
 //! `report`, `audit` and `trigger` are edges only
 //! the daemon and the CLI use; `daemon` is the composition root, and
 //! nothing in the library uses it.

@@ -34,6 +34,9 @@ pub enum EventKind {
     /// A call to the SCIM endpoints (`/scim/v2`), by the identity provider
     /// or anyone else.
     ScimCall,
+    /// A person signed in (or out) through the identity provider, or was
+    /// refused at sign-in (`/auth/…`).
+    SignIn,
 }
 
 impl EventKind {
@@ -50,6 +53,7 @@ impl EventKind {
             EventKind::Trust => "trust",
             EventKind::Startup => "startup",
             EventKind::ScimCall => "scim_call",
+            EventKind::SignIn => "sign_in",
         }
     }
 }

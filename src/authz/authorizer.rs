@@ -94,51 +94,95 @@ pub fn token_holds_action(
     action: &'static crate::spec::actions::Action,
 ) -> Result<(), Denied> {
     let principal = caller.principal();
-    let names = |patterns: &[crate::spec::yaml::Spanned<String>]| {
-        patterns
-            .iter()
-            .any(|p| crate::spec::actions::pattern_matches(&p.value, action.name))
-    };
-    let denied = |why: Why| {
-        // The roles with a rule naming the action, and who holds them.
-        let naming = policy
-            .roles
-            .values()
-            .filter(|role| role.spec.rules.iter().any(|rule| names(&rule.actions)));
-        Denied {
-            principal: principal.clone(),
-            action,
-            resource: None,
-            why: Box::new(why),
-            held_by: some_holders(naming, &|role| holders_of(policy, role)),
-        }
-    };
-    let held = resolve(policy, &principal).map_err(&denied)?;
-    if !held
-        .iter()
-        .any(|h| h.role.spec.rules.iter().any(|rule| names(&rule.actions)))
-    {
-        let roles = held
-            .iter()
-            .map(|h| (h.role.name.clone(), h.via.clone()))
-            .collect();
-        return Err(denied(Why::NotCovered {
-            roles,
-            near: Vec::new(),
-        }));
-    }
+    holds_action(policy, &principal, action)?;
     let scoped = caller.scopes.is_empty()
         || caller
             .scopes
             .iter()
             .any(|scope| crate::spec::actions::pattern_matches(scope, action.name));
     if !scoped {
-        return Err(denied(Why::TokenScopes {
-            token: caller.id.to_string(),
-            scopes: caller.scopes.clone(),
-        }));
+        return Err(action_denied(
+            policy,
+            &principal,
+            action,
+            Why::TokenScopes {
+                token: caller.id.to_string(),
+                scopes: caller.scopes.clone(),
+            },
+        ));
     }
     Ok(())
+}
+
+/// Whether `principal` may do `action` at all, before it is known on
+/// which resources: it is active and holds a role with a rule naming the
+/// action. The same question as [`token_holds_action`] without a token's
+/// scopes: a person signed in through the identity provider is asked it
+/// with their git User, as their commits would be judged.
+pub fn holds_action(
+    policy: &Catalog,
+    principal: &Principal,
+    action: &'static crate::spec::actions::Action,
+) -> Result<(), Denied> {
+    if let Principal::BootstrapAdmin { .. } = principal {
+        return Ok(());
+    }
+    let held =
+        resolve(policy, principal).map_err(|why| action_denied(policy, principal, action, why))?;
+    if !held.iter().any(|h| {
+        h.role
+            .spec
+            .rules
+            .iter()
+            .any(|rule| names(&rule.actions, action))
+    }) {
+        let roles = held
+            .iter()
+            .map(|h| (h.role.name.clone(), h.via.clone()))
+            .collect();
+        return Err(action_denied(
+            policy,
+            principal,
+            action,
+            Why::NotCovered {
+                roles,
+                near: Vec::new(),
+            },
+        ));
+    }
+    Ok(())
+}
+
+fn names(
+    patterns: &[crate::spec::yaml::Spanned<String>],
+    action: &'static crate::spec::actions::Action,
+) -> bool {
+    patterns
+        .iter()
+        .any(|p| crate::spec::actions::pattern_matches(&p.value, action.name))
+}
+
+/// A denial of `action` on no resource yet, naming the roles with a rule
+/// for it and who holds them.
+fn action_denied(
+    policy: &Catalog,
+    principal: &Principal,
+    action: &'static crate::spec::actions::Action,
+    why: Why,
+) -> Denied {
+    let naming = policy.roles.values().filter(|role| {
+        role.spec
+            .rules
+            .iter()
+            .any(|rule| names(&rule.actions, action))
+    });
+    Denied {
+        principal: principal.clone(),
+        action,
+        resource: None,
+        why: Box::new(why),
+        held_by: some_holders(naming, &|role| holders_of(policy, role)),
+    }
 }
 
 /// The policy indexed once — each principal's roles, each role's holders —

@@ -35,6 +35,9 @@ pub struct DaemonConfig {
     /// The SCIM 2.0 endpoints at `/scim/v2` for the identity provider;
     /// `None`: no such endpoints.
     pub scim: Option<ScimConfig>,
+    /// OIDC sign-in for the pages and the API; `None`: API tokens only,
+    /// and the pages open to whoever reaches them.
+    pub oidc: Option<super::oidc::OidcConfig>,
 }
 
 /// The config as written, before the rules across its fields are checked
@@ -61,6 +64,8 @@ struct ConfigFile {
     log: LogConfig,
     #[serde(default)]
     scim: Option<ScimFile>,
+    #[serde(default)]
+    oidc: Option<super::oidc::config::OidcFile>,
 }
 
 #[derive(Debug)]
@@ -615,31 +620,37 @@ impl ConfigFile {
         // No webhook is a choice; a webhook the check refused is not.
         let webhook = webhook.map_or(Some(None), |checked| checked.map(Some));
         let scim = scim.map_or(Some(None), |checked| checked.map(Some));
-        match (repository, trust, embedded, webhook, scim) {
-            (Some(repository), Some(trust), Some(embedded), Some(webhook), Some(scim))
-                if problems.is_empty() =>
-            {
-                Ok(DaemonConfig {
-                    repository,
-                    trigger: TriggerConfig {
-                        poll: self.trigger.poll,
-                        watch: self.trigger.watch,
-                        webhook,
-                    },
-                    trust,
-                    provider: ProviderConfig {
-                        embedded,
-                        aws: self.provider.aws,
-                    },
-                    drift: self.drift,
-                    statuses: self.statuses,
-                    api: self.api,
-                    alerts: self.alerts,
-                    state_dir: self.state_dir,
-                    log: self.log,
-                    scim,
-                })
-            }
+        let oidc = self.oidc.map(|oidc| oidc.check(&mut problems));
+        let oidc = oidc.map_or(Some(None), |checked| checked.map(Some));
+        match (repository, trust, embedded, webhook, scim, oidc) {
+            (
+                Some(repository),
+                Some(trust),
+                Some(embedded),
+                Some(webhook),
+                Some(scim),
+                Some(oidc),
+            ) if problems.is_empty() => Ok(DaemonConfig {
+                repository,
+                trigger: TriggerConfig {
+                    poll: self.trigger.poll,
+                    watch: self.trigger.watch,
+                    webhook,
+                },
+                trust,
+                provider: ProviderConfig {
+                    embedded,
+                    aws: self.provider.aws,
+                },
+                drift: self.drift,
+                statuses: self.statuses,
+                api: self.api,
+                alerts: self.alerts,
+                state_dir: self.state_dir,
+                log: self.log,
+                scim,
+                oidc,
+            }),
             _ => Err(problems),
         }
     }
@@ -677,6 +688,9 @@ impl ConfigFile {
         }
         if let Some(p) = self.scim.as_mut().and_then(|s| s.token_file.as_mut()) {
             fix(p);
+        }
+        if let Some(oidc) = &mut self.oidc {
+            oidc.resolve_paths(fix);
         }
         for hook in &mut self.alerts.webhooks {
             if let Some(p) = &mut hook.secret_file {
@@ -934,6 +948,63 @@ state_dir: state
             config.api.signing_key_file.as_deref(),
             Some(Path::new("/etc/lbops/api-key"))
         );
+    }
+
+    #[test]
+    fn oidc_takes_its_secret_by_reference_and_says_what_each_field_wants() {
+        use super::super::oidc::{Page, SignInRequired};
+        use crate::idp::oidc::Mapping;
+        assert!(DaemonConfig::parse("lbops.yaml", GOOD)
+            .unwrap()
+            .oidc
+            .is_none());
+        let text = format!(
+            "{GOOD}oidc: {{issuer: 'https://idp.example.com/', client_id: lbops, client_secret_env: S, public_url: 'https://lbops.example.com'}}\n"
+        );
+        let oidc = DaemonConfig::parse("lbops.yaml", &text)
+            .unwrap()
+            .oidc
+            .unwrap();
+        assert_eq!(oidc.issuer, "https://idp.example.com");
+        assert_eq!(oidc.client_secret, SecretRef::Env("S".into()));
+        assert_eq!(oidc.mapping, Mapping::VerifiedEmail);
+        assert_eq!(oidc.require_sign_in, SignInRequired::All);
+        assert_eq!(oidc.scopes, ["openid", "email", "profile"]);
+        assert_eq!(
+            oidc.redirect_uri(),
+            "https://lbops.example.com/auth/callback"
+        );
+        assert!(oidc.secure() && !oidc.allow_viewers);
+        let text = format!(
+            "{GOOD}oidc: {{issuer: 'http://127.0.0.1:1', client_id: c, client_secret_file: s, public_url: 'http://127.0.0.1:2', map_by: {{claim: preferred_username}}, require_sign_in: [tokens, metrics], allow_viewers: true}}\n"
+        );
+        let oidc = DaemonConfig::parse("lbops.yaml", &text)
+            .unwrap()
+            .oidc
+            .unwrap();
+        assert_eq!(oidc.mapping, Mapping::Claim("preferred_username".into()));
+        assert_eq!(
+            oidc.require_sign_in,
+            SignInRequired::Pages(vec![Page::Tokens, Page::Metrics])
+        );
+        assert!(!oidc.secure() && oidc.allow_viewers);
+        let text = format!(
+            "{GOOD}oidc: {{issuer: 'ldap://x', client_id: c, public_url: x, scopes: [email], map_by: phone, require_sign_in: some, clock_skew: 1h}}\n"
+        );
+        let errors = DaemonConfig::parse("lbops.yaml", &text)
+            .unwrap_err()
+            .to_string();
+        for wanted in [
+            "issuer URL",
+            "browsers reach lbops",
+            "client_secret_file",
+            "include `openid`",
+            "`{claim: NAME}`",
+            "list of pages",
+            "at most 5m",
+        ] {
+            assert!(errors.contains(wanted), "{wanted}: {errors}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod drift;
 pub mod journal;
 pub mod metrics;
 pub mod notify;
+pub mod oidc;
 pub mod pages;
 pub mod readiness;
 pub mod reconcile;

@@ -82,6 +82,8 @@ pub enum StartError {
     ApiKeyInRepository(PathBuf),
     #[error("{0}")]
     Scim(String),
+    #[error("{0}")]
+    Oidc(String),
 }
 
 /// Runs the daemon until `shutdown` completes.
@@ -288,6 +290,20 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         Some(scim) => Some(start_scim(scim, &state_dir, audit.clone(), clock.clone())?),
         None => None,
     };
+    let oidc = match config.oidc.clone() {
+        Some(oidc) => {
+            let directory = scim.as_ref().map(|s| s.directory.clone());
+            let oidc = super::oidc::Oidc::new(oidc, directory)
+                .map_err(|e| StartError::Oidc(format!("oidc: {e}")))?;
+            tracing::info!(
+                issuer = %oidc.config().issuer,
+                redirect_uri = %oidc.config().redirect_uri(),
+                "OIDC sign-in"
+            );
+            Some(Arc::new(oidc))
+        }
+        None => None,
+    };
     let rate_limit = config.api.rate_limit;
     let observer: Arc<dyn Observe> = provider.clone();
     let reporter = Reporter {
@@ -331,17 +347,28 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         clock: clock.clone(),
         trusted: reconciler.trusted(),
         started: clock.unix_seconds(),
+        oidc: oidc.clone(),
     });
     let api = super::api::router(ApiState {
         trusted: reconciler.trusted(),
         live: Arc::new(Live::new(observer)),
-        audit,
+        audit: audit.clone(),
         limiter: Arc::new(RateLimiter::new(rate_limit)),
         metrics: metrics.clone(),
         clock: clock.clone(),
         writer: Some(writer),
+        oidc: oidc.clone(),
     });
     let mut routes = pages.nest(super::api::routes::PREFIX, api);
+    if let Some(oidc) = oidc {
+        let auth = super::oidc::routes::router(super::oidc::routes::AuthState {
+            oidc,
+            trusted: reconciler.trusted(),
+            clock: clock.clone(),
+            audit: audit.clone(),
+        });
+        routes = routes.nest(super::oidc::routes::PREFIX, auth);
+    }
     if let Some(scim) = scim {
         if let Ok(address) = api_listener.local_addr() {
             tracing::info!(scim = %format!("http://{address}{}/", super::scim::PREFIX), "SCIM endpoints for the identity provider");

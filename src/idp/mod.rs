@@ -6,8 +6,11 @@
 //!   pure values and functions;
 //! * [`view`]: the read view the rest of lbops asks — who is active,
 //!   who was deactivated or deleted and by which change, who is in which
-//!   group — cheap to share, rebuilt after every change.
+//!   group — cheap to share, rebuilt after every change;
+//! * [`oidc`]: OpenID Connect sign-in, the pure part — tokens checked
+//!   against the provider's keys, and a person mapped to a git `User`.
 
+pub mod oidc;
 pub mod scim;
 pub mod view;
 

@@ -24,6 +24,18 @@ pub enum ApiError {
     /// log: the caller is told only what it needs to fix its side).
     #[error("{0}")]
     Token(TokenRefused),
+    /// A JWT bearer (or a session) the identity provider's keys and the
+    /// config refuse: forged, expired, for someone else.
+    #[error("{0}")]
+    IdpToken(crate::idp::oidc::Refused),
+    /// A person the identity provider vouched for, who is nobody in git
+    /// (or was disabled there, or deprovisioned): the provider can take
+    /// access away, never grant it.
+    #[error("{0}")]
+    NotInGit(crate::idp::oidc::NotInGit),
+    /// The identity provider's keys could not be fetched.
+    #[error("the identity provider could not be asked for its keys")]
+    IdpUnavailable,
     /// Authenticated, but not allowed.
     #[error("{0}")]
     Forbidden(Box<Denied>),
@@ -122,9 +134,11 @@ impl ApiError {
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MissingToken | ApiError::NotBearer | ApiError::Token(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::MissingToken
+            | ApiError::NotBearer
+            | ApiError::Token(_)
+            | ApiError::IdpToken(_)
+            | ApiError::NotInGit(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::NotApplied(_) => StatusCode::BAD_GATEWAY,
             ApiError::NotFound { .. } | ApiError::NoSuchPart { .. } | ApiError::NoRoute => {
@@ -135,6 +149,7 @@ impl ApiError {
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotReady
+            | ApiError::IdpUnavailable
             | ApiError::AuditUnavailable
             | ApiError::NoSigningKey
             | ApiError::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -159,6 +174,9 @@ impl ApiError {
                 "token-invalid"
             }
             ApiError::Token(TokenRefused::Expired { .. }) => "token-expired",
+            ApiError::IdpToken(refused) => refused.code(),
+            ApiError::NotInGit(why) => why.code(),
+            ApiError::IdpUnavailable => "idp-unavailable",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound { .. } | ApiError::NoSuchPart { .. } => "not-found",
             ApiError::NoRoute => "no-such-endpoint",
@@ -212,6 +230,15 @@ impl ApiError {
             ApiError::Token(_) => {
                 "create a token with `lbops token create` and commit its entry to the ServiceAccount"
             }
+            ApiError::IdpToken(_) => {
+                "send a current access or ID token of the configured identity provider, or an \
+                 lbops API token"
+            }
+            ApiError::NotInGit(_) => {
+                "grants live only in git: ask an admin to add (or enable) your User in the access \
+                 policy"
+            }
+            ApiError::IdpUnavailable => "call again shortly; an operator may check the daemon's log",
             ApiError::Forbidden(_) => {
                 "the token's scopes and the ServiceAccount's roles in the trusted policy decide; \
                  see the message for which rule is missing"
@@ -284,7 +311,11 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), axum::Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {
-            ApiError::MissingToken | ApiError::NotBearer | ApiError::Token(_) => {
+            ApiError::MissingToken
+            | ApiError::NotBearer
+            | ApiError::Token(_)
+            | ApiError::IdpToken(_)
+            | ApiError::NotInGit(_) => {
                 let challenge = match self.code() {
                     "token-missing" => "Bearer realm=\"lbops\"",
                     _ => "Bearer realm=\"lbops\", error=\"invalid_token\"",

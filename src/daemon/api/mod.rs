@@ -38,7 +38,12 @@ pub use usage::TokenUsage;
 use super::metrics::Metrics;
 use super::trusted::{Trusted, TrustedView};
 use crate::audit::AuditLog;
-use crate::identity::TokenCaller;
+use crate::authz::{
+    authorize, authorize_token, holds_action, token_holds_action, Change, Denied, Permit,
+};
+use crate::identity::{Principal, TokenCaller};
+use crate::spec::actions::Action;
+use crate::spec::units::Name;
 use crate::support::clock::Clock;
 use limit::RateLimiter;
 use std::sync::{Arc, Mutex};
@@ -58,12 +63,95 @@ pub struct ApiState {
     pub clock: Arc<dyn Clock>,
     /// The write endpoints' repository, key and triggers; `None`: reads only.
     pub writer: Option<Arc<writer::Writer>>,
+    /// OIDC sign-in: a person's bearer JWT or session cookie; `None`:
+    /// API tokens only.
+    pub oidc: Option<Arc<crate::daemon::oidc::Oidc>>,
 }
 
-/// An authenticated caller, and the trusted commit it was checked
+/// A caller with an API token, and the trusted commit it was checked
 /// against: the endpoint reads that same commit.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub token: TokenCaller,
     pub view: Arc<TrustedView>,
+}
+
+/// A person the identity provider vouched for (a bearer JWT or a session
+/// cookie) who is a User of the trusted policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonCaller {
+    pub user: Name,
+    /// The identity provider's `sub`, for the audit record.
+    pub subject: String,
+}
+
+/// Who is calling, proven.
+#[derive(Clone, Debug)]
+pub enum ApiPrincipal {
+    /// A ServiceAccount's API token, narrowed by its scopes.
+    Token(TokenCaller),
+    /// A git User signed in through the identity provider: their roles,
+    /// exactly as their own signed commits would be judged.
+    Person(PersonCaller),
+}
+
+impl ApiPrincipal {
+    #[must_use]
+    pub fn principal(&self) -> Principal {
+        match self {
+            ApiPrincipal::Token(token) => token.principal(),
+            ApiPrincipal::Person(person) => Principal::User(person.user.clone()),
+        }
+    }
+}
+
+/// Any authenticated caller, and the trusted commit it was checked
+/// against.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub who: ApiPrincipal,
+    pub view: Arc<TrustedView>,
+}
+
+impl Authenticated {
+    /// May the caller make `change`? A token through its account and
+    /// scopes; a person through their User's roles.
+    pub fn authorize(&self, change: &Change) -> Result<Permit, Denied> {
+        match &self.who {
+            ApiPrincipal::Token(token) => authorize_token(&self.view.catalog, token, change),
+            ApiPrincipal::Person(person) => authorize(
+                &self.view.catalog,
+                &Principal::User(person.user.clone()),
+                change,
+            ),
+        }
+    }
+
+    /// May the caller make `action` on anything at all?
+    pub fn holds_action(&self, action: &'static Action) -> Result<(), Denied> {
+        match &self.who {
+            ApiPrincipal::Token(token) => token_holds_action(&self.view.catalog, token, action),
+            ApiPrincipal::Person(person) => holds_action(
+                &self.view.catalog,
+                &Principal::User(person.user.clone()),
+                action,
+            ),
+        }
+    }
+
+    /// The token caller a write is made for. A person's writes need a
+    /// commit attributed to their User, which the writer does not make
+    /// yet: refused with what to do instead.
+    pub fn writer(self) -> Result<Caller, ApiError> {
+        match self.who {
+            ApiPrincipal::Token(token) => Ok(Caller {
+                token,
+                view: self.view,
+            }),
+            ApiPrincipal::Person(_) => Err(ApiError::NotSupportedYet(
+                "writes by a signed-in person are not made yet; push a signed commit, or use a \
+                 ServiceAccount's API token",
+            )),
+        }
+    }
 }

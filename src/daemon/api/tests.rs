@@ -265,6 +265,7 @@ async fn nothing_is_answered_before_a_commit_is_trusted_or_while_the_audit_log_i
         audit: audit.clone(),
         limiter: Arc::new(super::limit::RateLimiter::new(Default::default())),
         metrics: Default::default(),
+        oidc: None,
         clock: Arc::new(crate::support::clock::FixedClock::at_unix(1_800_000_000)),
         // As for a daemon without an API signing key.
         writer: Some(Arc::new(
@@ -471,6 +472,7 @@ spec:
         audit,
         limiter: Arc::new(super::limit::RateLimiter::new(Default::default())),
         metrics: Default::default(),
+        oidc: None,
         clock: Arc::new(crate::support::clock::FixedClock::at_unix(1_800_000_000)),
         writer: Some(Arc::new(
             super::writer::Writer::new(

@@ -193,6 +193,7 @@ impl Estate {
             audit: Arc::new(Mutex::new(audit)),
             limiter: Arc::new(super::super::limit::RateLimiter::new(Default::default())),
             metrics: Default::default(),
+            oidc: None,
             clock: Arc::new(crate::support::clock::FixedClock::at_unix(NOW as u64)),
             writer: Some(Arc::new(
                 Writer::new(

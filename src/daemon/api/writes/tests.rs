@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::daemon::api::writer::commit_edit;
+use crate::daemon::api::Caller;
 use crate::daemon::trusted::TrustedView;
 use crate::source::{ApiSigner, CommitId, GitSource};
 use crate::spec;
