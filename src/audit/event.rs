@@ -34,6 +34,9 @@ pub enum EventKind {
     /// A call to the SCIM endpoints (`/scim/v2`), by the identity provider
     /// or anyone else.
     ScimCall,
+    /// The identity provider deprovisioned a git User, or gave them back
+    /// what git grants.
+    Deprovision,
 }
 
 impl EventKind {
@@ -50,6 +53,7 @@ impl EventKind {
             EventKind::Trust => "trust",
             EventKind::Startup => "startup",
             EventKind::ScimCall => "scim_call",
+            EventKind::Deprovision => "deprovision",
         }
     }
 }
@@ -152,6 +156,7 @@ mod tests {
             EventKind::Trust,
             EventKind::Startup,
             EventKind::ScimCall,
+            EventKind::Deprovision,
         ] {
             assert_eq!(
                 serde_json::to_string(&kind).unwrap(),

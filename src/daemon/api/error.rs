@@ -24,6 +24,10 @@ pub enum ApiError {
     /// log: the caller is told only what it needs to fix its side).
     #[error("{0}")]
     Token(TokenRefused),
+    /// Authenticated, but the identity provider deprovisioned the token's
+    /// ServiceAccount's owner (or the signed-in person).
+    #[error("{0}")]
+    Deprovisioned(Box<crate::idp::Deprovisioned>),
     /// Authenticated, but not allowed.
     #[error("{0}")]
     Forbidden(Box<Denied>),
@@ -125,7 +129,9 @@ impl ApiError {
             ApiError::MissingToken | ApiError::NotBearer | ApiError::Token(_) => {
                 StatusCode::UNAUTHORIZED
             }
-            ApiError::Forbidden(_) | ApiError::Refused(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::Refused(_) | ApiError::Deprovisioned(_) => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::NotApplied(_) => StatusCode::BAD_GATEWAY,
             ApiError::NotFound { .. } | ApiError::NoSuchPart { .. } | ApiError::NoRoute => {
                 StatusCode::NOT_FOUND
@@ -160,6 +166,7 @@ impl ApiError {
             }
             ApiError::Token(TokenRefused::Expired { .. }) => "token-expired",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Deprovisioned(_) => "deprovisioned",
             ApiError::NotFound { .. } | ApiError::NoSuchPart { .. } => "not-found",
             ApiError::NoRoute => "no-such-endpoint",
             ApiError::MethodNotAllowed => "method-not-allowed",
@@ -211,6 +218,11 @@ impl ApiError {
             }
             ApiError::Token(_) => {
                 "create a token with `lbops token create` and commit its entry to the ServiceAccount"
+            }
+            ApiError::Deprovisioned(_) => {
+                "the identity provider took this person's access (for a token: its ServiceAccount's \
+                 owner's); it comes back when the identity provider re-activates them, or when \
+                 the ServiceAccount is given an active owner in git"
             }
             ApiError::Forbidden(_) => {
                 "the token's scopes and the ServiceAccount's roles in the trusted policy decide; \

@@ -214,7 +214,16 @@ fn admit(
                         ApiError::RateLimited { retry_after },
                     )
                 })?;
-            Ok(Some(Caller { token, view }))
+            // The identity provider takes access away at once: checked on
+            // every call against its last push.
+            let idp = api.idp.snapshot();
+            crate::idp::standing_of(idp.idp(), &view.catalog, &token.principal()).map_err(|d| {
+                (
+                    Who::Token(Box::new(token.clone())),
+                    ApiError::Deprovisioned(Box::new(d)),
+                )
+            })?;
+            Ok(Some(Caller { token, view, idp }))
         }
         Err(refused) => {
             // Only ids of the policy are named: an invented one is anonymous.

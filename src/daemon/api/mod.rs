@@ -58,6 +58,8 @@ pub struct ApiState {
     pub clock: Arc<dyn Clock>,
     /// The write endpoints' repository, key and triggers; `None`: reads only.
     pub writer: Option<Arc<writer::Writer>>,
+    /// What the identity provider took away: checked on every call.
+    pub idp: super::idp::IdpHandle,
 }
 
 /// An authenticated caller, and the trusted commit it was checked
@@ -66,4 +68,7 @@ pub struct ApiState {
 pub struct Caller {
     pub token: TokenCaller,
     pub view: Arc<TrustedView>,
+    /// The identity provider's directory the call was admitted with; the
+    /// endpoint's authorization reads the same one (IdP groups).
+    pub idp: super::idp::IdpSnapshot,
 }

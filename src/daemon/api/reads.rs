@@ -21,13 +21,23 @@ use axum::Json;
 fn read(caller: &Caller, kind: Kind, resource: &Resource<impl Sized>) -> Result<Permit, Denied> {
     let id = ResourceId::new(kind, resource.name.clone());
     let change = Change::on(&STATE_READ, id, resource.labels.clone());
-    authorize_token(&caller.view.catalog, &caller.token, &change)
+    authorize_token(
+        &caller.view.catalog,
+        caller.idp.idp(),
+        &caller.token,
+        &change,
+    )
 }
 
 /// Refuses a caller that may read nothing.
 fn may_read_any(caller: &Caller) -> Result<(), ApiError> {
-    token_holds_action(&caller.view.catalog, &caller.token, &STATE_READ)
-        .map_err(|denied| ApiError::Forbidden(Box::new(denied)))
+    token_holds_action(
+        &caller.view.catalog,
+        caller.idp.idp(),
+        &caller.token,
+        &STATE_READ,
+    )
+    .map_err(|denied| ApiError::Forbidden(Box::new(denied)))
 }
 
 /// The name as a 404 may repeat it: only a valid resource name.

@@ -91,7 +91,7 @@ pub(super) fn may(
 ) -> Result<(), ApiError> {
     let policy = &caller.view.catalog;
     let forbidden = |denied| ApiError::Forbidden(Box::new(denied));
-    token_holds_action(policy, &caller.token, action).map_err(forbidden)?;
+    token_holds_action(policy, caller.idp.idp(), &caller.token, action).map_err(forbidden)?;
     let labels = match kind {
         Kind::Pool => policy.pools.get(name).map(|r| &r.labels),
         Kind::LoadBalancer => policy.load_balancers.get(name).map(|r| &r.labels),
@@ -99,7 +99,8 @@ pub(super) fn may(
     };
     if let (Some(labels), Ok(name)) = (labels, name.parse::<Name>()) {
         let change = Change::on(action, ResourceId::new(kind, name), labels.clone());
-        let _permit = authorize_token(policy, &caller.token, &change).map_err(forbidden)?;
+        let _permit =
+            authorize_token(policy, caller.idp.idp(), &caller.token, &change).map_err(forbidden)?;
     }
     Ok(())
 }

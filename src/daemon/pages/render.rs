@@ -533,7 +533,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
             states,
             rewritten: None,
         };
-        judge_candidate(&trusted, &trusted, &candidate)
+        judge_candidate(&trusted, &trusted, crate::idp::Idp::Absent, &candidate)
     }
 
     fn bob() -> Result<Identity, NoIdentity> {

@@ -143,6 +143,7 @@ spec:
         caller: Caller {
             token: crate::identity::authenticate(&catalog, token.expose(), NOW).unwrap(),
             view,
+            idp: Default::default(),
         },
         signer: Arc::new(ApiSigner::new(key).unwrap()),
         trusted,
@@ -194,6 +195,7 @@ impl Estate {
             limiter: Arc::new(super::super::limit::RateLimiter::new(Default::default())),
             metrics: Default::default(),
             clock: Arc::new(crate::support::clock::FixedClock::at_unix(NOW as u64)),
+            idp: Default::default(),
             writer: Some(Arc::new(
                 Writer::new(
                     GitLocation::Local(self.repo()),
