@@ -67,6 +67,20 @@ impl Deprovisioned {
         }
     }
 
+    /// The short form, for a commit status (140 characters in all):
+    /// `deprovisioned by the identity provider at T (SCIM event N)`.
+    #[must_use]
+    pub fn headline(&self) -> String {
+        match self.event() {
+            Some(event) => format!(
+                "deprovisioned by the identity provider at {} (SCIM event {})",
+                utc(event.at),
+                event.seq
+            ),
+            None => "unknown to the identity provider (idp.require_known_users)".to_owned(),
+        }
+    }
+
     /// A stable machine-readable code, for API errors and audit records.
     #[must_use]
     pub fn code(&self) -> &'static str {

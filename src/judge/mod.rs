@@ -21,7 +21,7 @@ mod report;
 mod tests;
 
 pub use load::{judge_range, Budget, Checks, Judged, LoadError, TrustAnchor, Verification};
-pub use report::{Author, Denial};
+pub use report::{Author, Denial, IdpReason};
 
 use crate::authz::{self, Authorizer, Change, Denied, Permit};
 use crate::identity::{ApiVerified, NoIdentity, Principal, Verified};
