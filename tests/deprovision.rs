@@ -8,8 +8,8 @@
 //! * deprovisioning: bob deactivated (`PATCH active:false`), the token of
 //!   the ServiceAccount he owns is refused on its very next call with
 //!   code `deprovisioned`, his next commit is denied with the SCIM event
-//!   in its status, an alert-worthy audit record is written; re-activated,
-//!   the token works again.
+//!   in its status, a `deprovision` audit record is written and the
+//!   tokens page marks the token; re-activated, the token works again.
 
 mod common;
 
@@ -173,6 +173,20 @@ async fn call(
     )
 }
 
+/// A page, as text.
+async fn call_text(to: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(to).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: lbops.test\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    (raw[9..12].parse().unwrap(), raw)
+}
+
 async fn scim(to: SocketAddr, method: &str, path: &str, body: &Value) -> Value {
     let (status, answer) = call(
         to,
@@ -284,6 +298,11 @@ async fn the_identity_provider_takes_access_away_at_once_and_gives_back_what_git
         reason.contains("deprovisioned by the identity provider at")
             && reason.contains("SCIM event"),
         "{reason}"
+    );
+    let (_, page) = call_text(to, "/tokens").await;
+    assert!(
+        page.contains("owner deprovisioned by the identity provider at"),
+        "the tokens page marks the token of a deprovisioned owner: {page}"
     );
     let after = estate.bob_sets_db_weight(5);
     let note = wait_for_status(&estate.repo, &after, "lbops/authorize: failure", &daemon).await;

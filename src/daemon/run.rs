@@ -337,6 +337,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         clock: clock.clone(),
         trusted: reconciler.trusted(),
         started: clock.unix_seconds(),
+        idp: idp.clone(),
     });
     let api = super::api::router(ApiState {
         trusted: reconciler.trusted(),

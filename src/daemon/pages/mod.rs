@@ -34,6 +34,9 @@ pub struct PagesState {
     pub trusted: Trusted,
     /// Unix seconds the daemon started at: token use is counted from then.
     pub started: i64,
+    /// What the identity provider took away: `/tokens` marks the tokens
+    /// of deprovisioned owners.
+    pub idp: crate::daemon::idp::IdpHandle,
 }
 
 /// Serves `router` (the pages, with the API nested under `/v1`) on
