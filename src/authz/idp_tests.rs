@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::identity::Principal;
-use crate::idp::scim::{Kind, Precondition, Store};
+use crate::idp::scim::{Kind, Store};
 use crate::idp::{DirectoryView, Idp};
 use crate::spec::{load, Catalog, Options, SourceFile};
 use serde_json::json;
