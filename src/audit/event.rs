@@ -37,6 +37,9 @@ pub enum EventKind {
     /// A person signed in (or out) through the identity provider, or was
     /// refused at sign-in (`/auth/…`).
     SignIn,
+    /// The identity provider deprovisioned a git User, or gave them back
+    /// what git grants.
+    Deprovision,
 }
 
 impl EventKind {
@@ -54,6 +57,7 @@ impl EventKind {
             EventKind::Startup => "startup",
             EventKind::ScimCall => "scim_call",
             EventKind::SignIn => "sign_in",
+            EventKind::Deprovision => "deprovision",
         }
     }
 }
@@ -156,6 +160,7 @@ mod tests {
             EventKind::Trust,
             EventKind::Startup,
             EventKind::ScimCall,
+            EventKind::Deprovision,
         ] {
             assert_eq!(
                 serde_json::to_string(&kind).unwrap(),

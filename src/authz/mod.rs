@@ -19,6 +19,8 @@ mod rules;
 #[cfg(test)]
 mod fixture;
 #[cfg(test)]
+mod idp_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod token_tests;

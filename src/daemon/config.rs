@@ -38,6 +38,8 @@ pub struct DaemonConfig {
     /// OIDC sign-in for the pages and the API; `None`: API tokens only,
     /// and the pages open to whoever reaches them.
     pub oidc: Option<super::oidc::OidcConfig>,
+    /// How what the identity provider pushes applies to git's Users.
+    pub idp: IdpConfig,
 }
 
 /// The config as written, before the rules across its fields are checked
@@ -66,6 +68,8 @@ struct ConfigFile {
     scim: Option<ScimFile>,
     #[serde(default)]
     oidc: Option<super::oidc::config::OidcFile>,
+    #[serde(default)]
+    idp: IdpConfig,
 }
 
 #[derive(Debug)]
@@ -182,6 +186,33 @@ pub struct ScimConfig {
     /// the base of each resource's `meta.location`; `None`: from the
     /// request's `Host`.
     pub url: Option<String>,
+}
+
+/// How the people the identity provider pushes (over SCIM) are matched
+/// to git's Users, and what an unmatched User is. Without an `idp:`
+/// section, SCIM still applies as pushed: a deactivated person is
+/// deactivated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdpConfig {
+    /// What of a git User is looked up in the directory.
+    #[serde(default, rename = "match")]
+    pub match_by: IdpMatch,
+    /// A git User no IdP account answers to is deprovisioned (needs
+    /// `scim:`). Off by default: teams often keep bots and break-glass
+    /// admins outside the identity provider.
+    #[serde(default)]
+    pub require_known_users: bool,
+}
+
+/// How git Users are found in the directory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdpMatch {
+    /// Each of the User's emails against the IdP userName and emails, in
+    /// any case: the one key both sides hold.
+    #[default]
+    Email,
 }
 
 #[derive(Debug, Deserialize)]
@@ -616,6 +647,12 @@ impl ConfigFile {
                 ));
             }
         }
+        if self.idp.require_known_users && self.scim.is_none() {
+            problems.push((
+                vec!["idp", "require_known_users"],
+                "this needs a `scim:` section: without an identity provider pushing users, every git User would be unknown and refused; add `scim:` or set it to false".to_owned(),
+            ));
+        }
         let scim = self.scim.map(|scim| scim.check(&mut problems));
         // No webhook is a choice; a webhook the check refused is not.
         let webhook = webhook.map_or(Some(None), |checked| checked.map(Some));
@@ -650,6 +687,7 @@ impl ConfigFile {
                 log: self.log,
                 scim,
                 oidc,
+                idp: self.idp,
             }),
             _ => Err(problems),
         }
@@ -1042,6 +1080,26 @@ state_dir: state
         );
         assert!(errors.contains("public URL"), "{errors}");
         let text = format!("{GOOD}scim: {{token: x}}\n");
+        assert!(DaemonConfig::parse("lbops.yaml", &text).is_err());
+    }
+
+    #[test]
+    fn idp_matches_by_email_and_requires_known_users_only_with_scim() {
+        let config = DaemonConfig::parse("lbops.yaml", GOOD).unwrap();
+        assert_eq!(config.idp, IdpConfig::default());
+        assert!(!config.idp.require_known_users);
+        let text = format!(
+            "{GOOD}scim: {{token_env: T}}\nidp: {{match: email, require_known_users: true}}\n"
+        );
+        let config = DaemonConfig::parse("lbops.yaml", &text).unwrap();
+        assert!(config.idp.require_known_users);
+        assert_eq!(config.idp.match_by, IdpMatch::Email);
+        let text = format!("{GOOD}idp: {{require_known_users: true}}\n");
+        let errors = DaemonConfig::parse("lbops.yaml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(errors.contains("needs a `scim:` section"), "{errors}");
+        let text = format!("{GOOD}scim: {{token_env: T}}\nidp: {{match: name}}\n");
         assert!(DaemonConfig::parse("lbops.yaml", &text).is_err());
     }
 

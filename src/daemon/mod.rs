@@ -5,6 +5,7 @@
 pub mod api;
 pub mod config;
 pub mod drift;
+pub mod idp;
 pub mod journal;
 pub mod metrics;
 pub mod notify;

@@ -290,10 +290,14 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         Some(scim) => Some(start_scim(scim, &state_dir, audit.clone(), clock.clone())?),
         None => None,
     };
+    let idp =
+        super::idp::IdpHandle::new(scim.as_ref().map(|scim| scim.directory.clone()), config.idp);
+    // Every push of the identity provider is looked at at once: alerts
+    // for who lost or regained access, and the branch's head judged again.
+    let mut idp_changes = idp.subscribe();
     let oidc = match config.oidc.clone() {
         Some(oidc) => {
-            let directory = scim.as_ref().map(|s| s.directory.clone());
-            let oidc = super::oidc::Oidc::new(oidc, directory)
+            let oidc = super::oidc::Oidc::new(oidc, idp.clone())
                 .map_err(|e| StartError::Oidc(format!("oidc: {e}")))?;
             tracing::info!(
                 issuer = %oidc.config().issuer,
@@ -328,6 +332,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             api_key,
             reporter,
             clock: clock.clone(),
+            idp: idp.clone(),
         },
         state,
     );
@@ -348,6 +353,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         trusted: reconciler.trusted(),
         started: clock.unix_seconds(),
         oidc: oidc.clone(),
+        idp: idp.clone(),
     });
     let api = super::api::router(ApiState {
         trusted: reconciler.trusted(),
@@ -358,6 +364,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         clock: clock.clone(),
         writer: Some(writer),
         oidc: oidc.clone(),
+        idp: idp.clone(),
     });
     let mut routes = pages.nest(super::api::routes::PREFIX, api);
     if let Some(oidc) = oidc {
@@ -443,6 +450,17 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                     }
                 }
             }
+            changed = changed(&mut idp_changes), if idp_changes.is_some() => {
+                if changed.is_err() {
+                    // The directory is gone: nothing will change again.
+                    idp_changes = None;
+                    continue;
+                }
+                if let Err(e) = reconciler.idp_changed().await {
+                    tracing::warn!(error = %e, "cannot record a change of the identity provider's directory");
+                }
+                reconcile_at = Some(Instant::now());
+            }
             event = events.recv(), if in_process.is_some() => {
                 if matches!(event, Err(broadcast::error::RecvError::Closed)) {
                     break;
@@ -478,6 +496,17 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         dataplane.shutdown().await;
     }
     Ok(())
+}
+
+/// The next change of the identity provider's directory; never, without
+/// one.
+async fn changed(
+    changes: &mut Option<tokio::sync::watch::Receiver<Arc<crate::idp::DirectoryView>>>,
+) -> Result<(), tokio::sync::watch::error::RecvError> {
+    match changes {
+        Some(changes) => changes.changed().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The embedded data plane, in this process, behind its admin API on

@@ -20,11 +20,12 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-pub use load::{judge_range, Budget, Judged, LoadError, TrustAnchor, Verification};
-pub use report::{Author, Denial};
+pub use load::{judge_range, Budget, Checks, Judged, LoadError, TrustAnchor, Verification};
+pub use report::{Author, Denial, IdpReason};
 
 use crate::authz::{self, Authorizer, Change, Denied, Permit};
 use crate::identity::{ApiVerified, NoIdentity, Principal, Verified};
+use crate::idp::Idp;
 use crate::source::{CommitId, CommitInfo};
 use crate::spec::actions;
 use crate::spec::yaml::Pos;
@@ -83,10 +84,11 @@ impl Identity {
         &self,
         authorizer: &Authorizer<'_>,
         policy: &Catalog,
+        idp: Idp<'_>,
         change: &Change,
     ) -> Result<Permit, Denied> {
         match self {
-            Identity::Token(api) => authz::authorize_token(policy, &api.token, change),
+            Identity::Token(api) => authz::authorize_token(policy, idp, &api.token, change),
             Identity::Signed(_) | Identity::Claimed { .. } => {
                 authorizer.authorize(self.principal(), change)
             }
@@ -276,8 +278,20 @@ fn key(change: &Change) -> ChangeKey {
 /// Decides a candidate: `trusted` is the state of the trusted commit (an
 /// empty catalog before any), `policy` what judges (the same catalog, or
 /// empty under bootstrap admin keys, which identities carry themselves).
+///
+/// `idp` narrows like a revocation in the range, and only narrows: the
+/// changes of a commit whose author (or whose ServiceAccount's owner) the
+/// identity provider deprovisioned are denied, saying when and by which
+/// SCIM event, and a rule requiring IdP groups fits only their members.
+/// It is the directory as of this judgement: commits already applied
+/// stay applied, and a re-activated person has again what git grants.
 #[must_use]
-pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Judgement {
+pub fn judge_candidate(
+    trusted: &Catalog,
+    policy: &Catalog,
+    idp: Idp<'_>,
+    candidate: &Candidate,
+) -> Judgement {
     let head_state = candidate.states.get(&candidate.head);
     let Some(Ok(head)) = head_state else {
         let invalid = match head_state {
@@ -306,13 +320,13 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
             commits: Vec::new(),
         };
     }
-    let authorizer = Authorizer::new(policy);
+    let authorizer = Authorizer::new(policy, idp);
     let narrowing = narrowing(trusted, policy, candidate);
     let narrowers: HashMap<CommitId, (Authorizer<'_>, &Catalog)> = narrowing
         .iter()
         .flatten()
         .filter_map(|id| {
-            state_of(candidate, id).map(|catalog| (*id, (Authorizer::new(catalog), catalog)))
+            state_of(candidate, id).map(|catalog| (*id, (Authorizer::new(catalog, idp), catalog)))
         })
         .collect();
     let in_range: HashMap<CommitId, usize> = candidate
@@ -393,7 +407,7 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
                 reason: reason.clone(),
             },
             Ok(identity) => {
-                let permit = match identity.authorize(&authorizer, policy, change) {
+                let permit = match identity.authorize(&authorizer, policy, idp, change) {
                     Ok(permit) => permit,
                     Err(denied) => {
                         return Verdict::Denied {
@@ -407,7 +421,7 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
                 for id in &narrowing[who] {
                     let (narrower, catalog) = &narrowers[id];
                     let narrowed = identity.as_listed_in(catalog);
-                    if let Err(denied) = narrowed.authorize(narrower, catalog, change) {
+                    if let Err(denied) = narrowed.authorize(narrower, catalog, idp, change) {
                         return Verdict::Denied {
                             denied,
                             revoked_in: Some(*id),

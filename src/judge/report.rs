@@ -32,6 +32,37 @@ pub struct Denial<'a> {
     pub action: &'static str,
     /// `pool/web`, or `the repository` for a repository-wide action.
     pub resource: String,
+    /// What the identity provider took away, when that is why: the
+    /// status must say it, since git alone would have allowed it.
+    pub idp: Option<IdpReason>,
+}
+
+/// The identity provider's part in a denial.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdpReason {
+    /// `deprovisioned by the identity provider at T (SCIM event N)`.
+    Deprovisioned(String),
+    /// A rule needs these IdP groups, and the author is not in them.
+    NotInGroups(Vec<String>),
+}
+
+/// The identity provider's part in a denial: the person deprovisioned
+/// (with when and by which SCIM event), or not in a group a rule needs.
+fn idp_part(verdict: &Verdict) -> Option<IdpReason> {
+    use crate::authz::{Miss, Why};
+    let Verdict::Denied { denied, .. } = verdict else {
+        return None;
+    };
+    match denied.why.as_ref() {
+        Why::Deprovisioned(deprovisioned) => {
+            Some(IdpReason::Deprovisioned(deprovisioned.headline()))
+        }
+        Why::NotCovered { near, .. } => near.iter().find_map(|miss| match &miss.miss {
+            Miss::IdpGroups { required } => Some(IdpReason::NotInGroups(required.clone())),
+            Miss::Resource | Miss::Labels { .. } => None,
+        }),
+        _ => None,
+    }
 }
 
 impl Denial<'_> {
@@ -46,12 +77,24 @@ impl Denial<'_> {
                 format!("unverified {email} ({})", reason.reason_code())
             }
         };
-        format!(
-            "denied: {who} may not {} on {} (commit {})",
-            self.action,
-            self.resource,
-            &self.commit.short()[..7]
-        )
+        let commit = &self.commit.short()[..7];
+        // A status holds 140 characters: the IdP's reason goes where it
+        // is read, not cut off.
+        match &self.idp {
+            Some(IdpReason::Deprovisioned(headline)) => {
+                format!("denied: {who} {headline} (commit {commit})")
+            }
+            Some(IdpReason::NotInGroups(groups)) => format!(
+                "denied: {who} may not {} on {} (commit {commit}): not in IdP group {}",
+                self.action,
+                self.resource,
+                groups.join(", ")
+            ),
+            None => format!(
+                "denied: {who} may not {} on {} (commit {commit})",
+                self.action, self.resource
+            ),
+        }
     }
 
     /// Who was denied, for an alert's title: `user/bob`, or
@@ -86,6 +129,7 @@ impl Judgement {
                 .resource
                 .as_ref()
                 .map_or_else(|| "the repository".to_owned(), ToString::to_string),
+            idp: idp_part(&change.verdict),
         })
     }
 

@@ -113,7 +113,12 @@ impl History {
             states: self.states,
             rewritten: rewritten.then_some(self.trusted.0),
         };
-        judge_candidate(&self.trusted.1, &self.trusted.1, &candidate)
+        judge_candidate(
+            &self.trusted.1,
+            &self.trusted.1,
+            crate::idp::Idp::Absent,
+            &candidate,
+        )
     }
 }
 
@@ -323,7 +328,12 @@ fn moving_the_branch_back_is_refused() {
         states: history.states,
         rewritten: Some(id(0)),
     };
-    let judgement = judge_candidate(&history.trusted.1, &history.trusted.1, &candidate);
+    let judgement = judge_candidate(
+        &history.trusted.1,
+        &history.trusted.1,
+        crate::idp::Idp::Absent,
+        &candidate,
+    );
     assert!(matches!(judgement.ruling, Ruling::Rewound));
     assert!(judgement.to_string().contains("git revert"));
 }

@@ -36,6 +36,10 @@ pub enum ApiError {
     /// The identity provider's keys could not be fetched.
     #[error("the identity provider could not be asked for its keys")]
     IdpUnavailable,
+    /// Authenticated, but the identity provider deprovisioned the token's
+    /// ServiceAccount's owner (or the signed-in person).
+    #[error("{0}")]
+    Deprovisioned(Box<crate::idp::Deprovisioned>),
     /// Authenticated, but not allowed.
     #[error("{0}")]
     Forbidden(Box<Denied>),
@@ -139,7 +143,9 @@ impl ApiError {
             | ApiError::Token(_)
             | ApiError::IdpToken(_)
             | ApiError::NotInGit(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) | ApiError::Refused(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::Refused(_) | ApiError::Deprovisioned(_) => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::NotApplied(_) => StatusCode::BAD_GATEWAY,
             ApiError::NotFound { .. } | ApiError::NoSuchPart { .. } | ApiError::NoRoute => {
                 StatusCode::NOT_FOUND
@@ -178,6 +184,7 @@ impl ApiError {
             ApiError::NotInGit(why) => why.code(),
             ApiError::IdpUnavailable => "idp-unavailable",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Deprovisioned(_) => "deprovisioned",
             ApiError::NotFound { .. } | ApiError::NoSuchPart { .. } => "not-found",
             ApiError::NoRoute => "no-such-endpoint",
             ApiError::MethodNotAllowed => "method-not-allowed",
@@ -239,6 +246,11 @@ impl ApiError {
                  policy"
             }
             ApiError::IdpUnavailable => "call again shortly; an operator may check the daemon's log",
+            ApiError::Deprovisioned(_) => {
+                "the identity provider took this person's access (for a token: its ServiceAccount's \
+                 owner's); it comes back when the identity provider re-activates them, or when \
+                 the ServiceAccount is given an active owner in git"
+            }
             ApiError::Forbidden(_) => {
                 "the token's scopes and the ServiceAccount's roles in the trusted policy decide; \
                  see the message for which rule is missing"

@@ -262,9 +262,19 @@ async fn admit(
                         ApiError::RateLimited { retry_after },
                     )
                 })?;
+            // The identity provider takes access away at once: checked on
+            // every call against its last push.
+            let idp = api.idp.snapshot();
+            crate::idp::standing_of(idp.idp(), &view.catalog, &token.principal()).map_err(|d| {
+                (
+                    Who::Token(Box::new(token.clone())),
+                    ApiError::Deprovisioned(Box::new(d)),
+                )
+            })?;
             Ok(Some(Authenticated {
                 who: ApiPrincipal::Token(token),
                 view,
+                idp,
             }))
         }
         Err(refused) => {
@@ -300,7 +310,8 @@ fn admit_person(
     view: std::sync::Arc<crate::daemon::trusted::TrustedView>,
     peer: SocketAddr,
 ) -> Result<Option<Authenticated>, (Who, ApiError)> {
-    let user = oidc.judge(&person, &view.catalog).map_err(|why| {
+    let idp = api.idp.snapshot();
+    let user = oidc.judge(&person, &view.catalog, &idp).map_err(|why| {
         (
             Who::Refused(person.subject.clone()),
             ApiError::NotInGit(why),
@@ -321,6 +332,7 @@ fn admit_person(
     Ok(Some(Authenticated {
         who: ApiPrincipal::Person(caller),
         view,
+        idp,
     }))
 }
 

@@ -66,6 +66,8 @@ pub struct ApiState {
     /// OIDC sign-in: a person's bearer JWT or session cookie; `None`:
     /// API tokens only.
     pub oidc: Option<Arc<crate::daemon::oidc::Oidc>>,
+    /// What the identity provider took away: checked on every call.
+    pub idp: super::idp::IdpHandle,
 }
 
 /// A caller with an API token, and the trusted commit it was checked
@@ -74,6 +76,9 @@ pub struct ApiState {
 pub struct Caller {
     pub token: TokenCaller,
     pub view: Arc<TrustedView>,
+    /// The identity provider's directory the call was admitted with; the
+    /// endpoint's authorization reads the same one (IdP groups).
+    pub idp: super::idp::IdpSnapshot,
 }
 
 /// A person the identity provider vouched for (a bearer JWT or a session
@@ -111,6 +116,9 @@ impl ApiPrincipal {
 pub struct Authenticated {
     pub who: ApiPrincipal,
     pub view: Arc<TrustedView>,
+    /// The identity provider's directory the call was admitted with; the
+    /// endpoint's authorization reads the same one (IdP groups).
+    pub idp: super::idp::IdpSnapshot,
 }
 
 impl Authenticated {
@@ -118,9 +126,12 @@ impl Authenticated {
     /// scopes; a person through their User's roles.
     pub fn authorize(&self, change: &Change) -> Result<Permit, Denied> {
         match &self.who {
-            ApiPrincipal::Token(token) => authorize_token(&self.view.catalog, token, change),
+            ApiPrincipal::Token(token) => {
+                authorize_token(&self.view.catalog, self.idp.idp(), token, change)
+            }
             ApiPrincipal::Person(person) => authorize(
                 &self.view.catalog,
+                self.idp.idp(),
                 &Principal::User(person.user.clone()),
                 change,
             ),
@@ -130,9 +141,12 @@ impl Authenticated {
     /// May the caller make `action` on anything at all?
     pub fn holds_action(&self, action: &'static Action) -> Result<(), Denied> {
         match &self.who {
-            ApiPrincipal::Token(token) => token_holds_action(&self.view.catalog, token, action),
+            ApiPrincipal::Token(token) => {
+                token_holds_action(&self.view.catalog, self.idp.idp(), token, action)
+            }
             ApiPrincipal::Person(person) => holds_action(
                 &self.view.catalog,
+                self.idp.idp(),
                 &Principal::User(person.user.clone()),
                 action,
             ),
@@ -147,6 +161,7 @@ impl Authenticated {
             ApiPrincipal::Token(token) => Ok(Caller {
                 token,
                 view: self.view,
+                idp: self.idp,
             }),
             ApiPrincipal::Person(_) => Err(ApiError::NotSupportedYet(
                 "writes by a signed-in person are not made yet; push a signed commit, or use a \

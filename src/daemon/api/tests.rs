@@ -267,6 +267,7 @@ async fn nothing_is_answered_before_a_commit_is_trusted_or_while_the_audit_log_i
         metrics: Default::default(),
         oidc: None,
         clock: Arc::new(crate::support::clock::FixedClock::at_unix(1_800_000_000)),
+        idp: Default::default(),
         // As for a daemon without an API signing key.
         writer: Some(Arc::new(
             super::writer::Writer::new(
@@ -474,6 +475,7 @@ spec:
         metrics: Default::default(),
         oidc: None,
         clock: Arc::new(crate::support::clock::FixedClock::at_unix(1_800_000_000)),
+        idp: Default::default(),
         writer: Some(Arc::new(
             super::writer::Writer::new(
                 crate::source::GitLocation::Local(repo.path().to_owned()),

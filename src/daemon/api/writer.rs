@@ -601,13 +601,23 @@ pub(super) fn commit_edit_on(
         let made = changes(&before, &after);
         if made.is_empty() {
             let change = edit.already_so(&before).ok_or_else(|| edit.unchanged())?;
-            let _permit = authorize_token(&caller.view.catalog, &caller.token, &change)
-                .map_err(|denied| ApiError::Forbidden(Box::new(denied)))?;
+            let _permit = authorize_token(
+                &caller.view.catalog,
+                caller.idp.idp(),
+                &caller.token,
+                &change,
+            )
+            .map_err(|denied| ApiError::Forbidden(Box::new(denied)))?;
             return Ok(None);
         }
         for change in &made {
-            let _permit = authorize_token(&caller.view.catalog, &caller.token, change)
-                .map_err(|denied| ApiError::Forbidden(Box::new(denied)))?;
+            let _permit = authorize_token(
+                &caller.view.catalog,
+                caller.idp.idp(),
+                &caller.token,
+                change,
+            )
+            .map_err(|denied| ApiError::Forbidden(Box::new(denied)))?;
         }
         let tree = source
             .tree_with_file(head, &files[index].path, &text)

@@ -63,16 +63,16 @@ impl SignedIn {
 pub struct Oidc {
     pub provider: Provider,
     pub sessions: Sessions,
-    /// The SCIM directory, when the daemon serves one: a person it
-    /// deactivated or deleted is refused.
-    pub directory: Option<Arc<crate::daemon::scim::Directory>>,
+    /// What the identity provider took away (SCIM): a person it
+    /// deprovisioned is refused.
+    pub idp: crate::daemon::idp::IdpHandle,
     random: SystemRandom,
 }
 
 impl Oidc {
     pub fn new(
         config: OidcConfig,
-        directory: Option<Arc<crate::daemon::scim::Directory>>,
+        idp: crate::daemon::idp::IdpHandle,
     ) -> Result<Oidc, ProviderError> {
         let secret = config
             .client_secret
@@ -85,7 +85,7 @@ impl Oidc {
         Ok(Oidc {
             provider: Provider::new(Arc::new(config), secret)?,
             sessions,
-            directory,
+            idp,
             random: SystemRandom::new(),
         })
     }
@@ -122,19 +122,24 @@ impl Oidc {
         self.sessions.get(id, now).map(|s| s.person)
     }
 
-    /// Who `person` is under `policy` (the trusted one) right now.
-    pub fn judge(&self, person: &Person, policy: &Catalog) -> Result<Name, NotInGit> {
-        let directory = self.directory.as_ref().map(|d| d.snapshot());
-        to_user(policy, person, &self.config().mapping, directory.as_deref())
+    /// Who `person` is under `policy` (the trusted one), with what the
+    /// identity provider took away as of `idp`.
+    pub fn judge(
+        &self,
+        person: &Person,
+        policy: &Catalog,
+        idp: &crate::daemon::idp::IdpSnapshot,
+    ) -> Result<Name, NotInGit> {
+        to_user(policy, person, &self.config().mapping, idp.idp())
     }
 
     /// As [`Oidc::judge`], for the pages: a person who is nobody in git
     /// is a viewer when the config allows viewers — unless git disabled
     /// them or the directory took them away, which refuses everywhere.
     pub fn signed_in(&self, person: Person, policy: &Catalog) -> Result<SignedIn, NotInGit> {
-        match self.judge(&person, policy) {
+        match self.judge(&person, policy, &self.idp.snapshot()) {
             Ok(user) => Ok(SignedIn::User { user, person }),
-            Err(why @ (NotInGit::Disabled(_) | NotInGit::Deprovisioned { .. })) => Err(why),
+            Err(why @ (NotInGit::Disabled(_) | NotInGit::Deprovisioned(_))) => Err(why),
             Err(why) if self.config().allow_viewers => Ok(SignedIn::Viewer { person, why }),
             Err(why) => Err(why),
         }

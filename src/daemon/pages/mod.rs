@@ -39,6 +39,9 @@ pub struct PagesState {
     pub started: i64,
     /// OIDC sign-in; `None`: the pages are open to whoever reaches them.
     pub oidc: Option<Arc<crate::daemon::oidc::Oidc>>,
+    /// What the identity provider took away: `/tokens` marks the tokens
+    /// of deprovisioned owners.
+    pub idp: crate::daemon::idp::IdpHandle,
 }
 
 /// Serves `router` (the pages, with the API nested under `/v1`) on

@@ -253,6 +253,7 @@ fn dated(unix: i64) -> String {
 fn flag(flag: &Flag, now: i64, created_before_start: bool) -> String {
     let days = |seconds: i64| seconds.div_euclid(86_400);
     match flag {
+        Flag::OwnerDeprovisioned { headline } => badge("failure", &format!("owner {headline}")),
         Flag::Expired { at } => badge("failure", &format!("expired {} day(s) ago", days(now - at))),
         Flag::Expiring { at } => badge("error", &format!("expires in {} day(s)", days(at - now))),
         Flag::Unused { last: Some(last) } => {
@@ -533,7 +534,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
             states,
             rewritten: None,
         };
-        judge_candidate(&trusted, &trusted, &candidate)
+        judge_candidate(&trusted, &trusted, crate::idp::Idp::Absent, &candidate)
     }
 
     fn bob() -> Result<Identity, NoIdentity> {

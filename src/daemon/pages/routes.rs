@@ -62,7 +62,8 @@ async fn tokens(State(state): State<PagesState>) -> Html<String> {
     let now = state.clock.unix_seconds();
     let view = state.trusted.load();
     let rows = view.as_ref().map_or_else(Vec::new, |view| {
-        super::tokens::rows(&view.catalog, &state.metrics.tokens, now)
+        let idp = state.idp.snapshot();
+        super::tokens::rows(&view.catalog, idp.idp(), &state.metrics.tokens, now)
     });
     let commit = view.as_ref().map(|view| view.commit.to_string());
     Html(render::tokens(&rows, commit.as_deref(), now, state.started))

@@ -33,4 +33,4 @@ pub use claims::{Expected, IdClaims};
 pub use error::Refused;
 pub use jwks::{Jwks, MAX_JWKS_BYTES, MAX_KEYS};
 pub use jwt::{verify, MAX_JWT_BYTES};
-pub use person::{standing_refusal, to_user, Mapping, NotInGit, Person};
+pub use person::{to_user, Mapping, NotInGit, Person};

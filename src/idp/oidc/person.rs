@@ -7,7 +7,6 @@
 //! (SCIM) deactivated or deleted: the provider can take access away.
 
 use super::IdClaims;
-use crate::idp::{DirectoryView, Standing};
 use crate::spec::units::{canonical_email, Name};
 use crate::spec::Catalog;
 use serde_json::Value;
@@ -81,8 +80,8 @@ pub enum NotInGit {
     NoUser(String),
     #[error("User {0} is disabled in git")]
     Disabled(Name),
-    #[error("User {user} was {standing} by the identity provider (SCIM); ask an admin to reactivate you")]
-    Deprovisioned { user: Name, standing: &'static str },
+    #[error("{0}")]
+    Deprovisioned(Box<crate::idp::Deprovisioned>),
 }
 
 impl NotInGit {
@@ -94,19 +93,19 @@ impl NotInGit {
             NotInGit::NoClaim(_) => "oidc_no_mapping_claim",
             NotInGit::NoUser(_) => "oidc_no_git_user",
             NotInGit::Disabled(_) => "oidc_user_disabled",
-            NotInGit::Deprovisioned { .. } => "idp_deprovisioned",
+            NotInGit::Deprovisioned(_) => "deprovisioned",
         }
     }
 }
 
 /// The git User `person` is under `policy` (the trusted one), refusing a
-/// disabled User and — when a directory is at hand — one it deactivated
-/// or deleted.
+/// disabled User and one the identity provider deprovisioned
+/// ([`crate::idp::user_standing`]).
 pub fn to_user(
     policy: &Catalog,
     person: &Person,
     mapping: &Mapping,
-    directory: Option<&DirectoryView>,
+    idp: crate::idp::Idp<'_>,
 ) -> Result<Name, NotInGit> {
     let claimed = person.claimed.as_deref().ok_or_else(|| match mapping {
         Mapping::VerifiedEmail => NotInGit::NoVerifiedEmail,
@@ -125,36 +124,7 @@ pub fn to_user(
     if user.spec.disabled {
         return Err(NotInGit::Disabled(user.name.clone()));
     }
-    let emails = user
-        .spec
-        .emails
-        .iter()
-        .map(|e| e.value.as_str())
-        .chain(person.email.as_deref());
-    if let Some(standing) = directory.and_then(|d| standing_refusal(d, emails)) {
-        return Err(NotInGit::Deprovisioned {
-            user: user.name.clone(),
-            standing: match standing {
-                Standing::Deleted => "deleted",
-                Standing::Deactivated | Standing::Active => "deactivated",
-            },
-        });
-    }
+    crate::idp::user_standing(idp, policy, user.name.as_str())
+        .map_err(|d| NotInGit::Deprovisioned(Box::new(d)))?;
     Ok(user.name.clone())
-}
-
-/// The standing that takes a person's access away, if the directory
-/// holds one of `emails` as deactivated or deleted: the least access of
-/// any of them wins. `None`: the directory takes nothing away (it may
-/// not know the person at all — it never grants).
-pub fn standing_refusal<'a>(
-    directory: &DirectoryView,
-    emails: impl IntoIterator<Item = &'a str>,
-) -> Option<Standing> {
-    emails
-        .into_iter()
-        .filter_map(|e| directory.user_by_email(e))
-        .map(|u| u.standing)
-        .min()
-        .filter(|s| *s != Standing::Active)
 }

@@ -5,7 +5,7 @@ use super::claims::{check, same_secret};
 use super::jwks::Alg;
 use super::*;
 use crate::idp::scim::{schema, Kind, Precondition, Store};
-use crate::idp::{DirectoryView, Standing};
+use crate::idp::{DirectoryView, Idp};
 use crate::spec::{load, Options, SourceFile};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -394,12 +394,14 @@ fn a_verified_email_maps_to_the_user_listing_it_and_nothing_else_does() {
     let by_email = Mapping::VerifiedEmail;
     let ada = person(json!({}), &by_email);
     assert_eq!(
-        to_user(&policy, &ada, &by_email, None).unwrap().as_str(),
+        to_user(&policy, &ada, &by_email, Idp::Absent)
+            .unwrap()
+            .as_str(),
         "ada"
     );
     let unverified = person(json!({"email_verified": false}), &by_email);
     assert_eq!(
-        to_user(&policy, &unverified, &by_email, None),
+        to_user(&policy, &unverified, &by_email, Idp::Absent),
         Err(NotInGit::NoVerifiedEmail)
     );
     // Some providers send the flag as a string: not `true`.
@@ -407,14 +409,16 @@ fn a_verified_email_maps_to_the_user_listing_it_and_nothing_else_does() {
     assert_eq!(stringly.email, None);
     let stranger = person(json!({"email": "eve@example.com"}), &by_email);
     assert_eq!(
-        to_user(&policy, &stranger, &by_email, None)
+        to_user(&policy, &stranger, &by_email, Idp::Absent)
             .unwrap_err()
             .code(),
         "oidc_no_git_user"
     );
     let ben = person(json!({"email": "ben@example.com"}), &by_email);
     assert_eq!(
-        to_user(&policy, &ben, &by_email, None).unwrap_err().code(),
+        to_user(&policy, &ben, &by_email, Idp::Absent)
+            .unwrap_err()
+            .code(),
         "oidc_user_disabled"
     );
 }
@@ -425,13 +429,15 @@ fn a_configured_claim_names_the_user() {
     let by_claim = Mapping::Claim("preferred_username".into());
     let ada = person(json!({"preferred_username": "ada"}), &by_claim);
     assert_eq!(
-        to_user(&policy, &ada, &by_claim, None).unwrap().as_str(),
+        to_user(&policy, &ada, &by_claim, Idp::Absent)
+            .unwrap()
+            .as_str(),
         "ada"
     );
     assert_eq!(ada.shown(), "ada");
     let without = person(json!({}), &by_claim);
     assert_eq!(
-        to_user(&policy, &without, &by_claim, None),
+        to_user(&policy, &without, &by_claim, Idp::Absent),
         Err(NotInGit::NoClaim("preferred_username".into()))
     );
 }
@@ -447,7 +453,7 @@ fn the_directory_takes_a_deactivated_person_away_and_never_grants() {
     let by_email = Mapping::VerifiedEmail;
     let ada = person(json!({}), &by_email);
     let view = DirectoryView::of(&store);
-    assert!(to_user(&policy, &ada, &by_email, Some(&view)).is_ok());
+    assert!(to_user(&policy, &ada, &by_email, pushed(&view)).is_ok());
     let off = json!({"schemas": [schema::PATCH_OP],
                      "Operations": [{"op": "replace", "value": {"active": false}}]});
     let planned = store
@@ -455,14 +461,24 @@ fn the_directory_takes_a_deactivated_person_away_and_never_grants() {
         .unwrap();
     store.apply(&planned.delta);
     let view = DirectoryView::of(&store);
-    assert_eq!(
-        standing_refusal(&view, ["ADA@example.com"]),
-        Some(Standing::Deactivated)
-    );
-    let refused = to_user(&policy, &ada, &by_email, Some(&view)).unwrap_err();
-    assert_eq!(refused.code(), "idp_deprovisioned");
+    let refused = to_user(&policy, &ada, &by_email, pushed(&view)).unwrap_err();
+    assert_eq!(refused.code(), "deprovisioned");
+    assert!(refused.to_string().contains("deactivated"), "{refused}");
     // Unknown to the directory: nothing taken away, nothing given.
-    assert_eq!(standing_refusal(&view, ["eve@example.com"]), None);
+    let eve = person(json!({"email": "eve@example.com"}), &by_email);
+    assert_eq!(
+        to_user(&policy, &eve, &by_email, pushed(&view))
+            .unwrap_err()
+            .code(),
+        "oidc_no_git_user"
+    );
+}
+
+fn pushed(view: &DirectoryView) -> Idp<'_> {
+    Idp::Pushed {
+        view,
+        require_known_users: false,
+    }
 }
 
 #[test]

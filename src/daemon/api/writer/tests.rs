@@ -143,6 +143,7 @@ spec:
         caller: Caller {
             token: crate::identity::authenticate(&catalog, token.expose(), NOW).unwrap(),
             view,
+            idp: Default::default(),
         },
         signer: Arc::new(ApiSigner::new(key).unwrap()),
         trusted,
@@ -195,6 +196,7 @@ impl Estate {
             metrics: Default::default(),
             oidc: None,
             clock: Arc::new(crate::support::clock::FixedClock::at_unix(NOW as u64)),
+            idp: Default::default(),
             writer: Some(Arc::new(
                 Writer::new(
                     GitLocation::Local(self.repo()),

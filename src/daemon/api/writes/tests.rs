@@ -154,6 +154,7 @@ spec:
     let caller = |t: &ApiToken| Caller {
         token: crate::identity::authenticate(&catalog, t.expose(), 1_800_000_000).unwrap(),
         view: view.clone(),
+        idp: Default::default(),
     };
     let key = ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[9; 32]));
     Estate {
