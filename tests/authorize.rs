@@ -869,8 +869,10 @@ fn api_commit(
     repo.git(&["add", "-A"], &[]);
     let tree = repo.git(&["write-tree"], &[]);
     let trailers = ApiTrailers {
-        account: "deploy-bot".parse().unwrap(),
-        token: TokenId::parse("aaaaaaaaaaaa").unwrap(),
+        on_behalf: lbops::spec::api_commit::OnBehalf::Token {
+            account: "deploy-bot".parse().unwrap(),
+            token: TokenId::parse("aaaaaaaaaaaa").unwrap(),
+        },
         request: RequestId::parse("req-42").unwrap(),
     };
     let git = git2::Repository::open(repo.path()).unwrap();

@@ -71,6 +71,7 @@ impl Provider {
             "other_client_id": OTHER_CLIENT,
             "accounts": {
                 "alice": {"email": "alice@example.test", "email_verified": true},
+                "bob": {"email": "bob@example.test", "email_verified": true},
                 "unverified": {"email": "alice@example.test", "email_verified": false},
                 "mallory": {"email": "mallory@example.test", "email_verified": true},
             },
@@ -321,6 +322,8 @@ struct Setup {
     pages: String,
     /// Where the test's own sign-ins are sent back to (nobody listens).
     cli_callback: String,
+    /// The daemon's API signing key: a person's writes are commits too.
+    _api_key: common::git::SshKey,
     _ports: Ports,
 }
 
@@ -335,9 +338,13 @@ impl Setup {
         std::fs::write(&secret, format!("{CLIENT_SECRET}\n")).unwrap();
         let config = std::fs::read_to_string(estate.config_path()).unwrap();
         let listen = pages.trim_start_matches("http://");
+        let api_key = common::git::SshKey::new("lbops-api");
         let config = config.replace(
             "api: {listen: '127.0.0.1:0'}",
-            &format!("api: {{listen: '{listen}'}}"),
+            &format!(
+                "api: {{listen: '{listen}', signing_key_file: '{}'}}",
+                api_key.private_key().display()
+            ),
         ) + &format!(
             "oidc: {{issuer: '{}', client_id: {CLIENT_ID}, client_secret_file: '{}', public_url: '{pages}'{oidc_extra}}}\n",
             provider.issuer,
@@ -352,6 +359,7 @@ impl Setup {
             daemon,
             pages,
             cli_callback,
+            _api_key: api_key,
             _ports: ports,
         }
     }
@@ -418,14 +426,19 @@ impl Setup {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    async fn write(&self, bearer: &str) -> (u16, Value) {
-        let response = http()
-            .put(format!("{}/v1/pools/web/weights", self.pages))
-            .bearer_auth(bearer)
-            .json(&json!({"weights": {self.estate.stable.address.to_string(): 50}}))
-            .send()
-            .await
-            .unwrap();
+    /// Sets the stable target's weight in pool/web, waiting until applied.
+    async fn write(&self, bearer: &str, weight: u32) -> (u16, Value) {
+        self.call(
+            http()
+                .put(format!("{}/v1/pools/web/weights?wait=applied", self.pages))
+                .json(&json!({"weights": {self.estate.stable.address.to_string(): weight}})),
+            bearer,
+        )
+        .await
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder, bearer: &str) -> (u16, Value) {
+        let response = request.bearer_auth(bearer).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -507,15 +520,77 @@ async fn a_person_signs_in_reads_with_a_bearer_or_the_session_and_signs_out() {
     let token = setup.id_token("alice").await;
     let (status, pools) = setup.api(Some(&token), None).await;
     assert_eq!(status, 200, "{pools}\n{}", setup.daemon.logs());
-    // A person's writes are not made yet: refused, with what to do, and
-    // nothing committed.
-    let (status, answer) = setup.write(&token).await;
+    // A person's write is a commit for their User, signed with the
+    // daemon's API key, judged with alice's roles and applied.
+    let (status, answer) = setup.write(&token, 50).await;
+    assert_eq!(status, 200, "{answer}\n{}", setup.daemon.logs());
+    let commit = answer["commit"].as_str().unwrap().to_owned();
+    assert_eq!(answer["applied"], json!(commit), "{answer}");
+    let repo = &setup.estate.repo;
+    assert_eq!(repo.head(), commit);
+    let shown = repo.git(
+        &["show", "-s", "--format=%an <%ae>|%cn <%ce>|%B", &commit],
+        &[],
+    );
+    assert!(
+        shown.starts_with("alice <alice@user.lbops.invalid>|lbops API <api@lbops.invalid>|"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\nLbops-User: alice\nLbops-Request: ") && !shown.contains("Lbops-Token"),
+        "{shown}"
+    );
+    let notes = repo.git(&["notes", "--ref=lbops", "show", &commit], &[]);
+    assert!(notes.contains("lbops/apply: success"), "{notes}");
+    // The commit page names her, and how the call was made.
+    let page = http()
+        .get(format!("{}/commits/{commit}", setup.pages))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<strong>user/alice</strong> — signed in through the identity provider"),
+        "{page}"
+    );
+    // The same weight again: already so, no second commit.
+    let (status, answer) = setup.write(&token, 50).await;
     assert_eq!(
-        (status, &answer["code"]),
-        (501, &json!("not-supported-yet")),
+        (status, &answer["unchanged"]),
+        (200, &json!(true)),
         "{answer}"
     );
-    assert_eq!(setup.estate.repo.head(), setup.estate.first);
+    assert_eq!(repo.head(), commit);
+    // bob may shift weights of team-web pools, not of the data team's:
+    // his own roles, as for his signed commits.
+    let bobs = setup.id_token("bob").await;
+    let (status, answer) = setup.write(&bobs, 40).await;
+    assert_eq!(status, 200, "{answer}\n{}", setup.daemon.logs());
+    let bobs_commit = repo.head();
+    assert!(repo
+        .git(&["show", "-s", "--format=%B", &bobs_commit], &[])
+        .contains("Lbops-User: bob"));
+    let (status, answer) = setup
+        .call(
+            http()
+                .put(format!("{}/v1/pools/db/weights", setup.pages))
+                .json(&json!({"weights": {setup.estate.stable.address.to_string(): 3}})),
+            &bobs,
+        )
+        .await;
+    assert_eq!(
+        (status, &answer["code"]),
+        (403, &json!("forbidden")),
+        "{answer}"
+    );
+    assert!(
+        answer["message"].as_str().unwrap().contains("user/bob"),
+        "{answer}"
+    );
+    assert_eq!(repo.head(), bobs_commit);
 
     // Sign-out revokes the session: the same cookie is nobody now.
     let response = http()
@@ -704,7 +779,7 @@ async fn a_person_with_no_git_user_gets_nothing_unless_viewers_are_allowed() {
     let token = setup.id_token("mallory").await;
     let (status, answer) = setup.api(Some(&token), None).await;
     assert_eq!((status, &answer["code"]), (401, &json!("oidc_no_git_user")));
-    let (status, answer) = setup.write(&token).await;
+    let (status, answer) = setup.write(&token, 50).await;
     assert_eq!((status, &answer["code"]), (401, &json!("oidc_no_git_user")));
     drop(setup);
 
@@ -740,7 +815,7 @@ async fn a_person_with_no_git_user_gets_nothing_unless_viewers_are_allowed() {
         .await;
     assert_eq!((status, &answer["code"]), (401, &json!("oidc_no_git_user")));
     let token = setup.id_token("mallory").await;
-    let (status, _) = setup.write(&token).await;
+    let (status, _) = setup.write(&token, 50).await;
     assert_eq!(status, 401);
     // The head did not move: nothing was committed for her.
     assert_eq!(setup.estate.repo.head(), setup.estate.first);

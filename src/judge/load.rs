@@ -209,7 +209,7 @@ fn read_and_decide(
             let identity = match (api, verification, anchor) {
                 // Checked even with signature checks off: the API key
                 // speaks for a token, never for the email it writes.
-                (Some(key), _, _) => key.identify(&trusted, &evidence, now).map(Identity::Token),
+                (Some(key), _, _) => key.identify(&trusted, &evidence, now).map(Identity::Api),
                 (None, Verification::Off, TrustAnchor::Commit(_)) => {
                     identity::claimed(&trusted, &evidence)
                         .map(|principal| Identity::Claimed { principal })
@@ -274,7 +274,7 @@ fn narrow_identities(
             let again = match (verification, identity) {
                 // The token as the narrowing state lists it: removed or
                 // moved to another account there, it binds at once.
-                (_, Identity::Token(_)) => match api {
+                (_, Identity::Api(_)) => match api {
                     Some(key) => key
                         .identify(state, &evidence, now)
                         .map(|verified| verified.principal),

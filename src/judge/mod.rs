@@ -44,8 +44,9 @@ pub enum Identity {
     Claimed { principal: Principal },
     /// Written by the daemon for an API call and signed with its API key:
     /// the token's ServiceAccount, narrowed by the token's scopes and
-    /// resources as the trusted policy lists them.
-    Token(ApiVerified),
+    /// resources as the trusted policy lists them; or a signed-in person's
+    /// User, judged as their own signed commits are.
+    Api(ApiVerified),
 }
 
 impl Identity {
@@ -54,7 +55,7 @@ impl Identity {
         match self {
             Identity::Signed(verified) => &verified.principal,
             Identity::Claimed { principal } => principal,
-            Identity::Token(api) => &api.principal,
+            Identity::Api(api) => &api.principal,
         }
     }
 
@@ -65,10 +66,13 @@ impl Identity {
     /// widening does not help, since the trusted policy must allow too.
     fn as_listed_in(&self, policy: &Catalog) -> std::borrow::Cow<'_, Identity> {
         match self {
-            Identity::Token(api) => match crate::identity::token::listed(policy, &api.token) {
-                Some(token) if token != api.token => {
-                    std::borrow::Cow::Owned(Identity::Token(ApiVerified {
-                        token,
+            Identity::Api(api) => match api
+                .token()
+                .and_then(|token| Some((token, crate::identity::token::listed(policy, token)?)))
+            {
+                Some((token, listed)) if listed != *token => {
+                    std::borrow::Cow::Owned(Identity::Api(ApiVerified {
+                        via: crate::identity::ApiVia::Token(listed),
                         ..api.clone()
                     }))
                 }
@@ -88,8 +92,11 @@ impl Identity {
         change: &Change,
     ) -> Result<Permit, Denied> {
         match self {
-            Identity::Token(api) => authz::authorize_token(policy, idp, &api.token, change),
-            Identity::Signed(_) | Identity::Claimed { .. } => {
+            Identity::Api(ApiVerified {
+                via: crate::identity::ApiVia::Token(token),
+                ..
+            }) => authz::authorize_token(policy, idp, token, change),
+            Identity::Api(_) | Identity::Signed(_) | Identity::Claimed { .. } => {
                 authorizer.authorize(self.principal(), change)
             }
         }

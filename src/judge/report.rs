@@ -258,10 +258,10 @@ impl fmt::Display for JudgedCommit {
                 f,
                 "  identity  {principal} (NOT VERIFIED: signature checks are off in the daemon config)"
             )?,
-            Ok(Identity::Token(api)) => writeln!(
+            Ok(Identity::Api(api)) => writeln!(
                 f,
-                "  identity  {} (API token {}, request {}; signed with the daemon's API key {})",
-                api.principal, api.token.id, api.request, api.fingerprint
+                "  identity  {} ({}, request {}; signed with the daemon's API key {})",
+                api.principal, api.via, api.request, api.fingerprint
             )?,
             Err(reason) => writeln!(f, "  identity  none for {}: {reason}", self.author_email)?,
         }

@@ -452,15 +452,15 @@ const DEPLOY_BOT: &str =
 fn token(scopes: &[&str], resources: &[&str]) -> Result<Identity, NoIdentity> {
     let account: Name = "deploy-bot".parse().unwrap();
     let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect();
-    Ok(Identity::Token(crate::identity::ApiVerified {
+    Ok(Identity::Api(crate::identity::ApiVerified {
         principal: Principal::ServiceAccount(account.clone()),
-        token: crate::identity::TokenCaller {
+        via: crate::identity::ApiVia::Token(crate::identity::TokenCaller {
             account,
             id: crate::spec::material::api_token::TokenId::parse("aaaaaaaaaaaa").unwrap(),
             name: "ci".parse().unwrap(),
             scopes: strings(scopes),
             resources: strings(resources),
-        },
+        }),
         request: crate::spec::api_commit::RequestId::parse("req-1").unwrap(),
         fingerprint: "SHA256:daemon".into(),
     }))
@@ -497,7 +497,8 @@ fn an_api_commit_within_its_token_is_accepted() {
         .judge_candidate(false);
     assert!(judgement.accepted(), "{judgement}");
     let json = serde_json::to_value(&judgement).unwrap();
-    assert_eq!(json["commits"][0]["identity"]["Ok"]["by"], "token");
+    assert_eq!(json["commits"][0]["identity"]["Ok"]["by"], "api");
+    assert_eq!(json["commits"][0]["identity"]["Ok"]["via"]["kind"], "token");
     assert!(
         judgement.to_string().contains("API token aaaaaaaaaaaa"),
         "{judgement}"

@@ -10,7 +10,7 @@
 use super::error::{ApiError, Refusal};
 use super::limit::Spender;
 use super::routes::{Endpoint, MAX_BODY_BYTES, MAX_HEADER_BYTES, PREFIX};
-use super::{ApiPrincipal, ApiState, Authenticated, PersonCaller};
+use super::{ApiPrincipal, ApiState, Caller, PersonCaller};
 use crate::audit::{AuditEvent, EventKind};
 use crate::identity::{authenticate, TokenCaller, TokenRefused};
 use crate::spec::material::api_token::TokenId;
@@ -192,7 +192,7 @@ async fn admit(
     public: bool,
     peer: SocketAddr,
     now: i64,
-) -> Result<Option<Authenticated>, (Who, ApiError)> {
+) -> Result<Option<Caller>, (Who, ApiError)> {
     let header_bytes: usize = headers
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
@@ -271,7 +271,7 @@ async fn admit(
                     ApiError::Deprovisioned(Box::new(d)),
                 )
             })?;
-            Ok(Some(Authenticated {
+            Ok(Some(Caller {
                 who: ApiPrincipal::Token(token),
                 view,
                 idp,
@@ -309,7 +309,7 @@ fn admit_person(
     person: crate::idp::oidc::Person,
     view: std::sync::Arc<crate::daemon::trusted::TrustedView>,
     peer: SocketAddr,
-) -> Result<Option<Authenticated>, (Who, ApiError)> {
+) -> Result<Option<Caller>, (Who, ApiError)> {
     let idp = api.idp.snapshot();
     let user = oidc.judge(&person, &view.catalog, &idp).map_err(|why| {
         (
@@ -329,7 +329,7 @@ fn admit_person(
                 ApiError::RateLimited { retry_after },
             )
         })?;
-    Ok(Some(Authenticated {
+    Ok(Some(Caller {
         who: ApiPrincipal::Person(caller),
         view,
         idp,

@@ -70,17 +70,6 @@ pub struct ApiState {
     pub idp: super::idp::IdpHandle,
 }
 
-/// A caller with an API token, and the trusted commit it was checked
-/// against: the endpoint reads that same commit.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    pub token: TokenCaller,
-    pub view: Arc<TrustedView>,
-    /// The identity provider's directory the call was admitted with; the
-    /// endpoint's authorization reads the same one (IdP groups).
-    pub idp: super::idp::IdpSnapshot,
-}
-
 /// A person the identity provider vouched for (a bearer JWT or a session
 /// cookie) who is a User of the trusted policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,10 +99,10 @@ impl ApiPrincipal {
     }
 }
 
-/// Any authenticated caller, and the trusted commit it was checked
-/// against.
+/// An authenticated caller, and the trusted commit it was checked
+/// against: the endpoint reads that same commit.
 #[derive(Clone, Debug)]
-pub struct Authenticated {
+pub struct Caller {
     pub who: ApiPrincipal,
     pub view: Arc<TrustedView>,
     /// The identity provider's directory the call was admitted with; the
@@ -121,7 +110,7 @@ pub struct Authenticated {
     pub idp: super::idp::IdpSnapshot,
 }
 
-impl Authenticated {
+impl Caller {
     /// May the caller make `change`? A token through its account and
     /// scopes; a person through their User's roles.
     pub fn authorize(&self, change: &Change) -> Result<Permit, Denied> {
@@ -153,20 +142,18 @@ impl Authenticated {
         }
     }
 
-    /// The token caller a write is made for. A person's writes need a
-    /// commit attributed to their User, which the writer does not make
-    /// yet: refused with what to do instead.
-    pub fn writer(self) -> Result<Caller, ApiError> {
-        match self.who {
-            ApiPrincipal::Token(token) => Ok(Caller {
-                token,
-                view: self.view,
-                idp: self.idp,
-            }),
-            ApiPrincipal::Person(_) => Err(ApiError::NotSupportedYet(
-                "writes by a signed-in person are not made yet; push a signed commit, or use a \
-                 ServiceAccount's API token",
-            )),
+    /// Whom a commit made for this call speaks for (its trailers).
+    #[must_use]
+    pub fn on_behalf(&self) -> crate::spec::api_commit::OnBehalf {
+        use crate::spec::api_commit::OnBehalf;
+        match &self.who {
+            ApiPrincipal::Token(token) => OnBehalf::Token {
+                account: token.account.clone(),
+                token: token.id.clone(),
+            },
+            ApiPrincipal::Person(person) => OnBehalf::User {
+                user: person.user.clone(),
+            },
         }
     }
 }

@@ -8,7 +8,7 @@
 //! for a name that does not exist, so a token cannot probe for names.
 
 use super::error::ApiError;
-use super::{view, ApiState, Authenticated as Caller};
+use super::{view, ApiState, Caller};
 use crate::authz::{Change, Denied, Permit};
 use crate::spec::actions::STATE_READ;
 use crate::spec::kinds::{Kind, Resource, ResourceId};

@@ -22,7 +22,7 @@ pub use targets::{DrainTarget, NewWeights, RemoveTarget, SetWeights};
 use super::edit::add_target;
 use super::error::ApiError;
 use super::writer::{write_call, Edit, FileEdit, Wait};
-use super::{ApiState, Authenticated};
+use super::{ApiState, Caller};
 use crate::authz::Change;
 use crate::spec::actions::{Action, POOL_TARGETS_UPDATE};
 use crate::spec::kinds::{Kind, Labels, Origin, ResourceId};
@@ -84,7 +84,7 @@ fn file_of(files: &[SourceFile], origin: &Origin) -> Result<usize, ApiError> {
 /// is not there answers only a caller that may change the resource. The
 /// writer still authorizes exactly what the edit changes, at the head.
 pub(super) fn may(
-    caller: &Authenticated,
+    caller: &Caller,
     action: &'static Action,
     kind: Kind,
     name: &str,
@@ -159,7 +159,7 @@ impl Edit for AddTarget {
 
 pub(super) async fn add_target_call(
     State(api): State<ApiState>,
-    Extension(who): Extension<Authenticated>,
+    Extension(who): Extension<Caller>,
     Path(name): Path<String>,
     Query(wait): Query<Wait>,
     headers: HeaderMap,
@@ -171,7 +171,7 @@ pub(super) async fn add_target_call(
         check_address(&target.address)?;
         may(&who, &POOL_TARGETS_UPDATE, Kind::Pool, &name)?;
         let edit = Arc::new(AddTarget { pool: name, target });
-        write_call(&api, who.writer()?, edit, &wait, &headers, &body).await
+        write_call(&api, who, edit, &wait, &headers, &body).await
     };
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }

@@ -338,10 +338,10 @@ fn commit_section(body: &mut String, commit: &JudgedCommit) {
             badge("failure", "NOT VERIFIED"),
             esc(&commit.author_email)
         ),
-        Ok(Identity::Token(api)) => format!(
-            "<strong>{}</strong> — through API token <code>{}</code> (request <code>{}</code>), signed with the daemon's API key <code>{}</code>",
+        Ok(Identity::Api(api)) => format!(
+            "<strong>{}</strong> — {} (request <code>{}</code>), signed with the daemon's API key <code>{}</code>",
             esc(&api.principal.to_string()),
-            esc(api.token.id.as_str()),
+            esc(&api.via.to_string()),
             esc(api.request.as_str()),
             esc(&api.fingerprint)
         ),

@@ -11,7 +11,7 @@ use super::{file_of, may, standing_for, ApiError};
 use crate::authz::Change;
 use crate::daemon::api::edit::set_forward;
 use crate::daemon::api::writer::{write_call, Edit, FileEdit, Wait};
-use crate::daemon::api::{ApiState, Authenticated};
+use crate::daemon::api::{ApiState, Caller};
 use crate::spec::actions::LOADBALANCER_ROUTES_UPDATE;
 use crate::spec::kinds::loadbalancer::{Action, DEFAULT_FORWARD_WEIGHT};
 use crate::spec::kinds::Kind;
@@ -204,7 +204,7 @@ impl Edit for SetForward {
 
 pub(in crate::daemon::api) async fn set_forward_call(
     State(api): State<ApiState>,
-    Extension(who): Extension<Authenticated>,
+    Extension(who): Extension<Caller>,
     Path((balancer, route)): Path<(String, String)>,
     Query(wait): Query<Wait>,
     Query(listener): Query<Listener>,
@@ -239,7 +239,7 @@ pub(in crate::daemon::api) async fn set_forward_call(
             listener: listener.map(u32::from),
             pools,
         });
-        write_call(&api, who.writer()?, edit, &wait, &headers, &body).await
+        write_call(&api, who, edit, &wait, &headers, &body).await
     };
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }

@@ -10,7 +10,7 @@ use super::{check_address, may, pool_file, standing_for, ApiError};
 use crate::authz::Change;
 use crate::daemon::api::edit::{remove_target, set_target_weights, TargetAt, TargetList};
 use crate::daemon::api::writer::{write_call, Edit, FileEdit, Wait};
-use crate::daemon::api::{ApiState, Authenticated};
+use crate::daemon::api::{ApiState, Caller};
 use crate::spec::actions::{POOL_TARGETS_UPDATE, POOL_WEIGHTS_UPDATE};
 use crate::spec::kinds::pool::{PoolSpec, Target};
 use crate::spec::kinds::{Kind, Resource};
@@ -223,7 +223,7 @@ impl Edit for SetWeights {
 
 pub(in crate::daemon::api) async fn remove_target_call(
     State(api): State<ApiState>,
-    Extension(who): Extension<Authenticated>,
+    Extension(who): Extension<Caller>,
     Path((pool, target)): Path<(String, String)>,
     Query(wait): Query<Wait>,
     headers: HeaderMap,
@@ -233,14 +233,14 @@ pub(in crate::daemon::api) async fn remove_target_call(
         let address = address(&target)?;
         may(&who, &POOL_TARGETS_UPDATE, Kind::Pool, &pool)?;
         let edit = Arc::new(RemoveTarget { pool, address });
-        write_call(&api, who.writer()?, edit, &wait, &headers, &body).await
+        write_call(&api, who, edit, &wait, &headers, &body).await
     };
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 pub(in crate::daemon::api) async fn drain_target_call(
     State(api): State<ApiState>,
-    Extension(who): Extension<Authenticated>,
+    Extension(who): Extension<Caller>,
     Path((pool, target)): Path<(String, String)>,
     Query(wait): Query<Wait>,
     headers: HeaderMap,
@@ -250,14 +250,14 @@ pub(in crate::daemon::api) async fn drain_target_call(
         let address = address(&target)?;
         may(&who, &POOL_WEIGHTS_UPDATE, Kind::Pool, &pool)?;
         let edit = Arc::new(DrainTarget { pool, address });
-        write_call(&api, who.writer()?, edit, &wait, &headers, &body).await
+        write_call(&api, who, edit, &wait, &headers, &body).await
     };
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 pub(in crate::daemon::api) async fn set_weights_call(
     State(api): State<ApiState>,
-    Extension(who): Extension<Authenticated>,
+    Extension(who): Extension<Caller>,
     Path(pool): Path<String>,
     Query(wait): Query<Wait>,
     headers: HeaderMap,
@@ -269,7 +269,7 @@ pub(in crate::daemon::api) async fn set_weights_call(
         let weights = weights.read()?;
         may(&who, &POOL_WEIGHTS_UPDATE, Kind::Pool, &pool)?;
         let edit = Arc::new(SetWeights { pool, weights });
-        write_call(&api, who.writer()?, edit, &wait, &headers, &body).await
+        write_call(&api, who, edit, &wait, &headers, &body).await
     };
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }

@@ -152,7 +152,9 @@ spec:
         catalog: catalog.clone(),
     });
     let caller = |t: &ApiToken| Caller {
-        token: crate::identity::authenticate(&catalog, t.expose(), 1_800_000_000).unwrap(),
+        who: crate::daemon::api::ApiPrincipal::Token(
+            crate::identity::authenticate(&catalog, t.expose(), 1_800_000_000).unwrap(),
+        ),
         view: view.clone(),
         idp: Default::default(),
     };
