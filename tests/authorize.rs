@@ -922,7 +922,7 @@ fn api_commits_are_judged_as_their_token_with_the_daemon_s_key() {
     let in_scope = api_commit(&repo, &trusted, &signer, "Set pool/web weights");
     authorize(&in_scope, true)
         .allowed()
-        .says("identity  serviceaccount/deploy-bot (API token aaaaaaaaaaaa, request req-42")
+        .says("identity  serviceaccount/deploy-bot (through API token aaaaaaaaaaaa, request req-42")
         .says("allowed   pool.weights.update pool/web");
     // Without the daemon's key, nobody vouches for it.
     authorize(&in_scope, false)

@@ -35,10 +35,26 @@ pub fn authorize(
     principal: &Principal,
     change: &Change,
 ) -> Result<Permit, Denied> {
+    authorize_claimed(policy, idp, principal, &[], change)
+}
+
+/// As [`authorize`], for a person whose sign-in token claims IdP groups
+/// (`claimed`): they count where the identity provider's SCIM directory
+/// does not know the person ([`crate::idp::groups_of`]). Only for what a
+/// call does at once (a read): a commit is judged later, from git and the
+/// directory alone, so a write is authorized as its commit will be, with
+/// [`authorize`].
+pub fn authorize_claimed(
+    policy: &Catalog,
+    idp: Idp<'_>,
+    principal: &Principal,
+    claimed: &[String],
+    change: &Change,
+) -> Result<Permit, Denied> {
     if let Principal::BootstrapAdmin { .. } = principal {
         return Ok(bootstrap(principal, change));
     }
-    let held = resolve_with(policy, idp, principal);
+    let held = resolve_with(policy, idp, principal, claimed);
     decide(
         policy,
         principal,
@@ -55,10 +71,11 @@ fn resolve_with<'a>(
     policy: &'a Catalog,
     idp: Idp<'_>,
     principal: &Principal,
+    claimed: &[String],
 ) -> Result<(Vec<Held<'a>>, IdpGroups), Why> {
     crate::idp::standing_of(idp, policy, principal).map_err(Why::Deprovisioned)?;
     let held = resolve(policy, principal)?;
-    Ok((held, crate::idp::groups_of(idp, policy, principal, &[])))
+    Ok((held, crate::idp::groups_of(idp, policy, principal, claimed)))
 }
 
 /// What a caller with an API token may do: what the token's ServiceAccount
@@ -155,7 +172,7 @@ pub fn holds_action(
     if let Principal::BootstrapAdmin { .. } = principal {
         return Ok(());
     }
-    let (held, _) = resolve_with(policy, idp, principal)
+    let (held, _) = resolve_with(policy, idp, principal, &[])
         .map_err(|why| action_denied(policy, principal, action, why))?;
     if !held.iter().any(|h| {
         h.role
@@ -236,7 +253,7 @@ impl<'a> Authorizer<'a> {
         let principals = users
             .chain(accounts)
             .map(|p| {
-                let held = resolve_with(policy, idp, &p);
+                let held = resolve_with(policy, idp, &p, &[]);
                 (p, held)
             })
             .collect();

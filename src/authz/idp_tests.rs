@@ -138,3 +138,27 @@ fn a_deprovisioned_person_and_their_accounts_hold_nothing() {
         );
     }
 }
+
+#[test]
+fn a_sign_in_tokens_group_claim_counts_only_where_the_directory_does_not_know_the_person() {
+    let policy = catalog(1);
+    let change = changes(&policy, &catalog(2)).remove(0);
+    let claimed = vec!["sre-oncall".to_owned()];
+    let claim = |idp: Idp<'_>, groups: &[String]| {
+        authorize_claimed(&policy, idp, &bob(), groups, &change).is_ok()
+    };
+    // No directory: the claim is all there is.
+    assert!(claim(Idp::Absent, &claimed));
+    assert!(!claim(Idp::Absent, &[]));
+    // A directory that knows bob: its last push wins over the token, so a
+    // removal there takes effect before the token expires.
+    let outsider = directory(true, false);
+    assert!(!claim(pushed(&outsider), &claimed));
+    let member = directory(true, true);
+    assert!(claim(pushed(&member), &[]));
+    // Deprovisioned: no claim gives anything back.
+    let deactivated = directory(false, true);
+    assert!(!claim(pushed(&deactivated), &claimed));
+    // What a commit is judged by never sees a claim.
+    assert!(authorize(&policy, Idp::Absent, &bob(), &change).is_err());
+}

@@ -36,7 +36,7 @@ enum Who {
     Claimed(TokenId),
     Token(Box<TokenCaller>),
     /// A person the identity provider vouched for, as their git User.
-    Person(PersonCaller),
+    Person(Box<PersonCaller>),
     /// A person the identity provider vouched for, refused (no git User,
     /// deprovisioned): their subject, for the audit record.
     Refused(String),
@@ -93,7 +93,7 @@ pub(super) async fn front_door(
         Ok(Some(caller)) => {
             let who = match &caller.who {
                 ApiPrincipal::Token(token) => Who::Token(Box::new(token.clone())),
-                ApiPrincipal::Person(person) => Who::Person(person.clone()),
+                ApiPrincipal::Person(person) => Who::Person(Box::new(person.clone())),
             };
             request.extensions_mut().insert(caller);
             (who, next.run(request).await)
@@ -320,12 +320,13 @@ fn admit_person(
     let caller = PersonCaller {
         user,
         subject: person.subject,
+        groups: person.groups,
     };
     api.limiter
         .take(&Spender::Peer(peer.ip()), Instant::now())
         .map_err(|retry_after| {
             (
-                Who::Person(caller.clone()),
+                Who::Person(Box::new(caller.clone())),
                 ApiError::RateLimited { retry_after },
             )
         })?;

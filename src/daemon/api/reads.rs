@@ -21,7 +21,7 @@ use axum::Json;
 fn read(caller: &Caller, kind: Kind, resource: &Resource<impl Sized>) -> Result<Permit, Denied> {
     let id = ResourceId::new(kind, resource.name.clone());
     let change = Change::on(&STATE_READ, id, resource.labels.clone());
-    caller.authorize(&change)
+    caller.authorize_read(&change)
 }
 
 /// Refuses a caller that may read nothing.

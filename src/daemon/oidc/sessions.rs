@@ -151,6 +151,7 @@ mod tests {
             subject: "s".into(),
             email: Some("ada@example.com".into()),
             claimed: Some("ada@example.com".into()),
+            groups: Vec::new(),
         }
     }
 

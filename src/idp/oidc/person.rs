@@ -31,7 +31,16 @@ pub struct Person {
     pub email: Option<String>,
     /// The value of the mapping claim, as sent (for messages).
     pub claimed: Option<String>,
+    /// The token's `groups` claim: the IdP groups it says the person is
+    /// in, as the checks use them where the SCIM directory does not know
+    /// the person ([`crate::idp::groups_of`]). At most [`MAX_GROUPS`].
+    pub groups: Vec<String>,
 }
+
+/// The most groups taken from a token's `groups` claim, and the longest
+/// name: a token is bounded already, this keeps a session small.
+pub const MAX_GROUPS: usize = 100;
+pub const MAX_GROUP_LEN: usize = 256;
 
 impl Person {
     /// The person `claims` describe, as `mapping` reads them.
@@ -52,10 +61,25 @@ impl Person {
                 .and_then(Value::as_str)
                 .map(|v| v.chars().take(255).collect()),
         };
+        let groups = claims
+            .all
+            .get("groups")
+            .and_then(Value::as_array)
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|name| !name.is_empty() && name.len() <= MAX_GROUP_LEN)
+                    .take(MAX_GROUPS)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
         Person {
             subject: claims.subject.clone(),
             email,
             claimed,
+            groups,
         }
     }
 

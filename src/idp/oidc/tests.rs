@@ -503,3 +503,18 @@ fn every_refusal_says_what_to_do() {
         assert!(refused.code().starts_with("oidc_"));
     }
 }
+
+#[test]
+fn the_groups_claim_is_kept_bounded_and_only_as_strings() {
+    let mapping = Mapping::VerifiedEmail;
+    let many: Vec<Value> = (0..150).map(|n| json!(format!("g{n}"))).collect();
+    let ada = person(
+        json!({"groups": [ "sre-oncall", 7, "", "x".repeat(300), {"name": "dba"} ]}),
+        &mapping,
+    );
+    assert_eq!(ada.groups, vec!["sre-oncall".to_owned()]);
+    let crowd = person(json!({ "groups": many }), &mapping);
+    assert_eq!(crowd.groups.len(), super::person::MAX_GROUPS);
+    let none = person(json!({"groups": "sre-oncall"}), &mapping);
+    assert!(none.groups.is_empty());
+}
