@@ -869,8 +869,10 @@ fn api_commit(
     repo.git(&["add", "-A"], &[]);
     let tree = repo.git(&["write-tree"], &[]);
     let trailers = ApiTrailers {
-        account: "deploy-bot".parse().unwrap(),
-        token: TokenId::parse("aaaaaaaaaaaa").unwrap(),
+        on_behalf: lbops::spec::api_commit::OnBehalf::Token {
+            account: "deploy-bot".parse().unwrap(),
+            token: TokenId::parse("aaaaaaaaaaaa").unwrap(),
+        },
         request: RequestId::parse("req-42").unwrap(),
     };
     let git = git2::Repository::open(repo.path()).unwrap();
@@ -920,7 +922,7 @@ fn api_commits_are_judged_as_their_token_with_the_daemon_s_key() {
     let in_scope = api_commit(&repo, &trusted, &signer, "Set pool/web weights");
     authorize(&in_scope, true)
         .allowed()
-        .says("identity  serviceaccount/deploy-bot (API token aaaaaaaaaaaa, request req-42")
+        .says("identity  serviceaccount/deploy-bot (through API token aaaaaaaaaaaa, request req-42")
         .says("allowed   pool.weights.update pool/web");
     // Without the daemon's key, nobody vouches for it.
     authorize(&in_scope, false)

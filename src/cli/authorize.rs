@@ -83,8 +83,13 @@ pub fn run(args: AuthorizeArgs, now: i64) -> anyhow::Result<ExitCode> {
         &anchor,
         head,
         now,
-        judge::Verification::Required,
-        api_key.as_ref(),
+        judge::Checks {
+            verification: judge::Verification::Required,
+            api: api_key.as_ref(),
+            // The daemon's SCIM directory is its own state; this answer
+            // is git's alone (the daemon can only deny more).
+            idp: lbops::idp::Idp::Absent,
+        },
         budget,
     )?;
     // The same admission as the daemon's; the addresses balancers hold

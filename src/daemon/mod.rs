@@ -5,9 +5,11 @@
 pub mod api;
 pub mod config;
 pub mod drift;
+pub mod idp;
 pub mod journal;
 pub mod metrics;
 pub mod notify;
+pub mod oidc;
 pub mod pages;
 pub mod readiness;
 pub mod reconcile;

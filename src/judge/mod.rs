@@ -20,12 +20,13 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-pub use load::{judge_range, Budget, Judged, LoadError, TrustAnchor, Verification};
-pub use report::{Author, Denial};
+pub use load::{judge_range, Budget, Checks, Judged, LoadError, TrustAnchor, Verification};
+pub use report::{Author, Denial, IdpReason};
 
 use crate::authz::freeze::{self, Frozen, Glass};
 use crate::authz::{self, Authorizer, Change, Denied, Permit};
 use crate::identity::{ApiVerified, NoIdentity, Principal, Verified};
+use crate::idp::Idp;
 use crate::source::{CommitId, CommitInfo};
 use crate::spec::actions;
 use crate::spec::yaml::Pos;
@@ -44,8 +45,9 @@ pub enum Identity {
     Claimed { principal: Principal },
     /// Written by the daemon for an API call and signed with its API key:
     /// the token's ServiceAccount, narrowed by the token's scopes and
-    /// resources as the trusted policy lists them.
-    Token(ApiVerified),
+    /// resources as the trusted policy lists them; or a signed-in person's
+    /// User, judged as their own signed commits are.
+    Api(ApiVerified),
 }
 
 impl Identity {
@@ -54,7 +56,7 @@ impl Identity {
         match self {
             Identity::Signed(verified) => &verified.principal,
             Identity::Claimed { principal } => principal,
-            Identity::Token(api) => &api.principal,
+            Identity::Api(api) => &api.principal,
         }
     }
 
@@ -65,10 +67,13 @@ impl Identity {
     /// widening does not help, since the trusted policy must allow too.
     fn as_listed_in(&self, policy: &Catalog) -> std::borrow::Cow<'_, Identity> {
         match self {
-            Identity::Token(api) => match crate::identity::token::listed(policy, &api.token) {
-                Some(token) if token != api.token => {
-                    std::borrow::Cow::Owned(Identity::Token(ApiVerified {
-                        token,
+            Identity::Api(api) => match api
+                .token()
+                .and_then(|token| Some((token, crate::identity::token::listed(policy, token)?)))
+            {
+                Some((token, listed)) if listed != *token => {
+                    std::borrow::Cow::Owned(Identity::Api(ApiVerified {
+                        via: crate::identity::ApiVia::Token(listed),
                         ..api.clone()
                     }))
                 }
@@ -84,11 +89,15 @@ impl Identity {
         &self,
         authorizer: &Authorizer<'_>,
         policy: &Catalog,
+        idp: Idp<'_>,
         change: &Change,
     ) -> Result<Permit, Denied> {
         match self {
-            Identity::Token(api) => authz::authorize_token(policy, &api.token, change),
-            Identity::Signed(_) | Identity::Claimed { .. } => {
+            Identity::Api(ApiVerified {
+                via: crate::identity::ApiVia::Token(token),
+                ..
+            }) => authz::authorize_token(policy, idp, token, change),
+            Identity::Api(_) | Identity::Signed(_) | Identity::Claimed { .. } => {
                 authorizer.authorize(self.principal(), change)
             }
         }
@@ -321,8 +330,20 @@ fn key(change: &Change) -> ChangeKey {
 /// Decides a candidate: `trusted` is the state of the trusted commit (an
 /// empty catalog before any), `policy` what judges (the same catalog, or
 /// empty under bootstrap admin keys, which identities carry themselves).
+///
+/// `idp` narrows like a revocation in the range, and only narrows: the
+/// changes of a commit whose author (or whose ServiceAccount's owner) the
+/// identity provider deprovisioned are denied, saying when and by which
+/// SCIM event, and a rule requiring IdP groups fits only their members.
+/// It is the directory as of this judgement: commits already applied
+/// stay applied, and a re-activated person has again what git grants.
 #[must_use]
-pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Judgement {
+pub fn judge_candidate(
+    trusted: &Catalog,
+    policy: &Catalog,
+    idp: Idp<'_>,
+    candidate: &Candidate,
+) -> Judgement {
     let head_state = candidate.states.get(&candidate.head);
     let Some(Ok(head)) = head_state else {
         let invalid = match head_state {
@@ -351,13 +372,13 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
             commits: Vec::new(),
         };
     }
-    let authorizer = Authorizer::new(policy);
+    let authorizer = Authorizer::new(policy, idp);
     let narrowing = narrowing(trusted, policy, candidate);
     let narrowers: HashMap<CommitId, (Authorizer<'_>, &Catalog)> = narrowing
         .iter()
         .flatten()
         .filter_map(|id| {
-            state_of(candidate, id).map(|catalog| (*id, (Authorizer::new(catalog), catalog)))
+            state_of(candidate, id).map(|catalog| (*id, (Authorizer::new(catalog, idp), catalog)))
         })
         .collect();
     let in_range: HashMap<CommitId, usize> = candidate
@@ -440,14 +461,14 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
                      change: &Change|
      -> Result<Permit, Box<(Denied, Option<CommitId>)>> {
         let permit = identity
-            .authorize(&authorizer, policy, change)
+            .authorize(&authorizer, policy, idp, change)
             .map_err(|denied| Box::new((denied, None)))?;
         for id in &narrowing[who] {
             let (narrower, catalog) = &narrowers[id];
             let narrowed = identity.as_listed_in(catalog);
             // Proof under each narrowing policy; the trusted one's is kept.
             let _narrowed_permit = narrowed
-                .authorize(narrower, catalog, change)
+                .authorize(narrower, catalog, idp, change)
                 .map_err(|denied| Box::new((denied, Some(*id))))?;
         }
         Ok(permit)

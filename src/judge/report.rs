@@ -35,6 +35,37 @@ pub struct Denial<'a> {
     pub resource: String,
     /// The freeze that holds the change, when that is why it is refused.
     pub frozen: Option<&'a Frozen>,
+    /// What the identity provider took away, when that is why: the
+    /// status must say it, since git alone would have allowed it.
+    pub idp: Option<IdpReason>,
+}
+
+/// The identity provider's part in a denial.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdpReason {
+    /// `deprovisioned by the identity provider at T (SCIM event N)`.
+    Deprovisioned(String),
+    /// A rule needs these IdP groups, and the author is not in them.
+    NotInGroups(Vec<String>),
+}
+
+/// The identity provider's part in a denial: the person deprovisioned
+/// (with when and by which SCIM event), or not in a group a rule needs.
+fn idp_part(verdict: &Verdict) -> Option<IdpReason> {
+    use crate::authz::{Miss, Why};
+    let Verdict::Denied { denied, .. } = verdict else {
+        return None;
+    };
+    match denied.why.as_ref() {
+        Why::Deprovisioned(deprovisioned) => {
+            Some(IdpReason::Deprovisioned(deprovisioned.headline()))
+        }
+        Why::NotCovered { near, .. } => near.iter().find_map(|miss| match &miss.miss {
+            Miss::IdpGroups { required } => Some(IdpReason::NotInGroups(required.clone())),
+            Miss::Resource | Miss::Labels { .. } => None,
+        }),
+        _ => None,
+    }
 }
 
 impl Denial<'_> {
@@ -50,12 +81,23 @@ impl Denial<'_> {
             }
         };
         let commit = &self.commit.short()[..7];
-        match self.frozen {
-            Some(frozen) => format!(
+        // A status holds 140 characters: the freeze's or the IdP's reason
+        // goes where it is read, not cut off.
+        match (self.frozen, &self.idp) {
+            (Some(frozen), _) => format!(
                 "{frozen}: {} on {} by {who} (commit {commit})",
                 self.action, self.resource
             ),
-            None => format!(
+            (None, Some(IdpReason::Deprovisioned(headline))) => {
+                format!("denied: {who} {headline} (commit {commit})")
+            }
+            (None, Some(IdpReason::NotInGroups(groups))) => format!(
+                "denied: {who} may not {} on {} (commit {commit}): not in IdP group {}",
+                self.action,
+                self.resource,
+                groups.join(", ")
+            ),
+            (None, None) => format!(
                 "denied: {who} may not {} on {} (commit {commit})",
                 self.action, self.resource
             ),
@@ -98,6 +140,7 @@ impl Judgement {
                 Verdict::Frozen { frozen, .. } => frozen.first(),
                 _ => None,
             },
+            idp: idp_part(&change.verdict),
         })
     }
 
@@ -298,10 +341,10 @@ impl fmt::Display for JudgedCommit {
                 f,
                 "  identity  {principal} (NOT VERIFIED: signature checks are off in the daemon config)"
             )?,
-            Ok(Identity::Token(api)) => writeln!(
+            Ok(Identity::Api(api)) => writeln!(
                 f,
-                "  identity  {} (API token {}, request {}; signed with the daemon's API key {})",
-                api.principal, api.token.id, api.request, api.fingerprint
+                "  identity  {} ({}, request {}; signed with the daemon's API key {})",
+                api.principal, api.via, api.request, api.fingerprint
             )?,
             Err(reason) => writeln!(f, "  identity  none for {}: {reason}", self.author_email)?,
         }

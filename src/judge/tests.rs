@@ -123,7 +123,12 @@ impl History {
             rewritten: rewritten.then_some(self.trusted.0),
             now: self.now,
         };
-        judge_candidate(&self.trusted.1, &self.trusted.1, &candidate)
+        judge_candidate(
+            &self.trusted.1,
+            &self.trusted.1,
+            crate::idp::Idp::Absent,
+            &candidate,
+        )
     }
 }
 
@@ -334,7 +339,12 @@ fn moving_the_branch_back_is_refused() {
         rewritten: Some(id(0)),
         now: NOW,
     };
-    let judgement = judge_candidate(&history.trusted.1, &history.trusted.1, &candidate);
+    let judgement = judge_candidate(
+        &history.trusted.1,
+        &history.trusted.1,
+        crate::idp::Idp::Absent,
+        &candidate,
+    );
     assert!(matches!(judgement.ruling, Ruling::Rewound));
     assert!(judgement.to_string().contains("git revert"));
 }
@@ -453,15 +463,15 @@ const DEPLOY_BOT: &str =
 fn token(scopes: &[&str], resources: &[&str]) -> Result<Identity, NoIdentity> {
     let account: Name = "deploy-bot".parse().unwrap();
     let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect();
-    Ok(Identity::Token(crate::identity::ApiVerified {
+    Ok(Identity::Api(crate::identity::ApiVerified {
         principal: Principal::ServiceAccount(account.clone()),
-        token: crate::identity::TokenCaller {
+        via: crate::identity::ApiVia::Token(crate::identity::TokenCaller {
             account,
             id: crate::spec::material::api_token::TokenId::parse("aaaaaaaaaaaa").unwrap(),
             name: "ci".parse().unwrap(),
             scopes: strings(scopes),
             resources: strings(resources),
-        },
+        }),
         request: crate::spec::api_commit::RequestId::parse("req-1").unwrap(),
         fingerprint: "SHA256:daemon".into(),
     }))
@@ -498,7 +508,8 @@ fn an_api_commit_within_its_token_is_accepted() {
         .judge_candidate(false);
     assert!(judgement.accepted(), "{judgement}");
     let json = serde_json::to_value(&judgement).unwrap();
-    assert_eq!(json["commits"][0]["identity"]["Ok"]["by"], "token");
+    assert_eq!(json["commits"][0]["identity"]["Ok"]["by"], "api");
+    assert_eq!(json["commits"][0]["identity"]["Ok"]["via"]["kind"], "token");
     assert!(
         judgement.to_string().contains("API token aaaaaaaaaaaa"),
         "{judgement}"

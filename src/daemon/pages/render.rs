@@ -253,6 +253,7 @@ fn dated(unix: i64) -> String {
 fn flag(flag: &Flag, now: i64, created_before_start: bool) -> String {
     let days = |seconds: i64| seconds.div_euclid(86_400);
     match flag {
+        Flag::OwnerDeprovisioned { headline } => badge("failure", &format!("owner {headline}")),
         Flag::Expired { at } => badge("failure", &format!("expired {} day(s) ago", days(now - at))),
         Flag::Expiring { at } => badge("error", &format!("expires in {} day(s)", days(at - now))),
         Flag::Unused { last: Some(last) } => {
@@ -337,10 +338,10 @@ fn commit_section(body: &mut String, commit: &JudgedCommit) {
             badge("failure", "NOT VERIFIED"),
             esc(&commit.author_email)
         ),
-        Ok(Identity::Token(api)) => format!(
-            "<strong>{}</strong> — through API token <code>{}</code> (request <code>{}</code>), signed with the daemon's API key <code>{}</code>",
+        Ok(Identity::Api(api)) => format!(
+            "<strong>{}</strong> — {} (request <code>{}</code>), signed with the daemon's API key <code>{}</code>",
             esc(&api.principal.to_string()),
-            esc(api.token.id.as_str()),
+            esc(&api.via.to_string()),
             esc(api.request.as_str()),
             esc(&api.fingerprint)
         ),
@@ -544,7 +545,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
             rewritten: None,
             now: 1_800_000_000,
         };
-        judge_candidate(&trusted, &trusted, &candidate)
+        judge_candidate(&trusted, &trusted, crate::idp::Idp::Absent, &candidate)
     }
 
     fn bob() -> Result<Identity, NoIdentity> {

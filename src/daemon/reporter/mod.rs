@@ -27,6 +27,10 @@ use outbox::Outbox;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Who the records of a change of standing name: the SCIM directory's
+/// change, made by the identity provider.
+const IDP_ACTOR: &str = super::scim::call::IDENTITY_PROVIDER;
+
 /// What happened during a reconcile, in the order it happens.
 #[derive(Debug)]
 pub enum ReconcileEvent<'a> {
@@ -84,6 +88,12 @@ pub enum ReconcileEvent<'a> {
         head: CommitId,
         error: &'a ReconcileError,
         retry: Retry,
+    },
+    /// A git User's standing with the identity provider changed (at the
+    /// directory's change `seq`).
+    Standing {
+        change: &'a crate::idp::StandingChange,
+        seq: u64,
     },
 }
 
@@ -282,6 +292,9 @@ impl Reporter {
                     .await;
                 self.alert(Alert::apply_failure(head, &why));
             }
+            E::Standing { change, seq } => {
+                recorded = Some(self.standing(change, seq)?);
+            }
         }
         Ok(recorded)
     }
@@ -387,6 +400,41 @@ impl Reporter {
                 &record.changes.join("; "),
             ));
         }
+        Ok(recorded)
+    }
+
+    /// The audit record and the alert of a change of standing.
+    fn standing(
+        &mut self,
+        change: &crate::idp::StandingChange,
+        seq: u64,
+    ) -> Result<Head, AuditError> {
+        use crate::idp::StandingChange as C;
+        let (user, outcome, alert) = match change {
+            C::Deprovisioned(d) => {
+                let why = d.to_string();
+                tracing::warn!(user = %d.user, %why, "deprovisioned by the identity provider");
+                (
+                    d.user.to_string(),
+                    "deprovisioned",
+                    Alert::deprovisioned(d.user.as_str(), &why),
+                )
+            }
+            C::Restored { user } => {
+                tracing::info!(%user, "re-activated by the identity provider");
+                (
+                    user.to_string(),
+                    "restored",
+                    Alert::restored(user.as_str(), seq),
+                )
+            }
+        };
+        let recorded = self.record(
+            AuditEvent::new(EventKind::Deprovision, IDP_ACTOR, outcome)
+                .with_resources([format!("user/{user}")])
+                .with_detail(serde_json::json!({ "scim_event": seq, "standing": change })),
+        )?;
+        self.alert(alert);
         Ok(recorded)
     }
 

@@ -36,7 +36,10 @@ pub fn head_actor(judgement: &Judgement) -> String {
         Some(commit) => match &commit.identity {
             Ok(Identity::Signed(v)) => v.principal.to_string(),
             Ok(Identity::Claimed { principal }) => format!("{principal} (unverified)"),
-            Ok(Identity::Token(api)) => format!("{} (token {})", api.principal, api.token.id),
+            Ok(Identity::Api(api)) => match api.token() {
+                Some(token) => format!("{} (token {})", api.principal, token.id),
+                None => format!("{} (signed in)", api.principal),
+            },
             Err(_) => format!("unverified {}", commit.author_email),
         },
         None => DAEMON_ACTOR.to_owned(),
