@@ -3,6 +3,7 @@
 //! back onto the commits.
 
 pub mod api;
+pub mod audit_append;
 pub mod config;
 pub mod drift;
 pub mod idp;

@@ -120,18 +120,8 @@ pub(super) async fn front_door(
         "reason": refusal.as_ref().map(|r| r.reason.as_str()),
         "commit": commit.as_deref(),
     }));
-    let audit = api.audit.clone();
     let at = time::OffsetDateTime::from(api.clock.now());
-    let recorded = tokio::task::spawn_blocking(move || {
-        audit
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .append(&event, at)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()));
+    let recorded = crate::daemon::audit_append::append(&api.audit, event, at).await;
     if let Err(error) = recorded {
         tracing::error!(%error, "api: cannot write the audit log; the call is refused");
         response = ApiError::AuditUnavailable.into_response();

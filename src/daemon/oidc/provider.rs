@@ -268,21 +268,8 @@ impl Provider {
     }
 }
 
-/// `text` percent-encoded for a form or a query: unreserved characters
-/// as they are, every other byte `%XX`.
-#[must_use]
-pub fn encode(text: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
+/// `text` percent-encoded for a form or a query.
+pub use crate::support::percent::encode;
 
 fn unreachable(url: &str, e: &reqwest::Error) -> ProviderError {
     ProviderError::Unreachable {

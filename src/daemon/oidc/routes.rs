@@ -49,18 +49,8 @@ impl AuthState {
                 "issuer": self.oidc.config().issuer,
                 "subject": subject,
             }));
-        let audit = self.audit.clone();
         let at = time::OffsetDateTime::from(self.clock.now());
-        let recorded = tokio::task::spawn_blocking(move || {
-            audit
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .append(&event, at)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()));
+        let recorded = crate::daemon::audit_append::append(&self.audit, event, at).await;
         recorded.map_err(|error| {
             tracing::error!(%error, "oidc: cannot write the audit log; the sign-in is refused");
             message(
