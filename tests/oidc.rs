@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 const CLIENT_ID: &str = "lbops";
 /// The client secret: `scripts/check-test-logs` makes sure no log shows it.
 const CLIENT_SECRET: &str = "oidc-test-client-secret-never-logged";
+/// The identity provider's SCIM token (the suite's log check knows it).
+const SCIM_TOKEN: &str = "scim-test-token-never-logged-0c4f2a9e7d1b3c85";
 /// A second client of the same provider: its tokens are not for lbops.
 const OTHER_CLIENT: &str = "other-app";
 
@@ -336,6 +338,11 @@ impl Setup {
         let provider = Provider::start(&[format!("{pages}/auth/callback"), cli_callback.clone()]);
         let secret = estate.dir.path().join("oidc-client-secret");
         std::fs::write(&secret, format!("{CLIENT_SECRET}\n")).unwrap();
+        std::fs::write(
+            estate.dir.path().join("scim-token"),
+            format!("{SCIM_TOKEN}\n"),
+        )
+        .unwrap();
         let config = std::fs::read_to_string(estate.config_path()).unwrap();
         let listen = pages.trim_start_matches("http://");
         let api_key = common::git::SshKey::new("lbops-api");
@@ -346,7 +353,7 @@ impl Setup {
                 api_key.private_key().display()
             ),
         ) + &format!(
-            "oidc: {{issuer: '{}', client_id: {CLIENT_ID}, client_secret_file: '{}', public_url: '{pages}'{oidc_extra}}}\n",
+            "scim: {{token_file: scim-token}}\noidc: {{issuer: '{}', client_id: {CLIENT_ID}, client_secret_file: '{}', public_url: '{pages}'{oidc_extra}}}\n",
             provider.issuer,
             secret.display()
         );
@@ -441,6 +448,35 @@ impl Setup {
         let response = request.bearer_auth(bearer).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A SCIM call as the identity provider makes it; the answer's JSON.
+    async fn scim(&self, method: reqwest::Method, path: &str, body: &Value) -> Value {
+        let response = http()
+            .request(method.clone(), format!("{}/scim/v2{path}", self.pages))
+            .bearer_auth(SCIM_TOKEN)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {answer}"
+        );
+        answer
+    }
+
+    /// The identity provider sets the account `id` (in)active.
+    async fn set_active(&self, id: &str, active: bool) {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"active": active}}],
+        });
+        self.scim(reqwest::Method::PATCH, &format!("/Users/{id}"), &body)
+            .await;
     }
 
     fn claims(&self, changes: Value) -> Value {
@@ -819,4 +855,62 @@ async fn a_person_with_no_git_user_gets_nothing_unless_viewers_are_allowed() {
     assert_eq!(status, 401);
     // The head did not move: nothing was committed for her.
     assert_eq!(setup.estate.repo.head(), setup.estate.first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_the_identity_provider_deactivates_is_refused_on_the_next_request() {
+    let setup = Setup::new("").await;
+    let (browser, status, page) = setup.sign_in("alice", "/").await;
+    assert_eq!(status, 200, "{page}");
+    let session = browser.cookie(&setup.pages, "lbops_session").unwrap();
+    let cookie = format!("lbops_session={session}");
+    let token = setup.id_token("alice").await;
+    let user = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "alice@example.test",
+        "emails": [{"value": "alice@example.test", "primary": true}],
+        "active": true,
+    });
+    let id = setup.scim(reqwest::Method::POST, "/Users", &user).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(setup.api(Some(&token), None).await.0, 200);
+
+    // Deactivated: her bearer, her session and her writes are refused on
+    // the very next request, saying why; nothing is committed.
+    setup.set_active(&id, false).await;
+    for (what, answer) in [
+        ("bearer", setup.api(Some(&token), None).await),
+        ("session", setup.api(None, Some(&cookie)).await),
+        ("write", setup.write(&token, 50).await),
+    ] {
+        assert_eq!(
+            (answer.0, &answer.1["code"]),
+            (401, &json!("deprovisioned")),
+            "{what}: {}",
+            answer.1
+        );
+        assert!(
+            answer.1["message"]
+                .as_str()
+                .unwrap()
+                .contains("deprovisioned by the identity provider at"),
+            "{what}: {}",
+            answer.1
+        );
+    }
+    let response = http()
+        .get(format!("{}/", setup.pages))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.status().as_u16(), 200, "the pages refuse her too");
+    assert_eq!(setup.estate.repo.head(), setup.estate.first);
+
+    // Re-activated: exactly what git grants, at once, with the same token.
+    setup.set_active(&id, true).await;
+    assert_eq!(setup.api(Some(&token), None).await.0, 200);
+    assert_eq!(setup.api(None, Some(&cookie)).await.0, 200);
 }
