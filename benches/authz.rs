@@ -196,7 +196,7 @@ fn main() {
     let runs = (0..RUNS)
         .map(|_| {
             let start = Instant::now();
-            let authorizer = Authorizer::new(&trusted);
+            let authorizer = Authorizer::new(&trusted, lbops::idp::Idp::Absent);
             for (i, (_, principal)) in principals.iter().enumerate() {
                 allowed[i] = found
                     .iter()
@@ -216,7 +216,7 @@ fn main() {
     let runs = (0..RUNS)
         .map(|_| {
             let start = Instant::now();
-            let _ = Authorizer::new(&trusted);
+            let _ = Authorizer::new(&trusted, lbops::idp::Idp::Absent);
             start.elapsed()
         })
         .collect();
@@ -228,7 +228,7 @@ fn main() {
         .map(|_| {
             let start = Instant::now();
             for c in &found {
-                let _ = authorize(&trusted, &principals[1].1, c);
+                let _ = authorize(&trusted, lbops::idp::Idp::Absent, &principals[1].1, c);
             }
             start.elapsed()
         })

@@ -23,16 +23,16 @@
 //! spec:      fsutil support
 //! model:     spec support
 //! identity:  spec support
-//! authz:     spec identity model support
+//! authz:     spec identity model idp support  # idp: what the identity provider takes away
 //! source:    spec support
-//! judge:     spec model identity authz source
+//! judge:     spec model identity authz source idp
 //! plan:      spec model
 //! dataplane: spec model fsutil support
 //! provider:  spec model plan dataplane source  # source: the CommitId an apply tags with
 //! admission: spec judge provider
 //! report:    source support
 //! audit:     spec model support
-//! idp:
+//! idp:       spec identity support  # oidc: a person is a User of the trusted policy
 //! trigger:   source
 //! daemon:    *
 //! ```
@@ -45,8 +45,10 @@
 //! commit an apply is for with `source`'s `CommitId`. `admission` joins
 //! a judged range (`judge`) with where its balancers run (`provider`): the
 //! one answer the daemon, `lbops authorize` and `validate --config` share.
-//! `idp` is what the identity provider pushed (SCIM), pure values that
-//! the daemon keeps and serves.
+//! `idp` is what the identity provider pushed (SCIM) or proved (OIDC),
+//! pure values that the daemon keeps and serves; a person it proves is
+//! looked up among the `spec` Users; and what it takes away from the
+//! principals of a policy, which `authz` and `judge` ask.
 //! `report`, `audit` and `trigger` are edges only
 //! the daemon and the CLI use; `daemon` is the composition root, and
 //! nothing in the library uses it.

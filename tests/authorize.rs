@@ -869,8 +869,10 @@ fn api_commit(
     repo.git(&["add", "-A"], &[]);
     let tree = repo.git(&["write-tree"], &[]);
     let trailers = ApiTrailers {
-        account: "deploy-bot".parse().unwrap(),
-        token: TokenId::parse("aaaaaaaaaaaa").unwrap(),
+        on_behalf: lbops::spec::api_commit::OnBehalf::Token {
+            account: "deploy-bot".parse().unwrap(),
+            token: TokenId::parse("aaaaaaaaaaaa").unwrap(),
+        },
         request: RequestId::parse("req-42").unwrap(),
     };
     let git = git2::Repository::open(repo.path()).unwrap();
@@ -920,7 +922,7 @@ fn api_commits_are_judged_as_their_token_with_the_daemon_s_key() {
     let in_scope = api_commit(&repo, &trusted, &signer, "Set pool/web weights");
     authorize(&in_scope, true)
         .allowed()
-        .says("identity  serviceaccount/deploy-bot (API token aaaaaaaaaaaa, request req-42")
+        .says("identity  serviceaccount/deploy-bot (through API token aaaaaaaaaaaa, request req-42")
         .says("allowed   pool.weights.update pool/web");
     // Without the daemon's key, nobody vouches for it.
     authorize(&in_scope, false)
@@ -1041,4 +1043,59 @@ fn the_api_key_never_signs_for_a_person_even_when_listed_for_one() {
         "{}",
         verdict.stdout
     );
+}
+
+/// A holiday freeze of every pool, over the first days of 2027 (UTC).
+const HOLIDAY: &str = "kind: Freeze
+name: holiday
+spec:
+  time_zone: Europe/Berlin
+  windows:
+    - absolute: {name: new-year, from: '2027-01-01T00:00:00+01:00', until: '2027-01-04T00:00:00+01:00'}
+  scope: {resources: ['pool/*']}
+";
+
+/// The estate with the holiday freeze trusted.
+fn frozen_estate() -> Estate {
+    let e = Estate::new();
+    e.repo.write("freezes.yaml", HOLIDAY);
+    let trusted = e.repo.commit(&e.team.alice(), "a holiday freeze");
+    Estate { trusted, ..e }
+}
+
+#[test]
+fn a_freeze_refuses_a_change_in_its_window_and_lets_it_through_after() {
+    let e = frozen_estate();
+    e.repo.write("pools.yaml", &pools(5, 1, "data"));
+    e.repo.commit(&e.team.bob(), "web: shift weight");
+    e.run(&["--from", &e.trusted, "--at", "2027-01-02T12:00:00Z"])
+        .refused()
+        .says("FROZEN")
+        .says("frozen by freeze/holiday (window new-year) until 2027-01-03T23:00:00Z");
+    e.run(&["--from", &e.trusted, "--at", "2027-01-03T23:00:00Z"])
+        .allowed();
+}
+
+#[test]
+fn a_break_glass_passes_a_freeze_only_for_who_holds_it() {
+    let e = frozen_estate();
+    e.repo.write("pools.yaml", &pools(5, 1, "data"));
+    e.repo.commit(
+        &e.team.bob(),
+        "web: shift weight\n\nLbops-Break-Glass: INC-7 web is down",
+    );
+    e.run(&["--from", &e.trusted, "--at", "2027-01-02T12:00:00Z"])
+        .refused()
+        .says("user/bob may not freeze.break_glass on freeze/holiday");
+
+    let e = frozen_estate();
+    e.repo.write("pools.yaml", &pools(5, 1, "data"));
+    e.repo.commit(
+        &e.team.alice(),
+        "web: shift weight\n\nLbops-Break-Glass: INC-7 web is down",
+    );
+    e.run(&["--from", &e.trusted, "--at", "2027-01-02T12:00:00Z"])
+        .allowed()
+        .says("BREAK-GLASS")
+        .says("INC-7 web is down");
 }

@@ -527,6 +527,7 @@ fn schema_describes_each_kind_and_rejects_unknown_fields() {
         "User",
         "Group",
         "ServiceAccount",
+        "Freeze",
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_lbops"))
             .args(["schema", kind])
@@ -546,7 +547,7 @@ fn schema_describes_each_kind_and_rejects_unknown_fields() {
         .output()
         .unwrap();
     let all: Value = serde_json::from_slice(&all.stdout).unwrap();
-    assert_eq!(all["oneOf"].as_array().map(Vec::len), Some(8));
+    assert_eq!(all["oneOf"].as_array().map(Vec::len), Some(9));
     let pool = all["$defs"]["PoolSpec"].to_string();
     assert!(
         pool.contains("least_requests")

@@ -34,6 +34,14 @@ pub enum EventKind {
     /// A call to the SCIM endpoints (`/scim/v2`), by the identity provider
     /// or anyone else.
     ScimCall,
+    /// A person signed in (or out) through the identity provider, or was
+    /// refused at sign-in (`/auth/…`).
+    SignIn,
+    /// The identity provider deprovisioned a git User, or gave them back
+    /// what git grants.
+    Deprovision,
+    /// A commit broke the glass of a change freeze: who, why, and what.
+    BreakGlass,
 }
 
 impl EventKind {
@@ -50,6 +58,9 @@ impl EventKind {
             EventKind::Trust => "trust",
             EventKind::Startup => "startup",
             EventKind::ScimCall => "scim_call",
+            EventKind::SignIn => "sign_in",
+            EventKind::Deprovision => "deprovision",
+            EventKind::BreakGlass => "break_glass",
         }
     }
 }
@@ -152,6 +163,9 @@ mod tests {
             EventKind::Trust,
             EventKind::Startup,
             EventKind::ScimCall,
+            EventKind::BreakGlass,
+            EventKind::SignIn,
+            EventKind::Deprovision,
         ] {
             assert_eq!(
                 serde_json::to_string(&kind).unwrap(),

@@ -3,9 +3,10 @@
 
 use super::grants::{holders_of, resolve, Held};
 use super::permit::{Denied, Grant, HeldBy, Holders, Miss, NearMiss, Permit, Why};
-use super::rules::{fit, RuleFit};
+use super::rules::{fit, Person, RuleFit};
 use super::Change;
 use crate::identity::Principal;
+use crate::idp::{Idp, IdpGroups};
 use crate::spec::Catalog;
 use std::collections::HashMap;
 
@@ -21,20 +22,60 @@ const MAX_NAMES: usize = 3;
 /// while its owner is an active User; a disabled User or an unknown name
 /// holds nothing. A rule allows the change when one of its action
 /// patterns and one of its resource patterns match (only `*` matches
-/// the repository), and its `when.labels` match the resource's labels both
-/// before and after the change. `BootstrapAdmin` is allowed everything.
+/// the repository), its `when.labels` match the resource's labels both
+/// before and after the change, and the principal is in every IdP group
+/// of its `when.idp_groups`. `BootstrapAdmin` is allowed everything.
+///
+/// `idp` only takes away: a User it deprovisioned (or a ServiceAccount
+/// whose owner it deprovisioned) holds nothing, and it says which IdP
+/// groups a principal is in (none without an identity provider).
 pub fn authorize(
     policy: &Catalog,
+    idp: Idp<'_>,
     principal: &Principal,
+    change: &Change,
+) -> Result<Permit, Denied> {
+    authorize_claimed(policy, idp, principal, &[], change)
+}
+
+/// As [`authorize`], for a person whose sign-in token claims IdP groups
+/// (`claimed`): they count where the identity provider's SCIM directory
+/// does not know the person ([`crate::idp::groups_of`]). Only for what a
+/// call does at once (a read): a commit is judged later, from git and the
+/// directory alone, so a write is authorized as its commit will be, with
+/// [`authorize`].
+pub fn authorize_claimed(
+    policy: &Catalog,
+    idp: Idp<'_>,
+    principal: &Principal,
+    claimed: &[String],
     change: &Change,
 ) -> Result<Permit, Denied> {
     if let Principal::BootstrapAdmin { .. } = principal {
         return Ok(bootstrap(principal, change));
     }
-    let held = resolve(policy, principal);
-    decide(policy, principal, held.as_ref(), change, &|role| {
-        holders_of(policy, role)
-    })
+    let held = resolve_with(policy, idp, principal, claimed);
+    decide(
+        policy,
+        principal,
+        held.as_ref().map(|(h, g)| (h, g)),
+        change,
+        &|role| holders_of(policy, role),
+    )
+}
+
+/// The roles a principal holds under `policy`, and its IdP groups; or
+/// why it holds none. The identity provider's word comes first: a
+/// deprovisioned person is told so, not which role they lack.
+fn resolve_with<'a>(
+    policy: &'a Catalog,
+    idp: Idp<'_>,
+    principal: &Principal,
+    claimed: &[String],
+) -> Result<(Vec<Held<'a>>, IdpGroups), Why> {
+    crate::idp::standing_of(idp, policy, principal).map_err(Why::Deprovisioned)?;
+    let held = resolve(policy, principal)?;
+    Ok((held, crate::idp::groups_of(idp, policy, principal, claimed)))
 }
 
 /// What a caller with an API token may do: what the token's ServiceAccount
@@ -43,11 +84,12 @@ pub fn authorize(
 /// any. A token never widens its account's roles.
 pub fn authorize_token(
     policy: &Catalog,
+    idp: Idp<'_>,
     caller: &crate::identity::TokenCaller,
     change: &Change,
 ) -> Result<Permit, Denied> {
     let principal = caller.principal();
-    let permit = authorize(policy, &principal, change)?;
+    let permit = authorize(policy, idp, &principal, change)?;
     let scoped = caller.scopes.is_empty()
         || caller
             .scopes
@@ -90,68 +132,116 @@ pub fn authorize_token(
 /// resource is known yet.
 pub fn token_holds_action(
     policy: &Catalog,
+    idp: Idp<'_>,
     caller: &crate::identity::TokenCaller,
     action: &'static crate::spec::actions::Action,
 ) -> Result<(), Denied> {
     let principal = caller.principal();
-    let names = |patterns: &[crate::spec::yaml::Spanned<String>]| {
-        patterns
-            .iter()
-            .any(|p| crate::spec::actions::pattern_matches(&p.value, action.name))
-    };
-    let denied = |why: Why| {
-        // The roles with a rule naming the action, and who holds them.
-        let naming = policy
-            .roles
-            .values()
-            .filter(|role| role.spec.rules.iter().any(|rule| names(&rule.actions)));
-        Denied {
-            principal: principal.clone(),
-            action,
-            resource: None,
-            why: Box::new(why),
-            held_by: some_holders(naming, &|role| holders_of(policy, role)),
-        }
-    };
-    let held = resolve(policy, &principal).map_err(&denied)?;
-    if !held
-        .iter()
-        .any(|h| h.role.spec.rules.iter().any(|rule| names(&rule.actions)))
-    {
-        let roles = held
-            .iter()
-            .map(|h| (h.role.name.clone(), h.via.clone()))
-            .collect();
-        return Err(denied(Why::NotCovered {
-            roles,
-            near: Vec::new(),
-        }));
-    }
+    holds_action(policy, idp, &principal, action)?;
     let scoped = caller.scopes.is_empty()
         || caller
             .scopes
             .iter()
             .any(|scope| crate::spec::actions::pattern_matches(scope, action.name));
     if !scoped {
-        return Err(denied(Why::TokenScopes {
-            token: caller.id.to_string(),
-            scopes: caller.scopes.clone(),
-        }));
+        return Err(action_denied(
+            policy,
+            &principal,
+            action,
+            Why::TokenScopes {
+                token: caller.id.to_string(),
+                scopes: caller.scopes.clone(),
+            },
+        ));
     }
     Ok(())
+}
+
+/// Whether `principal` may do `action` at all, before it is known on
+/// which resources: it is active and holds a role with a rule naming the
+/// action, and the identity provider has not deprovisioned it. The same
+/// question as [`token_holds_action`] without a token's
+/// scopes: a person signed in through the identity provider is asked it
+/// with their git User, as their commits would be judged.
+pub fn holds_action(
+    policy: &Catalog,
+    idp: Idp<'_>,
+    principal: &Principal,
+    action: &'static crate::spec::actions::Action,
+) -> Result<(), Denied> {
+    if let Principal::BootstrapAdmin { .. } = principal {
+        return Ok(());
+    }
+    let (held, _) = resolve_with(policy, idp, principal, &[])
+        .map_err(|why| action_denied(policy, principal, action, why))?;
+    if !held.iter().any(|h| {
+        h.role
+            .spec
+            .rules
+            .iter()
+            .any(|rule| names(&rule.actions, action))
+    }) {
+        let roles = held
+            .iter()
+            .map(|h| (h.role.name.clone(), h.via.clone()))
+            .collect();
+        return Err(action_denied(
+            policy,
+            principal,
+            action,
+            Why::NotCovered {
+                roles,
+                near: Vec::new(),
+            },
+        ));
+    }
+    Ok(())
+}
+
+fn names(
+    patterns: &[crate::spec::yaml::Spanned<String>],
+    action: &'static crate::spec::actions::Action,
+) -> bool {
+    patterns
+        .iter()
+        .any(|p| crate::spec::actions::pattern_matches(&p.value, action.name))
+}
+
+/// A denial of `action` on no resource yet, naming the roles with a rule
+/// for it and who holds them.
+fn action_denied(
+    policy: &Catalog,
+    principal: &Principal,
+    action: &'static crate::spec::actions::Action,
+    why: Why,
+) -> Denied {
+    let naming = policy.roles.values().filter(|role| {
+        role.spec
+            .rules
+            .iter()
+            .any(|rule| names(&rule.actions, action))
+    });
+    Denied {
+        principal: principal.clone(),
+        action,
+        resource: None,
+        why: Box::new(why),
+        held_by: some_holders(naming, &|role| holders_of(policy, role)),
+    }
 }
 
 /// The policy indexed once — each principal's roles, each role's holders —
 /// for judging many changes; same answers as [`authorize`].
 pub struct Authorizer<'a> {
     policy: &'a Catalog,
-    principals: HashMap<Principal, Result<Vec<Held<'a>>, Why>>,
+    principals: HashMap<Principal, Result<(Vec<Held<'a>>, IdpGroups), Why>>,
     holders: HashMap<&'a str, Vec<String>>,
 }
 
 impl<'a> Authorizer<'a> {
+    /// See [`authorize`] for what `idp` takes away.
     #[must_use]
-    pub fn new(policy: &'a Catalog) -> Self {
+    pub fn new(policy: &'a Catalog, idp: Idp<'_>) -> Self {
         let users = policy
             .users
             .keys()
@@ -163,7 +253,7 @@ impl<'a> Authorizer<'a> {
         let principals = users
             .chain(accounts)
             .map(|p| {
-                let held = resolve(policy, &p);
+                let held = resolve_with(policy, idp, &p, &[]);
                 (p, held)
             })
             .collect();
@@ -187,7 +277,8 @@ impl<'a> Authorizer<'a> {
         let not_in_policy = Err(Why::NotInPolicy);
         let held = self.principals.get(principal).unwrap_or(&not_in_policy);
         let holders = |role: &str| self.holders.get(role).cloned().unwrap_or_default();
-        decide(self.policy, principal, held.as_ref(), change, &holders)
+        let held = held.as_ref().map(|(h, g)| (h, g));
+        decide(self.policy, principal, held, change, &holders)
     }
 }
 
@@ -206,7 +297,7 @@ fn bootstrap(principal: &Principal, change: &Change) -> Permit {
 fn decide(
     policy: &Catalog,
     principal: &Principal,
-    held: Result<&Vec<Held<'_>>, &Why>,
+    held: Result<(&Vec<Held<'_>>, &IdpGroups), &Why>,
     change: &Change,
     holders: &dyn Fn(&str) -> Vec<String>,
 ) -> Result<Permit, Denied> {
@@ -217,11 +308,11 @@ fn decide(
         why: Box::new(why),
         held_by: held_by(policy, change, holders),
     };
-    let held = held.map_err(|why| denied(why.clone()))?;
+    let (held, groups) = held.map_err(|why| denied(why.clone()))?;
     let mut near = Vec::new();
     for Held { role, via } in held {
         for (index, rule) in role.spec.rules.iter().enumerate() {
-            let miss = match fit(rule, change) {
+            let miss = match fit(rule, change, Person::In(groups)) {
                 RuleFit::Allows => {
                     let grant = Grant::Rule {
                         role: role.name.clone(),
@@ -236,6 +327,14 @@ fn decide(
                 RuleFit::OtherLabels { .. } => Miss::Labels {
                     before: change.labels_before.clone(),
                     after: change.labels_after.clone(),
+                },
+                RuleFit::OtherIdpGroups => Miss::IdpGroups {
+                    required: rule
+                        .when
+                        .iter()
+                        .flat_map(|w| &w.idp_groups)
+                        .map(|g| g.value.clone())
+                        .collect(),
                 },
             };
             if near.len() < MAX_NEAR {
@@ -268,7 +367,7 @@ fn held_by(policy: &Catalog, change: &Change, holders: &dyn Fn(&str) -> Vec<Stri
         role.spec
             .rules
             .iter()
-            .any(|rule| fit(rule, change) == RuleFit::Allows)
+            .any(|rule| fit(rule, change, Person::Anyone) == RuleFit::Allows)
     });
     some_holders(allowing, holders)
 }

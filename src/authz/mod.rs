@@ -12,6 +12,7 @@
 mod authorizer;
 mod change;
 mod diff;
+pub mod freeze;
 mod grants;
 mod permit;
 mod rules;
@@ -19,11 +20,15 @@ mod rules;
 #[cfg(test)]
 mod fixture;
 #[cfg(test)]
+mod idp_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod token_tests;
 
-pub use authorizer::{authorize, authorize_token, token_holds_action, Authorizer};
+pub use authorizer::{
+    authorize, authorize_claimed, authorize_token, holds_action, token_holds_action, Authorizer,
+};
 pub use change::Change;
 pub use diff::changes;
 pub use permit::{Denied, Grant, HeldBy, Holders, Miss, NearMiss, Permit, Via, Why};

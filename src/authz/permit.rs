@@ -133,6 +133,10 @@ pub enum Why {
     OwnerMissing { owner: Name },
     /// The ServiceAccount's owner is disabled.
     OwnerDisabled { owner: Name },
+    /// The identity provider deactivated or deleted the User (for a
+    /// ServiceAccount: its owner), or does not know them when the daemon
+    /// config requires it to.
+    Deprovisioned(crate::idp::Deprovisioned),
     /// The principal holds no roles at all.
     NoRoles,
     /// None of the principal's rules covers the change. `roles` are the
@@ -179,6 +183,9 @@ pub enum Miss {
         before: Option<Labels>,
         after: Option<Labels>,
     },
+    /// The person is not in every identity provider group the rule
+    /// requires (`when.idp_groups`).
+    IdpGroups { required: Vec<String> },
 }
 
 /// Roles that would allow a change, each with some of its holders.
@@ -233,6 +240,10 @@ impl fmt::Display for Denied {
                 write!(f, "its owner user/{owner} is not in the trusted policy")?;
             }
             Why::OwnerDisabled { owner } => write!(f, "its owner user/{owner} is disabled")?,
+            Why::Deprovisioned(deprovisioned) => {
+                // It says what to do itself: the IdP gives back, not git.
+                return write!(f, "{deprovisioned}");
+            }
             Why::NoRoles => write!(f, "{who} holds no roles")?,
             Why::TokenScopes { token, scopes } => write!(
                 f,
@@ -266,6 +277,11 @@ impl fmt::Display for Denied {
                     }
                     match &miss.miss {
                         Miss::Resource => write!(f, ", and {on} is not one")?,
+                        Miss::IdpGroups { required } => write!(
+                            f,
+                            " for members of identity provider group(s) {}, and {who} is not in all of them (the identity provider's groups decide; a ServiceAccount counts as its owner)",
+                            required.join(", ")
+                        )?,
                         Miss::Labels { before, after } => {
                             let have = |side: &Option<Labels>| {
                                 side.as_ref().map(|l| have_text(&miss.labels, l))

@@ -1,7 +1,9 @@
 //! Whether one rule of a role covers one change: its action, its
-//! resource, and its label condition on both sides of the change.
+//! resource, its label condition on both sides of the change, and the
+//! identity provider groups it requires of the person.
 
 use super::Change;
+use crate::idp::IdpGroups;
 use crate::spec::actions;
 use crate::spec::kinds::access::Rule;
 use crate::spec::kinds::{Labels, ResourceId};
@@ -19,9 +21,22 @@ pub(super) enum RuleFit {
         before: bool,
         after: bool,
     },
+    /// Everything matches, but the person is not in every IdP group the
+    /// rule requires.
+    OtherIdpGroups,
 }
 
-pub(super) fn fit(rule: &Rule, change: &Change) -> RuleFit {
+/// Whose IdP groups a rule's `when.idp_groups` is checked against.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Person<'a> {
+    /// Nobody in particular: which rules cover the change at all (who
+    /// holds them, for a denial's hint).
+    Anyone,
+    /// A principal in these groups.
+    In(&'a IdpGroups),
+}
+
+pub(super) fn fit(rule: &Rule, change: &Change, person: Person<'_>) -> RuleFit {
     let Rule {
         actions,
         resources,
@@ -39,10 +54,25 @@ pub(super) fn fit(rule: &Rule, change: &Change) -> RuleFit {
     {
         return RuleFit::OtherResource;
     }
-    let wanted = match when {
-        Some(condition) if !condition.labels.is_empty() => &condition.labels,
-        _ => return RuleFit::Allows,
+    let Some(condition) = when else {
+        return RuleFit::Allows;
     };
+    let labels = labels_fit(&condition.labels, change);
+    if labels != RuleFit::Allows {
+        return labels;
+    }
+    let required = || condition.idp_groups.iter().map(|g| g.value.as_str());
+    match person {
+        Person::In(groups) if !groups.hold_all(required()) => RuleFit::OtherIdpGroups,
+        Person::In(_) | Person::Anyone => RuleFit::Allows,
+    }
+}
+
+/// How a rule's label condition fits the change's labels on both sides.
+fn labels_fit(wanted: &Labels, change: &Change) -> RuleFit {
+    if wanted.is_empty() {
+        return RuleFit::Allows;
+    }
     let fails = |side: Option<&Labels>| side.is_some_and(|have| !labels_match(wanted, have));
     let (before, after) = (
         fails(change.labels_before.as_ref()),

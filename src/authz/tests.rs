@@ -32,8 +32,11 @@ fn authorize_as(
     principal: &Principal,
     change: &Change,
 ) -> Result<Permit, Denied> {
-    let once = authorize(policy, principal, change);
-    assert_eq!(once, Authorizer::new(policy).authorize(principal, change));
+    let once = authorize(policy, crate::idp::Idp::Absent, principal, change);
+    assert_eq!(
+        once,
+        Authorizer::new(policy, crate::idp::Idp::Absent).authorize(principal, change)
+    );
     once
 }
 
@@ -370,11 +373,11 @@ fn the_authorizer_agrees_with_authorize_on_everything() {
             fingerprint: "x".into(),
         },
     ];
-    let authorizer = Authorizer::new(&policy);
+    let authorizer = Authorizer::new(&policy, crate::idp::Idp::Absent);
     let mut allowed = 0;
     for principal in &principals {
         for change in &all {
-            let once = authorize(&policy, principal, change);
+            let once = authorize(&policy, crate::idp::Idp::Absent, principal, change);
             assert_eq!(
                 once,
                 authorizer.authorize(principal, change),

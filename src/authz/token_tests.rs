@@ -136,16 +136,28 @@ fn a_token_only_narrows_its_accounts_roles() {
     let t = token(3);
 
     let unscoped = issued(&trusted(), entry(&t, &t, &[], &[]));
-    assert!(authorize_token(&unscoped, &caller(&unscoped, &t), &web).is_ok());
+    assert!(authorize_token(
+        &unscoped,
+        crate::idp::Idp::Absent,
+        &caller(&unscoped, &t),
+        &web
+    )
+    .is_ok());
 
     let scoped = issued(
         &trusted(),
         entry(&t, &t, &["pool.weights.*"], &["pool/web-*"]),
     );
-    assert!(authorize_token(&scoped, &caller(&scoped, &t), &web).is_ok());
+    assert!(authorize_token(&scoped, crate::idp::Idp::Absent, &caller(&scoped, &t), &web).is_ok());
 
     let other_action = issued(&trusted(), entry(&t, &t, &["pool.targets.update"], &[]));
-    let denied = authorize_token(&other_action, &caller(&other_action, &t), &web).unwrap_err();
+    let denied = authorize_token(
+        &other_action,
+        crate::idp::Idp::Absent,
+        &caller(&other_action, &t),
+        &web,
+    )
+    .unwrap_err();
     assert_eq!(
         denied.to_string(),
         format!(
@@ -157,7 +169,13 @@ fn a_token_only_narrows_its_accounts_roles() {
     );
 
     let other_pool = issued(&trusted(), entry(&t, &t, &[], &["pool/api-*"]));
-    let denied = authorize_token(&other_pool, &caller(&other_pool, &t), &web).unwrap_err();
+    let denied = authorize_token(
+        &other_pool,
+        crate::idp::Idp::Absent,
+        &caller(&other_pool, &t),
+        &web,
+    )
+    .unwrap_err();
     assert!(
         matches!(*denied.why, Why::TokenResources { .. }),
         "{denied}"
@@ -165,7 +183,13 @@ fn a_token_only_narrows_its_accounts_roles() {
 
     // A scope can never widen: the account's role does not cover db.
     let wide = issued(&trusted(), entry(&t, &t, &["*"], &["*"]));
-    let denied = authorize_token(&wide, &caller(&wide, &t), &weight_of("db")).unwrap_err();
+    let denied = authorize_token(
+        &wide,
+        crate::idp::Idp::Absent,
+        &caller(&wide, &t),
+        &weight_of("db"),
+    )
+    .unwrap_err();
     assert!(matches!(*denied.why, Why::NotCovered { .. }), "{denied}");
 
     // The owner deprovisioned: the token still identifies the account,
@@ -177,7 +201,13 @@ fn a_token_only_narrows_its_accounts_roles() {
         .expect("alice owns deploy-bot")
         .spec
         .disabled = true;
-    let denied = authorize_token(&disabled, &caller(&disabled, &t), &web).unwrap_err();
+    let denied = authorize_token(
+        &disabled,
+        crate::idp::Idp::Absent,
+        &caller(&disabled, &t),
+        &web,
+    )
+    .unwrap_err();
     assert!(matches!(*denied.why, Why::OwnerDisabled { .. }), "{denied}");
 }
 
@@ -204,10 +234,22 @@ fn a_read_is_judged_on_the_resource_with_its_labels_and_the_tokens_patterns() {
     let t = token(4);
     let policy = issued(&readable(), entry(&t, &t, &[], &[]));
     let who = caller(&policy, &t);
-    let permit = authorize_token(&policy, &who, &read_of(&policy, "web-stable")).unwrap();
+    let permit = authorize_token(
+        &policy,
+        crate::idp::Idp::Absent,
+        &who,
+        &read_of(&policy, "web-stable"),
+    )
+    .unwrap();
     assert_eq!(permit.action().name, "state.read");
     // The role's `when: {labels: {team: web}}` holds for reads too.
-    let denied = authorize_token(&policy, &who, &read_of(&policy, "db")).unwrap_err();
+    let denied = authorize_token(
+        &policy,
+        crate::idp::Idp::Absent,
+        &who,
+        &read_of(&policy, "db"),
+    )
+    .unwrap_err();
     assert!(
         matches!(&*denied.why, Why::NotCovered { near, .. } if !near.is_empty()),
         "{denied}"
@@ -218,8 +260,20 @@ fn a_read_is_judged_on_the_resource_with_its_labels_and_the_tokens_patterns() {
         entry(&t, &t, &["state.read"], &["pool/web-a*"]),
     );
     let who = caller(&narrow, &t);
-    assert!(authorize_token(&narrow, &who, &read_of(&narrow, "web-api")).is_ok());
-    let denied = authorize_token(&narrow, &who, &read_of(&narrow, "web-stable")).unwrap_err();
+    assert!(authorize_token(
+        &narrow,
+        crate::idp::Idp::Absent,
+        &who,
+        &read_of(&narrow, "web-api")
+    )
+    .is_ok());
+    let denied = authorize_token(
+        &narrow,
+        crate::idp::Idp::Absent,
+        &who,
+        &read_of(&narrow, "web-stable"),
+    )
+    .unwrap_err();
     assert!(
         matches!(*denied.why, Why::TokenResources { .. }),
         "{denied}"
@@ -232,13 +286,19 @@ fn holding_an_action_at_all_needs_the_role_the_scope_and_an_active_owner() {
     let t = token(5);
     let policy = issued(&readable(), entry(&t, &t, &["state.read"], &["pool/web-*"]));
     assert_eq!(
-        token_holds_action(&policy, &caller(&policy, &t), read),
+        token_holds_action(&policy, crate::idp::Idp::Absent, &caller(&policy, &t), read),
         Ok(())
     );
 
     // The role names no state.read: refused whatever the resource.
     let unreadable = issued(&trusted(), entry(&t, &t, &[], &[]));
-    let denied = token_holds_action(&unreadable, &caller(&unreadable, &t), read).unwrap_err();
+    let denied = token_holds_action(
+        &unreadable,
+        crate::idp::Idp::Absent,
+        &caller(&unreadable, &t),
+        read,
+    )
+    .unwrap_err();
     assert!(
         matches!(&*denied.why, Why::NotCovered { near, .. } if near.is_empty()),
         "{denied}"
@@ -250,11 +310,18 @@ fn holding_an_action_at_all_needs_the_role_the_scope_and_an_active_owner() {
     );
 
     let scoped = issued(&readable(), entry(&t, &t, &["pool.weights.update"], &[]));
-    let denied = token_holds_action(&scoped, &caller(&scoped, &t), read).unwrap_err();
+    let denied = token_holds_action(&scoped, crate::idp::Idp::Absent, &caller(&scoped, &t), read)
+        .unwrap_err();
     assert!(matches!(*denied.why, Why::TokenScopes { .. }), "{denied}");
 
     let mut disabled = policy.clone();
     disabled.users.get_mut("alice").unwrap().spec.disabled = true;
-    let denied = token_holds_action(&disabled, &caller(&disabled, &t), read).unwrap_err();
+    let denied = token_holds_action(
+        &disabled,
+        crate::idp::Idp::Absent,
+        &caller(&disabled, &t),
+        read,
+    )
+    .unwrap_err();
     assert!(matches!(*denied.why, Why::OwnerDisabled { .. }), "{denied}");
 }

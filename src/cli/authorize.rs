@@ -38,7 +38,7 @@ pub struct AuthorizeArgs {
     #[arg(long, value_enum, default_value_t = crate::Output::Text)]
     output: crate::Output,
     /// Judge as of this date (YYYY-MM-DD or RFC 3339) instead of now: key
-    /// expiry, and certificate expiry of the head.
+    /// expiry, certificate expiry of the head, and which Freezes are in force.
     #[arg(long, value_name = "DATE")]
     at: Option<String>,
     /// The daemon config: balancers are checked against the providers it
@@ -83,8 +83,13 @@ pub fn run(args: AuthorizeArgs, now: i64) -> anyhow::Result<ExitCode> {
         &anchor,
         head,
         now,
-        judge::Verification::Required,
-        api_key.as_ref(),
+        judge::Checks {
+            verification: judge::Verification::Required,
+            api: api_key.as_ref(),
+            // The daemon's SCIM directory is its own state; this answer
+            // is git's alone (the daemon can only deny more).
+            idp: lbops::idp::Idp::Absent,
+        },
         budget,
     )?;
     // The same admission as the daemon's; the addresses balancers hold

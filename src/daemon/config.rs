@@ -35,6 +35,11 @@ pub struct DaemonConfig {
     /// The SCIM 2.0 endpoints at `/scim/v2` for the identity provider;
     /// `None`: no such endpoints.
     pub scim: Option<ScimConfig>,
+    /// OIDC sign-in for the pages and the API; `None`: API tokens only,
+    /// and the pages open to whoever reaches them.
+    pub oidc: Option<super::oidc::OidcConfig>,
+    /// How what the identity provider pushes applies to git's Users.
+    pub idp: IdpConfig,
 }
 
 /// The config as written, before the rules across its fields are checked
@@ -61,6 +66,10 @@ struct ConfigFile {
     log: LogConfig,
     #[serde(default)]
     scim: Option<ScimFile>,
+    #[serde(default)]
+    oidc: Option<super::oidc::config::OidcFile>,
+    #[serde(default)]
+    idp: IdpConfig,
 }
 
 #[derive(Debug)]
@@ -177,6 +186,33 @@ pub struct ScimConfig {
     /// the base of each resource's `meta.location`; `None`: from the
     /// request's `Host`.
     pub url: Option<String>,
+}
+
+/// How the people the identity provider pushes (over SCIM) are matched
+/// to git's Users, and what an unmatched User is. Without an `idp:`
+/// section, SCIM still applies as pushed: a deactivated person is
+/// deactivated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdpConfig {
+    /// What of a git User is looked up in the directory.
+    #[serde(default, rename = "match")]
+    pub match_by: IdpMatch,
+    /// A git User no IdP account answers to is deprovisioned (needs
+    /// `scim:`). Off by default: teams often keep bots and break-glass
+    /// admins outside the identity provider.
+    #[serde(default)]
+    pub require_known_users: bool,
+}
+
+/// How git Users are found in the directory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdpMatch {
+    /// Each of the User's emails against the IdP userName and emails, in
+    /// any case: the one key both sides hold.
+    #[default]
+    Email,
 }
 
 #[derive(Debug, Deserialize)]
@@ -611,35 +647,48 @@ impl ConfigFile {
                 ));
             }
         }
+        if self.idp.require_known_users && self.scim.is_none() {
+            problems.push((
+                vec!["idp", "require_known_users"],
+                "this needs a `scim:` section: without an identity provider pushing users, every git User would be unknown and refused; add `scim:` or set it to false".to_owned(),
+            ));
+        }
         let scim = self.scim.map(|scim| scim.check(&mut problems));
         // No webhook is a choice; a webhook the check refused is not.
         let webhook = webhook.map_or(Some(None), |checked| checked.map(Some));
         let scim = scim.map_or(Some(None), |checked| checked.map(Some));
-        match (repository, trust, embedded, webhook, scim) {
-            (Some(repository), Some(trust), Some(embedded), Some(webhook), Some(scim))
-                if problems.is_empty() =>
-            {
-                Ok(DaemonConfig {
-                    repository,
-                    trigger: TriggerConfig {
-                        poll: self.trigger.poll,
-                        watch: self.trigger.watch,
-                        webhook,
-                    },
-                    trust,
-                    provider: ProviderConfig {
-                        embedded,
-                        aws: self.provider.aws,
-                    },
-                    drift: self.drift,
-                    statuses: self.statuses,
-                    api: self.api,
-                    alerts: self.alerts,
-                    state_dir: self.state_dir,
-                    log: self.log,
-                    scim,
-                })
-            }
+        let oidc = self.oidc.map(|oidc| oidc.check(&mut problems));
+        let oidc = oidc.map_or(Some(None), |checked| checked.map(Some));
+        match (repository, trust, embedded, webhook, scim, oidc) {
+            (
+                Some(repository),
+                Some(trust),
+                Some(embedded),
+                Some(webhook),
+                Some(scim),
+                Some(oidc),
+            ) if problems.is_empty() => Ok(DaemonConfig {
+                repository,
+                trigger: TriggerConfig {
+                    poll: self.trigger.poll,
+                    watch: self.trigger.watch,
+                    webhook,
+                },
+                trust,
+                provider: ProviderConfig {
+                    embedded,
+                    aws: self.provider.aws,
+                },
+                drift: self.drift,
+                statuses: self.statuses,
+                api: self.api,
+                alerts: self.alerts,
+                state_dir: self.state_dir,
+                log: self.log,
+                scim,
+                oidc,
+                idp: self.idp,
+            }),
             _ => Err(problems),
         }
     }
@@ -677,6 +726,9 @@ impl ConfigFile {
         }
         if let Some(p) = self.scim.as_mut().and_then(|s| s.token_file.as_mut()) {
             fix(p);
+        }
+        if let Some(oidc) = &mut self.oidc {
+            oidc.resolve_paths(fix);
         }
         for hook in &mut self.alerts.webhooks {
             if let Some(p) = &mut hook.secret_file {
@@ -937,6 +989,63 @@ state_dir: state
     }
 
     #[test]
+    fn oidc_takes_its_secret_by_reference_and_says_what_each_field_wants() {
+        use super::super::oidc::{Page, SignInRequired};
+        use crate::idp::oidc::Mapping;
+        assert!(DaemonConfig::parse("lbops.yaml", GOOD)
+            .unwrap()
+            .oidc
+            .is_none());
+        let text = format!(
+            "{GOOD}oidc: {{issuer: 'https://idp.example.com/', client_id: lbops, client_secret_env: S, public_url: 'https://lbops.example.com'}}\n"
+        );
+        let oidc = DaemonConfig::parse("lbops.yaml", &text)
+            .unwrap()
+            .oidc
+            .unwrap();
+        assert_eq!(oidc.issuer, "https://idp.example.com");
+        assert_eq!(oidc.client_secret, SecretRef::Env("S".into()));
+        assert_eq!(oidc.mapping, Mapping::VerifiedEmail);
+        assert_eq!(oidc.require_sign_in, SignInRequired::All);
+        assert_eq!(oidc.scopes, ["openid", "email", "profile"]);
+        assert_eq!(
+            oidc.redirect_uri(),
+            "https://lbops.example.com/auth/callback"
+        );
+        assert!(oidc.secure() && !oidc.allow_viewers);
+        let text = format!(
+            "{GOOD}oidc: {{issuer: 'http://127.0.0.1:1', client_id: c, client_secret_file: s, public_url: 'http://127.0.0.1:2', map_by: {{claim: preferred_username}}, require_sign_in: [tokens, metrics], allow_viewers: true}}\n"
+        );
+        let oidc = DaemonConfig::parse("lbops.yaml", &text)
+            .unwrap()
+            .oidc
+            .unwrap();
+        assert_eq!(oidc.mapping, Mapping::Claim("preferred_username".into()));
+        assert_eq!(
+            oidc.require_sign_in,
+            SignInRequired::Pages(vec![Page::Tokens, Page::Metrics])
+        );
+        assert!(!oidc.secure() && oidc.allow_viewers);
+        let text = format!(
+            "{GOOD}oidc: {{issuer: 'ldap://x', client_id: c, public_url: x, scopes: [email], map_by: phone, require_sign_in: some, clock_skew: 1h}}\n"
+        );
+        let errors = DaemonConfig::parse("lbops.yaml", &text)
+            .unwrap_err()
+            .to_string();
+        for wanted in [
+            "issuer URL",
+            "browsers reach lbops",
+            "client_secret_file",
+            "include `openid`",
+            "`{claim: NAME}`",
+            "list of pages",
+            "at most 5m",
+        ] {
+            assert!(errors.contains(wanted), "{wanted}: {errors}");
+        }
+    }
+
+    #[test]
     fn scim_takes_its_token_by_reference_and_is_off_without_a_section() {
         assert!(DaemonConfig::parse("lbops.yaml", GOOD)
             .unwrap()
@@ -971,6 +1080,26 @@ state_dir: state
         );
         assert!(errors.contains("public URL"), "{errors}");
         let text = format!("{GOOD}scim: {{token: x}}\n");
+        assert!(DaemonConfig::parse("lbops.yaml", &text).is_err());
+    }
+
+    #[test]
+    fn idp_matches_by_email_and_requires_known_users_only_with_scim() {
+        let config = DaemonConfig::parse("lbops.yaml", GOOD).unwrap();
+        assert_eq!(config.idp, IdpConfig::default());
+        assert!(!config.idp.require_known_users);
+        let text = format!(
+            "{GOOD}scim: {{token_env: T}}\nidp: {{match: email, require_known_users: true}}\n"
+        );
+        let config = DaemonConfig::parse("lbops.yaml", &text).unwrap();
+        assert!(config.idp.require_known_users);
+        assert_eq!(config.idp.match_by, IdpMatch::Email);
+        let text = format!("{GOOD}idp: {{require_known_users: true}}\n");
+        let errors = DaemonConfig::parse("lbops.yaml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(errors.contains("needs a `scim:` section"), "{errors}");
+        let text = format!("{GOOD}scim: {{token_env: T}}\nidp: {{match: name}}\n");
         assert!(DaemonConfig::parse("lbops.yaml", &text).is_err());
     }
 

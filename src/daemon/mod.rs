@@ -3,11 +3,14 @@
 //! back onto the commits.
 
 pub mod api;
+pub mod audit_append;
 pub mod config;
 pub mod drift;
+pub mod idp;
 pub mod journal;
 pub mod metrics;
 pub mod notify;
+pub mod oidc;
 pub mod pages;
 pub mod readiness;
 pub mod reconcile;

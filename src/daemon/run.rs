@@ -82,6 +82,8 @@ pub enum StartError {
     ApiKeyInRepository(PathBuf),
     #[error("{0}")]
     Scim(String),
+    #[error("{0}")]
+    Oidc(String),
 }
 
 /// Runs the daemon until `shutdown` completes.
@@ -288,6 +290,24 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         Some(scim) => Some(start_scim(scim, &state_dir, audit.clone(), clock.clone())?),
         None => None,
     };
+    let idp =
+        super::idp::IdpHandle::new(scim.as_ref().map(|scim| scim.directory.clone()), config.idp);
+    // Every push of the identity provider is looked at at once: alerts
+    // for who lost or regained access, and the branch's head judged again.
+    let mut idp_changes = idp.subscribe();
+    let oidc = match config.oidc.clone() {
+        Some(oidc) => {
+            let oidc = super::oidc::Oidc::new(oidc, idp.clone())
+                .map_err(|e| StartError::Oidc(format!("oidc: {e}")))?;
+            tracing::info!(
+                issuer = %oidc.config().issuer,
+                redirect_uri = %oidc.config().redirect_uri(),
+                "OIDC sign-in"
+            );
+            Some(Arc::new(oidc))
+        }
+        None => None,
+    };
     let rate_limit = config.api.rate_limit;
     let observer: Arc<dyn Observe> = provider.clone();
     let reporter = Reporter {
@@ -312,6 +332,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             api_key,
             reporter,
             clock: clock.clone(),
+            idp: idp.clone(),
         },
         state,
     );
@@ -331,17 +352,30 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         clock: clock.clone(),
         trusted: reconciler.trusted(),
         started: clock.unix_seconds(),
+        oidc: oidc.clone(),
+        idp: idp.clone(),
     });
     let api = super::api::router(ApiState {
         trusted: reconciler.trusted(),
         live: Arc::new(Live::new(observer)),
-        audit,
+        audit: audit.clone(),
         limiter: Arc::new(RateLimiter::new(rate_limit)),
         metrics: metrics.clone(),
         clock: clock.clone(),
         writer: Some(writer),
+        oidc: oidc.clone(),
+        idp: idp.clone(),
     });
     let mut routes = pages.nest(super::api::routes::PREFIX, api);
+    if let Some(oidc) = oidc {
+        let auth = super::oidc::routes::router(super::oidc::routes::AuthState {
+            oidc,
+            trusted: reconciler.trusted(),
+            clock: clock.clone(),
+            audit: audit.clone(),
+        });
+        routes = routes.nest(super::oidc::routes::PREFIX, auth);
+    }
     if let Some(scim) = scim {
         if let Ok(address) = api_listener.local_addr() {
             tracing::info!(scim = %format!("http://{address}{}/", super::scim::PREFIX), "SCIM endpoints for the identity provider");
@@ -416,6 +450,17 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                     }
                 }
             }
+            changed = changed(&mut idp_changes), if idp_changes.is_some() => {
+                if changed.is_err() {
+                    // The directory is gone: nothing will change again.
+                    idp_changes = None;
+                    continue;
+                }
+                if let Err(e) = reconciler.idp_changed().await {
+                    tracing::warn!(error = %e, "cannot record a change of the identity provider's directory");
+                }
+                reconcile_at = Some(Instant::now());
+            }
             event = events.recv(), if in_process.is_some() => {
                 if matches!(event, Err(broadcast::error::RecvError::Closed)) {
                     break;
@@ -451,6 +496,17 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         dataplane.shutdown().await;
     }
     Ok(())
+}
+
+/// The next change of the identity provider's directory; never, without
+/// one.
+async fn changed(
+    changes: &mut Option<tokio::sync::watch::Receiver<Arc<crate::idp::DirectoryView>>>,
+) -> Result<(), tokio::sync::watch::error::RecvError> {
+    match changes {
+        Some(changes) => changes.changed().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The embedded data plane, in this process, behind its admin API on

@@ -1,17 +1,19 @@
 //! Commits the daemon writes for API calls: signed with the daemon's own
 //! API key, they speak for the ServiceAccount their trailers name, through
-//! one of its tokens, and for nobody else.
+//! one of its tokens — or for the git User their trailer names, a person
+//! the daemon signed in through the identity provider — and for nobody
+//! else.
 //!
 //! The API key is never listed in the policy: it comes from the daemon
 //! config (and `lbops authorize --api-key`). A commit it signed is judged
 //! only by this rule, even if someone listed the key for a User, so the
-//! key can never act as a person; and a person's key never reaches this
-//! rule, so trailers in a person's commit attribute nothing to an account.
+//! key is never a person's own key; and a person's key never reaches this
+//! rule, so trailers in a person's commit attribute nothing to anyone.
 
 use super::error::{shown, DisabledReason, NoIdentity};
 use super::token::{caller_of, TokenCaller};
 use super::{ssh, CommitEvidence, Principal};
-use crate::spec::api_commit::{self, ApiTrailers, RequestId};
+use crate::spec::api_commit::{self, ApiTrailers, OnBehalf, RequestId};
 use crate::spec::material::{parse_ssh_key, KeyError};
 use crate::spec::units::canonical_email;
 use crate::spec::Catalog;
@@ -33,17 +35,51 @@ pub enum ApiKeyError {
     Unusable,
 }
 
-/// A commit the API key signed, for a token the trusted policy lists.
+/// A commit the API key signed, for a token the trusted policy lists or
+/// for a User it has.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ApiVerified {
-    /// Always the token's ServiceAccount.
+    /// The token's ServiceAccount, or the signed-in User.
     pub principal: Principal,
-    /// The token, as the trusted policy lists it: its scopes and resources
-    /// narrow what the account may do.
-    pub token: TokenCaller,
+    /// How the call was made.
+    pub via: ApiVia,
     pub request: RequestId,
     /// The API key's `SHA256:` fingerprint.
     pub fingerprint: String,
+}
+
+/// How an API call proved who made it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ApiVia {
+    /// A token, as the trusted policy lists it: its scopes and resources
+    /// narrow what the account may do.
+    Token(TokenCaller),
+    /// A person signed in through the identity provider: their User's
+    /// roles, exactly as their own signed commits are judged.
+    SignIn,
+}
+
+impl std::fmt::Display for ApiVia {
+    /// `through API token 0a1b2c3d4e5f`, or `signed in through the
+    /// identity provider`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiVia::Token(token) => write!(f, "through API token {}", token.id.as_str()),
+            ApiVia::SignIn => f.write_str("signed in through the identity provider"),
+        }
+    }
+}
+
+impl ApiVerified {
+    /// The token, for a call made with one.
+    #[must_use]
+    pub fn token(&self) -> Option<&TokenCaller> {
+        match &self.via {
+            ApiVia::Token(token) => Some(token),
+            ApiVia::SignIn => None,
+        }
+    }
 }
 
 impl ApiKey {
@@ -123,23 +159,61 @@ impl ApiKey {
                 problem,
             }
         })?;
-        let ApiTrailers {
-            account,
-            token,
-            request,
-        } = trailers;
-        let expected = api_commit::author_email(&account);
+        let ApiTrailers { on_behalf, request } = trailers;
+        let speaks_for = match &on_behalf {
+            OnBehalf::Token { account, .. } => Principal::ServiceAccount(account.clone()),
+            OnBehalf::User { user } => Principal::User(user.clone()),
+        };
+        let expected_email = on_behalf.author_email();
         let is = |email: &str, wanted: &str| canonical_email(email).ok().as_deref() == Some(wanted);
-        if !is(&commit.author_email, &expected)
+        if !is(&commit.author_email, &expected_email)
             || !is(&commit.committer_email, api_commit::COMMITTER_EMAIL)
         {
             return Err(NoIdentity::ApiAuthor {
                 commit: id(),
-                account,
+                speaks_for: speaks_for.to_string(),
+                expected_email,
                 author_email: shown(&commit.author_email),
                 committer_email: shown(&commit.committer_email),
             });
         }
+        let via = match on_behalf {
+            OnBehalf::Token { account, token } => {
+                ApiVia::Token(self.token_of(policy, commit, account, token, now)?)
+            }
+            OnBehalf::User { user } => {
+                let Some(listed) = policy.users.get(user.as_str()) else {
+                    return Err(NoIdentity::ApiUnknownUser { commit: id(), user });
+                };
+                if listed.spec.disabled {
+                    return Err(NoIdentity::Disabled {
+                        commit: id(),
+                        key_owner: speaks_for,
+                        why: DisabledReason::UserDisabled,
+                    });
+                }
+                ApiVia::SignIn
+            }
+        };
+        Ok(ApiVerified {
+            principal: speaks_for,
+            via,
+            request,
+            fingerprint: fingerprint(),
+        })
+    }
+
+    /// The token of `account` that a commit for it names, as `policy`
+    /// lists it: the account's, current, and its owner able to act.
+    fn token_of(
+        &self,
+        policy: &Catalog,
+        commit: &CommitEvidence,
+        account: crate::spec::units::Name,
+        token: crate::spec::material::api_token::TokenId,
+        now: i64,
+    ) -> Result<TokenCaller, NoIdentity> {
+        let id = || commit.id.clone();
         let Some(listed) = policy.service_accounts.get(account.as_str()) else {
             return Err(NoIdentity::ApiUnknownAccount {
                 commit: id(),
@@ -180,21 +254,14 @@ impl ApiKey {
                 expired_at,
             });
         }
-        let principal = Principal::ServiceAccount(account.clone());
         let owner = &listed.spec.owner.value;
-        let cannot_act = DisabledReason::of_owner(policy, owner);
-        if let Some(why) = cannot_act {
+        if let Some(why) = DisabledReason::of_owner(policy, owner) {
             return Err(NoIdentity::Disabled {
                 commit: id(),
-                key_owner: principal,
+                key_owner: Principal::ServiceAccount(account),
                 why,
             });
         }
-        Ok(ApiVerified {
-            principal,
-            token: caller_of(&account, &token, entry),
-            request,
-            fingerprint: fingerprint(),
-        })
+        Ok(caller_of(&account, &token, entry))
     }
 }

@@ -4,7 +4,7 @@
 //! in the tree; the commits are signed exactly as `source` signs them.
 
 use super::*;
-use crate::spec::api_commit::{ApiTrailers, RequestId, TrailerProblem, ACCOUNT_TRAILER};
+use crate::spec::api_commit::{ApiTrailers, OnBehalf, RequestId, TrailerProblem, ACCOUNT_TRAILER};
 use crate::spec::material::api_token::TokenId;
 use crate::spec::{self, Catalog, SourceFile};
 use ssh_key::private::Ed25519Keypair;
@@ -77,8 +77,10 @@ fn policy(drop: &str) -> Catalog {
 
 fn trailers(account: &str, token: &str) -> ApiTrailers {
     ApiTrailers {
-        account: account.parse().unwrap(),
-        token: TokenId::parse(token).unwrap(),
+        on_behalf: OnBehalf::Token {
+            account: account.parse().unwrap(),
+            token: TokenId::parse(token).unwrap(),
+        },
         request: RequestId::parse("req-7").unwrap(),
     }
 }
@@ -122,10 +124,10 @@ fn the_api_key_speaks_for_the_account_through_its_token() {
         verified.principal,
         Principal::ServiceAccount("deploy-bot".parse().unwrap())
     );
-    assert_eq!(verified.token.account.as_str(), "deploy-bot");
-    assert_eq!(verified.token.id.as_str(), CI);
+    assert_eq!(verified.token().unwrap().account.as_str(), "deploy-bot");
+    assert_eq!(verified.token().unwrap().id.as_str(), CI);
     assert_eq!(
-        verified.token.scopes,
+        verified.token().unwrap().scopes,
         vec!["pool.weights.update".to_owned()]
     );
     assert_eq!(verified.request.as_str(), "req-7");
@@ -306,4 +308,72 @@ fn api_refusals_say_what_to_do() {
         assert!(message.contains("API"), "{message}");
         assert!(!message.contains("lbops_"), "{message}");
     }
+}
+
+/// What the daemon writes for a person signed in as `user`.
+fn person_commit(user: &str, author: &str) -> CommitEvidence {
+    let trailers = ApiTrailers {
+        on_behalf: OnBehalf::User {
+            user: user.parse().unwrap(),
+        },
+        request: RequestId::parse("req-8").unwrap(),
+    };
+    commit(
+        &daemon(),
+        author,
+        "api@lbops.invalid",
+        &trailers.message("Set pool/web weights"),
+    )
+}
+
+#[test]
+fn the_api_key_speaks_for_a_signed_in_user_named_by_its_trailer() {
+    let policy = policy("");
+    let verified = api_key()
+        .identify(
+            &policy,
+            &person_commit("alice", "alice@user.lbops.invalid"),
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(
+        verified.principal,
+        Principal::User("alice".parse().unwrap())
+    );
+    assert_eq!(verified.via, ApiVia::SignIn);
+    assert_eq!(verified.token(), None);
+    // A User the policy does not have.
+    let unknown = api_key()
+        .identify(
+            &policy,
+            &person_commit("mallory", "mallory@user.lbops.invalid"),
+            NOW,
+        )
+        .unwrap_err();
+    assert_eq!(unknown.reason_code(), "api_unknown_user", "{unknown}");
+    // The author must be the fixed form for that User: not her own email
+    // (which her own key signs for), not an account's.
+    for author in ["alice@example.test", "alice@serviceaccount.lbops.invalid"] {
+        let wrong = api_key()
+            .identify(&policy, &person_commit("alice", author), NOW)
+            .unwrap_err();
+        assert_eq!(wrong.reason_code(), "api_author", "{wrong}");
+        assert!(wrong.to_string().contains("user/alice"), "{wrong}");
+    }
+    // A disabled User: nobody.
+    let text = "kind: User\nname: alice\nspec:\n  emails: [alice@example.test]\n  disabled: true\n";
+    let disabled = spec::load(
+        &[SourceFile::new("policy.yaml", text)],
+        &spec::Options::at(NOW),
+    )
+    .unwrap()
+    .catalog;
+    let refused = api_key()
+        .identify(
+            &disabled,
+            &person_commit("alice", "alice@user.lbops.invalid"),
+            NOW,
+        )
+        .unwrap_err();
+    assert!(matches!(refused, NoIdentity::Disabled { .. }), "{refused}");
 }

@@ -219,8 +219,9 @@ pub enum NoIdentity {
 
     #[error(
         "commit {commit} is signed with the daemon's API key, but {problem}: only the daemon \
-         writes such commits, with `Lbops-Service-Account`, `Lbops-Token` and `Lbops-Request` \
-         trailers; make the change through the API again, or as a signed commit of your own"
+         writes such commits, with `Lbops-Service-Account` and `Lbops-Token` (or `Lbops-User`) \
+         and `Lbops-Request` trailers; make the change through the API again, or as a signed \
+         commit of your own"
     )]
     ApiTrailers {
         commit: String,
@@ -228,17 +229,26 @@ pub enum NoIdentity {
     },
 
     #[error(
-        "commit {commit} is signed with the daemon's API key for serviceaccount/{account}, but \
-         its author `{author_email}` or committer `{committer_email}` is not the form the API \
-         writes (`{account}@serviceaccount.lbops.invalid`, committed by `api@lbops.invalid`): \
-         make the change through the API again"
+        "commit {commit} is signed with the daemon's API key for {speaks_for}, but its author \
+         `{author_email}` or committer `{committer_email}` is not the form the API writes \
+         (`{expected_email}`, committed by `api@lbops.invalid`): make the change through the \
+         API again"
     )]
     ApiAuthor {
         commit: String,
-        account: Name,
+        /// `serviceaccount/NAME` or `user/NAME`.
+        speaks_for: String,
+        expected_email: String,
         author_email: String,
         committer_email: String,
     },
+
+    #[error(
+        "commit {commit} is signed with the daemon's API key for user/{user}, a person signed in \
+         through the identity provider, whom the trusted policy does not have: the User was \
+         removed (or never applied); a person's API calls need their User in git"
+    )]
+    ApiUnknownUser { commit: String, user: Name },
 
     #[error(
         "commit {commit} is signed with the daemon's API key for serviceaccount/{account}, which \
@@ -314,6 +324,7 @@ impl NoIdentity {
             NoIdentity::ApiTrailers { .. } => "api_trailers",
             NoIdentity::ApiAuthor { .. } => "api_author",
             NoIdentity::ApiUnknownAccount { .. } => "api_unknown_account",
+            NoIdentity::ApiUnknownUser { .. } => "api_unknown_user",
             NoIdentity::ApiTokenUnknown { .. } => "api_token_unknown",
             NoIdentity::ApiTokenOfAnotherAccount { .. } => "api_token_of_another_account",
             NoIdentity::ApiTokenExpired { .. } => "api_token_expired",

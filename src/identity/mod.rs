@@ -22,7 +22,7 @@ mod api_tests;
 #[cfg(test)]
 mod tests;
 
-pub use api::{ApiKey, ApiKeyError, ApiVerified};
+pub use api::{ApiKey, ApiKeyError, ApiVerified, ApiVia};
 pub use error::{BootstrapKeyError, DisabledReason, KeyStatusSource, NoIdentity};
 pub use keyring::Keyring;
 pub use principal::Principal;

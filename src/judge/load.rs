@@ -4,6 +4,7 @@
 
 use super::{judge_candidate, Candidate, CandidateCommit, Identity, Judgement};
 use crate::identity::{self, ApiKey, CommitEvidence, Keyring, NoIdentity};
+use crate::idp::Idp;
 use crate::source::{CommitId, CommitInfo, GitError, GitSource};
 use crate::spec::{self, Catalog, Invalid};
 use std::collections::hash_map::Entry;
@@ -82,6 +83,17 @@ pub enum Verification {
     Off,
 }
 
+/// What commits are checked against besides git: how signatures are
+/// checked, the daemon's API key, and what the identity provider took
+/// away (see [`super::judge_candidate`]).
+#[derive(Clone, Copy)]
+pub struct Checks<'a> {
+    pub verification: Verification,
+    /// The public half of the daemon's API signing key, when it has one.
+    pub api: Option<&'a ApiKey>,
+    pub idp: Idp<'a>,
+}
+
 /// What a judgement was made from, for the caller to keep (the daemon
 /// applies `head` and then trusts it).
 pub struct Judged {
@@ -100,7 +112,7 @@ pub struct Judged {
 /// A range that takes longer than `budget` is refused as invalid (see
 /// [`Judgement::aborted`]), never left to stall the caller.
 ///
-/// `api` is the public half of the daemon's API signing key, when it has
+/// `checks.api` is the public half of the daemon's API signing key, when it has
 /// one: a commit signed with it speaks for the ServiceAccount and token its
 /// trailers name ([`ApiKey::identify`]), and for nobody else. Without it,
 /// such a commit is signed by a key nobody is listed for.
@@ -109,11 +121,10 @@ pub fn judge_range(
     anchor: &TrustAnchor,
     head: CommitId,
     now: i64,
-    verification: Verification,
-    api: Option<&ApiKey>,
+    checks: Checks<'_>,
     budget: Budget,
 ) -> Result<Judged, LoadError> {
-    match read_and_decide(source, anchor, head, now, verification, api, budget) {
+    match read_and_decide(source, anchor, head, now, checks, budget) {
         Err(
             over @ (LoadError::OverBudget { .. } | LoadError::Git(GitError::TooManyCommits { .. })),
         ) => Ok(Judged {
@@ -129,10 +140,14 @@ fn read_and_decide(
     anchor: &TrustAnchor,
     head: CommitId,
     now: i64,
-    verification: Verification,
-    api: Option<&ApiKey>,
+    checks: Checks<'_>,
     budget: Budget,
 ) -> Result<Judged, LoadError> {
+    let Checks {
+        verification,
+        api,
+        idp,
+    } = checks;
     let commits_read = std::cell::Cell::new(0usize);
     let load_state = |info: &CommitInfo| -> Result<Result<Catalog, Invalid>, LoadError> {
         if budget.spent() {
@@ -194,7 +209,7 @@ fn read_and_decide(
             let identity = match (api, verification, anchor) {
                 // Checked even with signature checks off: the API key
                 // speaks for a token, never for the email it writes.
-                (Some(key), _, _) => key.identify(&trusted, &evidence, now).map(Identity::Token),
+                (Some(key), _, _) => key.identify(&trusted, &evidence, now).map(Identity::Api),
                 (None, Verification::Off, TrustAnchor::Commit(_)) => {
                     identity::claimed(&trusted, &evidence)
                         .map(|principal| Identity::Claimed { principal })
@@ -210,6 +225,7 @@ fn read_and_decide(
         commits,
         states,
         rewritten,
+        now,
     };
     let policy = match anchor {
         TrustAnchor::AdminKeys(_) => Catalog::default(),
@@ -217,7 +233,7 @@ fn read_and_decide(
     };
     narrow_identities(&mut candidate, &trusted, &policy, verification, api, now);
     Ok(Judged {
-        judgement: judge_candidate(&trusted, &policy, &candidate),
+        judgement: judge_candidate(&trusted, &policy, idp, &candidate),
         head: head_state,
     })
 }
@@ -259,7 +275,7 @@ fn narrow_identities(
             let again = match (verification, identity) {
                 // The token as the narrowing state lists it: removed or
                 // moved to another account there, it binds at once.
-                (_, Identity::Token(_)) => match api {
+                (_, Identity::Api(_)) => match api {
                     Some(key) => key
                         .identify(state, &evidence, now)
                         .map(|verified| verified.principal),

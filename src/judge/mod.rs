@@ -20,11 +20,13 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-pub use load::{judge_range, Budget, Judged, LoadError, TrustAnchor, Verification};
-pub use report::{Author, Denial};
+pub use load::{judge_range, Budget, Checks, Judged, LoadError, TrustAnchor, Verification};
+pub use report::{Author, Denial, IdpReason};
 
+use crate::authz::freeze::{self, Frozen, Glass};
 use crate::authz::{self, Authorizer, Change, Denied, Permit};
 use crate::identity::{ApiVerified, NoIdentity, Principal, Verified};
+use crate::idp::Idp;
 use crate::source::{CommitId, CommitInfo};
 use crate::spec::actions;
 use crate::spec::yaml::Pos;
@@ -43,8 +45,9 @@ pub enum Identity {
     Claimed { principal: Principal },
     /// Written by the daemon for an API call and signed with its API key:
     /// the token's ServiceAccount, narrowed by the token's scopes and
-    /// resources as the trusted policy lists them.
-    Token(ApiVerified),
+    /// resources as the trusted policy lists them; or a signed-in person's
+    /// User, judged as their own signed commits are.
+    Api(ApiVerified),
 }
 
 impl Identity {
@@ -53,7 +56,7 @@ impl Identity {
         match self {
             Identity::Signed(verified) => &verified.principal,
             Identity::Claimed { principal } => principal,
-            Identity::Token(api) => &api.principal,
+            Identity::Api(api) => &api.principal,
         }
     }
 
@@ -64,10 +67,13 @@ impl Identity {
     /// widening does not help, since the trusted policy must allow too.
     fn as_listed_in(&self, policy: &Catalog) -> std::borrow::Cow<'_, Identity> {
         match self {
-            Identity::Token(api) => match crate::identity::token::listed(policy, &api.token) {
-                Some(token) if token != api.token => {
-                    std::borrow::Cow::Owned(Identity::Token(ApiVerified {
-                        token,
+            Identity::Api(api) => match api
+                .token()
+                .and_then(|token| Some((token, crate::identity::token::listed(policy, token)?)))
+            {
+                Some((token, listed)) if listed != *token => {
+                    std::borrow::Cow::Owned(Identity::Api(ApiVerified {
+                        via: crate::identity::ApiVia::Token(listed),
                         ..api.clone()
                     }))
                 }
@@ -83,11 +89,15 @@ impl Identity {
         &self,
         authorizer: &Authorizer<'_>,
         policy: &Catalog,
+        idp: Idp<'_>,
         change: &Change,
     ) -> Result<Permit, Denied> {
         match self {
-            Identity::Token(api) => authz::authorize_token(policy, &api.token, change),
-            Identity::Signed(_) | Identity::Claimed { .. } => {
+            Identity::Api(ApiVerified {
+                via: crate::identity::ApiVia::Token(token),
+                ..
+            }) => authz::authorize_token(policy, idp, token, change),
+            Identity::Api(_) | Identity::Signed(_) | Identity::Claimed { .. } => {
                 authorizer.authorize(self.principal(), change)
             }
         }
@@ -113,6 +123,8 @@ pub struct Candidate {
     /// The trusted commit, when it is not an ancestor of the head
     /// (history rewritten).
     pub rewritten: Option<CommitId>,
+    /// The judging time (Unix seconds): which Freezes are in force.
+    pub now: i64,
 }
 
 /// Why a change is (not) allowed.
@@ -121,6 +133,10 @@ pub struct Candidate {
 pub enum Verdict {
     Allowed {
         permit: Permit,
+        /// Set when a Freeze in force covers the change and the commit
+        /// broke its glass: reported as an alert and an audit record.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        break_glass: Option<BrokeGlass>,
     },
     Denied {
         denied: Denied,
@@ -130,16 +146,43 @@ pub enum Verdict {
         #[serde(skip_serializing_if = "Option::is_none")]
         revoked_in: Option<CommitId>,
     },
-    /// The commit has no verified author, so it may change nothing.
-    Unverified {
-        reason: NoIdentity,
+    /// The author may make the change, but a Freeze of the trusted
+    /// policy in force covers it (the one over last first), and the commit
+    /// did not break the glass, or could not.
+    Frozen {
+        frozen: Vec<Frozen>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        glass: Option<GlassRefused>,
     },
+    /// The commit has no verified author, so it may change nothing.
+    Unverified { reason: NoIdentity },
     /// History was rewritten, but no commit of the range was signed for
     /// replacing this trusted commit: an old signature is no licence to
     /// move the branch again (a replayed, once-trusted head; a stale
     /// pull-request head of an admin).
-    NotSignedForThisMove {
-        replaces: CommitId,
+    NotSignedForThisMove { replaces: CommitId },
+}
+
+/// A change let through Freezes in force by a break-glass commit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BrokeGlass {
+    /// The reason its `Lbops-Break-Glass:` line gives.
+    pub reason: String,
+    /// The freezes it went through.
+    pub freezes: Vec<Frozen>,
+}
+
+/// Why a commit that tried to break the glass did not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "refused", rename_all = "snake_case")]
+pub enum GlassRefused {
+    /// The `Lbops-Break-Glass:` line is there but unusable.
+    Unreadable { problem: String },
+    /// The author does not hold `freeze.break_glass` on a freeze it needs.
+    Denied {
+        denied: Denied,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        revoked_in: Option<CommitId>,
     },
 }
 
@@ -151,17 +194,28 @@ pub const FORCE_PUSH_TRAILER: &str = "Lbops-Force-Push";
 /// is read from the signed bytes themselves: the commit object after its
 /// headers, so the line is covered by the signature.
 fn signed_for_replacing(info: &CommitInfo, replaces: CommitId) -> bool {
-    let data = &info.signed_data;
-    let Some(body) = data
-        .windows(2)
-        .position(|w| w == b"\n\n")
-        .map(|at| &data[at + 2..])
-    else {
+    let Some(body) = signed_message(info) else {
         return false;
     };
     let wanted = format!("{FORCE_PUSH_TRAILER}: {replaces}");
     body.split(|&b| b == b'\n')
         .any(|line| line.trim_ascii() == wanted.as_bytes())
+}
+
+/// The commit message as signed: the commit object after its headers, so
+/// a trailer read from it is covered by the signature.
+fn signed_message(info: &CommitInfo) -> Option<&[u8]> {
+    let data = &info.signed_data;
+    data.windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|at| &data[at + 2..])
+}
+
+/// What a commit's signed message says about breaking the glass.
+fn glass_of(info: &CommitInfo) -> Glass {
+    signed_message(info).map_or(Glass::Intact, |body| {
+        freeze::glass(&String::from_utf8_lossy(body))
+    })
 }
 
 impl Verdict {
@@ -276,8 +330,20 @@ fn key(change: &Change) -> ChangeKey {
 /// Decides a candidate: `trusted` is the state of the trusted commit (an
 /// empty catalog before any), `policy` what judges (the same catalog, or
 /// empty under bootstrap admin keys, which identities carry themselves).
+///
+/// `idp` narrows like a revocation in the range, and only narrows: the
+/// changes of a commit whose author (or whose ServiceAccount's owner) the
+/// identity provider deprovisioned are denied, saying when and by which
+/// SCIM event, and a rule requiring IdP groups fits only their members.
+/// It is the directory as of this judgement: commits already applied
+/// stay applied, and a re-activated person has again what git grants.
 #[must_use]
-pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidate) -> Judgement {
+pub fn judge_candidate(
+    trusted: &Catalog,
+    policy: &Catalog,
+    idp: Idp<'_>,
+    candidate: &Candidate,
+) -> Judgement {
     let head_state = candidate.states.get(&candidate.head);
     let Some(Ok(head)) = head_state else {
         let invalid = match head_state {
@@ -306,13 +372,13 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
             commits: Vec::new(),
         };
     }
-    let authorizer = Authorizer::new(policy);
+    let authorizer = Authorizer::new(policy, idp);
     let narrowing = narrowing(trusted, policy, candidate);
     let narrowers: HashMap<CommitId, (Authorizer<'_>, &Catalog)> = narrowing
         .iter()
         .flatten()
         .filter_map(|id| {
-            state_of(candidate, id).map(|catalog| (*id, (Authorizer::new(catalog), catalog)))
+            state_of(candidate, id).map(|catalog| (*id, (Authorizer::new(catalog, idp), catalog)))
         })
         .collect();
     let in_range: HashMap<CommitId, usize> = candidate
@@ -387,35 +453,97 @@ pub fn judge_candidate(trusted: &Catalog, policy: &Catalog, candidate: &Candidat
 
     let net: Vec<Change> = authz::changes(trusted, head);
     let net_by_key: HashMap<ChangeKey, &Change> = net.iter().map(|c| (key(c), c)).collect();
-    let judge = |who: usize, change: &Change| -> Verdict {
-        match &candidate.commits[who].identity {
-            Err(reason) => Verdict::Unverified {
-                reason: reason.clone(),
-            },
-            Ok(identity) => {
-                let permit = match identity.authorize(&authorizer, policy, change) {
-                    Ok(permit) => permit,
-                    Err(denied) => {
-                        return Verdict::Denied {
-                            denied,
-                            revoked_in: None,
-                        }
-                    }
-                };
-                // Narrowed by every revocation on the way from the trusted
-                // commit to this one.
-                for id in &narrowing[who] {
-                    let (narrower, catalog) = &narrowers[id];
-                    let narrowed = identity.as_listed_in(catalog);
-                    if let Err(denied) = narrowed.authorize(narrower, catalog, change) {
-                        return Verdict::Denied {
-                            denied,
-                            revoked_in: Some(*id),
-                        };
-                    }
-                }
-                Verdict::Allowed { permit }
+    // Whether the author of commit `who` may make `change`: by the trusted
+    // policy, narrowed by every revocation on the way from the trusted
+    // commit to this one (the commit of the range that took it away).
+    let permitted = |who: usize,
+                     identity: &Identity,
+                     change: &Change|
+     -> Result<Permit, Box<(Denied, Option<CommitId>)>> {
+        let permit = identity
+            .authorize(&authorizer, policy, idp, change)
+            .map_err(|denied| Box::new((denied, None)))?;
+        for id in &narrowing[who] {
+            let (narrower, catalog) = &narrowers[id];
+            let narrowed = identity.as_listed_in(catalog);
+            // Proof under each narrowing policy; the trusted one's is kept.
+            let _narrowed_permit = narrowed
+                .authorize(narrower, catalog, idp, change)
+                .map_err(|denied| Box::new((denied, Some(*id))))?;
+        }
+        Ok(permit)
+    };
+    // The trusted policy's freezes, as of the judging time.
+    let in_force = freeze::in_force(policy, candidate.now);
+    let glasses: Vec<Glass> = candidate
+        .commits
+        .iter()
+        .map(|c| {
+            if in_force.is_empty() {
+                Glass::Intact
+            } else {
+                glass_of(&c.info)
             }
+        })
+        .collect();
+    let judge = |who: usize, change: &Change| -> Verdict {
+        let identity = match &candidate.commits[who].identity {
+            Err(reason) => {
+                return Verdict::Unverified {
+                    reason: reason.clone(),
+                }
+            }
+            Ok(identity) => identity,
+        };
+        let permit = match permitted(who, identity, change) {
+            Ok(permit) => permit,
+            Err(refused) => {
+                let (denied, revoked_in) = *refused;
+                return Verdict::Denied { denied, revoked_in };
+            }
+        };
+        let covering = freeze::covering(&in_force, change);
+        if covering.is_empty() {
+            return Verdict::Allowed {
+                permit,
+                break_glass: None,
+            };
+        }
+        let frozen: Vec<Frozen> = covering.iter().map(|f| f.frozen.clone()).collect();
+        let reason = match &glasses[who] {
+            Glass::Intact => {
+                return Verdict::Frozen {
+                    frozen,
+                    glass: None,
+                }
+            }
+            Glass::Unreadable { problem } => {
+                let glass = GlassRefused::Unreadable {
+                    problem: problem.clone(),
+                };
+                return Verdict::Frozen {
+                    frozen,
+                    glass: Some(glass),
+                };
+            }
+            Glass::Broken { reason } => reason,
+        };
+        for f in &covering {
+            if let Err(refused) = permitted(who, identity, &f.break_glass()) {
+                let (denied, revoked_in) = *refused;
+                let glass = GlassRefused::Denied { denied, revoked_in };
+                return Verdict::Frozen {
+                    frozen,
+                    glass: Some(glass),
+                };
+            }
+        }
+        Verdict::Allowed {
+            permit,
+            break_glass: Some(BrokeGlass {
+                reason: reason.clone(),
+                freezes: frozen,
+            }),
         }
     };
 

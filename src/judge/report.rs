@@ -1,7 +1,8 @@
 //! A judgement as people read it: per commit, who it is proven to be from
 //! and each change with allowed or denied and why.
 
-use super::{Identity, JudgedCommit, Judgement, Ruling, Verdict};
+use super::{BrokeGlass, GlassRefused, Identity, JudgedCommit, Judgement, Ruling, Verdict};
+use crate::authz::freeze::{Frozen, BREAK_GLASS_TRAILER};
 use crate::identity::{NoIdentity, Principal};
 use crate::source::CommitId;
 use std::fmt;
@@ -32,6 +33,39 @@ pub struct Denial<'a> {
     pub action: &'static str,
     /// `pool/web`, or `the repository` for a repository-wide action.
     pub resource: String,
+    /// The freeze that holds the change, when that is why it is refused.
+    pub frozen: Option<&'a Frozen>,
+    /// What the identity provider took away, when that is why: the
+    /// status must say it, since git alone would have allowed it.
+    pub idp: Option<IdpReason>,
+}
+
+/// The identity provider's part in a denial.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdpReason {
+    /// `deprovisioned by the identity provider at T (SCIM event N)`.
+    Deprovisioned(String),
+    /// A rule needs these IdP groups, and the author is not in them.
+    NotInGroups(Vec<String>),
+}
+
+/// The identity provider's part in a denial: the person deprovisioned
+/// (with when and by which SCIM event), or not in a group a rule needs.
+fn idp_part(verdict: &Verdict) -> Option<IdpReason> {
+    use crate::authz::{Miss, Why};
+    let Verdict::Denied { denied, .. } = verdict else {
+        return None;
+    };
+    match denied.why.as_ref() {
+        Why::Deprovisioned(deprovisioned) => {
+            Some(IdpReason::Deprovisioned(deprovisioned.headline()))
+        }
+        Why::NotCovered { near, .. } => near.iter().find_map(|miss| match &miss.miss {
+            Miss::IdpGroups { required } => Some(IdpReason::NotInGroups(required.clone())),
+            Miss::Resource | Miss::Labels { .. } => None,
+        }),
+        _ => None,
+    }
 }
 
 impl Denial<'_> {
@@ -46,12 +80,28 @@ impl Denial<'_> {
                 format!("unverified {email} ({})", reason.reason_code())
             }
         };
-        format!(
-            "denied: {who} may not {} on {} (commit {})",
-            self.action,
-            self.resource,
-            &self.commit.short()[..7]
-        )
+        let commit = &self.commit.short()[..7];
+        // A status holds 140 characters: the freeze's or the IdP's reason
+        // goes where it is read, not cut off.
+        match (self.frozen, &self.idp) {
+            (Some(frozen), _) => format!(
+                "{frozen}: {} on {} by {who} (commit {commit})",
+                self.action, self.resource
+            ),
+            (None, Some(IdpReason::Deprovisioned(headline))) => {
+                format!("denied: {who} {headline} (commit {commit})")
+            }
+            (None, Some(IdpReason::NotInGroups(groups))) => format!(
+                "denied: {who} may not {} on {} (commit {commit}): not in IdP group {}",
+                self.action,
+                self.resource,
+                groups.join(", ")
+            ),
+            (None, None) => format!(
+                "denied: {who} may not {} on {} (commit {commit})",
+                self.action, self.resource
+            ),
+        }
     }
 
     /// Who was denied, for an alert's title: `user/bob`, or
@@ -86,7 +136,34 @@ impl Judgement {
                 .resource
                 .as_ref()
                 .map_or_else(|| "the repository".to_owned(), ToString::to_string),
+            frozen: match &change.verdict {
+                Verdict::Frozen { frozen, .. } => frozen.first(),
+                _ => None,
+            },
+            idp: idp_part(&change.verdict),
         })
+    }
+
+    /// Every change let through a freeze by breaking its glass, with its
+    /// commit and author, in commit order: what the alert and the audit
+    /// record of a break-glass name.
+    #[must_use]
+    pub fn break_glasses(&self) -> Vec<(&JudgedCommit, &crate::authz::Change, &BrokeGlass)> {
+        self.commits
+            .iter()
+            .flat_map(|commit| {
+                commit
+                    .changes
+                    .iter()
+                    .filter_map(move |judged| match &judged.verdict {
+                        Verdict::Allowed {
+                            break_glass: Some(glass),
+                            ..
+                        } => Some((commit, &judged.change, glass)),
+                        _ => None,
+                    })
+            })
+            .collect()
     }
 
     /// The judgement in one line, for the `lbops/authorize` status, the
@@ -174,7 +251,22 @@ impl Verdict {
     #[must_use]
     pub fn reason(&self) -> String {
         match self {
-            Verdict::Allowed { permit } => permit.to_string(),
+            Verdict::Allowed {
+                permit,
+                break_glass: None,
+            } => permit.to_string(),
+            Verdict::Allowed {
+                permit,
+                break_glass: Some(glass),
+            } => {
+                let freezes: Vec<String> = glass.freezes.iter().map(|f| f.to_string()).collect();
+                format!(
+                    "{permit}; BREAK-GLASS through {} (reason: {})",
+                    freezes.join(", "),
+                    glass.reason
+                )
+            }
+            Verdict::Frozen { frozen, glass } => frozen_reason(frozen, glass.as_ref()),
             Verdict::Denied {
                 denied,
                 revoked_in: None,
@@ -201,6 +293,41 @@ impl Verdict {
     }
 }
 
+/// Why a frozen change is refused, and what to do: wait, or break the
+/// glass (and what that needs).
+fn frozen_reason(frozen: &[Frozen], glass: Option<&GlassRefused>) -> String {
+    let Some(first) = frozen.first() else {
+        return "frozen".to_owned();
+    };
+    let mut text = first.to_string();
+    if frozen.len() > 1 {
+        let others: Vec<String> = frozen[1..].iter().map(|f| f.freeze.to_string()).collect();
+        text.push_str(&format!(" (and by {})", others.join(", ")));
+    }
+    let needs = |f: &Frozen| format!("freeze.break_glass on {}", f.freeze);
+    let all: Vec<String> = frozen.iter().map(needs).collect();
+    match glass {
+        None => text.push_str(&format!(
+            "; wait until then, or someone who holds {} commits the change with the line `{BREAK_GLASS_TRAILER}: <reason>` in its message",
+            all.join(" and ")
+        )),
+        Some(GlassRefused::Unreadable { problem }) => text.push_str(&format!(
+            "; the commit's `{BREAK_GLASS_TRAILER}:` line does not count: {problem}; write one line `{BREAK_GLASS_TRAILER}: <why, at most {} characters>`",
+            crate::authz::freeze::MAX_REASON
+        )),
+        Some(GlassRefused::Denied { denied, revoked_in }) => {
+            text.push_str(&format!("; the break-glass is refused: {denied}"));
+            if let Some(commit) = revoked_in {
+                text.push_str(&format!(
+                    " (taken away by commit {} of this push)",
+                    commit.short()
+                ));
+            }
+        }
+    }
+    text
+}
+
 impl fmt::Display for JudgedCommit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "commit {}  {}", self.id.short(), self.summary)?;
@@ -214,10 +341,10 @@ impl fmt::Display for JudgedCommit {
                 f,
                 "  identity  {principal} (NOT VERIFIED: signature checks are off in the daemon config)"
             )?,
-            Ok(Identity::Token(api)) => writeln!(
+            Ok(Identity::Api(api)) => writeln!(
                 f,
-                "  identity  {} (API token {}, request {}; signed with the daemon's API key {})",
-                api.principal, api.token.id, api.request, api.fingerprint
+                "  identity  {} ({}, request {}; signed with the daemon's API key {})",
+                api.principal, api.via, api.request, api.fingerprint
             )?,
             Err(reason) => writeln!(f, "  identity  none for {}: {reason}", self.author_email)?,
         }
@@ -237,10 +364,10 @@ impl fmt::Display for JudgedCommit {
                 .resource
                 .as_ref()
                 .map_or_else(|| "repository".to_owned(), ToString::to_string);
-            let word = if judged.verdict.is_allowed() {
-                "allowed"
-            } else {
-                "DENIED "
+            let word = match &judged.verdict {
+                Verdict::Frozen { .. } => "FROZEN ",
+                v if v.is_allowed() => "allowed",
+                _ => "DENIED ",
             };
             let why = judged.verdict.reason();
             writeln!(

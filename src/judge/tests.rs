@@ -56,6 +56,8 @@ struct History {
     trusted: (CommitId, Catalog),
     commits: Vec<CandidateCommit>,
     states: HashMap<CommitId, Result<Catalog, Invalid>>,
+    /// The judging time.
+    now: i64,
 }
 
 impl History {
@@ -66,6 +68,7 @@ impl History {
             trusted: (id(0), trusted),
             commits: Vec::new(),
             states,
+            now: NOW,
         }
     }
 
@@ -98,6 +101,12 @@ impl History {
         self
     }
 
+    /// Judges as of `now` instead of [`NOW`].
+    fn at(mut self, now: i64) -> Self {
+        self.now = now;
+        self
+    }
+
     /// Gives the last commit this message, in the bytes its signature covers.
     fn message(mut self, text: &str) -> Self {
         let last = self.commits.last_mut().expect("a commit to give a message");
@@ -112,8 +121,14 @@ impl History {
             commits: self.commits,
             states: self.states,
             rewritten: rewritten.then_some(self.trusted.0),
+            now: self.now,
         };
-        judge_candidate(&self.trusted.1, &self.trusted.1, &candidate)
+        judge_candidate(
+            &self.trusted.1,
+            &self.trusted.1,
+            crate::idp::Idp::Absent,
+            &candidate,
+        )
     }
 }
 
@@ -322,8 +337,14 @@ fn moving_the_branch_back_is_refused() {
         commits: Vec::new(),
         states: history.states,
         rewritten: Some(id(0)),
+        now: NOW,
     };
-    let judgement = judge_candidate(&history.trusted.1, &history.trusted.1, &candidate);
+    let judgement = judge_candidate(
+        &history.trusted.1,
+        &history.trusted.1,
+        crate::idp::Idp::Absent,
+        &candidate,
+    );
     assert!(matches!(judgement.ruling, Ruling::Rewound));
     assert!(judgement.to_string().contains("git revert"));
 }
@@ -442,15 +463,15 @@ const DEPLOY_BOT: &str =
 fn token(scopes: &[&str], resources: &[&str]) -> Result<Identity, NoIdentity> {
     let account: Name = "deploy-bot".parse().unwrap();
     let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect();
-    Ok(Identity::Token(crate::identity::ApiVerified {
+    Ok(Identity::Api(crate::identity::ApiVerified {
         principal: Principal::ServiceAccount(account.clone()),
-        token: crate::identity::TokenCaller {
+        via: crate::identity::ApiVia::Token(crate::identity::TokenCaller {
             account,
             id: crate::spec::material::api_token::TokenId::parse("aaaaaaaaaaaa").unwrap(),
             name: "ci".parse().unwrap(),
             scopes: strings(scopes),
             resources: strings(resources),
-        },
+        }),
         request: crate::spec::api_commit::RequestId::parse("req-1").unwrap(),
         fingerprint: "SHA256:daemon".into(),
     }))
@@ -487,7 +508,8 @@ fn an_api_commit_within_its_token_is_accepted() {
         .judge_candidate(false);
     assert!(judgement.accepted(), "{judgement}");
     let json = serde_json::to_value(&judgement).unwrap();
-    assert_eq!(json["commits"][0]["identity"]["Ok"]["by"], "token");
+    assert_eq!(json["commits"][0]["identity"]["Ok"]["by"], "api");
+    assert_eq!(json["commits"][0]["identity"]["Ok"]["via"]["kind"], "token");
     assert!(
         judgement.to_string().contains("API token aaaaaaaaaaaa"),
         "{judgement}"
@@ -613,4 +635,117 @@ fn a_token_narrowed_earlier_in_the_push_binds_at_once() {
         &judgement.commits[1].changes[0].verdict,
         Verdict::Denied { revoked_in: Some(by), .. } if *by == id(1)
     ));
+}
+
+/// A freeze over `NOW` (2027-01-15T08:00Z) of every pool and every freeze.
+const FREEZE: &str = "---\nkind: Freeze\nname: holiday\nspec:\n  time_zone: UTC\n  windows:\n    - absolute: {name: new-year, from: '2027-01-10T00:00:00Z', until: '2027-01-20T00:00:00Z'}\n  scope: {resources: ['pool/*', 'freeze/*']}\n";
+
+/// After the freeze is over.
+const LATER: i64 = 1_800_000_000 + 10 * 86_400;
+
+fn frozen_history(author: &str, message: Option<&str>) -> History {
+    let trusted = valid(&[("web", "web", 1)], FREEZE);
+    let history =
+        History::from(trusted).commit(1, &[0], user(author), state(&[("web", "web", 5)], FREEZE));
+    match message {
+        Some(text) => history.message(text),
+        None => history,
+    }
+}
+
+#[test]
+fn a_change_in_a_freeze_is_refused_with_the_window_and_until_when() {
+    let judgement = frozen_history("bob", None).judge_candidate(false);
+    assert!(
+        matches!(judgement.ruling, Ruling::Refused { denials: 1 }),
+        "{judgement}"
+    );
+    let summary = judgement.summary();
+    assert!(
+        summary.starts_with("frozen by freeze/holiday (window new-year) until 2027-01-20T00:00:00Z: pool.weights.update on pool/web by user/bob"),
+        "{summary}"
+    );
+    let text = judgement.to_string();
+    assert!(text.contains("FROZEN"), "{text}");
+    assert!(text.contains("Lbops-Break-Glass: <reason>"), "{text}");
+}
+
+#[test]
+fn the_same_change_after_the_freeze_is_accepted() {
+    let judgement = frozen_history("bob", None).at(LATER).judge_candidate(false);
+    assert!(judgement.accepted(), "{judgement}");
+}
+
+#[test]
+fn a_break_glass_by_someone_who_holds_it_is_accepted_and_named() {
+    let judgement = frozen_history(
+        "alice",
+        Some("shift\n\nLbops-Break-Glass: INC-1 checkout down"),
+    )
+    .judge_candidate(false);
+    assert!(judgement.accepted(), "{judgement}");
+    let glasses = judgement.break_glasses();
+    assert_eq!(glasses.len(), 1);
+    let (commit, change, glass) = glasses[0];
+    assert_eq!(commit.id, id(1));
+    assert_eq!(change.action.name, "pool.weights.update");
+    assert_eq!(glass.reason, "INC-1 checkout down");
+    assert_eq!(glass.freezes[0].freeze.to_string(), "freeze/holiday");
+    assert!(judgement.to_string().contains("BREAK-GLASS"));
+}
+
+#[test]
+fn a_break_glass_without_the_permission_is_refused_naming_it() {
+    let judgement = frozen_history(
+        "bob",
+        Some("shift\n\nLbops-Break-Glass: INC-1 checkout down"),
+    )
+    .judge_candidate(false);
+    assert!(
+        matches!(judgement.ruling, Ruling::Refused { denials: 1 }),
+        "{judgement}"
+    );
+    let Verdict::Frozen {
+        glass: Some(GlassRefused::Denied { denied, .. }),
+        ..
+    } = &judgement.commits[0].changes[0].verdict
+    else {
+        panic!("{judgement}");
+    };
+    assert_eq!(denied.action.name, "freeze.break_glass");
+    let reason = judgement.commits[0].changes[0].verdict.reason();
+    assert!(
+        reason.contains("user/bob may not freeze.break_glass on freeze/holiday"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_break_glass_without_a_reason_does_not_count() {
+    let judgement =
+        frozen_history("alice", Some("shift\n\nLbops-Break-Glass: ")).judge_candidate(false);
+    assert!(
+        matches!(judgement.ruling, Ruling::Refused { .. }),
+        "{judgement}"
+    );
+    assert!(judgement.to_string().contains("its reason is empty"));
+}
+
+#[test]
+fn deleting_the_freeze_in_the_same_push_lifts_nothing() {
+    let trusted = valid(&[("web", "web", 1)], FREEZE);
+    let judgement = History::from(trusted)
+        .commit(1, &[0], user("alice"), state(&[("web", "web", 5)], ""))
+        .judge_candidate(false);
+    assert!(
+        matches!(judgement.ruling, Ruling::Refused { denials: 2 }),
+        "{judgement}"
+    );
+    let actions: Vec<&str> = judgement.commits[0]
+        .changes
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Frozen { .. }))
+        .map(|c| c.change.action.name)
+        .collect();
+    assert_eq!(actions, ["pool.weights.update", "freeze.delete"]);
 }

@@ -53,6 +53,7 @@ const ROLE: Option<Kind> = Some(Kind::Role);
 const USER: Option<Kind> = Some(Kind::User);
 const GROUP: Option<Kind> = Some(Kind::Group);
 const ACCOUNT: Option<Kind> = Some(Kind::ServiceAccount);
+const FREEZE: Option<Kind> = Some(Kind::Freeze);
 /// Repository-wide: about no kind of resource.
 const REPO: Option<Kind> = None;
 
@@ -115,6 +116,16 @@ catalogue! {
         "Add or replace a ServiceAccount token (its hash).";
     ACCESS_TOKENS_REVOKE = "access.tokens.revoke", ACCOUNT,
         "Remove a ServiceAccount token.";
+    FREEZE_CREATE = "freeze.create", FREEZE,
+        "Add a new Freeze (it binds from the commit after the one that adds it).";
+    FREEZE_UPDATE = "freeze.update", FREEZE,
+        "Change a Freeze's windows, time zone or scope.";
+    FREEZE_DELETE = "freeze.delete", FREEZE,
+        "Remove a Freeze (lift it for good).";
+    FREEZE_LABELS_UPDATE = "freeze.labels.update", FREEZE,
+        "Change a Freeze's labels.";
+    FREEZE_BREAK_GLASS = "freeze.break_glass", FREEZE,
+        "Make a change that a Freeze in force covers, in a commit whose message has a `Lbops-Break-Glass: <reason>` line; it raises an alert and an audit record.";
     REPO_FORCE_PUSH = "repo.force_push", REPO,
         "Accept a rewritten history (the trusted commit is no longer an ancestor).";
     STATE_READ = "state.read", REPO,

@@ -12,6 +12,16 @@
 //! Lbops-Token: 0a1b2c3d4e5f
 //! Lbops-Request: 01JD7X3W4Y5Z
 //! ```
+//!
+//! A call by a person signed in through the identity provider names
+//! their git User instead of an account and a token:
+//!
+//! ```text
+//! Drain 10.0.0.7:8080 in pool/web
+//!
+//! Lbops-User: ada
+//! Lbops-Request: 01JD7X3W4Y5Z
+//! ```
 
 use super::material::api_token::TokenId;
 use super::units::Name;
@@ -23,13 +33,17 @@ pub const ACCOUNT_TRAILER: &str = "Lbops-Service-Account";
 pub const TOKEN_TRAILER: &str = "Lbops-Token";
 /// Names the API request, as the audit log and the caller know it.
 pub const REQUEST_TRAILER: &str = "Lbops-Request";
+/// Names the git User a signed-in person's call was made by.
+pub const USER_TRAILER: &str = "Lbops-User";
 
 /// The committer of every API commit: the daemon itself.
 pub const COMMITTER_NAME: &str = "lbops API";
 /// `.invalid` (RFC 2606) never routes mail, and no User can claim it.
 pub const COMMITTER_EMAIL: &str = "api@lbops.invalid";
-/// The domain of the author emails of API commits.
+/// The domain of the author emails of API commits for a ServiceAccount.
 pub const AUTHOR_DOMAIN: &str = "serviceaccount.lbops.invalid";
+/// The domain of the author emails of API commits for a signed-in User.
+pub const USER_AUTHOR_DOMAIN: &str = "user.lbops.invalid";
 
 /// The author email of a commit made for `account` through the API: a
 /// fixed form, whatever emails the account lists (it may list none, and
@@ -37,6 +51,37 @@ pub const AUTHOR_DOMAIN: &str = "serviceaccount.lbops.invalid";
 #[must_use]
 pub fn author_email(account: &Name) -> String {
     format!("{account}@{AUTHOR_DOMAIN}")
+}
+
+/// Whom an API commit speaks for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum OnBehalf {
+    /// A ServiceAccount, through one of its tokens (by id, never secret).
+    Token { account: Name, token: TokenId },
+    /// A git User, signed in through the identity provider.
+    User { user: Name },
+}
+
+impl OnBehalf {
+    /// The author's name: the account's or the User's.
+    #[must_use]
+    pub fn author_name(&self) -> &Name {
+        match self {
+            OnBehalf::Token { account, .. } => account,
+            OnBehalf::User { user } => user,
+        }
+    }
+
+    /// The author email: a fixed form per name, in a domain of its own
+    /// for each kind, so neither can pass for the other (nor for a
+    /// person's own email, which their own signed commits carry).
+    #[must_use]
+    pub fn author_email(&self) -> String {
+        match self {
+            OnBehalf::Token { account, .. } => author_email(account),
+            OnBehalf::User { user } => format!("{user}@{USER_AUTHOR_DOMAIN}"),
+        }
+    }
 }
 
 /// The longest request id a trailer may carry.
@@ -77,8 +122,7 @@ impl fmt::Display for RequestId {
 /// What an API commit's trailers say.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiTrailers {
-    pub account: Name,
-    pub token: TokenId,
+    pub on_behalf: OnBehalf,
     pub request: RequestId,
 }
 
@@ -92,18 +136,23 @@ impl ApiTrailers {
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
+        let who = match &self.on_behalf {
+            OnBehalf::Token { account, token } => {
+                format!("{ACCOUNT_TRAILER}: {account}\n{TOKEN_TRAILER}: {token}")
+            }
+            OnBehalf::User { user } => format!("{USER_TRAILER}: {user}"),
+        };
         format!(
-            "{}\n\n{ACCOUNT_TRAILER}: {}\n{TOKEN_TRAILER}: {}\n{REQUEST_TRAILER}: {}\n",
+            "{}\n\n{who}\n{REQUEST_TRAILER}: {}\n",
             summary.trim(),
-            self.account,
-            self.token,
             self.request
         )
     }
 
     /// Reads the trailers from a commit object's signed bytes (headers,
     /// blank line, message). Each must appear exactly once, in the last
-    /// paragraph of the message, as `Name: value`.
+    /// paragraph of the message, as `Name: value`; a commit names either
+    /// an account and a token or a User, never both.
     pub fn from_signed(signed: &[u8]) -> Result<ApiTrailers, TrailerProblem> {
         let message = signed
             .windows(2)
@@ -122,21 +171,39 @@ impl ApiTrailers {
                 (Some(_), Some(_)) => Err(TrailerProblem::Repeated { trailer }),
             }
         };
-        let account =
-            one(ACCOUNT_TRAILER)?
-                .parse::<Name>()
-                .map_err(|_| TrailerProblem::Malformed {
-                    trailer: ACCOUNT_TRAILER,
+        let user = match one(USER_TRAILER) {
+            Err(TrailerProblem::Missing { .. }) => None,
+            other => Some(other?),
+        };
+        let on_behalf = match user {
+            Some(user) => {
+                for trailer in [ACCOUNT_TRAILER, TOKEN_TRAILER] {
+                    if !matches!(one(trailer), Err(TrailerProblem::Missing { .. })) {
+                        return Err(TrailerProblem::Both { trailer });
+                    }
+                }
+                let user = user
+                    .parse::<Name>()
+                    .map_err(|_| TrailerProblem::Malformed {
+                        trailer: USER_TRAILER,
+                    })?;
+                OnBehalf::User { user }
+            }
+            None => {
+                let account = one(ACCOUNT_TRAILER)?.parse::<Name>().map_err(|_| {
+                    TrailerProblem::Malformed {
+                        trailer: ACCOUNT_TRAILER,
+                    }
                 })?;
-        let token = TokenId::parse(one(TOKEN_TRAILER)?).map_err(|_| TrailerProblem::Malformed {
-            trailer: TOKEN_TRAILER,
-        })?;
+                let token =
+                    TokenId::parse(one(TOKEN_TRAILER)?).map_err(|_| TrailerProblem::Malformed {
+                        trailer: TOKEN_TRAILER,
+                    })?;
+                OnBehalf::Token { account, token }
+            }
+        };
         let request = RequestId::parse(one(REQUEST_TRAILER)?)?;
-        Ok(ApiTrailers {
-            account,
-            token,
-            request,
-        })
+        Ok(ApiTrailers { on_behalf, request })
     }
 }
 
@@ -150,6 +217,8 @@ pub enum TrailerProblem {
     Repeated { trailer: &'static str },
     #[error("its `{trailer}:` trailer is not well formed")]
     Malformed { trailer: &'static str },
+    #[error("it names a User and also has a `{trailer}:` trailer: a call is a person's or a token's, never both")]
+    Both { trailer: &'static str },
 }
 
 #[cfg(test)]
@@ -158,8 +227,10 @@ mod tests {
 
     fn trailers() -> ApiTrailers {
         ApiTrailers {
-            account: "deploy-bot".parse().unwrap(),
-            token: TokenId::parse("0a1b2c3d4e5f").unwrap(),
+            on_behalf: OnBehalf::Token {
+                account: "deploy-bot".parse().unwrap(),
+                token: TokenId::parse("0a1b2c3d4e5f").unwrap(),
+            },
             request: RequestId::parse("req-1").unwrap(),
         }
     }
@@ -208,6 +279,41 @@ mod tests {
             ApiTrailers::from_signed(&signed(&bad)),
             Err(TrailerProblem::Malformed {
                 trailer: TOKEN_TRAILER
+            })
+        );
+    }
+
+    #[test]
+    fn a_persons_call_names_their_user_and_no_token() {
+        let person = ApiTrailers {
+            on_behalf: OnBehalf::User {
+                user: "ada".parse().unwrap(),
+            },
+            request: RequestId::parse("req-2").unwrap(),
+        };
+        let message = person.message("Drain 10.0.0.7");
+        assert_eq!(
+            message,
+            "Drain 10.0.0.7\n\nLbops-User: ada\nLbops-Request: req-2\n"
+        );
+        assert_eq!(
+            ApiTrailers::from_signed(&signed(&message)),
+            Ok(person.clone())
+        );
+        assert_eq!(person.on_behalf.author_email(), "ada@user.lbops.invalid");
+        // A User and a token in one commit: whose call was it?
+        let both = format!("{message}Lbops-Token: 0a1b2c3d4e5f\n");
+        assert_eq!(
+            ApiTrailers::from_signed(&signed(&both)),
+            Err(TrailerProblem::Both {
+                trailer: TOKEN_TRAILER
+            })
+        );
+        let bad = message.replace("ada", "Ada Lovelace");
+        assert_eq!(
+            ApiTrailers::from_signed(&signed(&bad)),
+            Err(TrailerProblem::Malformed {
+                trailer: USER_TRAILER
             })
         );
     }

@@ -202,6 +202,7 @@ fn spec(kind: Kind, node: &Node) -> Result<AnySpec, Vec<DeError>> {
         Kind::User => of(node, AnySpec::User),
         Kind::Group => of(node, AnySpec::Group),
         Kind::ServiceAccount => of(node, AnySpec::ServiceAccount),
+        Kind::Freeze => of(node, AnySpec::Freeze),
     }
 }
 

@@ -32,6 +32,7 @@ pub use limits::{Exceeded, Limits, TreeBudget};
 use kinds::access::{GroupSpec, RoleSpec, ServiceAccountSpec, UserSpec};
 use kinds::addresspool::AddressPoolSpec;
 use kinds::certificate::CertificateSpec;
+use kinds::freeze::FreezeSpec;
 use kinds::loadbalancer::LoadBalancerSpec;
 use kinds::pool::PoolSpec;
 use kinds::AnySpec;
@@ -115,6 +116,8 @@ pub struct Catalog {
     pub users: BTreeMap<Name, Resource<UserSpec>>,
     pub groups: BTreeMap<Name, Resource<GroupSpec>>,
     pub service_accounts: BTreeMap<Name, Resource<ServiceAccountSpec>>,
+    /// Change freezes: judged from the trusted catalog only.
+    pub freezes: BTreeMap<Name, Resource<FreezeSpec>>,
     /// The addresses each balancer holds, as [`alloc::allocate`] gave them
     /// starting from no previous allocation; the daemon re-runs it with its
     /// persisted one.
@@ -133,6 +136,7 @@ impl Catalog {
             + self.users.len()
             + self.groups.len()
             + self.service_accounts.len()
+            + self.freezes.len()
     }
 
     #[must_use]
@@ -152,6 +156,7 @@ impl Catalog {
             Kind::User => self.users.get(name).map(|r| &r.origin),
             Kind::Group => self.groups.get(name).map(|r| &r.origin),
             Kind::ServiceAccount => self.service_accounts.get(name).map(|r| &r.origin),
+            Kind::Freeze => self.freezes.get(name).map(|r| &r.origin),
         }
     }
 
@@ -182,6 +187,7 @@ impl Catalog {
             AnySpec::User(s) => put(&mut self.users, name, labels, s, origin),
             AnySpec::Group(s) => put(&mut self.groups, name, labels, s, origin),
             AnySpec::ServiceAccount(s) => put(&mut self.service_accounts, name, labels, s, origin),
+            AnySpec::Freeze(s) => put(&mut self.freezes, name, labels, s, origin),
         }
     }
 }

@@ -6,3 +6,4 @@ pub mod clock;
 pub mod constant_time;
 pub mod glob;
 pub mod hex;
+pub mod percent;

@@ -10,6 +10,7 @@
 mod access;
 mod balancer;
 mod certificate;
+mod freeze;
 mod pool;
 mod text;
 
@@ -39,6 +40,7 @@ pub fn changes(trusted: &Catalog, candidate: &Catalog) -> Vec<Change> {
         users,
         groups,
         service_accounts,
+        freezes,
         allocation: _,
     } = trusted;
     let mut out = Vec::new();
@@ -50,6 +52,7 @@ pub fn changes(trusted: &Catalog, candidate: &Catalog) -> Vec<Change> {
     walk(users, &candidate.users, &mut out);
     walk(groups, &candidate.groups, &mut out);
     walk(service_accounts, &candidate.service_accounts, &mut out);
+    walk(freezes, &candidate.freezes, &mut out);
     out
 }
 

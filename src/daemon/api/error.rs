@@ -24,6 +24,22 @@ pub enum ApiError {
     /// log: the caller is told only what it needs to fix its side).
     #[error("{0}")]
     Token(TokenRefused),
+    /// A JWT bearer (or a session) the identity provider's keys and the
+    /// config refuse: forged, expired, for someone else.
+    #[error("{0}")]
+    IdpToken(crate::idp::oidc::Refused),
+    /// A person the identity provider vouched for, who is nobody in git
+    /// (or was disabled there, or deprovisioned): the provider can take
+    /// access away, never grant it.
+    #[error("{0}")]
+    NotInGit(crate::idp::oidc::NotInGit),
+    /// The identity provider's keys could not be fetched.
+    #[error("the identity provider could not be asked for its keys")]
+    IdpUnavailable,
+    /// Authenticated, but the identity provider deprovisioned the token's
+    /// ServiceAccount's owner (or the signed-in person).
+    #[error("{0}")]
+    Deprovisioned(Box<crate::idp::Deprovisioned>),
     /// Authenticated, but not allowed.
     #[error("{0}")]
     Forbidden(Box<Denied>),
@@ -122,10 +138,14 @@ impl ApiError {
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MissingToken | ApiError::NotBearer | ApiError::Token(_) => {
-                StatusCode::UNAUTHORIZED
+            ApiError::MissingToken
+            | ApiError::NotBearer
+            | ApiError::Token(_)
+            | ApiError::IdpToken(_)
+            | ApiError::NotInGit(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::Refused(_) | ApiError::Deprovisioned(_) => {
+                StatusCode::FORBIDDEN
             }
-            ApiError::Forbidden(_) | ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::NotApplied(_) => StatusCode::BAD_GATEWAY,
             ApiError::NotFound { .. } | ApiError::NoSuchPart { .. } | ApiError::NoRoute => {
                 StatusCode::NOT_FOUND
@@ -135,6 +155,7 @@ impl ApiError {
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotReady
+            | ApiError::IdpUnavailable
             | ApiError::AuditUnavailable
             | ApiError::NoSigningKey
             | ApiError::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -159,7 +180,11 @@ impl ApiError {
                 "token-invalid"
             }
             ApiError::Token(TokenRefused::Expired { .. }) => "token-expired",
+            ApiError::IdpToken(refused) => refused.code(),
+            ApiError::NotInGit(why) => why.code(),
+            ApiError::IdpUnavailable => "idp-unavailable",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Deprovisioned(_) => "deprovisioned",
             ApiError::NotFound { .. } | ApiError::NoSuchPart { .. } => "not-found",
             ApiError::NoRoute => "no-such-endpoint",
             ApiError::MethodNotAllowed => "method-not-allowed",
@@ -211,6 +236,20 @@ impl ApiError {
             }
             ApiError::Token(_) => {
                 "create a token with `lbops token create` and commit its entry to the ServiceAccount"
+            }
+            ApiError::IdpToken(_) => {
+                "send a current access or ID token of the configured identity provider, or an \
+                 lbops API token"
+            }
+            ApiError::NotInGit(_) => {
+                "grants live only in git: ask an admin to add (or enable) your User in the access \
+                 policy"
+            }
+            ApiError::IdpUnavailable => "call again shortly; an operator may check the daemon's log",
+            ApiError::Deprovisioned(_) => {
+                "the identity provider took this person's access (for a token: its ServiceAccount's \
+                 owner's); it comes back when the identity provider re-activates them, or when \
+                 the ServiceAccount is given an active owner in git"
             }
             ApiError::Forbidden(_) => {
                 "the token's scopes and the ServiceAccount's roles in the trusted policy decide; \
@@ -284,7 +323,11 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), axum::Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {
-            ApiError::MissingToken | ApiError::NotBearer | ApiError::Token(_) => {
+            ApiError::MissingToken
+            | ApiError::NotBearer
+            | ApiError::Token(_)
+            | ApiError::IdpToken(_)
+            | ApiError::NotInGit(_) => {
                 let challenge = match self.code() {
                     "token-missing" => "Bearer realm=\"lbops\"",
                     _ => "Bearer realm=\"lbops\", error=\"invalid_token\"",

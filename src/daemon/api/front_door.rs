@@ -1,6 +1,8 @@
 //! What every call to `/v1` goes through, answered or refused: size
-//! limits, the bearer token checked against the trusted policy, the rate
-//! limit, then the endpoint; and after it, one `api_call` record in the
+//! limits, the caller proven (an `lbops_…` API token checked against the
+//! trusted policy; with OIDC configured, also the identity provider's JWT
+//! as a bearer, or a sign-in session cookie, each mapped to a git User),
+//! the rate limit, then the endpoint; and after it, one `api_call` record in the
 //! audit log (no record, no answer), the token's use counted, one log
 //! line. The token itself is never logged, recorded or echoed: only its
 //! public id.
@@ -8,7 +10,7 @@
 use super::error::{ApiError, Refusal};
 use super::limit::Spender;
 use super::routes::{Endpoint, MAX_BODY_BYTES, MAX_HEADER_BYTES, PREFIX};
-use super::{ApiState, Caller};
+use super::{ApiPrincipal, ApiState, Caller, PersonCaller};
 use crate::audit::{AuditEvent, EventKind};
 use crate::identity::{authenticate, TokenCaller, TokenRefused};
 use crate::spec::material::api_token::TokenId;
@@ -33,6 +35,11 @@ enum Who {
     /// expired): its id, unproven.
     Claimed(TokenId),
     Token(Box<TokenCaller>),
+    /// A person the identity provider vouched for, as their git User.
+    Person(Box<PersonCaller>),
+    /// A person the identity provider vouched for, refused (no git User,
+    /// deprovisioned): their subject, for the audit record.
+    Refused(String),
 }
 
 impl Who {
@@ -41,12 +48,23 @@ impl Who {
             Who::Anonymous => ANONYMOUS.to_owned(),
             Who::Claimed(id) => format!("{ANONYMOUS} (token {id} refused)"),
             Who::Token(caller) => caller.principal().to_string(),
+            Who::Person(person) => format!("user/{} (oidc)", person.user),
+            Who::Refused(subject) => format!("{ANONYMOUS} (oidc subject {subject} refused)"),
+        }
+    }
+
+    /// The identity provider's subject of a person, proven or refused.
+    fn subject(&self) -> Option<&str> {
+        match self {
+            Who::Person(person) => Some(&person.subject),
+            Who::Refused(subject) => Some(subject),
+            Who::Anonymous | Who::Claimed(_) | Who::Token(_) => None,
         }
     }
 
     fn token_id(&self) -> Option<&TokenId> {
         match self {
-            Who::Anonymous => None,
+            Who::Anonymous | Who::Person(_) | Who::Refused(_) => None,
             Who::Claimed(id) => Some(id),
             Who::Token(caller) => Some(&caller.id),
         }
@@ -69,11 +87,14 @@ pub(super) async fn front_door(
         .any(|e| e.public() && e.path() == request.uri().path());
     let allow = allowed_methods(request.uri().path());
     let now = api.clock.unix_seconds();
-    let (who, mut response) = match admit(&api, request.headers(), public, peer, now) {
+    let (who, mut response) = match admit(&api, request.headers(), public, peer, now).await {
         Err((who, refused)) => (who, refused.into_response()),
         Ok(None) => (Who::Anonymous, next.run(request).await),
         Ok(Some(caller)) => {
-            let who = Who::Token(Box::new(caller.token.clone()));
+            let who = match &caller.who {
+                ApiPrincipal::Token(token) => Who::Token(Box::new(token.clone())),
+                ApiPrincipal::Person(person) => Who::Person(Box::new(person.clone())),
+            };
             request.extensions_mut().insert(caller);
             (who, next.run(request).await)
         }
@@ -91,6 +112,7 @@ pub(super) async fn front_door(
     )
     .with_detail(serde_json::json!({
         "token_id": who.token_id().map(TokenId::as_str),
+        "oidc_subject": who.subject(),
         "peer": peer.to_string(),
         "method": method.as_str(),
         "path": path,
@@ -98,18 +120,8 @@ pub(super) async fn front_door(
         "reason": refusal.as_ref().map(|r| r.reason.as_str()),
         "commit": commit.as_deref(),
     }));
-    let audit = api.audit.clone();
     let at = time::OffsetDateTime::from(api.clock.now());
-    let recorded = tokio::task::spawn_blocking(move || {
-        audit
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .append(&event, at)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()));
+    let recorded = crate::daemon::audit_append::append(&api.audit, event, at).await;
     if let Err(error) = recorded {
         tracing::error!(%error, "api: cannot write the audit log; the call is refused");
         response = ApiError::AuditUnavailable.into_response();
@@ -164,7 +176,7 @@ fn allowed_methods(path: &str) -> String {
 
 /// Limits, token and rate: the caller, `None` for a public endpoint, or
 /// the refusal and who it is about.
-fn admit(
+async fn admit(
     api: &ApiState,
     headers: &HeaderMap,
     public: bool,
@@ -197,13 +209,39 @@ fn admit(
     let Some(view) = api.trusted.load() else {
         return Err((Who::Anonymous, ApiError::NotReady));
     };
-    let presented = match bearer(headers) {
-        Ok(token) => token,
-        Err(refused) => {
+    let presented = match (bearer(headers), &api.oidc) {
+        (Ok(token), _) => token,
+        // No bearer: a browser's sign-in session may stand in for one.
+        (Err(ApiError::MissingToken), Some(oidc)) => {
+            let Some(person) = oidc.session_person(headers, now) else {
+                by_peer().map_err(|e| (Who::Anonymous, e))?;
+                return Err((Who::Anonymous, ApiError::MissingToken));
+            };
+            return admit_person(api, oidc, person, view, peer);
+        }
+        (Err(refused), _) => {
             by_peer().map_err(|e| (Who::Anonymous, e))?;
             return Err((Who::Anonymous, refused));
         }
     };
+    if let Some(oidc) = api.oidc.as_ref().filter(|_| !is_lbops_token(presented)) {
+        by_peer().map_err(|e| (Who::Anonymous, e))?;
+        let claims = oidc
+            .provider
+            .check(presented, now, None)
+            .await
+            .map_err(|e| match e {
+                crate::daemon::oidc::TokenError::Refused(refused) => {
+                    (Who::Anonymous, ApiError::IdpToken(refused))
+                }
+                crate::daemon::oidc::TokenError::Provider(error) => {
+                    tracing::warn!(%error, "api: cannot check an identity provider token");
+                    (Who::Anonymous, ApiError::IdpUnavailable)
+                }
+            })?;
+        let person = crate::idp::oidc::Person::of(&claims, &oidc.config().mapping);
+        return admit_person(api, oidc, person, view, peer);
+    }
     match authenticate(&view.catalog, presented, now) {
         Ok(token) => {
             api.limiter
@@ -214,7 +252,20 @@ fn admit(
                         ApiError::RateLimited { retry_after },
                     )
                 })?;
-            Ok(Some(Caller { token, view }))
+            // The identity provider takes access away at once: checked on
+            // every call against its last push.
+            let idp = api.idp.snapshot();
+            crate::idp::standing_of(idp.idp(), &view.catalog, &token.principal()).map_err(|d| {
+                (
+                    Who::Token(Box::new(token.clone())),
+                    ApiError::Deprovisioned(Box::new(d)),
+                )
+            })?;
+            Ok(Some(Caller {
+                who: ApiPrincipal::Token(token),
+                view,
+                idp,
+            }))
         }
         Err(refused) => {
             // Only ids of the policy are named: an invented one is anonymous.
@@ -230,6 +281,50 @@ fn admit(
             Err((who, ApiError::Token(refused)))
         }
     }
+}
+
+/// Whether a bearer is one of lbops' own API tokens rather than an
+/// identity provider's JWT.
+fn is_lbops_token(presented: &str) -> bool {
+    presented.starts_with(crate::spec::material::api_token::PREFIX)
+}
+
+/// A person the identity provider vouched for, as their git User under
+/// the trusted policy — or refused: the provider can take access away,
+/// never grant it, so a person who is no User (or a disabled or
+/// deprovisioned one) gets nothing from the API. Rate-limited per peer.
+fn admit_person(
+    api: &ApiState,
+    oidc: &crate::daemon::oidc::Oidc,
+    person: crate::idp::oidc::Person,
+    view: std::sync::Arc<crate::daemon::trusted::TrustedView>,
+    peer: SocketAddr,
+) -> Result<Option<Caller>, (Who, ApiError)> {
+    let idp = api.idp.snapshot();
+    let user = oidc.judge(&person, &view.catalog, &idp).map_err(|why| {
+        (
+            Who::Refused(person.subject.clone()),
+            ApiError::NotInGit(why),
+        )
+    })?;
+    let caller = PersonCaller {
+        user,
+        subject: person.subject,
+        groups: person.groups,
+    };
+    api.limiter
+        .take(&Spender::Peer(peer.ip()), Instant::now())
+        .map_err(|retry_after| {
+            (
+                Who::Person(Box::new(caller.clone())),
+                ApiError::RateLimited { retry_after },
+            )
+        })?;
+    Ok(Some(Caller {
+        who: ApiPrincipal::Person(caller),
+        view,
+        idp,
+    }))
 }
 
 /// The token of an `Authorization: Bearer …` header.

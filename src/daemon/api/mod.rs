@@ -38,7 +38,13 @@ pub use usage::TokenUsage;
 use super::metrics::Metrics;
 use super::trusted::{Trusted, TrustedView};
 use crate::audit::AuditLog;
-use crate::identity::TokenCaller;
+use crate::authz::{
+    authorize, authorize_claimed, authorize_token, holds_action, token_holds_action, Change,
+    Denied, Permit,
+};
+use crate::identity::{Principal, TokenCaller};
+use crate::spec::actions::Action;
+use crate::spec::units::Name;
 use crate::support::clock::Clock;
 use limit::RateLimiter;
 use std::sync::{Arc, Mutex};
@@ -58,12 +64,117 @@ pub struct ApiState {
     pub clock: Arc<dyn Clock>,
     /// The write endpoints' repository, key and triggers; `None`: reads only.
     pub writer: Option<Arc<writer::Writer>>,
+    /// OIDC sign-in: a person's bearer JWT or session cookie; `None`:
+    /// API tokens only.
+    pub oidc: Option<Arc<crate::daemon::oidc::Oidc>>,
+    /// What the identity provider took away: checked on every call.
+    pub idp: super::idp::IdpHandle,
+}
+
+/// A person the identity provider vouched for (a bearer JWT or a session
+/// cookie) who is a User of the trusted policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonCaller {
+    pub user: Name,
+    /// The identity provider's `sub`, for the audit record.
+    pub subject: String,
+    /// The IdP groups the sign-in token claims, for reads
+    /// ([`Caller::authorize_read`]).
+    pub groups: Vec<String>,
+}
+
+/// Who is calling, proven.
+#[derive(Clone, Debug)]
+pub enum ApiPrincipal {
+    /// A ServiceAccount's API token, narrowed by its scopes.
+    Token(TokenCaller),
+    /// A git User signed in through the identity provider: their roles,
+    /// exactly as their own signed commits would be judged.
+    Person(PersonCaller),
+}
+
+impl ApiPrincipal {
+    #[must_use]
+    pub fn principal(&self) -> Principal {
+        match self {
+            ApiPrincipal::Token(token) => token.principal(),
+            ApiPrincipal::Person(person) => Principal::User(person.user.clone()),
+        }
+    }
 }
 
 /// An authenticated caller, and the trusted commit it was checked
 /// against: the endpoint reads that same commit.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    pub token: TokenCaller,
+    pub who: ApiPrincipal,
     pub view: Arc<TrustedView>,
+    /// The identity provider's directory the call was admitted with; the
+    /// endpoint's authorization reads the same one (IdP groups).
+    pub idp: super::idp::IdpSnapshot,
+}
+
+impl Caller {
+    /// May the caller make `change`? A token through its account and
+    /// scopes; a person through their User's roles.
+    pub fn authorize(&self, change: &Change) -> Result<Permit, Denied> {
+        match &self.who {
+            ApiPrincipal::Token(token) => {
+                authorize_token(&self.view.catalog, self.idp.idp(), token, change)
+            }
+            ApiPrincipal::Person(person) => authorize(
+                &self.view.catalog,
+                self.idp.idp(),
+                &Principal::User(person.user.clone()),
+                change,
+            ),
+        }
+    }
+
+    /// May the caller read as `change` says? As [`Caller::authorize`],
+    /// except that a person's sign-in token's `groups` claim counts where
+    /// the SCIM directory does not know them: a read happens at once,
+    /// while a write is judged again as a commit, without the token.
+    pub fn authorize_read(&self, change: &Change) -> Result<Permit, Denied> {
+        match &self.who {
+            ApiPrincipal::Person(person) => authorize_claimed(
+                &self.view.catalog,
+                self.idp.idp(),
+                &Principal::User(person.user.clone()),
+                &person.groups,
+                change,
+            ),
+            ApiPrincipal::Token(_) => self.authorize(change),
+        }
+    }
+
+    /// May the caller make `action` on anything at all?
+    pub fn holds_action(&self, action: &'static Action) -> Result<(), Denied> {
+        match &self.who {
+            ApiPrincipal::Token(token) => {
+                token_holds_action(&self.view.catalog, self.idp.idp(), token, action)
+            }
+            ApiPrincipal::Person(person) => holds_action(
+                &self.view.catalog,
+                self.idp.idp(),
+                &Principal::User(person.user.clone()),
+                action,
+            ),
+        }
+    }
+
+    /// Whom a commit made for this call speaks for (its trailers).
+    #[must_use]
+    pub fn on_behalf(&self) -> crate::spec::api_commit::OnBehalf {
+        use crate::spec::api_commit::OnBehalf;
+        match &self.who {
+            ApiPrincipal::Token(token) => OnBehalf::Token {
+                account: token.account.clone(),
+                token: token.id.clone(),
+            },
+            ApiPrincipal::Person(person) => OnBehalf::User {
+                user: person.user.clone(),
+            },
+        }
+    }
 }

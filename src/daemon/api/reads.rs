@@ -9,7 +9,7 @@
 
 use super::error::ApiError;
 use super::{view, ApiState, Caller};
-use crate::authz::{authorize_token, token_holds_action, Change, Denied, Permit};
+use crate::authz::{Change, Denied, Permit};
 use crate::spec::actions::STATE_READ;
 use crate::spec::kinds::{Kind, Resource, ResourceId};
 use crate::spec::units::Name;
@@ -21,12 +21,13 @@ use axum::Json;
 fn read(caller: &Caller, kind: Kind, resource: &Resource<impl Sized>) -> Result<Permit, Denied> {
     let id = ResourceId::new(kind, resource.name.clone());
     let change = Change::on(&STATE_READ, id, resource.labels.clone());
-    authorize_token(&caller.view.catalog, &caller.token, &change)
+    caller.authorize_read(&change)
 }
 
 /// Refuses a caller that may read nothing.
 fn may_read_any(caller: &Caller) -> Result<(), ApiError> {
-    token_holds_action(&caller.view.catalog, &caller.token, &STATE_READ)
+    caller
+        .holds_action(&STATE_READ)
         .map_err(|denied| ApiError::Forbidden(Box::new(denied)))
 }
 

@@ -265,7 +265,9 @@ async fn nothing_is_answered_before_a_commit_is_trusted_or_while_the_audit_log_i
         audit: audit.clone(),
         limiter: Arc::new(super::limit::RateLimiter::new(Default::default())),
         metrics: Default::default(),
+        oidc: None,
         clock: Arc::new(crate::support::clock::FixedClock::at_unix(1_800_000_000)),
+        idp: Default::default(),
         // As for a daemon without an API signing key.
         writer: Some(Arc::new(
             super::writer::Writer::new(
@@ -471,7 +473,9 @@ spec:
         audit,
         limiter: Arc::new(super::limit::RateLimiter::new(Default::default())),
         metrics: Default::default(),
+        oidc: None,
         clock: Arc::new(crate::support::clock::FixedClock::at_unix(1_800_000_000)),
+        idp: Default::default(),
         writer: Some(Arc::new(
             super::writer::Writer::new(
                 crate::source::GitLocation::Local(repo.path().to_owned()),

@@ -2,7 +2,8 @@
 //! [`Edit`] is made as text on the resource's file at the branch head,
 //! the edited tree is validated with `spec::load`, and the change it makes
 //! (`authz::changes` from the head to the edit, exactly what the judge
-//! will see) is authorized for the token by the trusted policy before
+//! will see) is authorized for the caller (a token, or a signed-in
+//! person) by the trusted policy before
 //! anything is written. The commit is signed with the daemon's API key
 //! and the branch moves only from the head the edit was made on (in
 //! place for a repository on this machine, by a push for a remote); if it
@@ -24,19 +25,18 @@ pub mod ledger_file;
 
 use super::edit::EditError;
 use super::error::ApiError;
-use super::{ApiState, Caller};
-use crate::authz::{authorize_token, changes, Change};
+use super::{ApiPrincipal, ApiState, Caller};
+use crate::authz::{changes, Change};
 use crate::daemon::journal::Journal;
 use crate::judge::{Ruling, Verdict};
 use crate::source::{ApiCommit, ApiSigner, CommitId, GitLocation, GitSource};
 use crate::spec::api_commit::{ApiTrailers, RequestId};
-use crate::spec::material::api_token::TokenId;
 use crate::spec::{self, Catalog, SourceFile};
 use crate::trigger::{Trigger, TriggerSource};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ledger::{BodyDigest, Entry, Ledger, Seen};
+use ledger::{BodyDigest, Entry, KeyOwner, Ledger, Seen};
 pub use ledger::{MAX_KEY_LEN, REMEMBERED_KEYS};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -263,6 +263,14 @@ pub async fn write_call(
     Ok(response)
 }
 
+/// Whose keys a call's Idempotency-Key is among.
+fn key_owner(caller: &Caller) -> KeyOwner {
+    match &caller.who {
+        ApiPrincipal::Token(token) => KeyOwner::Token(token.id.clone()),
+        ApiPrincipal::Person(person) => KeyOwner::User(person.user.clone()),
+    }
+}
+
 /// The call's `Idempotency-Key`, if it sent one.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
@@ -288,8 +296,8 @@ impl Keys {
     /// Records `commit` as `key`'s. The commit is made whatever happens
     /// here: if the file cannot be written, the intent stays on disk and a
     /// retry after a restart finds the commit in git.
-    async fn settle(&mut self, token: &TokenId, key: &str, commit: CommitId) {
-        if self.ledger.settle(token, key, commit) {
+    async fn settle(&mut self, owner: &KeyOwner, key: &str, commit: CommitId) {
+        if self.ledger.settle(owner, key, commit) {
             if let Err(error) = self.save().await {
                 tracing::warn!(%error, file = %self.file.display(), %commit, "api: cannot record an Idempotency-Key's commit; a retry will look for it in git");
             }
@@ -317,8 +325,8 @@ impl Write {
         body: BodyDigest,
         fresh: RequestId,
     ) -> Result<(Option<CommitId>, RequestId), ApiError> {
-        let token = self.caller.token.id.clone();
-        let (request, since) = match keys.ledger.seen(&token, &key, &body) {
+        let owner = key_owner(&self.caller);
+        let (request, since) = match keys.ledger.seen(&owner, &key, &body) {
             Seen::Reused => return Err(ApiError::IdempotencyKeyReused),
             Seen::Made { request, commit } => return Ok((Some(commit), request)),
             Seen::New => (fresh, self.head().await),
@@ -327,14 +335,14 @@ impl Write {
             Seen::Unsettled { request, since } => {
                 if let Some(commit) = self.find(&request, since).await? {
                     tracing::info!(%request, %commit, "api: a retried request's commit was found in git");
-                    keys.settle(&token, &key, commit).await;
+                    keys.settle(&owner, &key, commit).await;
                     return Ok((Some(commit), request));
                 }
                 (request, since)
             }
         };
         let intent = Entry {
-            token,
+            owner,
             key,
             body,
             request: request.clone(),
@@ -353,8 +361,8 @@ impl Write {
         keys: &mut Keys,
         intent: Entry,
     ) -> Result<Option<CommitId>, ApiError> {
-        let (token, key, request) = (
-            intent.token.clone(),
+        let (owner, key, request) = (
+            intent.owner.clone(),
             intent.key.clone(),
             intent.request.clone(),
         );
@@ -365,7 +373,7 @@ impl Write {
         }
         let commit = self.commit(&request).await?;
         if let Some(commit) = commit {
-            keys.settle(&token, &key, commit).await;
+            keys.settle(&owner, &key, commit).await;
         }
         Ok(commit)
     }
@@ -405,17 +413,17 @@ impl Write {
             .ok()
     }
 
-    /// The commit carrying `request`, made by this daemon for this token,
+    /// The commit carrying `request`, made by this daemon for this caller,
     /// among the branch's commits after `since`.
     async fn find(
         &self,
         request: &RequestId,
         since: Option<CommitId>,
     ) -> Result<Option<CommitId>, ApiError> {
-        let (writer, signer, token) = (
+        let (writer, signer, on_behalf) = (
             self.writer.clone(),
             self.signer.clone(),
-            self.caller.token.id.clone(),
+            self.caller.on_behalf(),
         );
         let request = request.clone();
         tokio::task::spawn_blocking(move || {
@@ -423,7 +431,7 @@ impl Write {
             let head = source.latest().map_err(git)?;
             source
                 .find_request(since, head, &request, SETTLE_WALK, &|commit, trailers| {
-                    trailers.token == token && signer.signed(commit)
+                    trailers.on_behalf == on_behalf && signer.signed(commit)
                 })
                 .map_err(git)
         })
@@ -576,8 +584,7 @@ pub(super) fn commit_edit_on(
     before_swap: &mut dyn FnMut(),
 ) -> Result<Option<CommitId>, ApiError> {
     let trailers = ApiTrailers {
-        account: caller.token.account.clone(),
-        token: caller.token.id.clone(),
+        on_behalf: caller.on_behalf(),
         request: request.clone(),
     };
     let summary = edit.summary();
@@ -601,12 +608,14 @@ pub(super) fn commit_edit_on(
         let made = changes(&before, &after);
         if made.is_empty() {
             let change = edit.already_so(&before).ok_or_else(|| edit.unchanged())?;
-            let _permit = authorize_token(&caller.view.catalog, &caller.token, &change)
+            let _permit = caller
+                .authorize(&change)
                 .map_err(|denied| ApiError::Forbidden(Box::new(denied)))?;
             return Ok(None);
         }
         for change in &made {
-            let _permit = authorize_token(&caller.view.catalog, &caller.token, change)
+            let _permit = caller
+                .authorize(change)
                 .map_err(|denied| ApiError::Forbidden(Box::new(denied)))?;
         }
         let tree = source

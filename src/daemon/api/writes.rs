@@ -23,7 +23,7 @@ use super::edit::add_target;
 use super::error::ApiError;
 use super::writer::{write_call, Edit, FileEdit, Wait};
 use super::{ApiState, Caller};
-use crate::authz::{authorize_token, token_holds_action, Change};
+use crate::authz::Change;
 use crate::spec::actions::{Action, POOL_TARGETS_UPDATE};
 use crate::spec::kinds::{Kind, Labels, Origin, ResourceId};
 use crate::spec::units::Name;
@@ -91,7 +91,7 @@ pub(super) fn may(
 ) -> Result<(), ApiError> {
     let policy = &caller.view.catalog;
     let forbidden = |denied| ApiError::Forbidden(Box::new(denied));
-    token_holds_action(policy, &caller.token, action).map_err(forbidden)?;
+    caller.holds_action(action).map_err(forbidden)?;
     let labels = match kind {
         Kind::Pool => policy.pools.get(name).map(|r| &r.labels),
         Kind::LoadBalancer => policy.load_balancers.get(name).map(|r| &r.labels),
@@ -99,7 +99,7 @@ pub(super) fn may(
     };
     if let (Some(labels), Ok(name)) = (labels, name.parse::<Name>()) {
         let change = Change::on(action, ResourceId::new(kind, name), labels.clone());
-        let _permit = authorize_token(policy, &caller.token, &change).map_err(forbidden)?;
+        let _permit = caller.authorize(&change).map_err(forbidden)?;
     }
     Ok(())
 }
@@ -159,7 +159,7 @@ impl Edit for AddTarget {
 
 pub(super) async fn add_target_call(
     State(api): State<ApiState>,
-    Extension(caller): Extension<Caller>,
+    Extension(who): Extension<Caller>,
     Path(name): Path<String>,
     Query(wait): Query<Wait>,
     headers: HeaderMap,
@@ -169,9 +169,9 @@ pub(super) async fn add_target_call(
         let target: NewTarget =
             serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         check_address(&target.address)?;
-        may(&caller, &POOL_TARGETS_UPDATE, Kind::Pool, &name)?;
+        may(&who, &POOL_TARGETS_UPDATE, Kind::Pool, &name)?;
         let edit = Arc::new(AddTarget { pool: name, target });
-        write_call(&api, caller, edit, &wait, &headers, &body).await
+        write_call(&api, who, edit, &wait, &headers, &body).await
     };
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }

@@ -3,7 +3,7 @@
 //! descriptions) is attacker-controlled: it only ever reaches the page
 //! through [`esc`] (text and quoted attribute values alike) or [`href_segment`].
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 /// Text escaped for HTML element content and double- or single-quoted
 /// attribute values.
@@ -32,21 +32,9 @@ pub fn esc(text: &str) -> Esc<'_> {
     Esc(text)
 }
 
-/// One URL path segment: unreserved characters as they are, every other
-/// byte percent-encoded, so a value can neither leave its segment nor
+/// One URL path segment: a value can neither leave its segment nor
 /// its attribute.
-#[must_use]
-pub fn href_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
+pub use crate::support::percent::encode as href_segment;
 
 /// Unix seconds as the day, `2026-01-02` (UTC).
 #[must_use]

@@ -5,10 +5,13 @@
 //! `GET /tokens` lists the trusted policy's API tokens with their use,
 //! flagging those to look at ([`tokens`]);
 //! `GET /healthz`, `GET /readyz` and `GET /metrics` (Prometheus text).
+//! With OIDC configured, the pages `oidc.require_sign_in` names need a
+//! signed-in person ([`sign_in`]), and every page says who is signed in.
 
-mod html;
+pub(crate) mod html;
 pub mod render;
 mod routes;
+mod sign_in;
 pub mod tokens;
 
 pub use routes::{router, CONTENT_SECURITY_POLICY, METRICS_CONTENT_TYPE};
@@ -34,6 +37,11 @@ pub struct PagesState {
     pub trusted: Trusted,
     /// Unix seconds the daemon started at: token use is counted from then.
     pub started: i64,
+    /// OIDC sign-in; `None`: the pages are open to whoever reaches them.
+    pub oidc: Option<Arc<crate::daemon::oidc::Oidc>>,
+    /// What the identity provider took away: `/tokens` marks the tokens
+    /// of deprovisioned owners.
+    pub idp: crate::daemon::idp::IdpHandle,
 }
 
 /// Serves `router` (the pages, with the API nested under `/v1`) on

@@ -6,7 +6,7 @@
 use super::html::{badge, day, esc, href_segment, page, utc};
 use super::tokens::{Flag, TokenRow};
 use crate::daemon::journal::{ApplyResult, CommitRecord, StatusRecord};
-use crate::judge::{Identity, JudgedCommit, Judgement, Ruling};
+use crate::judge::{Identity, JudgedCommit, Judgement, Ruling, Verdict};
 use crate::report::StatusContext;
 use crate::spec::material::KeyFormat;
 use std::collections::BTreeMap;
@@ -253,6 +253,7 @@ fn dated(unix: i64) -> String {
 fn flag(flag: &Flag, now: i64, created_before_start: bool) -> String {
     let days = |seconds: i64| seconds.div_euclid(86_400);
     match flag {
+        Flag::OwnerDeprovisioned { headline } => badge("failure", &format!("owner {headline}")),
         Flag::Expired { at } => badge("failure", &format!("expired {} day(s) ago", days(now - at))),
         Flag::Expiring { at } => badge("error", &format!("expires in {} day(s)", days(at - now))),
         Flag::Unused { last: Some(last) } => {
@@ -337,10 +338,10 @@ fn commit_section(body: &mut String, commit: &JudgedCommit) {
             badge("failure", "NOT VERIFIED"),
             esc(&commit.author_email)
         ),
-        Ok(Identity::Token(api)) => format!(
-            "<strong>{}</strong> — through API token <code>{}</code> (request <code>{}</code>), signed with the daemon's API key <code>{}</code>",
+        Ok(Identity::Api(api)) => format!(
+            "<strong>{}</strong> — {} (request <code>{}</code>), signed with the daemon's API key <code>{}</code>",
             esc(&api.principal.to_string()),
-            esc(api.token.id.as_str()),
+            esc(&api.via.to_string()),
             esc(api.request.as_str()),
             esc(&api.fingerprint)
         ),
@@ -379,10 +380,20 @@ fn commit_section(body: &mut String, commit: &JudgedCommit) {
             .resource
             .as_ref()
             .map_or_else(|| "repository".to_owned(), ToString::to_string);
-        let verdict = if judged.verdict.is_allowed() {
-            badge("allowed", "allowed")
-        } else {
-            badge("denied", "DENIED")
+        let verdict = match &judged.verdict {
+            Verdict::Frozen { frozen, .. } => badge(
+                "denied",
+                &frozen.first().map_or_else(
+                    || "FROZEN".to_owned(),
+                    |f| format!("FROZEN until {}", f.until_text()),
+                ),
+            ),
+            Verdict::Allowed {
+                break_glass: Some(_),
+                ..
+            } => badge("allowed", "allowed: BREAK-GLASS"),
+            v if v.is_allowed() => badge("allowed", "allowed"),
+            _ => badge("denied", "DENIED"),
         };
         let why = judged.verdict.reason();
         let mut why = esc(&why).to_string();
@@ -532,8 +543,9 @@ spec: {emails: [bob@example.test], groups: [web-team]}
             }],
             states,
             rewritten: None,
+            now: 1_800_000_000,
         };
-        judge_candidate(&trusted, &trusted, &candidate)
+        judge_candidate(&trusted, &trusted, crate::idp::Idp::Absent, &candidate)
     }
 
     fn bob() -> Result<Identity, NoIdentity> {

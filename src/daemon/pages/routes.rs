@@ -1,5 +1,6 @@
 //! The routes: the HTML pages, the probes and `/metrics`. Read-only:
-//! every route is a GET, and nothing here changes the daemon.
+//! every route is a GET, and nothing here changes the daemon. With OIDC
+//! configured, each goes through the [sign-in gate](super::sign_in).
 
 use super::{render, PagesState};
 use axum::extract::{Path, State};
@@ -23,6 +24,10 @@ pub fn router(state: PagesState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::sign_in::gate,
+        ))
         .with_state(state)
         .layer(axum::middleware::map_response(security_headers))
 }
@@ -57,7 +62,8 @@ async fn tokens(State(state): State<PagesState>) -> Html<String> {
     let now = state.clock.unix_seconds();
     let view = state.trusted.load();
     let rows = view.as_ref().map_or_else(Vec::new, |view| {
-        super::tokens::rows(&view.catalog, &state.metrics.tokens, now)
+        let idp = state.idp.snapshot();
+        super::tokens::rows(&view.catalog, idp.idp(), &state.metrics.tokens, now)
     });
     let commit = view.as_ref().map(|view| view.commit.to_string());
     Html(render::tokens(&rows, commit.as_deref(), now, state.started))

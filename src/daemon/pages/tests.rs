@@ -52,6 +52,8 @@ async fn probes_metrics_and_pages_answer_with_their_headers() {
         clock: Arc::new(FixedClock::at_unix(1_800_000_100)),
         trusted: Default::default(),
         started: 1_800_000_000,
+        oidc: None,
+        idp: Default::default(),
     };
     let commit = "c0ffee".repeat(6) + "c0ff";
     state.journal.status(

@@ -11,6 +11,7 @@
 //! name, scopes, resources and dates, nothing else of it.
 
 use crate::daemon::api::usage::{TokenUsage, Use};
+use crate::idp::{user_standing, Idp};
 use crate::spec::material::api_token::TokenId;
 use crate::spec::units::Name;
 use crate::spec::Catalog;
@@ -29,6 +30,10 @@ pub const EXPIRING_WITHIN: i64 = 14 * DAY;
 /// sorted by).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Flag {
+    /// The identity provider deprovisioned the account's owner: every
+    /// call with it is refused until they are re-activated. The
+    /// `headline` says when and by which SCIM event.
+    OwnerDeprovisioned { headline: String },
     /// Its expiry has passed: every call with it is refused.
     Expired { at: i64 },
     /// It expires within [`EXPIRING_WITHIN`].
@@ -82,7 +87,7 @@ pub fn flags(expires: i64, created: Option<i64>, last: Option<i64>, now: i64) ->
 /// Every token of `policy` with its use in `usage`, as of `now`: flagged
 /// ones first (most urgent flag first), then by account and name.
 #[must_use]
-pub fn rows(policy: &Catalog, usage: &TokenUsage, now: i64) -> Vec<TokenRow> {
+pub fn rows(policy: &Catalog, idp: Idp<'_>, usage: &TokenUsage, now: i64) -> Vec<TokenRow> {
     let mut rows: Vec<TokenRow> = policy
         .service_accounts
         .values()
@@ -97,7 +102,15 @@ pub fn rows(policy: &Catalog, usage: &TokenUsage, now: i64) -> Vec<TokenRow> {
                     .unwrap_or_default();
                 let expires = token.expires.value.unix();
                 let created = token.created.as_ref().map(|c| c.value.unix());
-                let flags = flags(expires, created, used.last.map(|(at, _)| at), now);
+                let deprovisioned = user_standing(idp, policy, owner.as_str()).err().map(|d| {
+                    Flag::OwnerDeprovisioned {
+                        headline: d.headline(),
+                    }
+                });
+                let flags = deprovisioned
+                    .into_iter()
+                    .chain(flags(expires, created, used.last.map(|(at, _)| at), now))
+                    .collect();
                 TokenRow {
                     account: account.name.clone(),
                     owner: owner.clone(),
@@ -206,7 +219,7 @@ spec:
         let busy = TokenId::parse("aaaaaaaaaaaa").unwrap();
         usage.record(Some(&busy), false, now - DAY, peer);
         usage.record(Some(&busy), true, now - 60, peer);
-        let rows = rows(&policy(), &usage, now);
+        let rows = rows(&policy(), Idp::Absent, &usage, now);
         let order: Vec<(&str, Vec<&Flag>)> = rows
             .iter()
             .map(|r| (r.name.as_str(), r.flags.iter().collect()))

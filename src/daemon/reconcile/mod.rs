@@ -70,6 +70,8 @@ pub struct Deps<P> {
     pub reporter: Reporter,
     /// Where "now" comes from: when a head arrives, for judging it.
     pub clock: Arc<dyn Clock>,
+    /// What the identity provider took away, for judging.
+    pub idp: super::idp::IdpHandle,
 }
 
 /// A head the daemon stopped on: trying it again cannot help until a new
@@ -99,6 +101,9 @@ pub struct Reconciler<P = Placed> {
     waiting: Option<Waiting>,
     /// The trusted commit and catalog, published for the API.
     trusted: Trusted,
+    /// The git Users the identity provider deprovisioned at the last look
+    /// (`None`: not looked yet), to tell what changed at the next.
+    deprovisioned: Option<Vec<crate::idp::Deprovisioned>>,
 }
 
 impl<P: Provider> Reconciler<P> {
@@ -113,6 +118,7 @@ impl<P: Provider> Reconciler<P> {
             last_drift: None,
             waiting: None,
             trusted: Trusted::default(),
+            deprovisioned: None,
         }
     }
 
@@ -196,6 +202,46 @@ impl<P: Provider> Reconciler<P> {
         let catalog = Arc::new(catalog);
         self.trusted.publish(commit, catalog.clone());
         self.applied = Some(catalog);
+        self.look_at_idp_quietly();
+        Ok(())
+    }
+
+    /// Sets what the next [`Reconciler::idp_changed`] compares with, for a
+    /// newly trusted policy: whom git added or removed is git's change,
+    /// not the identity provider's.
+    fn look_at_idp_quietly(&mut self) {
+        if let Some(catalog) = &self.applied {
+            let snapshot = self.deps.idp.snapshot();
+            self.deprovisioned = Some(crate::idp::deprovisioned_users(snapshot.idp(), catalog));
+        }
+    }
+
+    /// Tells, as audit records and alerts, how the standing of the
+    /// trusted policy's Users with the identity provider changed since the
+    /// last look. The first look (at start, or before any commit is
+    /// trusted) only sets what later looks compare with: a start is not a
+    /// change. The checks themselves need none of this: each decision
+    /// reads the directory as it is.
+    pub async fn idp_changed(&mut self) -> Result<(), ReconcileError> {
+        let Some(catalog) = self.applied.clone() else {
+            return Ok(());
+        };
+        let snapshot = self.deps.idp.snapshot();
+        let now = crate::idp::deprovisioned_users(snapshot.idp(), &catalog);
+        let seq = match snapshot.idp() {
+            crate::idp::Idp::Pushed { view, .. } => view.seq(),
+            crate::idp::Idp::Absent => 0,
+        };
+        let Some(before) = self.deprovisioned.replace(now.clone()) else {
+            return Ok(());
+        };
+        for change in crate::idp::standing_changes(&before, &now) {
+            self.report(ReconcileEvent::Standing {
+                change: &change,
+                seq,
+            })
+            .await?;
+        }
         Ok(())
     }
 
@@ -293,6 +339,7 @@ impl<P: Provider> Reconciler<P> {
                 if let Some(catalog) = &self.applied {
                     self.trusted.publish(head, catalog.clone());
                 }
+                self.look_at_idp_quietly();
                 Ok(Next::Idle)
             }
             // One that waits is reported once, as such, by `reconcile`.
@@ -344,9 +391,17 @@ impl<P: Provider> Reconciler<P> {
         let budget = judge::Budget::starting_now(self.deps.config.trust.judge_budget.0);
         let now = self.deps.clock.unix_seconds();
         let api_key = self.deps.api_key.clone();
+        // The directory as of now: a person deprovisioned since the push
+        // is refused, one re-activated has again what git grants.
+        let idp = self.deps.idp.snapshot();
         let judged = tokio::task::spawn_blocking(move || {
             let api = api_key.as_ref();
-            judge::judge_range(&source, &anchor, head, now, verification, api, budget)
+            let checks = judge::Checks {
+                verification,
+                api,
+                idp: idp.idp(),
+            };
+            judge::judge_range(&source, &anchor, head, now, checks, budget)
         })
         .await
         .map_err(|e| ReconcileError::JudgePanicked(e.to_string()))?;

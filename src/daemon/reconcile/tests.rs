@@ -153,6 +153,7 @@ state_dir: '{state}'
             reporter,
             clock: Arc::new(SystemClock),
             config,
+            idp: Default::default(),
         };
         let mut estate = Estate {
             dir,

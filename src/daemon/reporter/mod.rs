@@ -27,6 +27,10 @@ use outbox::Outbox;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Who the records of a change of standing name: the SCIM directory's
+/// change, made by the identity provider.
+const IDP_ACTOR: &str = super::scim::call::IDENTITY_PROVIDER;
+
 /// What happened during a reconcile, in the order it happens.
 #[derive(Debug)]
 pub enum ReconcileEvent<'a> {
@@ -84,6 +88,12 @@ pub enum ReconcileEvent<'a> {
         head: CommitId,
         error: &'a ReconcileError,
         retry: Retry,
+    },
+    /// A git User's standing with the identity provider changed (at the
+    /// directory's change `seq`).
+    Standing {
+        change: &'a crate::idp::StandingChange,
+        seq: u64,
     },
 }
 
@@ -282,6 +292,9 @@ impl Reporter {
                     .await;
                 self.alert(Alert::apply_failure(head, &why));
             }
+            E::Standing { change, seq } => {
+                recorded = Some(self.standing(change, seq)?);
+            }
         }
         Ok(recorded)
     }
@@ -340,6 +353,10 @@ impl Reporter {
             self.post(head, StatusContext::Authorize, state, &summary)
                 .await;
         }
+        let recorded = match self.break_glasses(judgement)? {
+            Some(head) => head,
+            None => recorded,
+        };
         if judgement.rewritten || matches!(judgement.ruling, Ruling::Rewound) {
             let was = trusted.map(|c| c.to_string()).unwrap_or_default();
             self.alert(Alert::rewritten_history(&self.branch, was, head));
@@ -350,6 +367,74 @@ impl Reporter {
             self.alert(Alert::denial(head, &who, &summary));
         }
         tracing::info!(commit = %head.short(), outcome, "judged");
+        Ok(recorded)
+    }
+
+    /// The audit record and the alert of each commit of an accepted
+    /// judgement that broke the glass of a freeze; the audit log's new
+    /// head when there was one.
+    fn break_glasses(&mut self, judgement: &Judgement) -> Result<Option<Head>, AuditError> {
+        if !judgement.accepted() {
+            return Ok(None);
+        }
+        let mut recorded = None;
+        for (commit, record) in text::break_glasses(judgement) {
+            recorded = Some(
+                self.record(
+                    AuditEvent::new(EventKind::BreakGlass, &record.who, "break_glass")
+                        .with_commit(commit.to_string())
+                        .with_resources(record.resources.clone())
+                        .with_detail(serde_json::json!({
+                            "reason": record.reason,
+                            "freezes": record.freezes,
+                            "changes": record.changes,
+                        })),
+                )?,
+            );
+            tracing::warn!(commit = %commit.short(), who = %record.who, reason = %record.reason, "break-glass");
+            self.alert(Alert::break_glass(
+                commit,
+                &record.who,
+                &record.reason,
+                &record.freezes.join(", "),
+                &record.changes.join("; "),
+            ));
+        }
+        Ok(recorded)
+    }
+
+    /// The audit record and the alert of a change of standing.
+    fn standing(
+        &mut self,
+        change: &crate::idp::StandingChange,
+        seq: u64,
+    ) -> Result<Head, AuditError> {
+        use crate::idp::StandingChange as C;
+        let (user, outcome, alert) = match change {
+            C::Deprovisioned(d) => {
+                let why = d.to_string();
+                tracing::warn!(user = %d.user, %why, "deprovisioned by the identity provider");
+                (
+                    d.user.to_string(),
+                    "deprovisioned",
+                    Alert::deprovisioned(d.user.as_str(), &why),
+                )
+            }
+            C::Restored { user } => {
+                tracing::info!(%user, "re-activated by the identity provider");
+                (
+                    user.to_string(),
+                    "restored",
+                    Alert::restored(user.as_str(), seq),
+                )
+            }
+        };
+        let recorded = self.record(
+            AuditEvent::new(EventKind::Deprovision, IDP_ACTOR, outcome)
+                .with_resources([format!("user/{user}")])
+                .with_detail(serde_json::json!({ "scim_event": seq, "standing": change })),
+        )?;
+        self.alert(alert);
         Ok(recorded)
     }
 

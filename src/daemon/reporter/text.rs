@@ -36,7 +36,10 @@ pub fn head_actor(judgement: &Judgement) -> String {
         Some(commit) => match &commit.identity {
             Ok(Identity::Signed(v)) => v.principal.to_string(),
             Ok(Identity::Claimed { principal }) => format!("{principal} (unverified)"),
-            Ok(Identity::Token(api)) => format!("{} (token {})", api.principal, api.token.id),
+            Ok(Identity::Api(api)) => match api.token() {
+                Some(token) => format!("{} (token {})", api.principal, token.id),
+                None => format!("{} (signed in)", api.principal),
+            },
             Err(_) => format!("unverified {}", commit.author_email),
         },
         None => DAEMON_ACTOR.to_owned(),
@@ -155,4 +158,50 @@ mod tests {
             "waiting for an operator: the balancers did not converge after 3 plans; see the audit log"
         );
     }
+}
+
+/// One commit's break-glass, as its audit record and alert name it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct BreakGlassRecord {
+    /// `user/alice`.
+    pub who: String,
+    pub reason: String,
+    /// `frozen by freeze/holiday (window christmas) until …`, once each.
+    pub freezes: Vec<String>,
+    /// `pool.weights.update on pool/web: …`.
+    pub changes: Vec<String>,
+    pub resources: Vec<String>,
+}
+
+/// The break-glass commits of a judgement, in commit order, each once.
+pub fn break_glasses(judgement: &Judgement) -> Vec<(crate::source::CommitId, BreakGlassRecord)> {
+    let mut out: Vec<(crate::source::CommitId, BreakGlassRecord)> = Vec::new();
+    for (commit, change, glass) in judgement.break_glasses() {
+        if out.last().is_none_or(|(id, _)| *id != commit.id) {
+            let who = match &commit.identity {
+                Ok(identity) => identity.principal().to_string(),
+                Err(_) => format!("unverified {}", commit.author_email),
+            };
+            let record = BreakGlassRecord {
+                who,
+                reason: glass.reason.clone(),
+                ..BreakGlassRecord::default()
+            };
+            out.push((commit.id, record));
+        }
+        let Some((_, record)) = out.last_mut() else {
+            continue;
+        };
+        for frozen in &glass.freezes {
+            let text = frozen.to_string();
+            if !record.freezes.contains(&text) {
+                record.freezes.push(text);
+            }
+        }
+        record.changes.push(change.to_string());
+        if let Some(id) = &change.resource {
+            record.resources.push(id.to_string());
+        }
+    }
+    out
 }

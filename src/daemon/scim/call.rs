@@ -495,18 +495,8 @@ fn recorded_path(path: &str) -> String {
 }
 
 async fn record(scim: &ScimState, event: AuditEvent) -> Result<(), String> {
-    let audit = scim.audit.clone();
     let at = time::OffsetDateTime::from(scim.clock.now());
-    tokio::task::spawn_blocking(move || {
-        audit
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .append(&event, at)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()))
+    crate::daemon::audit_append::append(&scim.audit, event, at).await
 }
 
 /// Writes an answer out, in one place: SCIM JSON, the ETag and Location

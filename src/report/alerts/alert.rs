@@ -23,15 +23,23 @@ pub enum AlertKind {
     RewrittenHistory,
     /// The repository or the daemon config cannot be read or is invalid.
     BadConfig,
+    /// The identity provider deprovisioned a git User (deactivated,
+    /// deleted, unknown), or re-activated one.
+    Deprovision,
+    /// A commit broke the glass of a change freeze: applied in a freeze
+    /// because its author holds `freeze.break_glass` and gave a reason.
+    BreakGlass,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 5] = [
+    pub const ALL: [AlertKind; 7] = [
         AlertKind::Denial,
         AlertKind::ApplyFailure,
         AlertKind::Drift,
         AlertKind::RewrittenHistory,
         AlertKind::BadConfig,
+        AlertKind::Deprovision,
+        AlertKind::BreakGlass,
     ];
 
     /// `denial`, `apply_failure`, …: as in the webhook's `kind` field.
@@ -43,6 +51,8 @@ impl AlertKind {
             AlertKind::Drift => "drift",
             AlertKind::RewrittenHistory => "rewritten_history",
             AlertKind::BadConfig => "bad_config",
+            AlertKind::Deprovision => "deprovision",
+            AlertKind::BreakGlass => "break_glass",
         }
     }
 }
@@ -142,6 +152,28 @@ impl Alert {
         )
     }
 
+    /// `who` broke the glass of `freezes` in `commit`, because `reason`, to
+    /// make `changes`. One alert per commit and reason.
+    #[must_use]
+    pub fn break_glass(
+        commit: impl fmt::Display,
+        who: &str,
+        reason: &str,
+        freezes: &str,
+        changes: &str,
+    ) -> Alert {
+        let commit = commit.to_string();
+        Alert::new(
+            AlertKind::BreakGlass,
+            Some(commit.clone()),
+            &format!("Break-glass: {who} in commit {}: {reason}", short(&commit)),
+            format!(
+                "{who} broke the glass of {freezes} in commit {commit}.\nReason: {reason}\nChanges: {changes}"
+            ),
+            &[&commit, who, reason],
+        )
+    }
+
     /// The config (of the repository at `commit`, or of the daemon when
     /// `commit` is `None`) is invalid, because `why`. The same error is one
     /// alert.
@@ -157,6 +189,38 @@ impl Alert {
             &title,
             why.to_owned(),
             &[commit.unwrap_or(""), why],
+        )
+    }
+
+    /// The identity provider took `user`'s access, as `why` says (which
+    /// names the IdP event). One alert per user and event.
+    #[must_use]
+    pub fn deprovisioned(user: &str, why: &str) -> Alert {
+        Alert::new(
+            AlertKind::Deprovision,
+            None,
+            &format!("Deprovisioned by the identity provider: user/{user}"),
+            format!(
+                "{why}\nTheir unapplied commits are refused, and the API tokens of the \
+                 ServiceAccounts they own are refused from the next call."
+            ),
+            &[user, why],
+        )
+    }
+
+    /// The identity provider re-activated `user` (at directory change
+    /// `seq`): they have again exactly what git grants.
+    #[must_use]
+    pub fn restored(user: &str, seq: u64) -> Alert {
+        Alert::new(
+            AlertKind::Deprovision,
+            None,
+            &format!("Re-activated by the identity provider: user/{user}"),
+            format!(
+                "The identity provider re-activated user/{user} (SCIM event {seq}); they have \
+                 again what git grants them."
+            ),
+            &[user, "restored", &seq.to_string()],
         )
     }
 

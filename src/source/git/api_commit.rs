@@ -137,8 +137,12 @@ pub fn write_api_commit(
     let parent = repo.find_commit(commit.parent.0)?;
     let tree = repo.find_tree(commit.tree)?;
     let time = Time::new(commit.time, 0);
-    let account = &commit.trailers.account;
-    let author = Signature::new(account.as_str(), &api_commit::author_email(account), &time)?;
+    let on_behalf = &commit.trailers.on_behalf;
+    let author = Signature::new(
+        on_behalf.author_name().as_str(),
+        &on_behalf.author_email(),
+        &time,
+    )?;
     let committer = Signature::new(
         api_commit::COMMITTER_NAME,
         api_commit::COMMITTER_EMAIL,

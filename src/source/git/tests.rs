@@ -344,7 +344,7 @@ fn a_tree_is_read_within_its_limits_in_path_order() {
 
 #[test]
 fn an_api_commit_is_signed_over_its_trailers_and_moves_no_ref() {
-    use crate::spec::api_commit::{ApiTrailers, RequestId};
+    use crate::spec::api_commit::{ApiTrailers, OnBehalf, RequestId};
     use crate::spec::material::api_token::TokenId;
     let repo = Repo::new();
     let parent = repo.commit("pools/web.yaml", "a: 1\n", "first");
@@ -367,8 +367,10 @@ fn an_api_commit_is_signed_over_its_trailers_and_moves_no_ref() {
     let signer = ApiSigner::new(key.clone()).unwrap();
     assert!(!format!("{signer:?}").contains("PRIVATE"));
     let trailers = ApiTrailers {
-        account: "deploy-bot".parse().unwrap(),
-        token: TokenId::parse("aaaaaaaaaaaa").unwrap(),
+        on_behalf: OnBehalf::Token {
+            account: "deploy-bot".parse().unwrap(),
+            token: TokenId::parse("aaaaaaaaaaaa").unwrap(),
+        },
         request: RequestId::parse("req-1").unwrap(),
     };
     let source = repo.source();
@@ -438,7 +440,7 @@ fn a_file_edit_makes_a_tree_and_the_branch_moves_only_from_where_it_was() {
 
 #[test]
 fn a_request_s_commit_is_found_after_the_head_it_was_made_on_within_the_bound() {
-    use crate::spec::api_commit::{ApiTrailers, RequestId};
+    use crate::spec::api_commit::{ApiTrailers, OnBehalf, RequestId};
     use crate::spec::material::api_token::TokenId;
     let repo = Repo::new();
     let base = repo.commit("pools/web.yaml", "a: 1\n", "base");
@@ -453,8 +455,10 @@ fn a_request_s_commit_is_found_after_the_head_it_was_made_on_within_the_bound() 
         let head = source.head().unwrap();
         let tree = source.tree_with_file(head, "pools/web.yaml", text).unwrap();
         let trailers = ApiTrailers {
-            account: "deploy-bot".parse().unwrap(),
-            token: TokenId::parse("aaaaaaaaaaaa").unwrap(),
+            on_behalf: OnBehalf::Token {
+                account: "deploy-bot".parse().unwrap(),
+                token: TokenId::parse("aaaaaaaaaaaa").unwrap(),
+            },
             request: RequestId::parse(request).unwrap(),
         };
         let commit = ApiCommit {

@@ -25,13 +25,21 @@ pub struct Rule {
     pub when: Option<Condition>,
 }
 
-/// Extra conditions on the resource, checked on its labels before AND
-/// after the change, so that relabelling cannot move a resource into scope.
+/// Extra conditions: on the resource, its labels, checked before AND
+/// after the change, so that relabelling cannot move a resource into
+/// scope; on the person, their identity provider groups.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Identity provider groups (display names, any case) the person must
+    /// be in at the time of the commit or call, e.g. `[sre-oncall]`; a
+    /// ServiceAccount counts as its owner. They only narrow the rule: no
+    /// IdP group grants a role. Without an identity provider pushing
+    /// groups (SCIM), a rule with `idp_groups` allows nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idp_groups: Vec<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

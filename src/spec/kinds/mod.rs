@@ -4,6 +4,7 @@
 pub mod access;
 pub mod addresspool;
 pub mod certificate;
+pub mod freeze;
 pub mod loadbalancer;
 pub mod pool;
 
@@ -25,10 +26,11 @@ pub enum Kind {
     User,
     Group,
     ServiceAccount,
+    Freeze,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::LoadBalancer,
         Kind::Pool,
         Kind::Certificate,
@@ -37,6 +39,7 @@ impl Kind {
         Kind::User,
         Kind::Group,
         Kind::ServiceAccount,
+        Kind::Freeze,
     ];
 
     /// The name written in `kind:`.
@@ -51,6 +54,7 @@ impl Kind {
             Kind::User => "User",
             Kind::Group => "Group",
             Kind::ServiceAccount => "ServiceAccount",
+            Kind::Freeze => "Freeze",
         }
     }
 
@@ -66,6 +70,7 @@ impl Kind {
             Kind::User => "user",
             Kind::Group => "group",
             Kind::ServiceAccount => "serviceaccount",
+            Kind::Freeze => "freeze",
         }
     }
 
@@ -159,6 +164,7 @@ pub enum AnySpec {
     User(access::UserSpec),
     Group(access::GroupSpec),
     ServiceAccount(access::ServiceAccountSpec),
+    Freeze(freeze::FreezeSpec),
 }
 
 /// Whether `text` is a resource pattern a Role rule or a token may name:
@@ -211,6 +217,7 @@ pub fn json_schema(kind: Kind) -> serde_json::Value {
         Kind::User => of::<access::UserSpec>(kind),
         Kind::Group => of::<access::GroupSpec>(kind),
         Kind::ServiceAccount => of::<access::ServiceAccountSpec>(kind),
+        Kind::Freeze => of::<freeze::FreezeSpec>(kind),
     }
 }
 

@@ -21,6 +21,9 @@ pub(super) fn check(catalog: &Catalog, out: &mut Sink) {
             for pattern in &rule.resources {
                 resource_pattern(&mut r, pattern);
             }
+            for group in rule.when.iter().flat_map(|w| &w.idp_groups) {
+                idp_group(&mut r, group);
+            }
         }
     }
     for group in catalog.groups.values() {
@@ -230,7 +233,7 @@ fn action_pattern(r: &mut Reporter<'_>, pattern: &Spanned<String>) {
     r.error(pattern.pos, Code::UnknownAction, message, "use an action from the README's action table (`lbops actions`), or a pattern such as `pool.*`");
 }
 
-fn resource_pattern(r: &mut Reporter<'_>, pattern: &Spanned<String>) {
+pub(super) fn resource_pattern(r: &mut Reporter<'_>, pattern: &Spanned<String>) {
     let text = pattern.value.as_str();
     if !crate::spec::kinds::is_resource_pattern(text) {
         let prefixes: Vec<&str> = Kind::ALL.iter().map(|k| k.id_prefix()).collect();
@@ -239,6 +242,19 @@ fn resource_pattern(r: &mut Reporter<'_>, pattern: &Spanned<String>) {
             Code::BadResourcePattern,
             format!("`{text}` is not a resource pattern"),
             format!("write `KIND/NAME` where KIND is one of {} or `*`, and NAME may use `*`, e.g. `pool/web-*`", prefixes.join(", ")),
+        );
+    }
+}
+
+/// An IdP group is named as the identity provider names it; a blank
+/// name would match no group, so the rule would silently allow nothing.
+fn idp_group(r: &mut Reporter<'_>, group: &Spanned<String>) {
+    if group.value.trim().is_empty() || group.value.trim() != group.value {
+        r.error(
+            group.pos,
+            Code::InvalidValue,
+            format!("`{}` is not an identity provider group name", group.value),
+            "write the group's display name as the identity provider pushes it over SCIM, without surrounding spaces, e.g. `sre-oncall`",
         );
     }
 }

@@ -3,6 +3,7 @@
 
 mod access;
 pub(crate) mod balancers;
+mod freeze;
 
 use super::diagnostic::{Code, Diagnostic};
 use super::kinds::{Kind, Resource, ResourceId};
@@ -29,6 +30,7 @@ pub(super) fn catalog(
     };
     balancers::check(catalog, files, options, &mut out);
     access::check(catalog, &mut out);
+    freeze::check(catalog, &mut out);
     out.diagnostics
 }
 

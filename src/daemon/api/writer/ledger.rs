@@ -1,5 +1,5 @@
 //! The Idempotency-Keys a daemon remembers, as plain values: which token
-//! sent which key with which body, the request id the commit carries, and
+//! (or signed-in person) sent which key with which body, the request id the commit carries, and
 //! the commit once it is made.
 //!
 //! An entry is written *before* its commit is made (an intent) and
@@ -12,7 +12,28 @@ use crate::model::sha256_hex;
 use crate::source::CommitId;
 use crate::spec::api_commit::RequestId;
 use crate::spec::material::api_token::TokenId;
+use crate::spec::units::Name;
 use std::collections::VecDeque;
+use std::fmt;
+
+/// Whose Idempotency-Keys: each caller has its own, so one cannot replay
+/// (or block) another's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyOwner {
+    /// An API token's, by id.
+    Token(TokenId),
+    /// A signed-in person's, by git User.
+    User(Name),
+}
+
+impl fmt::Display for KeyOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyOwner::Token(id) => write!(f, "token {}", id.as_str()),
+            KeyOwner::User(user) => write!(f, "user/{user}"),
+        }
+    }
+}
 
 /// How many Idempotency-Keys a daemon remembers, all tokens together; a
 /// new one makes it forget the oldest.
@@ -56,7 +77,7 @@ impl BodyDigest {
 /// One remembered key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
-    pub token: TokenId,
+    pub owner: KeyOwner,
     pub key: String,
     pub body: BodyDigest,
     /// The request id its commit carries (`Lbops-Request`).
@@ -92,8 +113,8 @@ pub enum Seen {
 pub enum LedgerProblem {
     #[error("{0} keys, over the {REMEMBERED_KEYS} a daemon remembers")]
     TooMany(usize),
-    #[error("key {key:?} of token {token} appears twice")]
-    Twice { token: String, key: String },
+    #[error("key {key:?} of {owner} appears twice")]
+    Twice { owner: String, key: String },
     #[error("a key that is not 1 to {MAX_KEY_LEN} visible characters")]
     BadKey,
 }
@@ -115,9 +136,9 @@ impl Ledger {
             if !valid_key(&entry.key) {
                 return Err(LedgerProblem::BadKey);
             }
-            if ledger.find(&entry.token, &entry.key).is_some() {
+            if ledger.find(&entry.owner, &entry.key).is_some() {
                 return Err(LedgerProblem::Twice {
-                    token: entry.token.to_string(),
+                    owner: entry.owner.to_string(),
                     key: entry.key,
                 });
             }
@@ -133,8 +154,8 @@ impl Ledger {
 
     /// What is known of `token`'s `key` sent with a body of digest `body`.
     #[must_use]
-    pub fn seen(&self, token: &TokenId, key: &str, body: &BodyDigest) -> Seen {
-        match self.find(token, key).map(|at| &self.entries[at]) {
+    pub fn seen(&self, owner: &KeyOwner, key: &str, body: &BodyDigest) -> Seen {
+        match self.find(owner, key).map(|at| &self.entries[at]) {
             None => Seen::New,
             Some(entry) if &entry.body != body => Seen::Reused,
             Some(entry) => match entry.commit {
@@ -158,7 +179,7 @@ impl Ledger {
             commit: None,
             ..entry
         };
-        if let Some(at) = self.find(&entry.token, &entry.key) {
+        if let Some(at) = self.find(&entry.owner, &entry.key) {
             self.entries.remove(at);
         }
         while self.entries.len() >= REMEMBERED_KEYS {
@@ -169,8 +190,8 @@ impl Ledger {
 
     /// Records the commit of `token`'s `key`; `false` if it was forgotten
     /// meanwhile.
-    pub fn settle(&mut self, token: &TokenId, key: &str, commit: CommitId) -> bool {
-        match self.find(token, key) {
+    pub fn settle(&mut self, owner: &KeyOwner, key: &str, commit: CommitId) -> bool {
+        match self.find(owner, key) {
             Some(at) => {
                 self.entries[at].commit = Some(commit);
                 true
@@ -179,10 +200,10 @@ impl Ledger {
         }
     }
 
-    fn find(&self, token: &TokenId, key: &str) -> Option<usize> {
+    fn find(&self, owner: &KeyOwner, key: &str) -> Option<usize> {
         self.entries
             .iter()
-            .position(|e| &e.token == token && e.key == key)
+            .position(|e| &e.owner == owner && e.key == key)
     }
 }
 
@@ -190,13 +211,13 @@ impl Ledger {
 mod tests {
     use super::*;
 
-    fn token(n: u8) -> TokenId {
-        TokenId::parse(&format!("{n:012}")).unwrap()
+    fn token(n: u8) -> KeyOwner {
+        KeyOwner::Token(TokenId::parse(&format!("{n:012}")).unwrap())
     }
 
     fn entry(t: u8, key: &str, body: &[u8]) -> Entry {
         Entry {
-            token: token(t),
+            owner: token(t),
             key: key.to_owned(),
             body: BodyDigest::of(body),
             request: RequestId::parse(&format!("req-{t}-{key}")).unwrap(),
@@ -267,7 +288,7 @@ mod tests {
         assert_eq!(
             Ledger::from_entries(vec![entry(1, "a", b"x"), entry(1, "a", b"y")]),
             Err(LedgerProblem::Twice {
-                token: token(1).to_string(),
+                owner: token(1).to_string(),
                 key: "a".into()
             })
         );

@@ -15,7 +15,7 @@
 //! starts with no keys. A file that exists but cannot be read at all
 //! (permissions) is an error: the state directory is broken, not the file.
 
-use super::ledger::{BodyDigest, Entry, Ledger};
+use super::ledger::{BodyDigest, Entry, KeyOwner, Ledger};
 use crate::fsutil::write_atomically;
 use crate::source::CommitId;
 use crate::spec::api_commit::RequestId;
@@ -44,7 +44,12 @@ struct OnDisk {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EntryOnDisk {
-    token: String,
+    /// A token's key (by id), or …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    /// … a signed-in person's (by git User): exactly one of the two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
     key: String,
     body_sha256: String,
     request: String,
@@ -80,7 +85,14 @@ pub fn encode(ledger: &Ledger) -> Vec<u8> {
     let keys = ledger
         .entries()
         .map(|e| EntryOnDisk {
-            token: e.token.to_string(),
+            token: match &e.owner {
+                KeyOwner::Token(id) => Some(id.to_string()),
+                KeyOwner::User(_) => None,
+            },
+            user: match &e.owner {
+                KeyOwner::User(user) => Some(user.to_string()),
+                KeyOwner::Token(_) => None,
+            },
             key: e.key.clone(),
             body_sha256: e.body.as_str().to_owned(),
             request: e.request.to_string(),
@@ -110,8 +122,15 @@ pub fn decode(bytes: &[u8]) -> Result<Ledger, String> {
         .enumerate()
         .map(|(n, e)| {
             let bad = |what: &str| format!("entry {n}: its {what} is not well formed");
+            let owner = match (&e.token, &e.user) {
+                (Some(token), None) => {
+                    KeyOwner::Token(TokenId::parse(token).map_err(|_| bad("token"))?)
+                }
+                (None, Some(user)) => KeyOwner::User(user.parse().map_err(|_| bad("user"))?),
+                _ => return Err(bad("owner (one of token and user)")),
+            };
             Ok(Entry {
-                token: TokenId::parse(&e.token).map_err(|_| bad("token"))?,
+                owner,
                 body: BodyDigest::parse(&e.body_sha256).ok_or_else(|| bad("body_sha256"))?,
                 request: RequestId::parse(&e.request).map_err(|_| bad("request"))?,
                 key: e.key,
@@ -166,7 +185,7 @@ mod tests {
 
     fn entry(n: usize, key: String) -> Entry {
         Entry {
-            token: TokenId::parse("0a1b2c3d4e5f").unwrap(),
+            owner: KeyOwner::Token(TokenId::parse("0a1b2c3d4e5f").unwrap()),
             key,
             body: BodyDigest::of(n.to_string().as_bytes()),
             request: RequestId::parse(&format!("req-{:x}-{:x}-{n}", u128::MAX, u32::MAX)).unwrap(),
@@ -186,7 +205,7 @@ mod tests {
             let key = format!("{n:04}{}", "\"".repeat(MAX_KEY_LEN - 4));
             ledger.intend(entry(n, key.clone()));
             ledger.settle(
-                &entry(n, key.clone()).token,
+                &entry(n, key.clone()).owner,
                 &key,
                 entry(n, key.clone()).commit.unwrap(),
             );
@@ -199,7 +218,7 @@ mod tests {
         assert_eq!(read, ledger);
         let key = format!("0007{}", "\"".repeat(MAX_KEY_LEN - 4));
         assert!(matches!(
-            read.seen(&entry(7, key.clone()).token, &key, &BodyDigest::of(b"7")),
+            read.seen(&entry(7, key.clone()).owner, &key, &BodyDigest::of(b"7")),
             Seen::Made { .. }
         ));
     }

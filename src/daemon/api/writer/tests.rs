@@ -141,8 +141,11 @@ spec:
     let key = ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[4; 32]));
     Estate {
         caller: Caller {
-            token: crate::identity::authenticate(&catalog, token.expose(), NOW).unwrap(),
+            who: ApiPrincipal::Token(
+                crate::identity::authenticate(&catalog, token.expose(), NOW).unwrap(),
+            ),
             view,
+            idp: Default::default(),
         },
         signer: Arc::new(ApiSigner::new(key).unwrap()),
         trusted,
@@ -193,7 +196,9 @@ impl Estate {
             audit: Arc::new(Mutex::new(audit)),
             limiter: Arc::new(super::super::limit::RateLimiter::new(Default::default())),
             metrics: Default::default(),
+            oidc: None,
             clock: Arc::new(crate::support::clock::FixedClock::at_unix(NOW as u64)),
+            idp: Default::default(),
             writer: Some(Arc::new(
                 Writer::new(
                     GitLocation::Local(self.repo()),
@@ -211,7 +216,7 @@ impl Estate {
     /// What a daemon records before it commits.
     fn intent(&self, key: &str, body: &[u8], request: &str) -> Entry {
         Entry {
-            token: self.caller.token.id.clone(),
+            owner: key_owner(&self.caller),
             key: key.to_owned(),
             body: BodyDigest::of(body),
             request: RequestId::parse(request).unwrap(),
@@ -282,7 +287,7 @@ async fn an_intent_whose_commit_was_made_is_answered_from_git_with_that_commit()
     assert_eq!(e.carrying("req-before-the-crash"), 1);
     // Settled on disk: the next daemon answers without looking.
     assert!(matches!(
-        e.ledger_on_disk().seen(&intent.token, "deploy-7", &intent.body),
+        e.ledger_on_disk().seen(&intent.owner, "deploy-7", &intent.body),
         Seen::Made { commit, .. } if commit == made
     ));
     // The same key with another body is still refused.
@@ -306,8 +311,7 @@ async fn an_intent_whose_commit_was_never_made_is_made_once_under_its_request_id
     std::fs::write(e.repo().join("notes.yaml"), "# hello\n").unwrap();
     git(&e.repo(), &["add", "-A"]);
     let message = ApiTrailers {
-        account: e.caller.token.account.clone(),
-        token: e.caller.token.id.clone(),
+        on_behalf: e.caller.on_behalf(),
         request: intent.request.clone(),
     }
     .message("a look-alike");
@@ -362,7 +366,7 @@ async fn without_a_durable_intent_nothing_is_committed() {
     assert_eq!(body["commit"], e.head().to_string());
     assert!(matches!(
         e.ledger_on_disk()
-            .seen(&e.caller.token.id, "deploy-9", &BodyDigest::of(BODY)),
+            .seen(&key_owner(&e.caller), "deploy-9", &BodyDigest::of(BODY)),
         Seen::Made { .. }
     ));
 }

@@ -204,7 +204,7 @@ impl Edit for SetForward {
 
 pub(in crate::daemon::api) async fn set_forward_call(
     State(api): State<ApiState>,
-    Extension(caller): Extension<Caller>,
+    Extension(who): Extension<Caller>,
     Path((balancer, route)): Path<(String, String)>,
     Query(wait): Query<Wait>,
     Query(listener): Query<Listener>,
@@ -228,7 +228,7 @@ pub(in crate::daemon::api) async fn set_forward_call(
             serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let pools = forward.read()?;
         may(
-            &caller,
+            &who,
             &LOADBALANCER_ROUTES_UPDATE,
             Kind::LoadBalancer,
             &balancer,
@@ -239,7 +239,7 @@ pub(in crate::daemon::api) async fn set_forward_call(
             listener: listener.map(u32::from),
             pools,
         });
-        write_call(&api, caller, edit, &wait, &headers, &body).await
+        write_call(&api, who, edit, &wait, &headers, &body).await
     };
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }

@@ -223,7 +223,7 @@ impl Edit for SetWeights {
 
 pub(in crate::daemon::api) async fn remove_target_call(
     State(api): State<ApiState>,
-    Extension(caller): Extension<Caller>,
+    Extension(who): Extension<Caller>,
     Path((pool, target)): Path<(String, String)>,
     Query(wait): Query<Wait>,
     headers: HeaderMap,
@@ -231,16 +231,16 @@ pub(in crate::daemon::api) async fn remove_target_call(
 ) -> Response {
     let answer = async {
         let address = address(&target)?;
-        may(&caller, &POOL_TARGETS_UPDATE, Kind::Pool, &pool)?;
+        may(&who, &POOL_TARGETS_UPDATE, Kind::Pool, &pool)?;
         let edit = Arc::new(RemoveTarget { pool, address });
-        write_call(&api, caller, edit, &wait, &headers, &body).await
+        write_call(&api, who, edit, &wait, &headers, &body).await
     };
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 pub(in crate::daemon::api) async fn drain_target_call(
     State(api): State<ApiState>,
-    Extension(caller): Extension<Caller>,
+    Extension(who): Extension<Caller>,
     Path((pool, target)): Path<(String, String)>,
     Query(wait): Query<Wait>,
     headers: HeaderMap,
@@ -248,16 +248,16 @@ pub(in crate::daemon::api) async fn drain_target_call(
 ) -> Response {
     let answer = async {
         let address = address(&target)?;
-        may(&caller, &POOL_WEIGHTS_UPDATE, Kind::Pool, &pool)?;
+        may(&who, &POOL_WEIGHTS_UPDATE, Kind::Pool, &pool)?;
         let edit = Arc::new(DrainTarget { pool, address });
-        write_call(&api, caller, edit, &wait, &headers, &body).await
+        write_call(&api, who, edit, &wait, &headers, &body).await
     };
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 pub(in crate::daemon::api) async fn set_weights_call(
     State(api): State<ApiState>,
-    Extension(caller): Extension<Caller>,
+    Extension(who): Extension<Caller>,
     Path(pool): Path<String>,
     Query(wait): Query<Wait>,
     headers: HeaderMap,
@@ -267,9 +267,9 @@ pub(in crate::daemon::api) async fn set_weights_call(
         let weights: NewWeights =
             serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let weights = weights.read()?;
-        may(&caller, &POOL_WEIGHTS_UPDATE, Kind::Pool, &pool)?;
+        may(&who, &POOL_WEIGHTS_UPDATE, Kind::Pool, &pool)?;
         let edit = Arc::new(SetWeights { pool, weights });
-        write_call(&api, caller, edit, &wait, &headers, &body).await
+        write_call(&api, who, edit, &wait, &headers, &body).await
     };
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }

@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::daemon::api::writer::commit_edit;
+use crate::daemon::api::Caller;
 use crate::daemon::trusted::TrustedView;
 use crate::source::{ApiSigner, CommitId, GitSource};
 use crate::spec;
@@ -151,8 +152,11 @@ spec:
         catalog: catalog.clone(),
     });
     let caller = |t: &ApiToken| Caller {
-        token: crate::identity::authenticate(&catalog, t.expose(), 1_800_000_000).unwrap(),
+        who: crate::daemon::api::ApiPrincipal::Token(
+            crate::identity::authenticate(&catalog, t.expose(), 1_800_000_000).unwrap(),
+        ),
         view: view.clone(),
+        idp: Default::default(),
     };
     let key = ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[9; 32]));
     Estate {
