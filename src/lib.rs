@@ -34,6 +34,7 @@
 //! audit:     spec model support
 //! idp:       spec identity support  # oidc: a person is a User of the trusted policy
 //! trigger:   source
+//! cluster:   source spec support  # source: secrets by reference; spec: durations
 //! daemon:    *
 //! ```
 //!
@@ -57,6 +58,7 @@
 pub mod admission;
 pub mod audit;
 pub mod authz;
+pub mod cluster;
 pub mod daemon;
 pub mod dataplane;
 pub mod fsutil;

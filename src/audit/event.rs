@@ -92,6 +92,11 @@ pub struct AuditEvent {
     pub outcome: String,
     /// Anything else worth keeping, e.g. a plan summary. Free-form.
     pub detail: serde_json::Value,
+    /// The leader's epoch, on what a replica on etcd records while it
+    /// leads: `lbops audit verify` joins the replicas' logs by it. Left
+    /// out by a daemon alone (and so by every earlier record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 /// The actor of events the daemon causes on its own (startup, drift checks).
@@ -109,6 +114,7 @@ impl AuditEvent {
             resources: Vec::new(),
             outcome: outcome.into(),
             detail: serde_json::Value::Null,
+            epoch: None,
         }
     }
 

@@ -12,6 +12,7 @@
 //! * [`secrets`] refuses events that would put a secret in the log.
 //! * [`Filter`] picks records for `lbops audit show`.
 //! * [`accept`] records, in the log, that its lost end was accepted.
+//! * [`join`] checks the logs of replicas on etcd together, by epoch.
 //!
 //! What the chain proves: a log that verifies was not edited, cut or
 //! reordered *unless it was rewritten from the edit onwards* — the hash is
@@ -24,6 +25,7 @@
 pub mod accept;
 mod event;
 mod filter;
+pub mod join;
 mod log;
 pub mod record;
 pub mod secrets;

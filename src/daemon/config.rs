@@ -40,6 +40,8 @@ pub struct DaemonConfig {
     pub oidc: Option<super::oidc::OidcConfig>,
     /// How what the identity provider pushes applies to git's Users.
     pub idp: IdpConfig,
+    /// Replicas on etcd; `None`: this process alone, as by default.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 /// The config as written, before the rules across its fields are checked
@@ -70,6 +72,8 @@ struct ConfigFile {
     oidc: Option<super::oidc::config::OidcFile>,
     #[serde(default)]
     idp: IdpConfig,
+    #[serde(default)]
+    cluster: Option<crate::cluster::config::ClusterFile>,
 }
 
 #[derive(Debug)]
@@ -659,7 +663,9 @@ impl ConfigFile {
         let scim = scim.map_or(Some(None), |checked| checked.map(Some));
         let oidc = self.oidc.map(|oidc| oidc.check(&mut problems));
         let oidc = oidc.map_or(Some(None), |checked| checked.map(Some));
-        match (repository, trust, embedded, webhook, scim, oidc) {
+        let cluster = self.cluster.map(|cluster| cluster.check(&mut problems));
+        let cluster = cluster.map_or(Some(None), |checked| checked.map(Some));
+        match (repository, trust, embedded, webhook, scim, oidc, cluster) {
             (
                 Some(repository),
                 Some(trust),
@@ -667,6 +673,7 @@ impl ConfigFile {
                 Some(webhook),
                 Some(scim),
                 Some(oidc),
+                Some(cluster),
             ) if problems.is_empty() => Ok(DaemonConfig {
                 repository,
                 trigger: TriggerConfig {
@@ -688,6 +695,7 @@ impl ConfigFile {
                 scim,
                 oidc,
                 idp: self.idp,
+                cluster,
             }),
             _ => Err(problems),
         }
@@ -700,6 +708,9 @@ impl ConfigFile {
             }
         };
         fix(&mut self.state_dir);
+        if let Some(cluster) = &mut self.cluster {
+            cluster.resolve_paths(base);
+        }
         if let Some(p) = &mut self.repository.path {
             fix(p);
         }

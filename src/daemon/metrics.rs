@@ -25,9 +25,18 @@ pub struct Metrics {
     last_applied: AtomicI64,
     /// API calls by token id.
     pub tokens: super::api::TokenUsage,
+    /// Replicas on etcd: this replica's name and view; `None` for a
+    /// daemon alone.
+    cluster: std::sync::Mutex<Option<(String, super::replica::ClusterFacts)>>,
 }
 
 impl Metrics {
+    /// Records this replica's view of the cluster.
+    pub fn cluster(&self, replica: &str, facts: &super::replica::ClusterFacts) {
+        *self.cluster.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((replica.to_owned(), facts.clone()));
+    }
+
     pub fn reconciled(&self, ok: bool) {
         let counter = if ok {
             &self.reconciles_ok
@@ -123,8 +132,52 @@ impl Metrics {
         };
         let _ = writeln!(out, "lbops_last_applied_commit_age_seconds {age}");
         self.tokens.render(&mut out);
+        let cluster = self
+            .cluster
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some((replica, facts)) = cluster {
+            render_cluster(&mut out, &replica, &facts);
+        }
         out
     }
+}
+
+/// The replica's gauges: leading or not, the epoch, the last takeover,
+/// and whether etcd answers.
+fn render_cluster(out: &mut String, replica: &str, facts: &super::replica::ClusterFacts) {
+    // A replica name is letters, digits, `-`, `.` and `_` (the config check): no escaping.
+    let _ = writeln!(
+        out,
+        "# HELP lbops_replica_leading 1 while this replica holds the leader lease."
+    );
+    let _ = writeln!(out, "# TYPE lbops_replica_leading gauge");
+    let _ = writeln!(
+        out,
+        "lbops_replica_leading{{replica=\"{replica}\"}} {}",
+        u8::from(facts.leading)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP lbops_leader_epoch The epoch (fencing token) this replica leads or last led under."
+    );
+    let _ = writeln!(out, "# TYPE lbops_leader_epoch gauge");
+    let _ = writeln!(out, "lbops_leader_epoch {}", facts.epoch.unwrap_or(0));
+    let _ = writeln!(out, "# HELP lbops_last_takeover_timestamp_seconds When this replica last became leader (0: never).");
+    let _ = writeln!(out, "# TYPE lbops_last_takeover_timestamp_seconds gauge");
+    let _ = writeln!(
+        out,
+        "lbops_last_takeover_timestamp_seconds {}",
+        facts.took_over_at.unwrap_or(0)
+    );
+    let _ = writeln!(out, "# HELP lbops_etcd_up 0 while etcd cannot be asked.");
+    let _ = writeln!(out, "# TYPE lbops_etcd_up gauge");
+    let _ = writeln!(
+        out,
+        "lbops_etcd_up {}",
+        u8::from(facts.etcd_error.is_none())
+    );
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod oidc;
 pub mod pages;
 pub mod readiness;
 pub mod reconcile;
+pub mod replica;
 pub mod reporter;
 pub mod run;
 pub mod scim;

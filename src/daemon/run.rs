@@ -84,6 +84,8 @@ pub enum StartError {
     Scim(String),
     #[error("{0}")]
     Oidc(String),
+    #[error("{0}")]
+    Cluster(String),
 }
 
 /// Runs the daemon until `shutdown` completes.
@@ -321,7 +323,20 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         branch: config.repository.branch.clone(),
         page_url: config.statuses.page_url.clone(),
         clock: clock.clone(),
+        epoch: None,
     };
+    // On etcd, this replica applies only while it leads; without a
+    // `cluster:` section it is the only one, and always leads.
+    let replica = match &config.cluster {
+        Some(cluster) => {
+            Some(super::replica::Replica::start(cluster).map_err(StartError::Cluster)?)
+        }
+        None => None,
+    };
+    let mut leadership = replica.as_ref().map(|r| r.leadership.clone());
+    let mut leading = replica.is_none();
+    // Why no replica can lead, while this one (the last leader) knows.
+    let mut unled: Option<String> = None;
     let mut reconciler = Reconciler::new(
         Deps {
             config,
@@ -333,6 +348,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
             reporter,
             clock: clock.clone(),
             idp: idp.clone(),
+            shared: replica.as_ref().map(|r| r.shared.clone()),
         },
         state,
     );
@@ -392,6 +408,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     let mut next_poll = (!poll.is_zero()).then(|| Instant::now() + poll);
     let mut next_drift = next_fire(&schedule, clock.now());
     let mut ready = false;
+    let mut next_follow = Instant::now();
     loop {
         let far = Instant::now() + Duration::from_secs(3600);
         tokio::select! {
@@ -405,7 +422,67 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                 next_poll = Some(Instant::now() + poll);
                 reconcile_at.get_or_insert_with(Instant::now);
             }
-            () = tokio::time::sleep_until(reconcile_at.unwrap_or(far)), if reconcile_at.is_some() => {
+            role = role_changed(&mut leadership), if leadership.is_some() => {
+                let Ok(role) = role else {
+                    leadership = None;
+                    continue;
+                };
+                if let Some(replica) = &replica {
+                    replica.view.saw(&role, clock.unix_seconds());
+                    metrics.cluster(&replica.name, &replica.view.facts());
+                }
+                match role {
+                    crate::cluster::Role::Leader { epoch, .. } if !leading => {
+                        let Some(replica) = &replica else { continue };
+                        match super::replica::shared_state(&replica.shared).await {
+                            Ok(shared) => {
+                                tracing::info!(epoch, trusted = ?shared.as_ref().and_then(|s| s.trusted).map(|c| c.short()), "taking over as leader");
+                                reconciler.lead(shared, epoch);
+                                leading = true;
+                                unled = None;
+                                reconcile_at = Some(Instant::now());
+                            }
+                            // Tried again at the lease's next renewal.
+                            Err(e) => tracing::warn!(error = %e, "cannot read the shared state; not taking over yet"),
+                        }
+                    }
+                    crate::cluster::Role::Leader { .. } => {}
+                    crate::cluster::Role::Standby { leader, etcd_error } => {
+                        // Only the leader that lost etcd tells of it: a
+                        // standby cut off alone must not mark heads that
+                        // another replica applies.
+                        unled = match (&leader, etcd_error) {
+                            (None, Some(why)) if leading || unled.is_some() => Some(format!("etcd: {why}")),
+                            _ => None,
+                        };
+                        if leading {
+                            tracing::warn!(?leader, why = ?unled, "standing by");
+                            reconciler.stand_by();
+                            leading = false;
+                        }
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(next_follow), if !leading => {
+                next_follow = Instant::now() + FOLLOW_EVERY;
+                if let Some(why) = &unled {
+                    if let Err(e) = reconciler.unled(why).await {
+                        tracing::warn!(error = %e, "cannot report the head as waiting for a leader");
+                    }
+                }
+                if let Some(replica) = &replica {
+                    match super::replica::shared_state(&replica.shared).await {
+                        Ok(Some(shared)) => {
+                            if let Err(e) = reconciler.follow(shared) {
+                                tracing::warn!(error = %e, "cannot follow the leader's trusted commit");
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::debug!(error = %e, "cannot read the shared state"),
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(reconcile_at.unwrap_or(far)), if reconcile_at.is_some() && leading => {
                 reconcile_at = None;
                 let result = reconciler.reconcile().await;
                 // A head the daemon waits on counts as a failure on every
@@ -456,6 +533,9 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                     idp_changes = None;
                     continue;
                 }
+                if !leading {
+                    continue;
+                }
                 if let Err(e) = reconciler.idp_changed().await {
                     tracing::warn!(error = %e, "cannot record a change of the identity provider's directory");
                 }
@@ -465,13 +545,13 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                 if matches!(event, Err(broadcast::error::RecvError::Closed)) {
                     break;
                 }
-                if matches!(event, Ok(admin::DataplaneEvent::Config { .. }) | Err(_)) {
+                if leading && matches!(event, Ok(admin::DataplaneEvent::Config { .. }) | Err(_)) {
                     if let Err(e) = reconciler.check_drift().await {
                         tracing::warn!(error = %e, "drift check failed");
                     }
                 }
             }
-            () = tokio::time::sleep_until(next_drift), if reconcile_at.is_none() => {
+            () = tokio::time::sleep_until(next_drift), if reconcile_at.is_none() && leading => {
                 next_drift = next_fire(&schedule, clock.now());
                 if let Err(e) = reconciler.check_drift().await {
                     tracing::warn!(error = %e, "drift check failed");
@@ -491,11 +571,28 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     if let Some(task) = webhook {
         let _ = task.await;
     }
+    if let Some(replica) = replica {
+        replica.stop().await;
+    }
     if let Some((dataplane, admin)) = in_process {
         admin.shutdown().await;
         dataplane.shutdown().await;
     }
     Ok(())
+}
+
+/// How often a standby reads the shared state, to show the leader's
+/// trusted commit on its pages and API reads.
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+
+/// The next change of this replica's role; never, for a daemon alone.
+async fn role_changed(
+    leadership: &mut Option<crate::cluster::Leadership>,
+) -> Result<crate::cluster::Role, tokio::sync::watch::error::RecvError> {
+    match leadership {
+        Some(leadership) => leadership.changed().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next change of the identity provider's directory; never, without

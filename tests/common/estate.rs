@@ -234,6 +234,11 @@ impl Daemon {
             .is_some_and(|p| matches!(p.0.try_wait(), Ok(None)))
     }
 
+    /// Its process id, for signals (`kill -STOP`).
+    pub fn pid(&self) -> u32 {
+        self.process.as_ref().map_or(0, |p| p.0.id())
+    }
+
     /// `kill -9`.
     pub fn kill(&mut self) {
         self.process.take();

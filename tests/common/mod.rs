@@ -5,6 +5,7 @@
 pub mod api;
 pub mod aws_model;
 pub mod estate;
+pub mod etcd;
 pub mod git;
 pub mod git_http;
 pub mod logs;

@@ -39,7 +39,10 @@ impl<P: Provider> Reconciler<P> {
                 steps: &steps,
             })
             .await?;
-            self.deps.store.save(&self.state)?;
+            self.save().await?;
+            // Re-checked before each round: a replica whose lease lapsed
+            // meanwhile starts nothing.
+            let _epoch = self.epoch_for_step()?;
             let outcomes = self.deps.provider.apply(&steps, context).await;
             if let Some((index, StepOutcome::Failed { reason })) = outcomes
                 .iter()

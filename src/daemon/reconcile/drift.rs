@@ -12,6 +12,8 @@ impl<P: Provider> Reconciler<P> {
     /// Compares what runs with the applied commit; reports drift once per
     /// distinct drift, and reverts it where the config says `revert`.
     pub async fn check_drift(&mut self) -> Result<(), ReconcileError> {
+        // A replica whose lease lapsed (paused, cut off) tells nothing.
+        self.epoch_for_step()?;
         let (Some(applied), Some(commit)) = (self.applied.clone(), self.state.trusted) else {
             return Ok(());
         };
@@ -36,7 +38,7 @@ impl<P: Provider> Reconciler<P> {
                 reverting,
             })
             .await?;
-            self.deps.store.save(&self.state)?;
+            self.save().await?;
             self.last_drift = Some((summary, reverting));
         }
         if !revert.is_empty() {
@@ -45,7 +47,8 @@ impl<P: Provider> Reconciler<P> {
                 steps: &revert,
             })
             .await?;
-            self.deps.store.save(&self.state)?;
+            self.save().await?;
+            let _epoch = self.epoch_for_step()?;
             let context = ApplyContext {
                 catalog: &applied,
                 commit,

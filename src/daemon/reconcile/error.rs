@@ -30,6 +30,12 @@ pub enum ReconcileError {
     TrustedInvalid { commit: String, first: String },
     #[error("judging stopped unexpectedly ({0}); this is a bug in lbops, please report it")]
     JudgePanicked(String),
+    /// Replicas on etcd: the shared state could not be written, or not
+    /// under this replica's epoch.
+    #[error("shared state: {0}")]
+    Shared(#[from] crate::cluster::SharedError),
+    #[error("this replica does not hold the leader lease (or too little of it is left to start a step), so it applies nothing")]
+    NotLeading,
 }
 
 /// Whether trying a failed reconcile again can help, and what it waits
@@ -74,7 +80,10 @@ impl ReconcileError {
             | ReconcileError::NotConverged(_)
             // Judging the head again ends in refusing it: the state
             // counts the judgements a stop interrupted.
-            | ReconcileError::JudgePanicked(_) => Retry::Transient,
+            | ReconcileError::JudgePanicked(_)
+            // etcd back, or the lease won again: the run loop knows.
+            | ReconcileError::Shared(_)
+            | ReconcileError::NotLeading => Retry::Transient,
             ReconcileError::Audit(e) => audit_retry(e),
             ReconcileError::State(e) => match e {
                 StateError::Write { .. } => Retry::Transient,

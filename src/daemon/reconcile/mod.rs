@@ -56,6 +56,9 @@ pub enum Next {
 /// happened to land in the middle.
 pub const MAX_JUDGE_ATTEMPTS: u32 = 2;
 
+/// The name of the replicas' shared [`DaemonState`] in etcd.
+pub const SHARED_STATE: &str = "state";
+
 /// What a reconcile works with: the daemon's parts, built once at start.
 pub struct Deps<P> {
     pub config: DaemonConfig,
@@ -72,6 +75,9 @@ pub struct Deps<P> {
     pub clock: Arc<dyn Clock>,
     /// What the identity provider took away, for judging.
     pub idp: super::idp::IdpHandle,
+    /// The state the replicas on etcd share, written under the leader's
+    /// fence; `None`: a daemon alone, its state in its state directory.
+    pub shared: Option<crate::cluster::SharedStore>,
 }
 
 /// A head the daemon stopped on: trying it again cannot help until a new
@@ -104,6 +110,8 @@ pub struct Reconciler<P = Placed> {
     /// The git Users the identity provider deprovisioned at the last look
     /// (`None`: not looked yet), to tell what changed at the next.
     deprovisioned: Option<Vec<crate::idp::Deprovisioned>>,
+    /// The head last told to wait for a leader (replicas on etcd).
+    told_unled: Option<CommitId>,
 }
 
 impl<P: Provider> Reconciler<P> {
@@ -119,6 +127,7 @@ impl<P: Provider> Reconciler<P> {
             waiting: None,
             trusted: Trusted::default(),
             deprovisioned: None,
+            told_unled: None,
         }
     }
 
@@ -154,6 +163,90 @@ impl<P: Provider> Reconciler<P> {
         Placement {
             aws: self.deps.config.provider.aws.as_ref(),
         }
+    }
+
+    /// Saves the state: in the state directory, and — on etcd — as the
+    /// replicas' shared state, only while this replica still leads. The
+    /// audit head stays local: each replica's log is its own chain.
+    async fn save(&self) -> Result<(), ReconcileError> {
+        self.deps.store.save(&self.state)?;
+        if let Some(shared) = &self.deps.shared {
+            let state = DaemonState {
+                audit_head: None,
+                ..self.state.clone()
+            };
+            let json = serde_json::to_vec(&state).unwrap_or_default();
+            shared.write(SHARED_STATE, json).await?;
+        }
+        Ok(())
+    }
+
+    /// The epoch to start a step under: `None` for a daemon alone; an
+    /// error when this replica does not lead, or its lease is too close to
+    /// lapsing to start anything.
+    pub(super) fn epoch_for_step(&self) -> Result<Option<u64>, ReconcileError> {
+        match &self.deps.shared {
+            None => Ok(None),
+            Some(shared) => shared
+                .leadership()
+                .epoch_for_step(tokio::time::Instant::now())
+                .map(Some)
+                .ok_or(ReconcileError::NotLeading),
+        }
+    }
+
+    /// This replica leads from now on, under `epoch`: it goes on from the
+    /// state the last leader left in etcd (`shared`; `None` when no leader
+    /// wrote any yet, then from its own), keeping its own audit head, and
+    /// brings the balancers to the trusted commit at the next reconcile.
+    pub fn lead(&mut self, shared: Option<DaemonState>, epoch: u64) {
+        if let Some(shared) = shared {
+            let audit_head = self.state.audit_head.take();
+            self.state = DaemonState {
+                audit_head,
+                ..shared
+            };
+        }
+        self.applied = None;
+        self.waiting = None;
+        self.last_drift = None;
+        self.planned.clear();
+        self.deps.reporter.epoch = Some(epoch);
+    }
+
+    /// This replica stands by: it records and applies nothing.
+    pub fn stand_by(&mut self) {
+        self.deps.reporter.epoch = None;
+    }
+
+    /// Tells on the branch's head, when it is not the trusted commit,
+    /// that it waits for a leader (`why`): for when etcd cannot be
+    /// reached and so no replica may apply.
+    pub async fn unled(&mut self, why: &str) -> Result<(), ReconcileError> {
+        self.deps.source.fetch()?;
+        let head = self.deps.source.head()?;
+        if self.state.trusted != Some(head) && self.told_unled != Some(head) {
+            self.report(ReconcileEvent::Unled { head, why }).await?;
+            self.told_unled = Some(head);
+        }
+        Ok(())
+    }
+
+    /// A standby follows the leader: publishes the trusted commit of the
+    /// shared state for the pages and API reads, applying nothing.
+    pub fn follow(&mut self, shared: DaemonState) -> Result<(), ReconcileError> {
+        let published = self.trusted.load().map(|view| view.commit);
+        let audit_head = self.state.audit_head.take();
+        self.state = DaemonState {
+            audit_head,
+            ..shared
+        };
+        if let Some(commit) = self.state.trusted.filter(|c| Some(*c) != published) {
+            self.deps.source.fetch()?;
+            let catalog = Arc::new(self.catalog_at(commit)?);
+            self.trusted.publish(commit, catalog);
+        }
+        Ok(())
     }
 
     /// Reports `event`, keeping the audit log's new head in the state.
@@ -249,6 +342,9 @@ impl<P: Provider> Reconciler<P> {
     /// whose error trying again cannot clear ([`Retry::waits`]) is
     /// reported once, and not tried again until the branch moves.
     pub async fn reconcile(&mut self) -> Result<Next, ReconcileError> {
+        // A replica whose lease lapsed (paused past it, cut off from etcd)
+        // judges and records nothing: the next leader does.
+        self.epoch_for_step()?;
         self.deps.source.fetch()?;
         let head = self.deps.source.head()?;
         if self.waiting.as_ref().is_some_and(|w| w.head == head) {
@@ -306,7 +402,7 @@ impl<P: Provider> Reconciler<P> {
             let outcome = HeadOutcome::of_rejected(&judgement.ruling);
             self.remember(head, outcome, &judgement.summary());
             self.report(ReconcileEvent::Rejected { head }).await?;
-            self.deps.store.save(&self.state)?;
+            self.save().await?;
             if self.applied.is_none() {
                 self.resume().await?;
             }
@@ -334,7 +430,7 @@ impl<P: Provider> Reconciler<P> {
                 .await?;
                 self.state.trusted = Some(head);
                 self.remember(head, HeadOutcome::Applied, &text::steps_applied(steps));
-                self.deps.store.save(&self.state)?;
+                self.save().await?;
                 // Trusted now: API calls are judged by its policy.
                 if let Some(catalog) = &self.applied {
                     self.trusted.publish(head, catalog.clone());
@@ -385,7 +481,7 @@ impl<P: Provider> Reconciler<P> {
             commit: head,
             attempts: attempts + 1,
         });
-        self.deps.store.save(&self.state)?;
+        self.save().await?;
         let source = self.deps.source.reader()?;
         let verification = self.verification();
         let budget = judge::Budget::starting_now(self.deps.config.trust.judge_budget.0);

@@ -13,6 +13,8 @@ impl<P: Provider> Reconciler<P> {
     /// branches) against the trusted commit and what runs; posts
     /// `lbops/plan`; never applies anything.
     pub async fn plan_other_refs(&mut self) -> Result<(), ReconcileError> {
+        // A replica whose lease lapsed (paused, cut off) tells nothing.
+        self.epoch_for_step()?;
         let Some(trusted) = self.state.trusted else {
             return Ok(());
         };

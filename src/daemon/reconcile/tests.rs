@@ -143,6 +143,7 @@ state_dir: '{state}'
             branch: "main".to_owned(),
             page_url: None,
             clock: Arc::new(SystemClock),
+            epoch: None,
         };
         let deps = Deps {
             source: GitSource::open(&repo, "main").unwrap(),
@@ -154,6 +155,7 @@ state_dir: '{state}'
             clock: Arc::new(SystemClock),
             config,
             idp: Default::default(),
+            shared: None,
         };
         let mut estate = Estate {
             dir,

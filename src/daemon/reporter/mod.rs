@@ -89,6 +89,9 @@ pub enum ReconcileEvent<'a> {
         error: &'a ReconcileError,
         retry: Retry,
     },
+    /// Replicas on etcd: `head` waits because no replica can lead (`why`:
+    /// etcd cannot be reached, say); the balancers keep what they run.
+    Unled { head: CommitId, why: &'a str },
     /// A git User's standing with the identity provider changed (at the
     /// directory's change `seq`).
     Standing {
@@ -117,6 +120,9 @@ pub struct Reporter {
     pub(super) page_url: Option<String>,
     /// Where "now" comes from: audit record times and the pages' times.
     pub(super) clock: Arc<dyn Clock>,
+    /// The leader's epoch while this replica leads (on etcd), stamped on
+    /// every record; `None` for a daemon alone.
+    pub(super) epoch: Option<u64>,
 }
 
 impl Reporter {
@@ -295,6 +301,12 @@ impl Reporter {
             E::Standing { change, seq } => {
                 recorded = Some(self.standing(change, seq)?);
             }
+            E::Unled { head, why } => {
+                let why = text::unled(why);
+                self.apply_result(head, false, why.clone());
+                self.post(head, StatusContext::Apply, StatusState::Pending, &why)
+                    .await;
+            }
         }
         Ok(recorded)
     }
@@ -439,7 +451,8 @@ impl Reporter {
     }
 
     /// Appends `event` to the audit log.
-    fn record(&mut self, event: AuditEvent) -> Result<Head, AuditError> {
+    fn record(&mut self, mut event: AuditEvent) -> Result<Head, AuditError> {
+        event.epoch = self.epoch;
         self.audit
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

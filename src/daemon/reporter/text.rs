@@ -108,6 +108,14 @@ pub fn waiting(retry: Retry, error: &ReconcileError) -> String {
     }
 }
 
+/// Why a head waits while no replica leads.
+pub fn unled(why: &str) -> String {
+    format!(
+        "not applied yet: no replica holds the leader lease ({why}); nothing is applied without \
+         it, and the balancers keep serving what they run"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,125 @@
+//! This daemon as one of several replicas on etcd: the election started
+//! from the `cluster:` config, the shared state read back when this
+//! replica takes over, and what the pages and `/metrics` show of it.
+
+use super::state::DaemonState;
+use crate::cluster::etcd::Etcd;
+use crate::cluster::lease::Election;
+use crate::cluster::{ClusterConfig, Leadership, Role, SharedStore};
+use std::sync::{Arc, Mutex};
+
+/// The running election and the shared store.
+pub struct Replica {
+    pub name: String,
+    pub leadership: Leadership,
+    pub shared: SharedStore,
+    pub view: Arc<ClusterView>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Replica {
+    /// Starts campaigning.
+    pub fn start(config: &ClusterConfig) -> Result<Self, String> {
+        let etcd = Arc::new(Etcd::new(&config.etcd).map_err(|e| format!("cluster.etcd: {e}"))?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (leadership, task) = Election {
+            etcd: etcd.clone(),
+            key: SharedStore::leader_key(&config.prefix),
+            name: config.replica.clone(),
+            ttl: config.lease_ttl,
+        }
+        .start(async move {
+            let _ = stopped.await;
+        });
+        tracing::info!(replica = %config.replica, prefix = %config.prefix, endpoints = %config.etcd.endpoints.join(","), "a replica on etcd");
+        Ok(Replica {
+            name: config.replica.clone(),
+            shared: SharedStore::new(etcd, &config.prefix, leadership.clone()),
+            leadership,
+            view: Arc::new(ClusterView::new(config.replica.clone())),
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// Stops campaigning; a leader gives its lease up, so that a standby
+    /// takes over at once.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), &mut self.task).await;
+    }
+}
+
+/// The state the last leader left in etcd; `None` before any leader wrote one.
+pub async fn shared_state(shared: &SharedStore) -> Result<Option<DaemonState>, String> {
+    let Some(bytes) = shared
+        .read(super::reconcile::SHARED_STATE)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| format!("the shared state in etcd is damaged ({e})"))
+}
+
+/// What the pages and `/metrics` show of the replicas.
+#[derive(Debug)]
+pub struct ClusterView {
+    pub replica: String,
+    inner: Mutex<ClusterFacts>,
+}
+
+/// This replica's view of the cluster, as of its last change.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterFacts {
+    pub leading: bool,
+    /// The leader's name, when known (this replica's while it leads).
+    pub leader: Option<String>,
+    /// The epoch this replica leads under, or led under last.
+    pub epoch: Option<u64>,
+    /// Unix seconds: when this replica last took over.
+    pub took_over_at: Option<i64>,
+    /// Why etcd could not be asked, while it cannot.
+    pub etcd_error: Option<String>,
+}
+
+impl ClusterView {
+    #[must_use]
+    pub fn new(replica: String) -> Self {
+        ClusterView {
+            replica,
+            inner: Mutex::new(ClusterFacts::default()),
+        }
+    }
+
+    #[must_use]
+    pub fn facts(&self) -> ClusterFacts {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records `role`; `now` (unix seconds) is when a takeover happened.
+    pub fn saw(&self, role: &Role, now: i64) {
+        let mut facts = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match role {
+            Role::Leader { epoch, .. } => {
+                if !facts.leading {
+                    facts.took_over_at = Some(now);
+                }
+                facts.leading = true;
+                facts.leader = Some(self.replica.clone());
+                facts.epoch = Some(*epoch);
+                facts.etcd_error = None;
+            }
+            Role::Standby { leader, etcd_error } => {
+                facts.leading = false;
+                facts.leader.clone_from(leader);
+                facts.etcd_error.clone_from(etcd_error);
+            }
+        }
+    }
+}

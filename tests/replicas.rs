@@ -1,0 +1,351 @@
+//! Replicas on etcd, for real: Debian's `etcd-server` on loopback, two
+//! `lbops run` replicas of one signed repository, and a separate
+//! `lbops dataplane` that outlives them. A leader killed with `kill -9`
+//! is replaced by the standby, which applies the next commit; a leader
+//! paused past its lease writes nothing when it wakes; without etcd the
+//! leader stops applying (traffic keeps flowing) and resumes when etcd
+//! is back. The replicas' audit logs verify joined, each decision once.
+
+mod common;
+
+use common::estate::{balancer, pools, wait_for_status, Daemon, Team};
+use common::etcd::EtcdServer;
+use common::git::GitRepo;
+use common::{Backend, ChildProcess, Ports, Reply};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A signed repository, a separate data plane, etcd, and configs for
+/// replicas `a` and `b`.
+struct Cluster {
+    team: Team,
+    repo: GitRepo,
+    canary: Backend,
+    stable: Backend,
+    port: u16,
+    _ports: Ports,
+    dir: tempfile::TempDir,
+    first: String,
+    etcd: EtcdServer,
+    _dataplane: ChildProcess,
+    admin: std::net::SocketAddr,
+    token: &'static str,
+}
+
+impl Cluster {
+    async fn new() -> Self {
+        let team = Team::new();
+        let stable = Backend::start_at("stable", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
+        let canary = Backend::start_at("canary", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
+        let ports = Ports::default();
+        let port = ports.hold();
+        let repo = GitRepo::new();
+        repo.write("access.yaml", &team.access());
+        repo.write("pools.yaml", &pools(&stable, &canary, 10, 1));
+        repo.write("balancers.yaml", &balancer(port));
+        let first = repo.commit(&team.alice(), "the estate");
+        let dir = tempfile::tempdir().unwrap();
+        let token = "replica-test-admin-token";
+        std::fs::write(dir.path().join("admin-token"), token).unwrap();
+        let hash_file = dir.path().join("admin-token.sha256");
+        std::fs::write(&hash_file, lbops::model::sha256_hex(token)).unwrap();
+        let (dataplane, mut stderr) = ChildProcess::lbops(|c| {
+            c.args(["dataplane", "--admin-listen", "127.0.0.1:0"])
+                .arg("--state-dir")
+                .arg(dir.path().join("dataplane"))
+                .arg("--admin-token-sha256-file")
+                .arg(&hash_file)
+        });
+        let admin = common::admin_address(&mut stderr);
+        std::thread::spawn(move || for _ in stderr.lines() {});
+        let etcd = EtcdServer::start().await;
+        Cluster {
+            team,
+            repo,
+            canary,
+            stable,
+            port,
+            _ports: ports,
+            dir,
+            first,
+            etcd,
+            _dataplane: dataplane,
+            admin,
+            token,
+        }
+    }
+
+    fn state_dir(&self, replica: &str) -> PathBuf {
+        self.dir.path().join(format!("state-{replica}"))
+    }
+
+    /// Starts replica `name` with a lease of `ttl` seconds.
+    fn replica(&self, name: &str, ttl: u32) -> Daemon {
+        let config = format!(
+            "repository: {{path: '{repo}', branch: main}}
+trigger: {{poll: 1s, watch: true}}
+trust: {{pinned_commit: {first}}}
+provider: {{embedded: {{url: 'http://{admin}', token_file: '{token}'}}}}
+drift: {{schedule: '* * * * * *', kinds: {{Pool: revert, LoadBalancer: revert}}}}
+api: {{listen: '127.0.0.1:0'}}
+state_dir: '{state}'
+cluster:
+  replica: {name}
+  prefix: /lbops/test
+  lease_ttl: {ttl}s
+  etcd: {{endpoints: ['{etcd}'], timeout: 1s}}
+",
+            repo = self.repo.path().display(),
+            first = self.first,
+            admin = self.admin,
+            token = self.dir.path().join("admin-token").display(),
+            state = self.state_dir(name).display(),
+            etcd = self.etcd.endpoint(),
+        );
+        let path = self.dir.path().join(format!("lbops-{name}.yaml"));
+        std::fs::write(&path, config).unwrap();
+        Daemon::start(&path)
+    }
+
+    /// The share of 200 requests through the balancer that reach the canary.
+    async fn canary_share(&self) -> f64 {
+        let client = http();
+        let mut canary = 0;
+        for _ in 0..200 {
+            let body = client
+                .get(format!("http://127.0.0.1:{}/", self.port))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if body.contains("canary") {
+                canary += 1;
+            } else {
+                assert!(body.contains("stable"), "{body}");
+            }
+        }
+        f64::from(canary) / 200.0
+    }
+
+    /// The data plane's running config version and accepted epoch.
+    async fn dataplane_state(&self) -> serde_json::Value {
+        let client = http();
+        let text = client
+            .get(format!("http://{}/v1/config", self.admin))
+            .bearer_auth(self.token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// The shared state's trusted commit, as etcd holds it.
+    async fn shared_trusted(&self) -> Option<String> {
+        let state = self.etcd.get("/lbops/test/state").await?;
+        let json: serde_json::Value = serde_json::from_str(&state).unwrap();
+        json["trusted"].as_str().map(str::to_owned)
+    }
+}
+
+/// A client for loopback (reqwest is built without a crypto provider).
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// Waits (up to `limit`) for a log line of `daemon` containing `text`.
+async fn wait_for_log(daemon: &Daemon, text: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !daemon.logs().contains(text) {
+        assert!(
+            Instant::now() < deadline,
+            "no {text:?} in:\n{}",
+            daemon.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `lbops audit verify` of the given logs, joined: its output.
+fn verify_joined(logs: &[&Path]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_lbops"))
+        .args(["audit", "verify"])
+        .args(logs)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// Audit records of `log` whose kind is `kind`.
+fn records(log: &Path, kind: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["event"]["kind"] == kind)
+        .collect()
+}
+
+fn signal(daemon: &Daemon, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &daemon.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_of_the_leader_the_standby_takes_over_and_applies_the_next_commit() {
+    let c = Cluster::new().await;
+    let mut a = c.replica("a", 3);
+    wait_for_log(&a, "taking over as leader", Duration::from_secs(30)).await;
+    wait_for_status(&c.repo, &c.first, "lbops/apply: success", &a).await;
+    let b = c.replica("b", 3);
+    wait_for_log(&b, "a replica on etcd", Duration::from_secs(30)).await;
+    assert_eq!(c.shared_trusted().await.as_deref(), Some(c.first.as_str()));
+
+    a.kill();
+    let killed = Instant::now();
+    c.repo
+        .write("pools.yaml", &pools(&c.stable, &c.canary, 50, 1));
+    let shift = c.repo.commit(&c.team.bob(), "canary to 50");
+    let note = wait_for_status(&c.repo, &shift, "lbops/apply: success", &b).await;
+    let took = killed.elapsed();
+    assert!(b.logs().contains("taking over as leader"), "{}", b.logs());
+    // A 3 s lease, a 250 ms standby poll, and the apply.
+    assert!(
+        took < Duration::from_secs(3 + 10),
+        "failover took {took:?}; {note}"
+    );
+    let share = c.canary_share().await;
+    assert!((0.38..0.62).contains(&share), "canary at 50%: {share}");
+    assert_eq!(c.shared_trusted().await.as_deref(), Some(shift.as_str()));
+
+    // One chain per replica; joined, each decision and apply once.
+    let (log_a, log_b) = (
+        c.state_dir("a").join("audit.jsonl"),
+        c.state_dir("b").join("audit.jsonl"),
+    );
+    let joined = verify_joined(&[&log_a, &log_b]);
+    assert!(joined.contains("joined: 2 logs"), "{joined}");
+    let decided_by_a: Vec<_> = records(&log_a, "decision");
+    let decided_by_b: Vec<_> = records(&log_b, "decision");
+    assert!(
+        decided_by_a
+            .iter()
+            .all(|r| r["event"]["commit"] != shift.as_str()),
+        "the killed leader never saw the shift"
+    );
+    assert_eq!(
+        decided_by_b
+            .iter()
+            .filter(|r| r["event"]["commit"] == shift.as_str())
+            .count(),
+        1,
+        "{decided_by_b:?}"
+    );
+    let epoch_b = decided_by_b[0]["event"]["epoch"].as_u64().unwrap();
+    assert!(records(&log_a, "apply")
+        .iter()
+        .all(|r| r["event"]["epoch"].as_u64().unwrap() < epoch_b));
+
+    // The standby's page and metrics say who leads.
+    let metrics = http()
+        .get(format!("{}/metrics", b.pages().await))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("lbops_replica_leading{replica=\"b\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("lbops_leader_epoch {epoch_b}")),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_paused_past_its_lease_writes_nothing_when_it_wakes() {
+    let c = Cluster::new().await;
+    let a = c.replica("a", 2);
+    wait_for_log(&a, "taking over as leader", Duration::from_secs(30)).await;
+    wait_for_status(&c.repo, &c.first, "lbops/apply: success", &a).await;
+    let b = c.replica("b", 2);
+    wait_for_log(&b, "a replica on etcd", Duration::from_secs(30)).await;
+
+    signal(&a, "-STOP");
+    wait_for_log(&b, "taking over as leader", Duration::from_secs(30)).await;
+    c.repo
+        .write("pools.yaml", &pools(&c.stable, &c.canary, 50, 1));
+    let shift = c.repo.commit(&c.team.bob(), "canary to 50");
+    wait_for_status(&c.repo, &shift, "lbops/apply: success", &b).await;
+    let running = c.dataplane_state().await;
+    let log_a = c.state_dir("a").join("audit.jsonl");
+    let recorded_by_a = std::fs::read_to_string(&log_a).unwrap();
+
+    // a wakes with a lapsed lease, a drift check due every second and
+    // the data plane running what it did not apply: it must revert nothing.
+    signal(&a, "-CONT");
+    wait_for_log(&a, "standing by", Duration::from_secs(30)).await;
+    // Its drift schedule fires every second: give it three chances.
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        assert_eq!(c.dataplane_state().await["version"], running["version"]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let share = c.canary_share().await;
+    assert!(
+        (0.38..0.62).contains(&share),
+        "the newer config serves: {share}"
+    );
+    assert_eq!(c.shared_trusted().await.as_deref(), Some(shift.as_str()));
+    assert_eq!(
+        std::fs::read_to_string(&log_a).unwrap(),
+        recorded_by_a,
+        "the paused leader recorded nothing after it woke"
+    );
+    verify_joined(&[&log_a, &c.state_dir("b").join("audit.jsonl")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_etcd_the_leader_applies_nothing_traffic_flows_and_it_resumes_when_etcd_returns() {
+    let mut c = Cluster::new().await;
+    let a = c.replica("a", 2);
+    wait_for_log(&a, "taking over as leader", Duration::from_secs(30)).await;
+    wait_for_status(&c.repo, &c.first, "lbops/apply: success", &a).await;
+
+    c.etcd.kill();
+    wait_for_log(&a, "standing by", Duration::from_secs(30)).await;
+    c.repo
+        .write("pools.yaml", &pools(&c.stable, &c.canary, 50, 1));
+    let shift = c.repo.commit(&c.team.bob(), "canary to 50");
+    let note = wait_for_status(&c.repo, &shift, "lbops/apply: pending", &a).await;
+    assert!(
+        note.contains("no replica holds the leader lease") && note.contains("etcd"),
+        "{note}"
+    );
+    let share = c.canary_share().await;
+    assert!(share < 0.25, "traffic flows on the old config: {share}");
+
+    c.etcd.run().await;
+    wait_for_status(&c.repo, &shift, "lbops/apply: success", &a).await;
+    let share = c.canary_share().await;
+    assert!((0.38..0.62).contains(&share), "canary at 50%: {share}");
+}
