@@ -118,7 +118,10 @@ fn the_trailer_names_a_full_tree_id() {
         Approves::Tree(tree.to_owned())
     );
     assert_eq!(
-        approves(&format!("x\n\n  Lbops-Approves:  {}  ", tree.to_uppercase())),
+        approves(&format!(
+            "x\n\n  Lbops-Approves:  {}  ",
+            tree.to_uppercase()
+        )),
         Approves::Tree(tree.to_owned()),
         "read as git prints it"
     );
@@ -141,7 +144,10 @@ fn the_author_alone_is_one_principal_short() {
     assert_eq!(unapproved.missing, 1);
     assert_eq!(unapproved.signed, [user("alice")]);
     assert_eq!(unapproved.could, [user("bob"), user("carol")]);
-    assert_eq!(unapproved.headline(), "needs 1 more approval from: bob, carol");
+    assert_eq!(
+        unapproved.headline(),
+        "needs 1 more approval from: bob, carol"
+    );
 }
 
 #[test]
@@ -210,7 +216,11 @@ fn one_person_counts_once_however_many_approvals_they_sign() {
         )]
     );
     // With carol too it is enough.
-    let offers = [offers[0].clone(), offers[1].clone(), offer("c4", holds("carol"))];
+    let offers = [
+        offers[0].clone(),
+        offers[1].clone(),
+        offer("c4", holds("carol")),
+    ];
     assert!(tally(&three, &user("alice"), &offers, &[]).is_ok());
 }
 
@@ -231,11 +241,20 @@ fn an_approval_that_cannot_count_is_named_with_its_reason() {
     ];
     let unapproved = tally(&two(), &user("alice"), &offers, &[user("bob")]).unwrap_err();
     assert_eq!(unapproved.missing, 1);
-    assert_eq!(unapproved.ignored[0], ("c2".to_owned(), Ignored::Unusable(other)));
+    assert_eq!(
+        unapproved.ignored[0],
+        ("c2".to_owned(), Ignored::Unusable(other))
+    );
     let text = unapproved.to_string();
     assert!(text.starts_with("needs 1 more approval from: bob (rule 1 of role lb-guard asks for 2 principals; signed by alice)"), "{text}");
-    assert!(text.contains(&format!("approves tree {}", "a".repeat(40))), "{text}");
-    assert!(text.contains("its signature proves nobody (unsigned)"), "{text}");
+    assert!(
+        text.contains(&format!("approves tree {}", "a".repeat(40))),
+        "{text}"
+    );
+    assert!(
+        text.contains("its signature proves nobody (unsigned)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -256,13 +275,9 @@ fn who_could_approve_are_those_the_policy_allows() {
 
 #[test]
 fn print_every_message_for_review() {
-    let denied = crate::authz::authorize(
-        &policy(),
-        Idp::Absent,
-        &user("dave"),
-        &delete("edge", &[]),
-    )
-    .unwrap_err();
+    let denied =
+        crate::authz::authorize(&policy(), Idp::Absent, &user("dave"), &delete("edge", &[]))
+            .unwrap_err();
     let offers = [
         offer("c2", holds("alice")),
         offer("c3", holds("bob")),
