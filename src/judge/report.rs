@@ -237,6 +237,9 @@ impl fmt::Display for Judgement {
                         denial.action,
                         denial.resource
                     )?;
+                    if let Some(unapproved) = denial.unapproved {
+                        write!(f, ": {}", unapproved.headline())?;
+                    }
                 }
                 writeln!(f)
             }
