@@ -282,6 +282,22 @@ impl<'a> Authorizer<'a> {
     }
 }
 
+impl Authorizer<'_> {
+    /// Every User and ServiceAccount of the policy allowed `change`, in
+    /// name order (Users first): who could approve it.
+    #[must_use]
+    pub fn allowed(&self, change: &Change) -> Vec<Principal> {
+        let mut allowed: Vec<Principal> = self
+            .principals
+            .keys()
+            .filter(|p| self.authorize(p, change).is_ok())
+            .cloned()
+            .collect();
+        allowed.sort();
+        allowed
+    }
+}
+
 fn bootstrap(principal: &Principal, change: &Change) -> Permit {
     Permit::new(
         principal,

@@ -9,6 +9,7 @@
 //! names the rule that allowed it, a [`Denied`] says which rule was
 //! missing and who holds it.
 
+pub mod approvals;
 mod authorizer;
 mod change;
 mod diff;

@@ -37,10 +37,13 @@ pub(super) enum Person<'a> {
 }
 
 pub(super) fn fit(rule: &Rule, change: &Change, person: Person<'_>) -> RuleFit {
+    // `approvals` does not decide whether the rule fits: it says how
+    // many must sign for what it allows (`authz::approvals`).
     let Rule {
         actions,
         resources,
         when,
+        approvals: _,
     } = rule;
     if !actions
         .iter()

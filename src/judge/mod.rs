@@ -23,6 +23,7 @@ mod tests;
 pub use load::{judge_range, Budget, Checks, Judged, LoadError, TrustAnchor, Verification};
 pub use report::{Author, Denial, IdpReason};
 
+use crate::authz::approvals::{self, Approved, Approves, Offer, Signer, Unapproved, Unusable};
 use crate::authz::freeze::{self, Frozen, Glass};
 use crate::authz::{self, Authorizer, Change, Denied, Permit};
 use crate::identity::{ApiVerified, NoIdentity, Principal, Verified};
@@ -137,6 +138,10 @@ pub enum Verdict {
         /// broke its glass: reported as an alert and an audit record.
         #[serde(skip_serializing_if = "Option::is_none")]
         break_glass: Option<BrokeGlass>,
+        /// Set when a rule asks for approvals: who approved, besides the
+        /// author.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        approved: Option<Approved<CommitId>>,
     },
     Denied {
         denied: Denied,
@@ -146,6 +151,10 @@ pub enum Verdict {
         #[serde(skip_serializing_if = "Option::is_none")]
         revoked_in: Option<CommitId>,
     },
+    /// The author may make the change, but a rule of the trusted policy
+    /// asks for more principals to sign for it than have: how many more,
+    /// and who could.
+    Unapproved { unapproved: Unapproved<CommitId> },
     /// The author may make the change, but a Freeze of the trusted
     /// policy in force covers it (the one over last first), and the commit
     /// did not break the glass, or could not.
@@ -209,6 +218,20 @@ fn signed_message(info: &CommitInfo) -> Option<&[u8]> {
     data.windows(2)
         .position(|w| w == b"\n\n")
         .map(|at| &data[at + 2..])
+}
+
+/// The tree a commit records: the first header of the signed object.
+fn tree_of(info: &CommitInfo) -> Option<String> {
+    let header = info.signed_data.split(|&b| b == b'\n').next()?;
+    let hex = header.strip_prefix(b"tree ")?;
+    Some(String::from_utf8_lossy(hex).into_owned())
+}
+
+/// What a commit's signed message says it approves.
+fn approves_of(info: &CommitInfo) -> Approves {
+    signed_message(info).map_or(Approves::Nothing, |body| {
+        approvals::approves(&String::from_utf8_lossy(body))
+    })
 }
 
 /// What a commit's signed message says about breaking the glass.
@@ -486,6 +509,74 @@ pub fn judge_candidate(
             }
         })
         .collect();
+    // The approvals of the range, and the tree they must name: the head's,
+    // the state that would be applied.
+    let head_tree = in_range
+        .get(&candidate.head)
+        .and_then(|&i| tree_of(&candidate.commits[i].info));
+    let approvals_offered: Vec<(usize, Approves)> = candidate
+        .commits
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (i, approves_of(&c.info)))
+        .filter(|(_, a)| *a != Approves::Nothing)
+        .collect();
+    // How one approval reads for one change.
+    let signer = |at: usize, approves: &Approves, change: &Change| -> Signer {
+        let identity = match &candidate.commits[at].identity {
+            Err(reason) => {
+                return Signer::Unusable(Unusable::Nobody {
+                    reason: reason.reason_code().to_owned(),
+                })
+            }
+            Ok(identity) => identity,
+        };
+        let unusable = match approves {
+            Approves::Tree(tree) if Some(tree) == head_tree.as_ref() => {
+                match permitted(at, identity, change) {
+                    Ok(_permit) => {
+                        return Signer::Holds {
+                            principal: identity.principal().clone(),
+                        }
+                    }
+                    Err(refused) => {
+                        let (denied, _revoked_in) = *refused;
+                        Unusable::Lacks {
+                            denied: Box::new(denied),
+                        }
+                    }
+                }
+            }
+            Approves::Tree(tree) => Unusable::OtherTree {
+                approves: tree.clone(),
+                head: head_tree.clone().unwrap_or_default(),
+            },
+            Approves::Unreadable { problem } => Unusable::Unreadable {
+                problem: problem.clone(),
+            },
+            Approves::Nothing => Unusable::Unreadable {
+                problem: "it approves nothing".to_owned(),
+            },
+        };
+        Signer::Unusable(unusable)
+    };
+    // Whether enough principals signed for a change its author may make.
+    let approval = |identity: &Identity,
+                    change: &Change|
+     -> Result<Option<Approved<CommitId>>, Unapproved<CommitId>> {
+        let Some(requirement) = approvals::required(policy, change) else {
+            return Ok(None);
+        };
+        let offers: Vec<Offer<CommitId>> = approvals_offered
+            .iter()
+            .map(|(at, approves)| Offer {
+                commit: candidate.commits[*at].info.id,
+                signer: signer(*at, approves, change),
+            })
+            .collect();
+        let holders = authorizer.allowed(change);
+        approvals::tally(&requirement, identity.principal(), &offers, &holders).map(Some)
+    };
     let judge = |who: usize, change: &Change| -> Verdict {
         let identity = match &candidate.commits[who].identity {
             Err(reason) => {
@@ -502,11 +593,18 @@ pub fn judge_candidate(
                 return Verdict::Denied { denied, revoked_in };
             }
         };
+        // Approvals before freezes: a break-glass lets a change through a
+        // freeze, never past the people who must sign for it.
+        let approved = match approval(identity, change) {
+            Ok(approved) => approved,
+            Err(unapproved) => return Verdict::Unapproved { unapproved },
+        };
         let covering = freeze::covering(&in_force, change);
         if covering.is_empty() {
             return Verdict::Allowed {
                 permit,
                 break_glass: None,
+                approved,
             };
         }
         let frozen: Vec<Frozen> = covering.iter().map(|f| f.frozen.clone()).collect();
@@ -544,6 +642,7 @@ pub fn judge_candidate(
                 reason: reason.clone(),
                 freezes: frozen,
             }),
+            approved,
         }
     };
 

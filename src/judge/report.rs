@@ -2,6 +2,7 @@
 //! and each change with allowed or denied and why.
 
 use super::{BrokeGlass, GlassRefused, Identity, JudgedCommit, Judgement, Ruling, Verdict};
+use crate::authz::approvals::{Approved, Unapproved};
 use crate::authz::freeze::{Frozen, BREAK_GLASS_TRAILER};
 use crate::identity::{NoIdentity, Principal};
 use crate::source::CommitId;
@@ -35,6 +36,8 @@ pub struct Denial<'a> {
     pub resource: String,
     /// The freeze that holds the change, when that is why it is refused.
     pub frozen: Option<&'a Frozen>,
+    /// The approvals it lacks, when that is why it is refused.
+    pub unapproved: Option<&'a Unapproved<CommitId>>,
     /// What the identity provider took away, when that is why: the
     /// status must say it, since git alone would have allowed it.
     pub idp: Option<IdpReason>,
@@ -83,6 +86,14 @@ impl Denial<'_> {
         let commit = &self.commit.short()[..7];
         // A status holds 140 characters: the freeze's or the IdP's reason
         // goes where it is read, not cut off.
+        if let Some(unapproved) = self.unapproved {
+            return format!(
+                "{}: {} on {} by {who} (commit {commit})",
+                unapproved.headline(),
+                self.action,
+                self.resource
+            );
+        }
         match (self.frozen, &self.idp) {
             (Some(frozen), _) => format!(
                 "{frozen}: {} on {} by {who} (commit {commit})",
@@ -138,6 +149,10 @@ impl Judgement {
                 .map_or_else(|| "the repository".to_owned(), ToString::to_string),
             frozen: match &change.verdict {
                 Verdict::Frozen { frozen, .. } => frozen.first(),
+                _ => None,
+            },
+            unapproved: match &change.verdict {
+                Verdict::Unapproved { unapproved } => Some(unapproved),
                 _ => None,
             },
             idp: idp_part(&change.verdict),
@@ -222,6 +237,9 @@ impl fmt::Display for Judgement {
                         denial.action,
                         denial.resource
                     )?;
+                    if let Some(unapproved) = denial.unapproved {
+                        write!(f, ": {}", unapproved.headline())?;
+                    }
                 }
                 writeln!(f)
             }
@@ -253,19 +271,25 @@ impl Verdict {
         match self {
             Verdict::Allowed {
                 permit,
-                break_glass: None,
-            } => permit.to_string(),
-            Verdict::Allowed {
-                permit,
-                break_glass: Some(glass),
+                break_glass,
+                approved,
             } => {
-                let freezes: Vec<String> = glass.freezes.iter().map(|f| f.to_string()).collect();
-                format!(
-                    "{permit}; BREAK-GLASS through {} (reason: {})",
-                    freezes.join(", "),
-                    glass.reason
-                )
+                let mut text = permit.to_string();
+                if let Some(approved) = approved {
+                    text.push_str(&format!("; {}", approved_text(approved)));
+                }
+                if let Some(glass) = break_glass {
+                    let freezes: Vec<String> =
+                        glass.freezes.iter().map(|f| f.to_string()).collect();
+                    text.push_str(&format!(
+                        "; BREAK-GLASS through {} (reason: {})",
+                        freezes.join(", "),
+                        glass.reason
+                    ));
+                }
+                text
             }
+            Verdict::Unapproved { unapproved } => unapproved.to_string(),
             Verdict::Frozen { frozen, glass } => frozen_reason(frozen, glass.as_ref()),
             Verdict::Denied {
                 denied,
@@ -291,6 +315,17 @@ impl Verdict {
             ),
         }
     }
+}
+
+/// `approved by bob (commit 1a2b3c4d5e6f; rule 1 of role lb-guard asks
+/// for 2 principals)`.
+fn approved_text(approved: &Approved<CommitId>) -> String {
+    let by: Vec<String> = approved
+        .approvers
+        .iter()
+        .map(|(commit, principal)| format!("{principal} in commit {}", commit.short()))
+        .collect();
+    format!("approved by {} ({})", by.join(", "), approved.requirement)
 }
 
 /// Why a frozen change is refused, and what to do: wait, or break the
@@ -366,6 +401,7 @@ impl fmt::Display for JudgedCommit {
                 .map_or_else(|| "repository".to_owned(), ToString::to_string);
             let word = match &judged.verdict {
                 Verdict::Frozen { .. } => "FROZEN ",
+                Verdict::Unapproved { .. } => "UNAPPROVED",
                 v if v.is_allowed() => "allowed",
                 _ => "DENIED ",
             };

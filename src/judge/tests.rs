@@ -114,6 +114,13 @@ impl History {
         self
     }
 
+    /// Gives the last commit this tree and message, as signed.
+    fn tree(mut self, tree: &str, text: &str) -> Self {
+        let last = self.commits.last_mut().expect("a commit to give a tree");
+        last.info.signed_data = format!("tree {tree}\nauthor a\n\n{text}\n").into_bytes();
+        self
+    }
+
     fn judge_candidate(self, rewritten: bool) -> Judgement {
         let head = self.commits.last().map_or(self.trusted.0, |c| c.info.id);
         let candidate = Candidate {
@@ -748,4 +755,137 @@ fn deleting_the_freeze_in_the_same_push_lifts_nothing() {
         .map(|c| c.change.action.name)
         .collect();
     assert_eq!(actions, ["pool.weights.update", "freeze.delete"]);
+}
+
+/// Deleting a pool needs two principals; carol holds that and nothing else.
+const GUARD: &str = "---\nkind: Role\nname: pool-guard\nspec:\n  rules: [{actions: [pool.delete], resources: ['pool/*'], approvals: {principals: 2}}]\n---\nkind: User\nname: carol\nspec: {emails: [carol@example.test], roles: [pool-guard]}\n";
+
+/// The tree of the state without `db`, and another one.
+const TREE: &str = "1111111111111111111111111111111111111111";
+const OTHER_TREE: &str = "2222222222222222222222222222222222222222";
+
+/// alice deletes `db` in commit 1 (tree [`TREE`]); each of `approvals`
+/// — (signer, tree it approves) — is an empty commit on top.
+fn deletion(approvals: &[(&str, &str)]) -> Judgement {
+    let trusted = valid(&[("web", "web", 1), ("db", "data", 1)], GUARD);
+    let deleted = || state(&[("web", "web", 1)], GUARD);
+    let mut history = History::from(trusted)
+        .commit(1, &[0], user("alice"), deleted())
+        .tree(TREE, "drop db");
+    for (n, (signer, tree)) in (2u8..).zip(approvals) {
+        history = history
+            .commit(n, &[n - 1], user(signer), deleted())
+            .tree(TREE, &format!("approve\n\nLbops-Approves: {tree}"));
+    }
+    history.judge_candidate(false)
+}
+
+fn unapproved(judgement: &Judgement) -> &Unapproved<CommitId> {
+    match &judgement.commits[0].changes[0].verdict {
+        Verdict::Unapproved { unapproved } => unapproved,
+        _ => panic!("{judgement}"),
+    }
+}
+
+#[test]
+fn a_deletion_needing_two_principals_is_refused_with_the_author_alone() {
+    let judgement = deletion(&[]);
+    assert!(
+        matches!(judgement.ruling, Ruling::Refused { denials: 1 }),
+        "{judgement}"
+    );
+    assert_eq!(unapproved(&judgement).missing, 1);
+    let summary = judgement.summary();
+    assert!(
+        summary
+            .starts_with("needs 1 more approval from: carol: pool.delete on pool/db by user/alice"),
+        "{summary}"
+    );
+    assert!(judgement.to_string().contains("UNAPPROVED"));
+}
+
+#[test]
+fn a_second_principal_s_approval_of_the_head_tree_lets_it_through() {
+    let judgement = deletion(&[("carol", TREE)]);
+    assert!(judgement.accepted(), "{judgement}");
+    let Verdict::Allowed {
+        approved: Some(approved),
+        ..
+    } = &judgement.commits[0].changes[0].verdict
+    else {
+        panic!("{judgement}");
+    };
+    assert_eq!(
+        approved.approvers,
+        [(id(2), Principal::User("carol".parse().unwrap()))]
+    );
+    assert!(judgement.to_string().contains("approved by user/carol"));
+}
+
+#[test]
+fn the_author_s_own_approval_does_not_count() {
+    let judgement = deletion(&[("alice", TREE)]);
+    assert!(!judgement.accepted(), "{judgement}");
+    let reason = judgement.commits[0].changes[0].verdict.reason();
+    assert!(reason.contains("alice wrote the change"), "{reason}");
+}
+
+#[test]
+fn an_approval_of_another_tree_does_not_count() {
+    let judgement = deletion(&[("carol", OTHER_TREE)]);
+    assert!(!judgement.accepted(), "{judgement}");
+    let reason = judgement.commits[0].changes[0].verdict.reason();
+    assert!(
+        reason.contains(&format!(
+            "it approves tree {OTHER_TREE}, and this head's tree is {TREE}"
+        )),
+        "{reason}"
+    );
+}
+
+#[test]
+fn an_approval_by_someone_without_the_permission_does_not_count() {
+    // bob is on web on-call: he may not delete pools.
+    let judgement = deletion(&[("bob", TREE)]);
+    assert!(!judgement.accepted(), "{judgement}");
+    let reason = judgement.commits[0].changes[0].verdict.reason();
+    assert!(
+        reason.contains("user/bob may not pool.delete on pool/db"),
+        "{reason}"
+    );
+    assert_eq!(unapproved(&judgement).missing, 1);
+}
+
+#[test]
+fn an_unsigned_approval_does_not_count() {
+    let trusted = valid(&[("web", "web", 1), ("db", "data", 1)], GUARD);
+    let deleted = || state(&[("web", "web", 1)], GUARD);
+    let judgement = History::from(trusted)
+        .commit(1, &[0], user("alice"), deleted())
+        .tree(TREE, "drop db")
+        .commit(
+            2,
+            &[1],
+            Err(NoIdentity::Unsigned {
+                commit: id(2).to_string(),
+            }),
+            deleted(),
+        )
+        .tree(TREE, &format!("approve\n\nLbops-Approves: {TREE}"))
+        .judge_candidate(false);
+    assert!(!judgement.accepted(), "{judgement}");
+    let reason = judgement.commits[0].changes[0].verdict.reason();
+    assert!(
+        reason.contains("its signature proves nobody (unsigned)"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_change_no_rule_asks_approvals_for_needs_only_its_author() {
+    let trusted = valid(&[("web", "web", 1)], GUARD);
+    let judgement = History::from(trusted)
+        .commit(1, &[0], user("bob"), state(&[("web", "web", 5)], GUARD))
+        .judge_candidate(false);
+    assert!(judgement.accepted(), "{judgement}");
 }

@@ -539,3 +539,44 @@ fn only_the_first_dangling_references_get_a_suggestion() {
         errs[0]
     );
 }
+
+#[test]
+fn a_rule_s_approvals_count_the_author_and_ask_for_2_to_9_principals() {
+    let role = |principals: &str| {
+        format!(
+            "kind: Role\nname: lb-guard\nspec:\n  rules:\n    - actions: [loadbalancer.delete]\n      resources: [loadbalancer/*]\n      approvals: {{principals: {principals}}}\n"
+        )
+    };
+    assert!(load_texts(&[("roles.yaml", &role("2"))]).is_ok());
+    assert!(load_texts(&[("roles.yaml", &role("9"))]).is_ok());
+    for (n, hint) in [
+        (
+            "1",
+            "write `approvals: {principals: 2}` for the two-person rule",
+        ),
+        ("0", "remove `approvals:` if the author alone may"),
+        ("10", "at most 9 can be required"),
+    ] {
+        let invalid = load_texts(&[("roles.yaml", &role(n))]).expect_err(n);
+        let d = &invalid.diagnostics[0];
+        assert_eq!(
+            format!("{}:{}:{} {}", d.file, d.line, d.column, d.code),
+            "roles.yaml:7:31 invalid-value",
+            "{n}"
+        );
+        let text = d.to_string();
+        assert!(
+            text.contains(&format!("`approvals.principals` is {n}; it counts the author and the approvers, from 2 to 9")),
+            "{text}"
+        );
+        assert!(text.contains(hint), "{text}");
+    }
+    let typo = role("2").replace("principals:", "principal:");
+    assert_eq!(
+        errors(load_texts(&[("roles.yaml", &typo)])),
+        [
+            "roles.yaml:7:18 missing-field missing field `principals`",
+            "roles.yaml:7:19 unknown-field unknown field `principal`; did you mean `principals`?"
+        ]
+    );
+}

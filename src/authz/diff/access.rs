@@ -74,6 +74,7 @@ fn rule_text(rule: &Rule) -> String {
         actions,
         resources,
         when,
+        approvals,
     } = rule;
     let join = |v: &[Spanned<String>]| {
         v.iter()
@@ -89,6 +90,12 @@ fn rule_text(rule: &Rule) -> String {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         text.push_str(&format!(" when {}", labels.join(",")));
+    }
+    if let Some(approvals) = approvals {
+        text.push_str(&format!(
+            " approved by {} principals",
+            approvals.principals.value
+        ));
     }
     text
 }

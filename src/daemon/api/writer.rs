@@ -28,7 +28,7 @@ use super::error::ApiError;
 use super::{ApiPrincipal, ApiState, Caller};
 use crate::authz::{changes, Change};
 use crate::daemon::journal::Journal;
-use crate::judge::{Ruling, Verdict};
+use crate::judge::Ruling;
 use crate::source::{ApiCommit, ApiSigner, CommitId, GitLocation, GitSource};
 use crate::spec::api_commit::{ApiTrailers, RequestId};
 use crate::spec::{self, Catalog, SourceFile};
@@ -520,10 +520,10 @@ fn refused(journal: &Journal, commit: CommitId) -> Option<ApiError> {
                 .commits
                 .iter()
                 .flat_map(|c| &c.changes)
-                .filter_map(|c| match &c.verdict {
-                    Verdict::Denied { denied, .. } => Some(denied.to_string()),
-                    _ => None,
-                })
+                // Every refused verdict says why (a denial, a freeze, the
+                // approvals it lacks), not only plain denials.
+                .filter(|c| !c.verdict.is_allowed())
+                .map(|c| c.verdict.reason())
                 .collect();
             Some(ApiError::Refused(denials.join("; ")))
         }

@@ -388,10 +388,17 @@ fn commit_section(body: &mut String, commit: &JudgedCommit) {
                     |f| format!("FROZEN until {}", f.until_text()),
                 ),
             ),
+            Verdict::Unapproved { unapproved } => badge(
+                "denied",
+                &format!("NEEDS {} MORE APPROVAL(S)", unapproved.missing),
+            ),
             Verdict::Allowed {
                 break_glass: Some(_),
                 ..
             } => badge("allowed", "allowed: BREAK-GLASS"),
+            Verdict::Allowed {
+                approved: Some(_), ..
+            } => badge("allowed", "allowed: APPROVED"),
             v if v.is_allowed() => badge("allowed", "allowed"),
             _ => badge("denied", "DENIED"),
         };

@@ -23,6 +23,34 @@ pub struct Rule {
     /// Resource patterns `kind/name`, `*` in a name matching any run: `pool/*`, `loadbalancer/web-*`.
     pub resources: Vec<Spanned<String>>,
     pub when: Option<Condition>,
+    /// The changes this rule covers need more than their author's
+    /// signature: that many distinct principals who hold the permission
+    /// must have signed for them (see [`Approvals`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<Approvals>,
+}
+
+/// A k-of-n rule: the changes a rule covers are applied only when
+/// `principals` different people (or ServiceAccounts) who hold the
+/// permission have signed for them — the author's signed commit, and
+/// signed approvals (`Lbops-Approves: <tree id>`) by the others. The
+/// strictest rule of the trusted policy that covers a change sets the
+/// number, whoever the author is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approvals {
+    /// How many distinct principals, the author included, must sign: 2 is
+    /// the two-person rule (the author and one approver). At least 2, at
+    /// most 9.
+    pub principals: Spanned<u32>,
+}
+
+impl Approvals {
+    /// The fewest principals a rule may ask for: 1 is what every change
+    /// already needs (its author).
+    pub const MIN: u32 = 2;
+    /// The most: beyond this a rule asks for a committee, not a review.
+    pub const MAX: u32 = 9;
 }
 
 /// Extra conditions: on the resource, its labels, checked before AND

@@ -24,6 +24,9 @@ pub(super) fn check(catalog: &Catalog, out: &mut Sink) {
             for group in rule.when.iter().flat_map(|w| &w.idp_groups) {
                 idp_group(&mut r, group);
             }
+            if let Some(approvals) = &rule.approvals {
+                approvals_count(&mut r, &approvals.principals);
+            }
         }
     }
     for group in catalog.groups.values() {
@@ -244,6 +247,32 @@ pub(super) fn resource_pattern(r: &mut Reporter<'_>, pattern: &Spanned<String>) 
             format!("write `KIND/NAME` where KIND is one of {} or `*`, and NAME may use `*`, e.g. `pool/web-*`", prefixes.join(", ")),
         );
     }
+}
+
+/// A rule's approvals ask for 2 to 9 principals: 1 is the author alone,
+/// which every change needs anyway, so writing it would look like a
+/// safeguard that is not one.
+fn approvals_count(r: &mut Reporter<'_>, principals: &Spanned<u32>) {
+    use crate::spec::kinds::access::Approvals;
+    let n = principals.value;
+    if (Approvals::MIN..=Approvals::MAX).contains(&n) {
+        return;
+    }
+    let hint = if n < Approvals::MIN {
+        "write `approvals: {principals: 2}` for the two-person rule (the author and one approver), or remove `approvals:` if the author alone may make these changes"
+    } else {
+        "ask for fewer principals; at most 9 can be required"
+    };
+    r.error(
+        principals.pos,
+        Code::InvalidValue,
+        format!(
+            "`approvals.principals` is {n}; it counts the author and the approvers, from {} to {}",
+            Approvals::MIN,
+            Approvals::MAX
+        ),
+        hint,
+    );
 }
 
 /// An IdP group is named as the identity provider names it; a blank
