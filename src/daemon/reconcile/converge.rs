@@ -27,6 +27,7 @@ impl<P: Provider> Reconciler<P> {
         let context = ApplyContext {
             catalog: desired,
             commit,
+            epoch: None,
         };
         for _ in 0..ROUNDS {
             let observed = self.deps.provider.observe().await?;
