@@ -194,7 +194,7 @@ impl<P: Provider> Reconciler<P> {
             return Ok(());
         };
         let catalog = self.catalog_at(commit)?;
-        let steps = self.converge(&catalog, commit).await?;
+        let steps = self.converge(&catalog, commit).await?.steps;
         self.state.allocation = catalog.allocation.clone();
         if steps > 0 {
             tracing::info!(commit = %commit.short(), steps, "resumed the trusted commit");
@@ -316,7 +316,7 @@ impl<P: Provider> Reconciler<P> {
         self.report(ReconcileEvent::Admitted { head }).await?;
         let started = std::time::Instant::now();
         match self.converge(&catalog, head).await {
-            Ok(steps) => {
+            Ok(converge::Converged { steps, behind }) => {
                 self.state.allocation = catalog.allocation.clone();
                 self.applied = Some(Arc::from(catalog));
                 self.last_drift = None;
@@ -329,6 +329,7 @@ impl<P: Provider> Reconciler<P> {
                 self.report(ReconcileEvent::Applied {
                     head,
                     steps,
+                    behind: behind.as_deref(),
                     took: started.elapsed(),
                 })
                 .await?;
