@@ -76,12 +76,7 @@ impl Node {
 }
 
 /// An authenticated admin call; the status and body.
-async fn call(
-    method: &str,
-    url: &str,
-    epoch: Option<u64>,
-    body: Option<String>,
-) -> (u16, String) {
+async fn call(method: &str, url: &str, epoch: Option<u64>, body: Option<String>) -> (u16, String) {
     use http_body_util::{BodyExt, Full};
     let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -395,8 +390,9 @@ async fn a_real_data_plane_refuses_an_older_epoch_also_after_a_restart() {
         );
         Some(common::config(&yaml, version).to_json())
     };
+    let url = format!("{}/v1/config", node.url());
     let put = |epoch, version| {
-        let url = format!("{}/v1/config", node.url());
+        let url = url.clone();
         async move { call("PUT", &url, epoch, config(version)).await }
     };
     let (status, body) = put(Some(5), 1).await;
