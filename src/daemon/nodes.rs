@@ -3,17 +3,20 @@
 //! daemon out. What each node does is the provider's
 //! ([`FleetStatus`]); this module only words it.
 
-use crate::provider::embedded::FleetStatus;
+use crate::provider::embedded::{FleetStatus, NodeStatus};
 use crate::report::alerts::{Alert, Alerter};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// One node's value of a series, if it has one.
+type NodeValue = fn(&NodeStatus) -> Option<f64>;
+
 /// The nodes' series, in Prometheus text.
 #[must_use]
 pub fn metrics(status: &FleetStatus) -> String {
     let mut out = String::new();
-    let series: [(&str, &str, fn(&crate::provider::embedded::NodeStatus) -> Option<f64>); 4] = [
+    let series: [(&str, &str, NodeValue); 4] = [
         (
             "lbops_dataplane_node_up",
             "Whether the data-plane node answered the last time it was asked (1) or not (0).",
@@ -100,7 +103,7 @@ pub async fn alert_on_change(mut status: watch::Receiver<FleetStatus>, alerter: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::embedded::{Fenced, NodeStatus};
+    use crate::provider::embedded::Fenced;
 
     fn fleet(behind: Option<&str>) -> FleetStatus {
         let mut one = NodeStatus::new("dp-1", "http://10.0.0.1:8711");
