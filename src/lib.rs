@@ -28,7 +28,7 @@
 //! judge:     spec model identity authz source idp
 //! plan:      spec model
 //! dataplane: spec model fsutil support
-//! provider:  spec model plan dataplane source  # source: the CommitId an apply tags with
+//! provider:  spec model plan dataplane source support  # source: the CommitId an apply tags with; support: clock and backoff of the fleet catch-up
 //! admission: spec judge provider
 //! report:    source support
 //! audit:     spec model support

@@ -31,6 +31,7 @@ fn context(catalog: &Catalog) -> ApplyContext<'_> {
     ApplyContext {
         catalog,
         commit: CommitId::parse("0123456789abcdef0123456789abcdef01234567").unwrap(),
+        epoch: None,
     }
 }
 

@@ -72,6 +72,7 @@ async fn converge(provider: &EmbeddedProvider, desired: &Catalog) -> usize {
     let context = ApplyContext {
         catalog: desired,
         commit: CommitId::parse("0123456789abcdef0123456789abcdef01234567").unwrap(),
+        epoch: None,
     };
     let outcomes = provider.apply(&steps, context).await;
     assert!(

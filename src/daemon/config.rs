@@ -319,9 +319,29 @@ struct ProviderFile {
 pub enum EmbeddedConfig {
     /// One in this process, its admin API on this (loopback) address.
     InProcess { admin_listen: SocketAddr },
-    /// A separate `lbops dataplane` process at this admin URL (it keeps
-    /// serving while the daemon restarts), with its admin token.
-    Separate { url: String, token_file: PathBuf },
+    /// Separate `lbops dataplane` processes (they keep serving while the
+    /// daemon restarts), driven as one fleet: every step goes to every
+    /// node, and counts as applied once `min_nodes` took it. The file's
+    /// `url` and `token_file` for one data plane are a fleet of one.
+    Nodes {
+        nodes: Vec<NodeConfig>,
+        /// 1 to `nodes.len()`.
+        min_nodes: usize,
+    },
+}
+
+/// The node name a lone separate data plane (`url`, `token_file`) gets.
+pub const LONE_NODE: &str = "dataplane";
+
+/// One data-plane node of a fleet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Unique in the fleet; names it in statuses, pages, metrics, alerts.
+    pub name: crate::spec::units::Name,
+    /// Its admin API's base URL, e.g. `http://10.0.0.11:8711`.
+    pub url: String,
+    /// The file holding its admin token.
+    pub token_file: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -331,6 +351,16 @@ struct EmbeddedFile {
     admin_listen: SocketAddr,
     url: Option<String>,
     token_file: Option<PathBuf>,
+    nodes: Option<Vec<NodeFile>>,
+    min_nodes: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeFile {
+    name: String,
+    url: String,
+    token_file: PathBuf,
 }
 
 impl Default for EmbeddedFile {
@@ -339,6 +369,8 @@ impl Default for EmbeddedFile {
             admin_listen: default_admin_listen(),
             url: None,
             token_file: None,
+            nodes: None,
+            min_nodes: None,
         }
     }
 }
@@ -735,6 +767,9 @@ impl ConfigFile {
         if let Some(p) = &mut self.provider.embedded.token_file {
             fix(p);
         }
+        for node in self.provider.embedded.nodes.iter_mut().flatten() {
+            fix(&mut node.token_file);
+        }
         if let Some(p) = self.scim.as_mut().and_then(|s| s.token_file.as_mut()) {
             fix(p);
         }
@@ -872,21 +907,107 @@ impl TrustFile {
 
 impl EmbeddedFile {
     fn check(self, problems: &mut Vec<Problem>) -> Option<EmbeddedConfig> {
-        match (self.url, self.token_file) {
-            (Some(url), Some(token_file)) => Some(EmbeddedConfig::Separate { url, token_file }),
-            (None, None) => Some(EmbeddedConfig::InProcess {
-                admin_listen: self.admin_listen,
-            }),
+        let here = || vec!["provider", "embedded"];
+        let nodes = match (self.url, self.token_file, self.nodes) {
+            (None, None, None) => {
+                if self.min_nodes.is_some() {
+                    problems.push((
+                        vec!["provider", "embedded", "min_nodes"],
+                        "`min_nodes` is for a fleet: list its data planes under `nodes`, or drop `min_nodes`".to_owned(),
+                    ));
+                    return None;
+                }
+                return Some(EmbeddedConfig::InProcess {
+                    admin_listen: self.admin_listen,
+                });
+            }
+            (Some(url), Some(token_file), None) => vec![NodeConfig {
+                name: LONE_NODE.parse().ok()?,
+                url,
+                token_file,
+            }],
+            (None, None, Some(nodes)) => check_nodes(nodes, problems)?,
+            (_, _, Some(_)) => {
+                problems.push((
+                    here(),
+                    "give either `nodes` (a fleet) or `url` and `token_file` (one data plane), not both; one data plane is a `nodes` list of one".to_owned(),
+                ));
+                return None;
+            }
             _ => {
                 problems.push((
-                    vec!["provider", "embedded"],
+                    here(),
                     "a separate data plane needs both `url` and `token_file` (its admin token)"
                         .to_owned(),
                 ));
-                None
+                return None;
             }
-        }
+        };
+        let min_nodes = match self.min_nodes {
+            None => nodes.len(),
+            Some(n) if (1..=nodes.len()).contains(&n) => n,
+            Some(n) => {
+                problems.push((
+                    vec!["provider", "embedded", "min_nodes"],
+                    format!(
+                        "{n} is not between 1 and the {} node(s) listed: give how many nodes must apply a change for it to count (default: all of them)",
+                        nodes.len()
+                    ),
+                ));
+                return None;
+            }
+        };
+        Some(EmbeddedConfig::Nodes { nodes, min_nodes })
     }
+}
+
+/// The nodes of a fleet, each named once and validly.
+fn check_nodes(nodes: Vec<NodeFile>, problems: &mut Vec<Problem>) -> Option<Vec<NodeConfig>> {
+    let at = || vec!["provider", "embedded", "nodes"];
+    if nodes.is_empty() {
+        problems.push((
+            at(),
+            "list at least one data-plane node ({name, url, token_file}), or drop `nodes` to run the data plane in this process".to_owned(),
+        ));
+        return None;
+    }
+    let before = problems.len();
+    let mut checked: Vec<NodeConfig> = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let Ok(name) = node.name.parse::<crate::spec::units::Name>() else {
+            problems.push((
+                at(),
+                format!(
+                    "`{}` is not a node name: use lowercase letters, digits and `-`, e.g. `dp-1`",
+                    node.name
+                ),
+            ));
+            continue;
+        };
+        if checked.iter().any(|n| n.name == name) {
+            problems.push((
+                at(),
+                format!("`{name}` names two nodes: give each node its own name"),
+            ));
+            continue;
+        }
+        if !(node.url.starts_with("http://") || node.url.starts_with("https://")) {
+            problems.push((
+                at(),
+                format!(
+                    "node `{name}`: `{}` is not an admin URL; write it like `http://10.0.0.11:8711`",
+                    node.url
+                ),
+            ));
+            continue;
+        }
+        checked.push(NodeConfig {
+            name,
+            url: node.url,
+            token_file: node.token_file,
+        });
+    }
+    (problems.len() == before).then_some(checked)
 }
 
 impl WebhookFile {
@@ -1196,9 +1317,92 @@ state_dir: state
         let separate =
             format!("{GOOD}provider: {{embedded: {{url: 'http://127.0.0.1:9', token_file: t}}}}\n");
         let config = DaemonConfig::parse("c.yaml", &separate).unwrap();
+        let EmbeddedConfig::Nodes { nodes, min_nodes } = &config.provider.embedded else {
+            panic!("{:?}", config.provider.embedded);
+        };
+        assert_eq!(*min_nodes, 1);
+        assert_eq!(
+            nodes,
+            &[NodeConfig {
+                name: LONE_NODE.parse().unwrap(),
+                url: "http://127.0.0.1:9".into(),
+                token_file: "t".into(),
+            }],
+            "one separate data plane is a fleet of one"
+        );
+    }
+
+    #[test]
+    fn a_fleet_lists_its_nodes_and_how_many_must_apply() {
+        let fleet = format!(
+            "{GOOD}provider:\n  embedded:\n    nodes:\n      - {{name: dp-1, url: 'http://10.0.0.1:8711', token_file: t1}}\n      - {{name: dp-2, url: 'http://10.0.0.2:8711', token_file: /etc/t2}}\n      - {{name: dp-3, url: 'http://10.0.0.3:8711', token_file: t3}}\n"
+        );
+        let config = DaemonConfig::parse_in("c.yaml", &fleet, Path::new("/srv")).unwrap();
+        let EmbeddedConfig::Nodes { nodes, min_nodes } = &config.provider.embedded else {
+            panic!("{:?}", config.provider.embedded);
+        };
+        assert_eq!(*min_nodes, 3, "all of them by default");
+        let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["dp-1", "dp-2", "dp-3"]);
+        assert_eq!(
+            nodes[0].token_file,
+            Path::new("/srv/t1"),
+            "relative to the config"
+        );
+        assert_eq!(nodes[1].token_file, Path::new("/etc/t2"));
+
+        let two = format!("{fleet}    min_nodes: 2\n");
+        let config = DaemonConfig::parse("c.yaml", &two).unwrap();
         assert!(matches!(
-            &config.provider.embedded,
-            EmbeddedConfig::Separate { url, token_file } if url == "http://127.0.0.1:9" && token_file == Path::new("t")
+            config.provider.embedded,
+            EmbeddedConfig::Nodes { min_nodes: 2, .. }
         ));
+    }
+
+    #[test]
+    fn a_fleet_that_cannot_work_is_refused_with_the_field_and_what_to_do() {
+        let node =
+            |name: &str| format!("{{name: '{name}', url: 'http://10.0.0.1:8711', token_file: t}}");
+        let cases = [
+            (
+                format!("nodes: [{}, {}], min_nodes: 3", node("dp-1"), node("dp-2")),
+                "3 is not between 1 and the 2 node(s) listed",
+            ),
+            (
+                format!("nodes: [{}], min_nodes: 0", node("dp-1")),
+                "0 is not between 1 and the 1 node(s) listed",
+            ),
+            (
+                format!("nodes: [{}, {}]", node("dp-1"), node("dp-1")),
+                "`dp-1` names two nodes",
+            ),
+            (
+                format!("nodes: [{}]", node("DP 1")),
+                "`DP 1` is not a node name",
+            ),
+            ("nodes: []".to_owned(), "list at least one data-plane node"),
+            (
+                format!(
+                    "nodes: [{}], url: 'http://x:1', token_file: t",
+                    node("dp-1")
+                ),
+                "not both",
+            ),
+            ("min_nodes: 2".to_owned(), "`min_nodes` is for a fleet"),
+            (
+                "nodes: [{name: dp-1, url: '10.0.0.1:8711', token_file: t}]".to_owned(),
+                "is not an admin URL",
+            ),
+        ];
+        for (embedded, expected) in cases {
+            let text = format!("{GOOD}provider: {{embedded: {{{embedded}}}}}\n");
+            let errors = DaemonConfig::parse("c.yaml", &text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                errors.contains(expected) && errors.starts_with("c.yaml:"),
+                "{embedded}: {errors}"
+            );
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod drift;
 pub mod idp;
 pub mod journal;
 pub mod metrics;
+pub mod nodes;
 pub mod notify;
 pub mod oidc;
 pub mod pages;

@@ -18,7 +18,7 @@ use crate::dataplane::admin::{self, token_sha256, AdminConfig, AdminServer};
 use crate::dataplane::Dataplane;
 use crate::identity::Keyring;
 use crate::judge::TrustAnchor;
-use crate::provider::embedded::EmbeddedProvider;
+use crate::provider::embedded::{EmbeddedProvider, Fleet, FleetNode};
 use crate::report::notes::{GitNotes, NotesConfig, PushTarget};
 use crate::report::ContextName;
 use crate::source::{GitLocation, GitSource, SecretRef};
@@ -37,6 +37,9 @@ pub const AUDIT_FILE: &str = "audit.jsonl";
 
 /// The bare mirror of a remote repository, in the state directory.
 pub const MIRROR_DIR: &str = "mirror.git";
+
+/// The name the in-process data plane has among the data-plane nodes.
+pub const IN_PROCESS_NODE: &str = "in-process";
 
 /// The file, in the state directory, holding the in-process data plane's
 /// admin token (mode 0600), for operators on this machine.
@@ -155,19 +158,31 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         );
     }
 
-    let (provider, in_process) = match &config.provider.embedded {
-        EmbeddedConfig::Separate { url, token_file } => {
-            let token = SecretRef::File(token_file.clone())
-                .read()
-                .map_err(|e| StartError::Dataplane(e.to_string()))?;
-            tracing::info!(%url, "driving a separate data plane");
-            (EmbeddedProvider::new(url.clone(), token.expose()), None)
+    let (fleet, in_process) = match &config.provider.embedded {
+        EmbeddedConfig::Nodes { nodes, min_nodes } => {
+            let fleet = fleet_nodes(nodes)?;
+            let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+            tracing::info!(nodes = %names.join(","), min_nodes, "driving separate data-plane nodes");
+            (Fleet::new(fleet, *min_nodes, clock.clone()), None)
         }
         EmbeddedConfig::InProcess { admin_listen } => {
             let (provider, dataplane, admin) = start_dataplane(*admin_listen, &state_dir).await?;
-            (provider, Some((dataplane, admin)))
+            let node = FleetNode {
+                name: IN_PROCESS_NODE.to_owned(),
+                client: provider,
+            };
+            (
+                Fleet::new(vec![node], 1, clock.clone()),
+                Some((dataplane, admin)),
+            )
         }
     };
+    let fleet = Arc::new(fleet);
+    // Nodes that fell behind are brought up to the fleet's config as soon
+    // as they answer; what each node does is on the pages, in /metrics
+    // and in alerts.
+    let _catch_up = fleet.catch_up();
+    let nodes = fleet.status();
 
     let aws = match &config.provider.aws {
         Some(aws) => {
@@ -177,7 +192,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         }
         None => None,
     };
-    let provider = Arc::new(crate::provider::placed::Placed::new(provider, aws));
+    let provider = Arc::new(crate::provider::placed::Placed::new(fleet, aws));
 
     let mut notes_config = NotesConfig::new(
         notes_repo,
@@ -270,6 +285,10 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     if let Ok(address) = api_listener.local_addr() {
         tracing::info!(pages = %format!("http://{address}/"), api = %format!("http://{address}/v1/"), "pages, probes and /metrics");
     }
+    let _node_alerts = DropAbort(tokio::spawn(super::nodes::alert_on_change(
+        nodes.clone(),
+        alerter.clone(),
+    )));
     let tell = Tell {
         journal: journal.clone(),
         alerter: alerter.clone(),
@@ -370,6 +389,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         started: clock.unix_seconds(),
         oidc: oidc.clone(),
         idp: idp.clone(),
+        nodes,
     });
     let api = super::api::router(ApiState {
         trusted: reconciler.trusted(),
@@ -604,6 +624,28 @@ async fn changed(
         Some(changes) => changes.changed().await,
         None => std::future::pending().await,
     }
+}
+
+/// The configured data-plane nodes, each with the admin token read from
+/// its file.
+fn fleet_nodes(nodes: &[super::config::NodeConfig]) -> Result<Vec<FleetNode>, StartError> {
+    nodes
+        .iter()
+        .map(|node| {
+            let token = SecretRef::File(node.token_file.clone())
+                .read()
+                .map_err(|e| {
+                    StartError::Dataplane(format!(
+                        "provider.embedded.nodes: node `{}`: {e}",
+                        node.name
+                    ))
+                })?;
+            Ok(FleetNode {
+                name: node.name.to_string(),
+                client: EmbeddedProvider::new(node.url.clone(), token.expose()),
+            })
+        })
+        .collect()
 }
 
 /// The embedded data plane, in this process, behind its admin API on

@@ -7,17 +7,20 @@
 //!
 //! | endpoint            | answers                                                   |
 //! |---------------------|-----------------------------------------------------------|
-//! | `PUT /v1/config`    | applies a [`DataplaneConfig`] (versioned, idempotent)     |
+//! | `PUT /v1/config`    | applies a [`DataplaneConfig`] (versioned, idempotent, fenced by [`EPOCH_HEADER`]) |
 //! | `GET /v1/config`    | the running config                                        |
-//! | `GET /v1/state`     | what really runs: [`RunningState`]                        |
+//! | `GET /v1/state`     | what really runs: [`RunningState`], and the highest epoch |
 //! | `GET /v1/events`    | NDJSON stream of [`DataplaneEvent`]s                               |
 //! | `GET /metrics`      | Prometheus text                                           |
 //!
 //! An accepted config is saved in the state directory ([`CONFIG_FILE`])
 //! before the `200`, and [`restore`] serves it again after a restart, with no
-//! controller needed. Errors become responses in one place, [`AdminError`].
+//! controller needed. The highest leader epoch accepted is saved beside it
+//! ([`EPOCH_FILE`]), so a leader that was replaced stays fenced out across
+//! a restart ([`epoch`]). Errors become responses in one place, [`AdminError`].
 
 mod auth;
+pub mod epoch;
 mod error;
 mod events;
 mod metrics;
@@ -25,6 +28,7 @@ mod state;
 mod store;
 
 pub use auth::{parse_token_sha256, token_sha256};
+pub use epoch::{EPOCH_FILE, EPOCH_HEADER};
 pub use error::AdminError;
 pub use events::DataplaneEvent;
 pub use state::{observe, RunningState, TargetLoad};
@@ -104,16 +108,19 @@ struct Admin {
     state_dir: PathBuf,
     events: broadcast::Sender<DataplaneEvent>,
     /// Held from the version check of a `PUT` until it is saved, so two
-    /// controllers cannot both pass the check.
-    applying: Mutex<()>,
+    /// controllers cannot both pass the check. It holds the highest leader
+    /// epoch accepted (the fence), as saved in [`EPOCH_FILE`].
+    applying: Mutex<Option<u64>>,
     stop: watch::Receiver<bool>,
 }
 
 impl AdminServer {
     /// Binds `config.listen` (port 0 picks one; see [`Self::local_addr`]),
-    /// creates the state directory, and serves until [`Self::shutdown`].
+    /// creates the state directory, reads the fence saved there, and
+    /// serves until [`Self::shutdown`].
     pub async fn start(dataplane: Arc<Dataplane>, config: AdminConfig) -> io::Result<Self> {
         std::fs::create_dir_all(&config.state_dir)?;
+        let highest_epoch = epoch::load(&config.state_dir)?;
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
         if !local_addr.ip().is_loopback() {
@@ -130,7 +137,7 @@ impl AdminServer {
             token_sha256: config.token_sha256,
             state_dir: config.state_dir,
             events: events.clone(),
-            applying: Mutex::new(()),
+            applying: Mutex::new(highest_epoch),
             stop: stopped.clone(),
         });
         let task = tokio::spawn(accept_loop(admin, listener, stopped));
@@ -263,7 +270,13 @@ async fn route(
             StatusCode::OK,
             admin.dataplane.snapshot().config.to_json(),
         )),
-        (&Method::GET, "/v1/state") => Ok(json(StatusCode::OK, &running_state(admin).await)),
+        (&Method::GET, "/v1/state") => {
+            let state = StateAnswer {
+                running: running_state(admin).await,
+                highest_epoch: *admin.applying.lock().await,
+            };
+            Ok(json(StatusCode::OK, &state))
+        }
         (&Method::GET, "/v1/events") => Ok(events::stream(
             admin.events.subscribe(),
             admin.dataplane.health_events(),
@@ -289,6 +302,15 @@ async fn running_state(admin: &Admin) -> RunningState {
         listeners,
         &admin.dataplane.draining(),
     )
+}
+
+/// `GET /v1/state`: what runs, and the fence.
+#[derive(Serialize)]
+struct StateAnswer {
+    #[serde(flatten)]
+    running: RunningState,
+    /// The highest leader epoch accepted; `null` when no `PUT` carried one.
+    highest_epoch: Option<u64>,
 }
 
 /// What a `PUT` of a parsed config does, given the running one.
@@ -325,6 +347,9 @@ struct Accepted {
     version: u64,
     /// False when that exact config already ran.
     changed: bool,
+    /// The fence after this `PUT`, when it carried an epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epoch: Option<u64>,
 }
 
 async fn put_config(
@@ -332,12 +357,29 @@ async fn put_config(
     peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, AdminError> {
+    let offered_epoch = epoch::offered(request.headers())?;
     let body = read_body(request).await?;
     let text = std::str::from_utf8(&body).map_err(|_| AdminError::NotUtf8)?;
     let offered = DataplaneConfig::parse(text)?;
     let version = offered.version;
 
-    let _applying = admin.applying.lock().await;
+    let mut highest_epoch = admin.applying.lock().await;
+    // The fence first: a replaced leader learns nothing else, and a newer
+    // one's epoch is saved before its config can run, so that no restart
+    // ever lets an older leader in again.
+    match epoch::check(*highest_epoch, offered_epoch)? {
+        epoch::Fence::Unfenced | epoch::Fence::Holds => {}
+        epoch::Fence::Raise(raised) => {
+            epoch::save(&admin.state_dir, raised)
+                .await
+                .map_err(|source| AdminError::Persist {
+                    source,
+                    still_runs: false,
+                })?;
+            tracing::info!(epoch = raised, %peer, "data plane fenced at a newer leader epoch");
+            *highest_epoch = Some(raised);
+        }
+    }
     let running = admin.dataplane.snapshot();
     let changed = decide(&running.config, &offered)? == Decision::Apply;
     if changed {
@@ -361,7 +403,12 @@ async fn put_config(
                 still_runs: true,
             })?;
     }
-    Ok(json(StatusCode::OK, &Accepted { version, changed }))
+    let accepted = Accepted {
+        version,
+        changed,
+        epoch: offered_epoch.and(*highest_epoch),
+    };
+    Ok(json(StatusCode::OK, &accepted))
 }
 
 /// Reads a request body of at most [`MAX_BODY_BYTES`] within

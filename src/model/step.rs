@@ -105,6 +105,13 @@ impl Step {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum StepOutcome {
     Applied,
+    /// Applied where it counts, not everywhere: on a fleet of data-plane
+    /// nodes, at least the configured minimum took it and `behind` names
+    /// the others and why (e.g. "applied on 2 of 3 nodes; dp-3 is behind:
+    /// connection refused"); they are brought up to date when they answer.
+    Partly {
+        behind: String,
+    },
     /// Not tried, because an earlier step failed (nothing after a failure
     /// is applied, so traffic never reaches what is not ready).
     Skipped,

@@ -6,8 +6,19 @@
 //! ends at every `WaitHealthy`, which polls `GET /v1/state` until the new
 //! targets pass their checks — so traffic only moves to targets that are
 //! up.
+//!
+//! [`EmbeddedProvider`] drives one data plane; [`Fleet`] drives several
+//! as one balancer (the daemon always drives a fleet, of one node unless
+//! the config lists more).
+
+mod fleet;
+mod status;
+
+pub use fleet::{CatchUp, Fleet, FleetNode, CATCH_UP_ATTEMPT, CATCH_UP_BACKOFF};
+pub use status::{Fenced, FleetStatus, NodeStatus};
 
 use super::{ApplyContext, Provider, ProviderError};
+use crate::dataplane::admin::EPOCH_HEADER;
 use crate::dataplane::config::{BalancerConfig, CertificateConfig, DataplaneConfig};
 use crate::model::{Capabilities, Health, ObservedState, Step, StepOutcome};
 use crate::spec::kinds::loadbalancer::AddressSpec;
@@ -41,6 +52,44 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     needs_addresses: true,
 };
 
+/// Why a config push did not land.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushError {
+    /// No answer, or an answer that is not the data plane's.
+    Unreachable(String),
+    /// The data plane answered and refused the config.
+    Refused { status: u16, body: String },
+    /// The data plane has accepted a newer leader's epoch: this daemon
+    /// does not lead any more, and must not push again under `offered`.
+    Fenced { offered: u64, highest: u64 },
+}
+
+impl std::fmt::Display for PushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unreachable(reason) => f.write_str(reason),
+            Self::Refused { status, body } => match StatusCode::from_u16(*status) {
+                Ok(status) => write!(f, "the data plane refused the config ({status}): {body}"),
+                Err(_) => write!(f, "the data plane refused the config ({status}): {body}"),
+            },
+            Self::Fenced { offered, highest } => write!(
+                f,
+                "fenced: the data plane has accepted epoch {highest}, newer than this daemon's \
+                 epoch {offered}, so another leader drives it; this daemon pushes nothing more"
+            ),
+        }
+    }
+}
+
+/// The error body of a data plane's refusal, as far as a push needs it.
+#[derive(serde::Deserialize)]
+struct Refusal {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    highest_epoch: Option<u64>,
+}
+
 /// A data plane's admin API, and the token to use it.
 pub struct EmbeddedProvider {
     endpoint: String,
@@ -59,22 +108,33 @@ impl EmbeddedProvider {
         }
     }
 
+    /// The admin API's base URL.
+    #[must_use]
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     async fn call(
         &self,
         method: Method,
         path: &str,
         body: String,
+        epoch: Option<u64>,
     ) -> Result<(StatusCode, String), ProviderError> {
         let url = format!("{}{path}", self.endpoint);
         let unreachable = |reason: String| ProviderError::Unreachable {
             endpoint: url.clone(),
             reason,
         };
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(&url)
             .header("authorization", format!("Bearer {}", self.token))
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        if let Some(epoch) = epoch {
+            request = request.header(EPOCH_HEADER, epoch.to_string());
+        }
+        let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| unreachable(e.to_string()))?;
         let response = self
@@ -93,7 +153,7 @@ impl EmbeddedProvider {
     }
 
     async fn get_ok(&self, path: &str) -> Result<String, ProviderError> {
-        match self.call(Method::GET, path, String::new()).await? {
+        match self.call(Method::GET, path, String::new(), None).await? {
             (StatusCode::OK, body) => Ok(body),
             (status, body) => Err(ProviderError::Refused {
                 endpoint: format!("{}{path}", self.endpoint),
@@ -103,7 +163,33 @@ impl EmbeddedProvider {
         }
     }
 
-    async fn running_config(&self) -> Result<DataplaneConfig, ProviderError> {
+    /// What the data plane runs, and the highest leader epoch it has
+    /// accepted (`None` from one that predates fencing, too).
+    pub(crate) async fn state(&self) -> Result<(ObservedState, Option<u64>), ProviderError> {
+        let text = self.get_ok("/v1/state").await?;
+        let bad = |reason: String| ProviderError::BadAnswer {
+            endpoint: format!("{}/v1/state", self.endpoint),
+            reason,
+        };
+        let parsed = yaml::parse(&text);
+        let root = parsed
+            .documents
+            .first()
+            .map(|d| &d.root)
+            .ok_or_else(|| bad("an empty answer".into()))?;
+        let observed = root
+            .get("observed")
+            .ok_or_else(|| bad("no `observed` field".into()))?;
+        let observed = de::from_node::<ObservedState>(observed)
+            .map_err(|errors| bad(errors[0].to_string()))?;
+        let epoch = root
+            .get("highest_epoch")
+            .and_then(|n| de::from_node::<Option<u64>>(n).ok())
+            .flatten();
+        Ok((observed, epoch))
+    }
+
+    pub(crate) async fn running_config(&self) -> Result<DataplaneConfig, ProviderError> {
         let text = self.get_ok("/v1/config").await?;
         DataplaneConfig::parse(&text).map_err(|e| ProviderError::BadAnswer {
             endpoint: format!("{}/v1/config", self.endpoint),
@@ -111,21 +197,38 @@ impl EmbeddedProvider {
         })
     }
 
-    async fn put_config(&self, config: &DataplaneConfig) -> Result<(), String> {
-        match self.call(Method::PUT, "/v1/config", config.to_json()).await {
+    /// Sends `config`, under the leader's `epoch` when there is one.
+    pub(crate) async fn put_config(
+        &self,
+        config: &DataplaneConfig,
+        epoch: Option<u64>,
+    ) -> Result<(), PushError> {
+        match self
+            .call(Method::PUT, "/v1/config", config.to_json(), epoch)
+            .await
+        {
             Ok((StatusCode::OK, _)) => Ok(()),
-            Ok((status, body)) => Err(format!(
-                "the data plane refused the config ({status}): {}",
-                body.trim()
-            )),
-            Err(e) => Err(e.to_string()),
+            Ok((status, body)) => {
+                let refusal = serde_json::from_str::<Refusal>(&body).ok();
+                match (refusal, epoch) {
+                    (Some(r), Some(offered)) if r.code == "stale_epoch" => Err(PushError::Fenced {
+                        offered,
+                        highest: r.highest_epoch.unwrap_or(offered),
+                    }),
+                    _ => Err(PushError::Refused {
+                        status: status.as_u16(),
+                        body: body.trim().to_owned(),
+                    }),
+                }
+            }
+            Err(e) => Err(PushError::Unreachable(e.to_string())),
         }
     }
 
     /// Polls until every target is healthy, or the timeout passes. In a
     /// pool without a health check nothing ever judges a target, so
     /// "not known to be down" is as healthy as it gets.
-    async fn wait_healthy(
+    pub(crate) async fn wait_healthy(
         &self,
         pool: &str,
         targets: &[TargetAddr],
@@ -168,25 +271,12 @@ impl Provider for EmbeddedProvider {
     }
 
     async fn observe(&self) -> Result<ObservedState, ProviderError> {
-        let text = self.get_ok("/v1/state").await?;
-        let bad = |reason: String| ProviderError::BadAnswer {
-            endpoint: format!("{}/v1/state", self.endpoint),
-            reason,
-        };
-        let parsed = yaml::parse(&text);
-        let root = parsed
-            .documents
-            .first()
-            .map(|d| &d.root)
-            .ok_or_else(|| bad("an empty answer".into()))?;
-        let observed = root
-            .get("observed")
-            .ok_or_else(|| bad("no `observed` field".into()))?;
-        de::from_node::<ObservedState>(observed).map_err(|errors| bad(errors[0].to_string()))
+        self.state().await.map(|(observed, _)| observed)
     }
 
-    /// The steps alone say all the data plane needs: `_context` is unused.
-    async fn apply(&self, steps: &[Step], _context: ApplyContext<'_>) -> Vec<StepOutcome> {
+    /// The steps say all the data plane needs, and the context's epoch
+    /// goes with every config sent.
+    async fn apply(&self, steps: &[Step], context: ApplyContext<'_>) -> Vec<StepOutcome> {
         let mut outcomes = vec![StepOutcome::Skipped; steps.len()];
         let mut config = match self.running_config().await {
             Ok(config) => config,
@@ -207,7 +297,10 @@ impl Provider for EmbeddedProvider {
                     pool,
                     targets,
                     timeout,
-                } => match self.flush(&mut config, &mut pending, &mut outcomes).await {
+                } => match self
+                    .flush(&mut config, &mut pending, &mut outcomes, context.epoch)
+                    .await
+                {
                     Ok(()) => self.wait_healthy(pool.as_str(), targets, *timeout).await,
                     Err(reason) => Err(reason),
                 },
@@ -228,7 +321,10 @@ impl Provider for EmbeddedProvider {
                 }
             }
         }
-        if let Err(reason) = self.flush(&mut config, &mut pending, &mut outcomes).await {
+        if let Err(reason) = self
+            .flush(&mut config, &mut pending, &mut outcomes, context.epoch)
+            .await
+        {
             if let Some(&last) = pending.last() {
                 outcomes[last] = StepOutcome::Failed { reason };
             }
@@ -244,12 +340,15 @@ impl EmbeddedProvider {
         config: &mut DataplaneConfig,
         pending: &mut Vec<usize>,
         outcomes: &mut [StepOutcome],
+        epoch: Option<u64>,
     ) -> Result<(), String> {
         if pending.is_empty() {
             return Ok(());
         }
         config.version += 1;
-        self.put_config(config).await?;
+        self.put_config(config, epoch)
+            .await
+            .map_err(|e| e.to_string())?;
         for index in pending.drain(..) {
             outcomes[index] = StepOutcome::Applied;
         }

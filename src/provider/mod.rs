@@ -52,14 +52,19 @@ pub enum ProviderError {
 }
 
 /// What an apply is for, beyond its steps: the catalog they were planned
-/// towards and the commit it was read from. A provider that needs more
-/// than the steps reads it here (AWS places balancers and picks each
-/// target group's protocol by the catalog, and tags what it creates with
-/// the commit).
+/// towards, the commit it was read from, and the epoch of the leader
+/// applying it. A provider that needs more than the steps reads it here
+/// (AWS places balancers and picks each target group's protocol by the
+/// catalog, and tags what it creates with the commit; the embedded data
+/// plane is fenced by the epoch).
 #[derive(Clone, Copy)]
 pub struct ApplyContext<'a> {
     pub catalog: &'a Catalog,
     pub commit: CommitId,
+    /// The leader's fencing token (the etcd revision of its leader key),
+    /// sent with every config so that a data plane refuses a replaced
+    /// leader; `None` when the daemon runs alone, with no election.
+    pub epoch: Option<u64>,
 }
 
 /// A place balancers run. `apply` goes step by step and stops at the first

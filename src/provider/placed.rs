@@ -9,16 +9,16 @@
 //! zero-downtime order holds across providers too.
 
 use super::aws::{AwsProvider, Placement};
-use super::embedded::EmbeddedProvider;
+use super::embedded::Fleet;
 use super::{ApplyContext, Provider, ProviderError};
 use crate::model::{Capabilities, ObservedState, Step, StepOutcome};
 use crate::spec::kinds::{Kind, ResourceId};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-/// The embedded data plane, and AWS when the daemon config has it.
+/// The embedded data plane's nodes, and AWS when the daemon config has it.
 pub struct Placed {
-    embedded: EmbeddedProvider,
+    embedded: std::sync::Arc<Fleet>,
     aws: Option<AwsProvider>,
     /// What AWS ran at the last observe: deletes of resources git no
     /// longer places anywhere go where the resource is.
@@ -27,7 +27,7 @@ pub struct Placed {
 
 impl Placed {
     #[must_use]
-    pub fn new(embedded: EmbeddedProvider, aws: Option<AwsProvider>) -> Self {
+    pub fn new(embedded: std::sync::Arc<Fleet>, aws: Option<AwsProvider>) -> Self {
         Self {
             embedded,
             aws,
@@ -154,7 +154,15 @@ spec:
         let config = crate::provider::aws::testing::config(&["shop"], Some("http://127.0.0.1:9"));
         let strict = crate::provider::aws::testing::aws_model::StrictModel::shared();
         let aws = AwsProvider::connect(config, vec![strict]).await;
-        let embedded = EmbeddedProvider::new("http://127.0.0.1:9", "unused");
+        let node = crate::provider::embedded::FleetNode {
+            name: "dp".into(),
+            client: crate::provider::embedded::EmbeddedProvider::new(
+                "http://127.0.0.1:9",
+                "unused",
+            ),
+        };
+        let clock = std::sync::Arc::new(crate::support::clock::SystemClock);
+        let embedded = std::sync::Arc::new(Fleet::new(vec![node], 1, clock));
         let placement = aws.placement(&catalog);
         (Placed::new(embedded, Some(aws)), placement)
     }

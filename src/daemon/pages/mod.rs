@@ -42,6 +42,9 @@ pub struct PagesState {
     /// What the identity provider took away: `/tokens` marks the tokens
     /// of deprovisioned owners.
     pub idp: crate::daemon::idp::IdpHandle,
+    /// The data-plane nodes, as the provider last saw them: a table on
+    /// the index, and series in `/metrics`.
+    pub nodes: tokio::sync::watch::Receiver<crate::provider::embedded::FleetStatus>,
 }
 
 /// Serves `router` (the pages, with the API nested under `/v1`) on

@@ -7,18 +7,20 @@ use super::html::{badge, day, esc, href_segment, page, utc};
 use super::tokens::{Flag, TokenRow};
 use crate::daemon::journal::{ApplyResult, CommitRecord, StatusRecord};
 use crate::judge::{Identity, JudgedCommit, Judgement, Ruling, Verdict};
+use crate::provider::embedded::FleetStatus;
 use crate::report::StatusContext;
 use crate::spec::material::KeyFormat;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// The index: recent commits (newest first, as given) with their
-/// statuses, judgements and drift.
+/// statuses, judgements and drift, and the data-plane nodes.
 #[must_use]
-pub fn index(records: &[CommitRecord]) -> String {
+pub fn index(records: &[CommitRecord], nodes: &FleetStatus) -> String {
     let mut body = String::from("<h1>Recent commits</h1>\n");
     if records.is_empty() {
         body.push_str("<p class=\"muted\">No commit judged yet.</p>\n");
+        body.push_str(&nodes_table(nodes));
         return page("lbops", &body);
     }
     body.push_str(
@@ -49,7 +51,56 @@ pub fn index(records: &[CommitRecord]) -> String {
         );
     }
     body.push_str("</tbody>\n</table>\n");
+    body.push_str(&nodes_table(nodes));
     page("lbops", &body)
+}
+
+/// The data-plane nodes: each one's state, config version, epoch, last
+/// answer and last error.
+fn nodes_table(status: &FleetStatus) -> String {
+    let mut body = format!(
+        "<h2>Data-plane nodes</h2>\n<p class=\"muted\">A change counts once {} of {} node(s) applied it.</p>\n",
+        status.min_nodes,
+        status.nodes.len()
+    );
+    if let Some(fenced) = &status.fenced {
+        let _ = writeln!(
+            body,
+            "<p>{} {} accepted epoch {}, newer than this daemon's {}: another leader drives the nodes.</p>",
+            badge("failure", "fenced"),
+            esc(&fenced.node),
+            fenced.highest,
+            fenced.ours
+        );
+    }
+    body.push_str(
+        "<table class=\"nodes\">\n<thead><tr><th>Node</th><th>State</th><th>Config version</th>\
+         <th>Epoch</th><th>Last answer</th><th>Last error</th></tr></thead>\n<tbody>\n",
+    );
+    for node in &status.nodes {
+        let state = match (&node.behind, node.reachable, node.differs) {
+            (Some(_), false, _) => badge("failure", "down, behind"),
+            (Some(_), true, _) => badge("error", "behind"),
+            (None, false, _) if node.last_contact.is_none() => badge("pending", "not asked yet"),
+            (None, false, _) => badge("failure", "down"),
+            (None, true, true) => badge("error", "differs (drift)"),
+            (None, true, false) => badge("success", "in step"),
+        };
+        let number = |n: Option<u64>| n.map_or_else(|| "—".to_owned(), |n| n.to_string());
+        let _ = writeln!(
+            body,
+            "<tr><td><code>{name}</code><br><span class=\"muted\">{url}</span></td><td>{state}</td>\
+             <td>{version}</td><td>{epoch}</td><td class=\"muted\">{contact}</td><td>{error}</td></tr>",
+            name = esc(&node.name),
+            url = esc(&node.url),
+            version = number(node.version),
+            epoch = number(node.epoch),
+            contact = node.last_contact.map_or_else(|| "—".to_owned(), |t| esc(&utc(t)).to_string()),
+            error = esc(node.behind.as_deref().or(node.last_error.as_deref()).unwrap_or("")),
+        );
+    }
+    body.push_str("</tbody>\n</table>\n");
+    body
 }
 
 /// One commit: who, what changed, allowed or denied per change and why,
@@ -679,7 +730,10 @@ spec: {emails: [bob@example.test], groups: [web-team]}
                 sink_error: Some(format!("HTTP 401 {evil}")),
             },
         );
-        for html in [index(std::slice::from_ref(&record)), commit(&record)] {
+        for html in [
+            index(std::slice::from_ref(&record), &FleetStatus::default()),
+            commit(&record),
+        ] {
             assert!(!html.contains("<script"), "{html}");
             assert!(!html.contains("<img"), "{html}");
             assert!(
@@ -701,7 +755,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
             .get_mut(&StatusContext::Authorize)
             .unwrap()
             .sink_error = Some("the forge answered 401 Unauthorized".into());
-        let html = index(&[denied.clone(), allowed.clone()]);
+        let html = index(&[denied.clone(), allowed.clone()], &FleetStatus::default());
         let first = html.find(&denied.commit.to_string()).unwrap();
         let second = html.find(&allowed.commit.to_string()).unwrap();
         assert!(first < second, "newest first");
@@ -728,7 +782,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
         assert!(html.contains(">accepted</span>"), "{html}");
         assert!(html.contains(">refused: 1 denied</span>"), "{html}");
         assert!(html.contains("canary to 50<br><span class=\"who\">bob@example.test</span>"));
-        assert!(index(&[]).contains("No commit judged yet"));
+        assert!(index(&[], &FleetStatus::default()).contains("No commit judged yet"));
     }
 
     fn token_row(name: &str, flags: Vec<Flag>) -> TokenRow {

@@ -46,8 +46,10 @@ async fn security_headers(mut response: Response) -> Response {
 }
 
 async fn index(State(state): State<PagesState>) -> Html<String> {
+    let nodes = state.nodes.borrow().clone();
     Html(render::index(
         &state.journal.recent(crate::daemon::journal::REMEMBERED),
+        &nodes,
     ))
 }
 
@@ -95,7 +97,7 @@ async fn metrics(State(state): State<PagesState>) -> Response {
             HeaderName::from_static("content-type"),
             HeaderValue::from_static(METRICS_CONTENT_TYPE),
         )],
-        state.metrics.render(now),
+        state.metrics.render(now) + &crate::daemon::nodes::metrics(&state.nodes.borrow()),
     )
         .into_response()
 }

@@ -14,19 +14,30 @@ use crate::spec::Catalog;
 /// after the first (targets becoming healthy).
 const ROUNDS: usize = 3;
 
+/// How an apply ended that reached every place it had to.
+#[derive(Debug, Default)]
+pub(super) struct Converged {
+    /// How many steps it took.
+    pub steps: usize,
+    /// What was left behind though the apply counts: the data-plane
+    /// nodes that missed it (a fleet with `min_nodes` met), in the words
+    /// of the step outcome.
+    pub behind: Option<String>,
+}
+
 impl<P: Provider> Reconciler<P> {
-    /// Plans and applies until the provider runs `desired`; returns how
-    /// many steps it took. Each plan is in the audit log, and its head in
-    /// the saved state, before it runs.
+    /// Plans and applies until the provider runs `desired`. Each plan is
+    /// in the audit log, and its head in the saved state, before it runs.
     pub(super) async fn converge(
         &mut self,
         desired: &Catalog,
         commit: CommitId,
-    ) -> Result<usize, ReconcileError> {
-        let mut total = 0;
+    ) -> Result<Converged, ReconcileError> {
+        let mut total = Converged::default();
         let context = ApplyContext {
             catalog: desired,
             commit,
+            epoch: None,
         };
         for _ in 0..ROUNDS {
             let observed = self.deps.provider.observe().await?;
@@ -54,7 +65,14 @@ impl<P: Provider> Reconciler<P> {
                     reason: reason.clone(),
                 });
             }
-            total += steps.len();
+            total.steps += steps.len();
+            if let Some(StepOutcome::Partly { behind }) = outcomes
+                .iter()
+                .rev()
+                .find(|o| matches!(o, StepOutcome::Partly { .. }))
+            {
+                total.behind = Some(behind.clone());
+            }
         }
         Err(ReconcileError::NotConverged(ROUNDS))
     }

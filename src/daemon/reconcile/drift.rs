@@ -52,6 +52,7 @@ impl<P: Provider> Reconciler<P> {
             let context = ApplyContext {
                 catalog: &applied,
                 commit,
+                epoch: None,
             };
             let outcomes = self.deps.provider.apply(&revert, context).await;
             if let Some(StepOutcome::Failed { reason }) = outcomes

@@ -287,7 +287,7 @@ impl<P: Provider> Reconciler<P> {
             return Ok(());
         };
         let catalog = self.catalog_at(commit)?;
-        let steps = self.converge(&catalog, commit).await?;
+        let steps = self.converge(&catalog, commit).await?.steps;
         self.state.allocation = catalog.allocation.clone();
         if steps > 0 {
             tracing::info!(commit = %commit.short(), steps, "resumed the trusted commit");
@@ -412,7 +412,7 @@ impl<P: Provider> Reconciler<P> {
         self.report(ReconcileEvent::Admitted { head }).await?;
         let started = std::time::Instant::now();
         match self.converge(&catalog, head).await {
-            Ok(steps) => {
+            Ok(converge::Converged { steps, behind }) => {
                 self.state.allocation = catalog.allocation.clone();
                 self.applied = Some(Arc::from(catalog));
                 self.last_drift = None;
@@ -425,6 +425,7 @@ impl<P: Provider> Reconciler<P> {
                 self.report(ReconcileEvent::Applied {
                     head,
                     steps,
+                    behind: behind.as_deref(),
                     took: started.elapsed(),
                 })
                 .await?;

@@ -56,6 +56,8 @@ pub enum ReconcileEvent<'a> {
     Applied {
         head: CommitId,
         steps: usize,
+        /// Data-plane nodes that missed it, though enough applied it.
+        behind: Option<&'a str>,
         took: Duration,
     },
     /// Applying the head failed; the error is returned to the loop.
@@ -186,7 +188,12 @@ impl Reporter {
                     )?,
                 );
             }
-            E::Applied { head, steps, took } => {
+            E::Applied {
+                head,
+                steps,
+                behind,
+                took,
+            } => {
                 self.apply_result(head, true, text::steps_applied(steps));
                 // Recorded before the head is trusted: if the write fails,
                 // the next reconcile judges the head again (its plan is
@@ -203,7 +210,7 @@ impl Reporter {
                     head,
                     StatusContext::Apply,
                     StatusState::Success,
-                    &text::applied(steps),
+                    &text::applied(steps, behind),
                 )
                 .await;
                 tracing::info!(commit = %head.short(), steps, "applied");

@@ -78,9 +78,15 @@ pub fn steps_applied(steps: usize) -> String {
     format!("{steps} step(s) applied")
 }
 
-/// `lbops/apply` of a head the balancers now run.
-pub fn applied(steps: usize) -> String {
-    format!("applied: {steps} step(s), balancers in line with this commit")
+/// `lbops/apply` of a head the balancers now run; `behind` names the
+/// data-plane nodes that missed it though enough applied it.
+pub fn applied(steps: usize, behind: Option<&str>) -> String {
+    match behind {
+        None => format!("applied: {steps} step(s), balancers in line with this commit"),
+        Some(behind) => {
+            format!("applied: {steps} step(s), {behind} (brought up to date when it answers)")
+        }
+    }
 }
 
 /// `lbops/drift` of drift lbops found.
@@ -145,7 +151,11 @@ mod tests {
             head_actor(&accepted),
             valid(&accepted),
             steps_applied(2),
-            applied(2),
+            applied(2, None),
+            applied(
+                2,
+                Some("applied on 2 of 3 nodes; dp-3 is behind: connection refused"),
+            ),
             drifted("pool/web: set weights", true),
             drifted("pool/web: set weights", false),
             planned(&accepted, Some(&[])),

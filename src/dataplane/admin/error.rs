@@ -47,6 +47,16 @@ pub enum AdminError {
     VersionConflict { version: u64 },
     #[error("config not applied: {0}")]
     Apply(#[from] ApplyError),
+    /// A leader older than one already heard from: it was replaced while
+    /// it thought it led (see [`super::epoch`]).
+    #[error(
+        "epoch {offered} is older than epoch {highest}, which this data plane has accepted: \
+         a newer leader drives it, so this daemon no longer leads; nothing was changed. \
+         Check the leader election, and send changes through the current leader"
+    )]
+    StaleEpoch { offered: u64, highest: u64 },
+    #[error("the `lbops-epoch` header is not an epoch: send a decimal number, or no header")]
+    BadEpoch,
     /// The config could not be saved, so a restart would not find it; the
     /// cause goes to the log, not to the client. `still_runs`: the offered
     /// config runs anyway (it already did, or the previous one could not
@@ -77,6 +87,10 @@ struct ErrorBody {
     running_version: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     address: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    highest_epoch: Option<u64>,
+    /// Stable and machine-readable, unlike `error`.
+    code: &'static str,
 }
 
 impl AdminError {
@@ -88,10 +102,37 @@ impl AdminError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::BodyRead(_) | Self::NotUtf8 | Self::InvalidConfig(_) => StatusCode::BAD_REQUEST,
-            Self::Stale { .. } | Self::VersionConflict { .. } => StatusCode::CONFLICT,
+            Self::BodyRead(_) | Self::NotUtf8 | Self::InvalidConfig(_) | Self::BadEpoch => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Stale { .. } | Self::VersionConflict { .. } | Self::StaleEpoch { .. } => {
+                StatusCode::CONFLICT
+            }
             Self::Apply(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Persist { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable name for the failure, for programs (the message is for
+    /// people and may be reworded).
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::WrongToken => "wrong_token",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::TooLarge { .. } => "too_large",
+            Self::BodyTimeout => "body_timeout",
+            Self::BodyRead(_) => "body_read",
+            Self::NotUtf8 => "not_utf8",
+            Self::InvalidConfig(_) => "invalid_config",
+            Self::Stale { .. } => "stale_version",
+            Self::VersionConflict { .. } => "version_conflict",
+            Self::Apply(_) => "not_applied",
+            Self::StaleEpoch { .. } => "stale_epoch",
+            Self::BadEpoch => "bad_epoch",
+            Self::Persist { .. } => "not_saved",
         }
     }
 
@@ -114,6 +155,8 @@ impl AdminError {
             column: None,
             running_version: None,
             address: None,
+            highest_epoch: None,
+            code: self.code(),
         };
         match self {
             Self::InvalidConfig(e) => {
@@ -123,6 +166,7 @@ impl AdminError {
             Self::Stale { running, .. } => body.running_version = Some(*running),
             Self::VersionConflict { version } => body.running_version = Some(*version),
             Self::Apply(ApplyError::Bind { address, .. }) => body.address = Some(*address),
+            Self::StaleEpoch { highest, .. } => body.highest_epoch = Some(*highest),
             _ => {}
         }
         let mut response = json(self.status(), &body);

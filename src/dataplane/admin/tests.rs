@@ -5,6 +5,7 @@ use crate::dataplane::runtime::Snapshot;
 use crate::dataplane::{ApplyError, DrainingTarget};
 use crate::spec::{load, Options, SourceFile};
 use hyper::header::{HeaderMap, AUTHORIZATION};
+use std::collections::BTreeSet;
 
 /// A config with one pool of two targets and no listeners (nothing binds).
 fn config(version: u64, weight: u32) -> DataplaneConfig {
@@ -340,6 +341,11 @@ fn error_responses_say_what_to_do() {
         },
         AdminError::VersionConflict { version: 4 },
         AdminError::Apply(bind),
+        AdminError::StaleEpoch {
+            offered: 6,
+            highest: 7,
+        },
+        AdminError::BadEpoch,
         AdminError::Persist {
             source: io::Error::other("disk full"),
             still_runs: false,
@@ -366,12 +372,182 @@ fn error_responses_say_what_to_do() {
         "409 config version 3 is older than the running version 4: send a version above 4",
         "409 config version 4 already runs with different content: send the change under a version above 4",
         "422 config not applied: cannot listen on 127.0.0.1:80: Address already in use",
+        "409 epoch 6 is older than epoch 7, which this data plane has accepted: a newer leader drives it, so this daemon no longer leads; nothing was changed. Check the leader election, and send changes through the current leader",
+        "400 the `lbops-epoch` header is not an epoch: send a decimal number, or no header",
         "500 config not applied: it could not be saved to the state directory (see the data plane's log)",
         "500 config runs but could not be saved to the state directory, so a restart would not serve it: see the data plane's log, then send it again",
     ];
     assert_eq!(shown, expected);
     assert!(
-        errors[12].detail().ends_with(": disk full"),
+        errors[14].detail().ends_with(": disk full"),
         "the log has the cause"
     );
+    let codes: BTreeSet<&str> = errors.iter().map(AdminError::code).collect();
+    assert_eq!(
+        codes.len(),
+        errors.len() - 1,
+        "one code per kind of failure"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_epoch_answer_names_both_epochs_and_a_code() {
+    let error = AdminError::StaleEpoch {
+        offered: 3,
+        highest: 9,
+    };
+    let response = error.response();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["code"], "stale_epoch");
+    assert_eq!(body["highest_epoch"], 9);
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("epoch 3") && message.contains("epoch 9"),
+        "{message}"
+    );
+}
+
+#[test]
+fn older_epochs_are_fenced_out_and_no_epoch_is_a_hand_change() {
+    use epoch::{check, Fence};
+    let cases = [
+        (None, None, Some(Fence::Unfenced)),
+        (Some(5), None, Some(Fence::Unfenced)),
+        (None, Some(0), Some(Fence::Raise(0))),
+        (None, Some(5), Some(Fence::Raise(5))),
+        (Some(5), Some(5), Some(Fence::Holds)),
+        (Some(5), Some(6), Some(Fence::Raise(6))),
+        (Some(5), Some(4), None),
+        (Some(5), Some(0), None),
+    ];
+    for (highest, offered, expected) in cases {
+        let checked = check(highest, offered);
+        assert_eq!(
+            checked.as_ref().ok(),
+            expected.as_ref(),
+            "{highest:?} then {offered:?}: {checked:?}"
+        );
+    }
+    assert!(matches!(
+        check(Some(5), Some(4)),
+        Err(AdminError::StaleEpoch {
+            offered: 4,
+            highest: 5
+        })
+    ));
+}
+
+#[test]
+fn the_epoch_header_is_a_decimal_number() {
+    let with = |value: &str| {
+        let mut headers = HeaderMap::new();
+        headers.insert(EPOCH_HEADER, value.parse().unwrap());
+        epoch::offered(&headers)
+    };
+    assert_eq!(epoch::offered(&HeaderMap::new()).unwrap(), None);
+    assert_eq!(with("42").unwrap(), Some(42));
+    assert_eq!(with(" 7 ").unwrap(), Some(7));
+    for bad in ["", "-1", "x", "1.5", "18446744073709551616"] {
+        assert!(matches!(with(bad), Err(AdminError::BadEpoch)), "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_fence_is_saved_whole_and_a_damaged_one_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(epoch::load(dir.path()).unwrap(), None);
+    epoch::save(dir.path(), 41).await.unwrap();
+    epoch::save(dir.path(), 42).await.unwrap();
+    assert_eq!(epoch::load(dir.path()).unwrap(), Some(42));
+    std::fs::write(dir.path().join(EPOCH_FILE), "forty-two").unwrap();
+    let error = epoch::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        error.contains("dataplane-epoch") && error.contains("does not hold an epoch"),
+        "{error}"
+    );
+}
+
+/// A `PUT` through a real admin server on loopback, with `epoch` as the
+/// header when given; the status and the JSON answer.
+async fn put_with_epoch(
+    address: SocketAddr,
+    config: &DataplaneConfig,
+    epoch: Option<u64>,
+) -> (u16, serde_json::Value) {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let mut request = Request::builder()
+        .method(Method::PUT)
+        .uri(format!("http://{address}/v1/config"))
+        .header("authorization", "Bearer fence-test-token");
+    if let Some(epoch) = epoch {
+        request = request.header(EPOCH_HEADER, epoch.to_string());
+    }
+    let request = request
+        .body(Full::new(Bytes::from(config.to_json())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_refuses_an_older_epoch_also_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || async {
+        let dataplane = Arc::new(Dataplane::with_workers(1).unwrap());
+        let admin = AdminServer::start(
+            dataplane.clone(),
+            AdminConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                token_sha256: token_sha256("fence-test-token"),
+                state_dir: dir.path().to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+        (dataplane, admin)
+    };
+    let (dataplane, admin) = start().await;
+    let at = admin.local_addr();
+    let (status, body) = put_with_epoch(at, &config(1, 1), Some(7)).await;
+    assert_eq!(
+        (status, &body["epoch"]),
+        (200, &serde_json::json!(7)),
+        "{body}"
+    );
+    let (status, body) = put_with_epoch(at, &config(2, 1), Some(7)).await;
+    assert_eq!(status, 200, "the same leader again: {body}");
+    let (status, body) = put_with_epoch(at, &config(3, 1), Some(6)).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (409, &serde_json::json!("stale_epoch")),
+        "{body}"
+    );
+    let (status, body) = put_with_epoch(at, &config(2, 1), Some(6)).await;
+    assert_eq!(status, 409, "not even an unchanged config: {body}");
+    assert_eq!(dataplane.snapshot().config.version, 2, "nothing changed");
+    let (status, body) = put_with_epoch(at, &config(3, 2), None).await;
+    assert_eq!(status, 200, "a hand change has no epoch: {body}");
+    assert!(body.get("epoch").is_none(), "{body}");
+    admin.shutdown().await;
+    dataplane.shutdown().await;
+
+    let (dataplane, admin) = start().await;
+    let at = admin.local_addr();
+    let (status, body) = put_with_epoch(at, &config(4, 1), Some(6)).await;
+    assert_eq!(status, 409, "the fence survives a restart: {body}");
+    assert_eq!(body["highest_epoch"], 7);
+    let (status, body) = put_with_epoch(at, &config(4, 1), Some(8)).await;
+    assert_eq!(
+        (status, &body["epoch"]),
+        (200, &serde_json::json!(8)),
+        "{body}"
+    );
+    assert_eq!(epoch::load(dir.path()).unwrap(), Some(8));
+    admin.shutdown().await;
+    dataplane.shutdown().await;
 }

@@ -107,6 +107,7 @@ async fn estate(seed: u64, world: Arc<World>) -> BTreeSet<&'static str> {
         let context = crate::provider::ApplyContext {
             catalog: &desired,
             commit: crate::source::CommitId::parse(&"ab".repeat(20)).unwrap(),
+            epoch: None,
         };
         let outcomes = provider.apply(&steps, context).await;
         let failed: Vec<_> = (steps.iter().zip(&outcomes))

@@ -29,10 +29,13 @@ pub enum AlertKind {
     /// A commit broke the glass of a change freeze: applied in a freeze
     /// because its author holds `freeze.break_glass` and gave a reason.
     BreakGlass,
+    /// A data-plane node fell behind the fleet or came back, or refused
+    /// this daemon's leader epoch.
+    DataplaneNode,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 7] = [
+    pub const ALL: [AlertKind; 8] = [
         AlertKind::Denial,
         AlertKind::ApplyFailure,
         AlertKind::Drift,
@@ -40,6 +43,7 @@ impl AlertKind {
         AlertKind::BadConfig,
         AlertKind::Deprovision,
         AlertKind::BreakGlass,
+        AlertKind::DataplaneNode,
     ];
 
     /// `denial`, `apply_failure`, …: as in the webhook's `kind` field.
@@ -53,6 +57,7 @@ impl AlertKind {
             AlertKind::BadConfig => "bad_config",
             AlertKind::Deprovision => "deprovision",
             AlertKind::BreakGlass => "break_glass",
+            AlertKind::DataplaneNode => "dataplane_node",
         }
     }
 }
@@ -221,6 +226,56 @@ impl Alert {
                  again what git grants them."
             ),
             &[user, "restored", &seq.to_string()],
+        )
+    }
+
+    /// Data-plane node `node` missed a change, because `why`; it is
+    /// brought up to the fleet's config when it answers. One alert per
+    /// node and reason.
+    #[must_use]
+    pub fn node_behind(node: &str, why: &str) -> Alert {
+        Alert::new(
+            AlertKind::DataplaneNode,
+            None,
+            &format!("Data-plane node {node} is behind: {why}"),
+            format!(
+                "Data-plane node {node} did not take the fleet's last change: {why}\n\
+                 The other nodes serve it; lbops pushes it to {node} as soon as {node} answers. \
+                 Check that its `lbops dataplane` runs and that its admin API is reachable."
+            ),
+            &[node, "behind", why],
+        )
+    }
+
+    /// Data-plane node `node` runs the fleet's config again, at `version`.
+    #[must_use]
+    pub fn node_back(node: &str, version: Option<u64>) -> Alert {
+        let at = version.map_or_else(String::new, |v| format!(", at config version {v}"));
+        Alert::new(
+            AlertKind::DataplaneNode,
+            None,
+            &format!("Data-plane node {node} is back{at}"),
+            format!("Data-plane node {node} runs the fleet's config again{at}."),
+            &[node, "back", &at],
+        )
+    }
+
+    /// Data-plane node `node` refused this daemon's epoch `ours`: it has
+    /// accepted `highest` from a newer leader.
+    #[must_use]
+    pub fn fenced(node: &str, ours: u64, highest: u64) -> Alert {
+        Alert::new(
+            AlertKind::DataplaneNode,
+            None,
+            &format!(
+                "Fenced: data-plane node {node} accepted epoch {highest}, newer than this daemon's {ours}"
+            ),
+            format!(
+                "Data-plane node {node} refused a config under epoch {ours}: it has accepted \
+                 epoch {highest} from a newer leader. This daemon no longer leads and pushes \
+                 nothing more under epoch {ours}; check the leader election."
+            ),
+            &[node, "fenced", &ours.to_string(), &highest.to_string()],
         )
     }
 
