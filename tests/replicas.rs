@@ -1,6 +1,7 @@
 //! Replicas on etcd, for real: Debian's `etcd-server` on loopback, two
-//! `lbops run` replicas of one signed repository, and a separate
-//! `lbops dataplane` that outlives them. A leader killed with `kill -9`
+//! `lbops run` replicas of one signed repository, and three separate
+//! `lbops dataplane` nodes that outlive them (on one balancer port, which
+//! their listeners share with `SO_REUSEPORT`). A leader killed with `kill -9`
 //! is replaced by the standby, which applies the next commit; a leader
 //! paused past its lease writes nothing when it wakes; without etcd the
 //! leader stops applying (traffic keeps flowing) and resumes when etcd
@@ -29,8 +30,8 @@ struct Cluster {
     dir: tempfile::TempDir,
     first: String,
     etcd: EtcdServer,
-    _dataplane: ChildProcess,
-    admin: std::net::SocketAddr,
+    _nodes: Vec<ChildProcess>,
+    admins: Vec<std::net::SocketAddr>,
     token: &'static str,
 }
 
@@ -51,15 +52,19 @@ impl Cluster {
         std::fs::write(dir.path().join("admin-token"), token).unwrap();
         let hash_file = dir.path().join("admin-token.sha256");
         std::fs::write(&hash_file, lbops::model::sha256_hex(token)).unwrap();
-        let (dataplane, mut stderr) = ChildProcess::lbops(|c| {
-            c.args(["dataplane", "--admin-listen", "127.0.0.1:0"])
-                .arg("--state-dir")
-                .arg(dir.path().join("dataplane"))
-                .arg("--admin-token-sha256-file")
-                .arg(&hash_file)
-        });
-        let admin = common::admin_address(&mut stderr);
-        std::thread::spawn(move || for _ in stderr.lines() {});
+        let (mut nodes, mut admins) = (Vec::new(), Vec::new());
+        for n in 1..=3 {
+            let (node, mut stderr) = ChildProcess::lbops(|c| {
+                c.args(["dataplane", "--admin-listen", "127.0.0.1:0"])
+                    .arg("--state-dir")
+                    .arg(dir.path().join(format!("dp-{n}")))
+                    .arg("--admin-token-sha256-file")
+                    .arg(&hash_file)
+            });
+            admins.push(common::admin_address(&mut stderr));
+            std::thread::spawn(move || for _ in stderr.lines() {});
+            nodes.push(node);
+        }
         let etcd = EtcdServer::start().await;
         Cluster {
             team,
@@ -71,8 +76,8 @@ impl Cluster {
             dir,
             first,
             etcd,
-            _dataplane: dataplane,
-            admin,
+            _nodes: nodes,
+            admins,
             token,
         }
     }
@@ -83,11 +88,17 @@ impl Cluster {
 
     /// Starts replica `name` with a lease of `ttl` seconds.
     fn replica(&self, name: &str, ttl: u32) -> Daemon {
+        let [dp1, dp2, dp3] = [self.admins[0], self.admins[1], self.admins[2]];
         let config = format!(
             "repository: {{path: '{repo}', branch: main}}
 trigger: {{poll: 1s, watch: true}}
 trust: {{pinned_commit: {first}}}
-provider: {{embedded: {{url: 'http://{admin}', token_file: '{token}'}}}}
+provider:
+  embedded:
+    nodes:
+      - {{name: dp-1, url: 'http://{dp1}', token_file: '{token}'}}
+      - {{name: dp-2, url: 'http://{dp2}', token_file: '{token}'}}
+      - {{name: dp-3, url: 'http://{dp3}', token_file: '{token}'}}
 drift: {{schedule: '* * * * * *', kinds: {{Pool: revert, LoadBalancer: revert}}}}
 api: {{listen: '127.0.0.1:0'}}
 state_dir: '{state}'
@@ -99,7 +110,6 @@ cluster:
 ",
             repo = self.repo.path().display(),
             first = self.first,
-            admin = self.admin,
             token = self.dir.path().join("admin-token").display(),
             state = self.state_dir(name).display(),
             etcd = self.etcd.endpoint(),
@@ -131,11 +141,11 @@ cluster:
         f64::from(canary) / 200.0
     }
 
-    /// The data plane's running config version and accepted epoch.
-    async fn dataplane_state(&self) -> serde_json::Value {
+    /// Node `n`'s (0, 1, 2) answer to `GET path` of its admin API.
+    async fn node(&self, n: usize, path: &str) -> serde_json::Value {
         let client = http();
         let text = client
-            .get(format!("http://{}/v1/config", self.admin))
+            .get(format!("http://{}{path}", self.admins[n]))
             .bearer_auth(self.token)
             .send()
             .await
@@ -144,6 +154,20 @@ cluster:
             .await
             .unwrap();
         serde_json::from_str(&text).unwrap()
+    }
+
+    /// Every node's running config version and highest accepted epoch.
+    async fn nodes(&self) -> Vec<(u64, u64)> {
+        let mut all = Vec::new();
+        for n in 0..3 {
+            let state = self.node(n, "/v1/state").await;
+            let config = self.node(n, "/v1/config").await;
+            all.push((
+                config["version"].as_u64().unwrap_or(0),
+                state["highest_epoch"].as_u64().unwrap_or(0),
+            ));
+        }
+        all
     }
 
     /// The shared state's trusted commit, as etcd holds it.
@@ -258,6 +282,20 @@ async fn after_kill_9_of_the_leader_the_standby_takes_over_and_applies_the_next_
         "{decided_by_b:?}"
     );
     let epoch_b = decided_by_b[0]["event"]["epoch"].as_u64().unwrap();
+    let nodes = c.nodes().await;
+    assert!(
+        nodes
+            .iter()
+            .all(|(version, epoch)| *version == nodes[0].0 && *epoch == epoch_b),
+        "all three nodes run b's config under epoch {epoch_b}: {nodes:?}"
+    );
+    for n in 0..3 {
+        let pools = &c.node(n, "/v1/config").await["pools"]["web"]["targets"];
+        assert!(
+            pools.to_string().contains("\"weight\":50"),
+            "node {n}: {pools}"
+        );
+    }
     assert!(records(&log_a, "apply")
         .iter()
         .all(|r| r["event"]["epoch"].as_u64().unwrap() < epoch_b));
@@ -296,7 +334,7 @@ async fn a_leader_paused_past_its_lease_writes_nothing_when_it_wakes() {
         .write("pools.yaml", &pools(&c.stable, &c.canary, 50, 1));
     let shift = c.repo.commit(&c.team.bob(), "canary to 50");
     wait_for_status(&c.repo, &shift, "lbops/apply: success", &b).await;
-    let running = c.dataplane_state().await;
+    let running = c.nodes().await;
     let log_a = c.state_dir("a").join("audit.jsonl");
     let recorded_by_a = std::fs::read_to_string(&log_a).unwrap();
 
@@ -307,7 +345,11 @@ async fn a_leader_paused_past_its_lease_writes_nothing_when_it_wakes() {
     // Its drift schedule fires every second: give it three chances.
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
-        assert_eq!(c.dataplane_state().await["version"], running["version"]);
+        assert_eq!(
+            c.nodes().await,
+            running,
+            "no node took a config from the woken leader"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let share = c.canary_share().await;

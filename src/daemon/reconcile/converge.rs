@@ -34,11 +34,6 @@ impl<P: Provider> Reconciler<P> {
         commit: CommitId,
     ) -> Result<Converged, ReconcileError> {
         let mut total = Converged::default();
-        let context = ApplyContext {
-            catalog: desired,
-            commit,
-            epoch: None,
-        };
         for _ in 0..ROUNDS {
             let observed = self.deps.provider.observe().await?;
             let steps = plan(desired, &observed).steps;
@@ -53,7 +48,11 @@ impl<P: Provider> Reconciler<P> {
             self.save().await?;
             // Re-checked before each round: a replica whose lease lapsed
             // meanwhile starts nothing.
-            let _epoch = self.epoch_for_step()?;
+            let context = ApplyContext {
+                catalog: desired,
+                commit,
+                epoch: self.epoch_for_step()?,
+            };
             let outcomes = self.deps.provider.apply(&steps, context).await;
             if let Some((index, StepOutcome::Failed { reason })) = outcomes
                 .iter()

@@ -48,11 +48,10 @@ impl<P: Provider> Reconciler<P> {
             })
             .await?;
             self.save().await?;
-            let _epoch = self.epoch_for_step()?;
             let context = ApplyContext {
                 catalog: &applied,
                 commit,
-                epoch: None,
+                epoch: self.epoch_for_step()?,
             };
             let outcomes = self.deps.provider.apply(&revert, context).await;
             if let Some(StepOutcome::Failed { reason }) = outcomes
