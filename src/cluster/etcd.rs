@@ -235,6 +235,25 @@ impl Etcd {
         Ok(result.found.into_iter().next().flatten())
     }
 
+    /// Every key under `prefix` (at most `limit`), in key order.
+    pub async fn list(&self, prefix: &[u8], limit: usize) -> Result<Vec<KeyValue>, EtcdError> {
+        let mut end = prefix.to_vec();
+        // The range end is the prefix with its last byte one higher.
+        while let Some(last) = end.pop() {
+            if last < 0xff {
+                end.push(last + 1);
+                break;
+            }
+        }
+        let body = json!({
+            "key": B64.encode(prefix),
+            "range_end": B64.encode(&end),
+            "limit": limit.to_string(),
+        });
+        let answer: RangeAnswer = self.call("kv/range", body).await?;
+        answer.kvs.into_iter().map(KvJson::decode).collect()
+    }
+
     /// Runs `success` if every comparison holds, `failure` otherwise — one
     /// atomic step of the store.
     pub async fn txn(

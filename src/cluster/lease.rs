@@ -188,6 +188,14 @@ impl Election {
         }
     }
 
+    /// Where this replica is listed: beside the leader key, under
+    /// `members/`.
+    fn member_key(&self) -> Vec<u8> {
+        let mut key = members_prefix(&self.key);
+        key.extend_from_slice(self.name.as_bytes());
+        key
+    }
+
     /// One attempt: the leader key created under our lease, or who holds it.
     async fn try_lead(&self, held: &mut Option<LeaseId>) -> Result<Won, Lost> {
         let sent = Instant::now();
@@ -208,6 +216,16 @@ impl Election {
             Some(lease) => lease,
             None => {
                 let lease = self.etcd.grant(self.ttl).await.map_err(Lost::Etcd)?;
+                // This replica is listed while its lease lives.
+                let listed = Op::Put {
+                    key: self.member_key(),
+                    value: self.name.clone().into_bytes(),
+                    lease: Some(lease),
+                };
+                self.etcd
+                    .txn(&[], &[listed], &[])
+                    .await
+                    .map_err(Lost::Etcd)?;
                 *held = Some(lease);
                 lease
             }
@@ -286,6 +304,15 @@ impl Election {
             }
         }
     }
+}
+
+/// The prefix the replicas are listed under, beside `leader_key`.
+#[must_use]
+pub fn members_prefix(leader_key: &[u8]) -> Vec<u8> {
+    let base = leader_key.strip_suffix(b"leader").unwrap_or(leader_key);
+    let mut prefix = base.to_vec();
+    prefix.extend_from_slice(b"members/");
+    prefix
 }
 
 struct Won {

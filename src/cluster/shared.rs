@@ -71,6 +71,18 @@ impl SharedStore {
         }
     }
 
+    /// The replicas listed now (each while its lease lives), by name.
+    pub async fn members(&self) -> Result<Vec<String>, SharedError> {
+        let prefix = super::lease::members_prefix(&Self::leader_key(&self.prefix));
+        Ok(self
+            .etcd
+            .list(&prefix, 64)
+            .await?
+            .into_iter()
+            .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
+            .collect())
+    }
+
     /// The role this store writes under.
     #[must_use]
     pub fn leadership(&self) -> &Leadership {

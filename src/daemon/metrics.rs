@@ -27,14 +27,13 @@ pub struct Metrics {
     pub tokens: super::api::TokenUsage,
     /// Replicas on etcd: this replica's name and view; `None` for a
     /// daemon alone.
-    cluster: std::sync::Mutex<Option<(String, super::replica::ClusterFacts)>>,
+    cluster: std::sync::OnceLock<std::sync::Arc<super::replica::ClusterView>>,
 }
 
 impl Metrics {
-    /// Records this replica's view of the cluster.
-    pub fn cluster(&self, replica: &str, facts: &super::replica::ClusterFacts) {
-        *self.cluster.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((replica.to_owned(), facts.clone()));
+    /// Shows this replica's view of the cluster from now on.
+    pub fn cluster(&self, view: std::sync::Arc<super::replica::ClusterView>) {
+        let _ = self.cluster.set(view);
     }
 
     pub fn reconciled(&self, ok: bool) {
@@ -132,13 +131,8 @@ impl Metrics {
         };
         let _ = writeln!(out, "lbops_last_applied_commit_age_seconds {age}");
         self.tokens.render(&mut out);
-        let cluster = self
-            .cluster
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let Some((replica, facts)) = cluster {
-            render_cluster(&mut out, &replica, &facts);
+        if let Some(view) = self.cluster.get() {
+            render_cluster(&mut out, &view.replica, &view.facts());
         }
         out
     }

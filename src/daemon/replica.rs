@@ -16,6 +16,8 @@ pub struct Replica {
     pub view: Arc<ClusterView>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    /// Keeps the view's list of replicas and last takeover fresh.
+    _looking: crate::support::task::AbortOnDrop,
 }
 
 impl Replica {
@@ -33,13 +35,32 @@ impl Replica {
             let _ = stopped.await;
         });
         tracing::info!(replica = %config.replica, prefix = %config.prefix, endpoints = %config.etcd.endpoints.join(","), "a replica on etcd");
+        let shared = SharedStore::new(etcd, &config.prefix, leadership.clone());
+        let view = Arc::new(ClusterView::new(config.replica.clone()));
+        let looking = {
+            let (shared, view) = (shared.clone(), view.clone());
+            tokio::spawn(async move {
+                loop {
+                    if let Ok(members) = shared.members().await {
+                        view.set_members(members);
+                    }
+                    if let Ok(Some(bytes)) = shared.read(TAKEOVER).await {
+                        if let Ok(takeover) = serde_json::from_slice(&bytes) {
+                            view.set_takeover(takeover);
+                        }
+                    }
+                    tokio::time::sleep(LOOK_EVERY).await;
+                }
+            })
+        };
         Ok(Replica {
             name: config.replica.clone(),
-            shared: SharedStore::new(etcd, &config.prefix, leadership.clone()),
+            shared,
             leadership,
-            view: Arc::new(ClusterView::new(config.replica.clone())),
+            view,
             stop: Some(stop),
             task,
+            _looking: crate::support::task::AbortOnDrop(looking),
         })
     }
 
@@ -51,6 +72,31 @@ impl Replica {
         }
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), &mut self.task).await;
     }
+}
+
+/// How often a replica lists the replicas and reads the last takeover.
+const LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The name of the last takeover's record in etcd.
+pub const TAKEOVER: &str = "takeover";
+
+/// Who took over last, under which epoch, when: written (under the
+/// fence) by each new leader.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Takeover {
+    pub replica: String,
+    pub epoch: u64,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// Records that this replica took over.
+pub async fn record_takeover(shared: &SharedStore, takeover: &Takeover) -> Result<(), String> {
+    let json = serde_json::to_vec(takeover).unwrap_or_default();
+    shared
+        .write(TAKEOVER, json)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The state the last leader left in etcd; `None` before any leader wrote one.
@@ -86,6 +132,10 @@ pub struct ClusterFacts {
     pub took_over_at: Option<i64>,
     /// Why etcd could not be asked, while it cannot.
     pub etcd_error: Option<String>,
+    /// The replicas listed in etcd at the last look.
+    pub members: Vec<String>,
+    /// The last takeover by any replica.
+    pub last_takeover: Option<Takeover>,
 }
 
 impl ClusterView {
@@ -100,6 +150,17 @@ impl ClusterView {
     #[must_use]
     pub fn facts(&self) -> ClusterFacts {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_members(&self, members: Vec<String>) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).members = members;
+    }
+
+    pub fn set_takeover(&self, takeover: Takeover) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_takeover = Some(takeover);
     }
 
     /// Records `role`; `now` (unix seconds) is when a takeover happened.

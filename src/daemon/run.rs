@@ -285,19 +285,18 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     if let Ok(address) = api_listener.local_addr() {
         tracing::info!(pages = %format!("http://{address}/"), api = %format!("http://{address}/v1/"), "pages, probes and /metrics");
     }
-    let _node_alerts = DropAbort(tokio::spawn(super::nodes::alert_on_change(
-        nodes.clone(),
-        alerter.clone(),
-    )));
+    let _node_alerts = crate::support::task::AbortOnDrop(tokio::spawn(
+        super::nodes::alert_on_change(nodes.clone(), alerter.clone()),
+    ));
     let tell = Tell {
         journal: journal.clone(),
         alerter: alerter.clone(),
         clock: clock.clone(),
     };
-    let _deliveries: Vec<DropAbort> = forges
+    let _deliveries: Vec<crate::support::task::AbortOnDrop> = forges
         .into_iter()
         .map(|(key, sink)| {
-            DropAbort(tokio::spawn(deliver(
+            crate::support::task::AbortOnDrop(tokio::spawn(deliver(
                 outbox.clone(),
                 sink,
                 key,
@@ -353,6 +352,9 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         None => None,
     };
     let mut leadership = replica.as_ref().map(|r| r.leadership.clone());
+    if let Some(replica) = &replica {
+        metrics.cluster(replica.view.clone());
+    }
     let mut leading = replica.is_none();
     // Why no replica can lead, while this one (the last leader) knows.
     let mut unled: Option<String> = None;
@@ -390,6 +392,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         oidc: oidc.clone(),
         idp: idp.clone(),
         nodes,
+        cluster: replica.as_ref().map(|r| r.view.clone()),
     });
     let api = super::api::router(ApiState {
         trusted: reconciler.trusted(),
@@ -449,7 +452,6 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                 };
                 if let Some(replica) = &replica {
                     replica.view.saw(&role, clock.unix_seconds());
-                    metrics.cluster(&replica.name, &replica.view.facts());
                 }
                 match role {
                     crate::cluster::Role::Leader { epoch, .. } if !leading => {
@@ -460,6 +462,15 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                                 reconciler.lead(shared, epoch);
                                 leading = true;
                                 unled = None;
+                                let takeover = super::replica::Takeover {
+                                    replica: replica.name.clone(),
+                                    epoch,
+                                    at: clock.unix_seconds(),
+                                };
+                                if let Err(e) = super::replica::record_takeover(&replica.shared, &takeover).await {
+                                    tracing::warn!(error = %e, "cannot record the takeover");
+                                }
+                                replica.view.set_takeover(takeover);
                                 reconcile_at = Some(Instant::now());
                             }
                             // Tried again at the lease's next renewal.
@@ -492,12 +503,20 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                 }
                 if let Some(replica) = &replica {
                     match super::replica::shared_state(&replica.shared).await {
-                        Ok(Some(shared)) => {
-                            if let Err(e) = reconciler.follow(shared) {
+                        Ok(shared) => {
+                            if let Some(Err(e)) = shared.map(|shared| reconciler.follow(shared)) {
                                 tracing::warn!(error = %e, "cannot follow the leader's trusted commit");
                             }
+                            // A standby is ready once it follows: it
+                            // serves the pages and API reads (and systemd's
+                            // Type=notify needs READY=1 from it too).
+                            if !ready {
+                                ready = true;
+                                tracing::info!("ready (standing by)");
+                                super::notify::notify("READY=1");
+                                show_readiness(&readiness, None, ready);
+                            }
                         }
-                        Ok(None) => {}
                         Err(e) => tracing::debug!(error = %e, "cannot read the shared state"),
                     }
                 }
@@ -865,15 +884,6 @@ fn watch(
             .map_err(|e| StartError::Trigger(format!("cannot watch {}: {e}", path.display())))?;
     }
     Ok(watcher)
-}
-
-/// A background task that stops when its handle is dropped.
-struct DropAbort(tokio::task::JoinHandle<()>);
-
-impl Drop for DropAbort {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 #[cfg(test)]

@@ -7,3 +7,4 @@ pub mod constant_time;
 pub mod glob;
 pub mod hex;
 pub mod percent;
+pub mod task;

@@ -10,6 +10,7 @@
 
 pub(crate) mod html;
 pub mod render;
+mod replicas;
 mod routes;
 mod sign_in;
 pub mod tokens;
@@ -45,6 +46,8 @@ pub struct PagesState {
     /// The data-plane nodes, as the provider last saw them: a table on
     /// the index, and series in `/metrics`.
     pub nodes: tokio::sync::watch::Receiver<crate::provider::embedded::FleetStatus>,
+    /// Replicas on etcd: this replica's view; `None` for a daemon alone.
+    pub cluster: Option<Arc<crate::daemon::replica::ClusterView>>,
 }
 
 /// Serves `router` (the pages, with the API nested under `/v1`) on

@@ -16,10 +16,11 @@ use std::fmt::Write as _;
 /// The index: recent commits (newest first, as given) with their
 /// statuses, judgements and drift, and the data-plane nodes.
 #[must_use]
-pub fn index(records: &[CommitRecord], nodes: &FleetStatus) -> String {
+pub fn index(records: &[CommitRecord], nodes: &FleetStatus, replicas: Option<&str>) -> String {
     let mut body = String::from("<h1>Recent commits</h1>\n");
     if records.is_empty() {
         body.push_str("<p class=\"muted\">No commit judged yet.</p>\n");
+        body.push_str(replicas.unwrap_or_default());
         body.push_str(&nodes_table(nodes));
         return page("lbops", &body);
     }
@@ -51,6 +52,7 @@ pub fn index(records: &[CommitRecord], nodes: &FleetStatus) -> String {
         );
     }
     body.push_str("</tbody>\n</table>\n");
+    body.push_str(replicas.unwrap_or_default());
     body.push_str(&nodes_table(nodes));
     page("lbops", &body)
 }
@@ -731,7 +733,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
             },
         );
         for html in [
-            index(std::slice::from_ref(&record), &FleetStatus::default()),
+            index(std::slice::from_ref(&record), &FleetStatus::default(), None),
             commit(&record),
         ] {
             assert!(!html.contains("<script"), "{html}");
@@ -755,7 +757,11 @@ spec: {emails: [bob@example.test], groups: [web-team]}
             .get_mut(&StatusContext::Authorize)
             .unwrap()
             .sink_error = Some("the forge answered 401 Unauthorized".into());
-        let html = index(&[denied.clone(), allowed.clone()], &FleetStatus::default());
+        let html = index(
+            &[denied.clone(), allowed.clone()],
+            &FleetStatus::default(),
+            None,
+        );
         let first = html.find(&denied.commit.to_string()).unwrap();
         let second = html.find(&allowed.commit.to_string()).unwrap();
         assert!(first < second, "newest first");
@@ -782,7 +788,7 @@ spec: {emails: [bob@example.test], groups: [web-team]}
         assert!(html.contains(">accepted</span>"), "{html}");
         assert!(html.contains(">refused: 1 denied</span>"), "{html}");
         assert!(html.contains("canary to 50<br><span class=\"who\">bob@example.test</span>"));
-        assert!(index(&[], &FleetStatus::default()).contains("No commit judged yet"));
+        assert!(index(&[], &FleetStatus::default(), None).contains("No commit judged yet"));
     }
 
     fn token_row(name: &str, flags: Vec<Flag>) -> TokenRow {

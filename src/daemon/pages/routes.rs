@@ -47,9 +47,14 @@ async fn security_headers(mut response: Response) -> Response {
 
 async fn index(State(state): State<PagesState>) -> Html<String> {
     let nodes = state.nodes.borrow().clone();
+    let replicas = state
+        .cluster
+        .as_ref()
+        .map(|view| super::replicas::section(&view.replica, &view.facts()));
     Html(render::index(
         &state.journal.recent(crate::daemon::journal::REMEMBERED),
         &nodes,
+        replicas.as_deref(),
     ))
 }
 

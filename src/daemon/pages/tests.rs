@@ -55,6 +55,7 @@ async fn probes_metrics_and_pages_answer_with_their_headers() {
         oidc: None,
         idp: Default::default(),
         nodes: tokio::sync::watch::channel(Default::default()).1,
+        cluster: None,
     };
     let commit = "c0ffee".repeat(6) + "c0ff";
     state.journal.status(
