@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod aws_model;
+pub mod cluster;
 pub mod estate;
 pub mod etcd;
 pub mod git;
