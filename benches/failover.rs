@@ -15,7 +15,7 @@
 //! `cargo bench --profile dev --bench failover` measures the same.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(unused_imports, dead_code)]
+#[allow(unused_imports)]
 mod common;
 
 use common::cluster::{wait_for_log, Cluster};

@@ -9,8 +9,11 @@
 
 mod common;
 
+use common::api;
 use common::cluster::{http, wait_for_log, Cluster};
 use common::estate::{pools, wait_for_status, Daemon};
+use common::git::SshKey;
+use lbops::spec::material::api_token::ApiToken;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -208,4 +211,91 @@ async fn without_etcd_the_leader_applies_nothing_traffic_flows_and_it_resumes_wh
     wait_for_status(&c.repo, &shift, "lbops/apply: success", &a).await;
     let share = c.canary_share().await;
     assert!((0.38..0.62).contains(&share), "canary at 50%: {share}");
+}
+
+/// deploy-bot (role web-oncall) with a token that may register targets
+/// of `pool/web`.
+fn bots(adder: &ApiToken) -> String {
+    format!(
+        "kind: ServiceAccount
+name: deploy-bot
+spec:
+  owner: alice
+  roles: [web-oncall]
+  tokens:
+    - {{name: adder, id: {}, hash: '{}', expires: 2099-01-01, scopes: [pool.targets.update], resources: ['pool/web']}}
+",
+        adder.id(),
+        adder.stored_hash()
+    )
+}
+
+/// Registers `target` in pool `web` with Idempotency-Key `key`.
+async fn register(
+    api: std::net::SocketAddr,
+    token: &ApiToken,
+    key: &str,
+    target: &str,
+) -> (u16, serde_json::Value) {
+    let headers = format!(
+        "authorization: Bearer {}\r\ncontent-type: application/json\r\nidempotency-key: {key}\r\n",
+        token.expose()
+    );
+    let body = format!("{{\"address\": \"{target}\", \"weight\": 1}}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, text) = api::call(
+            api,
+            "POST",
+            "/v1/pools/web/targets?wait=applied&timeout=20s",
+            &headers,
+            &body,
+        )
+        .await;
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if json["code"] != "not-ready" || Instant::now() > deadline {
+            return (status, json);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_go_through_the_leader_and_a_retry_after_a_failover_makes_no_second_commit() {
+    let adder = ApiToken::generate(api::random);
+    let c = Cluster::with_files(&[("bots.yaml", bots(&adder))]).await;
+    let api_key = SshKey::new("lbops-api");
+    let signing = format!(", signing_key_file: '{}'", api_key.private_key().display());
+    let mut a = c.replica_with("a", 2, &signing);
+    wait_for_log(&a, "taking over as leader", Duration::from_secs(30)).await;
+    wait_for_status(&c.repo, &c.first, "lbops/apply: success", &a).await;
+    let b = c.replica_with("b", 2, &signing);
+    wait_for_log(&b, "ready (standing by)", Duration::from_secs(30)).await;
+
+    // A standby refuses writes, naming the leader.
+    let target = c.canary.address.to_string();
+    let (status, refused) = register(api::address(&b).await, &adder, "deploy-1", &target).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (503, Some("not-leader")),
+        "{refused}"
+    );
+    assert!(
+        refused["message"].as_str().unwrap().contains("(a)"),
+        "{refused}"
+    );
+
+    // The leader writes; then it dies, and the pipeline retries the same
+    // call on the new leader: the commit the key made, not a second one.
+    let (status, made) = register(api::address(&a).await, &adder, "deploy-2", "127.0.0.1:9").await;
+    assert_eq!(status, 200, "{made}");
+    assert!(made["commit"].as_str().is_some_and(|c| c.len() == 40), "{made}");
+    let commits = api::commits(&c.repo);
+    a.kill();
+    wait_for_log(&b, "taking over as leader", Duration::from_secs(30)).await;
+    let (status, retried) =
+        register(api::address(&b).await, &adder, "deploy-2", "127.0.0.1:9").await;
+    assert_eq!(status, 200, "{retried}");
+    assert_eq!(retried["commit"], made["commit"], "{retried} {made}");
+    assert_eq!(api::commits(&c.repo), commits, "no second commit");
 }

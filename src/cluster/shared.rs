@@ -23,6 +23,14 @@ pub struct SharedStore {
     leadership: Leadership,
 }
 
+impl std::fmt::Debug for SharedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SharedStore {
     #[must_use]
     pub fn new(etcd: Arc<Etcd>, prefix: &str, leadership: Leadership) -> Self {

@@ -352,8 +352,14 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         None => None,
     };
     let mut leadership = replica.as_ref().map(|r| r.leadership.clone());
+    // The SCIM directory, shared by the replicas: kept by the leader,
+    // followed by the standbys.
+    let directory = scim.as_ref().map(|scim| scim.directory.clone());
     if let Some(replica) = &replica {
         metrics.cluster(replica.view.clone());
+        if let Some(directory) = &directory {
+            directory.share(replica.shared.clone());
+        }
     }
     let mut leading = replica.is_none();
     // Why no replica can lead, while this one (the last leader) knows.
@@ -373,14 +379,18 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         },
         state,
     );
-    let writer = Arc::new(super::api::writer::Writer::new(
+    let writer = super::api::writer::Writer::new(
         write_to,
         write_branch,
         api_signer,
         Some(triggers.clone()),
         journal.clone(),
         state_dir.join(super::api::writer::ledger_file::FILE),
-    )?);
+    )?;
+    let writer = Arc::new(match &replica {
+        Some(replica) => writer.shared(replica.shared.clone()),
+        None => writer,
+    });
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let pages = super::pages::router(super::pages::PagesState {
         journal: journal.clone(),
@@ -456,6 +466,10 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                 match role {
                     crate::cluster::Role::Leader { epoch, .. } if !leading => {
                         let Some(replica) = &replica else { continue };
+                        if let Some(Err(e)) = follow_directory(directory.as_deref()).await {
+                            tracing::warn!(error = %e, "cannot read the shared SCIM directory; not taking over yet");
+                            continue;
+                        }
                         match super::replica::shared_state(&replica.shared).await {
                             Ok(shared) => {
                                 tracing::info!(epoch, trusted = ?shared.as_ref().and_then(|s| s.trusted).map(|c| c.short()), "taking over as leader");
@@ -500,6 +514,9 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                     if let Err(e) = reconciler.unled(why).await {
                         tracing::warn!(error = %e, "cannot report the head as waiting for a leader");
                     }
+                }
+                if let Some(Err(e)) = follow_directory(directory.as_deref()).await {
+                    tracing::debug!(error = %e, "cannot follow the shared SCIM directory");
                 }
                 if let Some(replica) = &replica {
                     match super::replica::shared_state(&replica.shared).await {
@@ -623,6 +640,16 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
 /// How often a standby reads the shared state, to show the leader's
 /// trusted commit on its pages and API reads.
 const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+
+/// Takes up the replicas' shared SCIM directory, when there is one.
+async fn follow_directory(
+    directory: Option<&super::scim::Directory>,
+) -> Option<Result<(), String>> {
+    match directory {
+        Some(directory) => Some(directory.follow().await),
+        None => None,
+    }
+}
 
 /// The next change of this replica's role; never, for a daemon alone.
 async fn role_changed(

@@ -29,6 +29,11 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn new() -> Self {
+        Self::with_files(&[]).await
+    }
+
+    /// The cluster, with `files` (path, text) in the first commit too.
+    pub async fn with_files(files: &[(&str, String)]) -> Self {
         let team = Team::new();
         let stable = Backend::start_at("stable", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
         let canary = Backend::start_at("canary", Reply::Name, "127.0.0.1:0".parse().unwrap()).await;
@@ -38,6 +43,9 @@ impl Cluster {
         repo.write("access.yaml", &team.access());
         repo.write("pools.yaml", &pools(&stable, &canary, 10, 1));
         repo.write("balancers.yaml", &balancer(port));
+        for (path, text) in files {
+            repo.write(path, text);
+        }
         let first = repo.commit(&team.alice(), "the estate");
         let dir = tempfile::tempdir().unwrap();
         let token = "replica-test-admin-token";
@@ -80,6 +88,12 @@ impl Cluster {
 
     /// Starts replica `name` with a lease of `ttl` seconds.
     pub fn replica(&self, name: &str, ttl: u32) -> Daemon {
+        self.replica_with(name, ttl, "")
+    }
+
+    /// Starts replica `name`; `api` is added to the `api:` mapping (e.g.
+    /// `, signing_key_file: '…'`).
+    pub fn replica_with(&self, name: &str, ttl: u32, api: &str) -> Daemon {
         let [dp1, dp2, dp3] = [self.admins[0], self.admins[1], self.admins[2]];
         let config = format!(
             "repository: {{path: '{repo}', branch: main}}
@@ -92,7 +106,7 @@ provider:
       - {{name: dp-2, url: 'http://{dp2}', token_file: '{token}'}}
       - {{name: dp-3, url: 'http://{dp3}', token_file: '{token}'}}
 drift: {{schedule: '* * * * * *', kinds: {{Pool: revert, LoadBalancer: revert}}}}
-api: {{listen: '127.0.0.1:0'}}
+api: {{listen: '127.0.0.1:0'{api}}}
 state_dir: '{state}'
 cluster:
   replica: {name}

@@ -96,6 +96,9 @@ pub enum ApiError {
     /// made, so none was.
     #[error("the Idempotency-Key could not be recorded, so nothing was committed")]
     KeysUnavailable,
+    /// Replicas on etcd: writes go through the leader.
+    #[error("this replica stands by; writes go through the leader{}", leader.as_ref().map(|l| format!(" ({l})")).unwrap_or_default())]
+    NotLeader { leader: Option<String> },
     /// The branch kept moving while the edit was being made.
     #[error("the branch moved {0} times while the change was being committed")]
     Conflict(u32),
@@ -158,7 +161,8 @@ impl ApiError {
             | ApiError::IdpUnavailable
             | ApiError::AuditUnavailable
             | ApiError::NoSigningKey
-            | ApiError::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | ApiError::KeysUnavailable
+            | ApiError::NotLeader { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) | ApiError::IdempotencyKeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -197,6 +201,7 @@ impl ApiError {
             ApiError::Invalid(_) => "invalid",
             ApiError::IdempotencyKeyReused => "idempotency-key-reused",
             ApiError::KeysUnavailable => "idempotency-keys-unavailable",
+            ApiError::NotLeader { .. } => "not-leader",
             ApiError::Conflict(_) => "conflict",
             ApiError::NotSupportedYet(_) => "not-supported-yet",
             ApiError::NoSigningKey => "no-signing-key",
@@ -280,6 +285,10 @@ impl ApiError {
                 "an operator must make the state directory writable again (see the daemon's log); \
                  then call again with the same Idempotency-Key"
             }
+            ApiError::NotLeader { .. } => {
+                "call the leading replica (its pages name it), or call again after Retry-After: \
+                 a load balancer in front of the replicas sends the retry on"
+            }
             ApiError::Conflict(_) => "call again; the change is re-applied on the new head",
             ApiError::NotSupportedYet(_) => {
                 "this daemon serves no write endpoints; push a signed commit to the repository \
@@ -346,6 +355,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::NotReady => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            ApiError::NotLeader { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }

@@ -72,11 +72,17 @@ pub struct Writer {
     keys: tokio::sync::Mutex<Keys>,
 }
 
-/// The remembered keys and the file that keeps them.
+/// The remembered keys and the file that keeps them; with replicas on
+/// etcd, the ledger is the replicas' shared one, read before each keyed
+/// call and written under the leader's fence.
 struct Keys {
     ledger: Ledger,
     file: PathBuf,
+    shared: Option<crate::cluster::SharedStore>,
 }
+
+/// The name of the replicas' shared Idempotency-Key ledger in etcd.
+pub const SHARED_KEYS: &str = "idempotency-keys";
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -119,8 +125,18 @@ impl Writer {
             keys: tokio::sync::Mutex::new(Keys {
                 ledger,
                 file: keys_file,
+                shared: None,
             }),
         })
+    }
+
+    /// Replicas on etcd: writes only while this replica leads, with the
+    /// replicas' shared Idempotency-Key ledger, so that a retry after a
+    /// failover finds the commit the last leader made for its key.
+    #[must_use]
+    pub fn shared(mut self, shared: crate::cluster::SharedStore) -> Self {
+        self.keys.get_mut().shared = Some(shared);
+        self
     }
 }
 
@@ -243,6 +259,7 @@ pub async fn write_call(
         unix: api.clock.unix_seconds(),
     };
     let mut keys = writer.keys.lock().await;
+    keys.lead().await?;
     let (commit, request) = match key {
         None => (write.commit(&fresh).await?, fresh),
         Some(key) => write.keyed(&mut keys, key, body, fresh).await?,
@@ -285,12 +302,46 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 }
 
 impl Keys {
-    /// Writes the ledger to its file.
+    /// Replicas on etcd: refuses unless this replica leads, and takes up
+    /// the shared ledger as the last leader left it. A daemon alone: Ok.
+    async fn lead(&mut self) -> Result<(), ApiError> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        if let crate::cluster::Role::Standby { leader, .. } = shared.leadership().role() {
+            return Err(ApiError::NotLeader { leader });
+        }
+        match shared.read(SHARED_KEYS).await {
+            Ok(Some(bytes)) => match ledger_file::decode(&bytes) {
+                Ok(ledger) => self.ledger = ledger,
+                Err(problem) => {
+                    tracing::error!(%problem, "api: the shared Idempotency-Key ledger in etcd is damaged; nothing is committed");
+                    return Err(ApiError::KeysUnavailable);
+                }
+            },
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "api: cannot read the shared Idempotency-Key ledger; nothing is committed");
+                return Err(ApiError::KeysUnavailable);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the ledger to its file, and to etcd under the fence.
     async fn save(&self) -> std::io::Result<()> {
         let (file, ledger) = (self.file.clone(), self.ledger.clone());
+        let bytes = ledger_file::encode(&ledger);
         tokio::task::spawn_blocking(move || ledger_file::save(&file, &ledger))
             .await
-            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)??;
+        if let Some(shared) = &self.shared {
+            shared
+                .write(SHARED_KEYS, bytes)
+                .await
+                .map_err(std::io::Error::other)?;
+        }
+        Ok(())
     }
 
     /// Records `commit` as `key`'s. The commit is made whatever happens

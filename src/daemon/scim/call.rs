@@ -98,16 +98,24 @@ pub async fn call(State(scim): State<ScimState>, request: Request) -> Response {
         kept = false;
     } else if let Some(Pending { mut store, planned }) = pending {
         if let Err(error) = scim.directory.commit(&mut store, &planned.delta).await {
-            tracing::error!(%error, "scim: cannot keep the directory on disk; the change was taken back");
+            tracing::error!(%error, "scim: cannot keep the directory; the change was taken back");
             let taken_back = AuditEvent::new(EventKind::ScimCall, actor, "not_kept")
                 .with_detail(json!({"path": path, "seq": seq, "reason": error.to_string()}));
             if let Err(error) = record(&scim, taken_back).await {
                 tracing::error!(%error, "scim: cannot write the audit log");
             }
-            answer = Answer::Error(ScimError::Internal(
-                "lbops could not keep the change on disk, so nothing was changed; try again"
-                    .to_owned(),
-            ));
+            answer = Answer::Error(match error {
+                super::directory::CommitError::NotLeader(_) => ScimError::Unavailable(
+                    "this lbops replica stands by, so nothing was changed; the leader keeps the \
+                     identity provider's changes: try again (a load balancer in front of the \
+                     replicas sends the retry on)"
+                        .to_owned(),
+                ),
+                super::directory::CommitError::Io(_) => ScimError::Internal(
+                    "lbops could not keep the change on disk, so nothing was changed; try again"
+                        .to_owned(),
+                ),
+            });
             kept = false;
         } else if let Answer::Changed {
             status,

@@ -37,6 +37,23 @@ pub struct Directory {
     store: Arc<Mutex<Store>>,
     path: PathBuf,
     view: watch::Sender<Arc<DirectoryView>>,
+    /// Replicas on etcd: the directory is the replicas' shared one, kept
+    /// by the leader (under its fence) and followed by the standbys.
+    shared: std::sync::OnceLock<crate::cluster::SharedStore>,
+}
+
+/// The name of the replicas' shared SCIM directory in etcd.
+pub const SHARED: &str = "scim-directory";
+
+/// Why a change was not kept.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("cannot write the directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(
+        "this replica stands by: the identity provider's changes are kept by the leader ({0})"
+    )]
+    NotLeader(String),
 }
 
 impl Directory {
@@ -56,7 +73,39 @@ impl Directory {
             store: Arc::new(Mutex::new(store)),
             path,
             view,
+            shared: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Replicas on etcd: keep the directory in etcd from now on.
+    pub fn share(&self, shared: crate::cluster::SharedStore) {
+        let _ = self.shared.set(shared);
+    }
+
+    /// Replicas on etcd: takes up the shared directory as the leader last
+    /// kept it (when it differs from this replica's), on disk too.
+    pub async fn follow(&self) -> Result<(), String> {
+        let Some(shared) = self.shared.get() else {
+            return Ok(());
+        };
+        let Some(bytes) = shared.read(SHARED).await.map_err(|e| e.to_string())? else {
+            return Ok(());
+        };
+        let mut store = self.lock().await;
+        if store.to_json() == bytes {
+            return Ok(());
+        }
+        let taken = Store::from_json(&bytes)
+            .map_err(|e| format!("the shared SCIM directory is damaged: {e}"))?;
+        let path = self.path.clone();
+        let copy = bytes.clone();
+        tokio::task::spawn_blocking(move || write_atomically(&path, &copy))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+            .map_err(|e| e.to_string())?;
+        *store = taken;
+        self.view.send_replace(Arc::new(DirectoryView::of(&store)));
+        Ok(())
     }
 
     /// What the identity provider has said, as of the last change.
@@ -78,12 +127,19 @@ impl Directory {
 
     /// Applies `delta` to the held store and keeps it on disk; when it
     /// cannot be kept, takes it back and says why.
-    pub async fn commit(&self, store: &mut Store, delta: &Delta) -> std::io::Result<()> {
+    pub async fn commit(&self, store: &mut Store, delta: &Delta) -> Result<(), CommitError> {
         if delta.is_empty() {
             return Ok(());
         }
         store.apply(delta);
         let bytes = store.to_json();
+        if let Some(shared) = self.shared.get() {
+            // Under the leader's fence: a standby keeps nothing.
+            if let Err(e) = shared.write(SHARED, bytes.clone()).await {
+                store.undo(delta);
+                return Err(CommitError::NotLeader(e.to_string()));
+            }
+        }
         let path = self.path.clone();
         let written = tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
             .await
@@ -95,7 +151,7 @@ impl Directory {
             }
             Err(e) => {
                 store.undo(delta);
-                Err(e)
+                Err(CommitError::Io(e))
             }
         }
     }
