@@ -1033,6 +1033,29 @@ state_dir: state
     }
 
     #[test]
+    fn a_drift_field_that_does_not_exist_is_named_with_the_valid_ones() {
+        let text = GOOD.replace(
+            "  kinds: {Pool: revert}",
+            "  kinds: {Pool: revert}\n  fields:\n    - {kind: LoadBalancer, field: routes, mode: revert}",
+        );
+        let errors = DaemonConfig::parse("lbops.yaml", &text).unwrap_err();
+        assert_eq!(errors.problems.len(), 1, "{errors}");
+        assert_eq!(errors.problems[0].line, 14, "at the list: {errors}");
+        assert!(
+            errors.problems[0].message.starts_with(
+                "drift.fields[0].field: `routes` is not a field of LoadBalancer; use one of existence, listeners"
+            ),
+            "{errors}"
+        );
+        let text = GOOD.replace(
+            "  kinds: {Pool: revert}",
+            "  fields: [{kind: Pool, field: weights, mode: accept, names: [db]}]",
+        );
+        let config = DaemonConfig::parse("lbops.yaml", &text).unwrap();
+        assert_eq!(config.drift.policy.fields.len(), 1);
+    }
+
+    #[test]
     fn unknown_fields_and_bad_values_are_reported_at_their_line() {
         let text = GOOD.replace("  branch: main", "  branch: main\n  brnch: x");
         let errors = DaemonConfig::parse("lbops.yaml", &text).unwrap_err();
