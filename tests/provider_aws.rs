@@ -675,10 +675,10 @@ async fn a_hand_change_in_the_account_is_drift_and_is_reverted() {
 
     // The daemon's drift check: what runs against the applied commit.
     let observed = provider.observe().await.unwrap();
-    let (drifted, revert) = lbops::daemon::drift::detect(&desired, &observed, |_| {
+    let (drifted, revert) = lbops::daemon::drift::detect(&desired, &observed, |_, _| {
         lbops::daemon::config::DriftMode::Revert
     });
-    let summary = lbops::daemon::drift::summary(&drifted);
+    let summary = lbops::daemon::drift::summary(&drifted, lbops::daemon::config::DriftMode::Revert);
     assert!(summary.contains("loadbalancer/shop"), "{summary}");
     assert!(!revert.is_empty());
     let outcomes = provider.apply(&revert, context(&desired)).await;

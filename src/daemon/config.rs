@@ -6,7 +6,6 @@ use crate::source::{CommitId, Credentials, SecretRef};
 use crate::spec::units::Dur;
 use crate::spec::yaml::{self, de};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -56,7 +55,7 @@ struct ConfigFile {
     #[serde(default)]
     provider: ProviderFile,
     #[serde(default)]
-    drift: DriftConfig,
+    drift: super::drift::policy::DriftFile,
     #[serde(default)]
     statuses: StatusConfig,
     #[serde(default)]
@@ -379,47 +378,7 @@ fn default_admin_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-/// What to do when a balancer no longer runs what git says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DriftMode {
-    /// Status, alert and audit record; leave it.
-    Report,
-    /// The same, then put back what git says.
-    Revert,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DriftConfig {
-    /// A cron expression with seconds (`sec min hour day month weekday`).
-    #[serde(default = "default_schedule")]
-    pub schedule: String,
-    /// The mode for kinds not named in `kinds`.
-    #[serde(default = "report")]
-    pub mode: DriftMode,
-    /// Per kind: `Pool: revert`, `LoadBalancer: report`, …
-    #[serde(default)]
-    pub kinds: BTreeMap<String, DriftMode>,
-}
-
-impl Default for DriftConfig {
-    fn default() -> Self {
-        DriftConfig {
-            schedule: default_schedule(),
-            mode: DriftMode::Report,
-            kinds: BTreeMap::new(),
-        }
-    }
-}
-
-fn default_schedule() -> String {
-    "0 * * * * *".to_owned()
-}
-
-fn report() -> DriftMode {
-    DriftMode::Report
-}
+pub use super::drift::policy::{DriftConfig, DriftMode, DriftPolicy};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -629,16 +588,6 @@ impl DaemonConfig {
                 .collect(),
         })
     }
-
-    /// The drift mode for one kind.
-    #[must_use]
-    pub fn drift_mode(&self, kind: crate::spec::kinds::Kind) -> DriftMode {
-        self.drift
-            .kinds
-            .iter()
-            .find(|(name, _)| crate::spec::kinds::Kind::parse(name) == Some(kind))
-            .map_or(self.drift.mode, |(_, mode)| *mode)
-    }
 }
 
 /// A rule across fields that the config breaks: the field path it is
@@ -657,23 +606,16 @@ impl ConfigFile {
             .trigger
             .webhook
             .map(|hook| hook.check(&self.api, &mut problems));
-        if let Err(e) = cron::Schedule::from_str(&self.drift.schedule) {
+        if let Err(e) = cron::Schedule::from_str(self.drift.schedule()) {
             // The parser's message repeats the input over several lines; its last line says why.
             let e = e.to_string();
             let e = e.lines().last().unwrap_or_default();
             problems.push((
                 vec!["drift", "schedule"],
-                format!("`{}` is not a cron expression ({e}); write six fields with seconds first, e.g. `0 */5 * * * *` for every five minutes", self.drift.schedule),
+                format!("`{}` is not a cron expression ({e}); write six fields with seconds first, e.g. `0 */5 * * * *` for every five minutes", self.drift.schedule()),
             ));
         }
-        for kind in self.drift.kinds.keys() {
-            if crate::spec::kinds::Kind::parse(kind).is_none() {
-                problems.push((
-                    vec!["drift", "kinds"],
-                    format!("`{kind}` is not a kind; use LoadBalancer, Pool or Certificate"),
-                ));
-            }
-        }
+        let drift = self.drift.check(&mut problems);
         if let Some(instance) = &self.statuses.instance {
             if instance.parse::<crate::spec::units::Name>().is_err() {
                 problems.push((
@@ -697,7 +639,9 @@ impl ConfigFile {
         let oidc = oidc.map_or(Some(None), |checked| checked.map(Some));
         let cluster = self.cluster.map(|cluster| cluster.check(&mut problems));
         let cluster = cluster.map_or(Some(None), |checked| checked.map(Some));
-        match (repository, trust, embedded, webhook, scim, oidc, cluster) {
+        match (
+            repository, trust, embedded, webhook, scim, oidc, cluster, drift,
+        ) {
             (
                 Some(repository),
                 Some(trust),
@@ -706,6 +650,7 @@ impl ConfigFile {
                 Some(scim),
                 Some(oidc),
                 Some(cluster),
+                Some(drift),
             ) if problems.is_empty() => Ok(DaemonConfig {
                 repository,
                 trigger: TriggerConfig {
@@ -718,7 +663,7 @@ impl ConfigFile {
                     embedded,
                     aws: self.provider.aws,
                 },
-                drift: self.drift,
+                drift,
                 statuses: self.statuses,
                 api: self.api,
                 alerts: self.alerts,
@@ -1074,14 +1019,40 @@ state_dir: state
         assert!(config.trigger.watch && config.trust.verify_signatures);
         assert_eq!(config.statuses.git_notes.notes_ref, "refs/notes/lbops");
         assert_eq!(config.api.listen, "127.0.0.1:8712".parse().unwrap());
+        use crate::daemon::drift::DriftField;
+        use crate::spec::kinds::{Kind, ResourceId};
+        let mode = |kind, field| {
+            let id = ResourceId::new(kind, "web".parse().unwrap());
+            config.drift.policy.mode(&id, field)
+        };
+        assert_eq!(mode(Kind::Pool, DriftField::Weights), DriftMode::Revert);
         assert_eq!(
-            config.drift_mode(crate::spec::kinds::Kind::Pool),
-            DriftMode::Revert
-        );
-        assert_eq!(
-            config.drift_mode(crate::spec::kinds::Kind::LoadBalancer),
+            mode(Kind::LoadBalancer, DriftField::Listeners),
             DriftMode::Report
         );
+    }
+
+    #[test]
+    fn a_drift_field_that_does_not_exist_is_named_with_the_valid_ones() {
+        let text = GOOD.replace(
+            "  kinds: {Pool: revert}",
+            "  kinds: {Pool: revert}\n  fields:\n    - {kind: LoadBalancer, field: routes, mode: revert}",
+        );
+        let errors = DaemonConfig::parse("lbops.yaml", &text).unwrap_err();
+        assert_eq!(errors.problems.len(), 1, "{errors}");
+        assert_eq!(errors.problems[0].line, 14, "at the list: {errors}");
+        assert!(
+            errors.problems[0].message.starts_with(
+                "drift.fields[0].field: `routes` is not a field of LoadBalancer; use one of existence, listeners"
+            ),
+            "{errors}"
+        );
+        let text = GOOD.replace(
+            "  kinds: {Pool: revert}",
+            "  fields: [{kind: Pool, field: weights, mode: accept, names: [db]}]",
+        );
+        let config = DaemonConfig::parse("lbops.yaml", &text).unwrap();
+        assert_eq!(config.drift.policy.fields.len(), 1);
     }
 
     #[test]

@@ -1,16 +1,17 @@
 //! Watching what runs against the trusted commit: drift is reported once
-//! per distinct drift, and reverted where the config says `revert` (what
-//! drift is, and its revert, is [`crate::daemon::drift`], pure).
+//! per distinct drift, and the fields the config says `revert` for are
+//! put back (what drift is, field by field, and its revert, is
+//! [`crate::daemon::drift`], pure).
 
 use super::{ReconcileError, Reconciler};
-use crate::daemon::drift;
+use crate::daemon::drift::{self, DriftMode};
 use crate::daemon::reporter::ReconcileEvent;
 use crate::model::StepOutcome;
 use crate::provider::{ApplyContext, Provider};
 
 impl<P: Provider> Reconciler<P> {
     /// Compares what runs with the applied commit; reports drift once per
-    /// distinct drift, and reverts it where the config says `revert`.
+    /// distinct drift, and reverts the fields the config says `revert` for.
     pub async fn check_drift(&mut self) -> Result<(), ReconcileError> {
         // A replica whose lease lapsed (paused, cut off) tells nothing.
         self.epoch_for_step()?;
@@ -18,28 +19,33 @@ impl<P: Provider> Reconciler<P> {
             return Ok(());
         };
         let observed = self.deps.provider.observe().await?;
-        let config = &self.deps.config;
-        let (drifted, revert) = drift::detect(&applied, &observed, |kind| config.drift_mode(kind));
+        let policy = &self.deps.config.drift.policy;
+        let (drifted, revert) =
+            drift::detect(&applied, &observed, |id, field| policy.mode(id, field));
         if drifted.is_empty() {
             // A drift lbops reverted stays on the commit as a failure: it
             // happened, and someone should find out who changed the balancer.
-            if let Some((_, false)) = self.last_drift.take() {
+            // Accepted drift never had a failure status to clear.
+            if let Some((_, true)) = self.last_drift.take() {
                 self.report(ReconcileEvent::DriftGone { commit }).await?;
             }
             return Ok(());
         }
-        let summary = drift::summary(&drifted);
-        let reverting = !revert.is_empty();
-        if self.last_drift.as_ref().map(|(s, _)| s) != Some(&summary) {
+        // Every field in every mode: an accepted drift that changes is
+        // recorded again, one that stays is recorded once.
+        let seen = [DriftMode::Revert, DriftMode::Report, DriftMode::Accept]
+            .map(|mode| drift::summary(&drifted, mode))
+            .join(" | ");
+        if self.last_drift.as_ref().map(|(s, _)| s) != Some(&seen) {
             self.report(ReconcileEvent::Drifted {
                 commit,
                 drifted: &drifted,
-                summary: &summary,
-                reverting,
             })
             .await?;
             self.save().await?;
-            self.last_drift = Some((summary, reverting));
+            let clears =
+                drift::any(&drifted, DriftMode::Report) && !drift::any(&drifted, DriftMode::Revert);
+            self.last_drift = Some((seen, clears));
         }
         if !revert.is_empty() {
             self.report(ReconcileEvent::Reverting {

@@ -100,8 +100,10 @@ pub struct Reconciler<P = Placed> {
     applied: Option<Arc<Catalog>>,
     /// Heads of other refs already planned against the trusted commit.
     planned: HashSet<(CommitId, CommitId)>,
-    /// The drift last reported (and whether lbops reverted it), so the
-    /// same drift is not reported every tick.
+    /// The drift last reported, every field in every mode (and whether
+    /// its failure status is cleared once it is gone: only drift left as
+    /// is, none of it reverted), so the same drift is not reported every
+    /// tick.
     last_drift: Option<(String, bool)>,
     /// The head the daemon stopped on, until the branch moves.
     waiting: Option<Waiting>,

@@ -11,7 +11,7 @@
 pub mod outbox;
 pub(super) mod text;
 
-use super::drift::Drifted;
+use super::drift::{self, DriftMode, Drifted};
 use super::journal::{ApplyResult, Journal, StatusRecord};
 use super::metrics::Metrics;
 use super::reconcile::{ReconcileError, Retry};
@@ -65,12 +65,11 @@ pub enum ReconcileEvent<'a> {
         head: CommitId,
         error: &'a ReconcileError,
     },
-    /// The balancers differ from `commit`, newly or differently.
+    /// The balancers differ from `commit`, newly or differently; each
+    /// field with the mode the policy gives it.
     Drifted {
         commit: CommitId,
         drifted: &'a [Drifted],
-        summary: &'a str,
-        reverting: bool,
     },
     /// The balancers run `commit` again after a drift lbops left as is.
     DriftGone { commit: CommitId },
@@ -222,34 +221,8 @@ impl Reporter {
                     .await;
                 self.alert(Alert::apply_failure(head, &why));
             }
-            E::Drifted {
-                commit,
-                drifted,
-                summary,
-                reverting,
-            } => {
-                tracing::warn!(commit = %commit.short(), drift = %summary, "drift");
-                recorded = Some(
-                    self.record(
-                        AuditEvent::new(EventKind::Drift, DAEMON_ACTOR, "drift")
-                            .with_commit(commit.to_string())
-                            .with_resources(drifted.iter().map(|d| d.resource.to_string()))
-                            .with_detail(serde_json::json!({ "fields": drifted })),
-                    )?,
-                );
-                self.post(
-                    commit,
-                    StatusContext::Drift,
-                    StatusState::Failure,
-                    &text::drifted(summary, reverting),
-                )
-                .await;
-                self.metrics.drifted();
-                self.alert(Alert::drift(commit, summary));
-                self.journal
-                    .update(commit, &self.branch, self.clock.unix_seconds(), |r| {
-                        r.drift = Some(summary.to_owned());
-                    });
+            E::Drifted { commit, drifted } => {
+                recorded = self.drifted(commit, drifted).await?;
             }
             E::DriftGone { commit } => {
                 self.post(
@@ -315,6 +288,74 @@ impl Reporter {
                     .await;
             }
         }
+        Ok(recorded)
+    }
+
+    /// Drift, by mode: accepted fields get an audit record (outcome
+    /// `accepted`) and nothing else; reverted and reported ones a record,
+    /// the `lbops/drift` failure, an alert and the page. Returns the last
+    /// record's head.
+    async fn drifted(
+        &mut self,
+        commit: CommitId,
+        drifted: &[Drifted],
+    ) -> Result<Option<Head>, AuditError> {
+        let mut recorded = None;
+        let only = |mode: DriftMode| -> Vec<Drifted> {
+            drifted
+                .iter()
+                .map(|d| Drifted {
+                    resource: d.resource.clone(),
+                    fields: d
+                        .fields
+                        .iter()
+                        .filter(|f| f.mode == mode)
+                        .cloned()
+                        .collect(),
+                })
+                .filter(|d| !d.fields.is_empty())
+                .collect()
+        };
+        let accepted = only(DriftMode::Accept);
+        if !accepted.is_empty() {
+            let summary = drift::summary(&accepted, DriftMode::Accept);
+            tracing::info!(commit = %commit.short(), drift = %summary, "drift accepted");
+            recorded = Some(
+                self.record(
+                    AuditEvent::new(EventKind::Drift, DAEMON_ACTOR, "accepted")
+                        .with_commit(commit.to_string())
+                        .with_resources(accepted.iter().map(|d| d.resource.to_string()))
+                        .with_detail(serde_json::json!({ "fields": accepted })),
+                )?,
+            );
+        }
+        let Some((action, summary)) = text::drift_parts(drifted) else {
+            return Ok(recorded);
+        };
+        let mut failing = only(DriftMode::Revert);
+        failing.extend(only(DriftMode::Report));
+        tracing::warn!(commit = %commit.short(), drift = %summary, "drift");
+        recorded = Some(
+            self.record(
+                AuditEvent::new(EventKind::Drift, DAEMON_ACTOR, "drift")
+                    .with_commit(commit.to_string())
+                    .with_resources(failing.iter().map(|d| d.resource.to_string()))
+                    .with_detail(serde_json::json!({ "fields": failing })),
+            )?,
+        );
+        self.post(
+            commit,
+            StatusContext::Drift,
+            StatusState::Failure,
+            &text::drifted(action, &summary),
+        )
+        .await;
+        self.metrics.drifted();
+        self.alert(Alert::drift(commit, &format!("{action}: {summary}")));
+        self.journal
+            .update(commit, &self.branch, self.clock.unix_seconds(), |r| {
+                r.drift = Some(summary.clone());
+            });
         Ok(recorded)
     }
 

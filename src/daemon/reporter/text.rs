@@ -5,6 +5,7 @@
 
 use super::super::reconcile::{ReconcileError, Retry};
 use crate::audit::DAEMON_ACTOR;
+use crate::daemon::drift::{self, DriftMode, Drifted};
 use crate::judge::{Identity, Judgement, Ruling};
 use crate::model::Step;
 use crate::spec::Code;
@@ -89,9 +90,24 @@ pub fn applied(steps: usize, behind: Option<&str>) -> String {
     }
 }
 
-/// `lbops/drift` of drift lbops found.
-pub fn drifted(summary: &str, reverting: bool) -> String {
-    let action = if reverting { "reverted" } else { "left as is" };
+/// What lbops did about a drift, and its reverted and reported fields,
+/// each naming its resource, field and values: `("partly reverted",
+/// "pool/web weights: put back 127.0.0.1:9001 to 10 (was 50); left as is:
+/// pool/autoscaled-web targets: …")`. `None` when every field is
+/// accepted: that is no failure, and nobody is told.
+pub fn drift_parts(drifted: &[Drifted]) -> Option<(&'static str, String)> {
+    let reverted = drift::summary(drifted, DriftMode::Revert);
+    let left = drift::summary(drifted, DriftMode::Report);
+    match (reverted.is_empty(), left.is_empty()) {
+        (true, true) => None,
+        (false, true) => Some(("reverted", reverted)),
+        (true, false) => Some(("left as is", left)),
+        (false, false) => Some(("partly reverted", format!("{reverted}; left as is: {left}"))),
+    }
+}
+
+/// `lbops/drift` of drift lbops found (see [`drift_parts`]).
+pub fn drifted(action: &str, summary: &str) -> String {
     format!("drift ({action}): {summary}")
 }
 
@@ -156,8 +172,19 @@ mod tests {
                 2,
                 Some("applied on 2 of 3 nodes; dp-3 is behind: connection refused"),
             ),
-            drifted("pool/web: set weights", true),
-            drifted("pool/web: set weights", false),
+            drifted(
+                "reverted",
+                "pool/web weights: put back 127.0.0.1:9001 to 10 (was 50)",
+            ),
+            drifted(
+                "partly reverted",
+                "pool/web weights: put back 127.0.0.1:9001 to 10 (was 50); left as is: \
+                 pool/autoscaled-web targets: 127.0.0.1:9003 running, not in git",
+            ),
+            drifted(
+                "left as is",
+                "pool/autoscaled-web targets: 127.0.0.1:9003 (weight 1) in git, missing",
+            ),
             planned(&accepted, Some(&[])),
             planned(&judgement(Ruling::Rewound), None),
             waiting(Retry::NeedsChange, &error),
