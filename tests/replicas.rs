@@ -289,7 +289,10 @@ async fn writes_go_through_the_leader_and_a_retry_after_a_failover_makes_no_seco
     // call on the new leader: the commit the key made, not a second one.
     let (status, made) = register(api::address(&a).await, &adder, "deploy-2", "127.0.0.1:9").await;
     assert_eq!(status, 200, "{made}");
-    assert!(made["commit"].as_str().is_some_and(|c| c.len() == 40), "{made}");
+    assert!(
+        made["commit"].as_str().is_some_and(|c| c.len() == 40),
+        "{made}"
+    );
     let commits = api::commits(&c.repo);
     a.kill();
     wait_for_log(&b, "taking over as leader", Duration::from_secs(30)).await;
