@@ -149,8 +149,16 @@ async fn a_leader_paused_past_its_lease_writes_nothing_when_it_wakes() {
     let b = c.replica("b", 2);
     wait_for_log(&b, "a replica on etcd", Duration::from_secs(30)).await;
 
+    let under_a = c.nodes().await;
     signal(&a, "-STOP");
     wait_for_log(&b, "taking over as leader", Duration::from_secs(30)).await;
+    // Before it has anything to apply, the new leader claims every node
+    // under its epoch: an older leader's late PUT is refused from now on.
+    wait_for_log(&b, "claimed the data-plane nodes", Duration::from_secs(30)).await;
+    let claimed = c.nodes().await;
+    for (n, ((_, before), (_, after))) in under_a.iter().zip(&claimed).enumerate() {
+        assert!(after > before, "node {n}: epoch {before} → {after}");
+    }
     c.repo
         .write("pools.yaml", &pools(&c.stable, &c.canary, 50, 1));
     let shift = c.repo.commit(&c.team.bob(), "canary to 50");

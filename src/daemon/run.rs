@@ -330,6 +330,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     };
     let rate_limit = config.api.rate_limit;
     let observer: Arc<dyn Observe> = provider.clone();
+    let claimer = provider.clone();
     let reporter = Reporter {
         audit: audit.clone(),
         notes,
@@ -475,6 +476,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                                 tracing::info!(epoch, trusted = ?shared.as_ref().and_then(|s| s.trusted).map(|c| c.short()), "taking over as leader");
                                 reconciler.lead(shared, epoch);
                                 leading = true;
+                                let claimed = claimer.claim(epoch).await;
+                                tracing::info!(epoch, nodes = claimed, "claimed the data-plane nodes for this epoch");
                                 unled = None;
                                 let takeover = super::replica::Takeover {
                                     replica: replica.name.clone(),

@@ -27,6 +27,12 @@ pub struct Placed {
 
 impl Placed {
     #[must_use]
+    /// A new leader claims the data-plane nodes under its epoch
+    /// ([`Fleet::claim`]); AWS has nothing to claim.
+    pub async fn claim(&self, epoch: u64) -> usize {
+        self.embedded.claim(epoch).await
+    }
+
     pub fn new(embedded: std::sync::Arc<Fleet>, aws: Option<AwsProvider>) -> Self {
         Self {
             embedded,

@@ -286,6 +286,45 @@ impl Driving {
 }
 
 impl Fleet {
+    /// A new leader's first word to the nodes: each one's own running
+    /// config sent back under `epoch`, so that from now on every node
+    /// refuses what an older leader may still send (a PUT it made just
+    /// before it was paused) — even when the new leader's plan is empty
+    /// and it would send nothing. Traffic does not change. Returns how
+    /// many nodes took it; one that is down takes it with its catch-up.
+    pub async fn claim(&self, epoch: u64) -> usize {
+        let _pushing = self.pushing.lock().await;
+        let claims = self.nodes.iter().enumerate().map(|(i, node)| async move {
+            let claimed = match node.client.running_config().await {
+                Ok(mut config) => {
+                    config.version += 1;
+                    let version = config.version;
+                    node.client
+                        .put_config(&config, Some(epoch))
+                        .await
+                        .map(|()| version)
+                }
+                Err(e) => Err(PushError::Unreachable(e.to_string())),
+            };
+            (i, claimed)
+        });
+        let claims: Vec<_> = claims.collect();
+        let mut taken = 0;
+        for (i, claimed) in join_all(claims).await {
+            match claimed {
+                Ok(version) => {
+                    taken += 1;
+                    self.saw(i, Ok(version), Some(Some(epoch)));
+                }
+                Err(PushError::Fenced { offered, highest }) => self.fence(i, offered, highest),
+                Err(e) => {
+                    tracing::warn!(node = %self.nodes[i].name, error = %e, "cannot claim the node for this leader's epoch")
+                }
+            }
+        }
+        taken
+    }
+
     /// Sends `config` to every live node, each under its next version;
     /// the ones that fail drop out.
     async fn push(&self, config: &DataplaneConfig, epoch: Option<u64>, driving: &mut Driving) {
