@@ -530,7 +530,12 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                             // A standby is ready once it follows: it
                             // serves the pages and API reads (and systemd's
                             // Type=notify needs READY=1 from it too).
-                            if !ready {
+                            // …and knows whom writes go to.
+                            let knows_leader = matches!(
+                                replica.leadership.role(),
+                                crate::cluster::Role::Standby { leader: Some(_), .. }
+                            );
+                            if !ready && knows_leader {
                                 ready = true;
                                 tracing::info!("ready (standing by)");
                                 super::notify::notify("READY=1");
