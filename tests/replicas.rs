@@ -310,3 +310,19 @@ async fn writes_go_through_the_leader_and_a_retry_after_a_failover_makes_no_seco
     assert_eq!(retried["commit"], made["commit"], "{retried} {made}");
     assert_eq!(api::commits(&c.repo), commits, "no second commit");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_signs_in_to_etcd_when_its_authentication_is_on() {
+    let c = Cluster::new().await;
+    c.etcd.enable_auth("etcd-test-password").await;
+    let password = c.state_dir("a").with_extension("etcd-password");
+    std::fs::write(&password, "etcd-test-password\n").unwrap();
+    let etcd = format!(", username: root, password_file: '{}'", password.display());
+    let a = c.replica_configured("a", 2, "", &etcd);
+    wait_for_log(&a, "taking over as leader", Duration::from_secs(30)).await;
+    wait_for_status(&c.repo, &c.first, "lbops/apply: success", &a).await;
+    assert!(
+        !a.logs().contains("etcd-test-password"),
+        "the password is never logged"
+    );
+}

@@ -94,6 +94,12 @@ impl Cluster {
     /// Starts replica `name`; `api` is added to the `api:` mapping (e.g.
     /// `, signing_key_file: '…'`).
     pub fn replica_with(&self, name: &str, ttl: u32, api: &str) -> Daemon {
+        self.replica_configured(name, ttl, api, "")
+    }
+
+    /// Starts replica `name`; `api` is added to the `api:` mapping and
+    /// `etcd` to the `cluster.etcd:` one (e.g. `, username: root, …`).
+    pub fn replica_configured(&self, name: &str, ttl: u32, api: &str, etcd: &str) -> Daemon {
         let [dp1, dp2, dp3] = [self.admins[0], self.admins[1], self.admins[2]];
         let config = format!(
             "repository: {{path: '{repo}', branch: main}}
@@ -112,13 +118,13 @@ cluster:
   replica: {name}
   prefix: /lbops/test
   lease_ttl: {ttl}s
-  etcd: {{endpoints: ['{etcd}'], timeout: 1s}}
+  etcd: {{endpoints: ['{endpoint}'], timeout: 1s{etcd}}}
 ",
             repo = self.repo.path().display(),
             first = self.first,
             token = self.dir.path().join("admin-token").display(),
             state = self.state_dir(name).display(),
-            etcd = self.etcd.endpoint(),
+            endpoint = self.etcd.endpoint(),
         );
         let path = self.dir.path().join(format!("lbops-{name}.yaml"));
         std::fs::write(&path, config).unwrap();

@@ -96,6 +96,31 @@ impl EtcdServer {
         }
     }
 
+    /// Turns etcd's authentication on, with user `root` (role root) and
+    /// `password`: from now on every call needs a token.
+    pub async fn enable_auth(&self, password: &str) {
+        for (path, body) in [
+            (
+                "/v3/auth/user/add",
+                format!("{{\"name\":\"root\",\"password\":\"{password}\"}}"),
+            ),
+            ("/v3/auth/role/add", "{\"name\":\"root\"}".to_owned()),
+            (
+                "/v3/auth/user/grant",
+                "{\"user\":\"root\",\"role\":\"root\"}".to_owned(),
+            ),
+            ("/v3/auth/enable", "{}".to_owned()),
+        ] {
+            let answer = post(self.client, path, &body).await;
+            assert!(answer.contains("header"), "{path}: {answer}");
+        }
+        let refused = post(self.client, "/v3/kv/range", "{\"key\":\"Zm9v\"}").await;
+        assert!(
+            refused.contains("user name is empty"),
+            "auth is on: {refused}"
+        );
+    }
+
     /// The value of `key`, read with etcd's own gateway.
     pub async fn get(&self, key: &str) -> Option<String> {
         use base64::Engine as _;
