@@ -28,23 +28,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// deploy-bot (role web-oncall) with a token that may register targets
-/// of `pool/web`.
-fn bots(adder: &ApiToken) -> String {
-    format!(
-        "kind: ServiceAccount
-name: deploy-bot
-spec:
-  owner: alice
-  roles: [web-oncall]
-  tokens:
-    - {{name: adder, id: {}, hash: '{}', expires: 2099-01-01, scopes: [pool.targets.update], resources: ['pool/web']}}
-",
-        adder.id(),
-        adder.stored_hash()
-    )
-}
-
 /// `web` (team web): the stable backend, checked every 100 ms.
 fn pools(stable: SocketAddr) -> String {
     format!(
@@ -90,7 +73,7 @@ impl Estate {
         let port = ports.hold();
         let repo = GitRepo::new();
         repo.write("access.yaml", &team.access());
-        repo.write("bots.yaml", &bots(&adder));
+        repo.write("bots.yaml", &common::api::deploy_bot(&adder));
         repo.write("pools/web.yaml", &pools(stable.address));
         repo.write("balancers.yaml", &balancer(port));
         let first = repo.commit(&team.alice(), "the estate, with deploy-bot");

@@ -221,23 +221,6 @@ async fn without_etcd_the_leader_applies_nothing_traffic_flows_and_it_resumes_wh
     assert!((0.38..0.62).contains(&share), "canary at 50%: {share}");
 }
 
-/// deploy-bot (role web-oncall) with a token that may register targets
-/// of `pool/web`.
-fn bots(adder: &ApiToken) -> String {
-    format!(
-        "kind: ServiceAccount
-name: deploy-bot
-spec:
-  owner: alice
-  roles: [web-oncall]
-  tokens:
-    - {{name: adder, id: {}, hash: '{}', expires: 2099-01-01, scopes: [pool.targets.update], resources: ['pool/web']}}
-",
-        adder.id(),
-        adder.stored_hash()
-    )
-}
-
 /// Registers `target` in pool `web` with Idempotency-Key `key`.
 async fn register(
     api: std::net::SocketAddr,
@@ -271,7 +254,7 @@ async fn register(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_go_through_the_leader_and_a_retry_after_a_failover_makes_no_second_commit() {
     let adder = ApiToken::generate(api::random);
-    let c = Cluster::with_files(&[("bots.yaml", bots(&adder))]).await;
+    let c = Cluster::with_files(&[("bots.yaml", api::deploy_bot(&adder))]).await;
     let api_key = SshKey::new("lbops-api");
     let signing = format!(", signing_key_file: '{}'", api_key.private_key().display());
     let mut a = c.replica_with("a", 2, &signing);

@@ -87,3 +87,20 @@ state_dir: '{}'
     daemon.ready().await;
     daemon
 }
+
+/// deploy-bot (role web-oncall, owned by alice) with a token that may
+/// register targets of `pool/web`.
+pub fn deploy_bot(adder: &lbops::spec::material::api_token::ApiToken) -> String {
+    format!(
+        "kind: ServiceAccount
+name: deploy-bot
+spec:
+  owner: alice
+  roles: [web-oncall]
+  tokens:
+    - {{name: adder, id: {}, hash: '{}', expires: 2099-01-01, scopes: [pool.targets.update], resources: ['pool/web']}}
+",
+        adder.id(),
+        adder.stored_hash()
+    )
+}
