@@ -32,6 +32,7 @@ fn context(catalog: &Catalog) -> ApplyContext<'_> {
         catalog,
         commit: CommitId::parse("0123456789abcdef0123456789abcdef01234567").unwrap(),
         epoch: None,
+        may_start: None,
     }
 }
 
@@ -1287,4 +1288,42 @@ async fn elastic_ips_of_a_failed_create_that_git_no_longer_lists_are_released_by
         .await;
     assert_eq!(held().await, ["198.51.100.17", "198.51.100.18"]);
     assert_eq!(account.census().await, (2, 4, 4, 2));
+}
+
+#[tokio::test]
+async fn a_leader_whose_lease_is_about_to_lapse_starts_no_aws_call() {
+    let _turn = moto().fresh().await;
+    let account = Account::new().await;
+    let calls = Arc::new(Calls::default());
+    let provider = account.provider(&calls).await;
+    let desired = account.catalog(unchanged);
+    let steps = plan(&desired, &provider.observe().await.unwrap()).steps;
+    assert!(!steps.is_empty());
+    // The lease holds for exactly two more steps.
+    let left = std::sync::atomic::AtomicUsize::new(2);
+    let may_start = || {
+        left.fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        )
+        .is_ok()
+    };
+    let context = ApplyContext {
+        may_start: Some(&may_start),
+        ..context(&desired)
+    };
+    let outcomes = provider.apply(&steps, context).await;
+    assert!(
+        matches!(outcomes[..2], [StepOutcome::Applied, StepOutcome::Applied]),
+        "{outcomes:?}"
+    );
+    match &outcomes[2] {
+        StepOutcome::Failed { reason } => assert!(reason.contains("leader lease"), "{reason}"),
+        other => panic!("the third step must not start: {other:?}"),
+    }
+    assert!(
+        outcomes[3..].iter().all(|o| *o == StepOutcome::Skipped),
+        "{outcomes:?}"
+    );
 }

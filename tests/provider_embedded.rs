@@ -73,6 +73,7 @@ async fn converge(provider: &EmbeddedProvider, desired: &Catalog) -> usize {
         catalog: desired,
         commit: CommitId::parse("0123456789abcdef0123456789abcdef01234567").unwrap(),
         epoch: None,
+        may_start: None,
     };
     let outcomes = provider.apply(&steps, context).await;
     assert!(

@@ -65,6 +65,10 @@ pub struct ApplyContext<'a> {
     /// sent with every config so that a data plane refuses a replaced
     /// leader; `None` when the daemon runs alone, with no election.
     pub epoch: Option<u64>,
+    /// Whether the leader may still start a step: `false` in the last
+    /// part of its lease. AWS, which cannot compare an epoch, asks it
+    /// before every call; `None`: always (a daemon alone).
+    pub may_start: Option<&'a (dyn Fn() -> bool + Sync)>,
 }
 
 /// A place balancers run. `apply` goes step by step and stops at the first

@@ -48,10 +48,12 @@ impl<P: Provider> Reconciler<P> {
             self.save().await?;
             // Re-checked before each round: a replica whose lease lapsed
             // meanwhile starts nothing.
+            let may_start = self.may_start();
             let context = ApplyContext {
                 catalog: desired,
                 commit,
                 epoch: self.epoch_for_step()?,
+                may_start: Some(&may_start),
             };
             let outcomes = self.deps.provider.apply(&steps, context).await;
             if let Some((index, StepOutcome::Failed { reason })) = outcomes

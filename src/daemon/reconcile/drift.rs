@@ -54,10 +54,12 @@ impl<P: Provider> Reconciler<P> {
             })
             .await?;
             self.save().await?;
+            let may_start = self.may_start();
             let context = ApplyContext {
                 catalog: &applied,
                 commit,
                 epoch: self.epoch_for_step()?,
+                may_start: Some(&may_start),
             };
             let outcomes = self.deps.provider.apply(&revert, context).await;
             if let Some(StepOutcome::Failed { reason }) = outcomes

@@ -197,6 +197,18 @@ impl<P: Provider> Reconciler<P> {
         }
     }
 
+    /// Asks, each time it is called, whether this replica may still start
+    /// a step: while it holds more than the last part of its lease; always
+    /// for a daemon alone. For providers that cannot compare an epoch.
+    pub(super) fn may_start(&self) -> impl Fn() -> bool + Sync + use<P> {
+        let leadership = self.deps.shared.as_ref().map(|s| s.leadership().clone());
+        move || {
+            leadership
+                .as_ref()
+                .is_none_or(|l| l.epoch_for_step(tokio::time::Instant::now()).is_some())
+        }
+    }
+
     /// This replica leads from now on, under `epoch`: it goes on from the
     /// state the last leader left in etcd (`shared`; `None` when no leader
     /// wrote any yet, then from its own), keeping its own audit head, and

@@ -363,6 +363,14 @@ impl Provider for AwsProvider {
             },
         };
         for (step, outcome) in steps.iter().zip(&mut outcomes) {
+            // AWS has no conditional writes: a leader whose lease is close
+            // to lapsing starts no further call (the next leader goes on).
+            if context.may_start.is_some_and(|may_start| !may_start()) {
+                *outcome = StepOutcome::Failed {
+                    reason: "this replica's leader lease is too close to lapsing to start another AWS call; the next leader goes on".to_owned(),
+                };
+                break;
+            }
             if let Err(e) = apply::step(self, &applying, &mut inventory, step).await {
                 tracing::warn!(step = %step, error = %e, "aws step failed");
                 *outcome = StepOutcome::Failed {

@@ -108,6 +108,7 @@ async fn estate(seed: u64, world: Arc<World>) -> BTreeSet<&'static str> {
             catalog: &desired,
             commit: crate::source::CommitId::parse(&"ab".repeat(20)).unwrap(),
             epoch: None,
+            may_start: None,
         };
         let outcomes = provider.apply(&steps, context).await;
         let failed: Vec<_> = (steps.iter().zip(&outcomes))

@@ -109,6 +109,7 @@ async fn apply(fleet: &Fleet, desired: &Catalog, epoch: Option<u64>) -> Vec<Step
         catalog: desired,
         commit: crate::source::CommitId::parse(&"ab".repeat(20)).unwrap(),
         epoch,
+        may_start: None,
     };
     fleet.apply(&steps, context).await
 }
