@@ -119,9 +119,10 @@ async fn run(
     let (mut successes, mut failures) = (0u32, 0u32);
     loop {
         interval.tick().await;
-        let result = tokio::time::timeout(check.timeout.value.0, probe(&check.probe, &target.address))
-            .await
-            .unwrap_or(Err(ProbeFailure::TimedOut));
+        let result =
+            tokio::time::timeout(check.timeout.value.0, probe(&check.probe, &target.address))
+                .await
+                .unwrap_or(Err(ProbeFailure::TimedOut));
         let ok = result.is_ok();
         if ok {
             successes += 1;

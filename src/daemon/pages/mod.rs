@@ -2,12 +2,15 @@
 //! recent commits with their statuses, decisions and drift;
 //! `GET /commits/{sha}` is the page each status links to (who, what
 //! changed, allowed or denied and why, the plan and its result);
+//! `GET /estate` shows every balancer as it runs, with live figures,
+//! drift and the commits that changed it ([`estate`]);
 //! `GET /tokens` lists the trusted policy's API tokens with their use,
 //! flagging those to look at ([`tokens`]);
 //! `GET /healthz`, `GET /readyz` and `GET /metrics` (Prometheus text).
 //! With OIDC configured, the pages `oidc.require_sign_in` names need a
 //! signed-in person ([`sign_in`]), and every page says who is signed in.
 
+pub mod estate;
 pub(crate) mod html;
 pub mod render;
 mod routes;
@@ -42,6 +45,10 @@ pub struct PagesState {
     /// What the identity provider took away: `/tokens` marks the tokens
     /// of deprovisioned owners.
     pub idp: crate::daemon::idp::IdpHandle,
+    /// What runs, for the estate page; `None`: no provider to observe.
+    pub live: Option<Arc<crate::daemon::api::Live>>,
+    /// The estate's figures and history.
+    pub estate: estate::Sources,
 }
 
 /// Serves `router` (the pages, with the API nested under `/v1`) on

@@ -54,6 +54,8 @@ async fn probes_metrics_and_pages_answer_with_their_headers() {
         started: 1_800_000_000,
         oidc: None,
         idp: Default::default(),
+        live: None,
+        estate: Default::default(),
     };
     let commit = "c0ffee".repeat(6) + "c0ff";
     state.journal.status(
