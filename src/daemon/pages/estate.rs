@@ -9,7 +9,8 @@
 //! * [`model`]: the view model; [`build`](mod@build): it from values (pure);
 //! * [`figures`]: the sampled rings behind the live figures;
 //! * [`history`]: which commit last changed what, from the journal;
-//! * [`render`] and [`svg`]: the page (pure).
+//! * [`render`] and [`svg`]: the page (pure); [`tree`]: `lbops status`'s
+//!   terminal tree (pure).
 //!
 //! Reading needs `state.read`: through the API as any read; on the page,
 //! a signed-in person holding it when OIDC is configured (without OIDC
@@ -22,6 +23,7 @@ pub mod model;
 mod page;
 pub mod render;
 pub mod svg;
+pub mod tree;
 
 #[cfg(test)]
 mod tests;

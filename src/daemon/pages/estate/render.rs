@@ -371,3 +371,32 @@ pub fn sparkline(values: &[f32]) -> String {
     out.push_str("\"/></svg>");
     out
 }
+
+/// The part of a commit's page that links to the elements it changed
+/// on the estate page; empty when it changed none.
+#[must_use]
+pub fn changed_elements(record: &crate::daemon::journal::CommitRecord) -> String {
+    use crate::spec::kinds::Kind;
+    let links: Vec<String> = super::history::changed_by(record)
+        .into_iter()
+        .filter_map(|id| {
+            let target = match id.kind {
+                Kind::LoadBalancer => anchor::balancer(id.name.as_str()),
+                Kind::Pool => anchor::pool(id.name.as_str()),
+                _ => return None,
+            };
+            Some(format!(
+                "<li><a href=\"/estate#{}\"><code>{}</code></a></li>",
+                esc(&target),
+                esc(&id.to_string())
+            ))
+        })
+        .collect();
+    if links.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<h2>Elements changed</h2>\n<ul class=\"changed\">{}</ul>\n",
+        links.concat()
+    )
+}

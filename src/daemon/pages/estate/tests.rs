@@ -167,3 +167,38 @@ fn sparklines_are_bounded_in_points() {
     assert_eq!(svg.matches(',').count(), 45, "{svg}");
     assert!(render::sparkline(&[]).is_empty());
 }
+
+#[test]
+fn the_terminal_tree_names_every_element_and_colours_only_when_asked() {
+    use super::tree::{tree, Colour};
+    let git = catalog(1);
+    let mut observed = observed_from(&catalog(7));
+    observed.pools.get_mut("web").unwrap().targets[1].health = Health::Unhealthy;
+    let estate = estate(&git, Some(&observed));
+    let plain = tree(&estate, Colour::Plain);
+    for expected in [
+        "loadbalancer/edge embedded 127.0.0.1 running",
+        "├─ route api path=/api* → api 25%, web 75%",
+        "└─ route default * → web 100%",
+        "pool/api",
+        "pool/web",
+        "(shown above)",
+        "127.0.0.1:9001 healthy w1 25% (runs w7) DRIFT: pool/web",
+        "127.0.0.1:9002 unhealthy w3 75%",
+        "127.0.0.1:9101 healthy",
+    ] {
+        assert!(plain.contains(expected), "no {expected:?} in\n{plain}");
+    }
+    assert!(!plain.contains('\x1b'));
+    let coloured = tree(&estate, Colour::Ansi);
+    assert!(
+        coloured.contains("\x1b[31;1munhealthy\x1b[0m"),
+        "{coloured}"
+    );
+}
+
+#[test]
+fn terminal_sparklines_scale_to_their_maximum() {
+    assert_eq!(super::tree::sparkline(&[0.0, 5.0, 10.0]), "▁▅█");
+    assert_eq!(super::tree::sparkline(&[0.0; 40]).chars().count(), 30);
+}
