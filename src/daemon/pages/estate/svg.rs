@@ -181,11 +181,13 @@ fn draw(nodes: &[Node], edges: &[(usize, usize, String)], name: &str) -> String 
             "<path class=\"edge\" d=\"M{x1} {y1} C{mid} {y1} {mid} {y2} {x2} {y2}\"/>"
         );
         if !label.is_empty() {
+            // A quarter along the curve: edges into one node (a pool two
+            // routes share) keep their labels apart there.
+            let (lx, ly) = quarter_along((x1, y1), mid, (x2, y2));
             let _ = write!(
                 svg,
-                "<text class=\"edge-label\" x=\"{}\" y=\"{}\">{}</text>",
-                x2.saturating_sub(30),
-                y2.saturating_sub(3),
+                "<text class=\"edge-label\" x=\"{lx}\" y=\"{}\">{}</text>",
+                ly.saturating_sub(3),
                 esc(label)
             );
         }
@@ -209,4 +211,13 @@ fn draw(nodes: &[Node], edges: &[(usize, usize, String)], name: &str) -> String 
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// The point at t = 1/4 of the edge's cubic curve (control points at
+/// `mid` on each end's height).
+fn quarter_along((x1, y1): (u32, u32), mid: u32, (x2, y2): (u32, u32)) -> (u32, u32) {
+    // Bernstein weights at t = 1/4, in 64ths: 27, 27, 9, 1.
+    let x = (27 * x1 + 27 * mid + 9 * mid + x2) / 64;
+    let y = (54 * y1 + 9 * y2 + y2) / 64;
+    (x, y)
 }
