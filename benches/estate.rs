@@ -40,7 +40,7 @@ fn estate(pools: usize) -> Vec<SourceFile> {
         }
         let _ = writeln!(
             text,
-            "  health_check: {{probe: {{http: {{path: /healthz}}}}, interval: 2s}}"
+            "  health_check: {{probe: {{http: {{path: /healthz}}}}, interval: 5s, timeout: 1s}}"
         );
     }
     for b in 0..pools / POOLS_PER_BALANCER {
@@ -128,9 +128,13 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000);
-    let catalog = spec::load(&estate(pools), &spec::Options::at(1_800_000_000))
-        .expect("the generated estate is valid")
-        .catalog;
+    let catalog = match spec::load(&estate(pools), &spec::Options::at(1_800_000_000)) {
+        Ok(valid) => valid.catalog,
+        Err(invalid) => panic!(
+            "the generated estate is invalid: {}",
+            invalid.diagnostics[0].message
+        ),
+    };
     let mut observed = lbops::plan::observed_from(&catalog);
     for (i, pool) in observed.pools.values_mut().enumerate() {
         if i % 10 == 0 {
