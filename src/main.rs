@@ -70,6 +70,10 @@ enum Command {
     Weights(cli::client::WeightsArgs),
     /// Split a balancer route's traffic between pools through the daemon's API.
     Routes(cli::client::RoutesArgs),
+    /// Show every balancer, route, pool and target as it runs — health,
+    /// weights, split, live figures, drift — as a tree, through the
+    /// daemon's API (`state.read`).
+    Status(cli::client::StatusArgs),
     /// Try lbops on this machine: the example repository as a fresh git
     /// repository signed with a demo key, backends for its pools, and the
     /// daemon serving it; prints what to try (curl, a signed commit, the
@@ -180,6 +184,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Targets(args) => Ok(cli::client::targets(args)),
         Command::Weights(args) => Ok(cli::client::weights(args)),
         Command::Routes(args) => Ok(cli::client::routes(args)),
+        Command::Status(args) => Ok(cli::client::status(args)),
     }
 }
 

@@ -401,8 +401,24 @@ async fn state_and_metrics_show_what_really_runs() {
         state["observed"]["load_balancers"]["front"]["listeners"][0]["port"],
         port
     );
+    // Each target's answers: how many, how many 5xx, by latency bucket
+    // (one per bound of the request histogram, and one past the last).
+    let mut targets = state["targets"].clone();
+    let counts = targets[0]
+        .as_object_mut()
+        .unwrap()
+        .remove("counts")
+        .unwrap();
+    assert_eq!(counts["answered"], 3, "{counts}");
+    assert_eq!(counts["errors_5xx"], 0, "{counts}");
+    let latency: Vec<u64> = serde_json::from_value(counts["latency"].clone()).unwrap();
     assert_eq!(
-        state["targets"],
+        (latency.len(), latency.iter().sum::<u64>()),
+        (lbops::dataplane::stats::LATENCY_BUCKETS.len() + 1, 3)
+    );
+    assert_eq!(counts["history"], serde_json::json!([]));
+    assert_eq!(
+        targets,
         serde_json::json!([{
             "pool": "web",
             "address": backend.address.to_string(),
@@ -411,6 +427,9 @@ async fn state_and_metrics_show_what_really_runs() {
             "healthy": true,
             "in_flight": 0,
             "requests": 3,
+            "weight": 4,
+            "effective_weight": 4,
+            "draining_left_ms": null,
         }])
     );
 

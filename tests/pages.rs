@@ -648,3 +648,177 @@ state_dir: '{}'
     let shots = tempfile::tempdir().unwrap();
     screenshot(&url, &screenshot_dir(shots.path()).join("tokens.png"));
 }
+
+/// A call to the data plane's admin API: status and body.
+async fn admin_call(method: &str, url: &str, token: &str, body: Option<String>) -> (u16, String) {
+    use http_body_util::{BodyExt, Full};
+    let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Full::new(bytes::Bytes::from(body.unwrap_or_default())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The `<tr …>` of the row with `id` in `page`, up to its end.
+fn row<'a>(page: &'a str, id: &str) -> &'a str {
+    let start = page
+        .find(&format!("<tr id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no row {id} in\n{page}"));
+    let end = page[start..]
+        .find("</tr>")
+        .map_or(page.len(), |e| start + e);
+    &page[start..end]
+}
+
+/// The estate page of a real daemon in a browser: every balancer, route,
+/// pool and target; a backend killed turns its target unhealthy on the
+/// page within the health check's interval (plus the page's own one
+/// second of observation cache); a weight changed by hand through the
+/// data plane's admin API is drift on that target and its pool, and on
+/// nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_estate_page_in_a_browser_shows_every_element_live_health_and_drift() {
+    use common::topology::{Topology, CHECK_INTERVAL_MS};
+    let t = Topology::start().await;
+    let base = t.daemon.pages().await;
+    t.traffic("/", 10).await;
+    t.traffic("/reports/q", 4).await;
+    let url = format!("{base}/estate");
+    let (stable, canary, db) = (
+        Topology::row("web", &t.stable.address),
+        Topology::row("web", &t.canary.address),
+        Topology::row("db", &t.db.address),
+    );
+
+    // Every target checked healthy, then what a reader sees.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _, page) = get(&url).await;
+        assert_eq!(status, 200, "{page}");
+        if [&stable, &canary, &db]
+            .iter()
+            .all(|id| row(&page, id).contains(">healthy<"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never all healthy:\n{page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let dom = chromium(&["--dump-dom"], &url);
+    assert!(!dom.contains("<script"), "{dom}");
+    assert!(dom.contains("<svg class=\"topology\""), "{dom}");
+    let text = visible_text(&dom);
+    for expected in [
+        "Balancer edge running".to_owned(),
+        format!(
+            "http :{} http reports path=/reports* forward → web 75%, db 25%",
+            t.port
+        ),
+        format!("http :{} http default * forward → web 100%", t.port),
+        "Pool web".to_owned(),
+        "Pool db".to_owned(),
+        format!("{} healthy 90", t.stable.address),
+        format!("{} healthy 10", t.canary.address),
+        format!("{} healthy 1", t.db.address),
+        "embedded".to_owned(),
+        "not changed by a commit judged here".to_owned(),
+    ] {
+        assert!(
+            text.contains(&expected),
+            "the estate lacks {expected:?}:\n{text}"
+        );
+    }
+    let shots = tempfile::tempdir().unwrap();
+    let shots = screenshot_dir(shots.path());
+    screenshot(&url, &shots.join("estate.png"));
+
+    // The canary's backend dies: unhealthy on the page within the check
+    // interval (one failure marks it down), the page's observation at
+    // most a second old.
+    t.canary.kill();
+    let killed = Instant::now();
+    let within = Duration::from_millis(CHECK_INTERVAL_MS + 200 + 1000 + 1500);
+    loop {
+        let (_, _, page) = get(&url).await;
+        if row(&page, &canary).contains(">unhealthy<") {
+            assert!(row(&page, &stable).contains(">healthy<"));
+            break;
+        }
+        assert!(
+            killed.elapsed() < within,
+            "the killed target is not unhealthy after {:?}:\n{}",
+            killed.elapsed(),
+            row(&page, &canary)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = visible_text(&chromium(&["--dump-dom"], &url));
+    assert!(
+        text.contains(&format!("{} unhealthy", t.canary.address)),
+        "{text}"
+    );
+
+    // Someone sets the stable target's weight by hand on the data plane.
+    let admin = format!("http://{}", t.daemon.admin().await);
+    let token = t.admin_token();
+    let (status, body) = admin_call("GET", &format!("{admin}/v1/config"), &token, None).await;
+    assert_eq!(status, 200, "{body}");
+    let mut config = lbops::dataplane::config::DataplaneConfig::parse(&body).unwrap();
+    config.version += 1;
+    for target in &mut config.pools.get_mut("web").unwrap().targets {
+        if target.address.value.to_string() == t.stable.address.to_string() {
+            target.weight.value = 40;
+        }
+    }
+    let (status, body) = admin_call(
+        "PUT",
+        &format!("{admin}/v1/config"),
+        &token,
+        Some(config.to_json()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let page = loop {
+        let (_, _, page) = get(&url).await;
+        if row(&page, &stable).contains("class=\"drift\"") {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "no drift shown:\n{page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        row(&page, &stable).contains("(runs 40)"),
+        "{}",
+        row(&page, &stable)
+    );
+    assert!(
+        !row(&page, &canary).contains("class=\"drift\""),
+        "{}",
+        row(&page, &canary)
+    );
+    assert!(
+        !row(&page, &db).contains("class=\"drift\""),
+        "{}",
+        row(&page, &db)
+    );
+    assert!(page.contains("1 element(s) drifted"), "{page}");
+    let dom = chromium(&["--dump-dom"], &url);
+    assert!(
+        dom.contains(&format!(
+            " drift\"><title>{} healthy — drifted",
+            t.stable.address
+        )),
+        "the picture outlines the drifted target:\n{dom}"
+    );
+    screenshot(&url, &shots.join("estate-drift.png"));
+}

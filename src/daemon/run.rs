@@ -393,6 +393,16 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         None => writer,
     });
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let live = Arc::new(Live::new(observer));
+    let estate = super::pages::estate::Sources {
+        figures: Arc::default(),
+        journal: journal.clone(),
+    };
+    let sampler = tokio::spawn(super::pages::estate::sample(
+        live.clone(),
+        reconciler.trusted(),
+        estate.figures.clone(),
+    ));
     let pages = super::pages::router(super::pages::PagesState {
         journal: journal.clone(),
         metrics: metrics.clone(),
@@ -404,10 +414,13 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
         idp: idp.clone(),
         nodes,
         cluster: replica.as_ref().map(|r| r.view.clone()),
+        live: Some(live.clone()),
+        estate: estate.clone(),
     });
     let api = super::api::router(ApiState {
+        estate,
         trusted: reconciler.trusted(),
-        live: Arc::new(Live::new(observer)),
+        live,
         audit: audit.clone(),
         limiter: Arc::new(RateLimiter::new(rate_limit)),
         metrics: metrics.clone(),
@@ -627,6 +640,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
     super::notify::notify("STOPPING=1");
     let _ = stop_hook.send(());
     let _ = stop_api.send(());
+    sampler.abort();
     match tokio::time::timeout(Duration::from_secs(5), api).await {
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the pages stopped with an error"),
         Err(_) => tracing::warn!("the pages did not stop within 5s"),

@@ -119,9 +119,11 @@ async fn run(
     let (mut successes, mut failures) = (0u32, 0u32);
     loop {
         interval.tick().await;
-        let ok = tokio::time::timeout(check.timeout.value.0, probe(&check.probe, &target.address))
-            .await
-            .unwrap_or(false);
+        let result =
+            tokio::time::timeout(check.timeout.value.0, probe(&check.probe, &target.address))
+                .await
+                .unwrap_or(Err(ProbeFailure::TimedOut));
+        let ok = result.is_ok();
         if ok {
             successes += 1;
             failures = 0;
@@ -138,6 +140,11 @@ async fn run(
         };
         if let Some(healthy) = verdict {
             if target.set_healthy(healthy) {
+                let why = match result {
+                    Ok(()) => format!("{successes} check(s) passed"),
+                    Err(failure) => format!("{failures} check(s) failed: {failure}"),
+                };
+                target.stats.transition(healthy, why);
                 let _ = events.send(HealthEvent {
                     pool: pool.clone(),
                     target: target.address.clone(),
@@ -148,14 +155,34 @@ async fn run(
     }
 }
 
+/// Why a probe failed, as a target's health history says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProbeFailure {
+    Connect,
+    TimedOut,
+    NoStatusLine,
+    Status(u16),
+}
+
+impl std::fmt::Display for ProbeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProbeFailure::Connect => f.write_str("cannot connect"),
+            ProbeFailure::TimedOut => f.write_str("no answer within the timeout"),
+            ProbeFailure::NoStatusLine => f.write_str("no HTTP status line"),
+            ProbeFailure::Status(code) => write!(f, "answered {code}, not an expected code"),
+        }
+    }
+}
+
 /// One probe: a TCP connect, or an HTTP/1.1 GET whose status must be one
 /// of the expected codes.
-async fn probe(probe: &Probe, address: &TargetAddr) -> bool {
+async fn probe(probe: &Probe, address: &TargetAddr) -> Result<(), ProbeFailure> {
     let Ok(mut stream) = TcpStream::connect(address.to_string()).await else {
-        return false;
+        return Err(ProbeFailure::Connect);
     };
     let http = match probe {
-        Probe::Tcp => return true,
+        Probe::Tcp => return Ok(()),
         Probe::Http(http) => http,
     };
     let request = format!(
@@ -163,7 +190,7 @@ async fn probe(probe: &Probe, address: &TargetAddr) -> bool {
         http.path.value
     );
     if stream.write_all(request.as_bytes()).await.is_err() {
-        return false;
+        return Err(ProbeFailure::Connect);
     }
     let mut buf = vec![0u8; MAX_PROBE_RESPONSE];
     let mut read = 0;
@@ -173,8 +200,11 @@ async fn probe(probe: &Probe, address: &TargetAddr) -> bool {
             Ok(n) => read += n,
         }
     }
-    status_code(&buf[..read])
-        .is_some_and(|code| http.expected_codes.iter().any(|c| c.value == code))
+    match status_code(&buf[..read]) {
+        None => Err(ProbeFailure::NoStatusLine),
+        Some(code) if http.expected_codes.iter().any(|c| c.value == code) => Ok(()),
+        Some(code) => Err(ProbeFailure::Status(code)),
+    }
 }
 
 /// The status code of an HTTP/1.x status line.

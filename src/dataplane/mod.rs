@@ -17,6 +17,7 @@ pub mod routing;
 mod runtime;
 mod server;
 pub mod stats;
+pub mod target_stats;
 mod tls;
 mod workers;
 

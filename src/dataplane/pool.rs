@@ -49,6 +49,11 @@ pub struct TargetState {
     requests: AtomicU64,
     /// Set once the target was removed and its draining timeout passed.
     drained: watch::Sender<bool>,
+    /// When a removed target's draining timeout passes ([`now_ms`]); 0
+    /// while it is served.
+    drain_deadline_ms: AtomicU64,
+    /// Answers, 5xx, latency and health transitions, for the estate page.
+    pub stats: super::target_stats::TargetStats,
 }
 
 /// Resolves when a target's draining timeout has passed.
@@ -73,6 +78,25 @@ impl TargetState {
             in_flight: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             drained: watch::channel(false).0,
+            drain_deadline_ms: AtomicU64::new(0),
+            stats: super::target_stats::TargetStats::default(),
+        }
+    }
+
+    /// Marks a removed target as draining until `timeout` from now.
+    pub fn start_draining(&self, timeout: Duration) {
+        let timeout = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.drain_deadline_ms
+            .store(now_ms().saturating_add(timeout).max(1), Ordering::Relaxed);
+    }
+
+    /// How long a draining target may still finish its requests; `None`
+    /// while it is served.
+    #[must_use]
+    pub fn draining_left(&self, now_ms: u64) -> Option<Duration> {
+        match self.drain_deadline_ms.load(Ordering::Relaxed) {
+            0 => None,
+            deadline => Some(Duration::from_millis(deadline.saturating_sub(now_ms))),
         }
     }
 
@@ -154,6 +178,13 @@ impl TargetState {
             let until = now_ms() + u64::try_from(PASSIVE_EJECT_FOR.as_millis()).unwrap_or(u64::MAX);
             self.ejected_until_ms.store(until, Ordering::Relaxed);
             self.ready_since_ms.store(until, Ordering::Relaxed);
+            self.stats.transition(
+                false,
+                format!(
+                    "ejected for {}s: {PASSIVE_EJECT_AFTER} failed requests in a row",
+                    PASSIVE_EJECT_FOR.as_secs()
+                ),
+            );
         }
     }
 
@@ -172,13 +203,21 @@ impl TargetState {
     pub fn start_request(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.requests.fetch_add(1, Ordering::Relaxed);
-        InFlight(self.clone())
+        InFlight(self.clone(), Instant::now())
     }
 }
 
-/// A request in flight to a target; dropping it ends the request.
+/// A request in flight to a target, and when it was sent; dropping it
+/// ends the request.
 #[derive(Debug)]
-pub struct InFlight(Arc<TargetState>);
+pub struct InFlight(Arc<TargetState>, Instant);
+
+impl InFlight {
+    /// Counts the answer this request got (`status`), timed from sending.
+    pub fn answered(&self, status: u16) {
+        self.0.stats.answer(status, self.1.elapsed());
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {

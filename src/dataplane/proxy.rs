@@ -237,10 +237,12 @@ async fn forward_request(
     let error = match answer {
         Ok(response) => {
             target.record_outcome(!response.status().is_server_error());
+            guard.answered(response.status().as_u16());
             return forward_response(response, &request_id, drained, guard);
         }
         Err(error) => error,
     };
+    guard.answered(StatusCode::BAD_GATEWAY.as_u16());
     drop(guard);
     target.record_outcome(false);
     ctx.stats.upstream_error();
@@ -319,9 +321,11 @@ impl Retrying<'_> {
             match answer {
                 Ok(response) => {
                     target.record_outcome(!response.status().is_server_error());
+                    guard.answered(response.status().as_u16());
                     return forward_response(response, &self.request_id, drained, guard);
                 }
                 Err(error) => {
+                    guard.answered(StatusCode::BAD_GATEWAY.as_u16());
                     drop(guard);
                     target.record_outcome(false);
                     ctx.stats.upstream_error();

@@ -223,6 +223,7 @@ impl Dataplane {
             if target.in_flight() == 0 {
                 continue;
             }
+            target.start_draining(timeout);
             // Listed before this returns, so state read right after an
             // apply already shows the draining target.
             if let Ok(mut list) = self.draining.lock() {

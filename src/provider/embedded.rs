@@ -163,6 +163,22 @@ impl EmbeddedProvider {
         }
     }
 
+    /// Each target's load as the data plane reports it (`GET /v1/state`'s
+    /// `targets`): counters, health history, slow start and draining.
+    pub async fn loads(&self) -> Result<Vec<crate::dataplane::admin::TargetLoad>, ProviderError> {
+        #[derive(serde::Deserialize)]
+        struct Loads {
+            targets: Vec<crate::dataplane::admin::TargetLoad>,
+        }
+        let text = self.get_ok("/v1/state").await?;
+        serde_json::from_str::<Loads>(&text)
+            .map(|l| l.targets)
+            .map_err(|e| ProviderError::BadAnswer {
+                endpoint: format!("{}/v1/state", self.endpoint),
+                reason: e.to_string(),
+            })
+    }
+
     /// What the data plane runs, and the highest leader epoch it has
     /// accepted (`None` from one that predates fencing, too).
     pub(crate) async fn state(&self) -> Result<(ObservedState, Option<u64>), ProviderError> {

@@ -41,6 +41,20 @@ impl Placed {
         }
     }
 
+    /// Each target's load on the embedded data plane (AWS reports none).
+    pub async fn loads(&self) -> Result<Vec<crate::dataplane::admin::TargetLoad>, ProviderError> {
+        self.embedded.loads().await
+    }
+
+    /// Whether AWS ran `resource` at the last observe.
+    #[must_use]
+    pub fn runs_on_aws(&self, resource: &ResourceId) -> bool {
+        self.on_aws
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(resource)
+    }
+
     fn goes_to_aws(&self, step: &Step, placement: &Placement) -> bool {
         let resource = step.resource();
         let placed = match resource.kind {

@@ -11,6 +11,7 @@ pub mod git;
 pub mod git_http;
 pub mod logs;
 pub mod moto;
+pub mod topology;
 
 use bytes::Bytes;
 use http_body_util::Full;

@@ -1,5 +1,5 @@
-//! `lbops targets`, `lbops weights`, `lbops routes`: the daemon's API
-//! from a pipeline. Each write becomes a signed commit by the token's
+//! `lbops targets`, `lbops weights`, `lbops routes`, `lbops status`: the
+//! daemon's API from a pipeline or a terminal. Each write becomes a signed commit by the token's
 //! ServiceAccount, judged and applied like any other.
 //!
 //! * [`request`]: the arguments, checked, as the call they make;
@@ -11,6 +11,9 @@ mod connect;
 mod report;
 mod request;
 mod send;
+mod status;
+
+pub use status::{status, StatusArgs};
 
 use crate::Output;
 use clap::{Args, Subcommand};

@@ -131,6 +131,17 @@ pub fn list_targets(pool: &Name) -> Request {
     }
 }
 
+/// `GET /v1/estate`: what `lbops status` draws.
+#[must_use]
+pub fn estate() -> Request {
+    Request {
+        method: Method::GET,
+        path: "/estate".to_owned(),
+        body: None,
+        what: "read the estate".to_owned(),
+    }
+}
+
 /// `GET /v1/pools/{pool}`: what `list` asks a daemon that predates
 /// `GET …/targets` (the pool's view holds the same targets).
 #[must_use]

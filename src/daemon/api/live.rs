@@ -2,9 +2,11 @@
 //! provider observed at most [`MAX_AGE`] ago. Concurrent calls share one
 //! observation, so a busy API does not multiply the provider's load.
 
+use crate::dataplane::admin::TargetLoad;
 use crate::model::ObservedState;
 use crate::provider::placed::Placed;
 use crate::provider::{Provider, ProviderError};
+use crate::spec::kinds::ResourceId;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,11 +18,25 @@ pub const MAX_AGE: Duration = Duration::from_secs(1);
 /// How long the API waits for the provider before answering without it.
 pub const OBSERVE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Each target's load, as a data plane reports it.
+type Loads = Result<Vec<TargetLoad>, ProviderError>;
+
 /// A provider the API may read (only read) the running state from.
 pub trait Observe: Send + Sync {
     fn observe(
         &self,
     ) -> Pin<Box<dyn Future<Output = Result<ObservedState, ProviderError>> + Send + '_>>;
+
+    /// Each target's counters and health history (the estate's live
+    /// figures); none where the provider reports none.
+    fn loads(&self) -> Pin<Box<dyn Future<Output = Loads> + Send + '_>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Who runs `resource`: `embedded` or `aws`.
+    fn provider_of(&self, _resource: &ResourceId) -> &'static str {
+        "embedded"
+    }
 }
 
 impl Observe for Placed {
@@ -28,6 +44,18 @@ impl Observe for Placed {
         &self,
     ) -> Pin<Box<dyn Future<Output = Result<ObservedState, ProviderError>> + Send + '_>> {
         Box::pin(Provider::observe(self))
+    }
+
+    fn loads(&self) -> Pin<Box<dyn Future<Output = Loads> + Send + '_>> {
+        Box::pin(Placed::loads(self))
+    }
+
+    fn provider_of(&self, resource: &ResourceId) -> &'static str {
+        if self.runs_on_aws(resource) {
+            "aws"
+        } else {
+            "embedded"
+        }
     }
 }
 
@@ -50,6 +78,24 @@ impl Live {
             provider,
             last: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Each target's load now; empty when the provider cannot say (logged).
+    pub async fn loads(&self) -> Vec<TargetLoad> {
+        match tokio::time::timeout(OBSERVE_TIMEOUT, self.provider.loads()).await {
+            Ok(Ok(loads)) => loads,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "cannot read the targets' load");
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Who runs `resource`: `embedded` or `aws`.
+    #[must_use]
+    pub fn provider_of(&self, resource: &ResourceId) -> &'static str {
+        self.provider.provider_of(resource)
     }
 
     /// What runs, observed at most [`MAX_AGE`] ago; `None` when the

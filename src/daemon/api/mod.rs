@@ -7,6 +7,7 @@
 //! * [`front_door`](mod@front_door): token, rate limit, audit record and
 //!   use counts of every call, refused ones included;
 //! * [`reads`]: balancers and pools (`state.read`), with live health;
+//! * [`estate`](mod@estate): the whole estate as the page shows it (`state.read`);
 //! * [`view`]: the JSON shapes; [`error`]: `{code, message, hint}`;
 //! * [`limit`], [`usage`], [`live`]: the token buckets, per-token use,
 //!   and the provider's observation the reads show.
@@ -16,6 +17,7 @@
 
 pub mod edit;
 pub mod error;
+mod estate;
 mod front_door;
 pub mod limit;
 pub mod live;
@@ -69,6 +71,8 @@ pub struct ApiState {
     pub oidc: Option<Arc<crate::daemon::oidc::Oidc>>,
     /// What the identity provider took away: checked on every call.
     pub idp: super::idp::IdpHandle,
+    /// The estate's figures and history (`GET /v1/estate`).
+    pub estate: super::pages::estate::Sources,
 }
 
 /// A person the identity provider vouched for (a bearer JWT or a session

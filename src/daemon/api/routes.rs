@@ -4,7 +4,7 @@
 
 use super::error::ApiError;
 use super::front_door::front_door;
-use super::{openapi, reads, writes, ApiState};
+use super::{estate, openapi, reads, writes, ApiState};
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::routing::{delete, get, post, put, MethodRouter};
@@ -35,10 +35,12 @@ pub enum Endpoint {
     SetWeights,
     /// A route's forward split.
     SetForward,
+    /// Every balancer, route, pool and target with live figures.
+    Estate,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 11] = [
+    pub const ALL: [Endpoint; 12] = [
         Endpoint::OpenApi,
         Endpoint::Balancers,
         Endpoint::Balancer,
@@ -50,6 +52,7 @@ impl Endpoint {
         Endpoint::DrainTarget,
         Endpoint::SetWeights,
         Endpoint::SetForward,
+        Endpoint::Estate,
     ];
 
     /// The path below `/v1`, as the router and the document write it.
@@ -66,6 +69,7 @@ impl Endpoint {
             Endpoint::DrainTarget => "/pools/{name}/targets/{address}/drain",
             Endpoint::SetWeights => "/pools/{name}/weights",
             Endpoint::SetForward => "/balancers/{name}/routes/{route}/forward",
+            Endpoint::Estate => "/estate",
         }
     }
 
@@ -80,7 +84,8 @@ impl Endpoint {
             | Endpoint::Balancer
             | Endpoint::Pools
             | Endpoint::Pool
-            | Endpoint::ListTargets => Method::GET,
+            | Endpoint::ListTargets
+            | Endpoint::Estate => Method::GET,
         }
     }
 
@@ -96,7 +101,7 @@ impl Endpoint {
     pub fn statuses(self) -> &'static [u16] {
         match self {
             Endpoint::OpenApi => &[200, 429, 503],
-            Endpoint::Balancers | Endpoint::Pools => &[200, 401, 403, 429, 503],
+            Endpoint::Balancers | Endpoint::Pools | Endpoint::Estate => &[200, 401, 403, 429, 503],
             Endpoint::Balancer | Endpoint::Pool | Endpoint::ListTargets => {
                 &[200, 401, 403, 404, 429, 503]
             }
@@ -123,6 +128,7 @@ impl Endpoint {
             Endpoint::DrainTarget => post(writes::drain_target_call),
             Endpoint::SetWeights => put(writes::set_weights_call),
             Endpoint::SetForward => put(writes::set_forward_call),
+            Endpoint::Estate => get(estate::estate),
         }
     }
 }

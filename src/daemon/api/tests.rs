@@ -268,6 +268,7 @@ async fn nothing_is_answered_before_a_commit_is_trusted_or_while_the_audit_log_i
         oidc: None,
         clock: Arc::new(crate::support::clock::FixedClock::at_unix(1_800_000_000)),
         idp: Default::default(),
+        estate: Default::default(),
         // As for a daemon without an API signing key.
         writer: Some(Arc::new(
             super::writer::Writer::new(
@@ -476,6 +477,7 @@ spec:
         oidc: None,
         clock: Arc::new(crate::support::clock::FixedClock::at_unix(1_800_000_000)),
         idp: Default::default(),
+        estate: Default::default(),
         writer: Some(Arc::new(
             super::writer::Writer::new(
                 crate::source::GitLocation::Local(repo.path().to_owned()),
@@ -511,7 +513,8 @@ spec:
             | Endpoint::Pool
             | Endpoint::ListTargets
             | Endpoint::RemoveTarget
-            | Endpoint::DrainTarget => "",
+            | Endpoint::DrainTarget
+            | Endpoint::Estate => "",
         };
         let name = if e.path().starts_with("/balancers") {
             "edge"

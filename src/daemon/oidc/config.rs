@@ -88,6 +88,9 @@ pub enum Page {
     Tokens,
     /// `/metrics`.
     Metrics,
+    /// `/estate`: needs sign-in whenever OIDC is configured, as reading
+    /// it needs `state.read`.
+    Estate,
 }
 
 #[derive(Debug, Deserialize)]
@@ -208,7 +211,7 @@ impl OidcFile {
             RequireFile::Word(_) => {
                 problems.push((
                     vec!["oidc", "require_sign_in"],
-                    "`all`, or a list of pages from `index`, `commits`, `tokens`, `metrics`".into(),
+                    "`all`, or a list of pages from `index`, `commits`, `tokens`, `metrics`, `estate`".into(),
                 ));
                 SignInRequired::All
             }

@@ -99,7 +99,7 @@ pub fn page(title: &str, body: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
          <header><a href=\"/\">lbops</a><nav><a href=\"/\">Commits</a>\
-         <a href=\"/tokens\">API tokens</a></nav></header>\n<main>\n{body}</main>\n</body>\n</html>\n",
+         <a href=\"/estate\">Estate</a><a href=\"/tokens\">API tokens</a></nav></header>\n<main>\n{body}</main>\n</body>\n</html>\n",
         esc(title)
     )
 }

@@ -2,12 +2,15 @@
 //! recent commits with their statuses, decisions and drift;
 //! `GET /commits/{sha}` is the page each status links to (who, what
 //! changed, allowed or denied and why, the plan and its result);
+//! `GET /estate` shows every balancer as it runs, with live figures,
+//! drift and the commits that changed it ([`estate`]);
 //! `GET /tokens` lists the trusted policy's API tokens with their use,
 //! flagging those to look at ([`tokens`]);
 //! `GET /healthz`, `GET /readyz` and `GET /metrics` (Prometheus text).
 //! With OIDC configured, the pages `oidc.require_sign_in` names need a
 //! signed-in person ([`sign_in`]), and every page says who is signed in.
 
+pub mod estate;
 pub(crate) mod html;
 pub mod render;
 mod replicas;
@@ -48,6 +51,10 @@ pub struct PagesState {
     pub nodes: tokio::sync::watch::Receiver<crate::provider::embedded::FleetStatus>,
     /// Replicas on etcd: this replica's view; `None` for a daemon alone.
     pub cluster: Option<Arc<crate::daemon::replica::ClusterView>>,
+    /// What runs, for the estate page; `None`: no provider to observe.
+    pub live: Option<Arc<crate::daemon::api::Live>>,
+    /// The estate's figures and history.
+    pub estate: estate::Sources,
 }
 
 /// Serves `router` (the pages, with the API nested under `/v1`) on

@@ -164,6 +164,7 @@ pub fn commit(record: &CommitRecord) -> String {
     }
     body.push_str("<h2>Result</h2>\n");
     body.push_str(&apply(record.apply.as_ref()));
+    body.push_str(&super::estate::render::changed_elements(record));
 
     body.push_str("<h2>Statuses</h2>\n");
     if record.statuses.is_empty() {

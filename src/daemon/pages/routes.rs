@@ -20,6 +20,7 @@ pub fn router(state: PagesState) -> Router {
         .route("/", get(index))
         .route("/commits/{sha}", get(commit))
         .route("/tokens", get(tokens))
+        .route("/estate", get(super::estate::page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -23,6 +23,7 @@ fn page_of(path: &str) -> Option<Page> {
         "/" => Some(Page::Index),
         "/tokens" => Some(Page::Tokens),
         "/metrics" => Some(Page::Metrics),
+        "/estate" => Some(Page::Estate),
         p if p.starts_with("/commits/") => Some(Page::Commits),
         _ => None,
     }
@@ -37,7 +38,9 @@ pub(super) async fn gate(
         return next.run(request).await;
     };
     let page = page_of(request.uri().path());
-    let required = page.is_some_and(|p| oidc.config().require_sign_in.covers(p));
+    // The estate needs `state.read`, so someone to hold it.
+    let required =
+        page.is_some_and(|p| p == Page::Estate || oidc.config().require_sign_in.covers(p));
     let now = state.clock.unix_seconds();
     let person = oidc.session_person(request.headers(), now);
     let view = state.trusted.load();

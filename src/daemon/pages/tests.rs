@@ -56,6 +56,8 @@ async fn probes_metrics_and_pages_answer_with_their_headers() {
         idp: Default::default(),
         nodes: tokio::sync::watch::channel(Default::default()).1,
         cluster: None,
+        live: None,
+        estate: Default::default(),
     };
     let commit = "c0ffee".repeat(6) + "c0ff";
     state.journal.status(

@@ -3,6 +3,7 @@
 
 use crate::dataplane::pool::TargetState;
 use crate::dataplane::runtime::Snapshot;
+use crate::dataplane::target_stats::TargetCounts;
 use crate::dataplane::DrainingTarget;
 use crate::model::{Health, ObservedCertificate, ObservedPool, ObservedState, ObservedTarget};
 use crate::spec::units::{Name, TargetAddr};
@@ -24,7 +25,7 @@ pub struct RunningState {
 }
 
 /// One target's health and load.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TargetLoad {
     pub pool: Name,
     pub address: TargetAddr,
@@ -36,10 +37,25 @@ pub struct TargetLoad {
     pub in_flight: usize,
     /// Requests (or TCP connections) sent to it since it joined the pool.
     pub requests: u64,
+    /// The weight it is configured with, and the weight requests see now
+    /// (lower while slow start ramps it up).
+    pub weight: u32,
+    pub effective_weight: u32,
+    /// Milliseconds a draining target may still finish requests in.
+    pub draining_left_ms: Option<u64>,
+    /// HTTP answers, 5xx, latency histogram and health transitions.
+    pub counts: TargetCounts,
 }
 
 impl TargetLoad {
-    fn new(pool: &Name, target: &TargetState, backup: bool, draining: bool) -> Self {
+    fn new(
+        pool: &Name,
+        target: &TargetState,
+        backup: bool,
+        draining: bool,
+        slow_start: Option<std::time::Duration>,
+    ) -> Self {
+        let now = crate::dataplane::pool::now_ms();
         Self {
             pool: pool.clone(),
             address: target.address.clone(),
@@ -48,6 +64,12 @@ impl TargetLoad {
             healthy: target.is_healthy(),
             in_flight: target.in_flight(),
             requests: target.requests(),
+            weight: target.weight(),
+            effective_weight: target.effective_weight(slow_start, now),
+            draining_left_ms: target
+                .draining_left(now)
+                .map(|left| u64::try_from(left.as_millis()).unwrap_or(u64::MAX)),
+            counts: target.stats.read(),
         }
     }
 }
@@ -63,11 +85,19 @@ impl RunningState {
         listeners: Vec<SocketAddr>,
         draining: &[DrainingTarget],
     ) -> Self {
-        let served = served_targets(snapshot)
-            .map(|(pool, target, backup)| TargetLoad::new(pool, target, backup, false));
+        let slow_start = |pool: &Name| {
+            snapshot
+                .config
+                .pools
+                .get(pool)
+                .and_then(|p| p.slow_start.map(|d| d.0))
+        };
+        let served = served_targets(snapshot).map(|(pool, target, backup)| {
+            TargetLoad::new(pool, target, backup, false, slow_start(pool))
+        });
         let drained = draining
             .iter()
-            .map(|d| TargetLoad::new(&d.pool, &d.target, false, true));
+            .map(|d| TargetLoad::new(&d.pool, &d.target, false, true, None));
         Self {
             observed: observe(snapshot, draining),
             listeners,

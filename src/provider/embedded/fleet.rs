@@ -286,6 +286,22 @@ impl Driving {
 }
 
 impl Fleet {
+    /// Each target's load, as the first node that answers reports it (a
+    /// node counts only the traffic it carried itself).
+    pub async fn loads(&self) -> Result<Vec<crate::dataplane::admin::TargetLoad>, ProviderError> {
+        let mut last = None;
+        for node in &self.nodes {
+            match node.client.loads().await {
+                Ok(loads) => return Ok(loads),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ProviderError::Unreachable {
+            endpoint: "the data plane".to_owned(),
+            reason: "no node".to_owned(),
+        }))
+    }
+
     /// A new leader's first word to the nodes: each one's own running
     /// config sent back under `epoch`, so that from now on every node
     /// refuses what an older leader may still send (a PUT it made just

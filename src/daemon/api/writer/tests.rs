@@ -199,6 +199,7 @@ impl Estate {
             oidc: None,
             clock: Arc::new(crate::support::clock::FixedClock::at_unix(NOW as u64)),
             idp: Default::default(),
+            estate: Default::default(),
             writer: Some(Arc::new(
                 Writer::new(
                     GitLocation::Local(self.repo()),
