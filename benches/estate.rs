@@ -155,7 +155,7 @@ fn main() {
     );
     let changes = HashMap::new();
     let everything = |_: Kind, _: &Name, _: &Labels| true;
-    let provider = |_: &ResourceId| "embedded";
+    let provider = |_: &ResourceId| "embedded on in-process".to_owned();
     let commit = "c".repeat(40);
     let model = time("build the view model (drift included)", || {
         figures.read(|book| {

@@ -729,7 +729,7 @@ async fn the_estate_page_in_a_browser_shows_every_element_live_health_and_drift(
         format!("{} healthy 90", t.stable.address),
         format!("{} healthy 10", t.canary.address),
         format!("{} healthy 1", t.db.address),
-        "embedded".to_owned(),
+        "embedded on in-process".to_owned(),
         "not changed by a commit judged here".to_owned(),
     ] {
         assert!(

@@ -72,7 +72,7 @@ async fn status_draws_the_estate_as_a_tree_and_as_json_with_documented_exit_code
     };
     for expected in [
         format!("estate at {}", &t.first[..12]),
-        "loadbalancer/edge embedded 127.0.0.1 running".to_owned(),
+        "loadbalancer/edge embedded on in-process 127.0.0.1 running".to_owned(),
         format!("listener http :{} http", t.port),
         "route reports path=/reports* → web 75%, db 25%".to_owned(),
         "route default * → web 100%".to_owned(),

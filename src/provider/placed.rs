@@ -41,6 +41,18 @@ impl Placed {
         }
     }
 
+    /// The names of the embedded data plane's nodes.
+    #[must_use]
+    pub fn node_names(&self) -> Vec<String> {
+        self.embedded
+            .status()
+            .borrow()
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
     /// Each target's load on the embedded data plane (AWS reports none).
     pub async fn loads(&self) -> Result<Vec<crate::dataplane::admin::TargetLoad>, ProviderError> {
         self.embedded.loads().await

@@ -33,9 +33,9 @@ pub trait Observe: Send + Sync {
         Box::pin(async { Ok(Vec::new()) })
     }
 
-    /// Who runs `resource`: `embedded` or `aws`.
-    fn provider_of(&self, _resource: &ResourceId) -> &'static str {
-        "embedded"
+    /// Who runs `resource`: `aws`, or `embedded` and on which nodes.
+    fn provider_of(&self, _resource: &ResourceId) -> String {
+        "embedded".to_owned()
     }
 }
 
@@ -50,11 +50,11 @@ impl Observe for Placed {
         Box::pin(Placed::loads(self))
     }
 
-    fn provider_of(&self, resource: &ResourceId) -> &'static str {
+    fn provider_of(&self, resource: &ResourceId) -> String {
         if self.runs_on_aws(resource) {
-            "aws"
+            "aws".to_owned()
         } else {
-            "embedded"
+            format!("embedded on {}", self.node_names().join(", "))
         }
     }
 }
@@ -92,9 +92,9 @@ impl Live {
         }
     }
 
-    /// Who runs `resource`: `embedded` or `aws`.
+    /// Who runs `resource`: `aws`, or `embedded` and on which nodes.
     #[must_use]
-    pub fn provider_of(&self, resource: &ResourceId) -> &'static str {
+    pub fn provider_of(&self, resource: &ResourceId) -> String {
         self.provider.provider_of(resource)
     }
 

@@ -28,8 +28,8 @@ pub struct Inputs<'a> {
     pub loads: &'a [TargetLoad],
     pub figures: Option<&'a Book>,
     pub changes: &'a HashMap<ResourceId, LastChange>,
-    /// Who runs a resource: `embedded` or `aws`.
-    pub provider_of: &'a dyn Fn(&ResourceId) -> &'static str,
+    /// Who runs a resource: `aws`, or `embedded` and on which nodes.
+    pub provider_of: &'a dyn Fn(&ResourceId) -> String,
     /// Whether the caller may read a resource (`state.read`).
     pub may_read: &'a dyn Fn(Kind, &Name, &Labels) -> bool,
     pub sample_seconds: u32,
@@ -116,7 +116,7 @@ impl Context<'_> {
         let id = ResourceId::new(Kind::LoadBalancer, resource.name.clone());
         let name = resource.name.to_string();
         model::Balancer {
-            provider: (self.inputs.provider_of)(&id).to_owned(),
+            provider: (self.inputs.provider_of)(&id),
             addresses: resource
                 .spec
                 .addresses
@@ -220,7 +220,7 @@ impl Context<'_> {
             }
         }
         model::Pool {
-            provider: (self.inputs.provider_of)(&id).to_owned(),
+            provider: (self.inputs.provider_of)(&id),
             algorithm: format!("{:?}", spec.algorithm)
                 .to_lowercase()
                 .replace(' ', ""),

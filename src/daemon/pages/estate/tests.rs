@@ -28,7 +28,7 @@ fn catalog(weight: u32) -> Catalog {
 fn estate(git: &Catalog, observed: Option<&crate::model::ObservedState>) -> Estate {
     let changes = HashMap::new();
     let everything = |_: Kind, _: &Name, _: &Labels| true;
-    let provider = |_: &ResourceId| "embedded";
+    let provider = |_: &ResourceId| "embedded on in-process".to_owned();
     build(&Inputs {
         trusted: Some(("a".repeat(40).as_str(), git)),
         observed,
@@ -138,7 +138,7 @@ fn what_a_caller_may_not_read_is_left_out() {
     let changes = HashMap::new();
     let only_web =
         |kind: Kind, name: &Name, _: &Labels| kind == Kind::Pool && name.as_str() == "web";
-    let provider = |_: &ResourceId| "embedded";
+    let provider = |_: &ResourceId| "embedded on in-process".to_owned();
     let estate = build(&Inputs {
         trusted: Some(("b".repeat(40).as_str(), &git)),
         observed: None,
