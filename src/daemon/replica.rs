@@ -2,10 +2,13 @@
 //! from the `cluster:` config, the shared state read back when this
 //! replica takes over, and what the pages and `/metrics` show of it.
 
+use super::reconcile::Reconciler;
+use super::scim::Directory;
 use super::state::DaemonState;
 use crate::cluster::etcd::Etcd;
 use crate::cluster::lease::Election;
 use crate::cluster::{ClusterConfig, Leadership, Role, SharedStore};
+use crate::provider::placed::Placed;
 use std::sync::{Arc, Mutex};
 
 /// The running election and the shared store.
@@ -62,6 +65,65 @@ impl Replica {
             task,
             _looking: crate::support::task::AbortOnDrop(looking),
         })
+    }
+
+    /// Takes over as leader under `epoch`: takes up the shared SCIM
+    /// directory and the state the last leader left, claims every
+    /// data-plane node under the epoch and records the takeover (at
+    /// `now`, unix seconds). `Err`: not yet (etcd could not be read).
+    pub async fn take_over(
+        &self,
+        reconciler: &mut Reconciler<std::sync::Arc<Placed>>,
+        directory: Option<&Directory>,
+        provider: &Placed,
+        epoch: u64,
+        now: i64,
+    ) -> Result<(), String> {
+        if let Some(directory) = directory {
+            directory.follow().await?;
+        }
+        let shared = shared_state(&self.shared).await?;
+        tracing::info!(epoch, trusted = ?shared.as_ref().and_then(|s| s.trusted).map(|c| c.short()), "taking over as leader");
+        reconciler.lead(shared, epoch);
+        let claimed = provider.claim(epoch).await;
+        tracing::info!(
+            epoch,
+            nodes = claimed,
+            "claimed the data-plane nodes for this epoch"
+        );
+        let takeover = Takeover {
+            replica: self.name.clone(),
+            epoch,
+            at: now,
+        };
+        if let Err(e) = record_takeover(&self.shared, &takeover).await {
+            tracing::warn!(error = %e, "cannot record the takeover");
+        }
+        self.view.set_takeover(takeover);
+        Ok(())
+    }
+
+    /// A standby's look at the leader's work: the SCIM directory and the
+    /// trusted commit, taken up for the pages and API reads. `Ok(true)`
+    /// once it follows a leader it knows by name.
+    pub async fn follow(
+        &self,
+        reconciler: &mut Reconciler<std::sync::Arc<Placed>>,
+        directory: Option<&Directory>,
+    ) -> Result<bool, String> {
+        if let Some(directory) = directory {
+            directory.follow().await?;
+        }
+        if let Some(shared) = shared_state(&self.shared).await? {
+            reconciler.follow(shared).map_err(|e| e.to_string())?;
+        }
+        Ok(matches!(
+            self.leadership.role(),
+            Role::Standby {
+                leader: Some(_),
+                ..
+            }
+        ))
     }
 
     /// Stops campaigning; a leader gives its lease up, so that a standby

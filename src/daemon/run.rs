@@ -480,31 +480,17 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                 match role {
                     crate::cluster::Role::Leader { epoch, .. } if !leading => {
                         let Some(replica) = &replica else { continue };
-                        if let Some(Err(e)) = follow_directory(directory.as_deref()).await {
-                            tracing::warn!(error = %e, "cannot read the shared SCIM directory; not taking over yet");
-                            continue;
-                        }
-                        match super::replica::shared_state(&replica.shared).await {
-                            Ok(shared) => {
-                                tracing::info!(epoch, trusted = ?shared.as_ref().and_then(|s| s.trusted).map(|c| c.short()), "taking over as leader");
-                                reconciler.lead(shared, epoch);
+                        match replica
+                            .take_over(&mut reconciler, directory.as_deref(), &claimer, epoch, clock.unix_seconds())
+                            .await
+                        {
+                            Ok(()) => {
                                 leading = true;
-                                let claimed = claimer.claim(epoch).await;
-                                tracing::info!(epoch, nodes = claimed, "claimed the data-plane nodes for this epoch");
                                 unled = None;
-                                let takeover = super::replica::Takeover {
-                                    replica: replica.name.clone(),
-                                    epoch,
-                                    at: clock.unix_seconds(),
-                                };
-                                if let Err(e) = super::replica::record_takeover(&replica.shared, &takeover).await {
-                                    tracing::warn!(error = %e, "cannot record the takeover");
-                                }
-                                replica.view.set_takeover(takeover);
                                 reconcile_at = Some(Instant::now());
                             }
                             // Tried again at the lease's next renewal.
-                            Err(e) => tracing::warn!(error = %e, "cannot read the shared state; not taking over yet"),
+                            Err(e) => tracing::warn!(error = %e, "not taking over yet"),
                         }
                     }
                     crate::cluster::Role::Leader { .. } => {}
@@ -531,32 +517,20 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
                         tracing::warn!(error = %e, "cannot report the head as waiting for a leader");
                     }
                 }
-                if let Some(Err(e)) = follow_directory(directory.as_deref()).await {
-                    tracing::debug!(error = %e, "cannot follow the shared SCIM directory");
-                }
-                if let Some(replica) = &replica {
-                    match super::replica::shared_state(&replica.shared).await {
-                        Ok(shared) => {
-                            if let Some(Err(e)) = shared.map(|shared| reconciler.follow(shared)) {
-                                tracing::warn!(error = %e, "cannot follow the leader's trusted commit");
-                            }
-                            // A standby is ready once it follows: it
-                            // serves the pages and API reads (and systemd's
-                            // Type=notify needs READY=1 from it too).
-                            // …and knows whom writes go to.
-                            let knows_leader = matches!(
-                                replica.leadership.role(),
-                                crate::cluster::Role::Standby { leader: Some(_), .. }
-                            );
-                            if !ready && knows_leader {
-                                ready = true;
-                                tracing::info!("ready (standing by)");
-                                super::notify::notify("READY=1");
-                                show_readiness(&readiness, None, ready);
-                            }
-                        }
-                        Err(e) => tracing::debug!(error = %e, "cannot read the shared state"),
+                let Some(replica) = &replica else { continue };
+                match replica.follow(&mut reconciler, directory.as_deref()).await {
+                    // A standby is ready once it follows the leader it
+                    // knows: it serves the pages and API reads, names whom
+                    // writes go to, and systemd's Type=notify needs READY=1
+                    // from it too.
+                    Ok(true) if !ready => {
+                        ready = true;
+                        tracing::info!("ready (standing by)");
+                        super::notify::notify("READY=1");
+                        show_readiness(&readiness, None, ready);
                     }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "cannot follow the leader"),
                 }
             }
             () = tokio::time::sleep_until(reconcile_at.unwrap_or(far)), if reconcile_at.is_some() && leading => {
@@ -662,16 +636,6 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future) -> Result<(), Star
 /// How often a standby reads the shared state, to show the leader's
 /// trusted commit on its pages and API reads.
 const FOLLOW_EVERY: Duration = Duration::from_secs(1);
-
-/// Takes up the replicas' shared SCIM directory, when there is one.
-async fn follow_directory(
-    directory: Option<&super::scim::Directory>,
-) -> Option<Result<(), String>> {
-    match directory {
-        Some(directory) => Some(directory.follow().await),
-        None => None,
-    }
-}
 
 /// The next change of this replica's role; never, for a daemon alone.
 async fn role_changed(

@@ -177,7 +177,7 @@ fn the_terminal_tree_names_every_element_and_colours_only_when_asked() {
     let estate = estate(&git, Some(&observed));
     let plain = tree(&estate, Colour::Plain);
     for expected in [
-        "loadbalancer/edge embedded 127.0.0.1 running",
+        "loadbalancer/edge embedded on in-process 127.0.0.1 running",
         "├─ route api path=/api* → api 25%, web 75%",
         "└─ route default * → web 100%",
         "pool/api",
