@@ -12,6 +12,7 @@ mod common;
 use common::api;
 use common::cluster::{http, wait_for_log, Cluster};
 use common::estate::{pools, wait_for_status, Daemon};
+use common::etcd::EtcdServer;
 use common::git::SshKey;
 use lbops::spec::material::api_token::ApiToken;
 use std::path::Path;
@@ -308,4 +309,33 @@ async fn a_replica_signs_in_to_etcd_when_its_authentication_is_on() {
         !a.logs().contains("etcd-test-password"),
         "the password is never logged"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_reaches_etcd_over_tls_with_a_client_certificate() {
+    let mut c = Cluster::new().await;
+    c.etcd = EtcdServer::start_tls().await;
+    let (cert, key) = c.etcd.client_cert();
+    let tls = format!(
+        ", ca_file: '{}', cert_file: '{}', key_file: '{}'",
+        c.etcd.ca().display(),
+        cert.display(),
+        key.display()
+    );
+    let a = c.replica_configured("a", 2, "", &tls);
+    wait_for_log(&a, "taking over as leader", Duration::from_secs(30)).await;
+    wait_for_status(&c.repo, &c.first, "lbops/apply: success", &a).await;
+    // Without the client certificate etcd refuses the replica.
+    let refused = c.replica_configured(
+        "b",
+        2,
+        "",
+        &format!(", ca_file: '{}'", c.etcd.ca().display()),
+    );
+    wait_for_log(
+        &refused,
+        "cannot campaign for leadership",
+        Duration::from_secs(30),
+    )
+    .await;
 }

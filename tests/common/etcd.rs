@@ -12,11 +12,24 @@ pub struct EtcdServer {
     client: u16,
     peer: u16,
     _ports: Ports,
+    /// Serving clients over TLS, requiring a client certificate.
+    tls: bool,
 }
 
 impl EtcdServer {
     /// A one-member cluster, ready to answer.
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// A one-member cluster serving clients over TLS only, and only those
+    /// with a certificate its CA signed: [`EtcdServer::ca`],
+    /// [`EtcdServer::client_cert`] (made with Debian's `openssl`).
+    pub async fn start_tls() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(tls: bool) -> Self {
         let ports = Ports::default();
         let mut server = EtcdServer {
             child: None,
@@ -24,14 +37,110 @@ impl EtcdServer {
             client: ports.hold(),
             peer: ports.hold(),
             _ports: ports,
+            tls,
         };
+        if tls {
+            server.make_certificates();
+        }
         server.run().await;
         server
     }
 
+    /// A CA, and one certificate for 127.0.0.1 that serves and signs in.
+    fn make_certificates(&self) {
+        let dir = self.dir.path();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=lbops-test-ca",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "cert.key",
+                    "-out",
+                    "cert.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            dir.join("ext"),
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "cert.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ]);
+    }
+
+    /// The CA that signed the server's and the client's certificates.
+    pub fn ca(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// A client certificate and its key.
+    pub fn client_cert(&self) -> (std::path::PathBuf, std::path::PathBuf) {
+        (
+            self.dir.path().join("cert.pem"),
+            self.dir.path().join("cert.key"),
+        )
+    }
+
     /// The client URL, e.g. `http://127.0.0.1:41234`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client)
     }
 
     /// Starts it (again, on the same ports and data) and waits until it
@@ -40,7 +149,19 @@ impl EtcdServer {
         let binary = std::env::var("LBOPS_ETCD").unwrap_or_else(|_| "etcd".to_owned());
         let peer = format!("http://127.0.0.1:{}", self.peer);
         let log = std::fs::File::create(self.dir.path().join("etcd.log")).unwrap();
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        if self.tls {
+            let (cert, key) = self.client_cert();
+            command
+                .arg("--cert-file")
+                .arg(&cert)
+                .arg("--key-file")
+                .arg(&key)
+                .arg("--trusted-ca-file")
+                .arg(self.ca())
+                .arg("--client-cert-auth");
+        }
+        let child = command
             .args(["--name", "test", "--data-dir"])
             .arg(self.dir.path().join("data"))
             .args(["--listen-client-urls", &self.endpoint()])
@@ -73,6 +194,21 @@ impl EtcdServer {
     }
 
     async fn healthy(&self) -> bool {
+        if self.tls {
+            let (cert, key) = self.client_cert();
+            // A blocking call of at most 2 s, in a test's own runtime.
+            let out = Command::new("curl")
+                .args(["-s", "--max-time", "2", "--cacert"])
+                .arg(self.ca())
+                .arg("--cert")
+                .arg(&cert)
+                .arg("--key")
+                .arg(&key)
+                .arg(format!("{}/health", self.endpoint()))
+                .output()
+                .unwrap();
+            return String::from_utf8_lossy(&out.stdout).contains("\"health\":\"true\"");
+        }
         let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.client)).await
         else {
             return false;
