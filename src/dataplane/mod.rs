@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod config;
+mod h1;
 pub mod health;
 pub mod limits;
 pub mod pool;

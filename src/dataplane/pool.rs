@@ -111,6 +111,13 @@ impl TargetState {
         })
     }
 
+    /// Turns `true` when requests to this target must stop: a receiver
+    /// to wait on beside the request's I/O, without allocating.
+    #[must_use]
+    pub fn drain_signal(&self) -> watch::Receiver<bool> {
+        self.drained.subscribe()
+    }
+
     /// Cuts every request still in flight to this (removed) target.
     pub fn cut_in_flight(&self) {
         self.drained.send_replace(true);

@@ -52,11 +52,26 @@ impl RequestIds {
     }
 
     fn next(&self) -> String {
-        format!(
-            "{:016x}-{:08x}",
-            self.seed,
-            self.next.fetch_add(1, Ordering::Relaxed)
-        )
+        String::from_utf8_lossy(&self.next_bytes()).into_owned()
+    }
+
+    /// The next id, `{seed:016x}-{count:08x}`, without formatting machinery.
+    #[must_use]
+    pub fn next_bytes(&self) -> [u8; 25] {
+        let count = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut id = [b'-'; 25];
+        hex_into(&mut id[..16], self.seed);
+        hex_into(&mut id[17..], count & 0xffff_ffff);
+        id
+    }
+}
+
+/// Writes `value`'s low hex digits into `out`, most significant first.
+fn hex_into(out: &mut [u8], mut value: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for slot in out.iter_mut().rev() {
+        *slot = DIGITS[(value & 0xf) as usize];
+        value >>= 4;
     }
 }
 
@@ -144,13 +159,18 @@ fn fixed_response(fixed: &FixedResponse) -> Response<ProxyBody> {
     text(status, &fixed.content_type, &fixed.body)
 }
 
-fn redirect_response(redirect: &Redirect, host: &str, uri: &Uri) -> Response<ProxyBody> {
-    let location = redirect
+/// Where a redirect sends a request for `host`, `path` and `query`.
+pub fn redirect_location(redirect: &Redirect, host: &str, path: &str, query: &str) -> String {
+    redirect
         .to
         .value
         .replace("{host}", host)
-        .replace("{path}", uri.path())
-        .replace("{query}", uri.query().unwrap_or_default());
+        .replace("{path}", path)
+        .replace("{query}", query)
+}
+
+fn redirect_response(redirect: &Redirect, host: &str, uri: &Uri) -> Response<ProxyBody> {
+    let location = redirect_location(redirect, host, uri.path(), uri.query().unwrap_or_default());
     let status = StatusCode::from_u16(redirect.status.value).unwrap_or(StatusCode::FOUND);
     let mut response = text(status, "text/plain; charset=utf-8", "");
     match HeaderValue::from_str(&location) {
@@ -188,7 +208,12 @@ async fn forward_request(
             "no pool can take this request\n",
         );
     };
-    let key = hash_key(&pool.spec.algorithm, &request, ctx.client_addr);
+    let headers = request.headers();
+    let key = hash_key(
+        &pool.spec.algorithm,
+        |name| headers.get(name).map(HeaderValue::as_bytes),
+        ctx.client_addr,
+    );
     let Some(target) = pool.pick(key.as_deref()) else {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -338,16 +363,16 @@ impl Retrying<'_> {
 }
 
 /// Where a request that failed may go next.
-struct Retry<'a> {
-    pool: &'a PoolState,
-    key: Option<&'a [u8]>,
+pub struct Retry<'a> {
+    pub pool: &'a PoolState,
+    pub key: Option<&'a [u8]>,
     /// The targets it went to, the one that failed it last.
-    tried: &'a [Arc<TargetState>],
+    pub tried: &'a [Arc<TargetState>],
 }
 
 /// Why a failed request ends in a 502.
 #[derive(Debug)]
-enum NoRetry {
+pub enum NoRetry {
     GiveUp(GiveUp),
     /// Every target of the pool was tried, or is ejected or unhealthy.
     NoOtherTarget,
@@ -358,7 +383,7 @@ enum NoRetry {
 impl Retry<'_> {
     /// The next target, its retry taken from the pool's budget, or why
     /// the request has no next attempt.
-    fn after(
+    pub fn after(
         &self,
         failure: Failure,
         attempts: &mut Attempts,
@@ -505,12 +530,17 @@ pub fn choose_pool(
     snapshot.pools.get(chosen.pool.value.as_str()).cloned()
 }
 
-fn hash_key<B>(algorithm: &Algorithm, request: &Request<B>, client: SocketAddr) -> Option<Vec<u8>> {
+/// The consistent-hash key of a request, when its pool's algorithm uses
+/// one; `header` looks a request header up by name.
+pub fn hash_key<'a>(
+    algorithm: &Algorithm,
+    header: impl Fn(&str) -> Option<&'a [u8]>,
+    client: SocketAddr,
+) -> Option<Vec<u8>> {
     match algorithm {
-        Algorithm::ConsistentHash(HashKey::Header(name)) => request
-            .headers()
-            .get(name.as_str())
-            .map(|v| v.as_bytes().to_vec()),
+        Algorithm::ConsistentHash(HashKey::Header(name)) => {
+            header(name.as_str()).map(<[u8]>::to_vec)
+        }
         Algorithm::ConsistentHash(HashKey::SourceIp) => Some(client.ip().to_string().into_bytes()),
         _ => None,
     }

@@ -48,9 +48,15 @@ pub const MIN_RECENT_RETRIES: f64 = 10.0;
 /// §9.2.2).
 #[must_use]
 pub fn is_idempotent(method: &Method) -> bool {
+    is_idempotent_method(method.as_str())
+}
+
+/// [`is_idempotent`] of a method as sent (methods are case-sensitive).
+#[must_use]
+pub fn is_idempotent_method(method: &str) -> bool {
     matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+        method,
+        "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
     )
 }
 

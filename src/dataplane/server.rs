@@ -13,6 +13,7 @@
 //! h2 alike).
 
 use super::config::DataplaneConfig;
+use super::h1::{self, upstream::CONNECT_TIMEOUT, upstream::IDLE_TIMEOUT as UPSTREAM_IDLE_TIMEOUT};
 use super::health::{HealthCheckers, HealthEvent};
 use super::limits::{ConnectionLimits, ConnectionSlot, ListenerConnections, RateLimit};
 use super::pool::TargetState;
@@ -44,16 +45,10 @@ use tokio::sync::{broadcast, watch, Mutex};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// How long connecting to a target may take before the request fails.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a client has to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long an idle upstream connection is kept for reuse.
-pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Health events kept for a slow listener before the oldest are dropped.
 pub const HEALTH_EVENT_BACKLOG: usize = 1024;
-/// The most bytes of request line and headers a client may send.
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// How long an accept loop waits after the kernel refuses to hand over a
 /// connection (out of descriptors, out of memory): retrying at once would
 /// spin a core while nothing can change.
@@ -95,8 +90,10 @@ pub struct DrainingTarget {
 struct Shared {
     snapshot: ArcSwap<Snapshot>,
     /// One upstream connection pool per worker, so connections stay on
-    /// the thread that uses them.
+    /// the thread that uses them: hyper's for h2 and what hyper serves,
+    /// the fast path's own for HTTP/1.1.
     upstreams: Vec<Upstream>,
+    fast_upstreams: Vec<h1::UpstreamConns>,
     request_ids: RequestIds,
     stats: RequestStats,
     limits: ConnectionLimits,
@@ -137,7 +134,7 @@ impl Dataplane {
 
     fn start(workers: usize, limits: ConnectionLimits) -> io::Result<Self> {
         let workers = Workers::start(workers)?;
-        let upstreams = workers
+        let upstreams: Vec<Upstream> = workers
             .handles()
             .iter()
             .map(|_| upstream_client())
@@ -148,6 +145,10 @@ impl Dataplane {
         Ok(Self {
             shared: Arc::new(Shared {
                 snapshot: ArcSwap::from_pointee(Snapshot::default()),
+                fast_upstreams: upstreams
+                    .iter()
+                    .map(|_| h1::UpstreamConns::default())
+                    .collect(),
                 upstreams,
                 request_ids: RequestIds::new(seed),
                 stats: RequestStats::default(),
@@ -454,29 +455,17 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, accepted: Acce
     // idle timeout is shorter than the head deadline closes it sooner.
     let http_deadline = accepted.at + head_timeout.min(idle);
     match listener.protocol() {
-        Protocol::Http => {
-            serve_http(
-                shared,
-                TokioIo::new(stream),
-                &accepted,
-                false,
-                idle,
-                http_deadline,
-            )
-            .await;
-        }
+        Protocol::Http => serve_http1(shared, stream, &accepted, false, idle, http_deadline).await,
         Protocol::Tcp => forward_tcp(&shared, &listener, stream, accepted.client).await,
         Protocol::Https => {
-            if let Some(stream) = handshake(tls_config, stream, http_deadline, &accepted).await {
-                serve_http(
-                    shared,
-                    TokioIo::new(stream),
-                    &accepted,
-                    true,
-                    idle,
-                    http_deadline,
-                )
-                .await;
+            let Some(stream) = handshake(tls_config, stream, http_deadline, &accepted).await else {
+                return;
+            };
+            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                let io = TokioIo::new(stream);
+                serve_http(shared, io, &accepted, true, idle, http_deadline).await;
+            } else {
+                serve_http1(shared, stream, &accepted, true, idle, http_deadline).await;
             }
         }
         Protocol::Tls => {
@@ -485,6 +474,42 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, accepted: Acce
                 forward_tcp(&shared, &listener, stream, accepted.client).await;
             }
         }
+    }
+}
+
+/// Serves a connection on the HTTP/1.1 fast path, and hands it to hyper
+/// (`serve_http`) if it sends something that path does not serve (h2's
+/// preface among them).
+async fn serve_http1<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    accepted: &Accepted,
+    tls: bool,
+    idle: Duration,
+    deadline: Instant,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let serving = h1::Serving {
+        snapshot: &shared.snapshot,
+        local: accepted.local,
+        client: accepted.client,
+        tls,
+        upstreams: &shared.fast_upstreams[accepted.worker],
+        request_ids: &shared.request_ids,
+        stats: &shared.stats,
+        idle,
+        first_head_by: deadline,
+        connections: accepted.slot.listener(),
+    };
+    let ended = h1::serve(&serving, stream).await;
+    if let h1::Ended::HandOver { stream, served } = ended {
+        let deadline = if served {
+            Instant::now() + idle
+        } else {
+            deadline
+        };
+        serve_http(shared, TokioIo::new(stream), accepted, tls, idle, deadline).await;
     }
 }
 
@@ -675,7 +700,7 @@ pub(crate) fn http_server(header_read_timeout: Duration) -> auto::Builder<TokioE
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
-        .max_buf_size(MAX_HEADER_BYTES);
+        .max_buf_size(h1::MAX_HEAD_BYTES);
     builder
 }
 
