@@ -305,17 +305,20 @@ impl PoolState {
     /// request goes after those failed it. Consistent hashing falls to
     /// the key's next-best target.
     #[must_use]
-    pub fn pick_other_than(
-        &self,
+    pub fn pick_other_than<'s>(
+        &'s self,
         key: Option<&[u8]>,
         tried: &[Arc<TargetState>],
     ) -> Option<Arc<TargetState>> {
         let now = now_ms();
         let slow_start = self.spec.slow_start.map(|d| d.0);
-        let eligible = |set: &[Arc<TargetState>]| -> Vec<(Arc<TargetState>, u32)> {
+        // Borrowed, not cloned: only the chosen target's count moves
+        // (an Arc clone per candidate would bounce every target's count
+        // between the worker threads on every request).
+        let eligible = |set: &'s [Arc<TargetState>]| -> Vec<Candidate<'s>> {
             set.iter()
                 .filter(|t| t.is_healthy() && !tried.iter().any(|x| Arc::ptr_eq(x, t)))
-                .map(|t| (t.clone(), t.effective_weight(slow_start, now)))
+                .map(|t| (t, t.effective_weight(slow_start, now)))
                 .filter(|(_, w)| *w > 0)
                 .collect()
         };
@@ -338,15 +341,15 @@ impl PoolState {
                 weighted_index(&candidates, interleave(tick, total_weight(&candidates)))
             }
         };
-        Some(candidates[chosen].0.clone())
+        Some(Arc::clone(candidates[chosen].0))
     }
 }
 
 /// An eligible target and the weight it has right now.
-type Candidate = (Arc<TargetState>, u32);
+type Candidate<'a> = (&'a Arc<TargetState>, u32);
 
 /// The target that `n` falls on when targets take `weight` slots each.
-fn weighted_index(candidates: &[Candidate], n: u64) -> usize {
+fn weighted_index(candidates: &[Candidate<'_>], n: u64) -> usize {
     let mut slot = n % total_weight(candidates).max(1);
     for (i, (_, w)) in candidates.iter().enumerate() {
         let w = u64::from(*w);
@@ -358,7 +361,7 @@ fn weighted_index(candidates: &[Candidate], n: u64) -> usize {
     0
 }
 
-fn total_weight(candidates: &[Candidate]) -> u64 {
+fn total_weight(candidates: &[Candidate<'_>]) -> u64 {
     candidates.iter().map(|(_, w)| u64::from(*w)).sum()
 }
 
@@ -382,7 +385,7 @@ pub fn interleave(turn: u64, total: u64) -> u64 {
 /// Power of two choices: of two weighted picks, the one with fewer
 /// requests in flight per unit of weight; on a tie the first, so an idle
 /// pool still splits by weight.
-fn least_requests(candidates: &[Candidate], tick: u64) -> usize {
+fn least_requests(candidates: &[Candidate<'_>], tick: u64) -> usize {
     let a = weighted_index(candidates, mix(tick));
     let b = weighted_index(candidates, mix(tick ^ 0x9e37_79b9_7f4a_7c15));
     let load = |i: usize| {
@@ -398,8 +401,8 @@ fn least_requests(candidates: &[Candidate], tick: u64) -> usize {
 
 /// Weighted rendezvous hashing: the same key picks the same target while
 /// it is eligible, and only keys of a removed target move.
-fn rendezvous(candidates: &[Candidate], key: &[u8]) -> usize {
-    let score = |(t, weight): &Candidate| {
+fn rendezvous(candidates: &[Candidate<'_>], key: &[u8]) -> usize {
+    let score = |(t, weight): &Candidate<'_>| {
         let mut hasher = FIXED_HASHER.build_hasher();
         hasher.write(key);
         hasher.write(t.address.to_string().as_bytes());
