@@ -456,14 +456,14 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, accepted: Acce
     let http_deadline = accepted.at + head_timeout.min(idle);
     match listener.protocol() {
         Protocol::Http => serve_http1(shared, stream, &accepted, false, idle, http_deadline).await,
-        Protocol::Tcp => forward_tcp(&shared, &listener, stream, accepted.client).await,
+        Protocol::Tcp => Box::pin(forward_tcp(&shared, &listener, stream, accepted.client)).await,
         Protocol::Https => {
             let Some(stream) = handshake(tls_config, stream, http_deadline, &accepted).await else {
                 return;
             };
             if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
                 let io = TokioIo::new(stream);
-                serve_http(shared, io, &accepted, true, idle, http_deadline).await;
+                Box::pin(serve_http(shared, io, &accepted, true, idle, http_deadline)).await;
             } else {
                 serve_http1(shared, stream, &accepted, true, idle, http_deadline).await;
             }
@@ -471,7 +471,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, accepted: Acce
         Protocol::Tls => {
             let deadline = accepted.at + head_timeout;
             if let Some(stream) = handshake(tls_config, stream, deadline, &accepted).await {
-                forward_tcp(&shared, &listener, stream, accepted.client).await;
+                Box::pin(forward_tcp(&shared, &listener, stream, accepted.client)).await;
             }
         }
     }
@@ -509,7 +509,10 @@ async fn serve_http1<S>(
         } else {
             deadline
         };
-        serve_http(shared, TokioIo::new(stream), accepted, tls, idle, deadline).await;
+        // Boxed: hyper's connection state is large, and a future is copied
+        // whole into every task spawned for a connection; most never need it.
+        let io = TokioIo::new(stream);
+        Box::pin(serve_http(shared, io, accepted, tls, idle, deadline)).await;
     }
 }
 

@@ -30,9 +30,12 @@ use tokio::time::Instant;
 /// The most bytes of request line and headers a client may send; a
 /// longer head goes to hyper, which refuses it.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// What a connection's buffers start with; they grow to what a message
-/// needs.
-const BUFFER_BYTES: usize = 8 * 1024;
+/// What a connection's read buffers start with; they grow to what a
+/// message needs. Most heads are well under 1 KiB.
+const BUFFER_BYTES: usize = 4 * 1024;
+/// What the head buffers start with, so that a typical head is written
+/// without growing them step by step.
+const HEAD_BYTES: usize = 1024;
 /// How much a body copy reads at once.
 const COPY_BYTES: usize = 32 * 1024;
 
@@ -86,8 +89,8 @@ where
     let mut buffers = Buffers {
         client: BytesMut::with_capacity(BUFFER_BYTES),
         upstream: BytesMut::new(),
-        request: Vec::new(),
-        out: Vec::new(),
+        request: Vec::with_capacity(HEAD_BYTES),
+        out: Vec::with_capacity(2 * HEAD_BYTES),
     };
     let mut served = false;
     let wake = tokio::time::sleep_until(ctx.first_head_by);
@@ -156,7 +159,13 @@ where
             }
         };
         if !keep {
-            let _ = client.shutdown().await;
+            // TLS says goodbye (close_notify). Over plain TCP, a close with
+            // nothing unread sends FIN after the answer; only bytes the
+            // client sent past this request would turn it into a reset
+            // that could cut the answer, so then half-close first.
+            if ctx.tls || !buffers.client.is_empty() {
+                let _ = client.shutdown().await;
+            }
             return Ended::Closed;
         }
         wake.as_mut().reset(Instant::now() + ctx.idle);
