@@ -21,8 +21,8 @@ use rustls::crypto::ring::{self as ring_provider, cipher_suite};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::version::{TLS12, TLS13};
 use rustls::{
-    ClientConfig, DigitallySignedStruct, ProtocolVersion, RootCertStore, SignatureScheme,
-    SupportedCipherSuite, SupportedProtocolVersion,
+    ClientConfig, DigitallySignedStruct, HandshakeKind, ProtocolVersion, RootCertStore,
+    SignatureScheme, SupportedCipherSuite, SupportedProtocolVersion,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -241,6 +241,14 @@ impl Handshake {
 }
 
 async fn handshake(pki: &Pki, port: u16, server_name: &str, offer: Offer) -> Handshake {
+    let (config, recording) = client(pki, offer);
+    connect(config, &recording, port, server_name).await
+}
+
+/// A client config trusting the test CA and offering `offer`, with rustls'
+/// default session cache (so a second connection with it tries to resume),
+/// and the verifier that records the leaf each full handshake saw.
+fn client(pki: &Pki, offer: Offer) -> (Arc<ClientConfig>, Arc<Recording>) {
     let mut provider = ring_provider::default_provider();
     if !offer.suites.is_empty() {
         provider.cipher_suites = offer.suites;
@@ -260,11 +268,20 @@ async fn handshake(pki: &Pki, port: u16, server_name: &str, offer: Offer) -> Han
         .with_no_client_auth();
     config.alpn_protocols = offer.alpn.iter().map(|p| p.to_vec()).collect();
     config.enable_sni = offer.sni;
+    (Arc::new(config), recording)
+}
+
+async fn connect(
+    config: Arc<ClientConfig>,
+    recording: &Recording,
+    port: u16,
+    server_name: &str,
+) -> Handshake {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let name = ServerName::try_from(server_name.to_owned()).unwrap();
     let result = tokio::time::timeout(
         std::time::Duration::from_secs(10),
-        TlsConnector::from(Arc::new(config)).connect(name, tcp),
+        TlsConnector::from(config).connect(name, tcp),
     )
     .await
     .expect("the handshake ends in time");
@@ -569,6 +586,62 @@ async fn min_version_1_3_refuses_tls_1_2_clients() {
     );
     let (_, status, body) = get(old, "alpha.example.test", "/").await;
     assert_eq!(status, 200, "{body}");
+    dataplane.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumption_false_makes_every_handshake_a_full_one() {
+    let ports = Ports::default();
+    let backend = Backend::start("site").await;
+    let pki = two_site_pki();
+    let (resuming, full) = (ports.hold(), ports.hold());
+    let repo = format!(
+        "{}\x20   - {}\n",
+        web_repo(
+            backend.address,
+            &https_listener(resuming, "{certificates: [alpha]}")
+        ),
+        https_listener(full, "{certificates: [alpha], resumption: false}")
+            .replace("name: https", "name: full"),
+    );
+    let dataplane = Dataplane::new();
+    dataplane.apply(pki.config(&repo, 1)).await.unwrap();
+
+    for versions in [&ONLY_TLS13[..], &ONLY_TLS12[..]] {
+        for (port, second) in [
+            (resuming, HandshakeKind::Resumed),
+            (full, HandshakeKind::Full),
+        ] {
+            let case = format!("port {port}, {:?}", versions[0].version);
+            // One client config, so one session cache, for both connections.
+            let (config, recording) = client(
+                &pki,
+                Offer {
+                    versions,
+                    ..Offer::default()
+                },
+            );
+            let first = connect(config.clone(), &recording, port, "alpha.example.test")
+                .await
+                .stream();
+            assert_eq!(
+                first.get_ref().1.handshake_kind(),
+                Some(HandshakeKind::Full),
+                "{case}"
+            );
+            // TLS 1.3 tickets come after the handshake: the client takes
+            // them in while it reads the response.
+            let (_, status, _) = get(first, "alpha.example.test", "/").await;
+            assert_eq!(status, 200, "{case}");
+
+            let again = connect(config, &recording, port, "alpha.example.test")
+                .await
+                .stream();
+            assert_eq!(again.get_ref().1.handshake_kind(), Some(second), "{case}");
+            let (_, status, _) = get(again, "alpha.example.test", "/").await;
+            assert_eq!(status, 200, "{case}");
+        }
+    }
     dataplane.shutdown().await;
 }
 

@@ -4,9 +4,16 @@
 //! terminating listener names — the chain from the config, the private key
 //! from wherever its [`KeyRef`] points — once, and gives each such listener a
 //! rustls [`ServerConfig`] made from its policy: minimum version, cipher
-//! suites, and for `https` ALPN `h2` and `http/1.1`. Anything that cannot be
-//! loaded fails the whole config, so a bad key never replaces a working one.
-//! Per connection only the handshake runs, bounded by [`HANDSHAKE_TIMEOUT`].
+//! suites, session resumption, and for `https` ALPN `h2` and `http/1.1`.
+//! Anything that cannot be loaded fails the whole config, so a bad key never
+//! replaces a working one. Per connection only the handshake runs, bounded
+//! by [`HANDSHAKE_TIMEOUT`].
+//!
+//! Session resumption is rustls' default: a per-listener in-memory cache of
+//! 256 sessions (TLS 1.2 session IDs, and the stateful tickets TLS 1.3 sends
+//! after each full handshake), never stateless tickets. A policy with
+//! `resumption: false` gets no cache and sends no tickets, so every
+//! connection does a full handshake.
 //!
 //! SNI picks the certificate: an exact name among the leaves' DNS
 //! subjectAltNames first, then a `*.` wildcard (one label), else the first
@@ -24,7 +31,7 @@ use rustls::crypto::ring::{self as ring_provider, cipher_suite};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::{ClientHello, NoServerSessionStorage, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::version::{TLS12, TLS13};
 use rustls::{InconsistentKeys, ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
@@ -217,6 +224,11 @@ fn server_config(
         }));
     if protocol == Protocol::Https {
         server.alpn_protocols = HTTPS_ALPN.iter().map(|p| p.to_vec()).collect();
+    }
+    if !policy.resumption {
+        // The ticketer stays rustls' default, which never makes tickets.
+        server.session_storage = Arc::new(NoServerSessionStorage {});
+        server.send_tls13_tickets = 0;
     }
     Ok(server)
 }

@@ -67,7 +67,7 @@ catalogue! {
     LOADBALANCER_ROUTES_UPDATE = "loadbalancer.routes.update", LB,
         "Add, remove or change routes, their matches, priorities, actions and retries, and default actions.";
     LOADBALANCER_TLS_UPDATE = "loadbalancer.tls.update", LB,
-        "Change a listener's TLS policy: certificates, minimum version, ciphers.";
+        "Change a listener's TLS policy: certificates, minimum version, ciphers, session resumption.";
     LOADBALANCER_ADDRESSES_UPDATE = "loadbalancer.addresses.update", LB,
         "Change the addresses a LoadBalancer binds to or takes from an AddressPool.";
     LOADBALANCER_LABELS_UPDATE = "loadbalancer.labels.update", LB,

@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `addresses` (static or from an AddressPool, pinned or not) | `loadbalancer.addresses.update` |
 //! | `listeners`: added, removed, reordered; `name`, `protocol`, `port`, `idle_timeout` | `loadbalancer.listeners.update` |
-//! | listener `tls`: `certificates`, `min_version`, `ciphers` | `loadbalancer.tls.update` |
+//! | listener `tls`: `certificates`, `min_version`, `ciphers`, `resumption` | `loadbalancer.tls.update` |
 //! | listener `routes` (`name`, `priority`, `match`, `action`, `retries`), `default_action` | `loadbalancer.routes.update` |
 
 use super::text::{opt_dur, plus_minus};
@@ -188,9 +188,14 @@ fn diff_tls(
             let certificates: Vec<&str> =
                 new.certificates.iter().map(|c| c.value.as_str()).collect();
             let detail = format!(
-                "listener `{listener}` TLS set: certificates {}, minimum {}",
+                "listener `{listener}` TLS set: certificates {}, minimum {}{}",
                 certificates.join(", "),
-                version_text(new.min_version)
+                version_text(new.min_version),
+                if new.resumption {
+                    ""
+                } else {
+                    ", session resumption off"
+                }
             );
             return found.note(TLS, detail);
         }
@@ -201,6 +206,7 @@ fn diff_tls(
         certificates,
         min_version,
         ciphers,
+        resumption,
     } = old;
     if *certificates != new.certificates {
         let detail = plus_minus(
@@ -226,6 +232,13 @@ fn diff_tls(
             new.iter().map(String::as_str),
         );
         found.note(TLS, detail.unwrap_or_default());
+    }
+    if *resumption != new.resumption {
+        let now = if new.resumption { "on" } else { "off" };
+        found.note(
+            TLS,
+            format!("listener `{listener}` TLS session resumption {now}"),
+        );
     }
 }
 

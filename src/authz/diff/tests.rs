@@ -217,6 +217,34 @@ fn balancer_routes_tls_listeners_and_addresses() {
 }
 
 #[test]
+fn turning_session_resumption_off_and_on_is_a_tls_update() {
+    let min_version = "        min_version: \"1.2\"\n";
+    let off = edited(&[(
+        LB,
+        min_version,
+        &format!("{min_version}        resumption: false\n"),
+    )]);
+    assert_eq!(
+        lines(&off),
+        ["loadbalancer.tls.update loadbalancer/web: listener `https` TLS session resumption off"]
+    );
+    assert_eq!(
+        changes(&off, &trusted())
+            .iter()
+            .map(|c| format!("{} {}", c.action.name, c.detail))
+            .collect::<Vec<_>>(),
+        ["loadbalancer.tls.update listener `https` TLS session resumption on"]
+    );
+    // Saying the default is no change.
+    let explicit = edited(&[(
+        LB,
+        min_version,
+        &format!("{min_version}        resumption: true\n"),
+    )]);
+    assert_eq!(lines(&explicit), Vec::<String>::new());
+}
+
+#[test]
 fn route_retries_are_a_routes_update() {
     let api_forward = "                - pool: web-api\n";
     let with =

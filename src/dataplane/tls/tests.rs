@@ -257,6 +257,38 @@ fn a_policy_no_suite_can_serve_is_refused() {
 }
 
 #[test]
+fn resumption_false_keeps_no_sessions_and_sends_no_tickets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (chain, key) = self_signed(&["a.example.test"]);
+    let mut config = config("{certificates: [a]}", &[("a", &chain)]);
+    set_key(&mut config, "a", key_file(&dir, "a.key", &key));
+    let server = |config: &DataplaneConfig| {
+        TlsConfigs::build(config).unwrap().by_balancer["web"][&8443].clone()
+    };
+
+    // The default is rustls' own: a session cache, two TLS 1.3 tickets
+    // (stateful: ids into that cache), and no stateless ticketer.
+    assert!(policy(&mut config).resumption);
+    let resuming = server(&config);
+    assert!(resuming.session_storage.can_cache());
+    assert!(resuming
+        .session_storage
+        .put(b"id".to_vec(), b"session".to_vec()));
+    assert_eq!(resuming.send_tls13_tickets, 2);
+    assert!(!resuming.ticketer.enabled());
+
+    policy(&mut config).resumption = false;
+    let full = server(&config);
+    assert!(!full.session_storage.can_cache());
+    assert!(!full
+        .session_storage
+        .put(b"id".to_vec(), b"session".to_vec()));
+    assert_eq!(full.session_storage.get(b"id"), None);
+    assert_eq!(full.send_tls13_tickets, 0);
+    assert!(!full.ticketer.enabled());
+}
+
+#[test]
 fn only_listeners_that_terminate_tls_load_certificates() {
     let (chain, _) = self_signed(&["a.example.test"]);
     let mut config = config("{certificates: [a]}", &[("a", &chain)]);

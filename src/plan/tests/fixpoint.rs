@@ -213,6 +213,7 @@ fn random_balancer(
             certificates: vec![Spanned::unplaced(rng.pick(certs).clone())],
             min_version: Default::default(),
             ciphers: Vec::new(),
+            resumption: rng.chance(80),
         };
         let tls = Some(Spanned::unplaced(tls));
         listeners.push(listener(

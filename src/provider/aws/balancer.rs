@@ -752,6 +752,7 @@ spec:
             certificates: names.collect(),
             min_version: TlsVersion::Tls12,
             ciphers: Vec::new(),
+            resumption: true,
         }));
         listener
     }

@@ -403,6 +403,13 @@ fn listener_limits(r: &mut Report<'_>, listener: &Listener) {
             "remove `ciphers`: lbops picks ELBSecurityPolicy-TLS13-1-2-2021-06 for min_version 1.2 and ELBSecurityPolicy-TLS13-1-3-2021-06 for 1.3",
         );
     }
+    if let Some(tls) = listener.tls.as_ref().filter(|t| !t.value.resumption) {
+        r.refuse(
+            tls.pos,
+            format!("ELBv2 always offers TLS session resumption; listener `{name}` turns it off"),
+            "remove `resumption: false` for balancers on AWS (the embedded data plane honours it)",
+        );
+    }
     for route in &listener.routes {
         route_limits(r, route);
     }

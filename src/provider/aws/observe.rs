@@ -487,6 +487,9 @@ impl Inventory {
             certificates: names.into_iter().map(Spanned::unplaced).collect(),
             min_version: map::min_version(policy).unwrap_or_default(),
             ciphers: Vec::new(),
+            // ELBv2 always offers resumption; `resumption: false` is refused
+            // by the limits check before anything is written.
+            resumption: true,
         }))
     }
 

@@ -167,6 +167,19 @@ pub struct TlsPolicy {
     /// Allowed cipher suites; all of the list below when empty.
     #[serde(default)]
     pub ciphers: Vec<Cipher>,
+    /// Session resumption, on by default. `false` turns off TLS session
+    /// resumption — no session cache, no TLS 1.3 tickets — so every
+    /// connection does a full handshake; for forward secrecy hardening and
+    /// for benchmarks.
+    #[serde(default = "default_resumption")]
+    pub resumption: bool,
+}
+
+/// Whether a TLS policy that does not say resumes sessions.
+pub const DEFAULT_RESUMPTION: bool = true;
+
+fn default_resumption() -> bool {
+    DEFAULT_RESUMPTION
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

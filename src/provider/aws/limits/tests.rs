@@ -333,6 +333,20 @@ fn tls_takes_a_named_policy_not_ciphers() {
 }
 
 #[test]
+fn tls_session_resumption_cannot_be_turned_off() {
+    assert_refused(
+        &[(
+            r#"min_version: "1.3"}"#,
+            r#"min_version: "1.3", resumption: false}"#,
+        )],
+        LB,
+        "web",
+        "tls: {certificates: [site]",
+        "ELBv2 always offers TLS session resumption; listener `https` turns it off",
+    );
+}
+
+#[test]
 fn a_route_needs_a_condition() {
     assert_refused(
         &[("          match: {path: {prefix: /checkout}}\n", "")],
