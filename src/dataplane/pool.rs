@@ -208,25 +208,38 @@ impl TargetState {
     /// Counts a request as in flight until the guard drops.
     #[must_use]
     pub fn start_request(self: &Arc<Self>) -> InFlight {
+        self.count_request();
+        InFlight(self.clone(), Instant::now())
+    }
+
+    /// [`Self::start_request`] for a request that ends before the target
+    /// could be dropped: no reference count moves (it would bounce between
+    /// the worker threads on every request).
+    #[must_use]
+    pub fn start_request_here(&self) -> InFlight<&Self> {
+        self.count_request();
+        InFlight(self, Instant::now())
+    }
+
+    fn count_request(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.requests.fetch_add(1, Ordering::Relaxed);
-        InFlight(self.clone(), Instant::now())
     }
 }
 
 /// A request in flight to a target, and when it was sent; dropping it
 /// ends the request.
 #[derive(Debug)]
-pub struct InFlight(Arc<TargetState>, Instant);
+pub struct InFlight<T: std::ops::Deref<Target = TargetState> = Arc<TargetState>>(T, Instant);
 
-impl InFlight {
+impl<T: std::ops::Deref<Target = TargetState>> InFlight<T> {
     /// Counts the answer this request got (`status`), timed from sending.
     pub fn answered(&self, status: u16) {
         self.0.stats.answer(status, self.1.elapsed());
     }
 }
 
-impl Drop for InFlight {
+impl<T: std::ops::Deref<Target = TargetState>> Drop for InFlight<T> {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
@@ -301,15 +314,29 @@ impl PoolState {
         self.pick_other_than(key, &[])
     }
 
+    /// [`Self::pick`], borrowed from the pool.
+    #[must_use]
+    pub fn pick_here(&self, key: Option<&[u8]>) -> Option<&Arc<TargetState>> {
+        self.choose(key, &[])
+    }
+
     /// Like [`Self::pick`], among the targets not in `tried`: where a
     /// request goes after those failed it. Consistent hashing falls to
     /// the key's next-best target.
     #[must_use]
-    pub fn pick_other_than<'s>(
-        &'s self,
+    pub fn pick_other_than(
+        &self,
         key: Option<&[u8]>,
         tried: &[Arc<TargetState>],
     ) -> Option<Arc<TargetState>> {
+        self.choose(key, tried).cloned()
+    }
+
+    fn choose<'s>(
+        &'s self,
+        key: Option<&[u8]>,
+        tried: &[Arc<TargetState>],
+    ) -> Option<&'s Arc<TargetState>> {
         let now = now_ms();
         let slow_start = self.spec.slow_start.map(|d| d.0);
         // Borrowed, not cloned: only the chosen target's count moves
@@ -341,7 +368,7 @@ impl PoolState {
                 weighted_index(&candidates, interleave(tick, total_weight(&candidates)))
             }
         };
-        Some(Arc::clone(candidates[chosen].0))
+        Some(candidates[chosen].0)
     }
 }
 

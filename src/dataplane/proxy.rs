@@ -512,6 +512,15 @@ pub fn choose_pool(
     listener: &ServedListener,
     forward: &Forward,
 ) -> Option<Arc<super::pool::PoolState>> {
+    choose_pool_here(snapshot, listener, forward).cloned()
+}
+
+/// [`choose_pool`], borrowed from the snapshot.
+pub fn choose_pool_here<'s>(
+    snapshot: &'s Snapshot,
+    listener: &ServedListener,
+    forward: &Forward,
+) -> Option<&'s Arc<super::pool::PoolState>> {
     let total: u64 = forward
         .pools
         .iter()
@@ -527,7 +536,7 @@ pub fn choose_pool(
             false
         }
     })?;
-    snapshot.pools.get(chosen.pool.value.as_str()).cloned()
+    snapshot.pools.get(chosen.pool.value.as_str())
 }
 
 /// The consistent-hash key of a request, when its pool's algorithm uses

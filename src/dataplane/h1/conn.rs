@@ -10,7 +10,7 @@ use super::head::{self, Forwarding, Framing, Parsed, RequestHead};
 use super::prefixed::Prefixed;
 use super::upstream::{self, UpstreamConns};
 use crate::dataplane::limits::ListenerConnections;
-use crate::dataplane::pool::{PoolState, TargetState};
+use crate::dataplane::pool::{InFlight, PoolState, TargetState};
 use crate::dataplane::proxy::{self, NoRetry, RequestIds, Retry};
 use crate::dataplane::retry::{is_idempotent_method, Attempts, Failure, REPLAY_BODY_LIMIT};
 use crate::dataplane::routing::Routed;
@@ -19,6 +19,7 @@ use crate::dataplane::stats::RequestStats;
 use crate::spec::kinds::loadbalancer::Action;
 use arc_swap::ArcSwap;
 use bytes::{Buf, BytesMut};
+use std::borrow::Cow;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -93,8 +94,15 @@ where
         out: Vec::with_capacity(2 * HEAD_BYTES),
     };
     let mut served = false;
+    // The config version is looked at per request without touching its
+    // reference count (shared by every connection of every worker).
+    let mut snapshots = arc_swap::Cache::new(ctx.snapshot);
+    // One timer, set for the first head and pushed on only when it fires
+    // (to when the connection would have been idle long enough): a busy
+    // connection moves no timer per request.
     let wake = tokio::time::sleep_until(ctx.first_head_by);
     tokio::pin!(wake);
+    let mut idle_since: Option<Instant> = None;
     loop {
         let started = match read_head(&mut client, &mut buffers.client, wake.as_mut()).await {
             HeadRead::Complete => std::time::Instant::now(),
@@ -105,6 +113,10 @@ where
                 }
             }
             HeadRead::TimedOut => {
+                if let Some(since) = idle_since.filter(|s| *s + ctx.idle > Instant::now()) {
+                    wake.as_mut().reset(since + ctx.idle);
+                    continue;
+                }
                 if !served {
                     ctx.connections.head_timed_out();
                 }
@@ -112,7 +124,7 @@ where
             }
             HeadRead::Closed => return Ended::Closed,
         };
-        let snapshot = ctx.snapshot.load_full();
+        let snapshot = snapshots.load();
         let next = {
             let mut slots = head::header_slots();
             let parsed = head::parse_request(&buffers.client, &mut slots);
@@ -168,7 +180,7 @@ where
             }
             return Ended::Closed;
         }
-        wake.as_mut().reset(Instant::now() + ctx.idle);
+        idle_since = Some(Instant::now());
     }
 }
 
@@ -235,7 +247,7 @@ fn blank_line(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 /// What to do with a request, decided from its head alone.
-enum Plan {
+enum Plan<'s> {
     /// Send the response in `out` (made here); close after it when
     /// `close`.
     Respond {
@@ -243,13 +255,13 @@ enum Plan {
         close: bool,
         head_len: usize,
     },
-    Forward(ForwardPlan),
+    Forward(ForwardPlan<'s>),
 }
 
-/// A request to send to a pool; its head for upstream is in
-/// `Buffers::request`.
-struct ForwardPlan {
-    pool: Arc<PoolState>,
+/// A request to send to a pool of the snapshot it was routed in; its
+/// head for upstream is in `Buffers::request`.
+struct ForwardPlan<'s> {
+    pool: &'s PoolState,
     key: Option<Vec<u8>>,
     head_len: usize,
     framing: Framing,
@@ -260,13 +272,13 @@ struct ForwardPlan {
     request_id: Vec<u8>,
 }
 
-fn plan(
+fn plan<'s>(
     ctx: &Serving<'_>,
-    snapshot: &Snapshot,
+    snapshot: &'s Snapshot,
     request: &RequestHead<'_>,
     out: &mut Vec<u8>,
     upstream_head: &mut Vec<u8>,
-) -> Plan {
+) -> Plan<'s> {
     out.clear();
     // A body the client sends to a response made here is not read: the
     // connection closes after the response instead.
@@ -312,7 +324,7 @@ fn plan(
         }
         Action::Forward(forward) => forward,
     };
-    let Some(pool) = proxy::choose_pool(snapshot, listener, forward) else {
+    let Some(pool) = proxy::choose_pool_here(snapshot, listener, forward) else {
         return respond(503, TEXT, "no pool can take this request\n", None);
     };
     let key = proxy::hash_key(
@@ -350,9 +362,9 @@ fn plan(
 }
 
 /// One request forwarded: its attempts, and the response copied back.
-struct Exchange<'a, 'c> {
+struct Exchange<'a, 'c, 's> {
     ctx: &'a Serving<'c>,
-    plan: &'a ForwardPlan,
+    plan: &'a ForwardPlan<'s>,
     started: std::time::Instant,
 }
 
@@ -372,7 +384,7 @@ enum Attempt {
     Broken,
 }
 
-impl Exchange<'_, '_> {
+impl Exchange<'_, '_, '_> {
     /// Runs the attempts; whether the client connection goes on.
     async fn run<S>(&self, client: &mut S, buffers: &mut Buffers) -> bool
     where
@@ -398,12 +410,14 @@ impl Exchange<'_, '_> {
                 }
             }
         }
-        let Some(mut target) = plan.pool.pick(plan.key.as_deref()) else {
+        // Borrowed from the pool: a retry, rare, owns the next one.
+        let Some(first) = plan.pool.pick_here(plan.key.as_deref()) else {
             let close = body_len.is_none();
             return self
                 .respond(client, buffers, 503, "no healthy target\n", close)
                 .await;
         };
+        let mut target = Cow::Borrowed(first);
         let mut attempts = Attempts::new(plan.after_send);
         let mut tried: Vec<Arc<TargetState>> = Vec::new();
         loop {
@@ -418,9 +432,9 @@ impl Exchange<'_, '_> {
             };
             target.record_outcome(false);
             ctx.stats.upstream_error();
-            tried.push(target);
+            tried.push(target.into_owned());
             let retry = Retry {
-                pool: &plan.pool,
+                pool: plan.pool,
                 key: plan.key.as_deref(),
                 tried: &tried,
             };
@@ -428,7 +442,7 @@ impl Exchange<'_, '_> {
             match retry.after(failure, &mut attempts, replayable) {
                 Ok(next) => {
                     ctx.stats.retry(failure);
-                    target = next;
+                    target = Cow::Owned(next);
                 }
                 Err(why) => {
                     if matches!(why, NoRetry::BudgetExhausted) {
@@ -493,7 +507,7 @@ impl Exchange<'_, '_> {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let plan = self.plan;
-        let in_flight = target.start_request();
+        let in_flight = target.start_request_here();
         let mut drained = target.drain_signal();
         let mut upstream = match self.ctx.upstreams.take(&target.address) {
             Some(stream) => stream,
@@ -676,7 +690,7 @@ impl Exchange<'_, '_> {
         &self,
         client: &mut S,
         buffers: &mut Buffers,
-        in_flight: &crate::dataplane::pool::InFlight,
+        in_flight: &InFlight<&TargetState>,
     ) -> Attempt
     where
         S: AsyncWrite + Unpin,
