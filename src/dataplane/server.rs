@@ -524,6 +524,7 @@ async fn serve_http1<S>(
         snapshot: &shared.snapshot,
         local: accepted.local,
         client: accepted.client,
+        client_ip: accepted.client.ip().to_string(),
         tls,
         upstreams: &shared.fast_upstreams[accepted.load.worker()],
         request_ids: &shared.request_ids,

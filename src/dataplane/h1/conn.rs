@@ -45,6 +45,8 @@ pub struct Serving<'a> {
     pub snapshot: &'a ArcSwap<Snapshot>,
     pub local: SocketAddr,
     pub client: SocketAddr,
+    /// `client`'s address as text, for `X-Forwarded-For`.
+    pub client_ip: String,
     pub tls: bool,
     pub upstreams: &'a UpstreamConns,
     pub request_ids: &'a RequestIds,
@@ -338,7 +340,7 @@ fn plan<'s>(
         upstream_head,
         request,
         &Forwarding {
-            client_ip: ctx.client.ip(),
+            client_ip: &ctx.client_ip,
             proto: if ctx.tls { "https" } else { "http" },
             host: &host,
             new_request_id: &new_id,

@@ -11,7 +11,6 @@
 //! connection is handed to hyper, which serves (or refuses) it as before.
 
 use httparse::{Header, Status, EMPTY_HEADER};
-use std::net::IpAddr;
 
 /// The most header lines a head may have (hyper's limit too).
 pub const MAX_HEADERS: usize = 100;
@@ -237,7 +236,8 @@ fn parse_length(value: &[u8]) -> Option<u64> {
 /// What the proxy adds to a request it forwards.
 #[derive(Clone, Copy, Debug)]
 pub struct Forwarding<'a> {
-    pub client_ip: IpAddr,
+    /// The client's address as text (made once per connection).
+    pub client_ip: &'a str,
     /// `https` or `http`.
     pub proto: &'static str,
     /// The host without its port, lowercase.
@@ -285,7 +285,7 @@ pub fn write_upstream_request(
         out.extend_from_slice(previous);
         out.extend_from_slice(b", ");
     }
-    write_ip(out, forwarding.client_ip);
+    out.extend_from_slice(forwarding.client_ip.as_bytes());
     out.extend_from_slice(b"\r\nx-forwarded-proto: ");
     out.extend_from_slice(forwarding.proto.as_bytes());
     out.extend_from_slice(b"\r\nx-forwarded-host: ");
@@ -307,11 +307,6 @@ fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
-}
-
-fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    use std::io::Write;
-    let _ = write!(out, "{ip}");
 }
 
 /// A response head from upstream, borrowing the upstream read buffer.
@@ -429,8 +424,7 @@ pub fn write_client_response(
     request_id: &[u8],
     close_client: bool,
 ) {
-    use std::io::Write;
-    let _ = write!(out, "HTTP/1.1 {} {}\r\n", head.status, head.reason);
+    write_status_line(out, head.status, head.reason);
     let mut tokens: [&[u8]; MAX_CONNECTION_TOKENS] = [b""; MAX_CONNECTION_TOKENS];
     let mut count = 0;
     for header in head.headers {
@@ -461,6 +455,20 @@ pub fn write_client_response(
     if close_client {
         out.extend_from_slice(b"connection: close\r\n");
     }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `HTTP/1.1 200 OK` and its line end, without formatting machinery.
+fn write_status_line(out: &mut Vec<u8>, status: u16, reason: &str) {
+    let digits = [
+        b'0' + (status / 100 % 10) as u8,
+        b'0' + (status / 10 % 10) as u8,
+        b'0' + (status % 10) as u8,
+    ];
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(&digits);
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 

@@ -1,5 +1,4 @@
 use super::*;
-use std::net::Ipv4Addr;
 
 fn request(raw: &[u8]) -> Parsed<RequestHead<'_>> {
     // The slots live as long as the test: leaked, a few KiB per test.
@@ -117,7 +116,7 @@ fn the_upstream_head_drops_hop_by_hop_headers_and_adds_forwarding_ones() {
         &mut out,
         &head,
         &Forwarding {
-            client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
+            client_ip: "192.0.2.7",
             proto: "https",
             host: "a.test",
             new_request_id: b"0000000000000001-00000002",
@@ -140,7 +139,7 @@ fn a_client_request_id_is_kept_and_returned() {
         &mut out,
         &head,
         &Forwarding {
-            client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            client_ip: "127.0.0.1",
             proto: "http",
             host: "a",
             new_request_id: b"new",
