@@ -21,7 +21,7 @@ use super::proxy::{self, BodyError, ProxyBody, RequestContext, RequestIds, Upstr
 use super::runtime::{ServedListener, Snapshot};
 use super::stats::{ConnectionStats, RequestStats};
 use super::tls::{self, TlsConfigs, TlsError};
-use super::workers::{reuseport_listener, WorkerLoad, WorkerLoads, Workers};
+use super::workers::{reuseport_listener, Workers};
 use crate::spec::kinds::loadbalancer::{Action, Protocol};
 use crate::spec::units::Name;
 use arc_swap::ArcSwap;
@@ -41,7 +41,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::runtime::Handle;
 use tokio::sync::{broadcast, watch, Mutex};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -99,10 +98,6 @@ struct Shared {
     stats: RequestStats,
     limits: ConnectionLimits,
     connections: ConnectionStats,
-    /// Open connections per worker, to place new ones.
-    loads: Arc<WorkerLoads>,
-    /// The workers' runtimes, to hand a connection to another one.
-    workers: Vec<Handle>,
 }
 
 /// One address, listened on by every worker.
@@ -159,8 +154,6 @@ impl Dataplane {
                 stats: RequestStats::default(),
                 limits,
                 connections: ConnectionStats::default(),
-                loads: Arc::new(WorkerLoads::new(workers.handles().len())),
-                workers: workers.handles().to_vec(),
             }),
             workers,
             sockets: Mutex::new(HashMap::new()),
@@ -394,14 +387,8 @@ async fn accept_loop(
                     // descriptor is free again before the next accept.
                     let Some(slot) = connections.admit() else { continue };
                     let _ = stream.set_nodelay(true);
-                    let load = shared.loads.place(worker);
-                    let serving = load.worker();
-                    let accepted = Accepted { local, client, at, slot, load };
-                    if serving == worker {
-                        tokio::spawn(serve_connection(shared.clone(), stream, accepted));
-                    } else {
-                        hand_over(shared.clone(), stream, accepted, serving);
-                    }
+                    let accepted = Accepted { local, client, worker, at, slot };
+                    tokio::spawn(serve_connection(shared.clone(), stream, accepted));
                 }
                 // That client gave up before it was accepted; the next one
                 // is not affected.
@@ -427,22 +414,6 @@ async fn accept_loop(
     }
 }
 
-/// Serves a connection on another worker: it leaves this worker's event
-/// loop and joins that one's.
-fn hand_over(shared: Arc<Shared>, stream: TcpStream, accepted: Accepted, worker: usize) {
-    let Ok(stream) = stream.into_std() else {
-        return;
-    };
-    let Some(handle) = shared.workers.get(worker).cloned() else {
-        return;
-    };
-    handle.spawn(async move {
-        if let Ok(stream) = TcpStream::from_std(stream) {
-            serve_connection(shared, stream, accepted).await;
-        }
-    });
-}
-
 /// Accept errors that concern one connection, not the listener.
 fn is_connection_error(e: &io::Error) -> bool {
     matches!(
@@ -458,8 +429,7 @@ fn is_connection_error(e: &io::Error) -> bool {
 struct Accepted {
     local: SocketAddr,
     client: SocketAddr,
-    /// The worker serving it, counted there while it is open.
-    load: WorkerLoad,
+    worker: usize,
     /// When accept returned: the request-head deadline counts from here.
     at: Instant,
     slot: ConnectionSlot,
@@ -526,7 +496,7 @@ async fn serve_http1<S>(
         client: accepted.client,
         client_ip: accepted.client.ip().to_string(),
         tls,
-        upstreams: &shared.fast_upstreams[accepted.load.worker()],
+        upstreams: &shared.fast_upstreams[accepted.worker],
         request_ids: &shared.request_ids,
         stats: &shared.stats,
         idle,
@@ -582,7 +552,7 @@ async fn serve_http<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (local, client, worker) = (accepted.local, accepted.client, accepted.load.worker());
+    let (local, client, worker) = (accepted.local, accepted.client, accepted.worker);
     let activity = Arc::new(Activity::new(accepted.at));
     let requests = activity.clone();
     let service = service_fn(move |request| {
