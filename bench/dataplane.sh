@@ -51,8 +51,8 @@ cd "$(dirname "$0")/.."
 
 PART=${1:-all}
 case $PART in
-all | scenarios | memory | tcp | kill) ;;
-*) echo "usage: $0 [scenarios|memory|tcp|kill]" >&2; exit 2 ;;
+all | scenarios | memory | tcp | updates | kill) ;;
+*) echo "usage: $0 [scenarios|memory|tcp|updates|kill]" >&2; exit 2 ;;
 esac
 KILL_DURATION=${KILL_DURATION:-${DURATION:-10}}
 DURATION=${DURATION:-5}
@@ -907,6 +907,7 @@ case $PART in
 scenarios) start_balancers; scenarios ;;
 memory) start_balancers; memory ;;
 tcp) tcp_throughput ;;
+updates) start_balancers; updates_under_load ;;
 kill) target_killed ;;
 all)
   start_balancers
