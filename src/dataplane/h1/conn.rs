@@ -136,7 +136,7 @@ where
             match parsed {
                 Parsed::Complete(request) => plan(
                     ctx,
-                    &snapshot,
+                    snapshot,
                     &request,
                     &mut buffers.out,
                     &mut buffers.request,
