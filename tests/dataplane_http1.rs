@@ -104,6 +104,20 @@ fn one_pool(port: u16, target: SocketAddr) -> String {
     )
 }
 
+/// A data plane (one worker) forwarding an HTTP listener to `backend`;
+/// its port.
+async fn balancer_before(backend: SocketAddr) -> (u16, Dataplane) {
+    // Held until the data plane listens on it.
+    let ports = Ports::default();
+    let port = ports.hold();
+    let dataplane = Dataplane::with_workers(1).unwrap();
+    dataplane
+        .apply(config(&one_pool(port, backend), 1))
+        .await
+        .unwrap();
+    (port, dataplane)
+}
+
 /// Writes `requests` at once and reads until the balancer closes.
 async fn exchange(port: u16, requests: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -118,14 +132,8 @@ async fn exchange(port: u16, requests: &str) -> String {
 
 #[tokio::test]
 async fn chunked_bodies_pass_both_ways_and_pipelined_requests_are_answered_in_order() {
-    let ports = Ports::default();
     let (backend, heads, task) = echo().await;
-    let port = ports.hold();
-    let dataplane = Dataplane::with_workers(1).unwrap();
-    dataplane
-        .apply(config(&one_pool(port, backend), 1))
-        .await
-        .unwrap();
+    let (port, dataplane) = balancer_before(backend).await;
     let answer = exchange(
         port,
         "POST /one HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n\
@@ -202,14 +210,8 @@ async fn chunked_bodies_pass_both_ways_and_pipelined_requests_are_answered_in_or
 
 #[tokio::test]
 async fn hop_by_hop_headers_stay_behind_and_http_1_0_is_served_by_hyper_on_the_same_connection() {
-    let ports = Ports::default();
     let (backend, heads, task) = echo().await;
-    let port = ports.hold();
-    let dataplane = Dataplane::with_workers(1).unwrap();
-    dataplane
-        .apply(config(&one_pool(port, backend), 1))
-        .await
-        .unwrap();
+    let (port, dataplane) = balancer_before(backend).await;
     let answer = exchange(
         port,
         "GET /fast HTTP/1.1\r\nHost: a.test\r\nConnection: x-secret\r\nX-Secret: 1\r\n\
@@ -244,7 +246,6 @@ async fn hop_by_hop_headers_stay_behind_and_http_1_0_is_served_by_hyper_on_the_s
 
 #[tokio::test]
 async fn a_response_without_a_length_ends_when_the_target_closes_and_so_does_the_connection() {
-    let ports = Ports::default();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let backend = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
@@ -262,12 +263,7 @@ async fn a_response_without_a_length_ends_when_the_target_closes_and_so_does_the
             .await
             .unwrap();
     });
-    let port = ports.hold();
-    let dataplane = Dataplane::with_workers(1).unwrap();
-    dataplane
-        .apply(config(&one_pool(port, backend), 1))
-        .await
-        .unwrap();
+    let (port, dataplane) = balancer_before(backend).await;
     // A second request on the same connection is never read: the first
     // answer ends only with the connection.
     let answer = exchange(

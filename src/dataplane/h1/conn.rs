@@ -603,23 +603,7 @@ impl Exchange<'_, '_, '_> {
                 }
                 Ok(None) if buffers.upstream.len() < MAX_HEAD_BYTES => {}
                 Ok(None) | Err(_) => {
-                    in_flight.answered(502);
-                    target.record_outcome(false);
-                    self.ctx.stats.upstream_error();
-                    let keep = self
-                        .respond(
-                            client,
-                            buffers,
-                            502,
-                            "the upstream target did not answer\n",
-                            true,
-                        )
-                        .await;
-                    return if keep {
-                        Attempt::Answered { keep_client: true }
-                    } else {
-                        Attempt::Broken
-                    };
+                    return self.bad_answer(client, buffers, target, &in_flight).await;
                 }
             }
             buffers.upstream.reserve(BUFFER_BYTES);
@@ -637,21 +621,7 @@ impl Exchange<'_, '_, '_> {
                     };
                 }
                 // It broke off inside its answer: nothing to retry.
-                _ => {
-                    in_flight.answered(502);
-                    target.record_outcome(false);
-                    self.ctx.stats.upstream_error();
-                    let _ = self
-                        .respond(
-                            client,
-                            buffers,
-                            502,
-                            "the upstream target did not answer\n",
-                            true,
-                        )
-                        .await;
-                    return Attempt::Broken;
-                }
+                _ => return self.bad_answer(client, buffers, target, &in_flight).await,
             }
         };
         target.record_outcome(response.status < 500);
@@ -685,6 +655,26 @@ impl Exchange<'_, '_, '_> {
             }
             Err(()) => Attempt::Broken,
         }
+    }
+
+    /// The target began an answer it did not finish, or one that cannot
+    /// be forwarded: a 502, and no retry (an answer had begun).
+    async fn bad_answer<S>(
+        &self,
+        client: &mut S,
+        buffers: &mut Buffers,
+        target: &TargetState,
+        in_flight: &InFlight<&TargetState>,
+    ) -> Attempt
+    where
+        S: AsyncWrite + Unpin,
+    {
+        in_flight.answered(502);
+        target.record_outcome(false);
+        self.ctx.stats.upstream_error();
+        let message = "the upstream target did not answer\n";
+        let _ = self.respond(client, buffers, 502, message, true).await;
+        Attempt::Broken
     }
 
     /// The target was removed and its draining time is up.
