@@ -1,7 +1,9 @@
 //! The embedded data plane: lbops' own load balancer.
 //!
 //! `config` is what it runs, `routing` and `pool` decide where a request
-//! goes (pure or lock-free), `proxy` moves bytes, `server` binds listeners
+//! goes (pure or lock-free), `h1` serves most HTTP/1.1 requests in their
+//! connection's own task and `proxy` the rest through hyper (h2,
+//! HTTP/1.0, upgrades, odd framing), `server` binds listeners
 //! and swaps configs without dropping connections, `limits` bounds what
 //! each client connection may hold and for how long, `retry` when a
 //! request a target failed goes to another one.
