@@ -8,6 +8,7 @@
 //! each client connection may hold and for how long, `retry` when a
 //! request a target failed goes to another one.
 
+mod accept;
 pub mod admin;
 pub mod config;
 mod h1;

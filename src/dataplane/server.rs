@@ -12,6 +12,7 @@
 //! head, after which the listener's idle timeout governs (for HTTP/1 and
 //! h2 alike).
 
+use super::accept::{self, ClientStream};
 use super::config::DataplaneConfig;
 use super::h1::{self, upstream::CONNECT_TIMEOUT, upstream::IDLE_TIMEOUT as UPSTREAM_IDLE_TIMEOUT};
 use super::health::{HealthCheckers, HealthEvent};
@@ -40,7 +41,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{broadcast, watch, Mutex};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -374,7 +375,7 @@ async fn accept_loop(
     connections: Arc<ListenerConnections>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Ok(listener) = TcpListener::from_std(listener) else {
+    let Ok(listener) = accept::Listener::new(listener) else {
         return;
     };
     let accept_errors = RateLimit::new(ACCEPT_ERROR_LOG_INTERVAL);
@@ -388,7 +389,6 @@ async fn accept_loop(
                     // client sees its connection closed at once and the
                     // descriptor is free again before the next accept.
                     let Some(slot) = connections.admit() else { continue };
-                    let _ = stream.set_nodelay(true);
                     let accepted = Accepted { local, client, worker, at, slot };
                     tokio::spawn(serve_connection(shared.clone(), stream, accepted));
                 }
@@ -437,7 +437,7 @@ struct Accepted {
     slot: ConnectionSlot,
 }
 
-async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, accepted: Accepted) {
+async fn serve_connection(shared: Arc<Shared>, stream: ClientStream, accepted: Accepted) {
     let (listener, tls_config) = {
         let snapshot = shared.snapshot.load();
         let Some(listener) = snapshot.listeners.get(&accepted.local).cloned() else {
@@ -456,26 +456,53 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, accepted: Acce
     // A connection that has sent nothing yet is idle too: a listener whose
     // idle timeout is shorter than the head deadline closes it sooner.
     let http_deadline = accepted.at + head_timeout.min(idle);
+    // Every connection's future is copied whole into its task (several
+    // times); the TLS branches hold a rustls connection and are boxed so
+    // that plain HTTP connections do not pay for their size.
     match listener.protocol() {
         Protocol::Http => serve_http1(shared, stream, &accepted, false, idle, http_deadline).await,
         Protocol::Tcp => Box::pin(forward_tcp(&shared, &listener, stream, accepted.client)).await,
         Protocol::Https => {
-            let Some(stream) = handshake(tls_config, stream, http_deadline, &accepted).await else {
-                return;
-            };
-            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                let io = TokioIo::new(stream);
-                Box::pin(serve_http(shared, io, &accepted, true, idle, http_deadline)).await;
-            } else {
-                serve_http1(shared, stream, &accepted, true, idle, http_deadline).await;
-            }
+            Box::pin(serve_https(
+                shared,
+                tls_config,
+                stream,
+                &accepted,
+                idle,
+                http_deadline,
+            ))
+            .await;
         }
         Protocol::Tls => {
             let deadline = accepted.at + head_timeout;
-            if let Some(stream) = handshake(tls_config, stream, deadline, &accepted).await {
-                Box::pin(forward_tcp(&shared, &listener, stream, accepted.client)).await;
-            }
+            Box::pin(async {
+                if let Some(stream) = handshake(tls_config, stream, deadline, &accepted).await {
+                    forward_tcp(&shared, &listener, stream, accepted.client).await;
+                }
+            })
+            .await;
         }
+    }
+}
+
+/// Serves a connection of an `https` listener: h2 if the client chose it
+/// in the handshake, else the HTTP/1.1 fast path.
+async fn serve_https(
+    shared: Arc<Shared>,
+    tls_config: Option<Arc<rustls::ServerConfig>>,
+    stream: ClientStream,
+    accepted: &Accepted,
+    idle: Duration,
+    deadline: Instant,
+) {
+    let Some(stream) = handshake(tls_config, stream, deadline, accepted).await else {
+        return;
+    };
+    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        let io = TokioIo::new(stream);
+        Box::pin(serve_http(shared, io, accepted, true, idle, deadline)).await;
+    } else {
+        serve_http1(shared, stream, accepted, true, idle, deadline).await;
     }
 }
 
@@ -490,7 +517,7 @@ async fn serve_http1<S>(
     idle: Duration,
     deadline: Instant,
 ) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + accept::Closing + Send + 'static,
 {
     let serving = h1::Serving {
         snapshot: &shared.snapshot,
@@ -523,10 +550,10 @@ async fn serve_http1<S>(
 /// [`tls::HANDSHAKE_TIMEOUT`]) or the connection is dropped.
 async fn handshake(
     config: Option<Arc<rustls::ServerConfig>>,
-    stream: TcpStream,
+    stream: ClientStream,
     deadline: Instant,
     accepted: &Accepted,
-) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+) -> Option<tokio_rustls::server::TlsStream<ClientStream>> {
     match tokio::time::timeout_at(deadline, tls::accept(config, stream)).await {
         Ok(stream) => stream,
         Err(_) => {

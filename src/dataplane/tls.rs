@@ -40,7 +40,7 @@ use std::fmt;
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
@@ -111,10 +111,10 @@ impl TlsConfigs {
 /// Runs the server side of a handshake, giving up after
 /// [`HANDSHAKE_TIMEOUT`]; `None` when there is no config, the handshake
 /// fails or it takes too long (the connection is then dropped).
-pub async fn accept(
-    config: Option<Arc<ServerConfig>>,
-    stream: TcpStream,
-) -> Option<TlsStream<TcpStream>> {
+pub async fn accept<S>(config: Option<Arc<ServerConfig>>, stream: S) -> Option<TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let acceptor = TlsAcceptor::from(config?);
     tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
         .await

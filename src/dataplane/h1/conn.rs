@@ -9,6 +9,7 @@ use super::chunked::Chunked;
 use super::head::{self, Forwarding, Framing, Parsed, RequestHead};
 use super::prefixed::Prefixed;
 use super::upstream::{self, UpstreamConns};
+use crate::dataplane::accept::Closing;
 use crate::dataplane::limits::ListenerConnections;
 use crate::dataplane::pool::{InFlight, PoolState, TargetState};
 use crate::dataplane::proxy::{self, NoRetry, RequestIds, Retry};
@@ -87,7 +88,7 @@ struct Buffers {
 /// sends something for hyper.
 pub async fn serve<S>(ctx: &Serving<'_>, mut client: S) -> Ended<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Closing,
 {
     let mut buffers = Buffers {
         client: BytesMut::with_capacity(BUFFER_BYTES),
@@ -158,6 +159,9 @@ where
                 head_len,
             } => {
                 ctx.stats.record(status, started.elapsed());
+                if close {
+                    client.will_close();
+                }
                 let written =
                     client.write_all(&buffers.out).await.is_ok() && client.flush().await.is_ok();
                 buffers.client.advance(head_len);
@@ -390,7 +394,7 @@ impl Exchange<'_, '_, '_> {
     /// Runs the attempts; whether the client connection goes on.
     async fn run<S>(&self, client: &mut S, buffers: &mut Buffers) -> bool
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + Closing,
     {
         let plan = self.plan;
         let ctx = self.ctx;
@@ -476,7 +480,7 @@ impl Exchange<'_, '_, '_> {
         close: bool,
     ) -> bool
     where
-        S: AsyncWrite + Unpin,
+        S: AsyncWrite + Unpin + Closing,
     {
         let close = close || self.plan.close;
         buffers.out.clear();
@@ -489,6 +493,9 @@ impl Exchange<'_, '_, '_> {
             close,
         );
         self.ctx.stats.record(status, self.started.elapsed());
+        if close {
+            client.will_close();
+        }
         let written = client.write_all(&buffers.out).await.is_ok() && client.flush().await.is_ok();
         if !close {
             let consumed = self.plan.head_len + body_len_of(self.plan.framing);
@@ -506,7 +513,7 @@ impl Exchange<'_, '_, '_> {
         body_len: Option<usize>,
     ) -> Attempt
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + Closing,
     {
         let plan = self.plan;
         let in_flight = target.start_request_here();
@@ -635,6 +642,7 @@ impl Exchange<'_, '_, '_> {
             &mut upstream,
             buffers,
             response.framing,
+            !response.keep_client,
             &mut drained,
         )
         .await;
@@ -667,7 +675,7 @@ impl Exchange<'_, '_, '_> {
         in_flight: &InFlight<&TargetState>,
     ) -> Attempt
     where
-        S: AsyncWrite + Unpin,
+        S: AsyncWrite + Unpin + Closing,
     {
         in_flight.answered(502);
         target.record_outcome(false);
@@ -685,7 +693,7 @@ impl Exchange<'_, '_, '_> {
         in_flight: &InFlight<&TargetState>,
     ) -> Attempt
     where
-        S: AsyncWrite + Unpin,
+        S: AsyncWrite + Unpin + Closing,
     {
         in_flight.answered(502);
         let _ = self
@@ -772,23 +780,28 @@ where
 }
 
 /// Copies the rest of a response (what `buffers.upstream` holds, then
-/// what comes) to the client; `Ok(true)` when it ended where its framing
-/// says, `Err` when either side broke off or the target was cut.
+/// what comes) to the client, its last write leaving with the FIN when
+/// `closing`; `Ok(true)` when it ended where its framing says, `Err` when
+/// either side broke off or the target was cut.
 async fn copy_response<S>(
     client: &mut S,
     upstream: &mut TcpStream,
     buffers: &mut Buffers,
     framing: Framing,
+    closing: bool,
     drained: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<bool, ()>
 where
-    S: AsyncWrite + Unpin,
+    S: AsyncWrite + Unpin + Closing,
 {
     let mut body = BodyEnd::new(framing);
     // The head and what came with it of the body, in one write.
     let take = body.take(&buffers.upstream).map_err(|_| ())?;
     buffers.out.extend_from_slice(&buffers.upstream[..take]);
     buffers.upstream.advance(take);
+    if closing && body.is_done() {
+        client.will_close();
+    }
     client.write_all(&buffers.out).await.map_err(|_| ())?;
     while !body.is_done() {
         buffers.upstream.reserve(COPY_BYTES);
@@ -803,6 +816,9 @@ where
             _ => return Err(()),
         }
         let take = body.take(&buffers.upstream).map_err(|_| ())?;
+        if closing && body.is_done() {
+            client.will_close();
+        }
         client
             .write_all(&buffers.upstream[..take])
             .await

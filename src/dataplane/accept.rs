@@ -1,0 +1,381 @@
+//! Accepting client connections, and the accepted connection as a stream
+//! that meets the event loop only once it has to wait.
+//!
+//! tokio registers every socket it accepts with its epoll instance and
+//! removes it again before closing it — two `epoll_ctl` calls per
+//! connection — and a freshly registered socket is not known to be
+//! readable until epoll has said so, so even a request that arrived
+//! before the accept costs a round through the event loop (and the head
+//! deadline's timer is armed meanwhile). A client that sent its request
+//! before it was accepted and takes its answer in one go — most
+//! connections with `Connection: close`, every health check — never has
+//! to wait at all. So a connection is accepted non-blocking and
+//! unregistered, read and written directly, and registered only when an
+//! operation would block; HAProxy does the same ("speculative I/O").
+//!
+//! Direct operations take part in tokio's cooperative budget like any
+//! tokio socket, so a client that keeps its socket full cannot keep its
+//! worker from the other connections.
+
+use socket2::SockRef;
+use std::io::{self, IoSlice, Read};
+use std::net::{Shutdown, SocketAddr};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+
+/// A listening socket of one worker.
+pub struct Listener {
+    socket: AsyncFd<mio::net::TcpListener>,
+}
+
+impl Listener {
+    /// Takes a non-blocking listening socket over; registers it with the
+    /// current worker's event loop.
+    pub fn new(listener: std::net::TcpListener) -> io::Result<Self> {
+        // Deprecated because a type that does not own its descriptor could
+        // close it while registered (tokio#8587); here the registration
+        // owns the listener, which owns its descriptor, and the safe
+        // replacement is `unsafe fn register` (this crate has no unsafe).
+        #[allow(deprecated)]
+        let socket = AsyncFd::with_interest(
+            mio::net::TcpListener::from_std(listener),
+            Interest::READABLE,
+        )?;
+        Ok(Self { socket })
+    }
+
+    /// The next connection, non-blocking and not registered (`accept4`
+    /// with `SOCK_NONBLOCK`: one system call per connection).
+    pub async fn accept(&self) -> io::Result<(ClientStream, SocketAddr)> {
+        loop {
+            let mut ready = self.socket.readable().await?;
+            if let Ok(accepted) = ready.try_io(|socket| socket.get_ref().accept()) {
+                let (stream, client) = accepted?;
+                return Ok((ClientStream::new(stream.into()), client));
+            }
+        }
+    }
+}
+
+/// A client connection that can be told it is about to be closed.
+pub trait Closing {
+    /// What is written from now on is the last the client gets before the
+    /// connection is closed: a partial last segment is held back
+    /// (`MSG_MORE`) and leaves with the FIN, one packet instead of two.
+    /// Only for the final write of an answer, right before the close: a
+    /// segment held back waits for the close.
+    fn will_close(&mut self);
+}
+
+/// An accepted client connection.
+pub struct ClientStream {
+    socket: Socket,
+    /// Writes hold back partial segments for the FIN (`Closing`).
+    closing: bool,
+}
+
+enum Socket {
+    /// Not known to the event loop: read and written directly.
+    Direct(std::net::TcpStream),
+    /// Registered, since an operation would have blocked.
+    Registered(tokio::net::TcpStream),
+    /// Registering failed; the error was returned and the socket closed.
+    Lost,
+}
+
+impl ClientStream {
+    /// `stream` must be non-blocking.
+    fn new(stream: std::net::TcpStream) -> Self {
+        Self {
+            socket: Socket::Direct(stream),
+            closing: false,
+        }
+    }
+
+    /// Whether the event loop knows this connection (it had to wait).
+    #[cfg(test)]
+    fn is_registered(&self) -> bool {
+        matches!(self.socket, Socket::Registered(_))
+    }
+
+    /// The registered socket, registering it first if it is not yet.
+    fn registered(&mut self) -> io::Result<&mut tokio::net::TcpStream> {
+        if let Socket::Direct(_) = self.socket {
+            let Socket::Direct(stream) = std::mem::replace(&mut self.socket, Socket::Lost) else {
+                unreachable!("matched just above");
+            };
+            self.socket = Socket::Registered(tokio::net::TcpStream::from_std(stream)?);
+        }
+        match &mut self.socket {
+            Socket::Registered(stream) => Ok(stream),
+            Socket::Direct(_) | Socket::Lost => Err(lost()),
+        }
+    }
+
+    /// Runs `direct` on the unregistered socket within the task's budget;
+    /// `Ok(None)` when it would block (the caller then registers and
+    /// waits).
+    fn try_direct<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut direct: impl FnMut(&std::net::TcpStream) -> io::Result<T>,
+    ) -> Poll<io::Result<Option<T>>> {
+        let Socket::Direct(stream) = &self.socket else {
+            return Poll::Ready(Ok(None));
+        };
+        let budget = ready!(tokio::task::coop::poll_proceed(cx));
+        loop {
+            match direct(stream) {
+                Ok(done) => {
+                    budget.made_progress();
+                    return Poll::Ready(Ok(Some(done)));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Ready(Ok(None)),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl ClientStream {
+    fn send_flags(&self) -> libc::c_int {
+        if self.closing {
+            libc::MSG_MORE
+        } else {
+            0
+        }
+    }
+}
+
+impl Closing for ClientStream {
+    fn will_close(&mut self) {
+        self.closing = true;
+    }
+}
+
+impl<S: Closing> Closing for tokio_rustls::server::TlsStream<S> {
+    fn will_close(&mut self) {
+        self.get_mut().0.will_close();
+    }
+}
+
+fn lost() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the connection could not be registered with the event loop",
+    )
+}
+
+impl AsyncRead for ClientStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let read =
+            ready!(this.try_direct(cx, |mut stream| stream.read(buf.initialize_unfilled())))?;
+        if let Some(n) = read {
+            buf.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(this.registered()?).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ClientStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let flags = this.send_flags();
+        let send = |stream: &std::net::TcpStream| SockRef::from(stream).send_with_flags(buf, flags);
+        if let Some(n) = ready!(this.try_direct(cx, send))? {
+            return Poll::Ready(Ok(n));
+        }
+        let stream = this.registered()?;
+        loop {
+            ready!(stream.poll_write_ready(cx))?;
+            let sent = stream.try_io(Interest::WRITABLE, || {
+                SockRef::from(&*stream).send_with_flags(buf, flags)
+            });
+            match sent {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                sent => return Poll::Ready(sent),
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let flags = this.send_flags();
+        let send = |stream: &std::net::TcpStream| {
+            SockRef::from(stream).send_vectored_with_flags(bufs, flags)
+        };
+        if let Some(n) = ready!(this.try_direct(cx, send))? {
+            return Poll::Ready(Ok(n));
+        }
+        let stream = this.registered()?;
+        loop {
+            ready!(stream.poll_write_ready(cx))?;
+            let sent = stream.try_io(Interest::WRITABLE, || {
+                SockRef::from(&*stream).send_vectored_with_flags(bufs, flags)
+            });
+            match sent {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                sent => return Poll::Ready(sent),
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().socket {
+            // Written straight into the socket: nothing is buffered here.
+            Socket::Direct(_) => Poll::Ready(Ok(())),
+            Socket::Registered(stream) => Pin::new(stream).poll_flush(cx),
+            Socket::Lost => Poll::Ready(Err(lost())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().socket {
+            Socket::Direct(stream) => Poll::Ready(stream.shutdown(Shutdown::Write)),
+            Socket::Registered(stream) => Pin::new(stream).poll_shutdown(cx),
+            Socket::Lost => Poll::Ready(Err(lost())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn pair() -> (ClientStream, tokio::net::TcpStream) {
+        let std_listener = crate::dataplane::workers::reuseport_listener(
+            "127.0.0.1:0".parse().expect("an address"),
+        )
+        .expect("a listener");
+        let address = std_listener.local_addr().expect("its address");
+        let listener = Listener::new(std_listener).expect("registered");
+        let (accepted, peer) =
+            tokio::join!(listener.accept(), tokio::net::TcpStream::connect(address));
+        let (server, client) = accepted.expect("accepted");
+        let peer = peer.expect("connected");
+        assert_eq!(client, peer.local_addr().expect("its address"));
+        (server, peer)
+    }
+
+    #[tokio::test]
+    async fn a_request_already_there_is_read_and_answered_without_registering() {
+        let (mut server, mut peer) = pair().await;
+        peer.write_all(b"hello").await.expect("sent");
+        // Wait until the bytes are there, as they are for a client that
+        // sent its request before it was accepted.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut there = [0; 5];
+        while !matches!(&server.socket, Socket::Direct(s) if s.peek(&mut there).unwrap_or(0) == 5) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the bytes never arrived"
+            );
+            tokio::task::yield_now().await;
+        }
+        let mut got = [0; 5];
+        server.read_exact(&mut got).await.expect("read");
+        assert_eq!(&got, b"hello");
+        server.write_all(b"world").await.expect("written");
+        server.shutdown().await.expect("shut down");
+        assert!(!server.is_registered());
+        let mut answer = Vec::new();
+        peer.read_to_end(&mut answer).await.expect("answer");
+        assert_eq!(answer, b"world");
+    }
+
+    #[tokio::test]
+    async fn a_read_that_would_block_registers_and_then_waits_for_the_bytes() {
+        let (mut server, mut peer) = pair().await;
+        let mut got = [0; 5];
+        let (read, ()) = tokio::join!(server.read_exact(&mut got), async {
+            tokio::task::yield_now().await;
+            peer.write_all(b"later").await.expect("sent");
+        });
+        read.expect("read");
+        assert_eq!(&got, b"later");
+        assert!(server.is_registered());
+        // Registered, it goes on working both ways, and sees the close.
+        server.write_all(b"ok").await.expect("written");
+        let mut answer = [0; 2];
+        peer.read_exact(&mut answer).await.expect("answer");
+        assert_eq!(&answer, b"ok");
+        drop(peer);
+        let mut rest = Vec::new();
+        server.read_to_end(&mut rest).await.expect("end");
+        assert!(rest.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_write_that_would_block_registers_and_finishes_once_the_peer_reads() {
+        let (mut server, mut peer) = pair().await;
+        // Far more than loopback socket buffers hold.
+        let sent = vec![7u8; 16 * 1024 * 1024];
+        let (written, received) = tokio::join!(
+            async {
+                server.write_all(&sent).await?;
+                server.shutdown().await
+            },
+            async {
+                let mut all = Vec::new();
+                peer.read_to_end(&mut all).await.map(|_| all)
+            }
+        );
+        written.expect("written");
+        assert_eq!(received.expect("received").len(), sent.len());
+        assert!(server.is_registered());
+    }
+
+    #[tokio::test]
+    async fn what_is_written_before_a_close_arrives_whole_with_the_close() {
+        for size in [2, 200 * 1024] {
+            let (mut server, mut peer) = pair().await;
+            let answer: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            server.will_close();
+            let (written, received) = tokio::join!(
+                async {
+                    server.write_all(&answer).await?;
+                    server.flush().await?;
+                    drop(server);
+                    io::Result::Ok(())
+                },
+                async {
+                    let mut all = Vec::new();
+                    peer.read_to_end(&mut all).await.map(|_| all)
+                }
+            );
+            written.expect("written");
+            assert_eq!(received.expect("received"), answer, "{size} bytes");
+        }
+    }
+
+    #[tokio::test]
+    async fn accepted_connections_inherit_no_delay_from_the_listener() {
+        let (server, _peer) = pair().await;
+        let Socket::Direct(stream) = &server.socket else {
+            panic!("registered before any operation");
+        };
+        assert!(stream.nodelay().expect("readable option"));
+    }
+}
