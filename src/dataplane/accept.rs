@@ -26,6 +26,12 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
 /// A listening socket of one worker.
+///
+/// Its connections start with delayed acknowledgements (`TCP_QUICKACK`
+/// off on the listening socket, which they inherit), as HAProxy's HTTP
+/// listeners do: a request that came whole is acknowledged by the answer
+/// instead of by a segment of its own. The first time a read would have
+/// to wait, the connection acknowledges at once again.
 pub struct Listener {
     socket: AsyncFd<mio::net::TcpListener>,
 }
@@ -34,6 +40,7 @@ impl Listener {
     /// Takes a non-blocking listening socket over; registers it with the
     /// current worker's event loop.
     pub fn new(listener: std::net::TcpListener) -> io::Result<Self> {
+        SockRef::from(&listener).set_tcp_quickack(false)?;
         // Deprecated because a type that does not own its descriptor could
         // close it while registered (tokio#8587); here the registration
         // owns the listener, which owns its descriptor, and the safe
@@ -74,6 +81,9 @@ pub struct ClientStream {
     socket: Socket,
     /// Writes hold back partial segments for the FIN (`Closing`).
     closing: bool,
+    /// Whether the kernel acknowledges what the client sends at once
+    /// again; see [`Listener`] on why it does not at first.
+    acks_at_once: bool,
 }
 
 enum Socket {
@@ -91,6 +101,7 @@ impl ClientStream {
         Self {
             socket: Socket::Direct(stream),
             closing: false,
+            acks_at_once: false,
         }
     }
 
@@ -182,7 +193,19 @@ impl AsyncRead for ClientStream {
             buf.advance(n);
             return Poll::Ready(Ok(()));
         }
-        Pin::new(this.registered()?).poll_read(cx, buf)
+        let acks_at_once = std::mem::replace(&mut this.acks_at_once, true);
+        let stream = this.registered()?;
+        let read = Pin::new(&mut *stream).poll_read(cx, buf);
+        if read.is_pending() && !acks_at_once {
+            // Waiting for more from the client: acknowledge what it sent
+            // now (and from here on at once), so that a client whose
+            // Nagle algorithm holds its next small segment until the last
+            // is acknowledged does not wait for the delayed ACK (40 ms).
+            let _ = SockRef::from(&*stream).set_tcp_quickack(true);
+        } else if !acks_at_once {
+            this.acks_at_once = false;
+        }
+        read
     }
 }
 
@@ -368,6 +391,28 @@ mod tests {
             written.expect("written");
             assert_eq!(received.expect("received"), answer, "{size} bytes");
         }
+    }
+
+    #[tokio::test]
+    async fn acknowledgements_are_delayed_until_a_read_has_to_wait() {
+        let (mut server, mut peer) = pair().await;
+        let quick = |server: &ClientStream| match &server.socket {
+            Socket::Direct(s) => SockRef::from(s).tcp_quickack().expect("readable option"),
+            Socket::Registered(s) => SockRef::from(s).tcp_quickack().expect("readable option"),
+            Socket::Lost => panic!("lost"),
+        };
+        // Inherited from the listener: a request that comes whole is
+        // acknowledged by its answer.
+        assert!(!quick(&server));
+        let mut got = [0; 4];
+        let (read, ()) = tokio::join!(server.read_exact(&mut got), async {
+            tokio::task::yield_now().await;
+            peer.write_all(b"more").await.expect("sent");
+        });
+        read.expect("read");
+        // It had to wait: what the client sent is acknowledged at once, so
+        // that a client holding a small segment back (Nagle) sends it.
+        assert!(quick(&server));
     }
 
     #[tokio::test]
