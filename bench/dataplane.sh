@@ -27,6 +27,8 @@
 #    TLS is 1.3 only for all, one ECDSA P-256 certificate. openssl s_client
 #    checks first that a second connection reuses the first's session on
 #    the keep-alive ports and on none of the handshake ports.
+#    With http-close, the TCP segments a request with `Connection: close`
+#    takes over loopback are counted first for each contender (nstat).
 # 2. Memory per idle client connection: RSS before and after opening
 #    MEM_CONNECTIONS keep-alive connections (one request each, then idle).
 # 3. TCP throughput: a 256 MiB download through lbops `protocol: tcp`,
@@ -380,6 +382,40 @@ check_tls_resumption() {
   fi
 }
 
+# TCP segments sent over loopback per request with a new connection per
+# request — client, balancer and target together — from nstat's TcpOutSegs
+# over 2000 sequential requests (after 50 that warm the upstream pools);
+# everything else on the machine counts too, so it is a close estimate.
+segments_per_request() { # port
+  python3 - "$1" <<'PY'
+import socket, subprocess, sys
+port = int(sys.argv[1])
+def out_segments():
+    out = subprocess.run(["nstat", "-az", "TcpOutSegs"], capture_output=True, text=True, check=True).stdout
+    return int(next(l for l in out.splitlines() if l.startswith("TcpOutSegs")).split()[1])
+def request():
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n\r\n")
+        while s.recv(4096):
+            pass
+for _ in range(50):
+    request()
+before = out_segments()
+for _ in range(2000):
+    request()
+print(f"{(out_segments() - before) / 2000:.2f}")
+PY
+}
+
+check_segments() {
+  command -v nstat >/dev/null || return 0
+  local contender line=""
+  for contender in "${CONTENDERS[@]}"; do
+    line+=" $contender $(segments_per_request "${PORT[http-$contender]}"),"
+  done
+  printf 'TCP segments per request with Connection: close (nstat TcpOutSegs over loopback, 2000 sequential requests; client, balancer and target together):%s\n' "${line%,}"
+}
+
 # One wrk run; prints "req/s p50 p99 errors conn/req" (p50/p99 as wrk
 # prints them, errors = socket errors + non-2xx, conn/req = connections the
 # contender accepted per request answered).
@@ -409,6 +445,7 @@ scenarios() {
     "$(nginx -v 2>&1 | sed 's|.*nginx/||')" "$CORES"
   printf 'TLS: 1.3 only for all. https-keepalive: each contender'"'"'s default session resumption (HAProxy'"'"'s session cache is global and off, tickets on). https-handshake: session resumption off for all: lbops `resumption: false`, HAProxy `no-tls-tickets` + `tune.ssl.cachesize 0`, nginx `ssl_session_cache off; ssl_session_tickets off`.\n'
   if [[ " ${SCENARIO_LIST[*]} " == *" https-"* ]]; then check_tls_resumption; fi
+  if [[ " ${SCENARIO_LIST[*]} " == *" http-close "* ]]; then check_segments; fi
   printf 'wrk latency runs from writing a request to reading its answer: a connection'"'"'s setup and handshake count in req/s, not in p50/p99.\n\n'
 
   declare -gA rps_runs p50_runs p99_runs
