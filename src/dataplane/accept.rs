@@ -113,12 +113,10 @@ impl ClientStream {
 
     /// The registered socket, registering it first if it is not yet.
     fn registered(&mut self) -> io::Result<&mut tokio::net::TcpStream> {
-        if let Socket::Direct(_) = self.socket {
-            let Socket::Direct(stream) = std::mem::replace(&mut self.socket, Socket::Lost) else {
-                unreachable!("matched just above");
-            };
-            self.socket = Socket::Registered(tokio::net::TcpStream::from_std(stream)?);
-        }
+        self.socket = match std::mem::replace(&mut self.socket, Socket::Lost) {
+            Socket::Direct(stream) => Socket::Registered(tokio::net::TcpStream::from_std(stream)?),
+            registered_or_lost => registered_or_lost,
+        };
         match &mut self.socket {
             Socket::Registered(stream) => Ok(stream),
             Socket::Direct(_) | Socket::Lost => Err(lost()),
@@ -149,9 +147,26 @@ impl ClientStream {
             }
         }
     }
-}
 
-impl ClientStream {
+    /// Sends with `send` directly, or registered once it would block.
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        send: impl Fn(SockRef<'_>) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        if let Some(n) = ready!(self.try_direct(cx, |stream| send(SockRef::from(stream))))? {
+            return Poll::Ready(Ok(n));
+        }
+        let stream = self.registered()?;
+        loop {
+            ready!(stream.poll_write_ready(cx))?;
+            match stream.try_io(Interest::WRITABLE, || send(SockRef::from(&*stream))) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                sent => return Poll::Ready(sent),
+            }
+        }
+    }
+
     fn send_flags(&self) -> libc::c_int {
         if self.closing {
             libc::MSG_MORE
@@ -193,17 +208,16 @@ impl AsyncRead for ClientStream {
             buf.advance(n);
             return Poll::Ready(Ok(()));
         }
-        let acks_at_once = std::mem::replace(&mut this.acks_at_once, true);
-        let stream = this.registered()?;
-        let read = Pin::new(&mut *stream).poll_read(cx, buf);
-        if read.is_pending() && !acks_at_once {
+        let read = Pin::new(this.registered()?).poll_read(cx, buf);
+        if read.is_pending() && !this.acks_at_once {
             // Waiting for more from the client: acknowledge what it sent
             // now (and from here on at once), so that a client whose
             // Nagle algorithm holds its next small segment until the last
             // is acknowledged does not wait for the delayed ACK (40 ms).
-            let _ = SockRef::from(&*stream).set_tcp_quickack(true);
-        } else if !acks_at_once {
-            this.acks_at_once = false;
+            this.acks_at_once = true;
+            if let Socket::Registered(stream) = &this.socket {
+                let _ = SockRef::from(stream).set_tcp_quickack(true);
+            }
         }
         read
     }
@@ -217,21 +231,7 @@ impl AsyncWrite for ClientStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let flags = this.send_flags();
-        let send = |stream: &std::net::TcpStream| SockRef::from(stream).send_with_flags(buf, flags);
-        if let Some(n) = ready!(this.try_direct(cx, send))? {
-            return Poll::Ready(Ok(n));
-        }
-        let stream = this.registered()?;
-        loop {
-            ready!(stream.poll_write_ready(cx))?;
-            let sent = stream.try_io(Interest::WRITABLE, || {
-                SockRef::from(&*stream).send_with_flags(buf, flags)
-            });
-            match sent {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                sent => return Poll::Ready(sent),
-            }
-        }
+        this.poll_send(cx, |socket| socket.send_with_flags(buf, flags))
     }
 
     fn poll_write_vectored(
@@ -241,23 +241,7 @@ impl AsyncWrite for ClientStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let flags = this.send_flags();
-        let send = |stream: &std::net::TcpStream| {
-            SockRef::from(stream).send_vectored_with_flags(bufs, flags)
-        };
-        if let Some(n) = ready!(this.try_direct(cx, send))? {
-            return Poll::Ready(Ok(n));
-        }
-        let stream = this.registered()?;
-        loop {
-            ready!(stream.poll_write_ready(cx))?;
-            let sent = stream.try_io(Interest::WRITABLE, || {
-                SockRef::from(&*stream).send_vectored_with_flags(bufs, flags)
-            });
-            match sent {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                sent => return Poll::Ready(sent),
-            }
-        }
+        this.poll_send(cx, |socket| socket.send_vectored_with_flags(bufs, flags))
     }
 
     fn is_write_vectored(&self) -> bool {
