@@ -278,3 +278,26 @@ async fn a_response_without_a_length_ends_when_the_target_closes_and_so_does_the
     dataplane.shutdown().await;
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn blank_lines_before_a_request_line_are_skipped_and_the_request_is_proxied() {
+    let (backend, heads, task) = echo().await;
+    let (port, dataplane) = balancer_before(backend).await;
+    // RFC 9112 §2.2: a server ignores at least one empty line before the
+    // request line; here before the first request and between two.
+    let answer = exchange(
+        port,
+        "\r\n\r\nGET /one HTTP/1.1\r\nHost: a\r\n\r\n\
+         \r\nGET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(answer.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{answer}");
+    assert!(answer.contains("GET /one body="), "{answer}");
+    assert!(answer.contains("GET /two body="), "{answer}");
+    let heads = heads.lock().unwrap().clone();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    assert!(heads[0].starts_with("GET /one\n"), "{heads:?}");
+    assert!(heads[1].starts_with("GET /two\n"), "{heads:?}");
+    dataplane.shutdown().await;
+    task.abort();
+}

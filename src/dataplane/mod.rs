@@ -20,6 +20,7 @@ pub mod retry;
 pub mod routing;
 mod runtime;
 mod server;
+mod shards;
 pub mod stats;
 pub mod target_stats;
 mod tls;

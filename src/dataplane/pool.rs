@@ -3,16 +3,17 @@
 //! target keeps its health and in-flight count when the config changes.
 
 use super::retry::{BudgetExhausted, RetryBudget};
+use super::shards::PerWorker;
 use crate::spec::kinds::pool::{Algorithm, PoolSpec, Target};
 use crate::spec::units::TargetAddr;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 /// How many failed requests in a row eject a target (passive health).
 pub const PASSIVE_EJECT_AFTER: u32 = 5;
@@ -27,8 +28,15 @@ const UNHEALTHY: u8 = 2;
 /// fits in an atomic.
 #[must_use]
 pub fn now_ms() -> u64 {
+    ms_at(Instant::now())
+}
+
+/// [`now_ms`] at `at`: for a caller that has just read the clock.
+#[must_use]
+pub fn ms_at(at: Instant) -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
-    u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
+    let epoch = *EPOCH.get_or_init(|| at);
+    u64::try_from(at.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
 }
 
 /// One backend, shared by every config that lists it.
@@ -45,15 +53,27 @@ pub struct TargetState {
     /// Failed requests in a row, and until when the target is ejected.
     failures: AtomicU32,
     ejected_until_ms: AtomicU64,
-    in_flight: AtomicUsize,
-    requests: AtomicU64,
+    /// Requests sent and in flight, counted by each worker apart.
+    load: PerWorker<Load>,
     /// Set once the target was removed and its draining timeout passed.
-    drained: watch::Sender<bool>,
+    cut: AtomicBool,
+    /// Wakes the requests waiting on the target when `cut` is set: one
+    /// per worker, so a request waits on its own worker's.
+    cut_wakers: PerWorker<Notify>,
     /// When a removed target's draining timeout passes ([`now_ms`]); 0
     /// while it is served.
     drain_deadline_ms: AtomicU64,
     /// Answers, 5xx, latency and health transitions, for the estate page.
     pub stats: super::target_stats::TargetStats,
+}
+
+/// One worker's requests to a target.
+#[derive(Debug, Default)]
+struct Load {
+    /// Up on one thread and down on another, if ever, wraps here; the
+    /// sum over the workers does not.
+    in_flight: AtomicUsize,
+    requests: AtomicU64,
 }
 
 /// Resolves when a target's draining timeout has passed.
@@ -75,9 +95,9 @@ impl TargetState {
             ready_since_ms: AtomicU64::new(now_ms()),
             failures: AtomicU32::new(0),
             ejected_until_ms: AtomicU64::new(0),
-            in_flight: AtomicUsize::new(0),
-            requests: AtomicU64::new(0),
-            drained: watch::channel(false).0,
+            load: PerWorker::default(),
+            cut: AtomicBool::new(false),
+            cut_wakers: PerWorker::default(),
             drain_deadline_ms: AtomicU64::new(0),
             stats: super::target_stats::TargetStats::default(),
         }
@@ -100,27 +120,37 @@ impl TargetState {
         }
     }
 
-    /// A future that resolves when requests to this target must stop.
+    /// [`Self::cut_off`], owning its target.
     #[must_use]
-    pub fn drained(&self) -> Drained {
-        let mut rx = self.drained.subscribe();
-        Box::pin(async move {
-            if rx.wait_for(|drained| *drained).await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        })
+    pub fn drained(self: &Arc<Self>) -> Drained {
+        let target = self.clone();
+        Box::pin(async move { target.cut_off().await })
     }
 
-    /// Turns `true` when requests to this target must stop: a receiver
-    /// to wait on beside the request's I/O, without allocating.
-    #[must_use]
-    pub fn drain_signal(&self) -> watch::Receiver<bool> {
-        self.drained.subscribe()
+    /// Resolves when requests to this target must stop: waited on beside
+    /// a request's I/O. Until then it waits on the current worker's
+    /// waker only, so no lock is shared between the workers.
+    pub async fn cut_off(&self) {
+        let wakers = self.cut_wakers.here();
+        loop {
+            let woken = wakers.notified();
+            tokio::pin!(woken);
+            // Registered before the flag is read, so a cut between the
+            // two still wakes it.
+            woken.as_mut().enable();
+            if self.cut.load(Ordering::SeqCst) {
+                return;
+            }
+            woken.await;
+        }
     }
 
     /// Cuts every request still in flight to this (removed) target.
     pub fn cut_in_flight(&self) {
-        self.drained.send_replace(true);
+        self.cut.store(true, Ordering::SeqCst);
+        for wakers in self.cut_wakers.iter() {
+            wakers.notify_waiters();
+        }
     }
 
     #[must_use]
@@ -149,8 +179,13 @@ impl TargetState {
     /// counts as up, so a fresh data plane serves at once) and not ejected.
     #[must_use]
     pub fn is_healthy(&self) -> bool {
+        self.is_healthy_at(now_ms())
+    }
+
+    /// [`Self::is_healthy`] at `now_ms` (read once per choice).
+    fn is_healthy_at(&self, now_ms: u64) -> bool {
         self.health.load(Ordering::Relaxed) != UNHEALTHY
-            && self.ejected_until_ms.load(Ordering::Relaxed) <= now_ms()
+            && self.ejected_until_ms.load(Ordering::Relaxed) <= now_ms
     }
 
     /// The active checks' verdict, as reported in state.
@@ -177,7 +212,11 @@ impl TargetState {
     /// counts against the target, and enough in a row eject it for a while.
     pub fn record_outcome(&self, ok: bool) {
         if ok {
-            self.failures.store(0, Ordering::Relaxed);
+            // Read first: a store on every answer would move the line
+            // between the workers even while it stays 0.
+            if self.failures.load(Ordering::Relaxed) != 0 {
+                self.failures.store(0, Ordering::Relaxed);
+            }
             return;
         }
         if self.failures.fetch_add(1, Ordering::Relaxed) + 1 >= PASSIVE_EJECT_AFTER {
@@ -197,12 +236,12 @@ impl TargetState {
 
     #[must_use]
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        self.load.sum_gauge(|l| &l.in_flight)
     }
 
     #[must_use]
     pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.load.sum(|l| &l.requests)
     }
 
     /// Counts a request as in flight until the guard drops.
@@ -222,8 +261,9 @@ impl TargetState {
     }
 
     fn count_request(&self) {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        let here = self.load.here();
+        here.in_flight.fetch_add(1, Ordering::Relaxed);
+        here.requests.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -235,13 +275,26 @@ pub struct InFlight<T: std::ops::Deref<Target = TargetState> = Arc<TargetState>>
 impl<T: std::ops::Deref<Target = TargetState>> InFlight<T> {
     /// Counts the answer this request got (`status`), timed from sending.
     pub fn answered(&self, status: u16) {
-        self.0.stats.answer(status, self.1.elapsed());
+        self.answered_at(status, Instant::now());
+    }
+
+    /// [`Self::answered`], with the clock read at the answer.
+    pub fn answered_at(&self, status: u16, at: Instant) {
+        self.0
+            .stats
+            .answer(status, at.saturating_duration_since(self.1));
+    }
+
+    /// When the request was sent.
+    #[must_use]
+    pub fn since(&self) -> Instant {
+        self.1
     }
 }
 
 impl<T: std::ops::Deref<Target = TargetState>> Drop for InFlight<T> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.load.here().in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -316,8 +369,8 @@ impl PoolState {
 
     /// [`Self::pick`], borrowed from the pool.
     #[must_use]
-    pub fn pick_here(&self, key: Option<&[u8]>) -> Option<&Arc<TargetState>> {
-        self.choose(key, &[])
+    pub fn pick_here(&self, key: Option<&[u8]>, now: Instant) -> Option<&Arc<TargetState>> {
+        self.choose(key, &[], ms_at(now))
     }
 
     /// Like [`Self::pick`], among the targets not in `tried`: where a
@@ -329,67 +382,80 @@ impl PoolState {
         key: Option<&[u8]>,
         tried: &[Arc<TargetState>],
     ) -> Option<Arc<TargetState>> {
-        self.choose(key, tried).cloned()
+        self.choose(key, tried, now_ms()).cloned()
     }
 
     fn choose<'s>(
         &'s self,
         key: Option<&[u8]>,
         tried: &[Arc<TargetState>],
+        now: u64,
     ) -> Option<&'s Arc<TargetState>> {
-        let now = now_ms();
         let slow_start = self.spec.slow_start.map(|d| d.0);
         // Borrowed, not cloned: only the chosen target's count moves
         // (an Arc clone per candidate would bounce every target's count
-        // between the worker threads on every request).
-        let eligible = |set: &'s [Arc<TargetState>]| -> Vec<Candidate<'s>> {
+        // between the worker threads on every request). Walked rather
+        // than collected: no allocation per request.
+        let eligible = |set: &'s [Arc<TargetState>]| {
             set.iter()
-                .filter(|t| t.is_healthy() && !tried.iter().any(|x| Arc::ptr_eq(x, t)))
-                .map(|t| (t, t.effective_weight(slow_start, now)))
+                .filter(move |t| t.is_healthy_at(now) && !tried.iter().any(|x| Arc::ptr_eq(x, t)))
+                .map(move |t| (t, t.effective_weight(slow_start, now)))
                 .filter(|(_, w)| *w > 0)
-                .collect()
         };
-        let mut candidates = eligible(&self.primaries);
-        if candidates.is_empty() {
-            candidates = eligible(&self.backups);
-        }
-        if candidates.is_empty() {
+        let set = if eligible(&self.primaries).next().is_some() {
+            &self.primaries
+        } else {
+            &self.backups
+        };
+        let candidates = Candidates {
+            all: eligible(set),
+            total: total_weight(eligible(set)),
+        };
+        if candidates.total == 0 {
             return None;
         }
         let tick = self.cursor.fetch_add(1, Ordering::Relaxed);
         let chosen = match (&self.spec.algorithm, key) {
-            (Algorithm::RoundRobin, _) => {
-                weighted_index(&candidates, interleave(tick, total_weight(&candidates)))
+            (Algorithm::RoundRobin, _) | (Algorithm::ConsistentHash(_), None) => {
+                candidates.at(interleave(tick, candidates.total))
             }
-            (Algorithm::WeightedRandom, _) => weighted_index(&candidates, mix(tick)),
+            (Algorithm::WeightedRandom, _) => candidates.at(mix(tick)),
             (Algorithm::LeastRequests, _) => least_requests(&candidates, tick),
-            (Algorithm::ConsistentHash(_), Some(key)) => rendezvous(&candidates, key),
-            (Algorithm::ConsistentHash(_), None) => {
-                weighted_index(&candidates, interleave(tick, total_weight(&candidates)))
-            }
+            (Algorithm::ConsistentHash(_), Some(key)) => rendezvous(candidates.all, key),
         };
-        Some(candidates[chosen].0)
+        chosen.map(|(target, _)| target)
     }
 }
 
 /// An eligible target and the weight it has right now.
 type Candidate<'a> = (&'a Arc<TargetState>, u32);
 
-/// The target that `n` falls on when targets take `weight` slots each.
-fn weighted_index(candidates: &[Candidate<'_>], n: u64) -> usize {
-    let mut slot = n % total_weight(candidates).max(1);
-    for (i, (_, w)) in candidates.iter().enumerate() {
-        let w = u64::from(*w);
-        if slot < w {
-            return i;
-        }
-        slot -= w;
-    }
-    0
+/// The eligible targets of a choice, and their weights' sum (not zero).
+struct Candidates<I> {
+    all: I,
+    total: u64,
 }
 
-fn total_weight(candidates: &[Candidate<'_>]) -> u64 {
-    candidates.iter().map(|(_, w)| u64::from(*w)).sum()
+impl<'a, I: Iterator<Item = Candidate<'a>> + Clone> Candidates<I> {
+    /// The target that `n` falls on when targets take `weight` slots each.
+    fn at(&self, n: u64) -> Option<Candidate<'a>> {
+        let mut slot = n % self.total.max(1);
+        let mut last = None;
+        for (target, weight) in self.all.clone() {
+            let w = u64::from(weight);
+            if slot < w {
+                return Some((target, weight));
+            }
+            slot -= w;
+            last = Some((target, weight));
+        }
+        // Weights moved (slow start) between the sum and the walk.
+        last
+    }
+}
+
+fn total_weight<'a>(candidates: impl Iterator<Item = Candidate<'a>>) -> u64 {
+    candidates.map(|(_, w)| u64::from(w)).sum()
 }
 
 /// Steps through the `total` weight slots in an order that visits each
@@ -412,23 +478,28 @@ pub fn interleave(turn: u64, total: u64) -> u64 {
 /// Power of two choices: of two weighted picks, the one with fewer
 /// requests in flight per unit of weight; on a tie the first, so an idle
 /// pool still splits by weight.
-fn least_requests(candidates: &[Candidate<'_>], tick: u64) -> usize {
-    let a = weighted_index(candidates, mix(tick));
-    let b = weighted_index(candidates, mix(tick ^ 0x9e37_79b9_7f4a_7c15));
-    let load = |i: usize| {
-        let (target, weight) = &candidates[i];
-        target.in_flight() as u64 * 1_000_000 / u64::from(*weight).max(1)
+fn least_requests<'a, I: Iterator<Item = Candidate<'a>> + Clone>(
+    candidates: &Candidates<I>,
+    tick: u64,
+) -> Option<Candidate<'a>> {
+    let a = candidates.at(mix(tick))?;
+    let b = candidates.at(mix(tick ^ 0x9e37_79b9_7f4a_7c15))?;
+    let load = |(target, weight): Candidate<'_>| {
+        target.in_flight() as u64 * 1_000_000 / u64::from(weight).max(1)
     };
     if load(b) < load(a) {
-        b
+        Some(b)
     } else {
-        a
+        Some(a)
     }
 }
 
 /// Weighted rendezvous hashing: the same key picks the same target while
 /// it is eligible, and only keys of a removed target move.
-fn rendezvous(candidates: &[Candidate<'_>], key: &[u8]) -> usize {
+fn rendezvous<'a>(
+    candidates: impl Iterator<Item = Candidate<'a>>,
+    key: &[u8],
+) -> Option<Candidate<'a>> {
     let score = |(t, weight): &Candidate<'_>| {
         let mut hasher = FIXED_HASHER.build_hasher();
         hasher.write(key);
@@ -437,12 +508,12 @@ fn rendezvous(candidates: &[Candidate<'_>], key: &[u8]) -> usize {
         let u = ((hasher.finish() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
         f64::from(*weight) / -u.ln().min(-f64::MIN_POSITIVE)
     };
-    let mut best = 0;
+    let mut best = None;
     let mut best_score = f64::MIN;
-    for (i, t) in candidates.iter().enumerate() {
-        let s = score(t);
-        if s > best_score {
-            best = i;
+    for candidate in candidates {
+        let s = score(&candidate);
+        if best.is_none() || s > best_score {
+            best = Some(candidate);
             best_score = s;
         }
     }

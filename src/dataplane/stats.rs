@@ -4,6 +4,7 @@
 
 use super::limits::ListenerConnections;
 use super::retry::Failure;
+use super::shards::PerWorker;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -16,9 +17,15 @@ pub const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-/// What the proxy counts.
+/// What the proxy counts: one set of counters per worker, summed when
+/// rendered.
 #[derive(Debug, Default)]
 pub struct RequestStats {
+    counters: PerWorker<RequestCounters>,
+}
+
+#[derive(Debug, Default)]
+struct RequestCounters {
     /// Requests whose response head took at most each bucket's bound;
     /// non-cumulative here, summed when rendered.
     buckets: [AtomicU64; LATENCY_BUCKETS.len()],
@@ -36,48 +43,55 @@ pub struct RequestStats {
 impl RequestStats {
     /// Counts one response and the time its head took.
     pub fn record(&self, status: u16, elapsed: Duration) {
+        let here = self.counters.here();
         let seconds = elapsed.as_secs_f64();
         if let Some(bucket) = LATENCY_BUCKETS.iter().position(|bound| seconds <= *bound) {
-            self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+            here.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         }
-        self.count.fetch_add(1, Ordering::Relaxed);
+        here.count.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+        here.sum_micros.fetch_add(micros, Ordering::Relaxed);
         if let Some(class) = usize::from(status / 100).checked_sub(1).filter(|c| *c < 5) {
-            self.by_class[class].fetch_add(1, Ordering::Relaxed);
+            here.by_class[class].fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Counts a target that could not be reached or broke off.
     pub fn upstream_error(&self) {
-        self.upstream_errors.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .here()
+            .upstream_errors
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request sent to another target after `failure`.
     pub fn retry(&self, failure: Failure) {
-        self.retries[retry_index(failure)].fetch_add(1, Ordering::Relaxed);
+        self.counters.here().retries[retry_index(failure)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request that could have been retried, but that its pool's
     /// retry budget had no room for.
     pub fn retry_budget_exhausted(&self) {
-        self.retry_budget_exhausted.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .here()
+            .retry_budget_exhausted
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Appends the Prometheus text for these counters.
     pub fn render(&self, out: &mut String) {
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let sum = |field: fn(&RequestCounters) -> &AtomicU64| self.counters.sum(field);
         let _ = writeln!(
             out,
             "# HELP lbops_dataplane_requests_total HTTP responses sent, by status class."
         );
         let _ = writeln!(out, "# TYPE lbops_dataplane_requests_total counter");
-        for (i, class) in self.by_class.iter().enumerate() {
+        for i in 0..5 {
             let _ = writeln!(
                 out,
                 "lbops_dataplane_requests_total{{class=\"{}xx\"}} {}",
                 i + 1,
-                load(class)
+                self.counters.sum(|c| &c.by_class[i])
             );
         }
         let _ = writeln!(out, "# HELP lbops_dataplane_upstream_errors_total Attempts whose target could not be reached or broke off (a retried request counts each failed attempt).");
@@ -85,7 +99,7 @@ impl RequestStats {
         let _ = writeln!(
             out,
             "lbops_dataplane_upstream_errors_total {}",
-            load(&self.upstream_errors)
+            sum(|c| &c.upstream_errors)
         );
         let _ = writeln!(out, "# HELP lbops_dataplane_retries_total Requests sent to another target, by how the one before failed: connect-failure (nothing was sent) or reset (sent, then the target broke off).");
         let _ = writeln!(out, "# TYPE lbops_dataplane_retries_total counter");
@@ -94,7 +108,7 @@ impl RequestStats {
                 out,
                 "lbops_dataplane_retries_total{{reason=\"{}\"}} {}",
                 failure.label(),
-                load(&self.retries[retry_index(failure)])
+                self.counters.sum(|c| &c.retries[retry_index(failure)])
             );
         }
         let _ = writeln!(out, "# HELP lbops_dataplane_retry_budget_exhausted_total Failed requests not retried because retries already took their pool's budget (20% of its recent requests, plus 10).");
@@ -105,7 +119,7 @@ impl RequestStats {
         let _ = writeln!(
             out,
             "lbops_dataplane_retry_budget_exhausted_total {}",
-            load(&self.retry_budget_exhausted)
+            sum(|c| &c.retry_budget_exhausted)
         );
         let name = "lbops_dataplane_request_duration_seconds";
         let _ = writeln!(
@@ -114,13 +128,13 @@ impl RequestStats {
         );
         let _ = writeln!(out, "# TYPE {name} histogram");
         let mut cumulative = 0;
-        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
-            cumulative += load(bucket);
+        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+            cumulative += self.counters.sum(|c| &c.buckets[i]);
             let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
         }
-        let count = load(&self.count);
+        let count = sum(|c| &c.count);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {}", load(&self.sum_micros) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_sum {}", sum(|c| &c.sum_micros) as f64 / 1e6);
         let _ = writeln!(out, "{name}_count {count}");
     }
 }

@@ -4,6 +4,7 @@
 //! The daemon's estate page turns successive readings into rates and
 //! percentiles; the data plane only counts.
 
+use super::shards::PerWorker;
 use super::stats::LATENCY_BUCKETS;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -28,12 +29,18 @@ pub struct Transition {
 /// The counters of one target, since it joined its pool.
 #[derive(Debug, Default)]
 pub struct TargetStats {
+    counters: PerWorker<AnswerCounters>,
+    history: Mutex<VecDeque<Transition>>,
+}
+
+/// One worker's answers from a target.
+#[derive(Debug, Default)]
+struct AnswerCounters {
     answered: AtomicU64,
     errors_5xx: AtomicU64,
     /// Non-cumulative, one per [`LATENCY_BUCKETS`] bound, then one over
     /// the last bound.
     buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
-    history: Mutex<VecDeque<Transition>>,
 }
 
 /// A reading of [`TargetStats`], as `GET /v1/state` reports it.
@@ -54,16 +61,17 @@ pub struct TargetCounts {
 impl TargetStats {
     /// Counts one answer (`status`) that took `elapsed` to its head.
     pub fn answer(&self, status: u16, elapsed: Duration) {
-        self.answered.fetch_add(1, Ordering::Relaxed);
+        let here = self.counters.here();
+        here.answered.fetch_add(1, Ordering::Relaxed);
         if status >= 500 {
-            self.errors_5xx.fetch_add(1, Ordering::Relaxed);
+            here.errors_5xx.fetch_add(1, Ordering::Relaxed);
         }
         let seconds = elapsed.as_secs_f64();
         let bucket = LATENCY_BUCKETS
             .iter()
             .position(|bound| seconds <= *bound)
             .unwrap_or(LATENCY_BUCKETS.len());
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        here.buckets[bucket].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Remembers a health transition (the oldest goes past
@@ -84,11 +92,12 @@ impl TargetStats {
 
     #[must_use]
     pub fn read(&self) -> TargetCounts {
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         TargetCounts {
-            answered: load(&self.answered),
-            errors_5xx: load(&self.errors_5xx),
-            latency: self.buckets.iter().map(load).collect(),
+            answered: self.counters.sum(|c| &c.answered),
+            errors_5xx: self.counters.sum(|c| &c.errors_5xx),
+            latency: (0..=LATENCY_BUCKETS.len())
+                .map(|i| self.counters.sum(|c| &c.buckets[i]))
+                .collect(),
             history: self
                 .history
                 .lock()

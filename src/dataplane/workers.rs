@@ -35,6 +35,7 @@ impl Workers {
             let thread = std::thread::Builder::new()
                 .name(format!("lbops-worker-{index}"))
                 .spawn(move || {
+                    super::shards::enter_worker(index);
                     let runtime = match tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()

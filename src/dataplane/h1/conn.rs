@@ -212,7 +212,11 @@ where
     loop {
         if let Some(end) = blank_line(buf, scanned) {
             // Blank lines before a request line are allowed (RFC 9112
-            // §2.2): skip them and look on.
+            // §2.2): skip them and look on. Only a buffer that starts
+            // with one needs the parse to tell (the caller parses again).
+            if !buf.starts_with(b"\r") && !buf.starts_with(b"\n") {
+                return HeadRead::Complete;
+            }
             let mut slots = head::header_slots();
             if !matches!(head::parse_request(buf, &mut slots), Parsed::Partial) {
                 return HeadRead::Complete;
@@ -417,7 +421,7 @@ impl Exchange<'_, '_, '_> {
             }
         }
         // Borrowed from the pool: a retry, rare, owns the next one.
-        let Some(first) = plan.pool.pick_here(plan.key.as_deref()) else {
+        let Some(first) = plan.pool.pick_here(plan.key.as_deref(), self.started) else {
             let close = body_len.is_none();
             return self
                 .respond(client, buffers, 503, "no healthy target\n", close)
@@ -517,8 +521,7 @@ impl Exchange<'_, '_, '_> {
     {
         let plan = self.plan;
         let in_flight = target.start_request_here();
-        let mut drained = target.drain_signal();
-        let mut upstream = match self.ctx.upstreams.take(&target.address) {
+        let mut upstream = match self.ctx.upstreams.take(&target.address, in_flight.since()) {
             Some(stream) => stream,
             None => match upstream::connect(&target.address, upstream::CONNECT_TIMEOUT).await {
                 Ok(stream) => stream,
@@ -615,8 +618,11 @@ impl Exchange<'_, '_, '_> {
             }
             buffers.upstream.reserve(BUFFER_BYTES);
             let read = tokio::select! {
+                // The read first: while the answer is there at once, the
+                // cut is never waited on.
+                biased;
                 read = upstream.read_buf(&mut buffers.upstream) => read,
-                () = cut_off(&mut drained) => return self.cut(client, buffers, &in_flight).await,
+                () = target.cut_off() => return self.cut(client, buffers, &in_flight).await,
             };
             match read {
                 Ok(n) if n > 0 => {}
@@ -632,10 +638,12 @@ impl Exchange<'_, '_, '_> {
             }
         };
         target.record_outcome(response.status < 500);
-        in_flight.answered(response.status);
-        self.ctx
-            .stats
-            .record(response.status, self.started.elapsed());
+        let head_at = std::time::Instant::now();
+        in_flight.answered_at(response.status, head_at);
+        self.ctx.stats.record(
+            response.status,
+            head_at.saturating_duration_since(self.started),
+        );
         buffers.upstream.advance(response.len);
         let ended = copy_response(
             client,
@@ -643,7 +651,7 @@ impl Exchange<'_, '_, '_> {
             buffers,
             response.framing,
             !response.keep_client,
-            &mut drained,
+            target,
         )
         .await;
         drop(in_flight);
@@ -706,14 +714,6 @@ impl Exchange<'_, '_, '_> {
             )
             .await;
         Attempt::Broken
-    }
-}
-
-/// Resolves when the target's draining time is up.
-async fn cut_off(drained: &mut tokio::sync::watch::Receiver<bool>) {
-    if drained.wait_for(|cut| *cut).await.is_err() {
-        // The target is gone with its sender: nothing will cut.
-        std::future::pending::<()>().await;
     }
 }
 
@@ -789,7 +789,7 @@ async fn copy_response<S>(
     buffers: &mut Buffers,
     framing: Framing,
     closing: bool,
-    drained: &mut tokio::sync::watch::Receiver<bool>,
+    target: &TargetState,
 ) -> Result<bool, ()>
 where
     S: AsyncWrite + Unpin + Closing,
@@ -807,8 +807,9 @@ where
         buffers.upstream.reserve(COPY_BYTES);
         client.flush().await.map_err(|_| ())?;
         let read = tokio::select! {
+            biased;
             read = upstream.read_buf(&mut buffers.upstream) => read,
-            () = cut_off(drained) => return Err(()),
+            () = target.cut_off() => return Err(()),
         };
         match read {
             Ok(0) if framing == Framing::UntilClose => break,

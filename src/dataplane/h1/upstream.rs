@@ -32,14 +32,13 @@ struct Idle {
 
 impl UpstreamConns {
     /// The most recently used idle connection to `target` that is still
-    /// open, if any.
-    pub fn take(&self, target: &TargetAddr) -> Option<TcpStream> {
+    /// open at `now`, if any.
+    pub fn take(&self, target: &TargetAddr, now: Instant) -> Option<TcpStream> {
         let mut idle = self
             .idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let list = idle.get_mut(target)?;
-        let now = Instant::now();
         while let Some(conn) = list.pop() {
             if now.duration_since(conn.since) > IDLE_TIMEOUT {
                 // The rest are older still.

@@ -217,3 +217,51 @@ fn the_retry_budget_outlives_config_swaps_of_its_pool() {
     );
     assert!(!one.has_several_targets());
 }
+
+#[test]
+fn a_cut_wakes_requests_waiting_on_every_worker_and_later_ones_at_once() {
+    let pool = PoolState::new(&spec(TWO), &HashMap::new());
+    let target = pool.primaries[0].clone();
+    let waiting: Vec<_> = (0..3)
+        .map(|worker| {
+            let target = target.clone();
+            let (started_tx, started_rx) = std::sync::mpsc::channel();
+            let thread = std::thread::spawn(move || {
+                super::super::shards::enter_worker(worker);
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    let cut = target.cut_off();
+                    tokio::pin!(cut);
+                    // Polled once (registered) before the cut comes.
+                    assert!(poll_once(cut.as_mut()).await.is_pending());
+                    started_tx.send(()).unwrap();
+                    tokio::time::timeout(Duration::from_secs(10), cut)
+                        .await
+                        .expect("the cut wakes the request");
+                });
+            });
+            started_rx.recv().unwrap();
+            thread
+        })
+        .collect();
+    target.cut_in_flight();
+    for thread in waiting {
+        thread.join().unwrap();
+    }
+    let later = target.cut_off();
+    tokio::pin!(later);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        assert!(poll_once(later.as_mut()).await.is_ready());
+    });
+}
+
+/// Polls `future` once, as a select beside a read would.
+async fn poll_once<F: Future>(mut future: Pin<&mut F>) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(future.as_mut().poll(cx))).await
+}
