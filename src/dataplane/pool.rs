@@ -304,7 +304,8 @@ pub struct PoolState {
     pub spec: PoolSpec,
     pub primaries: Vec<Arc<TargetState>>,
     pub backups: Vec<Arc<TargetState>>,
-    cursor: AtomicU64,
+    /// Each worker steps through the targets on its own.
+    cursor: PerWorker<AtomicU64>,
     /// Its retries, shared with the pool of the same name in the configs
     /// before and after.
     retry_budget: Arc<RetryBudget>,
@@ -329,7 +330,7 @@ impl PoolState {
             spec: spec.clone(),
             primaries,
             backups,
-            cursor: AtomicU64::new(0),
+            cursor: PerWorker::default(),
             retry_budget: Arc::new(RetryBudget::new(now_ms(), sent)),
         }
     }
@@ -414,7 +415,7 @@ impl PoolState {
         if candidates.total == 0 {
             return None;
         }
-        let tick = self.cursor.fetch_add(1, Ordering::Relaxed);
+        let tick = self.cursor.here().fetch_add(1, Ordering::Relaxed);
         let chosen = match (&self.spec.algorithm, key) {
             (Algorithm::RoundRobin, _) | (Algorithm::ConsistentHash(_), None) => {
                 candidates.at(interleave(tick, candidates.total))

@@ -4,6 +4,7 @@ use super::pool::{InFlight, PoolState, TargetState};
 use super::retry::{is_idempotent, Attempts, Failure, GiveUp, RequestBody, UpstreamBody};
 use super::routing::{RequestHead, Routed};
 use super::runtime::{ServedListener, Snapshot};
+use super::shards::PerWorker;
 use crate::spec::kinds::loadbalancer::{Action, FixedResponse, Forward, Redirect};
 use crate::spec::kinds::pool::{Algorithm, HashKey};
 use bytes::Bytes;
@@ -39,7 +40,8 @@ pub struct RequestContext<'a> {
 #[derive(Debug)]
 pub struct RequestIds {
     seed: u64,
-    next: AtomicU64,
+    /// Each worker counts its own: ids are `count * workers + worker`.
+    next: PerWorker<AtomicU64>,
 }
 
 impl RequestIds {
@@ -47,7 +49,7 @@ impl RequestIds {
     pub fn new(seed: u64) -> Self {
         Self {
             seed,
-            next: AtomicU64::new(0),
+            next: PerWorker::default(),
         }
     }
 
@@ -58,7 +60,11 @@ impl RequestIds {
     /// The next id, `{seed:016x}-{count:08x}`, without formatting machinery.
     #[must_use]
     pub fn next_bytes(&self) -> [u8; 25] {
-        let count = self.next.fetch_add(1, Ordering::Relaxed);
+        let (worker, next) = self.next.here_numbered();
+        let mine = next.fetch_add(1, Ordering::Relaxed);
+        let count = mine
+            .wrapping_mul(self.next.len() as u64)
+            .wrapping_add(worker as u64);
         let mut id = [b'-'; 25];
         hex_into(&mut id[..16], self.seed);
         hex_into(&mut id[17..], count & 0xffff_ffff);
@@ -670,5 +676,28 @@ mod tests {
         strip_hop_by_hop(&mut headers);
         let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         assert_eq!(left, ["x-kept"]);
+    }
+
+    #[test]
+    fn request_ids_counted_by_each_worker_never_repeat() {
+        let ids = std::sync::Arc::new(RequestIds::new(0xabc));
+        let threads: Vec<_> = (0..3)
+            .map(|worker| {
+                let ids = ids.clone();
+                std::thread::spawn(move || {
+                    super::super::shards::enter_worker(worker);
+                    (0..500).map(|_| ids.next_bytes()).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all = std::collections::HashSet::new();
+        for thread in threads {
+            for id in thread.join().unwrap() {
+                let id = String::from_utf8(id.to_vec()).unwrap();
+                assert!(id.starts_with("0000000000000abc-"), "{id}");
+                assert!(all.insert(id.clone()), "{id} came twice");
+            }
+        }
+        assert_eq!(all.len(), 1500);
     }
 }

@@ -57,10 +57,25 @@ impl<T> PerWorker<T> {
     /// The current thread's shard.
     #[must_use]
     pub fn here(&self) -> &T {
+        self.here_numbered().1
+    }
+
+    /// The current thread's shard and its number (below [`Self::len`]).
+    #[must_use]
+    pub fn here_numbered(&self) -> (usize, &T) {
         let index = SHARD.with(Cell::get);
         // Every PerWorker has shard_count() shards and enter_worker keeps
         // the index below it; the fallback only guards that invariant.
-        &self.shards.get(index).unwrap_or(&self.shards[0]).0
+        match self.shards.get(index) {
+            Some(shard) => (index, &shard.0),
+            None => (0, &self.shards[0].0),
+        }
+    }
+
+    /// How many shards there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.shards.len()
     }
 
     /// Every shard.
