@@ -72,7 +72,10 @@ pub enum Ended<S> {
     },
 }
 
-/// The reusable buffers of a connection.
+/// The reusable buffers of a connection. Dropped, they go back to their
+/// worker's spares for the next connection (unless they grew for a large
+/// message): a new connection costs no allocation for them.
+#[derive(Default)]
 struct Buffers {
     /// What the client sent and was not handled yet.
     client: BytesMut,
@@ -84,18 +87,71 @@ struct Buffers {
     out: Vec<u8>,
 }
 
+/// How many connections' buffers a worker keeps spare, at most (about
+/// 0.7 MiB).
+const SPARE_BUFFERS: usize = 64;
+
+thread_local! {
+    /// Buffers of this worker's connections that ended.
+    static SPARE: std::cell::RefCell<Vec<Buffers>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Buffers {
+    /// A spare set of this worker's, or a new one.
+    fn take() -> Self {
+        SPARE
+            .try_with(|spare| spare.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Self {
+                client: BytesMut::with_capacity(BUFFER_BYTES),
+                upstream: BytesMut::new(),
+                request: Vec::with_capacity(HEAD_BYTES),
+                out: Vec::with_capacity(2 * HEAD_BYTES),
+            })
+    }
+
+    /// Whether the buffers are the size [`Self::take`] makes, or little
+    /// more: worth keeping spare.
+    fn small(&self) -> bool {
+        self.client.capacity() <= 2 * BUFFER_BYTES
+            && self.upstream.capacity() <= 2 * BUFFER_BYTES
+            && self.request.capacity() <= 4 * HEAD_BYTES
+            && self.out.capacity() <= 8 * HEAD_BYTES
+    }
+}
+
+impl Drop for Buffers {
+    fn drop(&mut self) {
+        // An emptied set (taken below, or handed over) has nothing to keep.
+        if self.client.capacity() == 0 || !self.small() {
+            return;
+        }
+        // The thread's spares may be gone already (it is exiting): then
+        // the buffers are freed.
+        let _ = SPARE.try_with(|list| {
+            let Ok(mut list) = list.try_borrow_mut() else {
+                return;
+            };
+            if list.len() < SPARE_BUFFERS {
+                let mut spare = std::mem::take(self);
+                spare.client.clear();
+                spare.upstream.clear();
+                spare.request.clear();
+                spare.out.clear();
+                list.push(spare);
+            }
+        });
+    }
+}
+
 /// Serves HTTP/1.1 requests on `client` until it closes, times out, or
 /// sends something for hyper.
 pub async fn serve<S>(ctx: &Serving<'_>, mut client: S) -> Ended<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Closing,
 {
-    let mut buffers = Buffers {
-        client: BytesMut::with_capacity(BUFFER_BYTES),
-        upstream: BytesMut::new(),
-        request: Vec::with_capacity(HEAD_BYTES),
-        out: Vec::with_capacity(2 * HEAD_BYTES),
-    };
+    let mut buffers = Buffers::take();
     let mut served = false;
     // The config version is looked at per request without touching its
     // reference count (shared by every connection of every worker).
@@ -889,5 +945,36 @@ mod tests {
         );
         assert_eq!(blank_line(b"GET / HTTP/1.1\nHost: a\n\n", 0), Some(24));
         assert_eq!(blank_line(b"GET / HTTP/1.1\r\nHost: a\r\n", 0), None);
+    }
+
+    #[test]
+    fn buffers_of_an_ended_connection_serve_the_next_unless_they_grew() {
+        std::thread::spawn(|| {
+            let mut first = Buffers::take();
+            first.client.extend_from_slice(b"GET / HTTP/1.1\r\n");
+            first.out.extend_from_slice(b"left over");
+            let kept = first.client.as_ptr();
+            drop(first);
+            let second = Buffers::take();
+            assert_eq!(second.client.as_ptr(), kept, "the same allocation");
+            assert!(second.client.is_empty() && second.out.is_empty());
+            assert!(second.client.capacity() >= BUFFER_BYTES);
+            drop(second);
+
+            let mut grown = Buffers::take();
+            grown.client.reserve(MAX_HEAD_BYTES);
+            let big = grown.client.as_ptr();
+            drop(grown);
+            let fresh = Buffers::take();
+            assert_ne!(fresh.client.as_ptr(), big, "a grown buffer is freed");
+            drop(fresh);
+
+            let many: Vec<Buffers> = (0..SPARE_BUFFERS + 10).map(|_| Buffers::take()).collect();
+            drop(many);
+            let spare = SPARE.with(|list| list.borrow().len());
+            assert_eq!(spare, SPARE_BUFFERS, "the spares are bounded");
+        })
+        .join()
+        .unwrap();
     }
 }

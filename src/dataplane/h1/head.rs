@@ -10,7 +10,8 @@
 //! ambiguous framing, a malformed head — is [`Parsed::NotFast`]: the
 //! connection is handed to hyper, which serves (or refuses) it as before.
 
-use httparse::{Header, Status, EMPTY_HEADER};
+use httparse::{Header, Status};
+use std::mem::MaybeUninit;
 
 /// The most header lines a head may have (hyper's limit too).
 pub const MAX_HEADERS: usize = 100;
@@ -30,11 +31,16 @@ const HOP_BY_HOP: [&[u8]; 8] = [
     b"upgrade",
 ];
 
-/// An empty array of header slots for [`parse_request`]/[`parse_response`].
+/// Header slots for [`parse_request`]/[`parse_response`], left
+/// uninitialized: the parser writes the ones it fills (zeroing all 100 cost
+/// two 3.2 KB memsets per proxied request).
 #[must_use]
-pub fn header_slots<'b>() -> [Header<'b>; MAX_HEADERS] {
-    [EMPTY_HEADER; MAX_HEADERS]
+pub fn header_slots<'b>() -> HeaderSlots<'b> {
+    [const { MaybeUninit::uninit() }; MAX_HEADERS]
 }
+
+/// What [`header_slots`] makes.
+pub type HeaderSlots<'b> = [MaybeUninit<Header<'b>>; MAX_HEADERS];
 
 /// How a message's body ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,13 +139,13 @@ pub fn strip_port(host: &str) -> &str {
 /// Parses the request head at the start of `buf`.
 pub fn parse_request<'h, 'b>(
     buf: &'b [u8],
-    slots: &'h mut [Header<'b>; MAX_HEADERS],
+    slots: &'h mut HeaderSlots<'b>,
 ) -> Parsed<RequestHead<'b>>
 where
     'h: 'b,
 {
-    let mut request = httparse::Request::new(slots);
-    let len = match request.parse(buf) {
+    let mut request = httparse::Request::new(&mut []);
+    let len = match request.parse_with_uninit_headers(buf, slots) {
         Ok(Status::Complete(len)) => len,
         Ok(Status::Partial) => return Parsed::Partial,
         Err(_) => return Parsed::NotFast("malformed head"),
@@ -336,14 +342,19 @@ pub enum BadResponse {
 /// method was `HEAD` when `to_head`.
 pub fn parse_response<'h, 'b>(
     buf: &'b [u8],
-    slots: &'h mut [Header<'b>; MAX_HEADERS],
+    slots: &'h mut HeaderSlots<'b>,
     to_head: bool,
 ) -> Result<Option<ResponseHead<'b>>, BadResponse>
 where
     'h: 'b,
 {
-    let mut response = httparse::Response::new(slots);
-    let len = match response.parse(buf) {
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        slots,
+    );
+    let len = match parsed {
         Ok(Status::Complete(len)) => len,
         Ok(Status::Partial) => return Ok(None),
         Err(_) => return Err(BadResponse::Malformed),
