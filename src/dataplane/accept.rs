@@ -76,6 +76,14 @@ pub trait Closing {
     fn will_close(&mut self);
 }
 
+/// Whether a client may have sent something, known without reading: a
+/// connection waiting for its next request then holds no buffers.
+pub trait ReadReady {
+    /// Ready when a read may find bytes (or the end), and at once when
+    /// the stream cannot tell without reading.
+    fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
 /// An accepted client connection.
 pub struct ClientStream {
     socket: Socket,
@@ -185,6 +193,26 @@ impl Closing for ClientStream {
 impl<S: Closing> Closing for tokio_rustls::server::TlsStream<S> {
     fn will_close(&mut self) {
         self.get_mut().0.will_close();
+    }
+}
+
+impl ReadReady for ClientStream {
+    fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &self.socket {
+            // Not registered: only a read can tell, and it is cheaper than
+            // registering to find out (a request is usually there).
+            Socket::Direct(_) => Poll::Ready(Ok(())),
+            Socket::Registered(stream) => stream.poll_read_ready(cx),
+            Socket::Lost => Poll::Ready(Err(lost())),
+        }
+    }
+}
+
+impl<S> ReadReady for tokio_rustls::server::TlsStream<S> {
+    /// TLS may hold decrypted bytes already read from the socket: only a
+    /// read can tell.
+    fn poll_read_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 

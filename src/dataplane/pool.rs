@@ -304,8 +304,10 @@ pub struct PoolState {
     pub spec: PoolSpec,
     pub primaries: Vec<Arc<TargetState>>,
     pub backups: Vec<Arc<TargetState>>,
-    /// Each worker steps through the targets on its own.
-    cursor: PerWorker<AtomicU64>,
+    /// Shared by the workers (one atomic add per choice): round robin
+    /// and weights stay exact over all of a pool's requests, not only
+    /// per worker.
+    cursor: AtomicU64,
     /// Its retries, shared with the pool of the same name in the configs
     /// before and after.
     retry_budget: Arc<RetryBudget>,
@@ -330,7 +332,7 @@ impl PoolState {
             spec: spec.clone(),
             primaries,
             backups,
-            cursor: PerWorker::default(),
+            cursor: AtomicU64::new(0),
             retry_budget: Arc::new(RetryBudget::new(now_ms(), sent)),
         }
     }
@@ -415,7 +417,7 @@ impl PoolState {
         if candidates.total == 0 {
             return None;
         }
-        let tick = self.cursor.here().fetch_add(1, Ordering::Relaxed);
+        let tick = self.cursor.fetch_add(1, Ordering::Relaxed);
         let chosen = match (&self.spec.algorithm, key) {
             (Algorithm::RoundRobin, _) | (Algorithm::ConsistentHash(_), None) => {
                 candidates.at(interleave(tick, candidates.total))

@@ -517,7 +517,13 @@ async fn serve_http1<S>(
     idle: Duration,
     deadline: Instant,
 ) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + accept::Closing + Send + 'static,
+    S: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + Unpin
+        + accept::Closing
+        + accept::ReadReady
+        + Send
+        + 'static,
 {
     let serving = h1::Serving {
         snapshot: &shared.snapshot,

@@ -9,7 +9,7 @@ use super::chunked::Chunked;
 use super::head::{self, Forwarding, Framing, Parsed, RequestHead};
 use super::prefixed::Prefixed;
 use super::upstream::{self, UpstreamConns};
-use crate::dataplane::accept::Closing;
+use crate::dataplane::accept::{Closing, ReadReady};
 use crate::dataplane::limits::ListenerConnections;
 use crate::dataplane::pool::{InFlight, PoolState, TargetState};
 use crate::dataplane::proxy::{self, NoRetry, RequestIds, Retry};
@@ -21,9 +21,11 @@ use crate::spec::kinds::loadbalancer::Action;
 use arc_swap::ArcSwap;
 use bytes::{Buf, BytesMut};
 use std::borrow::Cow;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -149,7 +151,7 @@ impl Drop for Buffers {
 /// sends something for hyper.
 pub async fn serve<S>(ctx: &Serving<'_>, mut client: S) -> Ended<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Closing,
+    S: AsyncRead + AsyncWrite + Unpin + Closing + ReadReady,
 {
     let mut buffers = Buffers::take();
     let mut served = false;
@@ -163,7 +165,7 @@ where
     tokio::pin!(wake);
     let mut idle_since: Option<Instant> = None;
     loop {
-        let started = match read_head(&mut client, &mut buffers.client, wake.as_mut()).await {
+        let started = match read_head(&mut client, &mut buffers, wake.as_mut()).await {
             HeadRead::Complete => std::time::Instant::now(),
             HeadRead::TooLong => {
                 return Ended::HandOver {
@@ -253,17 +255,26 @@ enum HeadRead {
     Closed,
 }
 
-/// Reads until `buf` holds a whole head (a blank line ends it), by `wake`.
-/// Looks for the blank line only in new bytes, so a head trickled in
-/// costs time linear in its length.
+/// Reads until `buffers.client` holds a whole head (a blank line ends
+/// it), by `wake`. Looks for the blank line only in new bytes, so a head
+/// trickled in costs time linear in its length. While nothing has come,
+/// the buffers wait among the worker's spares: an idle connection holds
+/// none.
 async fn read_head<S>(
     client: &mut S,
-    buf: &mut BytesMut,
+    buffers: &mut Buffers,
     mut wake: std::pin::Pin<&mut tokio::time::Sleep>,
 ) -> HeadRead
 where
-    S: AsyncRead + Unpin,
+    S: AsyncRead + Unpin + ReadReady,
 {
+    if buffers.client.is_empty() {
+        match wait_readable(client, buffers, wake.as_mut()).await {
+            Ok(()) => {}
+            Err(ended) => return ended,
+        }
+    }
+    let buf = &mut buffers.client;
     let mut scanned = 0;
     loop {
         if let Some(end) = blank_line(buf, scanned) {
@@ -294,6 +305,38 @@ where
             () = wake.as_mut() => return HeadRead::TimedOut,
         }
     }
+}
+
+/// Waits until the client may have sent something, by `wake`; if it has
+/// to wait, `buffers` go back to the worker's spares meanwhile and fresh
+/// ones (likely the same) are taken after.
+async fn wait_readable<S>(
+    client: &mut S,
+    buffers: &mut Buffers,
+    mut wake: std::pin::Pin<&mut tokio::time::Sleep>,
+) -> Result<(), HeadRead>
+where
+    S: ReadReady,
+{
+    let mut released = false;
+    let waited = std::future::poll_fn(|cx| {
+        if let Poll::Ready(ready) = client.poll_read_ready(cx) {
+            return Poll::Ready(ready.map_err(|_| HeadRead::Closed));
+        }
+        if !released {
+            drop(std::mem::take(buffers));
+            released = true;
+        }
+        match wake.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(HeadRead::TimedOut)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await;
+    if released {
+        *buffers = Buffers::take();
+    }
+    waited
 }
 
 /// Where the first blank line (CRLF CRLF or LF LF) after `from` ends.
@@ -973,6 +1016,56 @@ mod tests {
             drop(many);
             let spare = SPARE.with(|list| list.borrow().len());
             assert_eq!(spare, SPARE_BUFFERS, "the spares are bounded");
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// Not ready on the first poll; on the second, notes how many buffer
+    /// sets the worker has spare.
+    struct ReadyOnSecondPoll {
+        polls: usize,
+        spare_while_waiting: Option<usize>,
+    }
+
+    impl ReadReady for ReadyOnSecondPoll {
+        fn poll_read_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+            self.polls += 1;
+            if self.polls == 1 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.spare_while_waiting = Some(SPARE.with(|list| list.borrow().len()));
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_connection_waiting_for_its_next_request_holds_no_buffers() {
+        std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut buffers = Buffers::take();
+                let held = buffers.client.as_ptr();
+                let mut client = ReadyOnSecondPoll {
+                    polls: 0,
+                    spare_while_waiting: None,
+                };
+                let wake = tokio::time::sleep(Duration::from_secs(60));
+                tokio::pin!(wake);
+                let waited = wait_readable(&mut client, &mut buffers, wake.as_mut()).await;
+                assert!(waited.is_ok());
+                assert_eq!(
+                    client.spare_while_waiting,
+                    Some(1),
+                    "given back while waiting"
+                );
+                assert_eq!(buffers.client.as_ptr(), held, "and taken again after");
+                assert!(buffers.client.capacity() >= BUFFER_BYTES);
+            });
         })
         .join()
         .unwrap();
