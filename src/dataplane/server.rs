@@ -90,6 +90,20 @@ pub struct DrainingTarget {
     pub target: Arc<TargetState>,
 }
 
+/// One worker's handle on [`Shared`]: a connection task holds a clone of
+/// its worker's handle, whose reference count only that worker moves
+/// (cloning `Arc<Shared>` itself per connection moved one count between
+/// the cores on every accept and close).
+struct WorkerShared(Arc<Shared>);
+
+impl std::ops::Deref for WorkerShared {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 struct Shared {
     snapshot: ArcSwap<Snapshot>,
     /// One upstream connection pool per worker, so connections stay on
@@ -378,6 +392,7 @@ async fn accept_loop(
     let Ok(listener) = accept::Listener::new(listener) else {
         return;
     };
+    let shared = Arc::new(WorkerShared(shared));
     let accept_errors = RateLimit::new(ACCEPT_ERROR_LOG_INTERVAL);
     loop {
         tokio::select! {
@@ -437,7 +452,7 @@ struct Accepted {
     slot: ConnectionSlot,
 }
 
-async fn serve_connection(shared: Arc<Shared>, stream: ClientStream, accepted: Accepted) {
+async fn serve_connection(shared: Arc<WorkerShared>, stream: ClientStream, accepted: Accepted) {
     let (listener, tls_config) = {
         let snapshot = shared.snapshot.load();
         let Some(listener) = snapshot.listeners.get(&accepted.local).cloned() else {
@@ -488,7 +503,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: ClientStream, accepted: A
 /// Serves a connection of an `https` listener: h2 if the client chose it
 /// in the handshake, else the HTTP/1.1 fast path.
 async fn serve_https(
-    shared: Arc<Shared>,
+    shared: Arc<WorkerShared>,
     tls_config: Option<Arc<rustls::ServerConfig>>,
     stream: ClientStream,
     accepted: &Accepted,
@@ -510,7 +525,7 @@ async fn serve_https(
 /// (`serve_http`) if it sends something that path does not serve (h2's
 /// preface among them).
 async fn serve_http1<S>(
-    shared: Arc<Shared>,
+    shared: Arc<WorkerShared>,
     stream: S,
     accepted: &Accepted,
     tls: bool,
@@ -529,7 +544,7 @@ async fn serve_http1<S>(
         snapshot: &shared.snapshot,
         local: accepted.local,
         client: accepted.client,
-        client_ip: accepted.client.ip().to_string(),
+        client_ip: h1::head::IpText::new(accepted.client.ip()),
         tls,
         upstreams: &shared.fast_upstreams[accepted.worker],
         request_ids: &shared.request_ids,
@@ -578,7 +593,7 @@ async fn handshake(
 /// nothing, or half the h2 preface, would be held for ever), and its h2
 /// server has no idle timeout at all.
 async fn serve_http<I>(
-    shared: Arc<Shared>,
+    shared: Arc<WorkerShared>,
     io: I,
     accepted: &Accepted,
     tls: bool,

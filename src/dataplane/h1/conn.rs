@@ -49,7 +49,7 @@ pub struct Serving<'a> {
     pub local: SocketAddr,
     pub client: SocketAddr,
     /// `client`'s address as text, for `X-Forwarded-For`.
-    pub client_ip: String,
+    pub client_ip: head::IpText,
     pub tls: bool,
     pub upstreams: &'a UpstreamConns,
     pub request_ids: &'a RequestIds,
@@ -447,7 +447,7 @@ fn plan<'s>(
         upstream_head,
         request,
         &Forwarding {
-            client_ip: &ctx.client_ip,
+            client_ip: ctx.client_ip.as_str(),
             proto: if ctx.tls { "https" } else { "http" },
             host: &host,
             new_request_id: &new_id,

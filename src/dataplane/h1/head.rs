@@ -239,6 +239,60 @@ fn parse_length(value: &[u8]) -> Option<u64> {
     std::str::from_utf8(value).ok()?.parse().ok()
 }
 
+/// A client's address as text, for `X-Forwarded-For`: made once per
+/// connection without allocating or going through `fmt` for IPv4.
+#[derive(Clone, Copy, Debug)]
+pub struct IpText {
+    /// An IPv6 address takes at most 45 bytes as text.
+    bytes: [u8; 45],
+    len: usize,
+}
+
+impl IpText {
+    #[must_use]
+    pub fn new(ip: std::net::IpAddr) -> Self {
+        let mut text = Self {
+            bytes: [0; 45],
+            len: 0,
+        };
+        match ip {
+            std::net::IpAddr::V4(v4) => {
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        text.push(b'.');
+                    }
+                    if octet >= 100 {
+                        text.push(b'0' + octet / 100);
+                    }
+                    if octet >= 10 {
+                        text.push(b'0' + octet / 10 % 10);
+                    }
+                    text.push(b'0' + octet % 10);
+                }
+            }
+            std::net::IpAddr::V6(v6) => {
+                use std::io::Write as _;
+                let mut rest = &mut text.bytes[..];
+                let _ = write!(rest, "{v6}");
+                let left = rest.len();
+                text.len = text.bytes.len() - left;
+            }
+        }
+        text
+    }
+
+    fn push(&mut self, byte: u8) {
+        self.bytes[self.len] = byte;
+        self.len += 1;
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits, dots, colons and hex letters are written.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
 /// What the proxy adds to a request it forwards.
 #[derive(Clone, Copy, Debug)]
 pub struct Forwarding<'a> {

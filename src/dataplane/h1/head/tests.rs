@@ -265,3 +265,21 @@ fn local_responses_are_complete() {
         "HTTP/1.1 302 Found\r\ncontent-type: text/plain\r\ncontent-length: 0\r\nlocation: https://a/\r\n\r\n"
     );
 }
+
+#[test]
+fn client_addresses_are_written_as_std_writes_them() {
+    for ip in [
+        "0.0.0.0",
+        "9.10.99.100",
+        "127.0.0.1",
+        "192.0.2.7",
+        "255.255.255.255",
+        "::1",
+        "2001:db8::8a2e:370:7334",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        "::ffff:192.0.2.128",
+    ] {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        assert_eq!(IpText::new(ip).as_str(), ip.to_string());
+    }
+}
