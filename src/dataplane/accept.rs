@@ -84,6 +84,9 @@ pub trait ReadReady {
     fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 }
 
+/// The most a direct (unregistered) read takes at once.
+const DIRECT_READ_BYTES: usize = 2048;
+
 /// An accepted client connection.
 pub struct ClientStream {
     socket: Socket,
@@ -230,8 +233,13 @@ impl AsyncRead for ClientStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let read =
-            ready!(this.try_direct(cx, |mut stream| stream.read(buf.initialize_unfilled())))?;
+        // Safe code must zero what it reads into; tokio's registered read
+        // does not. A direct read (a connection's first, mostly) zeroes
+        // at most what a request head usually takes, not the whole
+        // buffer: a larger head is read on in the next call.
+        let room = buf.remaining().min(DIRECT_READ_BYTES);
+        let read = ready!(this.try_direct(cx, |mut stream| stream
+            .read(buf.initialize_unfilled_to(room))))?;
         if let Some(n) = read {
             buf.advance(n);
             return Poll::Ready(Ok(()));
@@ -312,6 +320,36 @@ mod tests {
         let peer = peer.expect("connected");
         assert_eq!(client, peer.local_addr().expect("its address"));
         (server, peer)
+    }
+
+    #[tokio::test]
+    async fn a_head_longer_than_a_direct_read_is_read_whole_without_registering() {
+        let (mut server, mut peer) = pair().await;
+        let head: Vec<u8> = (0..3 * DIRECT_READ_BYTES + 100)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect();
+        peer.write_all(&head).await.expect("sent");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut there = vec![0; head.len()];
+        while !matches!(&server.socket, Socket::Direct(s) if s.peek(&mut there).unwrap_or(0) == head.len())
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the bytes never arrived"
+            );
+            tokio::task::yield_now().await;
+        }
+        let mut buf = bytes::BytesMut::with_capacity(16 * 1024);
+        let first = server.read_buf(&mut buf).await.expect("read");
+        assert_eq!(
+            first, DIRECT_READ_BYTES,
+            "one direct read takes at most its share"
+        );
+        while buf.len() < head.len() {
+            assert!(server.read_buf(&mut buf).await.expect("read") > 0);
+        }
+        assert_eq!(&buf[..], &head[..]);
+        assert!(!server.is_registered());
     }
 
     #[tokio::test]

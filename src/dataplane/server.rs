@@ -458,9 +458,14 @@ async fn serve_connection(shared: Arc<WorkerShared>, stream: ClientStream, accep
         let Some(listener) = snapshot.listeners.get(&accepted.local).cloned() else {
             return;
         };
-        let tls_config = snapshot
-            .tls
-            .for_listener(&listener.balancer, listener.listener.port.value);
+        // Looked up (two maps, a name hashed) only where TLS is ended.
+        let tls_config = matches!(listener.protocol(), Protocol::Https | Protocol::Tls)
+            .then(|| {
+                snapshot
+                    .tls
+                    .for_listener(&listener.balancer, listener.listener.port.value)
+            })
+            .flatten();
         (listener, tls_config)
     };
     let idle = listener
