@@ -17,9 +17,11 @@
 //! tokio socket, so a client that keeps its socket full cannot keep its
 //! worker from the other connections.
 
+use crate::spec::kinds::loadbalancer::Protocol;
 use socket2::SockRef;
 use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tokio::io::unix::AsyncFd;
@@ -64,6 +66,28 @@ impl Listener {
             }
         }
     }
+}
+
+/// How long the kernel holds a connection whose client has sent nothing
+/// before handing it over anyway (then the request-head deadline runs):
+/// the second HAProxy's `defer-accept` and nginx's `deferred` use too.
+pub const DEFER_ACCEPT_SECONDS: u32 = 1;
+
+/// Sets whether a listening socket's connections wait in the kernel until
+/// their client has sent something (`TCP_DEFER_ACCEPT`): yes for
+/// listeners whose clients speak first — HTTP, and TLS of any kind (the
+/// ClientHello) — so a connection comes to `accept` with its request
+/// already there and is served without a read that would block, without
+/// being registered with the event loop (two `epoll_ctl`) and without a
+/// wake-up to learn that it became readable; a connection that never
+/// sends costs no descriptor and no task. No for `tcp` listeners, where
+/// the server may speak first.
+pub fn defer_accept(listener: &impl AsFd, protocol: Protocol) -> io::Result<()> {
+    let seconds = match protocol {
+        Protocol::Http | Protocol::Https | Protocol::Tls => DEFER_ACCEPT_SECONDS,
+        Protocol::Tcp => 0,
+    };
+    lbops_sockopt::set_tcp_defer_accept(listener, seconds)
 }
 
 /// A client connection that can be told it is about to be closed.

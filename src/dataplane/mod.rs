@@ -26,6 +26,7 @@ pub mod target_stats;
 mod tls;
 mod workers;
 
+pub use accept::DEFER_ACCEPT_SECONDS;
 pub use limits::ConnectionLimits;
 pub use server::{ApplyError, Dataplane, DrainingTarget};
 pub use tls::TlsError;

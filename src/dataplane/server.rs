@@ -121,6 +121,11 @@ struct Shared {
 struct BoundSocket {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The protocol its listener had when options were last set on it.
+    protocol: Protocol,
+    /// The workers' sockets (duplicated descriptors; the accept loops own
+    /// theirs), to set options on when the listener's protocol changes.
+    sockets: Vec<std::net::TcpListener>,
 }
 
 impl Dataplane {
@@ -218,21 +223,28 @@ impl Dataplane {
         let mut snapshot = Snapshot::compile(config, &self.shared.snapshot.load());
         snapshot.tls = tls;
         let mut opened = Vec::new();
-        for address in snapshot.listeners.keys() {
-            if sockets.contains_key(address) {
+        for (address, listener) in &snapshot.listeners {
+            let protocol = listener.protocol();
+            let bind_error = |source| ApplyError::Bind {
+                address: *address,
+                source,
+            };
+            if let Some(bound) = sockets.get_mut(address) {
+                bound.set_protocol(protocol).map_err(bind_error)?;
                 continue;
             }
             let per_worker = self
                 .workers
                 .handles()
                 .iter()
-                .map(|_| reuseport_listener(*address))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|source| ApplyError::Bind {
-                    address: *address,
-                    source,
-                })?;
-            opened.push((*address, per_worker));
+                .map(|_| {
+                    let socket = reuseport_listener(*address)?;
+                    accept::defer_accept(&socket, protocol)?;
+                    Ok((socket.try_clone()?, socket))
+                })
+                .collect::<io::Result<Vec<_>>>()
+                .map_err(bind_error)?;
+            opened.push((*address, protocol, per_worker));
         }
         let previous = self.shared.snapshot.swap(Arc::new(snapshot));
         let current = self.shared.snapshot.load_full();
@@ -252,7 +264,8 @@ impl Dataplane {
             }
             tokio::spawn(drain(self.draining.clone(), pool, target, timeout));
         }
-        for (address, listeners) in opened {
+        for (address, protocol, per_worker) in opened {
+            let (kept, listeners): (Vec<_>, Vec<_>) = per_worker.into_iter().unzip();
             let (stop, stopped) = watch::channel(false);
             // One count for all the workers' sockets of an address: the cap
             // is per listener, however the kernel spreads connections.
@@ -278,7 +291,15 @@ impl Dataplane {
                     ))
                 })
                 .collect();
-            sockets.insert(address, BoundSocket { stop, tasks });
+            sockets.insert(
+                address,
+                BoundSocket {
+                    stop,
+                    tasks,
+                    protocol,
+                    sockets: kept,
+                },
+            );
         }
         let gone: Vec<SocketAddr> = sockets
             .keys()
@@ -361,6 +382,18 @@ async fn drain(
 }
 
 impl BoundSocket {
+    /// Sets the options that depend on the listener's protocol, if it
+    /// changed.
+    fn set_protocol(&mut self, protocol: Protocol) -> io::Result<()> {
+        if protocol != self.protocol {
+            for socket in &self.sockets {
+                accept::defer_accept(socket, protocol)?;
+            }
+            self.protocol = protocol;
+        }
+        Ok(())
+    }
+
     async fn stop_accepting(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
@@ -801,5 +834,70 @@ async fn forward_tcp<S>(
             TCP_COPY_BYTES,
         )
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{load, Options, SourceFile};
+
+    fn one_listener(port: u16, protocol: &str, version: u64) -> DataplaneConfig {
+        let yaml = format!(
+            "kind: Pool\nname: p\nspec:\n  targets: [{{address: '127.0.0.1:9'}}]\n---\n\
+             kind: LoadBalancer\nname: web\nspec:\n  addresses: [127.0.0.1]\n  listeners:\n\
+             \x20   - {{name: l, protocol: {protocol}, port: {port}, \
+             default_action: {{forward: {{pools: [{{pool: p}}]}}}}}}\n"
+        );
+        let catalog = load(
+            &[SourceFile::new("repo.yaml", &yaml)],
+            &Options::at(1_800_000_000),
+        )
+        .expect("valid")
+        .catalog;
+        DataplaneConfig::from_catalog(&catalog, version)
+    }
+
+    /// `TCP_DEFER_ACCEPT` of every worker's socket for `address`.
+    async fn deferral(dataplane: &Dataplane, address: SocketAddr) -> Vec<u32> {
+        let sockets = dataplane.sockets.lock().await;
+        sockets[&address]
+            .sockets
+            .iter()
+            .map(|s| lbops_sockopt::tcp_defer_accept(s).expect("readable option"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn http_listeners_defer_accept_and_tcp_listeners_do_not_across_swaps() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let dataplane = Dataplane::new();
+        let workers = dataplane.workers.handles().len();
+        let deferred = vec![accept::DEFER_ACCEPT_SECONDS; workers];
+        dataplane
+            .apply(one_listener(port, "http", 1))
+            .await
+            .unwrap();
+        assert_eq!(deferral(&dataplane, address).await, deferred);
+        // The same address turned into a `tcp` listener keeps its sockets
+        // (no connection dropped) and stops deferring: a server may speak
+        // first there.
+        dataplane.apply(one_listener(port, "tcp", 2)).await.unwrap();
+        assert_eq!(deferral(&dataplane, address).await, vec![0; workers]);
+        dataplane
+            .apply(one_listener(port, "http", 3))
+            .await
+            .unwrap();
+        assert_eq!(deferral(&dataplane, address).await, deferred);
+        dataplane.shutdown().await;
+
+        let tcp = Dataplane::new();
+        tcp.apply(one_listener(port, "tcp", 1)).await.unwrap();
+        assert_eq!(deferral(&tcp, address).await, vec![0; workers]);
+        tcp.shutdown().await;
     }
 }
