@@ -100,12 +100,29 @@ pub trait Closing {
     fn will_close(&mut self);
 }
 
+/// What a connection about to read a request head expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expecting {
+    /// Its first request: usually there already (accepting is deferred
+    /// until the client has sent something), so a read is tried at once.
+    FirstRequest,
+    /// The next request on a kept-alive connection: usually not there
+    /// yet, so it waits for the event loop to say it came.
+    NextRequest,
+}
+
 /// Whether a client may have sent something, known without reading: a
 /// connection waiting for its next request then holds no buffers.
 pub trait ReadReady {
-    /// Ready when a read may find bytes (or the end), and at once when
-    /// the stream cannot tell without reading.
-    fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Ready when a read may find bytes (or the end). A stream that can
+    /// tell only by reading is ready at once for its
+    /// [`Expecting::FirstRequest`]; for the next, a socket that is not
+    /// registered with the event loop yet registers to wait.
+    fn poll_read_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+        expecting: Expecting,
+    ) -> Poll<io::Result<()>>;
 }
 
 /// The most a direct (unregistered) read takes at once.
@@ -156,6 +173,21 @@ impl ClientStream {
             Socket::Registered(stream) => Ok(stream),
             Socket::Direct(_) | Socket::Lost => Err(lost()),
         }
+    }
+
+    /// The registered socket, for a connection about to wait for the
+    /// client: the first time, it acknowledges what the client sent now
+    /// (and from here on at once), so that a client whose Nagle algorithm
+    /// holds its next small segment until the last is acknowledged does
+    /// not wait for the delayed ACK (40 ms).
+    fn registered_to_wait(&mut self) -> io::Result<&mut tokio::net::TcpStream> {
+        let first_wait = !self.acks_at_once;
+        self.acks_at_once = true;
+        let stream = self.registered()?;
+        if first_wait {
+            let _ = SockRef::from(&*stream).set_tcp_quickack(true);
+        }
+        Ok(stream)
     }
 
     /// Runs `direct` on the unregistered socket within the task's budget;
@@ -224,13 +256,22 @@ impl<S: Closing> Closing for tokio_rustls::server::TlsStream<S> {
 }
 
 impl ReadReady for ClientStream {
-    fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &self.socket {
+    fn poll_read_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+        expecting: Expecting,
+    ) -> Poll<io::Result<()>> {
+        match (&self.socket, expecting) {
             // Not registered: only a read can tell, and it is cheaper than
-            // registering to find out (a request is usually there).
-            Socket::Direct(_) => Poll::Ready(Ok(())),
-            Socket::Registered(stream) => stream.poll_read_ready(cx),
-            Socket::Lost => Poll::Ready(Err(lost())),
+            // registering to find out when a request is usually there.
+            (Socket::Direct(_), Expecting::FirstRequest) => Poll::Ready(Ok(())),
+            // A fresh registration is readable once epoll says so, which
+            // it does at once if the bytes are there already.
+            (Socket::Direct(_), Expecting::NextRequest) => {
+                self.registered_to_wait()?.poll_read_ready(cx)
+            }
+            (Socket::Registered(stream), _) => stream.poll_read_ready(cx),
+            (Socket::Lost, _) => Poll::Ready(Err(lost())),
         }
     }
 }
@@ -238,7 +279,7 @@ impl ReadReady for ClientStream {
 impl<S> ReadReady for tokio_rustls::server::TlsStream<S> {
     /// TLS may hold decrypted bytes already read from the socket: only a
     /// read can tell.
-    fn poll_read_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_read_ready(&mut self, _: &mut Context<'_>, _: Expecting) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
 }
@@ -270,14 +311,8 @@ impl AsyncRead for ClientStream {
         }
         let read = Pin::new(this.registered()?).poll_read(cx, buf);
         if read.is_pending() && !this.acks_at_once {
-            // Waiting for more from the client: acknowledge what it sent
-            // now (and from here on at once), so that a client whose
-            // Nagle algorithm holds its next small segment until the last
-            // is acknowledged does not wait for the delayed ACK (40 ms).
-            this.acks_at_once = true;
-            if let Socket::Registered(stream) = &this.socket {
-                let _ = SockRef::from(stream).set_tcp_quickack(true);
-            }
+            // Waiting for more from the client.
+            this.registered_to_wait()?;
         }
         read
     }
@@ -470,14 +505,9 @@ mod tests {
     #[tokio::test]
     async fn acknowledgements_are_delayed_until_a_read_has_to_wait() {
         let (mut server, mut peer) = pair().await;
-        let quick = |server: &ClientStream| match &server.socket {
-            Socket::Direct(s) => SockRef::from(s).tcp_quickack().expect("readable option"),
-            Socket::Registered(s) => SockRef::from(s).tcp_quickack().expect("readable option"),
-            Socket::Lost => panic!("lost"),
-        };
         // Inherited from the listener: a request that comes whole is
         // acknowledged by its answer.
-        assert!(!quick(&server));
+        assert!(!acks_at_once(&server));
         let mut got = [0; 4];
         let (read, ()) = tokio::join!(server.read_exact(&mut got), async {
             tokio::task::yield_now().await;
@@ -486,7 +516,48 @@ mod tests {
         read.expect("read");
         // It had to wait: what the client sent is acknowledged at once, so
         // that a client holding a small segment back (Nagle) sends it.
-        assert!(quick(&server));
+        assert!(acks_at_once(&server));
+    }
+
+    /// Whether the connection acknowledges at once (`TCP_QUICKACK`).
+    fn acks_at_once(server: &ClientStream) -> bool {
+        match &server.socket {
+            Socket::Direct(s) => SockRef::from(s).tcp_quickack().expect("readable option"),
+            Socket::Registered(s) => SockRef::from(s).tcp_quickack().expect("readable option"),
+            Socket::Lost => panic!("lost"),
+        }
+    }
+
+    fn poll_ready_once(server: &mut ClientStream, expecting: Expecting) -> Poll<io::Result<()>> {
+        let waker = std::task::Waker::noop();
+        server.poll_read_ready(&mut Context::from_waker(waker), expecting)
+    }
+
+    #[tokio::test]
+    async fn a_first_request_is_read_at_once_and_the_next_awaited_registered() {
+        let (mut server, mut peer) = pair().await;
+        // Its first request is usually there (accepting is deferred until
+        // it is): a direct read tells, unregistered.
+        assert!(matches!(
+            poll_ready_once(&mut server, Expecting::FirstRequest),
+            Poll::Ready(Ok(()))
+        ));
+        assert!(!server.is_registered());
+        // The next one is awaited: registered (so the connection can wait
+        // holding no buffers), not ready while nothing came, acknowledging
+        // at once from now on.
+        assert!(poll_ready_once(&mut server, Expecting::NextRequest).is_pending());
+        assert!(server.is_registered());
+        assert!(acks_at_once(&server));
+        peer.write_all(b"next").await.expect("sent");
+        let ready = std::future::poll_fn(|cx| server.poll_read_ready(cx, Expecting::NextRequest));
+        tokio::time::timeout(std::time::Duration::from_secs(10), ready)
+            .await
+            .expect("ready once the bytes came")
+            .expect("no error");
+        let mut got = [0; 4];
+        server.read_exact(&mut got).await.expect("read");
+        assert_eq!(&got, b"next");
     }
 
     #[tokio::test]

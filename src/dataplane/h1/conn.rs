@@ -9,7 +9,7 @@ use super::chunked::Chunked;
 use super::head::{self, Forwarding, Framing, Parsed, RequestHead};
 use super::prefixed::Prefixed;
 use super::upstream::{self, UpstreamConns};
-use crate::dataplane::accept::{Closing, ReadReady};
+use crate::dataplane::accept::{Closing, Expecting, ReadReady};
 use crate::dataplane::limits::ListenerConnections;
 use crate::dataplane::pool::{InFlight, PoolState, TargetState};
 use crate::dataplane::proxy::{self, NoRetry, RequestIds, Retry};
@@ -165,7 +165,12 @@ where
     tokio::pin!(wake);
     let mut idle_since: Option<Instant> = None;
     loop {
-        let started = match read_head(&mut client, &mut buffers, wake.as_mut()).await {
+        let expecting = if served {
+            Expecting::NextRequest
+        } else {
+            Expecting::FirstRequest
+        };
+        let started = match read_head(&mut client, &mut buffers, wake.as_mut(), expecting).await {
             HeadRead::Complete => std::time::Instant::now(),
             HeadRead::TooLong => {
                 return Ended::HandOver {
@@ -264,12 +269,13 @@ async fn read_head<S>(
     client: &mut S,
     buffers: &mut Buffers,
     mut wake: std::pin::Pin<&mut tokio::time::Sleep>,
+    expecting: Expecting,
 ) -> HeadRead
 where
     S: AsyncRead + Unpin + ReadReady,
 {
     if buffers.client.is_empty() {
-        match wait_readable(client, buffers, wake.as_mut()).await {
+        match wait_readable(client, buffers, wake.as_mut(), expecting).await {
             Ok(()) => {}
             Err(ended) => return ended,
         }
@@ -314,13 +320,14 @@ async fn wait_readable<S>(
     client: &mut S,
     buffers: &mut Buffers,
     mut wake: std::pin::Pin<&mut tokio::time::Sleep>,
+    expecting: Expecting,
 ) -> Result<(), HeadRead>
 where
     S: ReadReady,
 {
     let mut released = false;
     let waited = std::future::poll_fn(|cx| {
-        if let Poll::Ready(ready) = client.poll_read_ready(cx) {
+        if let Poll::Ready(ready) = client.poll_read_ready(cx, expecting) {
             return Poll::Ready(ready.map_err(|_| HeadRead::Closed));
         }
         if !released {
@@ -1027,7 +1034,11 @@ mod tests {
     }
 
     impl ReadReady for ReadyOnSecondPoll {
-        fn poll_read_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+        fn poll_read_ready(
+            &mut self,
+            cx: &mut std::task::Context<'_>,
+            _: Expecting,
+        ) -> Poll<io::Result<()>> {
             self.polls += 1;
             if self.polls == 1 {
                 cx.waker().wake_by_ref();
@@ -1054,7 +1065,13 @@ mod tests {
                 };
                 let wake = tokio::time::sleep(Duration::from_secs(60));
                 tokio::pin!(wake);
-                let waited = wait_readable(&mut client, &mut buffers, wake.as_mut()).await;
+                let waited = wait_readable(
+                    &mut client,
+                    &mut buffers,
+                    wake.as_mut(),
+                    Expecting::NextRequest,
+                )
+                .await;
                 assert!(waited.is_ok());
                 assert_eq!(
                     client.spare_while_waiting,
