@@ -223,14 +223,15 @@ impl Dataplane {
         let mut snapshot = Snapshot::compile(config, &self.shared.snapshot.load());
         snapshot.tls = tls;
         let mut opened = Vec::new();
+        let mut already_bound = Vec::new();
         for (address, listener) in &snapshot.listeners {
             let protocol = listener.protocol();
             let bind_error = |source| ApplyError::Bind {
                 address: *address,
                 source,
             };
-            if let Some(bound) = sockets.get_mut(address) {
-                bound.set_protocol(protocol).map_err(bind_error)?;
+            if sockets.contains_key(address) {
+                already_bound.push((*address, protocol));
                 continue;
             }
             let per_worker = self
@@ -245,6 +246,15 @@ impl Dataplane {
                 .collect::<io::Result<Vec<_>>>()
                 .map_err(bind_error)?;
             opened.push((*address, protocol, per_worker));
+        }
+        // Only once every new address is bound: a config that cannot be
+        // applied changes nothing on the sockets already serving.
+        for (address, protocol) in already_bound {
+            if let Some(bound) = sockets.get_mut(&address) {
+                bound
+                    .set_protocol(protocol)
+                    .map_err(|source| ApplyError::Bind { address, source })?;
+            }
         }
         let previous = self.shared.snapshot.swap(Arc::new(snapshot));
         let current = self.shared.snapshot.load_full();
@@ -842,13 +852,17 @@ mod tests {
     use super::*;
     use crate::spec::{load, Options, SourceFile};
 
-    fn one_listener(port: u16, protocol: &str, version: u64) -> DataplaneConfig {
-        let yaml = format!(
-            "kind: Pool\nname: p\nspec:\n  targets: [{{address: '127.0.0.1:9'}}]\n---\n\
-             kind: LoadBalancer\nname: web\nspec:\n  addresses: [127.0.0.1]\n  listeners:\n\
-             \x20   - {{name: l, protocol: {protocol}, port: {port}, \
-             default_action: {{forward: {{pools: [{{pool: p}}]}}}}}}\n"
+    fn listeners(ports: &[(u16, &str)], version: u64) -> DataplaneConfig {
+        let mut yaml = String::from(
+            "kind: Pool\nname: p\nspec:\n  targets: [{address: '127.0.0.1:9'}]\n---\n\
+             kind: LoadBalancer\nname: web\nspec:\n  addresses: [127.0.0.1]\n  listeners:\n",
         );
+        for (port, protocol) in ports {
+            yaml.push_str(&format!(
+                "    - {{name: l{port}, protocol: {protocol}, port: {port}, \
+                 default_action: {{forward: {{pools: [{{pool: p}}]}}}}}}\n"
+            ));
+        }
         let catalog = load(
             &[SourceFile::new("repo.yaml", &yaml)],
             &Options::at(1_800_000_000),
@@ -856,6 +870,10 @@ mod tests {
         .expect("valid")
         .catalog;
         DataplaneConfig::from_catalog(&catalog, version)
+    }
+
+    fn one_listener(port: u16, protocol: &str, version: u64) -> DataplaneConfig {
+        listeners(&[(port, protocol)], version)
     }
 
     /// `TCP_DEFER_ACCEPT` of every worker's socket for `address`.
@@ -893,6 +911,16 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(deferral(&dataplane, address).await, deferred);
+        // A config that cannot be applied (a new address is taken) changes
+        // nothing on the sockets already serving — whichever address the
+        // apply meets first (a new map each time, so a new order).
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port to take");
+        let busy = taken.local_addr().expect("its address").port();
+        for _ in 0..8 {
+            let refused = listeners(&[(port, "tcp"), (busy, "http")], 4);
+            assert!(dataplane.apply(refused).await.is_err());
+            assert_eq!(deferral(&dataplane, address).await, deferred);
+        }
         dataplane.shutdown().await;
 
         let tcp = Dataplane::new();
